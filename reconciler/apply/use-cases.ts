@@ -1,0 +1,213 @@
+/**
+ * The reconciler's use cases, each a short sequence of the pieces above. The CLI calls these and only
+ * renders their results.
+ */
+import os from 'node:os';
+import { formatAddress } from '../core/address.ts';
+import { systemClock, type Clock } from '../core/clock.ts';
+import { hasErrors, type Diagnostic } from '../core/diagnostics.ts';
+import { digestOf } from '../core/digest.ts';
+import { desiredResources, type DesiredResource } from '../plan/desired.ts';
+import { computePlan, type PlanOptions } from '../plan/diff.ts';
+import { driftReport, type DriftReport } from '../plan/drift.ts';
+import type { Plan } from '../plan/plan.ts';
+import { loadSpecs, type LoadResult } from '../spec/load.ts';
+import type { SpecModel } from '../spec/model.ts';
+import { LockHeldError, type StateStore } from '../state/index.ts';
+import { connect, type Connection, type ConnectOptions } from './connect.ts';
+import { executePlan, type ApplyResult, type ApplyContext } from './executor.ts';
+import { recoverInterruptedApplies, type RecoveryReport } from './recovery.ts';
+import { refreshLive } from './refresh.ts';
+import { specsRevision } from './revision.ts';
+import { planDigest, whatMoved } from './safety.ts';
+import { toManagedInput, toStateEntry } from './state-entries.ts';
+
+export const TIDEMARK_VERSION = '0.1.0';
+
+export interface WorkspaceRequest extends Omit<ConnectOptions, 'clock'> {
+  specs: string;
+  clock?: Clock;
+}
+
+export interface OpenWorkspace {
+  load: LoadResult;
+  model: SpecModel;
+  conn: Connection;
+  desired: DesiredResource[];
+  recovery: RecoveryReport;
+  clock: Clock;
+  cwd: string;
+}
+
+export class SpecsInvalidError extends Error {
+  override name = 'SpecsInvalidError';
+  constructor(readonly diagnostics: Diagnostic[]) {
+    super('the specs have errors; fix them before planning (run `tidemark validate`)');
+  }
+}
+
+/** Load and validate the specs, connect to the environment, and settle any interrupted apply. */
+export async function openWorkspace(req: WorkspaceRequest): Promise<OpenWorkspace> {
+  const load = await loadSpecs(req.specs, req.cwd);
+  if (!load.model) throw new SpecsInvalidError(load.diagnostics);
+  const clock = req.clock ?? systemClock;
+  const conn = await connect(load.model, { ...req, clock });
+  try {
+    const desired = desiredResources(load.model, conn.environment);
+    const recovery = await recoverInterruptedApplies(conn.store, conn.kinds, desired, { who: whoAmI(req.env) });
+    return { load, model: load.model, conn, desired, recovery, clock, cwd: req.cwd };
+  } catch (err) {
+    await conn.close();
+    throw err;
+  }
+}
+
+export async function makePlan(ws: OpenWorkspace, options: PlanOptions): Promise<Plan> {
+  const state = (await ws.conn.store.listManaged()).map(toStateEntry);
+  const needed = [...ws.desired.map((d) => `${d.address.provider}.${d.address.kind}`), ...state.map((s) => s.kind)];
+  const live = await refreshLive(ws.conn.kinds, needed, state);
+  const rev = await specsRevision(ws.cwd, ws.load.dir);
+  return computePlan({
+    environment: ws.conn.environment,
+    desired: ws.desired,
+    kinds: ws.conn.kinds,
+    state,
+    live,
+    options,
+    specs: { revision: rev.revision, dirty: rev.dirty, digest: digestOf(ws.load.digests), files: ws.load.digests },
+    clock: ws.clock,
+    version: TIDEMARK_VERSION,
+    diagnostics: ws.load.diagnostics.filter((d) => d.severity === 'warning'),
+  });
+}
+
+export function whoAmI(env: NodeJS.ProcessEnv): string {
+  const user = env.GITHUB_ACTOR ?? env.USER ?? env.USERNAME ?? 'unknown';
+  return `${user}@${os.hostname()} pid ${process.pid}`;
+}
+
+export interface ApplyRequest {
+  /** A saved plan to apply exactly; without it a fresh plan is made and applied. */
+  saved?: Plan;
+  options: PlanOptions;
+  who: string;
+  /** Asked before anything is written; return false to abort. */
+  confirm?: (plan: Plan) => Promise<boolean>;
+  onChange?: ApplyContext['onChange'];
+  afterRemoteCall?: ApplyContext['afterRemoteCall'];
+}
+
+export type ApplyOutcome =
+  | { status: 'stale'; plan: Plan; moved: string[] }
+  | { status: 'declined'; plan: Plan }
+  | { status: 'nothing'; plan: Plan }
+  | { status: 'invalid'; plan: Plan }
+  | { status: 'locked'; holder: string }
+  | { status: 'done'; plan: Plan; result: ApplyResult };
+
+export async function applyChanges(ws: OpenWorkspace, req: ApplyRequest): Promise<ApplyOutcome> {
+  let lock;
+  try {
+    lock = await ws.conn.store.acquireLock({ operation: 'apply', who: req.who });
+  } catch (err) {
+    if (err instanceof LockHeldError) return { status: 'locked', holder: err.message };
+    throw err;
+  }
+  try {
+    const options = req.saved
+      ? { allowDelete: req.saved.options.allow_delete, adoptByName: req.saved.options.adopt_by_name, targets: req.saved.options.targets }
+      : req.options;
+    const fresh = await makePlan(ws, options);
+    let plan = fresh;
+    if (req.saved) {
+      const moved = whatMoved(req.saved, fresh, await writtenSince(ws.conn.store, req.saved.created_at));
+      if (moved.length) return { status: 'stale', plan: req.saved, moved };
+      plan = req.saved;
+    }
+    // A plan with errors (e.g. no provider for a kind in this environment) is shown, never applied.
+    if (hasErrors(plan.diagnostics)) return { status: 'invalid', plan };
+    if (!plan.changes.some((c) => c.action !== 'noop')) return { status: 'nothing', plan };
+    if (req.confirm && !(await req.confirm(plan))) return { status: 'declined', plan };
+    const result = await executePlan(plan, {
+      store: ws.conn.store,
+      kinds: ws.conn.kinds,
+      desired: ws.desired,
+      who: req.who,
+      planDigest: planDigest(plan),
+      clock: ws.clock,
+      ...(req.onChange ? { onChange: req.onChange } : {}),
+      ...(req.afterRemoteCall ? { afterRemoteCall: req.afterRemoteCall } : {}),
+    });
+    return { status: 'done', plan, result };
+  } finally {
+    await lock.release();
+  }
+}
+
+/**
+ * Addresses tidemark wrote since `since` (ISO-8601), with who did it: the changes other applies recorded as
+ * applied, then any other state write (an import, recovery).
+ */
+async function writtenSince(store: StateStore, since: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  // Newest first; a plan rarely waits behind more than a handful of applies.
+  for (const run of await store.listApplies(50)) {
+    if (run.startedAt < since) break;
+    for (const c of (await store.getApply(run.id))?.changes ?? []) {
+      if (c.status === 'applied' && !out.has(c.address)) out.set(c.address, `another apply (${run.who})`);
+    }
+  }
+  for (const m of await store.listManaged()) {
+    if (m.updatedAt >= since && !out.has(m.address)) out.set(m.address, 'tidemark (an import or a recovered apply)');
+  }
+  return out;
+}
+
+export async function detectDrift(ws: OpenWorkspace): Promise<DriftReport> {
+  const state = (await ws.conn.store.listManaged()).map(toStateEntry);
+  const needed = [...ws.desired.map((d) => `${d.address.provider}.${d.address.kind}`), ...state.map((s) => s.kind)];
+  const live = await refreshLive(ws.conn.kinds, needed, state);
+  return driftReport({ environment: ws.conn.environment, desired: ws.desired, kinds: ws.conn.kinds, state, live });
+}
+
+export type ImportOutcome =
+  | { status: 'imported'; address: string; remoteId: string; name: string }
+  | { status: 'refused'; reason: string };
+
+/** Adopt an existing remote object under a declared address. */
+export async function importObject(ws: OpenWorkspace, address: string, remoteId: string, who: string): Promise<ImportOutcome> {
+  const d = ws.desired.find((x) => formatAddress(x.address) === address);
+  if (!d) {
+    const declared = ws.desired.map((x) => formatAddress(x.address));
+    return { status: 'refused', reason: `${address} is not declared in the specs for environment "${ws.conn.environment}" (declared: ${declared.join(', ') || 'none'})` };
+  }
+  const kindName = `${d.address.provider}.${d.address.kind}`;
+  const kind = ws.conn.kinds[kindName];
+  if (!kind) return { status: 'refused', reason: `no provider for ${kindName} in this environment` };
+  const lock = await ws.conn.store.acquireLock({ operation: `import ${address}`, who });
+  try {
+    const existing = await ws.conn.store.getManaged(address);
+    // An entry whose object was deleted outside tidemark may be pointed at a replacement (what the plan's
+    // duplicate guard suggests); one whose object still exists is never silently re-pointed.
+    if (existing && existing.remoteId !== remoteId && (await kind.read(existing.remoteId))) {
+      return { status: 'refused', reason: `${address} already manages ${existing.remoteId}` };
+    }
+    if (existing?.remoteId === remoteId) return { status: 'refused', reason: `${address} already manages ${remoteId}` };
+    const other = (await ws.conn.store.listManaged()).find((m) => m.kind === kindName && m.remoteId === remoteId);
+    if (other) return { status: 'refused', reason: `${remoteId} is already managed as ${other.address}` };
+    const live = await kind.read(remoteId);
+    if (!live) return { status: 'refused', reason: `${kindName} ${remoteId} does not exist` };
+    if (!live.manageable) return { status: 'refused', reason: `${kindName} ${remoteId} cannot be managed by tidemark (e.g. a data-driven segment): reference it instead` };
+    await ws.conn.store.putManaged(
+      toManagedInput({ address, kind: kindName, remoteId, attributes: live.attributes, dependsOn: d.dependsOn.map(formatAddress), preventDestroy: d.preventDestroy }),
+    );
+    return { status: 'imported', address, remoteId, name: live.name };
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Adoption proposals: unmanaged objects whose names match declared ones (what --adopt-by-name would import). */
+export function adoptionProposals(plan: Plan): Array<{ address: string; remoteId: string }> {
+  return plan.changes.filter((c) => c.action === 'import').map((c) => ({ address: c.address, remoteId: c.remote_id! }));
+}

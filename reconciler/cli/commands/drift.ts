@@ -1,0 +1,41 @@
+import { parseArgs } from 'node:util';
+import { detectDrift } from '../../apply/use-cases.ts';
+import { canonicalJson } from '../../core/digest.ts';
+import { styleFor } from '../../core/style.ts';
+import { UsageError, type Command } from '../command.ts';
+import { withWorkspace, workspaceFlags } from '../workspace.ts';
+
+export const driftCommand: Command = {
+  name: 'drift',
+  summary: 'Show what changed in Customer.io or Qualtrics outside tidemark',
+  usage: `Usage: tidemark drift [--env E] [--format text|json] [--detailed-exitcode]
+
+Compares the last applied values of every managed object with what is live now, and lists unmanaged
+objects whose names match specs (candidates for \`tidemark import\`).
+  --detailed-exitcode   exit 0 when nothing drifted, 2 when something did, 1 on error
+`,
+  async run(args, ctx) {
+    const { values } = parseArgs({
+      args,
+      options: { ...workspaceFlags, format: { type: 'string', default: 'text' }, 'detailed-exitcode': { type: 'boolean' } },
+      strict: true,
+    });
+    if (!['text', 'json'].includes(values.format!)) throw new UsageError(`--format must be text or json (got "${values.format}")`);
+    return withWorkspace(ctx, values, async (ws) => {
+      const report = await detectDrift(ws);
+      if (values.format === 'json') {
+        ctx.stdout.write(`${canonicalJson({ format_version: 1, ...report })}\n`);
+      } else {
+        const style = styleFor(ctx.stdout, ctx.env);
+        if (report.items.length === 0) ctx.stdout.write(`No drift in ${report.environment}: every managed object is as tidemark last applied it.\n`);
+        for (const item of report.items) {
+          const label = item.type === 'deleted' ? style.red('deleted') : item.type === 'changed' ? style.yellow('changed') : style.dim('unmanaged');
+          ctx.stdout.write(`${label} ${style.bold(item.address)}${item.remoteId ? ` (${item.remoteId})` : ''}: ${item.message}\n`);
+          for (const f of item.fields) ctx.stdout.write(`    ${f.name}: ${JSON.stringify(f.applied ?? null)} (applied) -> ${JSON.stringify(f.live ?? null)} (live)\n`);
+        }
+      }
+      const drifted = report.items.some((i) => i.type !== 'unmanaged_match');
+      return values['detailed-exitcode'] && drifted ? 2 : 0;
+    });
+  },
+};

@@ -1,0 +1,48 @@
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { generateJsonSchemas } from '../../spec/json-schema.ts';
+import type { Command } from '../command.ts';
+
+export const schemaCommand: Command = {
+  name: 'schema',
+  summary: 'Write (or check) the JSON Schemas in specs/schema/ generated from the spec model',
+  usage: `Usage: tidemark schema [--write | --check] [--out DIR]
+
+Generates the JSON Schemas editors use to complete and check specs (yaml-language-server).
+  --write     write them to DIR (default specs/schema)
+  --check     exit 1 if the files in DIR are missing or stale
+  --out DIR   target folder (default specs/schema)
+Without --write or --check, prints the combined schema.
+`,
+  async run(args, ctx) {
+    const { values } = parseArgs({
+      args,
+      options: { write: { type: 'boolean' }, check: { type: 'boolean' }, out: { type: 'string' } },
+      strict: true,
+    });
+    const dir = path.resolve(ctx.cwd, values.out ?? 'specs/schema');
+    const schemas = generateJsonSchemas();
+    if (values.check) {
+      const stale: string[] = [];
+      for (const [file, text] of schemas) {
+        const current = await readFile(path.join(dir, file), 'utf8').catch(() => undefined);
+        if (current !== text) stale.push(file);
+      }
+      if (stale.length) {
+        ctx.stderr.write(`Stale or missing JSON Schemas: ${stale.join(', ')}. Run \`npm run schemas\`.\n`);
+        return 1;
+      }
+      ctx.stdout.write(`JSON Schemas are up to date (${schemas.size} files).\n`);
+      return 0;
+    }
+    if (values.write) {
+      await mkdir(dir, { recursive: true });
+      for (const [file, text] of schemas) await writeFile(path.join(dir, file), text);
+      ctx.stdout.write(`Wrote ${schemas.size} JSON Schemas to ${path.relative(ctx.cwd, dir) || '.'}.\n`);
+      return 0;
+    }
+    ctx.stdout.write(schemas.get('tidemark.json')!);
+    return 0;
+  },
+};

@@ -1,0 +1,44 @@
+import { parseArgs } from 'node:util';
+import { toManagedInput, toStateEntry } from '../../apply/state-entries.ts';
+import { UsageError, type Command } from '../command.ts';
+import { withWorkspace, workspaceFlags } from '../workspace.ts';
+
+export const stateCommand: Command = {
+  name: 'state',
+  summary: 'List the objects tidemark manages; release prevent_destroy; show apply history',
+  usage: `Usage: tidemark state list [--env E]
+       tidemark state unprotect ADDRESS [--env E]
+       tidemark state history [--env E]
+
+list       every managed object with its remote id
+unprotect  clear prevent_destroy on an object whose spec is gone, so --allow-delete can delete it
+history    the latest apply runs and their outcome
+`,
+  async run(args, ctx) {
+    const { values, positionals } = parseArgs({ args, options: workspaceFlags, allowPositionals: true, strict: true });
+    const [sub, address] = positionals;
+    if (!sub || !['list', 'unprotect', 'history'].includes(sub)) throw new UsageError('use `state list`, `state unprotect ADDRESS` or `state history`');
+    if (sub === 'unprotect' && !address) throw new UsageError('give the ADDRESS to unprotect');
+    return withWorkspace(ctx, values, async (ws) => {
+      const store = ws.conn.store;
+      if (sub === 'list') {
+        const all = (await store.listManaged()).map(toStateEntry);
+        if (!all.length) ctx.stdout.write(`Nothing is managed in ${ws.conn.environment} yet.\n`);
+        for (const m of all) ctx.stdout.write(`${m.address}\t${m.remoteId}${m.preventDestroy ? '\tprevent_destroy' : ''}\n`);
+        return 0;
+      }
+      if (sub === 'history') {
+        for (const r of await store.listApplies(20)) ctx.stdout.write(`${r.startedAt}\t${r.status}\t${r.who}${r.error ? `\t${r.error}` : ''}\n`);
+        return 0;
+      }
+      const m = await store.getManaged(address!);
+      if (!m) {
+        ctx.stderr.write(`tidemark state: ${address} is not managed in ${ws.conn.environment}\n`);
+        return 1;
+      }
+      await store.putManaged(toManagedInput({ ...toStateEntry(m), preventDestroy: false }));
+      ctx.stdout.write(`${address} is no longer protected. \`tidemark plan --allow-delete\` will now plan its deletion if its spec is gone.\n`);
+      return 0;
+    });
+  },
+};

@@ -1,0 +1,56 @@
+import { parseArgs } from 'node:util';
+import { appliesTo } from '../../plan/desired.ts';
+import { styleFor } from '../../core/style.ts';
+import { formatAge, sourceStatus, type SourceStatus } from '../../sync/monitor.ts';
+import { UsageError, type Command } from '../command.ts';
+import { withWorkspace, workspaceFlags } from '../workspace.ts';
+
+/** Exit code when the command worked but found something that needs attention. */
+export const ALERT_EXIT_CODE = 3;
+
+export const statusCommand: Command = {
+  name: 'status',
+  summary: 'Freshness of every source against its SLO, last runs and rejected-row rates; alerts',
+  usage: `Usage: tidemark status [--env E] [--format text|json|github] [--max-reject-rate 0.05]
+
+Per source: the last successful sync, its age against the freshness SLO, the last run's outcome and
+rejected-row rate. Exits ${ALERT_EXIT_CODE} with machine-readable alerts when a source is stale, its last run failed,
+or its rejected-row rate is over the threshold (1 on errors, 0 when all is well).
+`,
+  async run(args, ctx) {
+    const { values } = parseArgs({
+      args,
+      options: { ...workspaceFlags, format: { type: 'string', default: 'text' }, 'max-reject-rate': { type: 'string', default: '0.05' } },
+      strict: true,
+    });
+    const threshold = Number(values['max-reject-rate']);
+    if (!(threshold >= 0 && threshold <= 1)) throw new UsageError('--max-reject-rate must be a share between 0 and 1');
+    if (!['text', 'json', 'github'].includes(values.format!)) throw new UsageError(`--format must be text, json or github (got "${values.format}")`);
+    return withWorkspace(ctx, values, async (ws) => {
+      const now = ws.clock.now();
+      const statuses: SourceStatus[] = [];
+      for (const s of [...ws.model.sources.values()].filter((x) => appliesTo(x.spec, ws.conn.environment)).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+        const [lastRun] = await ws.conn.store.lastRuns(s.name, 1);
+        const lastSuccess = await ws.conn.store.lastSuccess(s.name);
+        statuses.push(sourceStatus(s.name, s.spec, { ...(lastSuccess ? { lastSuccess } : {}), ...(lastRun ? { lastRun } : {}) }, now, threshold));
+      }
+      const alerts = statuses.flatMap((s) => s.alerts);
+      if (values.format === 'json') {
+        ctx.stdout.write(`${JSON.stringify({ format_version: 1, environment: ws.conn.environment, checked_at: now.toISOString(), sources: statuses, alerts }, null, 2)}\n`);
+      } else if (values.format === 'github') {
+        for (const a of alerts) ctx.stdout.write(`::error title=tidemark ${a.kind} (${a.source})::${a.message.replace(/%/g, '%25').replace(/\n/g, '%0A')}\n`);
+      } else {
+        const style = styleFor(ctx.stdout, ctx.env);
+        for (const s of statuses) {
+          const age = s.age_seconds === null ? 'never' : `${formatAge(s.age_seconds)} ago`;
+          const slo = s.max_age_seconds === null ? 'no SLO' : `SLO ${formatAge(s.max_age_seconds)}`;
+          const mark = s.alerts.length ? style.red('✗') : style.green('✓');
+          const rate = s.reject_rate === null ? '' : `, ${(s.reject_rate * 100).toFixed(1)}% rejected`;
+          ctx.stdout.write(`${mark} ${style.bold(s.source)}: last success ${age} (${slo}), last run ${s.last_run_status ?? 'none'}${rate}${s.due ? ', due' : ''}\n`);
+          for (const a of s.alerts) ctx.stdout.write(`    ${style.red(a.kind)}: ${a.message}\n`);
+        }
+      }
+      return alerts.length ? ALERT_EXIT_CODE : 0;
+    });
+  },
+};

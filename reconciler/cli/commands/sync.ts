@@ -1,0 +1,116 @@
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { appliesTo } from '../../plan/desired.ts';
+import type { OpenWorkspace } from '../../apply/use-cases.ts';
+import { styleFor, type Style } from '../../core/style.ts';
+import { isDue } from '../../sync/monitor.ts';
+import { syncSource, type SyncProgress, type SyncReport } from '../../sync/run.ts';
+import { UsageError, type Command, type CommandContext } from '../command.ts';
+import { withWorkspace, workspaceFlags } from '../workspace.ts';
+
+export const syncCommand: Command = {
+  name: 'sync',
+  summary: 'Plan or run scheduled syncs into Customer.io (only new and changed rows are sent)',
+  usage: `Usage: tidemark sync plan SOURCE [--env E] [--format text|json]
+       tidemark sync run [SOURCE...] [--due] [--env E] [--format text|json]
+
+plan   reads the source and shows what a run would do: new, changed, unchanged, out-of-order,
+       rejected and null-blocked rows, per field. Nothing is sent.
+run    syncs the given sources (default: all), or with --due those whose cron schedule fired since
+       their last successful run. Rejected rows go to a file under the state folder (never to logs).
+`,
+  async run(args, ctx) {
+    const { values, positionals } = parseArgs({
+      args,
+      options: { ...workspaceFlags, due: { type: 'boolean' }, format: { type: 'string', default: 'text' } },
+      allowPositionals: true,
+      strict: true,
+    });
+    const [sub, ...names] = positionals;
+    if (sub !== 'plan' && sub !== 'run') throw new UsageError('use `sync plan SOURCE` or `sync run [SOURCE...] [--due]`');
+    if (sub === 'plan' && names.length !== 1) throw new UsageError('`sync plan` takes exactly one SOURCE');
+    if (!['text', 'json'].includes(values.format!)) throw new UsageError(`--format must be text or json (got "${values.format}")`);
+    return withWorkspace(ctx, values, async (ws) => {
+      const all = [...ws.model.sources.values()].filter((s) => appliesTo(s.spec, ws.conn.environment)).map((s) => s.name).sort();
+      for (const n of names) {
+        if (!ws.model.sources.has(n)) throw new UsageError(`no source named "${n}" (sources: ${all.join(', ')})`);
+      }
+      let selected = names.length ? names : all;
+      if (sub === 'run' && values.due) {
+        const now = ws.clock.now();
+        const due: string[] = [];
+        for (const n of selected) if (isDue(ws.model.sources.get(n)!.spec, await ws.conn.store.lastSuccess(n), now)) due.push(n);
+        selected = due;
+        if (!due.length && values.format !== 'json') ctx.stdout.write('No source is due.\n');
+      }
+      const style = styleFor(ctx.stdout, ctx.env);
+      const reports: SyncReport[] = [];
+      for (const name of selected) {
+        const progress = progressPrinter(ctx, name);
+        const report = await syncSource(
+          {
+            model: ws.model,
+            store: ws.conn.store,
+            client: ws.conn.customerio,
+            cwd: ctx.cwd,
+            env: ctx.env,
+            clock: ws.clock,
+            stateDir: stateDirOf(ws, ctx.cwd),
+          },
+          name,
+          { mode: sub, onProgress: progress.update },
+        );
+        progress.done();
+        reports.push(report);
+        if (values.format !== 'json') ctx.stdout.write(renderReport(report, style));
+      }
+      if (values.format === 'json') ctx.stdout.write(`${JSON.stringify(sub === 'plan' ? reports[0] : { format_version: 1, runs: reports }, null, 2)}\n`);
+      return reports.some((r) => r.status === 'failed') ? 1 : 0;
+    });
+  },
+};
+
+export function stateDirOf(ws: OpenWorkspace, cwd: string): string {
+  const st = ws.model.workspace?.spec.state;
+  return path.resolve(cwd, st?.backend === 'embedded' ? st.path : '.tidemark');
+}
+
+/** A one-line progress bar on a terminal (stderr), nothing otherwise. */
+function progressPrinter(ctx: CommandContext, name: string) {
+  const tty = !!ctx.stderr.isTTY;
+  let last = 0;
+  return {
+    update: (p: SyncProgress) => {
+      if (!tty) return;
+      const now = Date.now();
+      if (now - last < 100) return;
+      last = now;
+      const pct = p.total ? Math.min(100, Math.floor((p.done / p.total) * 100)) : undefined;
+      const bar = pct !== undefined ? `[${'#'.repeat(Math.floor(pct / 5)).padEnd(20, '.')}] ${pct}%` : '';
+      ctx.stderr.write(`\r${name}: ${p.phase} ${p.done.toLocaleString('en-US')}${p.total ? `/${p.total.toLocaleString('en-US')}` : ''} rows ${bar}\u001b[K`);
+    },
+    done: () => {
+      if (tty) ctx.stderr.write('\r\u001b[K');
+    },
+  };
+}
+
+function renderReport(r: SyncReport, style: Style): string {
+  const c = r.counts;
+  const head = r.mode === 'plan' ? `Sync plan for ${style.bold(r.source)}` : `Sync run of ${style.bold(r.source)}: ${r.status === 'succeeded' ? style.green('succeeded') : style.red('failed')}`;
+  const lines = [
+    head,
+    `  read ${c.read}, rejected ${c.rejected}${c.rejected ? ` (${Object.entries(c.rejected_by_code).sort().map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}`,
+    `  new ${c.new}, changed ${c.changed}, unchanged ${c.unchanged}, out of order (older than what was sent) ${c.out_of_order}, duplicate keys ${c.duplicates}`,
+  ];
+  const blocked = Object.entries(c.null_blocked).sort();
+  if (blocked.length) lines.push(`  blanks kept from erasing values: ${blocked.map(([f, n]) => `${f} ${n}`).join(', ')}`);
+  const erased = Object.entries(c.erased).sort();
+  if (erased.length) lines.push(`  blanks erasing clearable fields: ${erased.map(([f, n]) => `${f} ${n}`).join(', ')}`);
+  if (c.changed_fields && Object.keys(c.changed_fields).length) lines.push(`  fields changing: ${Object.entries(c.changed_fields).sort().map(([f, n]) => `${f} ${n}`).join(', ')}`);
+  if (r.mode === 'run') lines.push(`  sent ${c.sent}, acknowledged ${c.acknowledged}, refused by Customer.io ${c.refused}, not acknowledged ${c.unsent}`);
+  if (r.rejects_file) lines.push(`  rejected rows: ${r.rejects_file}`);
+  if (r.error) lines.push(`  ${style.red('error')}: ${r.error}`);
+  for (const n of r.notes) lines.push(style.dim(`  note: ${n}`));
+  return `${lines.join('\n')}\n`;
+}

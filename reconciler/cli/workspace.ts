@@ -1,0 +1,64 @@
+/** Shared plumbing for commands that open a workspace: flags, errors users can fix, cleanup. */
+import { WorkspaceError } from '../apply/connect.ts';
+import { openWorkspace, SpecsInvalidError, type OpenWorkspace } from '../apply/use-cases.ts';
+import { styleFor } from '../core/style.ts';
+import { LockHeldError, StateError } from '../state/index.ts';
+import type { CommandContext } from './command.ts';
+import { renderDiagnosticsText } from './render/diagnostics.ts';
+
+export const workspaceFlags = {
+  env: { type: 'string' },
+  specs: { type: 'string' },
+  sandbox: { type: 'boolean' },
+} as const;
+
+export interface WorkspaceFlags {
+  env?: string;
+  specs?: string;
+  sandbox?: boolean;
+}
+
+/** Opens the workspace, runs `fn`, always closes; turns problems a user can fix into a message and exit 1. */
+export async function withWorkspace(ctx: CommandContext, flags: WorkspaceFlags, fn: (ws: OpenWorkspace) => Promise<number>): Promise<number> {
+  const style = styleFor(ctx.stderr, ctx.env);
+  let ws: OpenWorkspace;
+  try {
+    ws = await openWorkspace({
+      cwd: ctx.cwd,
+      env: ctx.env,
+      specs: flags.specs ?? ctx.env.TIDEMARK_SPECS ?? 'specs',
+      ...(flags.env ? { environment: flags.env } : {}),
+      ...(flags.sandbox ? { sandbox: true } : {}),
+    });
+  } catch (err) {
+    if (err instanceof SpecsInvalidError) {
+      ctx.stderr.write(renderDiagnosticsText(err.diagnostics.filter((d) => d.severity === 'error'), style));
+      ctx.stderr.write(`tidemark: ${err.message}\n`);
+      return 1;
+    }
+    if (err instanceof WorkspaceError || err instanceof StateError) {
+      ctx.stderr.write(`tidemark: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  try {
+    for (const n of ws.conn.notes) ctx.stderr.write(`${style.dim(n)}\n`);
+    const r = ws.recovery;
+    if (r.runs > 0) {
+      ctx.stderr.write(
+        `${style.yellow('Recovered')} ${r.runs} interrupted apply run(s): ${r.adopted.length} object(s) created before the interruption were adopted${r.adopted.length ? ` (${r.adopted.join(', ')})` : ''}, ${r.forgotten.length} deletion(s) confirmed.\n`,
+      );
+      if (r.unresolved.length) ctx.stderr.write(`${style.red('Unresolved')}: ${r.unresolved.join(', ')}: check them with \`tidemark drift\`.\n`);
+    }
+    return await fn(ws);
+  } catch (err) {
+    if (err instanceof LockHeldError || err instanceof WorkspaceError) {
+      ctx.stderr.write(`tidemark: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  } finally {
+    await ws.conn.close();
+  }
+}

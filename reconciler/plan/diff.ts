@@ -1,0 +1,328 @@
+/**
+ * The planner: desired objects + tidemark's state + refreshed live objects → a Plan. Pure: every input is
+ * a value, the clock is injected. Refresh and apply live at the edges (reconciler/apply).
+ *
+ * Pairing (gitops-engine's reconcile): a desired object is paired with the state entry at its address
+ * (or at its `moved_from` address), and the state entry with the live object of the same remote id.
+ * Only objects with a state entry are ever updated or deleted: live objects tidemark does not manage
+ * are never touched, only offered for adoption by name.
+ */
+import { parseAddress } from '../core/address.ts';
+import type { Clock } from '../core/clock.ts';
+import type { Diagnostic } from '../core/diagnostics.ts';
+import { canonicalJson, digestOf } from '../core/digest.ts';
+import type { DesiredResource } from './desired.ts';
+import { formatAddress } from '../core/address.ts';
+import { dependencyWaves } from './order.ts';
+import { PLAN_FORMAT_VERSION, type Action, type Attributes, type Change, type Plan } from './plan.ts';
+
+/** The pure part of a resource kind the planner needs (no I/O). */
+export interface KindTraits {
+  kind: string;
+  replaceOn: readonly string[];
+  createOnly: readonly string[];
+  createBeforeDestroy: boolean;
+  normalize(desired: Attributes): Attributes;
+}
+
+/** A live object as refreshed (same shape as providers' LiveObject). */
+export interface LiveEntry {
+  id: string;
+  name: string;
+  attributes: Attributes;
+  updatedAt?: string;
+  manageable: boolean;
+}
+
+/** What the state store remembers of a managed object. */
+export interface StateEntry {
+  address: string;
+  kind: string;
+  remoteId: string;
+  attributes: Attributes;
+  dependsOn: string[];
+  preventDestroy: boolean;
+}
+
+export interface PlanOptions {
+  allowDelete: boolean;
+  adoptByName: boolean;
+  /** Limit the plan to these addresses and what they depend on. */
+  targets: string[];
+}
+
+export interface PlanInput {
+  environment: string;
+  desired: DesiredResource[];
+  kinds: Record<string, KindTraits>;
+  state: StateEntry[];
+  /** Live objects per kind. */
+  live: Record<string, LiveEntry[]>;
+  options: PlanOptions;
+  specs: Plan['specs'];
+  clock: Clock;
+  version: string;
+  diagnostics?: Diagnostic[];
+}
+
+function equalValue(a: unknown, b: unknown): boolean {
+  return canonicalJson(a ?? null) === canonicalJson(b ?? null);
+}
+
+function changedKeys(before: Attributes | null, after: Attributes | null): string[] {
+  const keys = new Set([...Object.keys(before ?? {}), ...Object.keys(after ?? {})]);
+  return [...keys].filter((k) => !equalValue(before?.[k], after?.[k])).sort();
+}
+
+/**
+ * Whether an unmanaged live object is the one a desired object describes (adoption by name, duplicate
+ * guards, drift's unmanaged matches, crash recovery). Objects with a name match on it; every attribute that
+ * cannot be changed in place must match too (a list in another directory is another list). Kinds whose
+ * objects have no name (event subscriptions) are identified by those attributes alone, so a subscription
+ * with the same topics and URL is found instead of duplicated.
+ */
+export function isSameObject(traits: KindTraits, desired: Attributes, live: LiveEntry): boolean {
+  if (!live.manageable) return false;
+  if (Object.hasOwn(desired, 'name')) {
+    const name = String(desired.name ?? '');
+    if (name === '' || live.name !== name) return false;
+  } else if (traits.replaceOn.length === 0) {
+    return false;
+  }
+  return traits.replaceOn.every((k) => equalValue(live.attributes[k], desired[k]));
+}
+
+/** How people recognise the match `isSameObject` found: `named "x"`, or `with the same topics and publication_url`. */
+export function matchLabel(traits: KindTraits, desired: Attributes): string {
+  return Object.hasOwn(desired, 'name') ? `named "${String(desired.name ?? '')}"` : `with the same ${traits.replaceOn.join(' and ')}`;
+}
+
+export function computePlan(input: PlanInput): Plan {
+  const { kinds, options } = input;
+  const diagnostics: Diagnostic[] = [...(input.diagnostics ?? [])];
+  const stateByAddress = new Map(input.state.map((s) => [s.address, s]));
+  const managedIds = new Set(input.state.map((s) => `${s.kind}|${s.remoteId}`));
+  const liveByKind = new Map(Object.entries(input.live).map(([k, list]) => [k, new Map(list.map((l) => [l.id, l]))]));
+  // Adoption looks objects up by name: index them once rather than scanning per desired object.
+  const liveByName = new Map<string, LiveEntry[]>();
+  for (const [k, list] of Object.entries(input.live)) {
+    for (const l of list) {
+      const key = `${k}|${l.name}`;
+      const bucket = liveByName.get(key);
+      if (bucket) bucket.push(l);
+      else liveByName.set(key, [l]);
+    }
+  }
+  const desiredAddresses = new Set(input.desired.map((x) => formatAddress(x.address)));
+  const liveDigests: Record<string, string> = {};
+  const recordLive = (address: string, l: LiveEntry | undefined) => {
+    liveDigests[address] = l ? digestOf({ id: l.id, attributes: l.attributes, updatedAt: l.updatedAt ?? null }) : 'absent';
+  };
+
+  const changes: Change[] = [];
+  const consumedState = new Set<string>();
+
+  for (const d of input.desired) {
+    const address = formatAddress(d.address);
+    const kindName = `${d.address.provider}.${d.address.kind}`;
+    const traits = kinds[kindName];
+    if (!traits) {
+      diagnostics.push({ severity: 'error', code: 'PLAN001', summary: `No provider handles ${kindName}.`, address, source: d.source });
+      continue;
+    }
+    const after = traits.normalize(d.attributes);
+    const dependsOn = d.dependsOn.map(formatAddress).sort();
+    let entry = stateByAddress.get(address);
+    let movedFrom: string | undefined;
+    if (!entry && d.movedFrom) {
+      const from = formatAddress(d.movedFrom);
+      const prior = stateByAddress.get(from);
+      if (prior && prior.kind === kindName && !desiredAddresses.has(from)) {
+        entry = prior;
+        movedFrom = from;
+      }
+    }
+    const base = { address, kind: kindName, depends_on: dependsOn, source: d.source } as const;
+    const liveOfKind = liveByKind.get(kindName) ?? new Map<string, LiveEntry>();
+
+    // Unmanaged objects this spec describes: adopted with --adopt-by-name, otherwise never duplicated.
+    // Named objects come from the name index; kinds without names (few objects) are scanned.
+    const pool = Object.hasOwn(after, 'name') ? (liveByName.get(`${kindName}|${String(after.name ?? '')}`) ?? []) : [...liveOfKind.values()];
+    const candidates = pool
+      .filter((l) => isSameObject(traits, after, l) && !managedIds.has(`${kindName}|${l.id}`))
+      .sort((a, b) => (a.id < b.id ? -1 : 1));
+    let createReason = 'declared in the specs, not created yet';
+
+    if (entry) {
+      consumedState.add(entry.address);
+      const live = liveOfKind.get(entry.remoteId);
+      if (live) {
+        recordLive(address, live);
+        const changed = changedKeys(live.attributes, after);
+        const ignored = changed.filter((k) => traits.createOnly.includes(k));
+        const effective = changed.filter((k) => !traits.createOnly.includes(k));
+        const forcing = effective.filter((k) => traits.replaceOn.includes(k));
+        const drifted = (keys: string[]) => keys.some((k) => !equalValue(entry!.attributes[k], live.attributes[k]));
+        let action: Action = 'noop';
+        let reason = 'up to date';
+        if (forcing.length) {
+          action = 'replace';
+          reason = `${forcing.join(', ')} cannot be changed in place`;
+        } else if (effective.length) {
+          action = 'update';
+          reason = drifted(effective) ? 'changed outside tidemark since the last apply (drift)' : 'the specs changed';
+        } else if (movedFrom) {
+          // The renderers add "renamed from …" from moved_from; the reason says what happens to the object.
+          action = 'update';
+          reason = 'renamed in the specs; the remote object is kept and only the state entry moves';
+        } else if (ignored.length) {
+          reason = `${ignored.join(', ')} ${drifted(ignored) ? 'changed outside tidemark' : 'changed in the specs'}, but cannot be changed in place: left as it is`;
+        }
+        changes.push({
+          ...base,
+          action,
+          remote_id: live.id,
+          before: live.attributes,
+          after,
+          changed: effective,
+          reason,
+          ...(forcing.length ? { requires_replace: forcing, create_before_destroy: traits.createBeforeDestroy } : {}),
+          ...(ignored.length ? { ignored_changes: ignored } : {}),
+          ...(movedFrom ? { moved_from: movedFrom } : {}),
+        });
+        continue;
+      }
+      // The managed object is gone: create it again, unless an unmanaged copy exists (made by hand, or by an
+      // apply whose answer was lost), which is adopted or guarded like any other.
+      createReason = `${entry.remoteId} was deleted outside tidemark since the last apply; it will be created again`;
+    }
+
+    recordLive(address, candidates[0]);
+    if (candidates.length === 1 && options.adoptByName) {
+      const live = candidates[0]!;
+      const changed = changedKeys(live.attributes, after);
+      changes.push({
+        ...base,
+        action: 'import',
+        remote_id: live.id,
+        before: live.attributes,
+        after,
+        changed: changed.filter((k) => !traits.createOnly.includes(k)),
+        reason: `adopts the existing unmanaged object "${live.name}" (${live.id})`,
+        ...(changed.some((k) => traits.createOnly.includes(k)) ? { ignored_changes: changed.filter((k) => traits.createOnly.includes(k)) } : {}),
+        ...(movedFrom ? { moved_from: movedFrom } : {}),
+      });
+      continue;
+    }
+    const change: Change = {
+      ...base,
+      action: 'create',
+      before: null,
+      after,
+      changed: changedKeys(null, after),
+      reason: createReason,
+      ...(movedFrom ? { moved_from: movedFrom } : {}),
+    };
+    if (candidates.length > 0) {
+      const label = matchLabel(traits, after);
+      change.blocked = {
+        code: 'PLAN003',
+        message:
+          candidates.length === 1
+            ? `an unmanaged ${kindName} ${label} already exists (${candidates[0]!.id}): adopt it with --adopt-by-name or \`tidemark import ${address} ${candidates[0]!.id}\` instead of creating a duplicate`
+            : `${candidates.length} unmanaged objects ${label} exist (${candidates.map((c) => c.id).join(', ')}): import the right one with \`tidemark import ${address} ID\``,
+      };
+    }
+    changes.push(change);
+  }
+
+  // State entries no spec claims any more: delete (gated) or forget (already gone).
+  for (const entry of [...input.state].sort((a, b) => (a.address < b.address ? -1 : 1))) {
+    if (consumedState.has(entry.address)) continue;
+    const live = liveByKind.get(entry.kind)?.get(entry.remoteId);
+    recordLive(entry.address, live);
+    const base = { address: entry.address, kind: entry.kind, depends_on: [...entry.dependsOn].sort(), remote_id: entry.remoteId } as const;
+    if (!live) {
+      changes.push({ ...base, action: 'forget', before: entry.attributes, after: null, changed: [], reason: 'its spec was removed and the object is already gone; only the state entry is removed' });
+      continue;
+    }
+    const change: Change = { ...base, action: 'delete', before: live.attributes, after: null, changed: changedKeys(live.attributes, null), reason: 'its spec was removed' };
+    if (entry.preventDestroy) {
+      change.blocked = {
+        code: 'PLAN004',
+        message: `prevent_destroy was set when it was last applied, so it is kept even though its spec is gone. To delete it, release it with \`tidemark state unprotect ${entry.address}\` first`,
+      };
+    } else if (!options.allowDelete) {
+      change.blocked = { code: 'PLAN005', message: 'deletes are only applied with --allow-delete' };
+    }
+    changes.push(change);
+  }
+
+  for (const c of changes) {
+    if (c.kind === 'qualtrics.event_subscription' && c.after && !c.after.publication_url && !c.blocked && c.action !== 'noop') {
+      c.blocked = { code: 'PLAN002', message: 'no responses_webhook_url is set for this environment in the Workspace' };
+    }
+  }
+
+  const selected = options.targets.length ? selectTargets(changes, options.targets, diagnostics) : changes;
+  const ordered = orderChanges(selected);
+  // What depends on an object that will not come into existence cannot be applied either.
+  const missing = new Map<string, string>();
+  for (const c of ordered) {
+    const waitingOn = c.depends_on.find((d) => missing.has(d));
+    if (waitingOn && !c.blocked && c.action !== 'delete' && c.action !== 'forget' && c.action !== 'noop') {
+      c.blocked = { code: 'PLAN007', message: `depends on ${waitingOn}, which is not going to be created (${missing.get(waitingOn)})` };
+    }
+    if (c.blocked && (c.action === 'create' || c.action === 'replace' || c.action === 'import')) missing.set(c.address, c.blocked.code);
+  }
+  const summary = { noop: 0, create: 0, import: 0, update: 0, replace: 0, delete: 0, forget: 0, blocked: 0 };
+  for (const c of ordered) {
+    summary[c.action]++;
+    if (c.blocked) summary.blocked++;
+  }
+  const inPlan = new Set(ordered.map((c) => c.address));
+  const objects = Object.fromEntries(Object.entries(liveDigests).filter(([a]) => inPlan.has(a)).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return {
+    format_version: PLAN_FORMAT_VERSION,
+    tool: { name: 'tidemark', version: input.version },
+    environment: input.environment,
+    created_at: input.clock.now().toISOString(),
+    specs: input.specs,
+    live: { digest: digestOf(objects), objects },
+    options: { allow_delete: options.allowDelete, adopt_by_name: options.adoptByName, targets: [...options.targets].sort() },
+    changes: ordered,
+    summary,
+    diagnostics,
+    data_impact: { status: 'not_computed', note: 'data-plane impact (sync and audience counts) is added by `tidemark sync plan` and audience planning', sources: [], audiences: [] },
+  };
+}
+
+/** Targeted plans keep the targets and everything they depend on (so the result can be applied). */
+function selectTargets(changes: Change[], targets: string[], diagnostics: Diagnostic[]): Change[] {
+  const byAddress = new Map(changes.map((c) => [c.address, c]));
+  const keep = new Set<string>();
+  const visit = (a: string) => {
+    if (keep.has(a) || !byAddress.has(a)) return;
+    keep.add(a);
+    byAddress.get(a)!.depends_on.forEach(visit);
+  };
+  for (const t of targets) {
+    if (!parseAddress(t) || !byAddress.has(t)) {
+      diagnostics.push({ severity: 'error', code: 'PLAN006', summary: `--target ${t} matches no managed or declared object.` });
+      continue;
+    }
+    visit(t);
+  }
+  return changes.filter((c) => keep.has(c.address));
+}
+
+/**
+ * Creates, imports, updates and replaces run in dependency waves; deletes and forgets afterwards, in
+ * reverse dependency order (a dependant goes before what it depends on).
+ */
+export function orderChanges(changes: Change[]): Change[] {
+  const toNode = (c: Change) => ({ change: c, address: parseAddress(c.address) ?? { kind: c.kind, name: c.address }, dependsOn: c.depends_on.map((d) => parseAddress(d)!).filter(Boolean) });
+  const forward = changes.filter((c) => c.action !== 'delete' && c.action !== 'forget').map(toNode);
+  const backward = changes.filter((c) => c.action === 'delete' || c.action === 'forget').map(toNode);
+  return [...dependencyWaves(forward).flat(), ...dependencyWaves(backward).reverse().flat()].map((n) => n.change);
+}

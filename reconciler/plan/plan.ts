@@ -1,0 +1,100 @@
+/**
+ * The plan is data before it is text. Every renderer (text, markdown, json) reads only this JSON shape,
+ * so a plan made in a pull request can be stored as an artifact, rendered anywhere, and re-checked at
+ * apply time against the specs and live state it was made from.
+ *
+ * What `before` and `after` mean per action:
+ *
+ * | action  | before                  | after                    |
+ * |---------|-------------------------|--------------------------|
+ * | create  | null                    | desired                  |
+ * | import  | live (unmanaged)        | desired                  |
+ * | update  | live                    | desired                  |
+ * | replace | live                    | desired                  |
+ * | delete  | live                    | null                     |
+ * | forget  | last applied (from state)| null (object already gone)|
+ * | noop    | live (equal to after)   | desired                  |
+ *
+ * `reason` is for people only: apply never branches on it.
+ */
+import type { Diagnostic, SourceRange } from '../core/diagnostics.ts';
+
+export const PLAN_FORMAT_VERSION = 1;
+
+export type Action = 'noop' | 'create' | 'import' | 'update' | 'replace' | 'delete' | 'forget';
+
+export type AttributeValue = string | number | boolean | string[] | null;
+export type Attributes = Record<string, AttributeValue>;
+
+export interface Change {
+  /** `customerio.segment.vip_customers`. */
+  address: string;
+  /** `customerio.segment`, `qualtrics.mailing_list`, … */
+  kind: string;
+  action: Action;
+  /** Remote id the change acts on; absent for a create. */
+  remote_id?: string;
+  before: Attributes | null;
+  after: Attributes | null;
+  /** Attribute names whose value differs between before and after (sorted). */
+  changed: string[];
+  /** Attributes that force a replace (the service cannot update them in place). */
+  requires_replace?: string[];
+  /** Replace order: create the new object before deleting the old one (kinds that can coexist). */
+  create_before_destroy?: boolean;
+  /** Previous address when the object was renamed with `moved_from`: the state entry moves, the object stays. */
+  moved_from?: string;
+  /** Why this change: for people only. */
+  reason: string;
+  /** Set when the change will not be applied as planned, and why (e.g. a delete without --allow-delete). */
+  blocked?: { code: string; message: string };
+  depends_on: string[];
+  /** Where the object is declared (absent for objects whose spec was removed). */
+  source?: SourceRange;
+  /** Attributes the service cannot change after creation, that differ: reported, never acted on. */
+  ignored_changes?: string[];
+}
+
+/** Counts only: PR comments never carry customer identifiers. Filled by the data-plane issues. */
+export interface DataImpact {
+  status: 'not_computed' | 'computed';
+  note?: string;
+  sources: Array<{ name: string; new: number; changed: number; unchanged: number; rejected: number; blocked_nulls: number }>;
+  audiences: Array<{ name: string; joining: number; leaving: number }>;
+}
+
+export interface Plan {
+  format_version: typeof PLAN_FORMAT_VERSION;
+  tool: { name: 'tidemark'; version: string };
+  environment: string;
+  /** When the plan was made (from the injected clock). */
+  created_at: string;
+  specs: {
+    /** git revision of the specs (HEAD), or null outside git. */
+    revision: string | null;
+    /** Whether the working tree had uncommitted spec changes. */
+    dirty: boolean;
+    /** sha256 over all spec files; per-file digests name what moved. */
+    digest: string;
+    files: Record<string, string>;
+  };
+  live: {
+    /** sha256 over the normalised live objects the plan was made from; per-object digests name what moved. */
+    digest: string;
+    objects: Record<string, string>;
+  };
+  options: { allow_delete: boolean; adopt_by_name: boolean; targets: string[] };
+  /** Sorted by dependency wave, then address. */
+  changes: Change[];
+  summary: Record<Action, number> & { blocked: number };
+  diagnostics: Diagnostic[];
+  data_impact: DataImpact;
+}
+
+export function hasChanges(plan: Plan): boolean {
+  return plan.changes.some((c) => c.action !== 'noop');
+}
+
+export function actionable(plan: Plan): Change[] {
+  return plan.changes.filter((c) => c.action !== 'noop' && !c.blocked);
+}

@@ -1,0 +1,43 @@
+/**
+ * What the reconciler needs from a managed resource kind. A kind module maps between the service's API
+ * and the flat attribute model the planner diffs, and normalises both sides the same way so a converged
+ * workspace plans as no changes (gitops-engine's normaliser idea).
+ */
+import type { Attributes } from '../plan/plan.ts';
+
+export interface LiveObject {
+  /** The service's id, as a string. */
+  id: string;
+  /** Human name used for adoption by name. */
+  name: string;
+  /** Normalised attributes, the same keys as the desired side. */
+  attributes: Attributes;
+  /** When the service says the object last changed, if it says so (ISO-8601). */
+  updatedAt?: string;
+  /** False when tidemark must never manage it (e.g. a data-driven Customer.io segment). */
+  manageable: boolean;
+}
+
+export interface ResourceKind {
+  /** `customerio.segment`. */
+  kind: string;
+  /** Attributes the service cannot change in place: a difference forces a replace. */
+  replaceOn: readonly string[];
+  /** Attributes that can only be set at creation and cannot be updated or replaced safely: reported only. */
+  createOnly: readonly string[];
+  /** Whether a new object may be created before the old one is deleted during a replace. */
+  createBeforeDestroy: boolean;
+  /** Normalise desired attributes the way live ones are (defaults filled, order canonical). */
+  normalize(desired: Attributes): Attributes;
+  /**
+   * Every live object of this kind (all pages). `managed` lists the objects tidemark manages, so a kind
+   * whose objects live in several containers can look wherever they are.
+   */
+  list(managed?: ReadonlyArray<{ id: string; attributes: Attributes }>): Promise<LiveObject[]>;
+  /** Read one object, or undefined when it no longer exists. */
+  read(id: string): Promise<LiveObject | undefined>;
+  create(desired: Attributes): Promise<LiveObject>;
+  update(id: string, desired: Attributes, changed: readonly string[]): Promise<LiveObject>;
+  /** True if deleted, false if it was already gone. */
+  delete(id: string): Promise<boolean>;
+}

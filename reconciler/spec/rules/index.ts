@@ -1,0 +1,12 @@
+import { identityRules } from './identity.ts';
+import { ownershipRules } from './ownership.ts';
+import type { Rule } from './rule.ts';
+import { secretRules } from './secrets.ts';
+import { segmentRules } from './segments.ts';
+import { surveyRules } from './surveys.ts';
+import { syncRules } from './syncs.ts';
+
+/** The rule catalogue, in the order the README documents it. */
+export const RULES: Rule[] = [...identityRules, ...ownershipRules, ...syncRules, ...segmentRules, ...surveyRules, ...secretRules];
+
+export type { Finding, Rule, RuleFamily } from './rule.ts';

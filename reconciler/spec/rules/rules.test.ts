@@ -1,0 +1,313 @@
+import { describe, expect, it } from 'vitest';
+import { baseSpecs, toFiles, type SpecSet } from '../fixtures.test-support.ts';
+import { validateSpecs } from '../validate.ts';
+import { RULES } from './index.ts';
+
+function codes(set: SpecSet): string[] {
+  return validateSpecs(toFiles(set)).diagnostics.map((d) => d.code);
+}
+
+function run(mutate: (s: SpecSet) => void) {
+  const s = baseSpecs();
+  mutate(s);
+  return validateSpecs(toFiles(s));
+}
+
+interface Case {
+  code: string;
+  why: string;
+  fail: (s: SpecSet) => void;
+  /** Applied after `fail`: the closest fix. */
+  fix: (s: SpecSet) => void;
+}
+
+const src = (s: SpecSet, name = 'orders') => s.sources.find((x) => x.name === name)!;
+const seg = (s: SpecSet, name: string) => s.segments.find((x) => x.name === name)!;
+const survey = (s: SpecSet) => s.surveys[0]!;
+
+const cases: Case[] = [
+  {
+    code: 'ID001',
+    why: 'no workspace',
+    fail: (s) => { s.workspace = { kind: 'Fields', name: 'extra' }; },
+    fix: (s) => { s.workspace = baseSpecs().workspace; },
+  },
+  {
+    code: 'ID002',
+    why: 'source keyed by email while primary is id',
+    fail: (s) => { src(s).identity.as = 'email'; },
+    fix: (s) => { src(s).identity.as = 'id'; },
+  },
+  {
+    code: 'ID003',
+    why: 'survey contacts by email, id not carried',
+    fail: (s) => { survey(s).identifier = 'email'; },
+    fix: (s) => { s.workspace.identity.immutable_id = 'order_count'; survey(s).payload = ['order_count']; },
+  },
+  {
+    code: 'ID004',
+    why: 'email primary while an immutable id exists',
+    fail: (s) => {
+      s.workspace.identity = { primary: 'email', immutable_id: 'order_count' };
+      for (const x of s.sources) x.identity.as = 'email';
+    },
+    fix: (s) => { delete s.workspace.identity.immutable_id; s.fields.fields.email.nature = 'identifier'; },
+  },
+  {
+    code: 'ID005',
+    why: 'emails synced without normalisation',
+    fail: (s) => { delete s.workspace.normalization; },
+    fix: (s) => { s.workspace.normalization = { email: { trim: true, lowercase: true } }; },
+  },
+  {
+    code: 'OWN001',
+    why: 'two systems write one field',
+    fail: (s) => { src(s, 'subscriptions').fields.order_count = 'n_orders'; s.fields.fields.order_count.writers = ['subs']; },
+    fix: (s) => { s.fields.fields.order_count.combine = 'max'; },
+  },
+  {
+    code: 'OWN002',
+    why: 'a source writes a field owned by another system',
+    fail: (s) => { s.fields.fields.order_count.owner = 'subs'; },
+    fix: (s) => { s.fields.fields.order_count.writers = ['shop']; s.fields.fields.order_count.combine = 'max'; },
+  },
+  {
+    code: 'OWN003',
+    why: 'state without updated_at',
+    fail: (s) => { delete s.fields.fields.category.updated_at; },
+    fix: (s) => { s.fields.fields.category.updated_at = 'last_purchase_at'; },
+  },
+  {
+    code: 'OWN004',
+    why: 'owner is no known system',
+    fail: (s) => { s.fields.fields.reason.owner = 'cx_team'; },
+    fix: (s) => { s.workspace.systems = { cx_team: { description: 'CX tooling' } }; s.fields.fields.reason.owner = 'qualtrics'; },
+  },
+  {
+    code: 'SYNC001',
+    why: 'blanks may erase a non-clearable field',
+    fail: (s) => { src(s).null_policy = 'overwrite'; },
+    fix: (s) => { for (const f of Object.keys(src(s).fields)) s.fields.fields[f].clearable = true; },
+  },
+  {
+    code: 'SYNC002',
+    why: 'timestamp columns with no timezone',
+    fail: (s) => { delete src(s).timezone; },
+    fix: (s) => { src(s).timezone = 'Europe/Berlin'; },
+  },
+  {
+    code: 'SYNC003',
+    why: 'daily schedule, 2h SLO',
+    fail: (s) => { src(s).schedule = '0 3 * * *'; delete src(s).latency_needed; },
+    fix: (s) => { src(s).freshness.max_age = '26h'; },
+  },
+  {
+    code: 'SYNC004',
+    why: 'cart recovery from a scheduled sync',
+    fail: (s) => { src(s).use_case = 'cart_recovery'; },
+    fix: (s) => { src(s).use_case = 'post_purchase_targeting'; },
+  },
+  {
+    code: 'SYNC004',
+    why: 'latency need shorter than the schedule gap',
+    fail: (s) => { src(s).latency_needed = 'minutes'; },
+    fix: (s) => { src(s).latency_needed = 'hourly'; },
+  },
+  {
+    code: 'SYNC005',
+    why: 'person source without ordering',
+    fail: (s) => { delete src(s).ordering; },
+    fix: (s) => { src(s).ordering = 'updated_at'; },
+  },
+  {
+    code: 'SYNC006',
+    why: 'an action synced as a person attribute',
+    fail: (s) => { s.fields.fields.review_submitted = { type: 'boolean', owner: 'shop', nature: 'action' }; src(s).fields.review_submitted = 'reviewed'; },
+    fix: (s) => { s.fields.fields.review_submitted.nature = 'measure'; },
+  },
+  {
+    code: 'SYNC006',
+    why: 'state synced as events',
+    fail: (s) => {
+      s.fields.events.tier_status = { owner: 'shop' };
+      s.sources.push({ ...structuredClone(src(s)), name: 'tier_events', records: 'event', fields: {}, event: { name: 'tier_status', timestamp_column: 'at', id_columns: ['id'] } });
+      delete s.sources[s.sources.length - 1]!.ordering;
+    },
+    fix: (s) => { s.fields.events.tier_changed = { owner: 'shop' }; s.sources[s.sources.length - 1]!.event.name = 'tier_changed'; },
+  },
+  {
+    code: 'SYNC007',
+    why: 'warehouse query without :last_sync_at',
+    fail: (s) => { src(s).connector.query = 'select * from orders'; },
+    fix: (s) => { src(s).connector.query = 'select * from orders where updated_at > :last_sync_at'; },
+  },
+  {
+    code: 'SYNC008',
+    why: 'invalid cron',
+    fail: (s) => { src(s).schedule = '61 * * * *'; },
+    fix: (s) => { src(s).schedule = '1 * * * *'; },
+  },
+  {
+    code: 'SYNC009',
+    why: 'no freshness SLO',
+    fail: (s) => { delete src(s).freshness; },
+    fix: (s) => { src(s).freshness = { max_age: '3h' }; },
+  },
+  {
+    code: 'SYNC010',
+    why: 'event source without its event block',
+    fail: (s) => { src(s, 'subscriptions').records = 'event'; },
+    fix: (s) => { src(s, 'subscriptions').records = 'person'; },
+  },
+  {
+    code: 'SEG001',
+    why: 'two segments of one group can overlap',
+    fail: (s) => { seg(s, 'apparel_buyers').conditions = { attribute: { field: 'order_count', op: 'gt', value: 1 } }; },
+    fix: (s) => { seg(s, 'apparel_buyers').conditions = { all: [{ attribute: { field: 'order_count', op: 'gt', value: 1 } }, { not: { segment: 'consumable_buyers' } }] }; },
+  },
+  {
+    code: 'SEG002',
+    why: 'survey audience on synced data without a freshness guard',
+    fail: (s) => { delete seg(s, 'consumable_buyers').freshness_guard; },
+    fix: (s) => { seg(s, 'consumable_buyers').freshness_guard = { max_age: '2h' }; },
+  },
+  {
+    code: 'SEG003',
+    why: 'referenced Customer.io segment in an exclusive group',
+    fail: (s) => { s.segments.push({ kind: 'Segment', name: 'ui_built', customerio_segment: { id: 7 }, exclusive_group: 'post_purchase' }); },
+    fix: (s) => { delete s.segments[s.segments.length - 1]!.exclusive_group; },
+  },
+  {
+    code: 'SURV001',
+    why: 'no frequency cap anywhere',
+    fail: (s) => { delete s.workspace.surveys; },
+    fix: (s) => { survey(s).frequency_cap = { max: 1, per: '60d' }; },
+  },
+  {
+    code: 'SURV002',
+    why: 'too many payload fields',
+    fail: (s) => { s.workspace.surveys.max_payload_fields = 2; survey(s).payload = ['order_count', 'category', 'last_purchase_at']; },
+    fix: (s) => { survey(s).payload = ['order_count', 'category']; },
+  },
+  {
+    code: 'SURV003',
+    why: 'product survey timed from order placed',
+    fail: (s) => { survey(s).moment.event = 'order_placed'; },
+    fix: (s) => { survey(s).moment.event = 'order_delivered'; },
+  },
+  {
+    code: 'SURV004',
+    why: 'consumable survey 1–3 days after delivery',
+    fail: (s) => { survey(s).moment = { event: 'order_delivered', after: '1d', before: '3d' }; },
+    fix: (s) => { s.workspace.surveys.delay_windows = { consumable: { min: '1d', max: '5d' } }; },
+  },
+  {
+    code: 'SURV005',
+    why: 'no response loop',
+    fail: (s) => { delete survey(s).responses; },
+    fix: (s) => { survey(s).responses = { question: 'QID1', reason_codes: { '1': 'x' }, write: { event: 'survey_answered' } }; },
+  },
+  {
+    code: 'SURV006',
+    why: 'no response window',
+    fail: (s) => { delete survey(s).response_window; },
+    fix: (s) => { survey(s).response_window = '48h'; },
+  },
+  {
+    code: 'SURV007',
+    why: 'response window of 10 days',
+    fail: (s) => { survey(s).response_window = '10d'; },
+    fix: (s) => { survey(s).response_window = '96h'; },
+  },
+  {
+    code: 'SURV008',
+    why: 'response window longer than the cap period',
+    fail: (s) => { survey(s).frequency_cap = { max: 1, per: '2d' }; },
+    fix: (s) => { survey(s).response_window = '72h'; survey(s).frequency_cap.per = '7d'; },
+  },
+  {
+    code: 'SURV009',
+    why: 'moment window ends before it starts',
+    fail: (s) => { survey(s).moment = { event: 'order_delivered', after: '14d', before: '7d' }; },
+    fix: (s) => { survey(s).moment = { event: 'order_delivered', after: '7d', before: '14d' }; },
+  },
+  {
+    code: 'SURV010',
+    why: 'no holdout',
+    fail: (s) => { delete survey(s).holdout; },
+    fix: (s) => { survey(s).holdout = '5%'; },
+  },
+  {
+    code: 'SURV011',
+    why: 'webhook responses with no receiver URL',
+    fail: (s) => { survey(s).responses.webhook = true; },
+    fix: (s) => { s.workspace.environments.production.qualtrics = { datacenter: 'iad1', directory_id: 'POOL_abc123', responses_webhook_url: 'https://hooks.example/q' }; },
+  },
+  {
+    code: 'SEC001',
+    why: 'a Stripe-style key in a description',
+    fail: (s) => { src(s).description = 'key sk_live_4eC39HqLyjWDarjtT1zdp7dc'; },
+    fix: (s) => { src(s).description = 'key in STRIPE_KEY'; },
+  },
+  {
+    code: 'SEC001',
+    why: 'a password inside a connection string',
+    fail: (s) => { src(s).connector.query = 'select 1 -- postgres://etl:s3cretpass@db/wh :last_sync_at'; },
+    fix: (s) => { src(s).connector.query = 'select 1 where x > :last_sync_at'; },
+  },
+];
+
+describe('policy rules', () => {
+  it('the base spec set is clean', () => {
+    expect(validateSpecs(toFiles(baseSpecs())).diagnostics).toEqual([]);
+  });
+
+  it('every rule in the catalogue has a failing and a passing case', () => {
+    const covered = new Set(cases.map((c) => c.code));
+    expect(RULES.map((r) => r.code).filter((c) => !covered.has(c))).toEqual([]);
+  });
+
+  it('every rule explains the harm it prevents', () => {
+    for (const r of RULES) {
+      expect(r.harm.length, r.code).toBeGreaterThan(30);
+      expect(r.code).toMatch(/^(ID|OWN|SYNC|SEG|SURV|SEC)\d{3}$/);
+    }
+    expect(new Set(RULES.map((r) => r.code)).size).toBe(RULES.length);
+  });
+
+  describe.each(cases)('$code: $why', (c) => {
+    it('fires on the failing spec, located and with the catalogue severity', () => {
+      const result = run(c.fail);
+      const hits = result.diagnostics.filter((d) => d.code === c.code);
+      expect(hits.length).toBeGreaterThan(0);
+      const rule = RULES.find((r) => r.code === c.code)!;
+      for (const d of hits) {
+        expect(d.severity).toBe(rule.severity);
+        expect(d.source?.file).toMatch(/^specs\//);
+        expect(d.source!.start.line).toBeGreaterThanOrEqual(1);
+        expect(d.detail).toContain(rule.harm);
+      }
+    });
+    it('stays quiet once fixed', () => {
+      expect(codes((() => { const s = baseSpecs(); c.fail(s); c.fix(s); return s; })())).not.toContain(c.code);
+    });
+  });
+
+  it('workspace policy can change a severity or switch a rule off', () => {
+    const warn = run((s) => { delete survey(s).holdout; s.workspace.policy = { SURV010: 'error' }; });
+    expect(warn.diagnostics.find((d) => d.code === 'SURV010')?.severity).toBe('error');
+    const off = run((s) => { delete survey(s).holdout; s.workspace.policy = { SURV010: 'off' }; });
+    expect(off.diagnostics.map((d) => d.code)).not.toContain('SURV010');
+  });
+
+  it('a spec can accept a finding with a reason, which is kept for plans', () => {
+    const r = run((s) => { delete survey(s).holdout; survey(s).suppress = { SURV010: 'pilot survey, holdout added after the first wave' }; });
+    expect(r.diagnostics.map((d) => d.code)).not.toContain('SURV010');
+    expect(r.suppressed).toEqual([expect.objectContaining({ reason: 'pilot survey, holdout added after the first wave' })]);
+  });
+
+  it('structural errors cannot be switched off by policy', () => {
+    const r = run((s) => { survey(s).audience = 'nobody'; s.workspace.policy = { REF003: 'off' }; });
+    expect(r.diagnostics.map((d) => d.code)).toContain('REF003');
+  });
+});

@@ -1,0 +1,184 @@
+/**
+ * The whole validation pipeline over spec texts: parse → schema → resolve references → policy rules →
+ * workspace policy (severity overrides, per-spec suppressions). Pure: the caller supplies file contents.
+ * Every problem is reported at once; nothing throws for a user's mistake.
+ */
+import { compareDiagnostics, hasErrors, type Diagnostic } from '../core/diagnostics.ts';
+import { addressFor, type Located, type SpecModel } from './model.ts';
+import { locate, parseYamlFile, type ParsedDocument } from './parse.ts';
+import { valueAt } from './schema-issues.ts';
+import { at, buildModel, type AnyLocated } from './resolve.ts';
+import { RULES, type Rule } from './rules/index.ts';
+import { KIND_SCHEMAS, KINDS, type Kind } from './schema/index.ts';
+import { issuesToDiagnostics } from './schema-issues.ts';
+import { didYouMean } from './suggest.ts';
+
+export interface SpecFile {
+  /** Path as shown to the user (relative, forward slashes). */
+  path: string;
+  text: string;
+}
+
+export interface SuppressedFinding {
+  diagnostic: Diagnostic;
+  reason: string;
+}
+
+export interface ValidationResult {
+  /** Present only when there are no errors. */
+  model?: SpecModel;
+  diagnostics: Diagnostic[];
+  suppressed: SuppressedFinding[];
+  /** How many specs of each kind were read (valid or not). */
+  counts: Record<Kind, number>;
+  files: number;
+}
+
+export interface ValidateOptions {
+  rules?: Rule[];
+}
+
+export function validateSpecs(files: SpecFile[], opts: ValidateOptions = {}): ValidationResult {
+  const diagnostics: Diagnostic[] = [];
+  const located: AnyLocated[] = [];
+  const documents: ParsedDocument[] = [];
+  const invalid = { addresses: new Set<string>(), systems: new Set<string>() };
+  const counts = Object.fromEntries(KINDS.map((k) => [k, 0])) as Record<Kind, number>;
+
+  for (const file of [...files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
+    const parsed = parseYamlFile(file.path, file.text);
+    diagnostics.push(...parsed.diagnostics);
+    for (const pd of parsed.documents) {
+      documents.push(pd);
+      const result = validateDocument(pd);
+      diagnostics.push(...result.diagnostics);
+      if (result.kind) counts[result.kind]++;
+      if (result.spec) located.push(result.spec);
+      if (result.kind && (!result.spec || result.diagnostics.length > 0)) {
+        const raw = pd.data as Record<string, unknown>;
+        if (typeof raw.name === 'string') invalid.addresses.add(addressFor(result.kind, raw.name));
+        if (result.kind === 'Source' && typeof raw.system === 'string') invalid.systems.add(raw.system);
+      }
+    }
+  }
+
+  const { model, diagnostics: refDiagnostics } = buildModel(located, documents, invalid);
+  diagnostics.push(...refDiagnostics);
+
+  for (const rule of opts.rules ?? RULES) {
+    for (const f of rule.check(model)) {
+      diagnostics.push({
+        severity: rule.severity,
+        code: rule.code,
+        summary: f.summary,
+        detail: f.detail ? `${f.detail} Why: ${rule.harm}` : `Why: ${rule.harm}`,
+        ...at(f.spec, f.path, f.key),
+      });
+    }
+  }
+
+  const { kept, suppressed } = applyPolicy(model, dedupe(diagnostics));
+  kept.sort(compareDiagnostics);
+  return {
+    model: hasErrors(kept) ? undefined : model,
+    diagnostics: kept,
+    suppressed,
+    counts,
+    files: files.length,
+  };
+}
+
+function validateDocument(pd: ParsedDocument): { kind?: Kind; spec?: AnyLocated; diagnostics: Diagnostic[] } {
+  const data = pd.data;
+  if (data === null || data === undefined) return { diagnostics: [] }; // an empty document, e.g. a trailing `---`
+  const where = (path: (string | number)[], key = false) => ({ source: locate(pd, path, { key }), path });
+  if (typeof data !== 'object' || Array.isArray(data)) {
+    return {
+      diagnostics: [{ severity: 'error', code: 'SPEC002', summary: `A spec document must be a mapping starting with \`kind:\` (one of ${KINDS.join(', ')}).`, ...where([]) }],
+    };
+  }
+  const kind = (data as Record<string, unknown>).kind;
+  if (kind === undefined) {
+    return {
+      diagnostics: [{ severity: 'error', code: 'SPEC002', summary: `Missing \`kind:\`: say which kind of spec this is (${KINDS.join(', ')}).`, ...where([]) }],
+    };
+  }
+  if (typeof kind !== 'string' || !(KINDS as string[]).includes(kind)) {
+    return {
+      diagnostics: [{
+        severity: 'error',
+        code: 'SPEC002',
+        summary: `Unknown kind "${String(kind)}": expected one of ${KINDS.join(', ')}.${typeof kind === 'string' ? didYouMean(kind, KINDS) : ''}`,
+        ...where(['kind']),
+      }],
+    };
+  }
+  const k = kind as Kind;
+  const schema = KIND_SCHEMAS[k];
+  const rawName = (data as Record<string, unknown>).name;
+  const address = addressFor(k, typeof rawName === 'string' ? rawName : '?');
+  const parsed = schema.safeParse(data);
+  if (!parsed.success) {
+    const diagnostics = issuesToDiagnostics(parsed.error.issues, pd, schema, address);
+    // Unknown keys alone do not stop the rest of the spec from being checked: drop them and go on, so
+    // the user sees every other problem now rather than after fixing the typo.
+    if (parsed.error.issues.every((i) => i.code === 'unrecognized_keys')) {
+      const retry = schema.safeParse(withoutKeys(data, parsed.error.issues as Array<{ path: PropertyKey[]; keys: string[] }>));
+      if (retry.success) {
+        const spec = retry.data as { name: string };
+        return { kind: k, spec: { kind: k, name: spec.name, address, spec, pd } as unknown as AnyLocated, diagnostics };
+      }
+    }
+    return { kind: k, diagnostics };
+  }
+  const spec = parsed.data as { name: string };
+  const loc = { kind: k, name: spec.name, address, spec, pd } as unknown as AnyLocated;
+  return { kind: k, spec: loc, diagnostics: [] };
+}
+
+function withoutKeys(data: unknown, issues: Array<{ path: PropertyKey[]; keys: string[] }>): unknown {
+  const copy = structuredClone(data);
+  for (const i of issues) {
+    const target = valueAt(copy, i.path as (string | number)[]);
+    if (target && typeof target === 'object') for (const key of i.keys) delete (target as Record<string, unknown>)[key];
+  }
+  return copy;
+}
+
+function dedupe(list: Diagnostic[]): Diagnostic[] {
+  const seen = new Set<string>();
+  return list.filter((d) => {
+    const key = `${d.code}|${d.source?.file}|${d.source?.start.line}|${d.source?.start.col}|${d.summary}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+const RULE_CODES = new Set(RULES.map((r) => r.code));
+
+function applyPolicy(model: SpecModel, diagnostics: Diagnostic[]): { kept: Diagnostic[]; suppressed: SuppressedFinding[] } {
+  const overrides = model.workspace?.spec.policy ?? {};
+  const bySpec = new Map<string, Located<{ suppress?: Record<string, string> }>>();
+  for (const s of [...model.sources.values(), ...model.segments.values(), ...model.surveyTargets.values()]) bySpec.set(s.address, s);
+  if (model.workspace) bySpec.set(model.workspace.address, model.workspace);
+
+  const kept: Diagnostic[] = [];
+  const suppressed: SuppressedFinding[] = [];
+  for (const d of diagnostics) {
+    // Structural problems (SPEC, REF) cannot be switched off: the model would be wrong.
+    if (!RULE_CODES.has(d.code)) {
+      kept.push(d);
+      continue;
+    }
+    const reason = d.address ? bySpec.get(d.address)?.spec.suppress?.[d.code] : undefined;
+    if (reason) {
+      suppressed.push({ diagnostic: d, reason });
+      continue;
+    }
+    const o = overrides[d.code];
+    if (o === 'off') continue;
+    kept.push(o ? { ...d, severity: o } : d);
+  }
+  return { kept, suppressed };
+}

@@ -1,0 +1,5 @@
+import { initial } from './0001-initial.ts';
+import type { Migration } from './migration.ts';
+
+/** Every migration this tidemark knows, in version order. Append only. */
+export const MIGRATIONS: readonly Migration[] = [initial];

@@ -1,0 +1,27 @@
+import { createHash } from 'node:crypto';
+import type { Dialect } from '../sql/executor.ts';
+
+/**
+ * One step of the schema. Migrations are numbered from 1 without gaps, applied once each in a
+ * transaction, and recorded with a checksum of their SQL: editing a migration after release is refused
+ * (write a new one instead).
+ *
+ * The SQL is the common subset of SQLite and Postgres. The single dialect token is `{{WITHOUT_ROWID}}`,
+ * a storage option: SQLite stores such a table clustered on its primary key (one B-tree instead of
+ * table plus index, which halves the work of probing a million-row snapshot); Postgres has no such
+ * option and gets nothing. The logical schema is identical on both.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export function renderMigrationSql(sql: string, dialect: Dialect): string {
+  return sql.replaceAll('{{WITHOUT_ROWID}}', dialect === 'sqlite' ? ' WITHOUT ROWID' : '');
+}
+
+/** Checksum of the dialect-neutral text, so both backends record the same value. */
+export function migrationChecksum(m: Migration): string {
+  return createHash('sha256').update(m.sql).digest('hex');
+}

@@ -1,0 +1,175 @@
+/**
+ * The embedded backend: one SQLite file per environment through better-sqlite3.
+ *
+ * better-sqlite3 is synchronous and one connection serves the whole process, so an async transaction
+ * (one that awaits between statements) would otherwise swallow statements issued meanwhile by unrelated
+ * code. A promise mutex serialises top-level work; statements issued from inside a transaction's async
+ * context (tracked with AsyncLocalStorage) bypass it and join the transaction.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import Database from 'better-sqlite3';
+import { InternalError } from '../../core/diagnostics.ts';
+import type { SqlDriver, SqlValue } from './executor.ts';
+import { translatePlaceholders } from './placeholders.ts';
+
+interface Prepared {
+  stmt: Database.Statement;
+  argIndex: number[];
+}
+
+interface TxContext {
+  open: boolean;
+  savepoints: number;
+}
+
+/** Serialises async critical sections in submission order. */
+class Mutex {
+  private tail: Promise<void> = Promise.resolve();
+  run<T>(fn: () => Promise<T> | T): Promise<T> {
+    const result = this.tail.then(fn);
+    this.tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+}
+
+// Statements are cached by SQL text; the store issues a bounded set of shapes (multi-row inserts come
+// in a few sizes), so the cap only guards against a caller that builds unbounded distinct SQL.
+const STATEMENT_CACHE_LIMIT = 500;
+
+export class SqliteDriver implements SqlDriver {
+  readonly dialect = 'sqlite' as const;
+  private readonly db: Database.Database;
+  private readonly statements = new Map<string, Prepared>();
+  private readonly mutex = new Mutex();
+  private readonly ambient = new AsyncLocalStorage<TxContext>();
+
+  constructor(file: string) {
+    this.db = new Database(file);
+    // WAL lets `tidemark unlock` or a status command read while a sync writes; NORMAL sync is durable
+    // against process crashes (the failure we design for) and much faster than FULL.
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    // Another tidemark process may be mid-write; wait for it rather than fail.
+    this.db.pragma('busy_timeout = 10000');
+    this.db.pragma('foreign_keys = ON');
+    // 64 MB page cache: the snapshot diff probes a 1M-row index; beyond this the OS page cache serves it.
+    this.db.pragma('cache_size = -65536');
+  }
+
+  private prepare(sql: string): Prepared {
+    let p = this.statements.get(sql);
+    if (!p) {
+      const t = translatePlaceholders(sql);
+      p = { stmt: this.db.prepare(t.sql), argIndex: t.argIndex };
+      if (this.statements.size >= STATEMENT_CACHE_LIMIT) this.statements.clear();
+      this.statements.set(sql, p);
+    }
+    return p;
+  }
+
+  private args(p: Prepared, params: readonly SqlValue[]): SqlValue[] {
+    return p.argIndex.map((i) => {
+      if (i < 0 || i >= params.length) throw new InternalError(`SQL placeholder $${i + 1} has no argument (${params.length} given)`);
+      return params[i]!;
+    });
+  }
+
+  /** Runs now if inside this driver's transaction context, else after any transaction in progress. */
+  private schedule<T>(fn: () => T): Promise<T> {
+    const tx = this.ambient.getStore();
+    if (tx) {
+      if (!tx.open) return Promise.reject(new InternalError('statement issued after its transaction finished'));
+      try {
+        return Promise.resolve(fn());
+      } catch (e) {
+        return Promise.reject(e);
+      }
+    }
+    return this.mutex.run(fn);
+  }
+
+  run(sql: string, params: readonly SqlValue[] = []): Promise<number> {
+    return this.schedule(() => {
+      const p = this.prepare(sql);
+      if (p.stmt.reader) return p.stmt.all(...this.args(p, params)).length;
+      return p.stmt.run(...this.args(p, params)).changes;
+    });
+  }
+
+  all<T>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
+    return this.schedule(() => {
+      const p = this.prepare(sql);
+      return p.stmt.all(...this.args(p, params)) as T[];
+    });
+  }
+
+  async get<T>(sql: string, params: readonly SqlValue[] = []): Promise<T | undefined> {
+    return this.schedule(() => {
+      const p = this.prepare(sql);
+      return p.stmt.get(...this.args(p, params)) as T | undefined;
+    });
+  }
+
+  exec(script: string): Promise<void> {
+    return this.schedule(() => {
+      this.db.exec(script);
+    });
+  }
+
+  transaction<T>(fn: () => Promise<T>): Promise<T> {
+    const outer = this.ambient.getStore();
+    if (outer) {
+      if (!outer.open) return Promise.reject(new InternalError('transaction started after its parent finished'));
+      return this.savepoint(outer, fn);
+    }
+    return this.mutex.run(async () => {
+      const ctx: TxContext = { open: true, savepoints: 0 };
+      // IMMEDIATE takes the write lock up front, so two processes never both read "free" and then
+      // collide on upgrade (which SQLite reports as SQLITE_BUSY without waiting).
+      this.db.exec('BEGIN IMMEDIATE');
+      try {
+        const result = await this.ambient.run(ctx, fn);
+        ctx.open = false;
+        this.db.exec('COMMIT');
+        return result;
+      } catch (e) {
+        ctx.open = false;
+        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+        throw e;
+      }
+    });
+  }
+
+  private async savepoint<T>(ctx: TxContext, fn: () => Promise<T>): Promise<T> {
+    const name = `sp_${++ctx.savepoints}`;
+    this.db.exec(`SAVEPOINT ${name}`);
+    try {
+      const result = await fn();
+      this.db.exec(`RELEASE SAVEPOINT ${name}`);
+      return result;
+    } catch (e) {
+      this.db.exec(`ROLLBACK TO SAVEPOINT ${name}`);
+      this.db.exec(`RELEASE SAVEPOINT ${name}`);
+      throw e;
+    }
+  }
+
+  isUniqueViolation(err: unknown): boolean {
+    const code = (err as { code?: unknown } | null)?.code;
+    return code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+  }
+
+  async lockForMigrations(): Promise<void> {
+    // BEGIN IMMEDIATE already excludes every other writer for the rest of the transaction.
+  }
+
+  close(): Promise<void> {
+    return this.mutex.run(() => {
+      this.statements.clear();
+      if (this.db.open) this.db.close();
+    });
+  }
+}

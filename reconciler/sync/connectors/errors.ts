@@ -1,0 +1,30 @@
+/**
+ * Failures that stop a connector's read as a whole: a missing file or environment variable, a database
+ * that refuses the connection or the query, a header that cannot be mapped. Problems confined to one row
+ * are not errors: they travel as rows carrying `__error` so the rest of the source still syncs.
+ */
+
+export type ConnectorErrorCode =
+  /** The connector spec or environment is incomplete (e.g. the URL variable is unset). */
+  | 'config'
+  /** The file does not exist or cannot be opened. */
+  | 'not_found'
+  /** Reading failed midway (I/O error, lost connection). */
+  | 'io'
+  /** The database rejected the query. */
+  | 'query'
+  /** The data cannot be read at all (e.g. duplicate CSV header names). */
+  | 'format';
+
+export class ConnectorError extends Error {
+  override name = 'ConnectorError';
+  readonly code: ConnectorErrorCode;
+  /** The connector type (`postgres`, `csv`, `ndjson`). */
+  readonly connector: string;
+  /** The message must already be redacted: it is shown to users and written to logs. */
+  constructor(connector: string, code: ConnectorErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.connector = connector;
+    this.code = code;
+  }
+}

@@ -1,0 +1,58 @@
+/** Helpers for the file connector tests: temporary folders, open-descriptor checks, FIFOs, forced GC. */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import type { Connector, ConnectorContext, SourceRow } from '../types.ts';
+
+export function tempDir(): { dir: string; cleanup(): void } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'tidemark-connector-'));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export function context(cwd: string, over: Partial<ConnectorContext> = {}): ConnectorContext {
+  return { lastSyncAt: null, cwd, env: {}, ...over };
+}
+
+export async function collect(connector: Connector, ctx: ConnectorContext): Promise<SourceRow[]> {
+  const rows: SourceRow[] = [];
+  for await (const r of connector.read(ctx)) rows.push(r);
+  return rows;
+}
+
+/** This process's open file descriptors that point at `file` (Linux /proc); null where /proc is absent. */
+export function openDescriptorsFor(file: string): number | null {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc/self/fd');
+  } catch {
+    return null;
+  }
+  let n = 0;
+  for (const fd of entries) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`) === file) n++;
+    } catch {
+      // The descriptor closed while listing.
+    }
+  }
+  return n;
+}
+
+/** Creates a named pipe, or returns null where mkfifo is unavailable. */
+export function makeFifo(file: string): string | null {
+  try {
+    execFileSync('mkfifo', [file]);
+    return file;
+  } catch {
+    return null;
+  }
+}
+
+/** A full garbage collection, so heap sizes compare live data rather than pending garbage. */
+export function forceGc(): () => void {
+  v8.setFlagsFromString('--expose-gc');
+  return vm.runInNewContext('gc') as () => void;
+}

@@ -1,0 +1,46 @@
+/**
+ * Connectors: where source rows come from. Each connector type is one module exporting a factory that
+ * returns a `Connector` (see ../types.ts: `read(ctx)` streams rows and releases its resources when the
+ * consumer stops early). Adding a type means a schema variant in spec/schema/source.ts, a module here and
+ * a case below; the switch is exhaustive, so the compiler points at what is missing.
+ */
+import { InternalError } from '../../core/diagnostics.ts';
+import type { SourceSpec } from '../../spec/schema/index.ts';
+import type { Connector } from '../types.ts';
+import { createCsvConnector, type CsvOptions } from './csv.ts';
+import { createNdjsonConnector } from './ndjson.ts';
+import { createPostgresConnector, type PostgresOptions } from './postgres.ts';
+
+export { ConnectorError, type ConnectorErrorCode } from './errors.ts';
+export { ROW_ERROR_KEY, ROW_TRUNCATED_KEY } from './rows.ts';
+export { bindLastSyncAt, createPostgresConnector, type PostgresOptions } from './postgres.ts';
+export { createCsvConnector, type CsvOptions } from './csv.ts';
+export { createNdjsonConnector } from './ndjson.ts';
+
+/** Per-type tuning; everything is optional. */
+export interface ConnectorOptions {
+  /**
+   * The source's declared timezone (`SourceSpec.timezone`). Postgres uses it as the session TimeZone so a
+   * naive timestamp column compares correctly with `:last_sync_at`; without it the session runs in UTC.
+   */
+  timezone?: string;
+  postgres?: Omit<PostgresOptions, 'timezone'>;
+  csv?: CsvOptions;
+}
+
+/** The connector for a Source's `connector` block. */
+export function createConnector(spec: SourceSpec['connector'], options: ConnectorOptions = {}): Connector {
+  switch (spec.type) {
+    case 'postgres':
+      return createPostgresConnector(spec, { ...options.postgres, ...(options.timezone ? { timezone: options.timezone } : {}) });
+    case 'csv':
+      return createCsvConnector(spec, options.csv);
+    case 'ndjson':
+      return createNdjsonConnector(spec);
+    default: {
+      // Unreachable for a validated spec: the schema's discriminated union lists every type handled above.
+      const unknown: never = spec;
+      throw new InternalError(`unknown connector type: ${JSON.stringify((unknown as { type?: unknown }).type)}`);
+    }
+  }
+}

@@ -1,0 +1,129 @@
+import { once } from 'node:events';
+import { createWriteStream, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConnectorError } from './errors.ts';
+import { createConnector } from './index.ts';
+import { createNdjsonConnector } from './ndjson.ts';
+import { collect, context, makeFifo, openDescriptorsFor, tempDir } from './files.test-support.ts';
+
+let tmp: ReturnType<typeof tempDir>;
+beforeAll(() => {
+  tmp = tempDir();
+});
+afterAll(() => tmp.cleanup());
+
+function file(name: string, content: string): string {
+  writeFileSync(path.join(tmp.dir, name), content);
+  return name;
+}
+
+const read = (name: string) => collect(createNdjsonConnector({ type: 'ndjson', path: name }), context(tmp.dir));
+
+describe('ndjson connector', () => {
+  it('reads one object per line, skips blank lines, and numbers lines like an editor', async () => {
+    const name = file('returns.ndjson', '{"id":1,"reason":"damaged"}\n\n   \n{"id":2,"nested":{"a":[1,2]}}\n{"id":3}');
+    expect(await read(name)).toEqual([
+      { location: 'returns.ndjson:1', values: { id: 1, reason: 'damaged' } },
+      { location: 'returns.ndjson:4', values: { id: 2, nested: { a: [1, 2] } } },
+      { location: 'returns.ndjson:5', values: { id: 3 } },
+    ]);
+  });
+
+  it('handles CRLF line ends and a byte-order mark', async () => {
+    const name = file('crlf.ndjson', '\uFEFF{"id":"a"}\r\n\r\n{"id":"b"}\r\n');
+    expect(await read(name)).toEqual([
+      { location: 'crlf.ndjson:1', values: { id: 'a' } },
+      { location: 'crlf.ndjson:3', values: { id: 'b' } },
+    ]);
+  });
+
+  it('turns broken and non-object lines into __error rows and reads on', async () => {
+    const name = file(
+      'broken.ndjson',
+      ['{"id":1}', '{"email":"jo@example.com",', '[1,2]', '42', '"text"', 'null', 'true', '{"id":2}'].join('\n'),
+    );
+    const rows = await read(name);
+    expect(rows).toEqual([
+      { location: 'broken.ndjson:1', values: { id: 1 } },
+      { location: 'broken.ndjson:2', values: { __error: 'Malformed NDJSON line: not valid JSON.' } },
+      { location: 'broken.ndjson:3', values: { __error: 'Malformed NDJSON line: expected a JSON object, got an array.' } },
+      { location: 'broken.ndjson:4', values: { __error: 'Malformed NDJSON line: expected a JSON object, got a number.' } },
+      { location: 'broken.ndjson:5', values: { __error: 'Malformed NDJSON line: expected a JSON object, got a string.' } },
+      { location: 'broken.ndjson:6', values: { __error: 'Malformed NDJSON line: expected a JSON object, got null.' } },
+      { location: 'broken.ndjson:7', values: { __error: 'Malformed NDJSON line: expected a JSON object, got a boolean.' } },
+      { location: 'broken.ndjson:8', values: { id: 2 } },
+    ]);
+    // The broken line's content (an email address) never reaches the error text.
+    expect(JSON.stringify(rows)).not.toContain('jo@example.com');
+  });
+
+  it('keeps a "__proto__" key as an ordinary own property', async () => {
+    const [row] = await read(file('proto.ndjson', '{"__proto__":{"x":1},"id":1}\n'));
+    expect(Object.hasOwn(row!.values, '__proto__')).toBe(true);
+    expect(Object.getPrototypeOf(row!.values)).toBe(Object.prototype);
+  });
+
+  it('reads nothing from an empty file', async () => {
+    expect(await read(file('empty.ndjson', ''))).toEqual([]);
+  });
+
+  it('reports a missing file as not_found', async () => {
+    const err = await read('nope/returns.ndjson').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConnectorError);
+    expect(err).toMatchObject({ code: 'not_found', connector: 'ndjson', message: expect.stringContaining('nope/returns.ndjson does not exist') });
+  });
+
+  it('is what createConnector returns for an ndjson spec', async () => {
+    const name = file('index.ndjson', '{"id":1}\n');
+    const connector = createConnector({ type: 'ndjson', path: name });
+    expect(connector.type).toBe('ndjson');
+    expect(await collect(connector, context(tmp.dir))).toEqual([{ location: `${name}:1`, values: { id: 1 } }]);
+  });
+
+  it('releases the file handle when the consumer stops early', async () => {
+    const name = file('early.ndjson', Array.from({ length: 5000 }, (_, i) => JSON.stringify({ id: i })).join('\n'));
+    const abs = path.join(tmp.dir, name);
+    const rows = createNdjsonConnector({ type: 'ndjson', path: name }).read(context(tmp.dir))[Symbol.asyncIterator]();
+    expect((await rows.next()).value).toEqual({ location: 'early.ndjson:1', values: { id: 0 } });
+    const open = openDescriptorsFor(abs);
+    if (open === null) return; // no /proc: nothing more to observe
+    expect(open).toBe(1);
+    await rows.return!(undefined);
+    expect(openDescriptorsFor(abs)).toBe(0);
+
+    let seen = 0;
+    for await (const _row of createNdjsonConnector({ type: 'ndjson', path: name }).read(context(tmp.dir))) if (++seen === 10) break;
+    expect(seen).toBe(10);
+    expect(openDescriptorsFor(abs)).toBe(0);
+  });
+
+  it('stops with the abort reason when the signal fires, and closes the file', async () => {
+    const name = file('abort.ndjson', '{"id":1}\n{"id":2}\n{"id":3}\n');
+    const controller = new AbortController();
+    const seen: unknown[] = [];
+    const err = await (async () => {
+      for await (const row of createNdjsonConnector({ type: 'ndjson', path: name }).read(context(tmp.dir, { signal: controller.signal }))) {
+        seen.push(row.values.id);
+        controller.abort();
+      }
+    })().catch((e: unknown) => e);
+    expect(seen).toEqual([1]);
+    expect(err).toMatchObject({ name: 'AbortError' });
+    expect(openDescriptorsFor(path.join(tmp.dir, name)) ?? 0).toBe(0);
+  });
+
+  it('yields a line as soon as it is complete, while the file is still being written', async () => {
+    const fifo = makeFifo(path.join(tmp.dir, 'pipe.ndjson'));
+    if (!fifo) return;
+    const rows = createNdjsonConnector({ type: 'ndjson', path: 'pipe.ndjson' }).read(context(tmp.dir))[Symbol.asyncIterator]();
+    const first = rows.next();
+    const writer = createWriteStream(fifo);
+    writer.write('{"id":1}\n');
+    expect(await first).toEqual({ done: false, value: { location: 'pipe.ndjson:1', values: { id: 1 } } });
+    writer.end('{"id":2}\n');
+    await once(writer, 'close');
+    expect((await rows.next()).value).toEqual({ location: 'pipe.ndjson:2', values: { id: 2 } });
+    expect((await rows.next()).done).toBe(true);
+  });
+});

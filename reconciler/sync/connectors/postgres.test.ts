@@ -1,0 +1,80 @@
+import net from 'node:net';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { redact } from '../../core/redact.ts';
+import { ConnectorError } from './errors.ts';
+import { createConnector } from './index.ts';
+import { bindLastSyncAt, createPostgresConnector, timestamptzToIso } from './postgres.ts';
+
+describe('bindLastSyncAt', () => {
+  it.each<[string, string, string]>([
+    ['a plain comparison', 'select * from t where updated_at > :last_sync_at', 'select * from t where updated_at > $1::timestamptz'],
+    ['several occurrences', 'where a > :last_sync_at or b > :last_sync_at', 'where a > $1::timestamptz or b > $1::timestamptz'],
+    ['followed by a cast', 'where d >= :last_sync_at::date', 'where d >= $1::timestamptz::date'],
+    ['in parentheses at the end', 'where (x > :last_sync_at)', 'where (x > $1::timestamptz)'],
+    ['not inside a string literal', "select ':last_sync_at' as s where x > :last_sync_at", "select ':last_sync_at' as s where x > $1::timestamptz"],
+    ['not inside a literal with a doubled quote', "select 'it''s :last_sync_at' where x > :last_sync_at", "select 'it''s :last_sync_at' where x > $1::timestamptz"],
+    ['not inside an E-string with an escaped quote', "select E'\\' :last_sync_at' where x > :last_sync_at", "select E'\\' :last_sync_at' where x > $1::timestamptz"],
+    ['not inside a quoted identifier', 'select 1 as ":last_sync_at" where x > :last_sync_at', 'select 1 as ":last_sync_at" where x > $1::timestamptz'],
+    ['not inside a line comment', 'select 1 -- since :last_sync_at\nwhere x > :last_sync_at', 'select 1 -- since :last_sync_at\nwhere x > $1::timestamptz'],
+    ['not inside a nested block comment', 'select /* a /* :last_sync_at */ :last_sync_at */ 1 where x > :last_sync_at', 'select /* a /* :last_sync_at */ :last_sync_at */ 1 where x > $1::timestamptz'],
+    ['not inside a dollar-quoted string', 'select $$:last_sync_at$$, $q$ :last_sync_at $q$ where x > :last_sync_at', 'select $$:last_sync_at$$, $q$ :last_sync_at $q$ where x > $1::timestamptz'],
+    ['not a longer name', 'select :last_sync_at_local', 'select :last_sync_at_local'],
+    ['not after a cast operator', 'select x::last_sync_at', 'select x::last_sync_at'],
+    ['an identifier containing $ is not a dollar quote', 'select a$b$ from t where x > :last_sync_at', 'select a$b$ from t where x > $1::timestamptz'],
+  ])('%s', (_name, sql, expected) => {
+    expect(bindLastSyncAt(sql).text).toBe(expected);
+  });
+
+  it('says whether the parameter occurs', () => {
+    expect(bindLastSyncAt('select 1 where x > :last_sync_at').usesParameter).toBe(true);
+    expect(bindLastSyncAt("select ':last_sync_at'").usesParameter).toBe(false);
+  });
+
+  it('refuses a query with positional parameters', () => {
+    expect(() => bindLastSyncAt('select * from t where id = $1')).toThrow(ConnectorError);
+    expect(() => createPostgresConnector({ type: 'postgres', url_env: 'X', query: 'select $2' })).toThrow(/positional parameter/);
+  });
+});
+
+describe('timestamptzToIso', () => {
+  it.each<[string, string]>([
+    ['2026-03-08 07:30:00+00', '2026-03-08T07:30:00+00:00'],
+    ['2026-11-23 04:14:43.883633-05', '2026-11-23T04:14:43.883633-05:00'],
+    ['2026-03-08 12:00:00+05:30', '2026-03-08T12:00:00+05:30'],
+    ['1883-11-18 12:03:58-04:56:02', '1883-11-18T12:03:58-04:56:02'],
+    ['infinity', 'infinity'],
+    ['0044-03-15 12:00:00+00 BC', '0044-03-15 12:00:00+00 BC'],
+  ])('%s → %s', (text, iso) => {
+    expect(timestamptzToIso(text)).toBe(iso);
+  });
+});
+
+describe('postgres connector without a server', () => {
+  let refusedPort: number;
+  beforeAll(async () => {
+    // A port that was just free: connecting to it is refused at once.
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    refusedPort = (server.address() as net.AddressInfo).port;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  it('names the missing environment variable', async () => {
+    const connector = createConnector({ type: 'postgres', url_env: 'WAREHOUSE_URL', query: 'select 1' });
+    const err = await connector.read({ lastSyncAt: null, cwd: '.', env: {} })[Symbol.asyncIterator]().next().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ConnectorError);
+    expect(err).toMatchObject({ code: 'config', message: expect.stringContaining('WAREHOUSE_URL is not set') });
+  });
+
+  it('never shows the URL or its password when the connection fails, and registers both as secrets', async () => {
+    const url = `postgres://reader:Sup3r%2Fsecret@127.0.0.1:${refusedPort}/warehouse`;
+    const connector = createPostgresConnector({ type: 'postgres', url_env: 'WAREHOUSE_URL', query: 'select 1' }, { connectTimeoutMs: 5000 });
+    const err = await connector.read({ lastSyncAt: null, cwd: '.', env: { WAREHOUSE_URL: url } })[Symbol.asyncIterator]().next().catch((e: unknown) => e);
+    expect(err).toMatchObject({ name: 'ConnectorError', code: 'io' });
+    const message = (err as Error).message;
+    expect(message).toContain('WAREHOUSE_URL');
+    expect(message).not.toContain('Sup3r');
+    expect(message).not.toContain(url);
+    expect(redact(`at ${url} with Sup3r/secret`)).toBe('at [redacted] with [redacted]');
+  });
+});

@@ -1,0 +1,61 @@
+/** Snapshot payloads → Customer.io Track v2 operations. Pure. */
+import type { V2Entry } from '../providers/customerio/types.ts';
+import type { Payload } from './prepare.ts';
+
+export interface EntryOptions {
+  /**
+   * Which identifier the source's person identities are (`identity.as`). Person and event keys are sent
+   * under it (validation makes it the workspace's primary identifier for those sources); an object's
+   * related person is sent under it too, which is why it cannot simply be the primary identifier:
+   * object sources may relate people by another identifier.
+   */
+  identifier: 'id' | 'email' | 'phone';
+  /** Attribute stamped with the run time (unix seconds) on every person sent, if configured. */
+  stamp?: { field: string; at: number };
+}
+
+/** The attributes to send: the payload's, minus the values only kept as the mirror of what Customer.io holds. */
+function sendable(p: Payload): Payload['a'] {
+  if (!p.k?.length) return p.a;
+  const out = { ...p.a };
+  for (const f of p.k) delete out[f];
+  return out;
+}
+
+/** The v2 operation for one payload: a person event, an object identify (with its relationship) or a person identify. */
+export function toEntry(key: string, p: Payload, opts: EntryOptions): V2Entry {
+  switch (p.r) {
+    case 'event':
+      return {
+        type: 'person',
+        action: 'event',
+        identifiers: { [opts.identifier]: p.e!.person },
+        name: p.e!.name,
+        id: p.e!.id,
+        timestamp: p.e!.timestamp,
+        attributes: p.a,
+      } as unknown as V2Entry;
+    case 'object': {
+      const entry: Record<string, unknown> = {
+        type: 'object',
+        action: 'identify',
+        identifiers: { object_type_id: p.o!.type, object_id: p.o!.id },
+        attributes: sendable(p),
+      };
+      // ⚠ Relating by phone only works in workspaces with phone enabled as an identifier (REFERENCE.md §5);
+      // elsewhere Customer.io refuses the entry and the row lands in the rejects file rather than relating
+      // the object to a person created with the phone number as an id.
+      if (p.o!.person) entry.cio_relationships = [{ identifiers: { [opts.identifier]: p.o!.person } }];
+      return entry as V2Entry;
+    }
+    default: {
+      const attributes = sendable(p);
+      return {
+        type: 'person',
+        action: 'identify',
+        identifiers: { [opts.identifier]: key },
+        attributes: opts.stamp ? { ...attributes, [opts.stamp.field]: opts.stamp.at } : attributes,
+      } as unknown as V2Entry;
+    }
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * The data plane's row model. A connector streams raw rows; `normalize` turns each into a typed,
+ * identity-resolved row or a reject with a reason; the engine (run.ts) diffs, batches and sends.
+ */
+import type { FieldDef, SourceSpec, WorkspaceSpec } from '../spec/schema/index.ts';
+
+/** One raw row as the source gave it. */
+export interface SourceRow {
+  /** Where the row came from, for the rejects file (never logs): `data/returns.ndjson:12`, `query row 1234`. */
+  location: string;
+  /** Column name → raw value (strings from CSV; JSON values from NDJSON; driver values from Postgres). */
+  values: Record<string, unknown>;
+}
+
+export interface ConnectorContext {
+  /** Start of the last successful run, bound to :last_sync_at (null on the first run: everything). */
+  lastSyncAt: Date | null;
+  /** Paths in specs are relative to this folder. */
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  signal?: AbortSignal;
+}
+
+/** A source of rows. Implementations stream: they never hold all rows in memory. */
+export interface Connector {
+  readonly type: string;
+  /** Rows in source order. The iterator must release its resources when the consumer stops early. */
+  read(ctx: ConnectorContext): AsyncIterable<SourceRow>;
+}
+
+/** A value as sent to Customer.io: timestamps are unix seconds; `null` means "erase". */
+export type SyncValue = string | number | boolean | null;
+
+export interface NormalizeContext {
+  source: SourceSpec;
+  fields: ReadonlyMap<string, FieldDef>;
+  normalization: WorkspaceSpec['normalization'];
+  primary: 'id' | 'email';
+}
+
+export interface NormalizedRow {
+  ok: true;
+  location: string;
+  /** The normalised identity (the primary identifier's value), or the object id for object sources. */
+  key: string;
+  /** Latest-timestamp-wins ordering in epoch milliseconds (from the ordering column), or null. */
+  ordering: number | null;
+  /** Field → normalised value, for mapped fields whose source value is present (not blank). */
+  values: Record<string, SyncValue>;
+  /** Mapped fields whose source value was null, missing or blank (the null policy decides what happens). */
+  blanks: string[];
+  /** For event sources: the event to send, and the person (normalised identity) it belongs to. */
+  event?: { name: string; id: string; timestamp: number; person: string };
+  /** For object sources: the object, and the person it relates to when the row carries the identity column. */
+  object?: { type: string; id: string; person?: string };
+  /** Non-fatal notes for the report, e.g. a DST-ambiguous local time resolved to the earlier instant. */
+  notes?: string[];
+}
+
+export interface RejectedRow {
+  ok: false;
+  location: string;
+  /** Stable reason code, e.g. `identity_missing`, `identity_invalid_email`, `type_mismatch`, `timestamp_invalid`. */
+  code: string;
+  /** A sentence for the person fixing the source (may name the column, never echoes PII values into logs). */
+  reason: string;
+  column?: string;
+  field?: string;
+}
+
+export type NormalizeResult = NormalizedRow | RejectedRow;

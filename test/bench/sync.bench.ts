@@ -1,0 +1,384 @@
+/**
+ * Sync benchmark (issue: "a 1,000,000-row person source with 1% changed between runs"). A sandbox runs in
+ * this process as Customer.io; tidemark runs as a separate CLI process in live mode (sandbox credentials and
+ * URLs in its environment), the way it talks to the real Track API.
+ *
+ *   npx tsx test/bench/sync.bench.ts [rows=1000000] [--skip-baseline] [--keep] [--timestamps=iso]
+ *
+ * Steps, on a generated CSV person source (id, email, an enum with its updated_at companion, numbers, a
+ * boolean, an ordering timestamp; naive timestamps in America/New_York; one attribute blank in 10% of rows):
+ * 1. `sync plan` on the full file with an empty snapshot: local processing rate (read, normalise, prepare,
+ *    stage, diff; nothing sent).
+ * 2. `sync run`: the full first run at a configured Track limit of 100 requests/s.
+ * 3. 1% of rows change (deterministically: plan, its companion, order count, ordering column).
+ * 4. `sync plan` again (1% changed) and `sync run` again: the re-sync.
+ * 5. Baseline: the same changed rows delivered the way a user would without tidemark, one `identify` per
+ *    row with the official customerio-node client, paced client-side at the same 100 requests/s.
+ *
+ * Requests are counted by the sandbox; 429 answers are counted separately (they are requests too). Peak RSS
+ * of the tidemark process comes from `TIDEMARK_REPORT_RSS=1`; the sandbox's memory is this process's and is
+ * reported apart from tidemark's. A measurement, not a test: nothing is asserted, but a step that exits
+ * non-zero or delivers the wrong count is flagged in the table and makes this script exit 1.
+ */
+import { spawn } from 'node:child_process';
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import os from 'node:os';
+import path from 'node:path';
+import { TrackClient } from 'customerio-node';
+import { createSandbox, type RunningSandbox } from '../../reconciler/sandbox/index.ts';
+
+const args = process.argv.slice(2);
+const rows = Number(args.find((a) => /^\d+$/.test(a)) ?? 1_000_000);
+const skipBaseline = args.includes('--skip-baseline');
+/** Keep the generated folder (specs, CSV, state) for profiling a step by hand. */
+const keep = args.includes('--keep');
+const timestamps = args.includes('--timestamps=iso') ? 'iso' : 'naive';
+/** The configured Track limit, for tidemark (env) and the baseline (pacing) alike. */
+const TRACK_RATE = 100;
+/**
+ * What the sandbox enforces (a sliding one-second window). 10% above the clients' pace: on two busy cores,
+ * requests started exactly 10 ms apart can arrive bunched, and an exact 100/s window then refuses some of
+ * them (measured: ~3% of evenly paced identify calls got 429s at 100/s). Any 429 is still counted.
+ */
+const SANDBOX_TRACK_RATE = 110;
+/** One row in CHANGE_EVERY changes between the runs (1%). */
+const CHANGE_EVERY = 100;
+const CHANGE_OFFSET = 37;
+const repo = path.resolve(import.meta.dirname, '../..');
+const dir = mkdtempSync(path.join(os.tmpdir(), 'tidemark-bench-sync-'));
+const csvPath = path.join(dir, 'data/people.csv');
+
+const PLANS = ['free', 'starter', 'pro', 'enterprise'] as const;
+const COUNTRIES = ['US', 'GB', 'DE', 'FR', 'CA', 'AU', 'NL', 'SE'] as const;
+const BASE_SECONDS = Date.UTC(2025, 0, 1) / 1000;
+
+/** Distinct, unordered numeric customer ids (a bijection of i over 32 bits), like a real shop's ids. */
+const customerId = (i: number): string => String((Math.imul(i, 2654435761) >>> 0) + 100_000_000);
+const isChanged = (i: number): boolean => i % CHANGE_EVERY === CHANGE_OFFSET;
+
+interface Person {
+  id: string;
+  email: string;
+  plan: string;
+  planChangedAt: number;
+  orders: number;
+  ltv: number;
+  /** Blank in one row in ten: exercises the null policy (a blank never erases) on every run. */
+  country: string | undefined;
+  marketing: boolean;
+  updatedAt: number;
+}
+
+function person(i: number, version: number): Person {
+  const changed = version > 0 && isChanged(i);
+  const planChangedAt = BASE_SECONDS + (i % 300) * 86_400 + (i % 86_400);
+  return {
+    id: customerId(i),
+    email: `Person.${i}@Example.com`,
+    plan: PLANS[(i + (changed ? 1 : 0)) % PLANS.length]!,
+    planChangedAt: changed ? planChangedAt + 400 * 86_400 : planChangedAt,
+    orders: (i % 23) + (changed ? 1 : 0),
+    ltv: Math.round((i % 9973) * 1.37 * 100) / 100,
+    country: i % 10 === 3 ? undefined : COUNTRIES[i % COUNTRIES.length]!,
+    marketing: i % 3 !== 0,
+    updatedAt: changed ? planChangedAt + 400 * 86_400 : planChangedAt + 3_600,
+  };
+}
+
+/**
+ * Timestamps as the CSV writes them: naive wall-clock text read in the source's declared timezone (default,
+ * as warehouse exports usually write them; DST rules apply), or ISO-8601 with `Z` (`--timestamps=iso`).
+ */
+const stamp =
+  timestamps === 'naive'
+    ? (seconds: number): string => new Date(seconds * 1000).toISOString().slice(0, 19).replace('T', ' ')
+    : (seconds: number): string => `${new Date(seconds * 1000).toISOString().slice(0, 19)}Z`;
+
+async function writeCsv(version: number): Promise<void> {
+  mkdirSync(path.dirname(csvPath), { recursive: true });
+  const out = createWriteStream(csvPath);
+  out.write('customer_id,email,plan,plan_changed_at,orders,lifetime_value,country,accepts_marketing,updated_at\n');
+  let buf = '';
+  for (let i = 0; i < rows; i++) {
+    const p = person(i, version);
+    buf += `${p.id},${p.email},${p.plan},${stamp(p.planChangedAt)},${p.orders},${p.ltv},${p.country ?? ''},${p.marketing ? 'yes' : 'no'},${stamp(p.updatedAt)}\n`;
+    if (buf.length > 1 << 20) {
+      if (!out.write(buf)) await once(out, 'drain');
+      buf = '';
+    }
+  }
+  out.end(buf);
+  await once(out, 'finish');
+}
+
+function writeSpecs(): void {
+  mkdirSync(path.join(dir, 'specs'), { recursive: true });
+  writeFileSync(
+    path.join(dir, 'specs/workspace.yaml'),
+    `kind: Workspace
+name: bench
+identity: { primary: id }
+normalization:
+  email: { trim: true, lowercase: true }
+environments:
+  bench:
+    customerio: { region: us }
+state: { backend: embedded, path: .tidemark }
+---
+kind: Fields
+name: people
+fields:
+  email: { type: string, format: email, nature: identifier, owner: shop, pii: true }
+  plan: { type: enum, values: [${PLANS.join(', ')}], nature: state, owner: shop, updated_at: plan_updated_at }
+  plan_updated_at: { type: timestamp, owner: shop }
+  order_count: { type: number, nature: measure, owner: shop }
+  lifetime_value: { type: number, nature: measure, owner: shop }
+  country: { type: string, owner: shop }
+  accepts_marketing: { type: boolean, nature: state, owner: shop }
+`,
+  );
+  writeFileSync(
+    path.join(dir, 'specs/people.yaml'),
+    `kind: Source
+name: people
+system: shop
+connector: { type: csv, path: data/people.csv }
+schedule: "0 3 * * *"
+records: person
+identity: { column: customer_id, as: id }
+ordering: updated_at
+timezone: America/New_York
+fields:
+  email: email
+  plan: plan
+  plan_updated_at: plan_changed_at
+  order_count: orders
+  lifetime_value: lifetime_value
+  country: country
+  accepts_marketing: accepts_marketing
+freshness: { max_age: 26h }
+latency_needed: daily
+`,
+  );
+}
+
+interface StepResult {
+  ms: number;
+  rssBytes: number | undefined;
+  status: number | null;
+  report: { counts?: Record<string, unknown>; runs?: { counts: Record<string, unknown> }[] } | undefined;
+  requests: number;
+  tooMany: number;
+  output: string;
+}
+
+/** 429 answers of the Track listener, counted by wrapping the emulator's handler (requests are counted by the sandbox). */
+function countRateLimited(sandbox: RunningSandbox): { read(): number; reset(): void } {
+  let n = 0;
+  const track = sandbox.customerio.track;
+  const handle = track.handle.bind(track);
+  track.handle = async (req, faults) => {
+    const res = await handle(req, faults);
+    if (res.status === 429) n++;
+    return res;
+  };
+  return { read: () => n, reset: () => void (n = 0) };
+}
+
+const totalRequests = (counts: Record<string, number>): number =>
+  Object.entries(counts).filter(([k]) => !k.includes('__sandbox')).reduce((n, [, v]) => n + v, 0);
+
+async function runTidemark(sandbox: RunningSandbox, limited: ReturnType<typeof countRateLimited>, cliArgs: string[]): Promise<StepResult> {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    ...sandbox.env,
+    CUSTOMERIO_TRACK_RATE_PER_SECOND: String(TRACK_RATE),
+    TIDEMARK_REPORT_RSS: '1',
+    NO_COLOR: '1',
+  };
+  delete env.TIDEMARK_DATABASE_URL;
+  sandbox.resetRequestCounts();
+  limited.reset();
+  const t0 = performance.now();
+  const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [path.join(repo, 'bin/tidemark.js'), ...cliArgs], { cwd: dir, env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += String(d)));
+    child.stderr.on('data', (d) => (stderr = (stderr + String(d)).slice(-8000)));
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+  const ms = performance.now() - t0;
+  const rss = /peak-rss-bytes=(\d+)/.exec(r.stderr)?.[1];
+  let report: StepResult['report'];
+  try {
+    report = JSON.parse(r.stdout) as StepResult['report'];
+  } catch {
+    report = undefined;
+  }
+  return {
+    ms,
+    rssBytes: rss ? Number(rss) : undefined,
+    status: r.status,
+    report,
+    requests: totalRequests(sandbox.requestCounts()),
+    tooMany: limited.read(),
+    output: `${r.stderr}\n${r.stdout.slice(-4000)}`,
+  };
+}
+
+/**
+ * What a user without tidemark writes: the official client, one identify per changed row, paced at the
+ * account's Track limit with evenly spaced starts (a token bucket of one) and a few requests in flight.
+ */
+async function baseline(sandbox: RunningSandbox, limited: ReturnType<typeof countRateLimited>, people: Person[]): Promise<{ ms: number; requests: number; tooMany: number; failed: number }> {
+  const cio = new TrackClient(sandbox.env.CUSTOMERIO_SITE_ID!, sandbox.env.CUSTOMERIO_TRACK_API_KEY!, {
+    url: `${sandbox.env.CUSTOMERIO_TRACK_URL}/api/v1`,
+    // The client's defaults, except a short backoff floor so a stray 429 does not dominate the figure.
+    retry: { maxRetries: 3, minTimeoutMs: 50 },
+  });
+  sandbox.resetRequestCounts();
+  limited.reset();
+  const spacingMs = 1000 / TRACK_RATE;
+  const maxInFlight = 8;
+  const inFlight = new Set<Promise<void>>();
+  let failed = 0;
+  const t0 = performance.now();
+  let next = t0;
+  for (let k = 0; k < people.length; k++) {
+    // A bucket of one token: a late timer never lets the loop catch up in a burst.
+    const wait = next - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    next = Math.max(next, performance.now()) + spacingMs;
+    while (inFlight.size >= maxInFlight) await Promise.race(inFlight);
+    const p = people[k]!;
+    const call: Promise<void> = cio
+      .identify(p.id, {
+        email: p.email.toLowerCase(),
+        plan: p.plan,
+        plan_updated_at: p.planChangedAt,
+        order_count: p.orders,
+        lifetime_value: p.ltv,
+        country: p.country,
+        accepts_marketing: p.marketing,
+      })
+      .then(
+        () => undefined,
+        () => void failed++,
+      )
+      .finally(() => inFlight.delete(call));
+    inFlight.add(call);
+  }
+  await Promise.all(inFlight);
+  const ms = performance.now() - t0;
+  return { ms, requests: totalRequests(sandbox.requestCounts()), tooMany: limited.read(), failed };
+}
+
+const mb = (bytes: number | undefined): string => (bytes === undefined ? 'n/a' : `${Math.round(bytes / 1e6)} MB`);
+const sec = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+const int = (n: number): string => Math.round(n).toLocaleString('en-US');
+const num = (v: unknown): number => (typeof v === 'number' ? v : 0);
+
+function countsOf(r: StepResult): Record<string, unknown> {
+  return r.report?.counts ?? r.report?.runs?.[0]?.counts ?? {};
+}
+
+async function main(): Promise<number> {
+  writeSpecs();
+  let t = performance.now();
+  await writeCsv(0);
+  process.stderr.write(`generated ${int(rows)} rows in ${sec(performance.now() - t)} (${dir})\n`);
+
+  // The sandbox enforces the limit (with headroom for arrival jitter), so a client that overshoots gets
+  // 429s, which the table shows.
+  const sandbox = await createSandbox({ port: 0, trackRateLimitPerSecond: SANDBOX_TRACK_RATE });
+  const limited = countRateLimited(sandbox);
+  const changedRows = Math.floor((rows - CHANGE_OFFSET - 1) / CHANGE_EVERY) + 1;
+  const table: string[] = [];
+  const ratios: string[] = [];
+  let problems = 0;
+  const step = async (label: string, cliArgs: string[], expect: { sent?: number; changed?: number; isNew?: number }) => {
+    const r = await runTidemark(sandbox, limited, cliArgs);
+    const c = countsOf(r);
+    const wrong =
+      r.status !== 0 ||
+      (expect.sent !== undefined && num(c.acknowledged) !== expect.sent) ||
+      (expect.changed !== undefined && num(c.changed) !== expect.changed) ||
+      (expect.isNew !== undefined && num(c.new) !== expect.isNew);
+    if (wrong) {
+      problems++;
+      process.stderr.write(`${label}: unexpected result (exit ${r.status}, counts ${JSON.stringify(c)})\n${r.output.slice(-3000)}\n`);
+    }
+    process.stderr.write(`${label}: ${sec(r.ms)}, peak RSS ${mb(r.rssBytes)}, ${r.requests} requests\n`);
+    return { ...r, counts: c, wrong };
+  };
+
+  const plan1 = await step('sync plan, empty snapshot', ['sync', 'plan', 'people', '--format', 'json'], { isNew: rows });
+  table.push(
+    `| sync plan, empty snapshot (read, normalise, stage, diff; sends nothing) | ${sec(plan1.ms)} | ${int(rows / (plan1.ms / 1000))} rows/s | ${mb(plan1.rssBytes)} | ${plan1.requests} | new ${int(num(plan1.counts.new))}${plan1.wrong ? ' ⚠ unexpected' : ''} |`,
+  );
+
+  const run1 = await step('first run', ['sync', 'run', 'people', '--format', 'json'], { sent: rows });
+  const delivered1 = num(run1.counts.acknowledged);
+  table.push(
+    `| sync run, first (every row new) | ${sec(run1.ms)} | ${int(delivered1 / (run1.ms / 60_000))} rows/min delivered | ${mb(run1.rssBytes)} | ${run1.requests} (429s: ${run1.tooMany}) | sent ${int(num(run1.counts.sent))}, acknowledged ${int(delivered1)}${run1.wrong ? ' ⚠ unexpected' : ''} |`,
+  );
+
+  t = performance.now();
+  await writeCsv(1);
+  process.stderr.write(`changed ${int(changedRows)} rows in ${sec(performance.now() - t)}\n`);
+
+  const plan2 = await step('sync plan, 1% changed', ['sync', 'plan', 'people', '--format', 'json'], { changed: changedRows });
+  table.push(
+    `| sync plan, 1% changed | ${sec(plan2.ms)} | ${int(rows / (plan2.ms / 1000))} rows/s | ${mb(plan2.rssBytes)} | ${plan2.requests} | changed ${int(num(plan2.counts.changed))}${plan2.wrong ? ' ⚠ unexpected' : ''} |`,
+  );
+
+  const run2 = await step('re-sync', ['sync', 'run', 'people', '--format', 'json'], { sent: changedRows, changed: changedRows });
+  table.push(
+    `| sync run, 1% changed (re-sync) | ${sec(run2.ms)} | ${int(rows / (run2.ms / 1000))} rows/s read | ${mb(run2.rssBytes)} | ${run2.requests} (429s: ${run2.tooMany}) | sent ${int(num(run2.counts.sent))}, unchanged ${int(num(run2.counts.unchanged))}${run2.wrong ? ' ⚠ unexpected' : ''} |`,
+  );
+
+  if (!skipBaseline) {
+    const people: Person[] = [];
+    for (let i = CHANGE_OFFSET; i < rows; i += CHANGE_EVERY) people.push(person(i, 1));
+    const b = await baseline(sandbox, limited, people);
+    if (b.failed > 0) problems++;
+    process.stderr.write(`baseline: ${sec(b.ms)}, ${b.requests} requests, ${b.failed} failed\n`);
+    table.push(
+      `| baseline: customerio-node 5.x, one identify per changed row, paced at ${TRACK_RATE}/s | ${sec(b.ms)} | ${int(people.length / (b.ms / 60_000))} rows/min | (in the bench process) | ${b.requests} (429s: ${b.tooMany}) | ${int(people.length)} calls, ${b.failed} failed |`,
+    );
+    ratios.push(
+      `| requests | ${int(b.requests)} | ${int(run2.requests)} | ${(b.requests / Math.max(1, run2.requests)).toFixed(0)} |`,
+      `| wall time | ${sec(b.ms)} | ${sec(run2.ms)} | ${(b.ms / run2.ms).toFixed(2)} |`,
+    );
+  }
+
+  // Spot check that the re-sync delivered the new values (first, middle and last changed row).
+  for (const i of [CHANGE_OFFSET, CHANGE_OFFSET + CHANGE_EVERY * Math.floor(changedRows / 2), CHANGE_OFFSET + CHANGE_EVERY * (changedRows - 1)]) {
+    const want = person(i, 1);
+    const got = sandbox.customerio.getPerson(want.id);
+    if (got?.attributes.plan !== want.plan || Number(got.attributes.order_count) !== want.orders) {
+      problems++;
+      process.stderr.write(`row ${i}: Customer.io has ${JSON.stringify(got?.attributes)}, expected plan ${want.plan} and order_count ${want.orders}\n`);
+    }
+  }
+  await sandbox.close();
+  const sandboxRss = process.resourceUsage().maxRSS * 1024;
+
+  process.stdout.write(
+    `\nsync benchmark: ${int(rows)} person rows (${timestamps === 'naive' ? 'naive timestamps in America/New_York' : 'ISO-8601 timestamps'}, a blank attribute in 10% of rows), ${int(changedRows)} changed (1%); clients configured for ${TRACK_RATE} Track requests/s, the sandbox enforcing ${SANDBOX_TRACK_RATE}/s\n\n`,
+  );
+  process.stdout.write(`| step | wall time | rate | peak RSS (tidemark) | API requests | result |\n|---|---|---|---|---|---|\n${table.join('\n')}\n`);
+  if (ratios.length) {
+    process.stdout.write(`\n| 1% change delivered | customerio-node, identify per row | tidemark sync run | ratio (customerio-node ÷ tidemark) |\n|---|---|---|---|\n${ratios.join('\n')}\n`);
+  }
+  process.stdout.write(
+    `\nSandbox (the bench process: emulated Customer.io holding ${int(rows)} people, plus the baseline client): peak RSS ${mb(sandboxRss)}.\n`,
+  );
+  if (keep) process.stderr.write(`kept ${dir}\n`);
+  else rmSync(dir, { recursive: true, force: true });
+  return problems > 0 ? 1 : 0;
+}
+
+process.exitCode = await main();

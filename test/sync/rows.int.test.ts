@@ -1,0 +1,210 @@
+/**
+ * Per row: identities normalised, rows without a valid identity rejected with a reason (in the rejects
+ * file under the state folder, never in the report or on stdout), naive timestamps read in the source's
+ * timezone (DST gap and overlap included), values checked against the field registry's types.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createSandbox, type RunningSandbox } from '../../reconciler/sandbox/index.ts';
+import { attributesOf, cli, makeProject, ndjson, personSource, readRejects, rejectsOf, removeProject, resetSandbox, syncOk } from './support.ts';
+
+let sandbox: RunningSandbox;
+let dir: string | undefined;
+
+beforeAll(async () => {
+  sandbox = await createSandbox({ port: 0, retryAfterSeconds: 0, seed: 11 });
+});
+afterAll(async () => {
+  await sandbox.close();
+});
+beforeEach(() => resetSandbox(sandbox));
+afterEach(async () => {
+  if (dir) await removeProject(dir);
+  dir = undefined;
+});
+
+// Values that must never reach a report, stdout or a rejects reason: they identify people.
+const PII = ['Ana.Souza@Example.COM', 'ana.souza@example.com', 'not-an-email@', '(415) 555-0132', '+14155550132', '555-12', 'bob@example'];
+
+const CUSTOMER_FIELDS = { email: 'email', phone: 'phone', order_count: 'orders', accepts_marketing: 'marketing', last_seen_at: 'seen_at' };
+
+describe('identities', () => {
+  it('stores ids as strings, trims them, lowercases and trims emails, and writes phones as E.164 with the default country', async () => {
+    dir = await makeProject({
+      sources: [personSource({ fields: CUSTOMER_FIELDS })],
+      data: {
+        'customers.ndjson': ndjson([
+          { customer_id: 1001, email: '  Ana.Souza@Example.COM ', phone: '(415) 555-0132', orders: 3, marketing: 'yes' },
+          { customer_id: ' 1002 ', email: 'BOB@example.org', phone: '+44 20 7946 0958', orders: '7', marketing: false },
+          { customer_id: 1003.0, orders: 0, marketing: 1 },
+        ]),
+      },
+    });
+    const r = await syncOk(dir, sandbox, 'customers');
+    expect(r.counts).toMatchObject({ read: 3, rejected: 0, new: 3, sent: 3, acknowledged: 3 });
+    expect(sandbox.customerio.listPeople().map((p) => p.id).sort()).toEqual(['1001', '1002', '1003']);
+    expect(attributesOf(sandbox, '1001')).toMatchObject({ phone: '+14155550132', order_count: 3, accepts_marketing: true });
+    expect(attributesOf(sandbox, '1002')).toMatchObject({ phone: '+442079460958', order_count: 7, accepts_marketing: false });
+    expect(attributesOf(sandbox, '1003')).toMatchObject({ order_count: 0, accepts_marketing: true });
+    // Customer.io keeps the email attribute as the person's email identifier.
+    expect(sandbox.customerio.getPerson('1001')?.email).toBe('ana.souza@example.com');
+    expect(sandbox.customerio.getPerson('1002')?.email).toBe('bob@example.org');
+  });
+
+  it('normalises an email used as the primary identifier before it reaches Customer.io', async () => {
+    dir = await makeProject({
+      primary: 'email',
+      sources: [personSource({ fields: { order_count: 'orders' }, identity: { column: 'email', as: 'email' } })],
+      data: { 'customers.ndjson': ndjson([{ email: '  Ana.Souza@Example.COM ', orders: 2 }, { email: 'ana.souza@example.com', orders: 2 }]) },
+    });
+    const r = await syncOk(dir, sandbox, 'customers');
+    // Both spellings are one person: the second row is a duplicate key, not a second profile.
+    expect(r.counts).toMatchObject({ read: 2, new: 1, duplicates: 1, sent: 1 });
+    const people = sandbox.customerio.listPeople();
+    expect(people.map((p) => [p.id, p.email])).toEqual([[null, 'ana.souza@example.com']]);
+    expect(people[0]!.attributes).toMatchObject({ order_count: 2 });
+  });
+
+  it('rejects rows without a valid identity, with the reason in the rejects file and no identifier in the report or on stdout', async () => {
+    dir = await makeProject({
+      sources: [personSource({ fields: CUSTOMER_FIELDS })],
+      data: {
+        'customers.ndjson': ndjson([
+          { customer_id: 2001, email: 'Ana.Souza@Example.COM', phone: '(415) 555-0132', orders: 1 },
+          { email: 'not-an-email@', orders: 1 },
+          { customer_id: '   ', email: 'bob@example', orders: 1 },
+          { customer_id: 2004, email: 'not-an-email@', orders: 1 },
+          { customer_id: 2005, phone: '555-12', orders: 1 },
+          { customer_id: 12.5, orders: 1 },
+        ]),
+      },
+    });
+    const run = await cli(dir, sandbox, ['sync', 'run', 'customers']);
+    expect(run.code, run.stderr).toBe(0);
+    const json = await cli(dir, sandbox, ['sync', 'plan', 'customers', '--format', 'json']);
+    for (const text of [run.stdout, run.stderr, json.stdout, json.stderr]) {
+      for (const value of PII) expect(text).not.toContain(value);
+      expect(text).not.toMatch(/\b200[1-5]\b/);
+    }
+    expect(run.stdout).toMatch(/rejected 5 \(identity_invalid_id 1, identity_missing 2, value_invalid_email 1, value_invalid_phone 1\)/);
+    expect(run.stdout).toContain(`rejected rows: ${path.join('.tidemark', 'rejects', 'customers')}`);
+
+    expect(sandbox.customerio.listPeople().map((p) => p.id)).toEqual(['2001']);
+    const files = await readRejects(dir, 'customers');
+    // One file for the run and one for the plan that read the same rows again.
+    expect(files).toHaveLength(2);
+    const rows = files.find((f) => !path.basename(f.file).startsWith('plan-'))!.rows;
+    expect(rows).toEqual([
+      { location: 'data/customers.ndjson:2', code: 'identity_missing', reason: 'Identity column "customer_id" (as id) is empty.', column: 'customer_id' },
+      { location: 'data/customers.ndjson:3', code: 'identity_missing', reason: 'Identity column "customer_id" (as id) is empty.', column: 'customer_id' },
+      {
+        location: 'data/customers.ndjson:4',
+        code: 'value_invalid_email',
+        reason: 'Field email (column "email") is not a valid email address.',
+        column: 'email',
+        field: 'email',
+      },
+      {
+        location: 'data/customers.ndjson:5',
+        code: 'value_invalid_phone',
+        reason: 'Field phone (column "phone") is not a valid phone number.',
+        column: 'phone',
+        field: 'phone',
+      },
+      {
+        location: 'data/customers.ndjson:6',
+        code: 'identity_invalid_id',
+        reason: 'Identity column "customer_id" (as id) is a number with a fractional part, not an id.',
+        column: 'customer_id',
+      },
+    ]);
+    const rejectsText = await readFile(files[0]!.file, 'utf8');
+    for (const value of PII) expect(rejectsText).not.toContain(value);
+  });
+});
+
+describe('timestamps', () => {
+  it('reads naive times in the source timezone and lands the documented UTC instants, across both DST transitions', async () => {
+    dir = await makeProject({
+      sources: [personSource({ fields: { last_seen_at: 'seen_at' }, timezone: 'America/New_York' })],
+      data: {
+        'customers.ndjson': ndjson([
+          // Spring forward: 02:30 never happened in New York; it is read as 03:30 EDT.
+          { customer_id: 'gap', seen_at: '2026-03-08 02:30' },
+          // Fall back: 01:30 happened twice; the earlier instant (EDT) is used.
+          { customer_id: 'overlap', seen_at: '2026-11-01 01:30' },
+          { customer_id: 'summer', seen_at: '2026-07-04T12:00:00' },
+          // An explicit offset wins over the source timezone.
+          { customer_id: 'offset', seen_at: '2026-07-04T12:00:00+02:00' },
+          { customer_id: 'epoch', seen_at: 1783180800 },
+        ]),
+      },
+    });
+    const r = await syncOk(dir, sandbox, 'customers');
+    expect(r.counts).toMatchObject({ read: 5, rejected: 0, sent: 5 });
+    expect(attributesOf(sandbox, 'gap')?.last_seen_at).toBe(Date.parse('2026-03-08T07:30:00Z') / 1000);
+    expect(attributesOf(sandbox, 'overlap')?.last_seen_at).toBe(Date.parse('2026-11-01T05:30:00Z') / 1000);
+    expect(attributesOf(sandbox, 'summer')?.last_seen_at).toBe(Date.parse('2026-07-04T16:00:00Z') / 1000);
+    expect(attributesOf(sandbox, 'offset')?.last_seen_at).toBe(Date.parse('2026-07-04T10:00:00Z') / 1000);
+    expect(attributesOf(sandbox, 'epoch')?.last_seen_at).toBe(1783180800);
+    // The report says which rule was applied (by column, never by value).
+    expect(r.notes.some((n) => /daylight-saving gap of America\/New_York/.test(n))).toBe(true);
+    expect(r.notes.some((n) => /ambiguous in America\/New_York/.test(n))).toBe(true);
+  });
+
+  it('rejects a naive timestamp that is not a calendar time', async () => {
+    dir = await makeProject({
+      sources: [personSource({ fields: { last_seen_at: 'seen_at' }, timezone: 'America/New_York' })],
+      data: { 'customers.ndjson': ndjson([{ customer_id: 'a', seen_at: '2026-02-30 10:00' }, { customer_id: 'b', seen_at: 'yesterday' }]) },
+    });
+    const r = await syncOk(dir, sandbox, 'customers');
+    expect(r.counts).toMatchObject({ read: 2, rejected: 2, rejected_by_code: { timestamp_invalid: 2 }, sent: 0 });
+    expect((await rejectsOf(dir, r)).map((x) => x.field)).toEqual(['last_seen_at', 'last_seen_at']);
+    expect(sandbox.customerio.listPeople()).toEqual([]);
+  });
+});
+
+describe('field types', () => {
+  it('converts values to the registry type and rejects the row when a value does not fit', async () => {
+    dir = await makeProject({
+      sources: [personSource({ name: 'vip', system: 'warehouse', fields: { vip_tier: 'tier' } }), personSource({ fields: { order_count: 'orders', accepts_marketing: 'marketing' } })],
+      data: {
+        'vip.ndjson': ndjson([
+          { customer_id: 'v1', tier: 'gold' },
+          { customer_id: 'v2', tier: 'diamond' },
+        ]),
+        'customers.ndjson': ndjson([
+          { customer_id: 'c1', orders: '12', marketing: 'TRUE' },
+          { customer_id: 'c2', orders: 'many', marketing: 'yes' },
+          { customer_id: 'c3', orders: 4, marketing: 'maybe' },
+          { customer_id: 'c4', orders: '1e3', marketing: 0 },
+        ]),
+      },
+    });
+    const vip = await syncOk(dir, sandbox, 'vip');
+    expect(vip.counts).toMatchObject({ read: 2, rejected: 1, rejected_by_code: { type_mismatch: 1 }, sent: 1 });
+    // Enum values are declared vocabulary, so the reason may name them.
+    expect(await rejectsOf(dir, vip)).toEqual([
+      {
+        location: 'data/vip.ndjson:2',
+        code: 'type_mismatch',
+        reason: 'Field vip_tier (column "tier") has "diamond", which is not one of: none, silver, gold, platinum.',
+        column: 'tier',
+        field: 'vip_tier',
+      },
+    ]);
+    const customers = await syncOk(dir, sandbox, 'customers');
+    expect(customers.counts).toMatchObject({ read: 4, rejected: 2, rejected_by_code: { type_mismatch: 2 }, sent: 2 });
+    expect((await rejectsOf(dir, customers)).map((x) => [x.location, x.field])).toEqual([
+      ['data/customers.ndjson:2', 'order_count'],
+      ['data/customers.ndjson:3', 'accepts_marketing'],
+    ]);
+    expect(attributesOf(sandbox, 'v1')).toMatchObject({ vip_tier: 'gold' });
+    expect(sandbox.customerio.getPerson('v2')).toBeUndefined();
+    expect(attributesOf(sandbox, 'c1')).toMatchObject({ order_count: 12, accepts_marketing: true });
+    expect(attributesOf(sandbox, 'c4')).toMatchObject({ order_count: 1000, accepts_marketing: false });
+    expect(sandbox.customerio.getPerson('c2')).toBeUndefined();
+    expect(sandbox.customerio.getPerson('c3')).toBeUndefined();
+  });
+});

@@ -1,0 +1,177 @@
+/**
+ * Sending under faults: entries Customer.io refuses in a 207 are recorded as rejected rows with their
+ * reasons, are not advanced in the snapshot and go out again next run (also from an incremental source,
+ * whose next read must reach back for them); 5xx bursts and 429 storms are retried; a failure that
+ * outlasts the retries stops the run with the snapshot holding exactly what was acknowledged, and an
+ * answer lost after Customer.io applied a batch never turns into a duplicate event.
+ */
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { fixedClock } from '../../reconciler/core/clock.ts';
+import { createSandbox, type RunningSandbox } from '../../reconciler/sandbox/index.ts';
+import { openStateStore, type StateStore } from '../../reconciler/state/index.ts';
+import type { Connector, SourceRow } from '../../reconciler/sync/types.ts';
+import { batchRequests, makeProject, ndjson, personSource, rejectsOf, removeProject, resetSandbox, returnsSource, sync, syncOk } from './support.ts';
+
+let sandbox: RunningSandbox;
+let dir: string | undefined;
+
+beforeAll(async () => {
+  sandbox = await createSandbox({ port: 0, retryAfterSeconds: 0, seed: 15 });
+});
+afterAll(async () => {
+  await sandbox.close();
+});
+beforeEach(() => resetSandbox(sandbox));
+afterEach(async () => {
+  if (dir) await removeProject(dir);
+  dir = undefined;
+});
+
+const people = (n: number) => ndjson(Array.from({ length: n }, (_, i) => ({ customer_id: `p${i}`, orders: i + 1 })));
+const ids = (n: number) => Array.from({ length: n }, (_, i) => `p${i}`).sort();
+const present = () => sandbox.customerio.listPeople().map((p) => p.id!).sort();
+
+async function withStore<T>(dir: string, fn: (store: StateStore) => Promise<T>): Promise<T> {
+  const store = await openStateStore({ dir: path.join(dir, '.tidemark'), env: 'test' });
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+async function snapshotKeys(dir: string, source: string): Promise<string[]> {
+  return withStore(dir, async (store) => {
+    const keys: string[] = [];
+    for await (const e of store.iterateSnapshot(source)) keys.push(e.key);
+    return keys.sort();
+  });
+}
+
+describe('207 partial failures', () => {
+  it('records refused entries as rejected rows with reasons, keeps their keys out of the snapshot, and sends them next run', async () => {
+    const N = 60;
+    dir = await makeProject({ sources: [personSource({ fields: { order_count: 'orders' } })], data: { 'customers.ndjson': people(N) } });
+    sandbox.faults.set({ partialFailureRate: 0.3, service: 'track' });
+    const first = await syncOk(dir, sandbox, 'customers', { sendChunk: 20 });
+    const refused = first.counts.refused;
+    // Seeded: a stable share of the entries, neither none nor all.
+    expect(refused).toBeGreaterThan(5);
+    expect(refused).toBeLessThan(35);
+    expect(first.counts).toMatchObject({ read: N, new: N, sent: N, acknowledged: N - refused, unsent: 0 });
+
+    const rejected = await rejectsOf(dir, first);
+    expect(rejected).toHaveLength(refused);
+    for (const row of rejected) {
+      expect(row.code).toBe('customerio_internal');
+      expect(row.reason).toMatch(/could not be processed/);
+      expect(row.location).toMatch(/^data\/customers\.ndjson:\d+$/);
+    }
+    const refusedIds = rejected.map((r) => `p${Number(String(r.location).split(':')[1]) - 1}`).sort();
+    const acknowledgedIds = ids(N).filter((id) => !refusedIds.includes(id));
+    expect(present()).toEqual(acknowledgedIds);
+    expect(await snapshotKeys(dir, 'customers')).toEqual(acknowledgedIds);
+
+    sandbox.faults.clear();
+    const second = await syncOk(dir, sandbox, 'customers');
+    expect(second.counts).toMatchObject({ new: refused, unchanged: N - refused, sent: refused, acknowledged: refused, refused: 0 });
+    expect(present()).toEqual(ids(N));
+    expect(await snapshotKeys(dir, 'customers')).toEqual(ids(N));
+  });
+
+  it('reads refused rows again from an incremental source, which would otherwise never return them', async () => {
+    // A warehouse table read with `updated_at > :last_sync_at`: every row changed before the first run.
+    const N = 40;
+    const rows: SourceRow[] = Array.from({ length: N }, (_, i) => ({ location: `query row ${i + 1}`, values: { customer_id: `p${i}`, orders: i + 1, updated_at: '2026-05-01T00:00:00Z' } }));
+    const reads: Array<string | null> = [];
+    const incremental: Connector = {
+      type: 'warehouse',
+      async *read(ctx) {
+        reads.push(ctx.lastSyncAt?.toISOString() ?? null);
+        for (const r of rows) if (!ctx.lastSyncAt || Date.parse(String(r.values.updated_at)) > ctx.lastSyncAt.getTime()) yield r;
+      },
+    };
+    dir = await makeProject({ sources: [personSource({ fields: { order_count: 'orders' }, ordering: 'updated_at' })], data: { 'customers.ndjson': '' } });
+    sandbox.faults.set({ partialFailureRate: 0.3, service: 'track' });
+    const first = await syncOk(dir, sandbox, 'customers', { connector: incremental, clock: fixedClock('2026-05-02T00:00:00Z') });
+    expect(first.counts.refused).toBeGreaterThan(0);
+    expect(first.notes.some((n) => /the next run reads again from the start/.test(n))).toBe(true);
+
+    sandbox.faults.clear();
+    const second = await syncOk(dir, sandbox, 'customers', { connector: incremental, clock: fixedClock('2026-05-02T01:00:00Z') });
+    expect(second.counts).toMatchObject({ read: N, new: first.counts.refused, sent: first.counts.refused, refused: 0 });
+    expect(present()).toEqual(ids(N));
+
+    // Everything acknowledged: the next read starts where the second run started.
+    const third = await syncOk(dir, sandbox, 'customers', { connector: incremental, clock: fixedClock('2026-05-02T02:00:00Z') });
+    expect(third.counts).toMatchObject({ read: 0, sent: 0 });
+    expect(reads).toEqual([null, null, '2026-05-02T01:00:00.000Z']);
+  });
+});
+
+describe('transient failures', () => {
+  it('retries a burst of 503s and a 429 storm and acknowledges every entry', async () => {
+    const N = 30;
+    dir = await makeProject({ sources: [personSource({ fields: { order_count: 'orders' } })], data: { 'customers.ndjson': people(N) } });
+    sandbox.faults.set({ burst5xx: 3, service: 'track' });
+    const a = await syncOk(dir, sandbox, 'customers', { sendChunk: 10 });
+    expect(a.counts).toMatchObject({ sent: N, acknowledged: N, refused: 0, unsent: 0 });
+    // Three batches, plus one answered 503 three times.
+    expect(batchRequests(sandbox)).toBe(3 + 3);
+    expect(present()).toEqual(ids(N));
+
+    await import('node:fs/promises').then((fs) => fs.writeFile(path.join(dir!, 'data', 'customers.ndjson'), ndjson(Array.from({ length: N }, (_, i) => ({ customer_id: `p${i}`, orders: 100 + i })))));
+    sandbox.resetRequestCounts();
+    sandbox.faults.set({ storm429: { count: 4, retryAfterSeconds: 0 }, service: 'track' });
+    const b = await syncOk(dir, sandbox, 'customers', { sendChunk: 10 });
+    expect(b.counts).toMatchObject({ changed: N, sent: N, acknowledged: N });
+    expect(batchRequests(sandbox)).toBe(3 + 4);
+    expect(sandbox.customerio.getPerson('p7')?.attributes).toMatchObject({ order_count: 107 });
+  });
+
+  it('stops when failures outlast the retries, advancing the snapshot only for acknowledged entries; the next run sends the rest', async () => {
+    const N = 30;
+    dir = await makeProject({ sources: [personSource({ fields: { order_count: 'orders' } })], data: { 'customers.ndjson': people(N) } });
+    // The first batch goes through; then the service fails for longer than the client retries.
+    let acknowledgedChunks = 0;
+    const failing = await sync(dir, sandbox, 'customers', {
+      sendChunk: 10,
+      afterAcknowledge: () => {
+        if (++acknowledgedChunks === 1) sandbox.faults.set({ burst5xx: 1000, service: 'track' });
+      },
+    });
+    expect(failing.status).toBe('failed');
+    expect(failing.error).toMatch(/20 entries were not acknowledged; they will be sent again next run/);
+    expect(failing.counts).toMatchObject({ sent: 20, acknowledged: 10, unsent: 20 });
+    expect(present()).toEqual(ids(N).filter((id) => ['p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7', 'p8', 'p9'].includes(id)));
+    expect(await snapshotKeys(dir, 'customers')).toEqual(present());
+    await withStore(dir, async (store) => {
+      const [run] = await store.lastRuns('customers', 1);
+      expect(run?.status).toBe('failed');
+      expect(await store.lastSuccess('customers')).toBeUndefined();
+    });
+
+    sandbox.faults.clear();
+    const next = await syncOk(dir, sandbox, 'customers');
+    expect(next.counts).toMatchObject({ new: 20, unchanged: 10, sent: 20, acknowledged: 20 });
+    expect(present()).toEqual(ids(N));
+  });
+
+  it('never duplicates an event whose batch was applied but whose answer was lost', async () => {
+    const returns = Array.from({ length: 12 }, (_, i) => ({ return_id: `R-${i}`, customer_id: `c${i % 3}`, created_at: `2026-11-2${i % 9} 10:00:00`, reason: 'damaged', amount: i }));
+    dir = await makeProject({ sources: [returnsSource()], data: { 'returns.ndjson': ndjson(returns) } });
+    sandbox.faults.set({ dropAfterApplyRate: 1, service: 'track' });
+    const lost = await sync(dir, sandbox, 'returns');
+    expect(lost.status).toBe('failed');
+    expect(lost.counts.acknowledged).toBe(0);
+    // Customer.io applied them all; tidemark could not know.
+    expect(['c0', 'c1', 'c2'].map((c) => sandbox.customerio.eventsFor(c).length)).toEqual([4, 4, 4]);
+
+    sandbox.faults.clear();
+    const again = await syncOk(dir, sandbox, 'returns');
+    expect(again.counts).toMatchObject({ new: 12, sent: 12, acknowledged: 12 });
+    expect(['c0', 'c1', 'c2'].map((c) => sandbox.customerio.eventsFor(c).length)).toEqual([4, 4, 4]);
+    expect(new Set(['c0', 'c1', 'c2'].flatMap((c) => sandbox.customerio.eventsFor(c).map((e) => e.id))).size).toBe(12);
+  });
+});
