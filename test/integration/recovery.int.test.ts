@@ -75,9 +75,9 @@ describe('recovery', () => {
 
   it('settles an apply killed with SIGKILL mid-way: adopts the orphan, then one apply converges', async () => {
     // The apply runs in its own process against this test's sandbox (the service outlives a crashed client).
-    // Reading back a created mailing list is held up, so the process dies after Qualtrics created the list
-    // and before tidemark recorded it.
-    sandbox.faults.set({ service: 'qualtrics', pathPattern: '/mailinglists/CG_[A-Za-z0-9]+$', latencyMs: 30_000 });
+    // The answer to the mailing-list create is held back after Qualtrics created the list, so the process
+    // dies after the list exists and before tidemark could record it.
+    sandbox.faults.set({ service: 'qualtrics', methods: ['POST'], pathPattern: '/mailinglists$', latencyAfterApplyMs: 30_000 });
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
       NO_COLOR: '1',

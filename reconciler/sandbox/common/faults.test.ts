@@ -105,3 +105,21 @@ describe('FaultController.decide', () => {
     expect(f.get()).toEqual({});
   });
 });
+
+describe('method filter and latency after apply', () => {
+  it('applies only to the listed methods', () => {
+    const f = createFaultController({ seed: 1, initial: { methods: ['POST'], burst5xx: 1 } });
+    expect(f.decide('qualtrics', '/API/v3/directories/x/mailinglists', 'GET').outcome).toBe('none');
+    expect(f.decide('qualtrics', '/API/v3/directories/x/mailinglists', 'POST').outcome).toBe('burst5xx');
+    expect(f.decide('qualtrics', '/API/v3/directories/x/mailinglists', 'POST').outcome).toBe('none');
+  });
+
+  it('holds the answer of an applied request', () => {
+    const f = createFaultController({ seed: 1, initial: { latencyAfterApplyMs: 250 } });
+    expect(f.decide('app', '/v1/segments', 'POST')).toMatchObject({ outcome: 'none', latencyMs: 0, latencyAfterApplyMs: 250 });
+  });
+
+  it('refuses an unknown method', () => {
+    expect(() => createFaultController({ initial: { methods: ['FETCH'] } })).toThrow(/methods/);
+  });
+});

@@ -20,6 +20,11 @@ export interface FaultConfig {
   burst5xx?: number;
   /** The next `count` matching requests get 429 with `Retry-After: retryAfterSeconds` and the documented body. */
   storm429?: { count: number; retryAfterSeconds: number };
+  /**
+   * Delay after the request was applied and before its answer: the service did the work, the caller does
+   * not know yet (a slow answer a client may time out on, or a process killed while waiting).
+   */
+  latencyAfterApplyMs?: number;
   /** Share of requests whose socket is destroyed without an answer, before the request is applied. */
   dropRate?: number;
   /** Share of requests that ARE applied, then have their socket destroyed without an answer. */
@@ -30,6 +35,8 @@ export interface FaultConfig {
   service?: FaultService;
   /** Limit the faults to request paths matching this regular expression (matched against the path only). */
   pathPattern?: string;
+  /** Limit the faults to these HTTP methods (e.g. only the POST that creates, not the GET that lists). */
+  methods?: string[];
 }
 
 const rate = z.number().min(0).max(1);
@@ -45,6 +52,7 @@ const latencySchema = z.union([
 export const faultConfigSchema = z
   .strictObject({
     latencyMs: latencySchema.optional(),
+    latencyAfterApplyMs: z.number().int().min(0).optional(),
     errorRate: rate.optional(),
     burst5xx: z.number().int().min(0).optional(),
     storm429: z
@@ -54,6 +62,7 @@ export const faultConfigSchema = z
     dropAfterApplyRate: rate.optional(),
     partialFailureRate: rate.optional(),
     service: z.enum(['track', 'app', 'qualtrics']).optional(),
+    methods: z.array(z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE'])).min(1).optional(),
     pathPattern: z
       .string()
       .refine(
@@ -101,6 +110,8 @@ export interface FaultDecision {
   retryAfterSeconds?: number;
   /** Apply the request, then destroy the socket instead of answering. Only meaningful with outcome `none`. */
   dropAfterApply: boolean;
+  /** Apply the request, then wait this long before answering (0 = none). Only meaningful with outcome `none`. */
+  latencyAfterApplyMs?: number;
   /** Faults the emulator applies itself. */
   service: ServiceFaults;
 }
@@ -116,7 +127,7 @@ export interface FaultController {
   merge(partial: FaultConfig): void;
   clear(): void;
   /** Decide the fate of one request; consumes burst/storm counters and PRNG draws. */
-  decide(service: string, pathname: string): FaultDecision;
+  decide(service: string, pathname: string, method?: string): FaultDecision;
 }
 
 export function createFaultController(options: { seed?: number; initial?: FaultConfig; prng?: Prng } = {}): FaultController {
@@ -151,8 +162,9 @@ export function createFaultController(options: { seed?: number; initial?: FaultC
       config = {};
       pattern = undefined;
     },
-    decide(service, pathname) {
+    decide(service, pathname, method) {
       if (config.service !== undefined && config.service !== service) return NO_FAULT;
+      if (config.methods !== undefined && (method === undefined || !config.methods.includes(method.toUpperCase()))) return NO_FAULT;
       if (pattern !== undefined && !pattern.test(pathname)) return NO_FAULT;
 
       let latencyMs = 0;
@@ -177,7 +189,7 @@ export function createFaultController(options: { seed?: number; initial?: FaultC
         return { ...base, outcome: 'error', status: prng.pick([500, 502, 503]) };
       }
       const dropAfterApply = config.dropAfterApplyRate !== undefined && prng.chance(config.dropAfterApplyRate);
-      return { ...base, outcome: 'none', dropAfterApply };
+      return { ...base, outcome: 'none', dropAfterApply, ...(config.latencyAfterApplyMs ? { latencyAfterApplyMs: config.latencyAfterApplyMs } : {}) };
     },
   };
 }

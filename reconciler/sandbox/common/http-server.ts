@@ -163,7 +163,7 @@ export async function startEmulatorServer(options: EmulatorServerOptions): Promi
       : guessRouteTemplate(sreq.url.pathname);
     counter.increment(`${sreq.method} ${template}`);
 
-    const decision = faults.decide(scope, sreq.url.pathname);
+    const decision = faults.decide(scope, sreq.url.pathname, sreq.method);
     if (decision.latencyMs > 0) await sleep(decision.latencyMs);
     if (decision.outcome === 'drop') {
       req.socket.destroy();
@@ -182,6 +182,7 @@ export async function startEmulatorServer(options: EmulatorServerOptions): Promi
       out = faultAnswer(500, sreq);
     }
     if (!READ_ONLY_METHODS.has(sreq.method)) options.onMutation?.();
+    if (decision.latencyAfterApplyMs) await sleep(decision.latencyAfterApplyMs);
     if (decision.dropAfterApply) {
       req.socket.destroy();
       return;
