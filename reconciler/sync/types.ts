@@ -26,6 +26,11 @@ export interface Connector {
   readonly type: string;
   /** Rows in source order. The iterator must release its resources when the consumer stops early. */
   read(ctx: ConnectorContext): AsyncIterable<SourceRow>;
+  /**
+   * The same rows in source order, a chunk at a time (what the engine reads: one await per chunk instead
+   * of per row). Optional; `readBatches` in connectors/index.ts groups `read` when a connector lacks it.
+   */
+  readBatches?(ctx: ConnectorContext): AsyncIterable<SourceRow[]>;
 }
 
 /** A value as sent to Customer.io: timestamps are unix seconds; `null` means "erase". */

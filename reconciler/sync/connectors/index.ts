@@ -6,7 +6,7 @@
  */
 import { InternalError } from '../../core/diagnostics.ts';
 import type { SourceSpec } from '../../spec/schema/index.ts';
-import type { Connector } from '../types.ts';
+import type { Connector, ConnectorContext, SourceRow } from '../types.ts';
 import { createCsvConnector, type CsvOptions } from './csv.ts';
 import { createNdjsonConnector } from './ndjson.ts';
 import { createPostgresConnector, type PostgresOptions } from './postgres.ts';
@@ -43,4 +43,21 @@ export function createConnector(spec: SourceSpec['connector'], options: Connecto
       throw new InternalError(`unknown connector type: ${JSON.stringify((unknown as { type?: unknown }).type)}`);
     }
   }
+}
+
+/** A connector's rows a chunk at a time: its own `readBatches` when it has one, else `read` grouped. */
+export async function* readBatches(connector: Connector, ctx: ConnectorContext, size = 1000): AsyncGenerator<SourceRow[]> {
+  if (connector.readBatches) {
+    yield* connector.readBatches(ctx);
+    return;
+  }
+  let batch: SourceRow[] = [];
+  for await (const row of connector.read(ctx)) {
+    batch.push(row);
+    if (batch.length >= size) {
+      yield batch;
+      batch = [];
+    }
+  }
+  if (batch.length > 0) yield batch;
 }
