@@ -33,8 +33,10 @@ import type {
   SealOptions,
   SnapshotDiffClass,
   SnapshotDiffCounts,
+  SnapshotAckSession,
   SnapshotDiffRow,
   SnapshotEntry,
+  SnapshotIndexEntry,
   SnapshotStage,
   StagedRow,
 } from './types.ts';
@@ -108,31 +110,87 @@ async function dropSessionTables(db: SqlDriver, t: SessionTables): Promise<void>
 
 /**
  * Applies a session's ack log to the snapshot, in key order so each snapshot page is written once.
- * A key acknowledged twice carries the same staged values both times; the later `sent_at` wins.
- * Idempotent: merging the same log twice leaves the same snapshot.
+ * Per key the latest acknowledgement wins (highest `seq`; a stage's commits carry none and only ever
+ * acknowledge a key's one staged value). Idempotent: merging the same log twice leaves the same snapshot.
  */
 async function mergeAcks(db: SqlDriver, sid: number, t: SessionTables): Promise<void> {
+  const latest = `${t.ack}_latest`;
+  await db.exec(`DROP TABLE IF EXISTS ${latest}`);
+  await db.exec(
+    `CREATE TABLE ${latest} AS SELECT row_key, hash, ordering, payload, removed, sent_at FROM (
+       SELECT row_key, hash, ordering, payload, removed, sent_at,
+         ROW_NUMBER() OVER (PARTITION BY row_key ORDER BY COALESCE(seq, 0) DESC, sent_at DESC) AS rn FROM ${t.ack}) l
+     WHERE rn = 1`,
+  );
   await db.run(
     `INSERT INTO snapshot_entries (sid, row_key, hash, ordering, sent_at)
-     SELECT CAST($1 AS INTEGER), row_key, MAX(hash), MAX(ordering), MAX(sent_at) FROM ${t.ack}
-     WHERE removed = 0 GROUP BY row_key ORDER BY row_key
+     SELECT CAST($1 AS INTEGER), row_key, hash, ordering, sent_at FROM ${latest}
+     WHERE removed = 0 ORDER BY row_key
      ON CONFLICT (sid, row_key) DO UPDATE SET hash = excluded.hash, ordering = excluded.ordering, sent_at = excluded.sent_at`,
     [sid],
   );
   await db.run(
     `INSERT INTO snapshot_payloads (sid, row_key, payload)
-     SELECT CAST($1 AS INTEGER), row_key, MAX(payload) FROM ${t.ack}
-     WHERE removed = 0 AND payload IS NOT NULL GROUP BY row_key ORDER BY row_key
+     SELECT CAST($1 AS INTEGER), row_key, payload FROM ${latest}
+     WHERE removed = 0 AND payload IS NOT NULL ORDER BY row_key
      ON CONFLICT (sid, row_key) DO UPDATE SET payload = excluded.payload`,
     [sid],
   );
   // A row sent without a payload leaves no mirror: drop the previous one rather than keep stale data.
   await db.run(
-    `DELETE FROM snapshot_payloads WHERE sid = $1 AND row_key IN (SELECT row_key FROM ${t.ack} WHERE removed = 0 AND payload IS NULL)`,
+    `DELETE FROM snapshot_payloads WHERE sid = $1 AND row_key IN (SELECT row_key FROM ${latest} WHERE removed = 1 OR payload IS NULL)`,
     [sid],
   );
-  await db.run(`DELETE FROM snapshot_entries WHERE sid = $1 AND row_key IN (SELECT row_key FROM ${t.ack} WHERE removed = 1)`, [sid]);
-  await db.run(`DELETE FROM snapshot_payloads WHERE sid = $1 AND row_key IN (SELECT row_key FROM ${t.ack} WHERE removed = 1)`, [sid]);
+  await db.run(`DELETE FROM snapshot_entries WHERE sid = $1 AND row_key IN (SELECT row_key FROM ${latest} WHERE removed = 1)`, [sid]);
+  await db.exec(`DROP TABLE ${latest}`);
+}
+
+/** The ack log: every acknowledgement with the values it acknowledged, so the log alone can rebuild entries. */
+function ackTableSql(t: SessionTables): string {
+  return `CREATE TABLE ${t.ack} (row_key TEXT NOT NULL, hash TEXT, ordering BIGINT, payload TEXT, removed INTEGER NOT NULL, sent_at TEXT NOT NULL, seq BIGINT)`;
+}
+
+/**
+ * Makes a new session the source's current one: applies what an unfinished earlier session acknowledged
+ * (a crash, a kill), drops its tables, and records the new session's token and state.
+ */
+async function beginSession(ctx: SnapshotContext, sid: number, token: string, state: 'open' | 'sealed', ddl: string): Promise<void> {
+  const t = sessionTables(sid);
+  await ctx.db.transaction(async () => {
+    const previous = await ctx.db.get<SourceRow>('SELECT sid, stage_token, stage_state, stage_counts FROM snapshot_sources WHERE sid = $1', [sid]);
+    // A session that was sealed and never discarded may hold acknowledgements: keep them.
+    if (previous?.stage_state === 'sealed') await mergeAcks(ctx.db, sid, t);
+    await dropSessionTables(ctx.db, t);
+    await ctx.db.run(
+      `UPDATE snapshot_sources SET stage_token = $2, stage_state = $3, stage_counts = NULL, staged_at = $4 WHERE sid = $1`,
+      [sid, token, state, ctx.clock.now().toISOString()],
+    );
+    await ctx.db.exec(ddl);
+  });
+}
+
+/** Fails unless the session holding `token` is still the source's current one. */
+async function assertCurrentSession(ctx: SnapshotContext, sid: number, source: string, token: string): Promise<void> {
+  const row = await ctx.db.get<{ stage_token: string | null }>('SELECT stage_token FROM snapshot_sources WHERE sid = $1 AND env = $2 AND source = $3', [
+    sid,
+    ctx.env,
+    source,
+  ]);
+  if (row?.stage_token !== token) {
+    throw new StateError('STATE007', `The staging session for source ${source} was superseded by a newer one (another sync of the same source?).`);
+  }
+}
+
+/** Applies a session's acknowledgements and drops its tables, unless a newer session took over (it merged them). */
+async function endSession(ctx: SnapshotContext, sid: number, token: string, merge: boolean): Promise<void> {
+  const t = sessionTables(sid);
+  await ctx.db.transaction(async () => {
+    const row = await ctx.db.get<{ stage_token: string | null }>('SELECT stage_token FROM snapshot_sources WHERE sid = $1', [sid]);
+    if (row?.stage_token !== token) return;
+    if (merge) await mergeAcks(ctx.db, sid, t);
+    await dropSessionTables(ctx.db, t);
+    await ctx.db.run('UPDATE snapshot_sources SET stage_token = NULL, stage_state = NULL, stage_counts = NULL WHERE sid = $1', [sid]);
+  });
 }
 
 function checkRow(row: StagedRow): void {
@@ -196,33 +254,24 @@ export class Stage implements SnapshotStage {
   static async open(ctx: SnapshotContext, source: string): Promise<Stage> {
     const sid = await ensureSourceId(ctx, source);
     const token = newId(ctx.clock);
-    const t = sessionTables(sid);
     const unlogged = ctx.db.dialect === 'postgres' ? 'UNLOGGED ' : '';
-    await ctx.db.transaction(async () => {
-      const previous = await ctx.db.get<SourceRow>('SELECT sid, stage_token, stage_state, stage_counts FROM snapshot_sources WHERE sid = $1', [sid]);
-      // A session that was sealed and never discarded (crash, kill) may hold acknowledgements: keep them.
-      if (previous?.stage_state === 'sealed') await mergeAcks(ctx.db, sid, t);
-      await dropSessionTables(ctx.db, t);
-      await ctx.db.run(
-        `UPDATE snapshot_sources SET stage_token = $2, stage_state = 'open', stage_counts = NULL, staged_at = $3 WHERE sid = $1`,
-        [sid, token, ctx.clock.now().toISOString()],
-      );
-      await ctx.db.exec(
-        `CREATE ${unlogged}TABLE ${t.stage} (seq INTEGER NOT NULL PRIMARY KEY, row_key TEXT NOT NULL, hash TEXT NOT NULL, ordering BIGINT, payload TEXT)`,
-      );
-    });
+    await beginSession(
+      ctx,
+      sid,
+      token,
+      'open',
+      `CREATE ${unlogged}TABLE ${sessionTables(sid).stage} (seq INTEGER NOT NULL PRIMARY KEY, row_key TEXT NOT NULL, hash TEXT NOT NULL, ordering BIGINT, payload TEXT)`,
+    );
     return new Stage(ctx, source, sid, token);
   }
 
   /** Fails unless this session is still the source's current one. */
   private async assertCurrent(): Promise<void> {
-    const row = await this.ctx.db.get<{ stage_token: string | null }>(
-      'SELECT stage_token FROM snapshot_sources WHERE sid = $1 AND env = $2 AND source = $3',
-      [this.sid, this.ctx.env, this.source],
-    );
-    if (row?.stage_token !== this.token) {
+    try {
+      await assertCurrentSession(this.ctx, this.sid, this.source, this.token);
+    } catch (e) {
       this.state = 'discarded';
-      throw new StateError('STATE007', `The staging session for source ${this.source} was superseded by a newer one (another sync of the same source?).`);
+      throw e;
     }
   }
 
@@ -355,9 +404,7 @@ export class Stage implements SnapshotStage {
       }
       // Without statistics Postgres plans each diff page as a full scan and sort.
       if (db.dialect === 'postgres') await db.exec(`ANALYZE ${diff}`);
-      await db.exec(
-        `CREATE TABLE ${ack} (row_key TEXT NOT NULL, hash TEXT, ordering BIGINT, payload TEXT, removed INTEGER NOT NULL, sent_at TEXT NOT NULL)`,
-      );
+      await db.exec(ackTableSql(this.t));
       const byClass = new Map(
         (await db.all<{ diff_class: SnapshotDiffClass; n: number }>(`SELECT diff_class, COUNT(*) AS n FROM ${diff} GROUP BY diff_class`)).map(
           (r) => [r.diff_class, r.n],
@@ -471,15 +518,79 @@ export class Stage implements SnapshotStage {
     if (this.state === 'discarded') return;
     const wasSealed = this.state === 'sealed';
     this.state = 'discarded';
-    await this.ctx.db.transaction(async () => {
-      const row = await this.ctx.db.get<{ stage_token: string | null }>('SELECT stage_token FROM snapshot_sources WHERE sid = $1', [this.sid]);
-      // A superseded session's tables now belong to its successor (which already merged our acks).
-      if (row?.stage_token !== this.token) return;
-      if (wasSealed) await mergeAcks(this.ctx.db, this.sid, this.t);
-      await dropSessionTables(this.ctx.db, this.t);
-      await this.ctx.db.run('UPDATE snapshot_sources SET stage_token = NULL, stage_state = NULL, stage_counts = NULL WHERE sid = $1', [this.sid]);
-    });
+    await endSession(this.ctx, this.sid, this.token, wasSealed);
   }
+}
+
+/** See SnapshotAckSession. Its session state is `sealed` from the start: only the ack log exists. */
+export class AckSession implements SnapshotAckSession {
+  private closed = false;
+  private seq = 0;
+  private readonly t: SessionTables;
+
+  private constructor(
+    private readonly ctx: SnapshotContext,
+    readonly source: string,
+    private readonly sid: number,
+    private readonly token: string,
+  ) {
+    this.t = sessionTables(sid);
+  }
+
+  static async open(ctx: SnapshotContext, source: string): Promise<AckSession> {
+    const sid = await ensureSourceId(ctx, source);
+    const token = newId(ctx.clock);
+    await beginSession(ctx, sid, token, 'sealed', ackTableSql(sessionTables(sid)));
+    return new AckSession(ctx, source, sid, token);
+  }
+
+  async append(rows: readonly StagedRow[]): Promise<number> {
+    if (this.closed) throw new StateError('STATE007', `Cannot append to the ack session of ${this.source}: it is closed.`);
+    for (const r of rows) checkRow(r);
+    if (rows.length === 0) return 0;
+    const sentAt = this.ctx.clock.now().toISOString();
+    await this.ctx.db.transaction(async () => {
+      await assertCurrentSession(this.ctx, this.sid, this.source, this.token);
+      for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
+        const n = Math.min(ROWS_PER_STATEMENT, rows.length - i);
+        const params: SqlValue[] = new Array<SqlValue>(n * 5 + 1);
+        params[0] = sentAt;
+        for (let j = 0; j < n; j++) {
+          const r = rows[i + j]!;
+          params[1 + j * 5] = r.key;
+          params[2 + j * 5] = r.hash;
+          params[3 + j * 5] = r.ordering ?? null;
+          params[4 + j * 5] = r.payload ?? null;
+          params[5 + j * 5] = ++this.seq;
+        }
+        await this.ctx.db.run(ackInsertSql(this.t.ack, n), params);
+      }
+    });
+    return rows.length;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await endSession(this.ctx, this.sid, this.token, true);
+  }
+}
+
+const ackInsertCache = new Map<string, string>();
+
+function ackInsertSql(table: string, rows: number): string {
+  const cacheKey = `${table}:${rows}`;
+  let sql = ackInsertCache.get(cacheKey);
+  if (!sql) {
+    const values: string[] = [];
+    for (let i = 0; i < rows; i++) {
+      const b = 1 + i * 5;
+      values.push(`($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, 0, $1, $${b + 5})`);
+    }
+    sql = `INSERT INTO ${table} (row_key, hash, ordering, payload, removed, sent_at, seq) VALUES ${values.join(', ')}`;
+    ackInsertCache.set(cacheKey, sql);
+  }
+  return sql;
 }
 
 function publicCounts(c: StoredCounts): SnapshotDiffCounts {
@@ -549,4 +660,75 @@ export async function dropSnapshot(ctx: SnapshotContext, source: string): Promis
     await ctx.db.run('DELETE FROM snapshot_entries WHERE sid = $1', [sid]);
     await ctx.db.run('DELETE FROM snapshot_sources WHERE sid = $1', [sid]);
   });
+}
+
+/**
+ * Keys, hashes and orderings in pages (keyset pagination over the primary key), then the acknowledgements
+ * of a session not yet applied, latest last, so a reader that lets later entries win sees what the
+ * snapshot will hold once they are merged.
+ */
+export async function* readSnapshotIndex(
+  ctx: SnapshotContext,
+  source: string,
+  opts: { pageSize?: number } = {},
+): AsyncIterableIterator<SnapshotIndexEntry[]> {
+  const pageSize = opts.pageSize ?? 20_000;
+  if (!Number.isSafeInteger(pageSize) || pageSize <= 0) throw new RangeError(`pageSize must be a positive integer, got ${pageSize}`);
+  const sid = await findSourceId(ctx, source);
+  if (sid === undefined) return;
+  let after: string | undefined;
+  for (;;) {
+    const rows =
+      after === undefined
+        ? await ctx.db.all<IndexDbRow>('SELECT row_key, hash, ordering FROM snapshot_entries WHERE sid = $1 ORDER BY row_key LIMIT $2', [sid, pageSize])
+        : await ctx.db.all<IndexDbRow>('SELECT row_key, hash, ordering FROM snapshot_entries WHERE sid = $1 AND row_key > $3 ORDER BY row_key LIMIT $2', [
+            sid,
+            pageSize,
+            after,
+          ]);
+    if (rows.length > 0) yield rows.map(toIndexEntry);
+    if (rows.length < pageSize) break;
+    after = rows[rows.length - 1]!.row_key;
+  }
+  const state = await ctx.db.get<{ stage_state: string | null }>('SELECT stage_state FROM snapshot_sources WHERE sid = $1', [sid]);
+  if (state?.stage_state !== 'sealed') return;
+  let acks: Array<IndexDbRow & { removed: number }>;
+  try {
+    acks = await ctx.db.all(
+      `SELECT row_key, hash, ordering, removed FROM ${sessionTables(sid).ack} ORDER BY COALESCE(seq, 0), sent_at`,
+    );
+  } catch {
+    // The session ended (and merged its acks) between the two reads: the pages above may have missed
+    // them, which only makes a plan count a few rows as still to send.
+    return;
+  }
+  const live = acks.filter((a) => a.removed === 0 && a.hash !== null);
+  for (let i = 0; i < live.length; i += pageSize) yield live.slice(i, i + pageSize).map(toIndexEntry);
+}
+
+interface IndexDbRow {
+  row_key: string;
+  hash: string;
+  ordering: number | null;
+}
+
+function toIndexEntry(r: IndexDbRow): SnapshotIndexEntry {
+  return { key: r.row_key, hash: r.hash, ordering: r.ordering };
+}
+
+export async function getSnapshotPayloads(ctx: SnapshotContext, source: string, keys: readonly string[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  if (keys.length === 0) return out;
+  const sid = await findSourceId(ctx, source);
+  if (sid === undefined) return out;
+  const unique = [...new Set(keys)];
+  for (let i = 0; i < unique.length; i += KEYS_PER_COMMIT) {
+    const chunk = unique.slice(i, i + KEYS_PER_COMMIT);
+    const rows = await ctx.db.all<{ row_key: string; payload: string }>(
+      `SELECT row_key, payload FROM snapshot_payloads WHERE sid = $1 AND row_key IN (${placeholders(2, chunk.length)})`,
+      [sid, ...chunk],
+    );
+    for (const r of rows) out.set(r.row_key, r.payload);
+  }
+  return out;
 }

@@ -26,7 +26,9 @@ import type {
   LockRequest,
   ManagedObject,
   ManagedObjectInput,
+  SnapshotAckSession,
   SnapshotEntry,
+  SnapshotIndexEntry,
   SnapshotStage,
   StateBackend,
   StateDescription,
@@ -456,6 +458,19 @@ export class SqlStateStore implements StateStore {
   openStage(source: string): Promise<SnapshotStage> {
     requireText(source, 'source name');
     return snapshot.Stage.open(this.snapshotContext, source);
+  }
+
+  openAckSession(source: string): Promise<SnapshotAckSession> {
+    requireText(source, 'source name');
+    return snapshot.AckSession.open(this.snapshotContext, source);
+  }
+
+  readSnapshotIndex(source: string, opts?: { pageSize?: number }): AsyncIterableIterator<SnapshotIndexEntry[]> {
+    return snapshot.readSnapshotIndex(this.snapshotContext, source, opts);
+  }
+
+  getSnapshotPayloads(source: string, keys: readonly string[]): Promise<Map<string, string>> {
+    return snapshot.getSnapshotPayloads(this.snapshotContext, source, keys);
   }
 
   getSnapshotEntry(source: string, key: string): Promise<SnapshotEntry | undefined> {

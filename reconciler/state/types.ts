@@ -291,6 +291,26 @@ export interface SnapshotStage {
   discard(): Promise<void>;
 }
 
+/**
+ * A sending session without staging, for engines that diff in memory against `readSnapshotIndex`:
+ * acknowledged rows are appended with their values, durable at once, and applied to the snapshot by
+ * `close` (or by the source's next session after a crash), exactly like a stage's `commit`s. When a key
+ * is appended more than once, the last append wins. Opening supersedes any earlier session of the
+ * source (stage or ack session), and is superseded the same way.
+ */
+export interface SnapshotAckSession {
+  readonly source: string;
+  append(rows: readonly StagedRow[]): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** The part of a snapshot entry an in-memory diff needs. */
+export interface SnapshotIndexEntry {
+  key: string;
+  hash: string;
+  ordering: number | null;
+}
+
 /** What the snapshot holds for one key: what was last sent and acknowledged. */
 export interface SnapshotEntry {
   key: string;
@@ -373,6 +393,16 @@ export interface StateStore extends StateOps {
   /** Starts a staging session for a source, superseding any earlier one. */
   openStage(source: string): Promise<SnapshotStage>;
   getSnapshotEntry(source: string, key: string): Promise<SnapshotEntry | undefined>;
+  /** Starts an ack session for a source (see SnapshotAckSession), superseding any earlier session. */
+  openAckSession(source: string): Promise<SnapshotAckSession>;
+  /**
+   * The snapshot's keys, hashes and orderings, a page at a time, including acknowledgements of a session
+   * not yet applied (one running now, or one that died). Payloads are left out: they are what makes the
+   * snapshot large, and a diff needs few of them (`getSnapshotPayloads`).
+   */
+  readSnapshotIndex(source: string, opts?: { pageSize?: number }): AsyncIterableIterator<SnapshotIndexEntry[]>;
+  /** The mirrored payloads of these keys (keys without one are absent from the map). */
+  getSnapshotPayloads(source: string, keys: readonly string[]): Promise<Map<string, string>>;
   /** Number of keys in the source's snapshot. */
   countSnapshot(source: string): Promise<number>;
   /**

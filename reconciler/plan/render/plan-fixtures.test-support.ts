@@ -125,9 +125,8 @@ export function representativePlan(): Plan {
 export function reverseKeyOrder<T>(value: T): T {
   if (Array.isArray(value)) return value.map(reverseKeyOrder) as T;
   if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(value).reverse()) out[k] = reverseKeyOrder((value as Record<string, unknown>)[k]);
-    return out as T;
+    // fromEntries defines own properties: assigning out['__proto__'] would set the prototype instead.
+    return Object.fromEntries(Object.keys(value).reverse().map((k) => [k, reverseKeyOrder((value as Record<string, unknown>)[k])])) as T;
   }
   return value;
 }

@@ -1,11 +1,14 @@
 import { once } from 'node:events';
 import { createWriteStream, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { parse as csvParseOracle } from 'csv-parse/sync';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCsvConnector } from './csv.ts';
+import type { SourceRow } from '../types.ts';
+import { CsvParser, createCsvConnector, type CsvStop } from './csv.ts';
 import { ConnectorError } from './errors.ts';
 import { createConnector } from './index.ts';
-import { collect, context, forceGc, makeFifo, openDescriptorsFor, tempDir } from './files.test-support.ts';
+import { collect, collectBatches, context, forceGc, makeFifo, openDescriptorsFor, tempDir } from './files.test-support.ts';
 
 let tmp: ReturnType<typeof tempDir>;
 beforeAll(() => {
@@ -166,10 +169,10 @@ describe('csv connector', () => {
     const rows = createCsvConnector({ type: 'csv', path: 'pipe.csv' }).read(context(tmp.dir))[Symbol.asyncIterator]();
     const firstRow = rows.next();
     const writer = createWriteStream(fifo);
-    // csv-parse looks a few bytes past a line end before it emits a record, so the writer runs a line ahead.
-    writer.write('id,tier\n1,gold\n2,silver\n');
+    // A record is emitted as soon as its line end arrives: nothing past it is needed.
+    writer.write('id,tier\n1,gold\n');
     expect(await firstRow).toEqual({ done: false, value: { location: 'pipe.csv:2', values: { id: '1', tier: 'gold' } } });
-    writer.end('3,bronze\n');
+    writer.end('2,silver\n3,bronze\n');
     await once(writer, 'close');
     expect((await rows.next()).value).toEqual({ location: 'pipe.csv:3', values: { id: '2', tier: 'silver' } });
     expect((await rows.next()).value).toEqual({ location: 'pipe.csv:4', values: { id: '3', tier: 'bronze' } });
@@ -206,5 +209,233 @@ describe('csv connector', () => {
     // The file is about 9 MB and its rows as objects take several times that; holding even a quarter of
     // them would grow the live heap far beyond this bound.
     expect(peakGrowth).toBeLessThan(8 * 1024 * 1024);
+  });
+});
+
+describe('csv connector: readBatches', () => {
+  /** Rows with quoted multi-line fields, doubled quotes and multi-byte text, so chunk edges fall everywhere. */
+  function bigFile(name: string, rows: number): { name: string; expected: SourceRow[]; nextLine: number } {
+    const lines = ['id,note,city\r\n'];
+    const expected: SourceRow[] = [];
+    let line = 2;
+    for (let i = 0; i < rows; i++) {
+      const note = i % 7 === 0 ? `two\r\nlines ${i}` : i % 5 === 0 ? `say "héllo" ${i}` : `plain ${i}`;
+      const city = i % 3 === 0 ? 'Zürich 😀' : 'Łódź';
+      lines.push(`${i},"${note.replaceAll('"', '""')}",${city}\r\n`);
+      expected.push({ location: `${name}:${line}`, values: { id: String(i), note, city } });
+      line += i % 7 === 0 ? 2 : 1;
+    }
+    file(name, lines.join(''));
+    return { name, expected, nextLine: line };
+  }
+
+  it('gives the same rows as read, a read chunk at a time, across many chunk edges', async () => {
+    // About 1.1 MB: several 256 KiB reads, each ending inside some record.
+    const { name, expected } = bigFile('batches.csv', 30_000);
+    const connector = createCsvConnector({ type: 'csv', path: name });
+    const batches = await collectBatches(connector, context(tmp.dir));
+    expect(batches.length).toBeGreaterThan(3);
+    expect(batches.every((b) => b.length > 0)).toBe(true);
+    const flat = batches.flat();
+    expect(flat).toEqual(expected);
+    expect(await collect(connector, context(tmp.dir))).toEqual(flat);
+  });
+
+  it('is what the readBatches helper uses, and still delivers the rows before a truncation in a later chunk', async () => {
+    const { name, expected, nextLine } = bigFile('late-unclosed.csv', 20_000);
+    writeFileSync(path.join(tmp.dir, name), '99999,"never closed\r\n1,x,y\r\n', { flag: 'a' });
+    const batches = await collectBatches(createCsvConnector({ type: 'csv', path: name }), context(tmp.dir));
+    const flat = batches.flat();
+    expect(flat.slice(0, -1)).toEqual(expected);
+    expect(flat.at(-1)).toEqual({
+      location: `${name}:${nextLine}`,
+      values: { __error: 'Malformed CSV: a quoted field opened here is never closed, so the rest of the file could not be read.', __truncated: true },
+    });
+  });
+
+  it('closes the file when the batch consumer stops early', async () => {
+    const { name } = bigFile('batches-early.csv', 20_000);
+    const abs = path.join(tmp.dir, name);
+    const batches = createCsvConnector({ type: 'csv', path: name }).readBatches!(context(tmp.dir))[Symbol.asyncIterator]();
+    expect((await batches.next()).done).toBe(false);
+    if (openDescriptorsFor(abs) === null) return;
+    expect(openDescriptorsFor(abs)).toBe(1);
+    await batches.return!(undefined);
+    expect(openDescriptorsFor(abs)).toBe(0);
+  });
+});
+
+describe('csv connector: line ends and delimiters', () => {
+  it('reads CR-only line ends, and a file mixing CR, LF and CRLF line by line', async () => {
+    const name = file('mixed.csv', 'id,note\r1,"a\rb"\r\n2,x\n\r3,y\r\n');
+    expect(await read(name)).toEqual([
+      { location: 'mixed.csv:2', values: { id: '1', note: 'a\rb' } },
+      { location: 'mixed.csv:4', values: { id: '2', note: 'x' } },
+      { location: 'mixed.csv:6', values: { id: '3', note: 'y' } },
+    ]);
+  });
+
+  it('refuses a delimiter that contains a quote or a line end', () => {
+    expect(() => createCsvConnector({ type: 'csv', path: 'x.csv', delimiter: '"' })).toThrow(ConnectorError);
+    expect(() => createCsvConnector({ type: 'csv', path: 'x.csv', delimiter: '\n' })).toThrow(/cannot be used/);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// The parser alone (pure): fed bytes in arbitrary chunks.
+
+interface Parsed {
+  records: { fields: string[]; line: number; bad: boolean }[];
+  stop: CsvStop | undefined;
+}
+
+function parseChunks(bytes: Uint8Array, cuts: number[], delimiter: string, maxRecordChars = 8 * 1024 * 1024): Parsed {
+  const records: Parsed['records'] = [];
+  const parser = new CsvParser(delimiter, maxRecordChars, (fields, line, bad) => records.push({ fields, line, bad }));
+  let from = 0;
+  for (const cut of [...new Set(cuts)].sort((a, b) => a - b)) {
+    parser.write(bytes.subarray(from, cut));
+    from = cut;
+  }
+  parser.write(bytes.subarray(from));
+  return { records, stop: parser.end() };
+}
+
+/** Byte offsets inside `bytes` at which to cut it, often splitting a multi-byte character. */
+const cutsIn = (length: number) => fc.array(fc.integer({ min: 0, max: length }), { maxLength: 12 });
+
+const FIELD_UNITS = ['a', 'b', 'Z', ' ', '"', ',', ';', '|', '\t', '\r', '\n', 'é', '😀', '¦', '1'];
+
+/** Line ends before `offset`: CR, LF and CRLF each count once. */
+function linesBefore(text: string, offset: number): number {
+  let n = 0;
+  for (let i = 0; i < offset; i++) {
+    const c = text[i];
+    if (c === '\n' || (c === '\r' && text[i + 1] !== '\n')) n++;
+  }
+  return n;
+}
+
+describe('CsvParser', () => {
+  it('yields exactly the records csv-parse yields for well-formed CSV, with the line each record starts on', () => {
+    const csv = fc.record({
+      delimiter: fc.constantFrom(',', ';', '\t', '|', '||', '¦'),
+      eol: fc.constantFrom('\n', '\r\n', '\r'),
+      bom: fc.boolean(),
+      finalEol: fc.boolean(),
+      records: fc.array(
+        fc.record({
+          blankBefore: fc.nat({ max: 2 }),
+          fields: fc.array(fc.record({ value: fc.string({ unit: fc.constantFrom(...FIELD_UNITS), maxLength: 8 }), quote: fc.boolean() }), {
+            minLength: 1,
+            maxLength: 5,
+          }),
+        }),
+        { minLength: 1, maxLength: 25 },
+      ),
+    });
+    fc.assert(
+      fc.property(
+        csv.chain((c) => {
+          let text = c.bom ? '\uFEFF' : '';
+          const starts: number[] = [];
+          c.records.forEach((r, i) => {
+            text += c.eol.repeat(r.blankBefore);
+            starts.push(text.length);
+            const single = r.fields.length === 1;
+            text += r.fields
+              .map(({ value, quote }) => {
+                // Quoting is optional unless the field holds a delimiter character, a line end or a leading
+                // quote, or is a record's only field and empty (an empty line is skipped, not a record). A
+                // quote further inside an unquoted field is the "bare quote" both parsers keep literally.
+                const must = [...c.delimiter, '\r', '\n'].some((ch) => value.includes(ch)) || value.startsWith('"') || (single && value === '');
+                return must || quote ? `"${value.replaceAll('"', '""')}"` : value;
+              })
+              .join(c.delimiter);
+            if (i < c.records.length - 1 || c.finalEol) text += c.eol;
+          });
+          const bytes = new TextEncoder().encode(text);
+          return fc.record({ cuts: cutsIn(bytes.length) }).map(({ cuts }) => ({ c, text, bytes, starts, cuts }));
+        }),
+        ({ c, text, bytes, starts, cuts }) => {
+          const oracle = csvParseOracle(text, {
+            delimiter: c.delimiter,
+            record_delimiter: c.eol,
+            bom: true,
+            relax_column_count: true,
+            relax_quotes: true,
+            skip_empty_lines: true,
+          }) as string[][];
+          const got = parseChunks(bytes, cuts, c.delimiter);
+          expect(got.stop).toBeUndefined();
+          expect(got.records.map((r) => r.fields)).toEqual(oracle);
+          expect(got.records.map((r) => r.fields)).toEqual(c.records.map((r) => r.fields.map((f) => f.value)));
+          // The BOM is not a line: line numbers count from the first character after it.
+          expect(got.records.map((r) => r.line)).toEqual(starts.map((s) => 1 + linesBefore(text, s)));
+          expect(got.records.every((r) => !r.bad)).toBe(true);
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+
+  it('gives the same result however arbitrary (also malformed) input is cut into chunks', () => {
+    const units = ['a', '"', '""', ',', '\r', '\n', '\r\n', 'é', '😀', ' '];
+    fc.assert(
+      fc.property(
+        fc.string({ unit: fc.constantFrom(...units), maxLength: 60 }).chain((text) => {
+          const bytes = new TextEncoder().encode(text);
+          return fc.record({ cuts: cutsIn(bytes.length), max: fc.integer({ min: 1, max: 40 }) }).map((r) => ({ bytes, ...r }));
+        }),
+        ({ bytes, cuts, max }) => {
+          const whole = parseChunks(bytes, [], ',', max);
+          expect(parseChunks(bytes, cuts, ',', max)).toEqual(whole);
+          // Lines only move forward, and a stop is located at or after the last record.
+          const lines = whole.records.map((r) => r.line);
+          expect(lines).toEqual([...lines].sort((a, b) => a - b));
+          if (whole.stop && lines.length > 0) expect(whole.stop.line).toBeGreaterThan(lines.at(-1)!);
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('gives up on an unfinished record as soon as it grows past the limit, without waiting for the end', () => {
+    const records: string[][] = [];
+    const parser = new CsvParser(',', 1000, (fields) => records.push(fields));
+    parser.write('id,note\n1,ok\n2,"opened');
+    expect(parser.stopped).toBeUndefined();
+    parser.write('x'.repeat(600));
+    expect(parser.stopped).toBeUndefined();
+    parser.write('x'.repeat(600));
+    expect(parser.stopped).toEqual({ reason: 'record_too_large', line: 3 });
+    // Input after the stop is not looked at (nor kept).
+    parser.write('"\n3,late\n');
+    expect(parser.end()).toEqual({ reason: 'record_too_large', line: 3 });
+    expect(records).toEqual([
+      ['id', 'note'],
+      ['1', 'ok'],
+    ]);
+  });
+
+  it('keeps a CRLF split between chunks as one line end, inside and outside quotes', () => {
+    const got: [string[], number][] = [];
+    const parser = new CsvParser(',', 100, (fields, line) => got.push([fields, line]));
+    for (const chunk of ['a,b\r', '\n"x\r', '\ny",1\r', '\n', '\r', '\nlast,2']) parser.write(chunk);
+    expect(parser.end()).toBeUndefined();
+    expect(got).toEqual([
+      [['a', 'b'], 1],
+      [['x\r\ny', '1'], 2],
+      [['last', '2'], 5],
+    ]);
+  });
+
+  it('waits for the rest of a multi-character delimiter after a closing quote', () => {
+    const got: string[][] = [];
+    const parser = new CsvParser('||', 100, (fields) => got.push(fields));
+    parser.write('"a"|');
+    parser.write('|b\n');
+    expect(parser.end()).toBeUndefined();
+    expect(got).toEqual([['a', 'b']]);
   });
 });

@@ -1,7 +1,15 @@
 /**
- * CSV files, streamed through csv-parse: headers from the first line, the spec's delimiter (default `,`),
- * RFC 4180 quoting (`""` inside quotes), CRLF or LF line ends, a UTF-8 byte-order mark stripped. Values
- * stay strings; the normaliser types them.
+ * CSV files, read by a hand-written single-pass parser over decoded text: headers from the first record,
+ * the spec's delimiter (default `,`; any string, not only one character), RFC 4180 quoting (`""` inside
+ * quotes; delimiters and line ends inside quotes are data), CR, LF or CRLF line ends (each line on its
+ * own, so a file mixing them still reads line by line), a UTF-8 byte-order mark stripped, blank lines
+ * skipped. Values stay strings; the normaliser types them.
+ *
+ * Speed: the engine reads million-row files on every run, so the parser avoids per-character work where
+ * it can. A record with no quote character before its line end is cut with `split` on the delimiter;
+ * only a record containing a quote goes through the field-by-field path, which still jumps with
+ * `indexOf` rather than visiting characters. Rows are handed out a read chunk at a time (`readBatches`,
+ * 256 KiB reads); `read` yields the same rows one by one.
  *
  * Bad lines do not stop the read; they become rows carrying `__error` (see rows.ts):
  * - a line with more or fewer columns than the header;
@@ -9,19 +17,19 @@
  *   unquoted field (`12" pizza`) is common in exports and kept literally.
  * One problem cannot be confined to a line: a quote that is opened and never closed makes the rest of the
  * file one field. That ends the read with a last `__error` row marked `__truncated`, located at the line
- * where the unclosed record starts. The same happens for a record larger than `maxRecordChars`, which
- * also keeps memory bounded when a stray quote would otherwise buffer the whole file.
+ * where the unclosed record starts. The same happens for a record larger than `maxRecordChars` (counted
+ * in characters from the record's start, quotes and delimiters included), which also keeps memory bounded
+ * when a stray quote would otherwise buffer the whole file: an unfinished record is never carried over
+ * between reads once it is longer than that. Records before the failure point are still delivered.
  *
- * Locations are `path:line` with the 1-based line where the record starts (the header is line 1). They are
- * counted here from byte offsets, not taken from csv-parse: its line counter counts a CRLF inside a
- * quoted field twice.
+ * Locations are `path:line` with the 1-based line where the record starts (the header is line 1); a line
+ * end inside a quoted field counts once, whether CR, LF or CRLF.
  */
-import { Transform, pipeline, type TransformCallback } from 'node:stream';
-import { parse, CsvError } from 'csv-parse';
+import { StringDecoder } from 'node:string_decoder';
 import type { SourceSpec } from '../../spec/schema/index.ts';
 import type { Connector, ConnectorContext, SourceRow } from '../types.ts';
 import { ConnectorError } from './errors.ts';
-import { closeStream, openSourceFile } from './files.ts';
+import { openSourceFile, rowsOf } from './files.ts';
 import { errorRow } from './rows.ts';
 
 type CsvSpec = Extract<SourceSpec['connector'], { type: 'csv' }>;
@@ -34,209 +42,309 @@ export interface CsvOptions {
 const CR = 0x0d;
 const LF = 0x0a;
 const QUOTE = 0x22;
+const BOM = 0xfeff;
 const DEFAULT_MAX_RECORD = 8 * 1024 * 1024;
+/** Bytes per read: large enough that the per-read overhead (a promise, a batch) vanishes per row. */
+const READ_CHUNK = 256 * 1024;
 
-type FieldState = 'start' | 'unquoted' | 'quoted' | 'quoted_quote';
+/** Receives each record: its fields, the line it starts on, and whether a quoted field in it is malformed. */
+export type CsvRecordSink = (fields: string[], line: number, badQuotes: boolean) => void;
+
+/** Why a parser stopped before the end of its input, and where the record it could not finish starts. */
+export interface CsvStop {
+  reason: 'unclosed_quote' | 'record_too_large';
+  line: number;
+}
 
 /**
- * Passes bytes through unchanged and remembers them until the consumer has taken the record they belong
- * to, so each record's start line and quoting can be checked. Memory is bounded by the pipeline's buffers:
- * chunks are dropped as soon as the records covering them are consumed.
+ * The parser proper: pure (no I/O), fed bytes or text in arbitrary chunks, calling the sink once per
+ * complete record as soon as its line end has arrived. Only the unfinished record at the end of a chunk
+ * is kept between chunks (and re-read with the next one, which keeps the state machine trivial; its
+ * length is capped by `maxRecordChars`).
  */
-class RecordScanner extends Transform {
-  private chunks: Buffer[] = [];
-  /** Stream offset of chunks[0][0]. */
-  private chunksStart = 0;
-  /** Offset up to which bytes have been scanned. */
-  private pos = 0;
-  /** Line number at `pos`. */
+export class CsvParser {
+  private readonly decoder = new StringDecoder('utf8');
+  private readonly delimiter: string;
+  private readonly maxRecord: number;
+  private readonly sink: CsvRecordSink;
+  /** The unfinished record left by the previous chunk (its text starts on line `line`). */
+  private carry = '';
+  /** The line the next record (or blank line) starts on. */
   private line = 1;
-  private prev = -1;
-  /** Quote checks need a one-byte ASCII delimiter; any other delimiter only gets line counting. */
-  private readonly delimiter: number | undefined;
+  /** The previous chunk ended with a CR that ended a line; an LF opening this chunk belongs to it. */
+  private skipLf = false;
+  /** No character seen yet: a byte-order mark may still come. */
+  private atStart = true;
+  private stop: CsvStop | undefined;
+  // Results of parseQuotedRecord, kept in fields so the hot path allocates nothing to return them.
+  private recFields: string[] = [];
+  private recBad = false;
 
-  constructor(delimiter: string) {
-    super();
-    const bytes = Buffer.from(delimiter, 'utf8');
-    this.delimiter = bytes.length === 1 ? bytes[0] : undefined;
+  constructor(delimiter: string, maxRecordChars: number, sink: CsvRecordSink) {
+    if (!validDelimiter(delimiter)) throw new RangeError('a CSV delimiter must be non-empty and contain no quote or line end');
+    if (!(maxRecordChars >= 1)) throw new RangeError('maxRecordChars must be positive');
+    this.delimiter = delimiter;
+    this.maxRecord = maxRecordChars;
+    this.sink = sink;
   }
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.chunks.push(chunk);
-    callback(null, chunk);
+  /** Set once the parser has given up; further input is ignored. */
+  get stopped(): CsvStop | undefined {
+    return this.stop;
   }
 
-  private countLine(b: number): void {
-    if (b === CR || (b === LF && this.prev !== CR)) this.line++;
-    this.prev = b;
+  /** Parses the complete records in `chunk` (bytes are UTF-8; a character split between chunks is fine). */
+  write(chunk: Uint8Array | string): void {
+    if (this.stop) return;
+    this.parse(typeof chunk === 'string' ? chunk : this.decoder.write(chunk), false);
   }
 
-  /**
-   * Visits the bytes from `pos` up to `end` (exclusive), advancing `pos`, until `visit` returns false.
-   * Chunks before `pos` are already released, so the walk starts in chunks[0].
-   */
-  private walk(end: number, visit: (b: number) => boolean): void {
-    let base = this.chunksStart;
-    for (const c of this.chunks) {
-      if (this.pos >= end) return;
-      const stop = Math.min(c.length, end - base);
-      for (let i = this.pos - base; i < stop; i++) {
-        if (!visit(c[i]!)) return;
-        this.pos++;
+  /** Ends the input: parses the last record (a final line end is optional) and reports a stop, if any. */
+  end(): CsvStop | undefined {
+    if (!this.stop) this.parse(this.decoder.end(), true);
+    return this.stop;
+  }
+
+  private parse(chunk: string, final: boolean): void {
+    let text = chunk;
+    if (text.length > 0) {
+      if (this.atStart) {
+        this.atStart = false;
+        if (text.charCodeAt(0) === BOM) text = text.slice(1);
       }
-      base += c.length;
+      if (this.skipLf && text.length > 0) {
+        this.skipLf = false;
+        if (text.charCodeAt(0) === LF) text = text.slice(1);
+      }
     }
-  }
-
-  private bufferedEnd(): number {
-    let end = this.chunksStart;
-    for (const c of this.chunks) end += c.length;
-    return end;
-  }
-
-  /** Skips the byte-order mark and blank lines before the next record. */
-  private skipToContent(end: number): void {
-    if (this.pos === 0 && end >= 3) {
-      const first = this.chunks[0];
-      if (first && first.length >= 3 && first[0] === 0xef && first[1] === 0xbb && first[2] === 0xbf) this.pos = 3;
-    }
-    this.walk(end, (b) => {
-      if (b !== CR && b !== LF) return false;
-      this.countLine(b);
-      return true;
-    });
-  }
-
-  /**
-   * Consumes the record that ends at stream offset `end` (csv-parse's `info.bytes`, which includes the
-   * record delimiter). Returns the line the record starts on and whether its quoting is malformed.
-   */
-  consumeRecord(end: number): { line: number; badQuotes: boolean } {
-    this.skipToContent(end);
-    const line = this.line;
-    let state: FieldState = 'start';
-    let badQuotes = false;
+    const s = this.carry.length > 0 ? this.carry + text : text;
+    this.carry = '';
+    const len = s.length;
     const delim = this.delimiter;
-    this.walk(end, (b) => {
-      if (delim !== undefined) {
-        switch (state) {
-          case 'start':
-            state = b === QUOTE ? 'quoted' : b === delim || b === CR || b === LF ? 'start' : 'unquoted';
-            break;
-          case 'unquoted':
-            if (b === delim) state = 'start';
-            break;
-          case 'quoted':
-            if (b === QUOTE) state = 'quoted_quote';
-            break;
-          case 'quoted_quote':
-            // A quote inside quotes is either the first of a doubled pair or the closing quote, which
-            // must be followed by the delimiter or the end of the record.
-            if (b === QUOTE) state = 'quoted';
-            else if (b === delim || b === CR || b === LF) state = 'start';
-            else {
-              badQuotes = true;
-              state = 'unquoted';
-            }
-            break;
-        }
+    const max = this.maxRecord;
+    let line = this.line;
+    let pos = 0;
+    // Next LF, CR and quote at or after `pos` (`len` when there is none), refreshed only once passed:
+    // each indexOf then scans every character at most once per chunk.
+    let lf = -1;
+    let cr = -1;
+    let quote = -1;
+    while (pos < len) {
+      if (lf < pos) lf = indexOrEnd(s, '\n', pos, len);
+      if (cr < pos) cr = indexOrEnd(s, '\r', pos, len);
+      if (quote < pos) quote = indexOrEnd(s, '"', pos, len);
+      const eol = lf < cr ? lf : cr;
+      let end: number;
+      if (eol === pos) {
+        // A blank line: no record.
+        end = pos;
+      } else if (quote >= eol) {
+        if (eol === len && !final) break;
+        if (eol - pos > max) return this.halt('record_too_large', line);
+        this.sink(s.slice(pos, eol).split(delim), line, false);
+        end = eol;
+      } else {
+        end = this.parseQuotedRecord(s, pos, eol, final);
+        if (end < 0) break;
+        if (end - pos > max) return this.halt('record_too_large', line);
+        this.sink(this.recFields, line, this.recBad);
+        // Line ends inside quoted fields (only there can a record run past its first line end).
+        if (end > eol) line += countLineEnds(s, eol, end);
       }
-      this.countLine(b);
-      return true;
-    });
-    this.release();
-    return { line, badQuotes };
-  }
-
-  /** The line where the next (unfinished) record starts. */
-  nextRecordLine(): number {
-    this.skipToContent(this.bufferedEnd());
-    return this.line;
-  }
-
-  private release(): void {
-    while (this.chunks.length > 0 && this.chunksStart + this.chunks[0]!.length <= this.pos) {
-      this.chunksStart += this.chunks.shift()!.length;
+      // Step over the line end.
+      line++;
+      if (end >= len) {
+        pos = len;
+      } else if (s.charCodeAt(end) === CR) {
+        if (end + 1 < len) pos = s.charCodeAt(end + 1) === LF ? end + 2 : end + 1;
+        else {
+          pos = len;
+          this.skipLf = !final;
+        }
+      } else {
+        pos = end + 1;
+      }
     }
+    if (pos < len) {
+      // An unfinished record: at the end of the input its quote never closed (the only way a record can
+      // be left over then); otherwise keep it for the next chunk unless it is already too large.
+      if (len - pos > max) return this.halt('record_too_large', line);
+      if (final) return this.halt('unclosed_quote', line);
+      this.carry = s.slice(pos);
+    }
+    this.line = line;
   }
+
+  private halt(reason: CsvStop['reason'], line: number): void {
+    this.stop = { reason, line };
+    this.carry = '';
+  }
+
+  /**
+   * Parses the record starting at `start` field by field. `eol` is the first line end at or after `start`
+   * (or `len`). Returns the index of the record's line end (or the text's length at the end of the input),
+   * leaving the fields in `recFields` and the quote check in `recBad`; -1 when the record is not complete
+   * in `s` yet.
+   */
+  private parseQuotedRecord(s: string, start: number, eol: number, final: boolean): number {
+    const len = s.length;
+    const delim = this.delimiter;
+    const dlen = delim.length;
+    const fields: string[] = [];
+    let bad = false;
+    let p = start;
+    let nextDelim = -1;
+    let lineEnd = eol;
+    for (;;) {
+      let prefix = '';
+      if (s.charCodeAt(p) === QUOTE) {
+        // Quoted: jump from quote to quote; `""` is one quote, any other quote closes the field.
+        let from = p + 1;
+        for (;;) {
+          const q = s.indexOf('"', from);
+          if (q < 0 || (q + 1 === len && !final)) return -1;
+          if (s.charCodeAt(q + 1) === QUOTE) {
+            prefix += s.slice(from, q + 1);
+            from = q + 2;
+            continue;
+          }
+          prefix += s.slice(from, q);
+          p = q + 1;
+          break;
+        }
+        if (p >= len) {
+          fields.push(prefix);
+          break;
+        }
+        const c = s.charCodeAt(p);
+        if (c === CR || c === LF) {
+          fields.push(prefix);
+          lineEnd = p;
+          break;
+        }
+        if (s.startsWith(delim, p)) {
+          fields.push(prefix);
+          p += dlen;
+          continue;
+        }
+        // Maybe the start of a longer delimiter whose rest has not arrived yet.
+        if (!final && len - p < dlen && delim.startsWith(s.slice(p))) return -1;
+        // Text after the closing quote: the record is malformed. The rest of the field is read as
+        // unquoted text so that the record still ends where a reader of the file would expect.
+        bad = true;
+      }
+      // Unquoted: up to the next delimiter or line end, quotes included literally.
+      if (lineEnd < p) {
+        const nl = indexOrEnd(s, '\n', p, len);
+        const nr = indexOrEnd(s, '\r', p, len);
+        lineEnd = nl < nr ? nl : nr;
+      }
+      if (nextDelim < p) nextDelim = indexOrEnd(s, delim, p, len);
+      if (nextDelim < lineEnd) {
+        fields.push(prefix + s.slice(p, nextDelim));
+        p = nextDelim + dlen;
+        continue;
+      }
+      if (lineEnd === len && !final) return -1;
+      fields.push(prefix + s.slice(p, lineEnd));
+      p = lineEnd;
+      break;
+    }
+    this.recFields = fields;
+    this.recBad = bad;
+    return p;
+  }
+}
+
+/** Quotes and line ends have their own meaning, so a delimiter made of them would be ambiguous. */
+function validDelimiter(delimiter: string): boolean {
+  return delimiter.length > 0 && !/[\r\n"]/.test(delimiter);
+}
+
+function indexOrEnd(s: string, search: string, from: number, len: number): number {
+  const i = s.indexOf(search, from);
+  return i < 0 ? len : i;
+}
+
+/** Line ends (CR, LF or CRLF, each counted once) in s[from, to). */
+function countLineEnds(s: string, from: number, to: number): number {
+  let n = 0;
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (c === LF || (c === CR && s.charCodeAt(i + 1) !== LF)) n++;
+  }
+  return n;
 }
 
 /** Streams a CSV file as rows; see the module comment for the handling of bad lines. */
 export function createCsvConnector(spec: CsvSpec, options: CsvOptions = {}): Connector {
   const delimiter = spec.delimiter ?? ',';
   const maxRecord = options.maxRecordChars ?? DEFAULT_MAX_RECORD;
+  if (!validDelimiter(delimiter)) {
+    throw new ConnectorError('csv', 'config', `The CSV delimiter ${JSON.stringify(delimiter)} cannot be used: it must be non-empty and contain no quote or line end.`);
+  }
+  const readBatches = (ctx: ConnectorContext) => readCsvBatches(spec.path, delimiter, maxRecord, ctx);
   return {
     type: 'csv',
-    read: (ctx: ConnectorContext) => readCsv(spec.path, delimiter, maxRecord, ctx),
+    readBatches,
+    read: (ctx: ConnectorContext) => rowsOf(readBatches(ctx), ctx.signal),
   };
 }
 
-async function* readCsv(specPath: string, delimiter: string, maxRecord: number, ctx: ConnectorContext): AsyncGenerator<SourceRow> {
+async function* readCsvBatches(specPath: string, delimiter: string, maxRecord: number, ctx: ConnectorContext): AsyncGenerator<SourceRow[]> {
   ctx.signal?.throwIfAborted();
   const handle = await openSourceFile('csv', specPath, ctx.cwd);
-  const input = handle.createReadStream();
-  const scanner = new RecordScanner(delimiter);
-  const parser = parse({
-    delimiter,
-    bom: true,
-    relax_column_count: true,
-    relax_quotes: true,
-    skip_empty_lines: true,
-    info: true,
-    max_record_size: maxRecord,
-    // Errors that survive the relax options (a quote never closed, an oversized record) leave the parser
-    // unable to go on. As skips they end the stream normally, so the records parsed before them are still
-    // delivered; thrown, they would discard whatever was buffered.
-    skip_records_with_error: true,
-  });
-  let stop: { code: string; records: number } | undefined;
-  parser.on('skip', (err: CsvError & { records?: number }) => {
-    stop ??= { code: err.code, records: err.records ?? 0 };
-  });
-  // pipeline() forwards a read error from the file to the parser, which then rejects the loop below.
-  pipeline(input, scanner, parser, () => {});
+  let batch: SourceRow[] = [];
   let header: string[] | undefined;
+  let build: (fields: string[]) => Record<string, string> = () => ({});
+  const parser = new CsvParser(delimiter, maxRecord, (fields, line, badQuotes) => {
+    if (header === undefined) {
+      header = readHeader(fields, specPath);
+      build = rowBuilder(header);
+      return;
+    }
+    const location = `${specPath}:${line}`;
+    if (fields.length !== header.length) {
+      batch.push(errorRow(location, `Malformed CSV line: expected ${header.length} columns (as in the header), got ${fields.length}.`));
+    } else if (badQuotes) {
+      batch.push(errorRow(location, 'Malformed CSV line: a quoted field is followed by other characters before the next delimiter.'));
+    } else {
+      batch.push({ location, values: build(fields) });
+    }
+  });
+  // Decoded strings are copies, so one buffer serves every read.
+  const buffer = Buffer.allocUnsafe(READ_CHUNK);
   try {
-    for await (const item of parser as AsyncIterable<{ record: string[]; info: { bytes: number; records: number } }>) {
+    let stop: CsvStop | undefined;
+    for (;;) {
       ctx.signal?.throwIfAborted();
-      // Records parsed after the failure point would be mislocated fragments: the read ends there.
-      if (stop && item.info.records > stop.records) break;
-      const { line, badQuotes } = scanner.consumeRecord(item.info.bytes);
-      const location = `${specPath}:${line}`;
-      if (header === undefined) {
-        header = readHeader(item.record, specPath);
-        continue;
+      const { bytesRead } = await handle.read(buffer, 0, READ_CHUNK, null);
+      if (bytesRead === 0) {
+        stop = parser.end();
+        break;
       }
-      if (item.record.length !== header.length) {
-        yield errorRow(location, `Malformed CSV line: expected ${header.length} columns (as in the header), got ${item.record.length}.`);
-      } else if (badQuotes) {
-        yield errorRow(location, 'Malformed CSV line: a quoted field is followed by other characters before the next delimiter.');
-      } else {
-        const h = header;
-        // fromEntries defines own properties, so a header named __proto__ stays an ordinary column.
-        yield { location, values: Object.fromEntries(item.record.map((v, i) => [h[i]!, v])) };
+      parser.write(buffer.subarray(0, bytesRead));
+      stop = parser.stopped;
+      if (stop) break;
+      if (batch.length > 0) {
+        const out = batch;
+        batch = [];
+        yield out;
       }
     }
+    if (stop) {
+      const why =
+        stop.reason === 'unclosed_quote'
+          ? 'a quoted field opened here is never closed'
+          : `a record starting here is larger than ${maxRecord} characters (most likely a quote that is never closed)`;
+      batch.push(errorRow(`${specPath}:${stop.line}`, `Malformed CSV: ${why}, so the rest of the file could not be read.`, { truncated: true }));
+    }
+    if (batch.length > 0) yield batch;
   } catch (e) {
-    if (e instanceof CsvError) {
-      // csv-parse messages can quote field contents, so only the code is passed on.
-      throw new ConnectorError('csv', 'format', `${specPath} cannot be read as CSV (${e.code}).`, { cause: e });
-    }
     if (e instanceof ConnectorError || (e instanceof Error && e.name === 'AbortError')) throw e;
     throw new ConnectorError('csv', 'io', `Reading ${specPath} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   } finally {
-    parser.destroy();
-    scanner.destroy();
-    await closeStream(input);
-  }
-  if (stop) {
-    const why =
-      stop.code === 'CSV_QUOTE_NOT_CLOSED'
-        ? 'a quoted field opened here is never closed'
-        : stop.code === 'CSV_MAX_RECORD_SIZE'
-          ? `a record starting here is larger than ${maxRecord} characters (most likely a quote that is never closed)`
-          : `the parser stopped here (${stop.code})`;
-    yield errorRow(`${specPath}:${scanner.nextRecordLine()}`, `Malformed CSV: ${why}, so the rest of the file could not be read.`, { truncated: true });
+    await handle.close();
   }
 }
 
@@ -248,4 +356,17 @@ function readHeader(record: string[], specPath: string): string[] {
     seen.add(n);
   }
   return names;
+}
+
+/** Turns a record into a row object keyed by the header. */
+function rowBuilder(header: readonly string[]): (fields: string[]) => Record<string, string> {
+  // Assigning `__proto__` would set the prototype instead of a column; fromEntries defines own
+  // properties. Every other header takes the cheap path, where each row gets the same hidden class.
+  if (header.includes('__proto__')) return (fields) => Object.fromEntries(header.map((h, i) => [h, fields[i]!]));
+  const n = header.length;
+  return (fields) => {
+    const values: Record<string, string> = {};
+    for (let i = 0; i < n; i++) values[header[i]!] = fields[i]!;
+    return values;
+  };
 }

@@ -22,6 +22,14 @@ export async function collect(connector: Connector, ctx: ConnectorContext): Prom
   return rows;
 }
 
+/** The connector's batches as they come (it must implement `readBatches`). */
+export async function collectBatches(connector: Connector, ctx: ConnectorContext): Promise<SourceRow[][]> {
+  if (!connector.readBatches) throw new Error(`the ${connector.type} connector has no readBatches`);
+  const batches: SourceRow[][] = [];
+  for await (const b of connector.readBatches(ctx)) batches.push(b);
+  return batches;
+}
+
 /** This process's open file descriptors that point at `file` (Linux /proc); null where /proc is absent. */
 export function openDescriptorsFor(file: string): number | null {
   let entries: string[];

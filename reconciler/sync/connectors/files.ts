@@ -1,7 +1,11 @@
-/** What the file connectors share: resolving and opening the file, and closing it on every exit path. */
+/**
+ * What the connectors share: resolving and opening a source file, closing a stream on every exit path,
+ * and deriving `read` from `readBatches` (each connector has one implementation, batched).
+ */
 import { open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
+import type { SourceRow } from '../types.ts';
 import { ConnectorError } from './errors.ts';
 
 /** Opens a spec path (relative to the specs folder) for reading, with an error that names both paths. */
@@ -26,4 +30,18 @@ export async function closeStream(stream: Readable): Promise<void> {
     stream.once('close', () => resolve());
     stream.destroy();
   });
+}
+
+/**
+ * The rows of `batches` one by one. A signal, when given, is checked before every row, so an abort takes
+ * effect at the next row even when a batch holds thousands (the file connectors' contract). Stopping
+ * early returns the batch iterator, which releases the connector's resources.
+ */
+export async function* rowsOf(batches: AsyncIterable<SourceRow[]>, signal: AbortSignal | undefined): AsyncGenerator<SourceRow> {
+  for await (const batch of batches) {
+    for (const row of batch) {
+      signal?.throwIfAborted();
+      yield row;
+    }
+  }
 }

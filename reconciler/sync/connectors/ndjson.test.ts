@@ -1,11 +1,13 @@
 import { once } from 'node:events';
 import { createWriteStream, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SourceRow } from '../types.ts';
 import { ConnectorError } from './errors.ts';
 import { createConnector } from './index.ts';
-import { createNdjsonConnector } from './ndjson.ts';
-import { collect, context, makeFifo, openDescriptorsFor, tempDir } from './files.test-support.ts';
+import { LineSplitter, createNdjsonConnector } from './ndjson.ts';
+import { collect, collectBatches, context, makeFifo, openDescriptorsFor, tempDir } from './files.test-support.ts';
 
 let tmp: ReturnType<typeof tempDir>;
 beforeAll(() => {
@@ -125,5 +127,79 @@ describe('ndjson connector', () => {
     await once(writer, 'close');
     expect((await rows.next()).value).toEqual({ location: 'pipe.ndjson:2', values: { id: 2 } });
     expect((await rows.next()).done).toBe(true);
+  });
+});
+
+describe('ndjson connector: readBatches', () => {
+  it('gives the same rows as read, a read chunk at a time, across many chunk edges', async () => {
+    // About 1.3 MB with CRLF line ends, blank and broken lines and multi-byte text: several 256 KiB reads,
+    // each ending inside some line (and, somewhere, between a CR and its LF or inside a character).
+    const lines: string[] = [];
+    const expected: SourceRow[] = [];
+    for (let i = 0; i < 20_000; i++) {
+      const n = lines.length + 1;
+      if (i % 97 === 0) {
+        lines.push('');
+        continue;
+      }
+      if (i % 89 === 0) {
+        lines.push('{"broken":');
+        expected.push({ location: `batches.ndjson:${n}`, values: { __error: 'Malformed NDJSON line: not valid JSON.' } });
+        continue;
+      }
+      const values = { id: i, city: i % 3 === 0 ? 'Zürich 😀' : 'Łódź', note: 'x'.repeat(i % 40) };
+      lines.push(JSON.stringify(values));
+      expected.push({ location: `batches.ndjson:${n}`, values });
+    }
+    const name = file('batches.ndjson', `\uFEFF${lines.join('\r\n')}\r\n`);
+    const connector = createNdjsonConnector({ type: 'ndjson', path: name });
+    const batches = await collectBatches(connector, context(tmp.dir));
+    expect(batches.length).toBeGreaterThan(3);
+    expect(batches.every((b) => b.length > 0)).toBe(true);
+    const flat = batches.flat();
+    expect(flat).toEqual(expected);
+    expect(await collect(connector, context(tmp.dir))).toEqual(flat);
+  });
+
+  it('closes the file when the batch consumer stops early', async () => {
+    const name = file('batches-early.ndjson', Array.from({ length: 50_000 }, (_, i) => JSON.stringify({ id: i })).join('\n'));
+    const abs = path.join(tmp.dir, name);
+    const batches = createNdjsonConnector({ type: 'ndjson', path: name }).readBatches!(context(tmp.dir))[Symbol.asyncIterator]();
+    expect((await batches.next()).done).toBe(false);
+    if (openDescriptorsFor(abs) === null) return;
+    expect(openDescriptorsFor(abs)).toBe(1);
+    await batches.return!(undefined);
+    expect(openDescriptorsFor(abs)).toBe(0);
+  });
+});
+
+describe('LineSplitter', () => {
+  it('splits like readline (LF, CRLF or a lone CR) however the bytes are cut into chunks', () => {
+    const units = ['a', '{', '"', ' ', '\n', '\r', '\r\n', 'é', '😀', '\uFEFF'];
+    fc.assert(
+      fc.property(
+        fc.tuple(fc.boolean(), fc.string({ unit: fc.constantFrom(...units), maxLength: 40 })).chain(([bom, body]) => {
+          const text = (bom ? '\uFEFF' : '') + body;
+          const bytes = new TextEncoder().encode(text);
+          return fc.array(fc.integer({ min: 0, max: bytes.length }), { maxLength: 10 }).map((cuts) => ({ text, bytes, cuts }));
+        }),
+        ({ text, bytes, cuts }) => {
+          const got: [string, number][] = [];
+          const splitter = new LineSplitter((line, n) => got.push([line, n]));
+          let from = 0;
+          for (const cut of [...new Set(cuts)].sort((a, b) => a - b)) {
+            splitter.write(bytes.subarray(from, cut));
+            from = cut;
+          }
+          splitter.write(bytes.subarray(from));
+          splitter.end();
+          // Only the BOM that opens the file is dropped; a later one is data.
+          const expected = (text.startsWith('\uFEFF') ? text.slice(1) : text).split(/\r\n|\r|\n/);
+          if (expected.at(-1) === '') expected.pop();
+          expect(got).toEqual(expected.map((line, i) => [line, i + 1]));
+        },
+      ),
+      { numRuns: 1000 },
+    );
   });
 });

@@ -1,6 +1,8 @@
 import net from 'node:net';
+import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { redact } from '../../core/redact.ts';
+import type { SourceRow } from '../types.ts';
 import { ConnectorError } from './errors.ts';
 import { createConnector } from './index.ts';
 import { bindLastSyncAt, createPostgresConnector, timestamptzToIso } from './postgres.ts';
@@ -76,5 +78,63 @@ describe('postgres connector without a server', () => {
     expect(message).not.toContain('Sup3r');
     expect(message).not.toContain(url);
     expect(redact(`at ${url} with Sup3r/secret`)).toBe('at [redacted] with [redacted]');
+  });
+});
+
+// The same server as test/sync/connectors-postgres.test.ts; these queries need no tables.
+const DATABASE_URL = process.env.TIDEMARK_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+async function probe(): Promise<string | undefined> {
+  const client = new pg.Client({ connectionString: DATABASE_URL, connectionTimeoutMillis: 3000 });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return undefined;
+  } catch (e) {
+    return e instanceof Error ? e.message || e.name : String(e);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+const skipReason = await probe();
+if (skipReason !== undefined) {
+  console.warn(`\nSKIPPING the readBatches tests in postgres.test.ts: no PostgreSQL server at ${DATABASE_URL.replace(/:[^:@/]*@/, ':***@')} (${skipReason}).\n`);
+}
+
+describe.skipIf(skipReason !== undefined)('postgres connector: readBatches (real server)', () => {
+  const ctx = { lastSyncAt: null, cwd: '.', env: { WAREHOUSE_URL: DATABASE_URL } };
+  const rowsQuery = (n: number) =>
+    `select g as id, 'person' || g || '@example.com' as email, (g * 1.5)::numeric as ltv from generate_series(1, ${n}) g where now() > :last_sync_at order by g`;
+
+  async function batchesOf(n: number, pageSize: number): Promise<SourceRow[][]> {
+    const connector = createPostgresConnector({ type: 'postgres', url_env: 'WAREHOUSE_URL', query: rowsQuery(n) }, { pageSize });
+    const batches: SourceRow[][] = [];
+    for await (const b of connector.readBatches!(ctx)) batches.push(b);
+    return batches;
+  }
+
+  async function rowsOfRead(n: number, pageSize: number): Promise<SourceRow[]> {
+    const connector = createPostgresConnector({ type: 'postgres', url_env: 'WAREHOUSE_URL', query: rowsQuery(n) }, { pageSize });
+    const rows: SourceRow[] = [];
+    for await (const r of connector.read(ctx)) rows.push(r);
+    return rows;
+  }
+
+  it('gives one batch per FETCH page, holding the same rows as read', async () => {
+    const batches = await batchesOf(2500, 1000);
+    expect(batches.map((b) => b.length)).toEqual([1000, 1000, 500]);
+    const flat = batches.flat();
+    expect(flat[0]).toEqual({ location: 'query row 1', values: { id: 1, email: 'person1@example.com', ltv: '1.5' } });
+    expect(flat.at(-1)).toEqual({ location: 'query row 2500', values: { id: 2500, email: 'person2500@example.com', ltv: '3750.0' } });
+    expect(flat.map((r) => r.location)).toEqual(Array.from({ length: 2500 }, (_, i) => `query row ${i + 1}`));
+    expect(await rowsOfRead(2500, 1000)).toEqual(flat);
+  });
+
+  it('yields no empty batch when the rows fill the last page exactly, and none at all for no rows', async () => {
+    expect((await batchesOf(2000, 1000)).map((b) => b.length)).toEqual([1000, 1000]);
+    expect(await batchesOf(0, 1000)).toEqual([]);
+    expect(await rowsOfRead(0, 1000)).toEqual([]);
   });
 });

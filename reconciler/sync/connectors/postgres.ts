@@ -17,6 +17,8 @@
  * it), so comparing a naive `timestamp` column with `:last_sync_at` reads the column as the local time it
  * is; DateStyle is pinned to ISO so values parse the same on every server.
  *
+ * Batches: one FETCH page is one batch (`readBatches`); `read` yields the same rows one by one.
+ *
  * Abort: `ctx.signal` is checked before each page, so an abort takes effect within one FETCH; the
  * transaction is then rolled back like any early stop.
  *
@@ -34,6 +36,7 @@ import { redact, registerSecret } from '../../core/redact.ts';
 import type { SourceSpec } from '../../spec/schema/index.ts';
 import type { Connector, ConnectorContext, SourceRow } from '../types.ts';
 import { ConnectorError } from './errors.ts';
+import { rowsOf } from './files.ts';
 
 type PostgresSpec = Extract<SourceSpec['connector'], { type: 'postgres' }>;
 
@@ -164,9 +167,12 @@ export function createPostgresConnector(spec: PostgresSpec, options: PostgresOpt
   if (!Number.isInteger(pageSize) || pageSize < 1) throw new RangeError('pageSize must be a positive integer');
   // Rewrite once, up front: a query with $1 fails at createConnector time, before anything connects.
   const { text, usesParameter } = bindLastSyncAt(spec.query);
+  const readBatches = (ctx: ConnectorContext) => readPostgres(spec, text, usesParameter, pageSize, options, ctx);
   return {
     type: 'postgres',
-    read: (ctx: ConnectorContext) => readPostgres(spec, text, usesParameter, pageSize, options, ctx),
+    readBatches,
+    // No per-row abort check: the documented contract is that a page already fetched is delivered.
+    read: (ctx: ConnectorContext) => rowsOf(readBatches(ctx), undefined),
   };
 }
 
@@ -231,7 +237,7 @@ async function* readPostgres(
   pageSize: number,
   options: PostgresOptions,
   ctx: ConnectorContext,
-): AsyncGenerator<SourceRow> {
+): AsyncGenerator<SourceRow[]> {
   ctx.signal?.throwIfAborted();
   const { client, release } = await lease(spec, options, ctx);
   let broken = false;
@@ -256,10 +262,8 @@ async function* readPostgres(
         throw new ConnectorError('postgres', 'query', redact(`Reading the source query's rows failed: ${messageOf(e)}`), { cause: e });
       }
       if (row === 0) assertDistinctColumns(page.fields);
-      for (const values of page.rows as Record<string, unknown>[]) {
-        row++;
-        yield { location: `query row ${row}`, values };
-      }
+      const batch = (page.rows as Record<string, unknown>[]).map((values): SourceRow => ({ location: `query row ${++row}`, values }));
+      if (batch.length > 0) yield batch;
       if (page.rows.length < pageSize) break;
     }
     try {
