@@ -51,6 +51,9 @@ export interface PreparedRow {
 /**
  * Prepares one row. `previous` is the payload last sent for the row's key, when there is one; the
  * engine looks it up only for rows with blanks, the only rows whose outcome depends on it.
+ *
+ * A row without blanks needs no copy: its payload's `a` is `row.values` itself (neither is changed
+ * afterwards). A row with blanks gets its own copy, since blanks add, replace or remove attributes.
  */
 export function prepareRow(
   row: NormalizedRow,
@@ -58,46 +61,161 @@ export function prepareRow(
   fields: ReadonlyMap<string, FieldDef>,
   previous?: Payload,
 ): PreparedRow {
-  const attributes: Record<string, SyncValue> = { ...row.values };
+  const blanks = row.blanks;
+  let attributes: Record<string, SyncValue> = row.values;
   const nullBlocked: string[] = [];
   const erased: string[] = [];
-  const kept: string[] = [];
-  const holdBack = (f: string): void => {
-    const before = previous?.a[f];
-    if (before !== undefined && before !== null) {
-      attributes[f] = before;
-      kept.push(f);
-    } else {
-      delete attributes[f];
+  let kept: string[] | undefined;
+  if (blanks.length > 0) {
+    attributes = { ...row.values };
+    const holdBack = (f: string): void => {
+      const before = previous?.a[f];
+      if (before !== undefined && before !== null) {
+        attributes[f] = before;
+        (kept ??= []).push(f);
+      } else {
+        delete attributes[f];
+      }
+    };
+    for (const f of blanks) {
+      if (source.null_policy === 'overwrite' || fields.get(f)?.clearable) {
+        attributes[f] = null;
+        // Erasing what is already erased is no erase (and the unchanged row is not sent anyway).
+        if (previous?.a[f] !== null) erased.push(f);
+      } else {
+        nullBlocked.push(f);
+        holdBack(f);
+      }
     }
-  };
-  for (const f of row.blanks) {
-    if (source.null_policy === 'overwrite' || fields.get(f)?.clearable) {
-      attributes[f] = null;
-      // Erasing what is already erased is no erase (and the unchanged row is not sent anyway).
-      if (previous?.a[f] !== null) erased.push(f);
-    } else {
-      nullBlocked.push(f);
-      holdBack(f);
-    }
-  }
-  if (source.records !== 'event') {
-    for (const f of [...nullBlocked]) {
-      const companion = fields.get(f)?.updated_at;
-      if (companion === undefined || !Object.hasOwn(row.values, companion) || nullBlocked.includes(companion)) continue;
-      nullBlocked.push(companion);
-      holdBack(companion);
+    if (source.records !== 'event') {
+      // Only the blocked blanks themselves bring a companion; the companions appended meanwhile do not.
+      for (let i = 0, n = nullBlocked.length; i < n; i++) {
+        const companion = fields.get(nullBlocked[i]!)?.updated_at;
+        if (companion === undefined || !Object.hasOwn(row.values, companion) || nullBlocked.includes(companion)) continue;
+        nullBlocked.push(companion);
+        holdBack(companion);
+      }
     }
   }
   const payload: Payload = { r: source.records, a: attributes };
   if (row.event) payload.e = row.event;
   if (row.object) payload.o = row.object;
-  // Events are immutable: their identity is the event id, whatever the data says later.
-  const hashed = source.records === 'event' ? { e: row.event } : { ...payload };
-  if (kept.length > 0) payload.k = kept.sort();
+  // Events are immutable: their identity is the event id, whatever the data says later. `k` is not hashed.
+  const canonical = source.records === 'event' ? eventCanonicalJson(row.event) : payloadCanonicalJson(payload);
+  if (kept) payload.k = kept.sort();
   // The one-shot hash() gives the same digest as core's sha256() without a Hash object per row, which
   // made up about a third of this function's time on a million-row source (see docs/BENCHMARKS.md).
-  return { key: row.key, hash: hash('sha256', canonicalJson(hashed)).slice(0, 32), ordering: row.ordering, payload, nullBlocked, erased };
+  return { key: row.key, hash: hash('sha256', canonical).slice(0, 32), ordering: row.ordering, payload, nullBlocked, erased };
+}
+
+/*
+ * The hashed text is canonicalJson() of `{ r, a, e?, o? }` (of `{ e }` for events), byte for byte, so that
+ * stored snapshot hashes stay valid. Written out here for what a payload holds (flat records of strings,
+ * numbers, booleans and nulls) because the general serialiser, recursing and sorting keys on every row,
+ * cost several times the hash itself. Anything else in a payload goes to canonicalJson() unchanged.
+ */
+
+/** The sorted members of one key order, with the text before each member's value. */
+interface Shape {
+  keys: string[];
+  /** The keys in canonical (sorted) order. */
+  sorted: string[];
+  /** `\n    "key": ` or `,\n    "key": ` per sorted member (the indent of a record nested one level). */
+  heads: string[];
+  /** The same with the opening quote of a string value. */
+  quoted: string[];
+}
+
+// Rows of one source share a handful of key orders (a blank field drops a key), so the sort of each order
+// is remembered: a row then costs a comparison of its keys with a remembered order, not a sort.
+const SHAPES = 8;
+const shapes: (Shape | undefined)[] = new Array<Shape | undefined>(SHAPES).fill(undefined);
+let nextShape = 0;
+
+const compareKeys = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
+function shapeOf(keys: string[]): Shape {
+  for (let s = 0; s < SHAPES; s++) {
+    const shape = shapes[s];
+    if (shape === undefined || shape.keys.length !== keys.length) continue;
+    const known = shape.keys;
+    let i = 0;
+    while (i < keys.length && known[i] === keys[i]) i++;
+    if (i === keys.length) return shape;
+  }
+  const sorted = [...keys].sort(compareKeys);
+  const heads = sorted.map((k, i) => `${i === 0 ? '\n    ' : ',\n    '}${JSON.stringify(k)}: `);
+  const shape: Shape = { keys, sorted, heads, quoted: heads.map((h) => `${h}"`) };
+  shapes[nextShape] = shape;
+  nextShape = (nextShape + 1) % SHAPES;
+  return shape;
+}
+
+// What JSON.stringify escapes in a string (quote, backslash, control characters, lone surrogates; paired
+// surrogates are matched too, and simply left to JSON.stringify). Any other string is quoted as it is.
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/**
+ * A record of scalars nested one level deep, as canonicalJson writes it (strings as JSON.stringify
+ * writes them, non-finite numbers as null); undefined when the record holds anything else (or has a
+ * toJSON), which the caller then leaves to canonicalJson.
+ */
+function flatRecordJson(record: unknown): string | undefined {
+  if (record === null || typeof record !== 'object' || Array.isArray(record)) return undefined;
+  if (typeof (record as { toJSON?: unknown }).toJSON === 'function') return undefined;
+  const keys = Object.keys(record);
+  if (keys.length === 0) return '{}';
+  const shape = shapeOf(keys);
+  const sorted = shape.sorted;
+  const values = record as Record<string, unknown>;
+  let out = '{';
+  for (let i = 0; i < sorted.length; i++) {
+    const v = values[sorted[i]!];
+    switch (typeof v) {
+      case 'string':
+        if (NEEDS_ESCAPE.test(v)) out += shape.heads[i]! + JSON.stringify(v);
+        else out += `${shape.quoted[i]!}${v}"`;
+        break;
+      case 'number':
+        out += shape.heads[i]! + (Number.isFinite(v) ? String(v) : 'null');
+        break;
+      case 'boolean':
+        out += shape.heads[i]! + (v ? 'true' : 'false');
+        break;
+      default:
+        if (v !== null) return undefined;
+        out += `${shape.heads[i]!}null`;
+    }
+  }
+  return `${out}\n  }`;
+}
+
+let lastRecords: unknown;
+let lastRecordsJson = '';
+
+/** canonicalJson({ r, a, e?, o? }) for a person or object payload (keys in sorted order: a, e, o, r). */
+function payloadCanonicalJson(payload: Payload): string {
+  const a = flatRecordJson(payload.a);
+  const e = payload.e === undefined ? '' : flatRecordJson(payload.e);
+  const o = payload.o === undefined ? '' : flatRecordJson(payload.o);
+  if (a === undefined || e === undefined || o === undefined || typeof payload.r !== 'string') {
+    return canonicalJson({ ...payload });
+  }
+  if (payload.r !== lastRecords) {
+    lastRecords = payload.r;
+    lastRecordsJson = JSON.stringify(payload.r);
+  }
+  let out = `{\n  "a": ${a}`;
+  if (payload.e !== undefined) out += `,\n  "e": ${e}`;
+  if (payload.o !== undefined) out += `,\n  "o": ${o}`;
+  return `${out},\n  "r": ${lastRecordsJson}\n}`;
+}
+
+/** canonicalJson({ e: event }). */
+function eventCanonicalJson(event: NormalizedRow['event']): string {
+  if (event === undefined) return '{}';
+  const e = flatRecordJson(event);
+  return e === undefined ? canonicalJson({ e: event }) : `{\n  "e": ${e}\n}`;
 }
 
 /** The fields of a payload that differ from a previous payload (for per-field counts in sync plans). */

@@ -1,6 +1,11 @@
 /**
- * One sync of one source: read → normalise → prepare → stage against the snapshot → send what is new or
- * changed → advance the snapshot for acknowledged entries only.
+ * One sync of one source: read → normalise → prepare → diff against the snapshot in memory → send what
+ * is new or changed while the read goes on → advance the snapshot for acknowledged entries only.
+ *
+ * The snapshot's keys and hashes are loaded into memory (run-diff.ts), rows are read a chunk at a time,
+ * and changed rows go out in batches with a few sends in flight, so a re-sync of a million rows is bound
+ * by reading the source and a first sync by the API, not by the state store: only acknowledged rows are
+ * written to it (an append to the session's ack log).
  *
  * Why a killed run loses nothing and duplicates nothing:
  * - the snapshot advances only after Customer.io acknowledged an entry, so anything unacknowledged is new
@@ -20,12 +25,14 @@ import type { CustomerioClient } from '../providers/customerio/client.ts';
 import type { V2Entry } from '../providers/customerio/types.ts';
 import type { SpecModel } from '../spec/model.ts';
 import type { FieldDef, SourceSpec } from '../spec/schema/index.ts';
-import type { SnapshotStage, StagedRow, StateStore } from '../state/index.ts';
-import { createConnector } from './connectors/index.ts';
+import type { SnapshotAckSession, StagedRow, StateStore } from '../state/index.ts';
+import { createConnector, readBatches } from './connectors/index.ts';
 import { toEntry, type EntryOptions } from './entries.ts';
-import { normalize } from './normalize.ts';
-import { changedFields, prepareRow, type Payload } from './prepare.ts';
-import type { Connector, NormalizeContext } from './types.ts';
+import { createNormalizer } from './normalize.ts';
+import { changedFields, prepareRow, type Payload, type PreparedRow } from './prepare.ts';
+import { HeapGovernor } from './memory.ts';
+import { RunDiff } from './run-diff.ts';
+import type { Connector, NormalizeContext, NormalizedRow } from './types.ts';
 
 export interface SyncCounts {
   read: number;
@@ -89,10 +96,10 @@ export interface SyncOptions {
   mode: 'plan' | 'run';
   onProgress?: (p: SyncProgress) => void;
   signal?: AbortSignal;
-  /** Entries handed to the client per send call (it packs them into size-limited batches). */
+  /** Entries handed to the client per send call (it packs them into size-limited batches). Default 5000. */
   sendChunk?: number;
-  /** Rows per staging insert. */
-  stageChunk?: number;
+  /** Send calls in flight at once (default 4); the client's rate limiter still paces the requests. */
+  maxInFlight?: number;
   /** Test hook: called after a chunk was acknowledged and before it is committed. */
   afterAcknowledge?: (keys: string[]) => Promise<void> | void;
 }
@@ -118,27 +125,42 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
   const runId = opts.mode === 'run' ? await deps.store.startRun(name, { last_sync_at: lastSyncAt?.toISOString() ?? null }) : undefined;
 
   const rejects = new RejectsFile(path.join(deps.stateDir, 'rejects', name), `${opts.mode === 'run' ? runId : `plan-${startedAt.toISOString().replace(/[:.]/g, '-')}`}.ndjson`);
-  let stage: SnapshotStage | undefined;
+  let acks: SnapshotAckSession | undefined;
   let error: string | undefined;
   let retryLater = 0;
   try {
-    stage = await deps.store.openStage(name);
-    await readAndStage(deps, source, ctx, fields, stage, counts, rejects, notes, lastSyncAt, opts);
-    const sealed = await stage.seal({ detectRemoved: false });
-    counts.new = sealed.new;
-    counts.changed = sealed.changed;
-    counts.unchanged = sealed.unchanged;
-    counts.out_of_order = sealed.outOfOrder;
-    counts.duplicates = sealed.duplicates;
-    if (opts.mode === 'plan') {
-      counts.changed_fields = await fieldChanges(deps.store, name, stage);
-    } else {
-      retryLater = await send(deps, source, stage, counts, rejects, opts, startedAt);
+    // A run's session first: opening it applies what a killed earlier run acknowledged, so the index
+    // loaded next is what Customer.io holds. A plan writes nothing and opens none.
+    if (opts.mode === 'run') acks = await deps.store.openAckSession(name);
+    const diff = new RunDiff();
+    const heap = new HeapGovernor();
+    for await (const page of deps.store.readSnapshotIndex(name)) {
+      for (const e of page) diff.load(e.key, e.hash, e.ordering);
+      heap.check();
+    }
+    const sender = opts.mode === 'run' ? new Sender(deps, source, acks!, counts, rejects, opts, startedAt) : undefined;
+    const sample = opts.mode === 'plan' ? new FieldChangeSample() : undefined;
+    await readAndDiff(deps, source, ctx, fields, diff, heap, counts, rejects, notes, lastSyncAt, opts, sender, sample);
+    const c = diff.counts();
+    counts.new = c.new;
+    counts.changed = c.changed;
+    counts.unchanged = c.unchanged;
+    counts.out_of_order = c.outOfOrder;
+    counts.duplicates = c.duplicates;
+    if (sample) counts.changed_fields = await sample.count(deps.store, name);
+    if (sender) {
+      await sender.finish();
+      retryLater = sender.retryLater;
+      // Everything meant to go out that was neither acknowledged nor refused: entries of unknown outcome,
+      // and those never sent because sending stopped (or threw).
+      counts.unsent = sender.meantToSend - counts.acknowledged - counts.refused;
+      if (sender.failure) throw sender.failure;
+      if (sender.stoppedEarly) notes.add('sending stopped, so the read stopped too: the counts cover the rows read until then');
     }
   } catch (err) {
     error = redact(err instanceof Error ? err.message : String(err));
   } finally {
-    await stage?.discard().catch(() => undefined);
+    await acks?.close().catch(() => undefined);
     await rejects.close();
   }
   const failed = error !== undefined || counts.unsent > 0;
@@ -192,128 +214,250 @@ async function readWatermark(store: StateStore, source: string): Promise<Date | 
   return last ? new Date(last.startedAt) : null;
 }
 
-async function readAndStage(
+async function readAndDiff(
   deps: SyncDeps,
   source: SourceSpec,
   ctx: NormalizeContext,
   fields: ReadonlyMap<string, FieldDef>,
-  stage: SnapshotStage,
+  diff: RunDiff,
+  heap: HeapGovernor,
   counts: SyncCounts,
   rejects: RejectsFile,
   notes: Set<string>,
   lastSyncAt: Date | null,
   opts: SyncOptions,
+  sender: Sender | undefined,
+  sample: FieldChangeSample | undefined,
 ): Promise<void> {
-  // The source timezone is also the warehouse session's: a naive timestamp column then compares with
+  // The source timezone is also the warehouse session's: a naive timestamp column compares with
   // :last_sync_at (an instant) as the local time it is, not as UTC.
   const connector = deps.connector ?? createConnector(source.connector, source.timezone ? { timezone: source.timezone } : {});
-  const chunk = opts.stageChunk ?? 5000;
-  let batch: StagedRow[] = [];
-  for await (const row of connector.read({ lastSyncAt, cwd: deps.cwd, env: deps.env, ...(opts.signal ? { signal: opts.signal } : {}) })) {
-    counts.read++;
-    const n = normalize(row, ctx);
-    if (!n.ok) {
-      counts.rejected++;
-      bump(counts.rejected_by_code, n.code);
-      rejects.write({ location: n.location, code: n.code, reason: n.reason, ...(n.column ? { column: n.column } : {}), ...(n.field ? { field: n.field } : {}) });
-      continue;
+  const normalizeRow = createNormalizer(ctx);
+  const events = source.records === 'event';
+  const cctx = { lastSyncAt, cwd: deps.cwd, env: deps.env, ...(opts.signal ? { signal: opts.signal } : {}) };
+  for await (const rows of readBatches(connector, cctx)) {
+    heap.check();
+    const ok: NormalizedRow[] = [];
+    // Only rows with blanks need what was sent before (a blocked blank keeps the previous value), and
+    // only when something was sent: one lookup for the whole chunk.
+    const lookups: string[] = [];
+    for (const row of rows) {
+      counts.read++;
+      const n = normalizeRow(row);
+      if (!n.ok) {
+        counts.rejected++;
+        bump(counts.rejected_by_code, n.code);
+        rejects.write({ location: n.location, code: n.code, reason: n.reason, ...(n.column ? { column: n.column } : {}), ...(n.field ? { field: n.field } : {}) });
+        continue;
+      }
+      if (n.notes) for (const note of n.notes) notes.add(note);
+      if (n.blanks.length > 0 && !events && diff.inSnapshot(n.key)) lookups.push(n.key);
+      ok.push(n);
     }
-    for (const note of n.notes ?? []) notes.add(note);
-    // Only a row with blanks needs what was sent before (a blocked blank keeps the previous value).
-    const previous = n.blanks.length > 0 && source.records !== 'event' ? await previousPayload(deps.store, source.name, n.key) : undefined;
-    const p = prepareRow(n, source, fields, previous);
-    for (const f of p.nullBlocked) bump(counts.null_blocked, f);
-    for (const f of p.erased) bump(counts.erased, f);
-    batch.push({ key: p.key, hash: p.hash, ordering: p.ordering, payload: JSON.stringify({ ...p.payload, l: n.location }) });
-    if (batch.length >= chunk) {
-      await stage.add(batch);
-      batch = [];
-      opts.onProgress?.({ phase: 'reading', done: counts.read });
-    }
-  }
-  if (batch.length) await stage.add(batch);
-  opts.onProgress?.({ phase: 'reading', done: counts.read });
-}
-
-async function previousPayload(store: StateStore, source: string, key: string): Promise<Payload | undefined> {
-  const entry = await store.getSnapshotEntry(source, key);
-  return entry?.payload ? (JSON.parse(entry.payload) as Payload) : undefined;
-}
-
-/** Per-field change counts for a sync plan, comparing with what was last sent (a bounded sample). */
-async function fieldChanges(store: StateStore, source: string, stage: SnapshotStage, limit = 50_000): Promise<Record<string, number>> {
-  const out: Record<string, number> = {};
-  let n = 0;
-  for await (const row of stage.diff(['new', 'changed'])) {
-    if (n++ >= limit) break;
-    const next = JSON.parse(row.payload ?? '{}') as Payload;
-    const previous = row.class === 'changed' ? await store.getSnapshotEntry(source, row.key) : undefined;
-    const prev = previous?.payload ? (JSON.parse(previous.payload) as Payload) : undefined;
-    for (const f of changedFields(prev, next)) bump(out, f);
-  }
-  return out;
-}
-
-async function send(
-  deps: SyncDeps,
-  source: SourceSpec,
-  stage: SnapshotStage,
-  counts: SyncCounts,
-  rejects: RejectsFile,
-  opts: SyncOptions,
-  startedAt: Date,
-): Promise<number> {
-  const entryOpts: EntryOptions = {
-    identifier: source.identity.as,
-    ...(source.stamp_last_synced ? { stamp: { field: source.stamp_last_synced, at: Math.floor(startedAt.getTime() / 1000) } } : {}),
-  };
-  // Events are immutable and sent once: a "changed" event row is the same event id again.
-  const classes = source.records === 'event' ? (['new'] as const) : (['new', 'changed'] as const);
-  const total = source.records === 'event' ? counts.new : counts.new + counts.changed;
-  const chunkSize = opts.sendChunk ?? 20_000;
-  let keys: string[] = [];
-  let entries: V2Entry[] = [];
-  let locations: string[] = [];
-  let retryLater = 0;
-  let stopped = false;
-  const flush = async (): Promise<boolean> => {
-    if (entries.length === 0) return true;
-    const summary = await deps.client.sendBatches(entries, opts.signal ? { signal: opts.signal } : {});
-    counts.sent += entries.length;
-    const acked: string[] = [];
-    for (const r of summary.results) {
-      if (r.ok) acked.push(keys[r.index]!);
-      else if (r.reason === 'not_sent' || r.reason === 'unknown_outcome') stopped = true;
-      else {
-        counts.refused++;
-        if (r.retryable) retryLater++;
-        rejects.write({ location: locations[r.index]!, code: `customerio_${r.reason ?? 'rejected'}`, reason: redact(r.message ?? 'refused by Customer.io'), ...(r.field ? { field: r.field } : {}) });
+    const previous = lookups.length > 0 ? await deps.store.getSnapshotPayloads(source.name, lookups) : undefined;
+    for (const n of ok) {
+      const before = previous?.get(n.key);
+      const p = prepareRow(n, source, fields, before === undefined ? undefined : (JSON.parse(before) as Payload));
+      for (const f of p.nullBlocked) bump(counts.null_blocked, f);
+      for (const f of p.erased) bump(counts.erased, f);
+      const offer = diff.offer(p.key, p.hash, p.ordering);
+      if (offer.verdict === 'duplicate') continue;
+      // Events are immutable and sent once: a "changed" event row is the same event id again.
+      const wanted = offer.verdict === 'new' || (offer.verdict === 'changed' && !events);
+      if (sender) {
+        if (offer.displaced) sender.withdraw(offer.slot);
+        if (wanted) await sender.add(offer.slot, p, n.location);
+      } else if (sample) {
+        if (offer.displaced) sample.withdraw(offer.slot);
+        if (offer.verdict === 'new' || offer.verdict === 'changed') sample.add(offer.slot, p.key, offer.verdict, p.payload);
       }
     }
-    await opts.afterAcknowledge?.(acked);
-    await stage.commit(acked);
-    counts.acknowledged += acked.length;
-    opts.onProgress?.({ phase: 'sending', done: counts.sent, total });
-    keys = [];
-    entries = [];
-    locations = [];
-    return !stopped;
-  };
-  try {
-    for await (const row of stage.diff(classes)) {
-      const payload = JSON.parse(row.payload!) as Payload & { l?: string };
-      keys.push(row.key);
-      locations.push(payload.l ?? row.key);
-      entries.push(toEntry(row.key, payload, entryOpts));
-      if (entries.length >= chunkSize && !(await flush())) break;
+    opts.onProgress?.({ phase: 'reading', done: counts.read });
+    if (sender?.stopped) {
+      sender.stoppedEarly = true;
+      break;
     }
-    if (!stopped) await flush();
-  } finally {
-    // Everything meant to go out that was neither acknowledged nor refused: entries of unknown outcome,
-    // and those never sent because sending stopped (or threw).
-    counts.unsent = total - counts.acknowledged - counts.refused;
   }
-  return retryLater;
+}
+
+/**
+ * Per-field change counts for a sync plan, comparing with what was last sent: a bounded sample of the
+ * new and changed rows, kept in memory while reading, their previous payloads read in one pass after.
+ */
+class FieldChangeSample {
+  private readonly rows = new Map<number, { key: string; cls: 'new' | 'changed'; payload: Payload }>();
+  constructor(private readonly limit = 50_000) {}
+
+  add(slot: number, key: string, cls: 'new' | 'changed', payload: Payload): void {
+    if (this.rows.size < this.limit || this.rows.has(slot)) this.rows.set(slot, { key, cls, payload });
+  }
+
+  withdraw(slot: number): void {
+    this.rows.delete(slot);
+  }
+
+  async count(store: StateStore, source: string): Promise<Record<string, number>> {
+    const changed = [...this.rows.values()].filter((r) => r.cls === 'changed').map((r) => r.key);
+    const previous = await store.getSnapshotPayloads(source, changed);
+    const out: Record<string, number> = {};
+    for (const r of this.rows.values()) {
+      const before = r.cls === 'changed' ? previous.get(r.key) : undefined;
+      for (const f of changedFields(before === undefined ? undefined : (JSON.parse(before) as Payload), r.payload)) bump(out, f);
+    }
+    return out;
+  }
+}
+
+interface Outgoing {
+  slot: number;
+  row: StagedRow;
+  location: string;
+  entry: V2Entry;
+}
+
+/**
+ * Sends rows in chunks while the read goes on, with up to `maxInFlight` chunks in flight, and appends
+ * each acknowledged row to the ack log. Once sending stops (a batch whose outcome is unknown, or that
+ * could not be sent), nothing more is dispatched.
+ *
+ * A key read twice in one run (see run-diff.ts) is sent once when its earlier row is still waiting here
+ * (the winner replaces it); when the earlier row is already on its way, the winner waits until every
+ * chunk in flight has settled, so Customer.io receives the two in the order they were read.
+ */
+class Sender {
+  meantToSend = 0;
+  retryLater = 0;
+  stopped = false;
+  stoppedEarly = false;
+  failure: unknown;
+  private buffer = new Map<number, Outgoing>();
+  /** Per run slot (see run-diff.ts): 1 once a row of the key went out. */
+  private dispatched = new Uint8Array(1024);
+  private readonly late: Outgoing[] = [];
+  private readonly inFlight = new Set<Promise<void>>();
+  private ackChain: Promise<void> = Promise.resolve();
+  private readonly entryOpts: EntryOptions;
+  private readonly chunk: number;
+  private readonly maxInFlight: number;
+
+  constructor(
+    private readonly deps: SyncDeps,
+    source: SourceSpec,
+    private readonly acks: SnapshotAckSession,
+    private readonly counts: SyncCounts,
+    private readonly rejects: RejectsFile,
+    private readonly opts: SyncOptions,
+    startedAt: Date,
+  ) {
+    this.entryOpts = {
+      identifier: source.identity.as,
+      ...(source.stamp_last_synced ? { stamp: { field: source.stamp_last_synced, at: Math.floor(startedAt.getTime() / 1000) } } : {}),
+    };
+    this.chunk = opts.sendChunk ?? 5000;
+    this.maxInFlight = opts.maxInFlight ?? 4;
+  }
+
+  async add(slot: number, p: PreparedRow, location: string): Promise<void> {
+    this.meantToSend++;
+    const out: Outgoing = {
+      slot,
+      location,
+      row: { key: p.key, hash: p.hash, ordering: p.ordering, payload: JSON.stringify(p.payload) },
+      entry: toEntry(p.key, p.payload, this.entryOpts),
+    };
+    if (slot < this.dispatched.length && this.dispatched[slot] === 1) {
+      this.late.push(out);
+      return;
+    }
+    this.buffer.set(slot, out);
+    if (this.buffer.size >= this.chunk) await this.dispatch();
+  }
+
+  /** A later row of the same key won: the earlier one, if still waiting here, is not sent. */
+  withdraw(slot: number): void {
+    if (this.buffer.delete(slot)) this.meantToSend--;
+    else {
+      const i = this.late.findIndex((o) => o.slot === slot);
+      if (i >= 0) {
+        this.late.splice(i, 1);
+        this.meantToSend--;
+      }
+    }
+  }
+
+  async finish(): Promise<void> {
+    await this.dispatch();
+    await this.drain();
+    if (this.late.length > 0 && !this.stopped) {
+      const late = this.late.splice(0);
+      for (let i = 0; i < late.length && !this.stopped; i += this.chunk) {
+        this.send(late.slice(i, i + this.chunk));
+        await this.drain();
+      }
+    }
+    await this.ackChain;
+  }
+
+  private async dispatch(): Promise<void> {
+    if (this.buffer.size === 0) return;
+    const chunk = [...this.buffer.values()];
+    this.buffer = new Map();
+    if (this.stopped) return;
+    while (this.inFlight.size >= this.maxInFlight) await Promise.race(this.inFlight);
+    if (this.stopped) return;
+    for (const o of chunk) this.markDispatched(o.slot);
+    this.send(chunk);
+  }
+
+  private markDispatched(slot: number): void {
+    if (slot >= this.dispatched.length) {
+      const grown = new Uint8Array(Math.max(slot + 1, this.dispatched.length * 2));
+      grown.set(this.dispatched);
+      this.dispatched = grown;
+    }
+    this.dispatched[slot] = 1;
+  }
+
+  private async drain(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.race(this.inFlight);
+  }
+
+  private send(chunk: Outgoing[]): void {
+    const task = this.sendChunk(chunk).catch((err: unknown) => {
+      this.failure ??= err;
+      this.stopped = true;
+    });
+    const tracked = task.finally(() => this.inFlight.delete(tracked));
+    this.inFlight.add(tracked);
+  }
+
+  private async sendChunk(chunk: Outgoing[]): Promise<void> {
+    const summary = await this.deps.client.sendBatches(
+      chunk.map((o) => o.entry),
+      this.opts.signal ? { signal: this.opts.signal } : {},
+    );
+    this.counts.sent += chunk.length;
+    const acked: StagedRow[] = [];
+    for (const r of summary.results) {
+      const o = chunk[r.index]!;
+      if (r.ok) acked.push(o.row);
+      else if (r.reason === 'not_sent' || r.reason === 'unknown_outcome') this.stopped = true;
+      else {
+        this.counts.refused++;
+        if (r.retryable) this.retryLater++;
+        this.rejects.write({ location: o.location, code: `customerio_${r.reason ?? 'rejected'}`, reason: redact(r.message ?? 'refused by Customer.io'), ...(r.field ? { field: r.field } : {}) });
+      }
+    }
+    // Appends go one after another: each is a transaction on the one state connection.
+    const append = this.ackChain.then(async () => {
+      await this.opts.afterAcknowledge?.(acked.map((a) => a.key));
+      await this.acks.append(acked);
+      this.counts.acknowledged += acked.length;
+      this.opts.onProgress?.({ phase: 'sending', done: this.counts.sent });
+    });
+    this.ackChain = append.catch(() => undefined);
+    await append;
+  }
 }
 
 function flatCounts(c: SyncCounts): Record<string, number> {

@@ -26,8 +26,12 @@
  *   that was read unambiguously; and a window like "within the last 7 days" errs towards excluding.
  *
  * Zone offsets come from the platform's tz database through one cached Intl.DateTimeFormat per zone,
- * with offsets cached per hour: a run converts every row, and building luxon DateTimes per value cost
+ * with offsets cached per hour (in a fixed-size table per zone): a run converts every row, and building luxon DateTimes per value cost
  * about 50 times more. The tests check the results against luxon's readings of the same wall times.
+ *
+ * The per-row path avoids the general machinery where it can: `instantReader` resolves the zone once per
+ * source column, the common ISO shapes are scanned by hand (the regex stays the definition and reads
+ * everything the scanner does not claim), and the calendar arithmetic needs no Date object.
  */
 
 /** A successfully read instant: epoch milliseconds, plus a note when a DST rule was applied. */
@@ -51,6 +55,8 @@ export const EPOCH_SECONDS_CUTOFF = 1e11;
 
 // ECMAScript's Date range; anything outside cannot be represented or sent.
 const MAX_EPOCH_MS = 8.64e15;
+const HOUR_MS = 3_600_000;
+const DAY_MS = 86_400_000;
 
 const DATE_TIME =
   /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?\s*(?:([Zz])|([+-])(\d{2})(?::?(\d{2})(?::?(\d{2}))?)?)?$/;
@@ -63,11 +69,17 @@ function isDate(value: unknown): value is Date {
   return Object.prototype.toString.call(value) === '[object Date]';
 }
 
-function fromEpoch(n: number): InstantResult {
+/**
+ * What the readers below return: a plain number is an instant read without a note (no result object per
+ * value on the usual path), anything else the full result.
+ */
+type Read = number | InstantResult;
+
+function fromEpoch(n: number): Read {
   if (!Number.isFinite(n)) return invalid('is not a finite number');
   const ms = Math.abs(n) < EPOCH_SECONDS_CUTOFF ? Math.round(n * 1000) : Math.floor(n);
   if (Math.abs(ms) > MAX_EPOCH_MS) return invalid('is outside the representable date range');
-  return { ok: true, ms };
+  return ms;
 }
 
 /**
@@ -75,63 +87,237 @@ function fromEpoch(n: number): InstantResult {
  * it is only consulted when the value carries no offset.
  */
 export function toInstant(value: unknown, timezone: string | undefined): InstantResult {
+  const r = readInstant(value, timezone, undefined);
+  return typeof r === 'number' ? { ok: true, ms: r } : r;
+}
+
+/**
+ * `toInstant` with the timezone bound, for reading many values (the normaliser, per column): the zone
+ * is looked up once, and an instant without a note comes back as its plain epoch milliseconds rather
+ * than a result object. Otherwise the same result as `toInstant` for every value.
+ */
+export function instantReader(timezone: string | undefined): (value: unknown) => number | InstantResult {
+  const zone = timezone === undefined || timezone === '' ? null : zoneOf(timezone);
+  return (value) => readInstant(value, timezone, zone);
+}
+
+/** `zone`: the zone of `timezone` when the caller has resolved it already, else undefined. */
+function readInstant(value: unknown, timezone: string | undefined, zone: Zone | null | undefined): Read {
+  if (typeof value === 'string') return readText(value, timezone, zone);
   if (typeof value === 'number') return fromEpoch(value);
   if (typeof value === 'bigint') return fromEpoch(Number(value));
   if (isDate(value)) {
     const ms = value.getTime();
-    return Number.isNaN(ms) ? invalid('is an invalid date') : { ok: true, ms };
+    return Number.isNaN(ms) ? invalid('is an invalid date') : ms;
   }
-  if (typeof value !== 'string') return invalid('is not a timestamp (expected an ISO-8601 string, a date, or epoch seconds/milliseconds)');
-  const text = value.trim();
-  if (EPOCH_STRING.test(text)) return fromEpoch(Number(text));
-  const m = DATE_TIME.exec(text);
-  if (!m) return invalid('is not a recognised timestamp format (use ISO-8601, e.g. 2026-03-08T14:30:00Z)');
-  const [, y, mo, d, h, mi, s, frac, zulu, sign, oh, om, os] = m;
-  const hasTime = h !== undefined;
-  const hasOffset = zulu !== undefined || sign !== undefined;
-  if (hasOffset && !hasTime) return invalid('has an offset but no time of day');
-  // Truncate the fraction to milliseconds: '123456' → 123.
-  const millis = frac !== undefined ? Number(frac.slice(0, 3).padEnd(3, '0')) : 0;
-  const wall = wallClockMs(Number(y), Number(mo), Number(d), hasTime ? Number(h) : 0, hasTime ? Number(mi) : 0, s !== undefined ? Number(s) : 0, millis);
+  return invalid('is not a timestamp (expected an ISO-8601 string, a date, or epoch seconds/milliseconds)');
+}
+
+/**
+ * The fields of a DATE_TIME match, as numbers. One scratch record: reading is synchronous and never
+ * re-entered, and a fresh array of captures per value was a measurable share of the parse.
+ */
+const parts = { y: 0, mo: 0, d: 0, hasTime: false, h: 0, mi: 0, s: 0, millis: 0, zulu: false, sign: 0, oh: 0, om: 0, os: 0 };
+
+function readText(value: string, timezone: string | undefined, zone: Zone | null | undefined): Read {
+  if (!scanDateTime(value)) {
+    const text = value.trim();
+    if (EPOCH_STRING.test(text)) return fromEpoch(Number(text));
+    if (!matchDateTime(text)) return invalid('is not a recognised timestamp format (use ISO-8601, e.g. 2026-03-08T14:30:00Z)');
+  }
+  const p = parts;
+  const hasOffset = p.zulu || p.sign !== 0;
+  if (hasOffset && !p.hasTime) return invalid('has an offset but no time of day');
+  const wall = wallClockMs(p.y, p.mo, p.d, p.h, p.mi, p.s, p.millis);
   if (wall === undefined) return invalid('is not a valid calendar date or time');
 
   if (hasOffset) {
-    if (sign === undefined) return { ok: true, ms: wall };
-    const [hh, mm, ss] = [Number(oh), Number(om ?? 0), Number(os ?? 0)];
-    if (hh > 23 || mm > 59 || ss > 59) return invalid('has an invalid UTC offset');
-    return { ok: true, ms: wall - (sign === '-' ? -1 : 1) * (hh * 3600 + mm * 60 + ss) * 1000 };
+    if (p.zulu) return wall;
+    if (p.oh > 23 || p.om > 59 || p.os > 59) return invalid('has an invalid UTC offset');
+    return wall - p.sign * (p.oh * 3600 + p.om * 60 + p.os) * 1000;
   }
 
   if (timezone === undefined || timezone === '') {
     return { ok: false, code: 'timezone_missing', reason: 'has no UTC offset and the source declares no timezone' };
   }
-  const zone = zoneFormatter(timezone);
-  if (!zone) return { ok: false, code: 'timezone_invalid', reason: `cannot be read: the source timezone "${timezone}" is not a known IANA zone` };
-  return fromLocal(wall, zone, timezone);
+  const known = zone === undefined ? zoneOf(timezone) : zone;
+  if (!known) return { ok: false, code: 'timezone_invalid', reason: `cannot be read: the source timezone "${timezone}" is not a known IANA zone` };
+  return fromLocal(wall, known, timezone);
+}
+
+/** DATE_TIME by regex into `parts` (the definition of what is accepted); false when it does not match. */
+function matchDateTime(text: string): boolean {
+  const m = DATE_TIME.exec(text);
+  if (!m) return false;
+  const [, y, mo, d, h, mi, s, frac, zulu, sign, oh, om, os] = m;
+  const p = parts;
+  p.y = Number(y);
+  p.mo = Number(mo);
+  p.d = Number(d);
+  p.hasTime = h !== undefined;
+  p.h = h !== undefined ? Number(h) : 0;
+  p.mi = mi !== undefined ? Number(mi) : 0;
+  p.s = s !== undefined ? Number(s) : 0;
+  // Truncate the fraction to milliseconds: '123456' → 123.
+  p.millis = frac !== undefined ? Number(frac.slice(0, 3).padEnd(3, '0')) : 0;
+  p.zulu = zulu !== undefined;
+  p.sign = sign === undefined ? 0 : sign === '-' ? -1 : 1;
+  p.oh = oh !== undefined ? Number(oh) : 0;
+  p.om = om !== undefined ? Number(om) : 0;
+  p.os = os !== undefined ? Number(os) : 0;
+  return true;
+}
+
+const ZERO = 48;
+/** The value of the ASCII digits text[i], text[i + 1]; negative when either is not a digit. */
+function two(text: string, i: number): number {
+  const a = text.charCodeAt(i) - ZERO;
+  const b = text.charCodeAt(i + 1) - ZERO;
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1;
 }
 
 /**
+ * The usual shapes of DATE_TIME, scanned by hand into `parts`: `YYYY-MM-DD`, then optionally a T, t or
+ * space and `HH:mm`, `:ss`, a fraction of 1 to 9 digits, and `Z`/`z` or an offset `±HH`, `±HH[:]mm`,
+ * `±HH[:]mm[:]ss` right after. Nothing around it (no whitespace to trim, none before the offset). Returns
+ * false for anything else, which then goes through the trim, the epoch check and the regex: every string
+ * this accepts is one the regex reads the same way and that is not an epoch, so the result is the same.
+ */
+function scanDateTime(text: string): boolean {
+  const n = text.length;
+  if (n < 10 || text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45) return false;
+  const hi = two(text, 0);
+  const lo = two(text, 2);
+  const mo = two(text, 5);
+  const d = two(text, 8);
+  if (hi < 0 || lo < 0 || mo < 0 || d < 0) return false;
+  const p = parts;
+  p.y = hi * 100 + lo;
+  p.mo = mo;
+  p.d = d;
+  p.hasTime = false;
+  p.h = 0;
+  p.mi = 0;
+  p.s = 0;
+  p.millis = 0;
+  p.zulu = false;
+  p.sign = 0;
+  p.oh = 0;
+  p.om = 0;
+  p.os = 0;
+  let i = 10;
+  if (i === n) return true;
+  let c = text.charCodeAt(i);
+  // 'T', 't', ' '
+  if (c === 84 || c === 116 || c === 32) {
+    if (n < i + 6 || text.charCodeAt(i + 3) !== 58) return false;
+    const h = two(text, i + 1);
+    const mi = two(text, i + 4);
+    if (h < 0 || mi < 0) return false;
+    p.hasTime = true;
+    p.h = h;
+    p.mi = mi;
+    i += 6;
+    if (i < n && text.charCodeAt(i) === 58) {
+      const s = two(text, i + 1);
+      if (s < 0) return false;
+      p.s = s;
+      i += 3;
+      c = text.charCodeAt(i);
+      // '.' or ','
+      if (i < n && (c === 46 || c === 44)) {
+        let j = i + 1;
+        let millis = 0;
+        while (j < n) {
+          const digit = text.charCodeAt(j) - ZERO;
+          if (digit < 0 || digit > 9) break;
+          if (j - i <= 3) millis = millis * 10 + digit;
+          j++;
+        }
+        const digits = j - i - 1;
+        if (digits < 1 || digits > 9) return false;
+        for (let k = digits; k < 3; k++) millis *= 10;
+        p.millis = millis;
+        i = j;
+      }
+    }
+  }
+  if (i === n) return true;
+  c = text.charCodeAt(i);
+  // 'Z', 'z'
+  if (c === 90 || c === 122) {
+    p.zulu = true;
+    return i + 1 === n;
+  }
+  // '+', '-'
+  if (c !== 43 && c !== 45) return false;
+  p.sign = c === 45 ? -1 : 1;
+  const oh = two(text, i + 1);
+  if (oh < 0) return false;
+  p.oh = oh;
+  i += 3;
+  if (i === n) return true;
+  if (text.charCodeAt(i) === 58) i++;
+  const om = two(text, i);
+  if (om < 0) return false;
+  p.om = om;
+  i += 2;
+  if (i === n) return true;
+  if (text.charCodeAt(i) === 58) i++;
+  const os = two(text, i);
+  if (os < 0) return false;
+  p.os = os;
+  return i + 2 === n;
+}
+
+/** Days from 1970-01-01 to a proleptic Gregorian date (month 1-12), by the civil-calendar formula. */
+function daysFromCivil(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (month > 2 ? month - 3 : month + 9) + 2) / 5) + day - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
+}
+
+const isLeap = (y: number): boolean => (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/**
  * The wall-clock reading as if it were UTC, in milliseconds; undefined for an impossible calendar value
- * (Feb 30, 25:00, second 60). Years below 100 are set explicitly: Date.UTC would read them as 19xx.
+ * (Feb 30, 25:00, second 60). Plain arithmetic: Date.UTC would read years below 100 as 19xx.
  */
 function wallClockMs(y: number, mo: number, d: number, h: number, mi: number, s: number, ms: number): number | undefined {
   if (y < 1 || mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || s > 59) return undefined;
-  const date = new Date(Date.UTC(2000, mo - 1, d, h, mi, s, ms));
-  date.setUTCFullYear(y);
-  if (date.getUTCMonth() !== mo - 1 || date.getUTCDate() !== d) return undefined;
-  return date.getTime();
+  if (d > (mo === 2 && isLeap(y) ? 29 : MONTH_DAYS[mo - 1]!)) return undefined;
+  return daysFromCivil(y, mo, d) * DAY_MS + h * HOUR_MS + mi * 60_000 + s * 1000 + ms;
 }
 
-// One formatter per zone: creating an Intl.DateTimeFormat costs far more than using one, and a run
-// converts every row with the same zone. `null` remembers a zone Intl does not know.
-const formatters = new Map<string, Intl.DateTimeFormat | null>();
+/**
+ * A zone Intl knows: its formatter, plus its per-hour offset cache. The cache holds, for hours whose
+ * offset is the same at both ends (no transition inside; zones never change twice within an hour), that
+ * offset. It is a fixed table indexed by a hash of the hour, each slot remembering its hour: rows of one
+ * run cluster in time, so most conversions hit it instead of formatting dates, and a lookup costs no
+ * more than reading two array slots (a Map lookup per offset was most of a naive conversion's time).
+ */
+interface Zone {
+  format: Intl.DateTimeFormat;
+  hours: Float64Array;
+  offsets: Float64Array;
+}
 
-function zoneFormatter(zone: string): Intl.DateTimeFormat | null {
-  let f = formatters.get(zone);
-  if (f === undefined) {
+const CACHE_BITS = 16;
+
+// One zone per name: creating an Intl.DateTimeFormat costs far more than using one, and a run converts
+// every row with the same zone. `null` remembers a zone Intl does not know.
+const zones = new Map<string, Zone | null>();
+
+function zoneOf(name: string): Zone | null {
+  let z = zones.get(name);
+  if (z === undefined) {
     try {
-      f = new Intl.DateTimeFormat('en-US', {
-        timeZone: zone,
+      const format = new Intl.DateTimeFormat('en-US', {
+        timeZone: name,
         hourCycle: 'h23',
         era: 'short',
         year: 'numeric',
@@ -141,33 +327,26 @@ function zoneFormatter(zone: string): Intl.DateTimeFormat | null {
         minute: 'numeric',
         second: 'numeric',
       });
+      z = { format, hours: new Float64Array(1 << CACHE_BITS).fill(Number.NaN), offsets: new Float64Array(1 << CACHE_BITS) };
     } catch {
-      f = null;
+      z = null;
     }
-    formatters.set(zone, f);
+    zones.set(name, z);
   }
-  return f;
+  return z;
 }
 
-const HOUR_MS = 3_600_000;
-const MAX_CACHED_HOURS = 100_000;
-// Per zone: hour bucket → the offset, for hours whose offset is the same at both ends (no transition
-// inside; zones never change twice within an hour). Rows of one run cluster in time, so most
-// conversions hit the cache instead of formatting dates.
-const offsetCache = new Map<Intl.DateTimeFormat, Map<number, number>>();
-
 /** The zone's UTC offset at instant `t`, in milliseconds (east positive). */
-function offsetAt(zone: Intl.DateTimeFormat, t: number): number {
-  let cache = offsetCache.get(zone);
-  if (!cache) offsetCache.set(zone, (cache = new Map()));
+function offsetAt(zone: Zone, t: number): number {
   const bucket = Math.floor(t / HOUR_MS);
-  const hit = cache.get(bucket);
-  if (hit !== undefined) return hit;
-  const start = rawOffsetAt(zone, bucket * HOUR_MS);
-  const end = rawOffsetAt(zone, (bucket + 1) * HOUR_MS - 1000);
-  if (start !== end) return rawOffsetAt(zone, t);
-  if (cache.size >= MAX_CACHED_HOURS) cache.clear();
-  cache.set(bucket, start);
+  // Fibonacci hashing spreads hours that are a day apart (midnights) over the whole table.
+  const slot = Math.imul(bucket, 0x9e3779b1) >>> (32 - CACHE_BITS);
+  if (zone.hours[slot] === bucket) return zone.offsets[slot]!;
+  const start = rawOffsetAt(zone.format, bucket * HOUR_MS);
+  const end = rawOffsetAt(zone.format, (bucket + 1) * HOUR_MS - 1000);
+  if (start !== end) return rawOffsetAt(zone.format, t);
+  zone.hours[slot] = bucket;
+  zone.offsets[slot] = start;
   return start;
 }
 
@@ -204,21 +383,20 @@ function formatOffset(offsetMs: number): string {
   return `${sign}${String(Math.floor(minutes / 60)).padStart(2, '0')}:${String(minutes % 60).padStart(2, '0')}`;
 }
 
-const DAY_MS = 86_400_000;
-
 /**
  * A wall-clock time in a zone → the instant. The offsets a day before and a day after bracket any
  * transition near this time (zones change offset at most once in two days): each gives a candidate
  * instant, which is real if the zone has that offset at that instant. Two real candidates: an overlap;
  * none: a gap.
  */
-function fromLocal(wall: number, zone: Intl.DateTimeFormat, name: string): InstantResult {
+function fromLocal(wall: number, zone: Zone, name: string): Read {
   const early = offsetAt(zone, wall - DAY_MS);
   const late = offsetAt(zone, wall + DAY_MS);
   const fromEarly = wall - early;
   const fromLate = wall - late;
   const earlyReal = offsetAt(zone, fromEarly) === early;
-  const lateReal = offsetAt(zone, fromLate) === late;
+  // Far from a transition both candidates are the same instant: one lookup answers both.
+  const lateReal = fromLate === fromEarly ? earlyReal : offsetAt(zone, fromLate) === late;
   if (earlyReal && lateReal && fromEarly !== fromLate) {
     // An overlap: pin the earlier instant (see the module comment).
     const ms = Math.min(fromEarly, fromLate);
@@ -228,8 +406,8 @@ function fromLocal(wall: number, zone: Intl.DateTimeFormat, name: string): Insta
       note: `is ambiguous in ${name} (the clocks went back and that local time happened twice); used the earlier instant (UTC offset ${formatOffset(wall - ms)})`,
     };
   }
-  if (earlyReal) return { ok: true, ms: fromEarly };
-  if (lateReal) return { ok: true, ms: fromLate };
+  if (earlyReal) return fromEarly;
+  if (lateReal) return fromLate;
   // A gap: read with the offset in force before it, the wall time lands after the jump, moved forward by
   // exactly the gap (02:30 EST = 07:30Z = 03:30 EDT).
   const gapMinutes = Math.round((late - early) / 60_000);

@@ -322,5 +322,49 @@ for (const b of backends) {
         { numRuns: b.name === 'sqlite' ? 150 : 40 },
       );
     });
+
+    describe('ack sessions and the snapshot index', () => {
+      async function index(source: string): Promise<Map<string, { hash: string; ordering: number | null }>> {
+        const out = new Map<string, { hash: string; ordering: number | null }>();
+        for await (const page of store.readSnapshotIndex(source, { pageSize: 2 })) for (const e of page) out.set(e.key, { hash: e.hash, ordering: e.ordering });
+        return out;
+      }
+
+      it('applies appended acknowledgements on close, the last append of a key winning', async () => {
+        const acks = await store.openAckSession('ack-latest');
+        await acks.append([
+          { key: 'a', hash: 'h1', ordering: 1, payload: '{"v":1}' },
+          { key: 'b', hash: 'h1', ordering: null, payload: null },
+        ]);
+        await acks.append([{ key: 'a', hash: 'h2', ordering: 2, payload: '{"v":2}' }]);
+        await acks.close();
+        expect(await store.getSnapshotEntry('ack-latest', 'a')).toMatchObject({ hash: 'h2', ordering: 2, payload: '{"v":2}' });
+        expect(await store.getSnapshotEntry('ack-latest', 'b')).toMatchObject({ hash: 'h1', ordering: null, payload: null });
+        expect(Object.fromEntries(await index('ack-latest'))).toEqual({ a: { hash: 'h2', ordering: 2 }, b: { hash: 'h1', ordering: null } });
+        expect(await store.getSnapshotPayloads('ack-latest', ['a', 'b', 'zz', 'a'])).toEqual(new Map([['a', '{"v":2}']]));
+      });
+
+      it('shows acknowledgements of a session that died in the index, and applies them when the next session opens', async () => {
+        const acks = await store.openAckSession('crashy');
+        await acks.append([{ key: 'k1', hash: 'h1', ordering: 5, payload: '{}' }]);
+        // No close: the process died here.
+        expect(await store.countSnapshot('crashy')).toBe(0);
+        expect(Object.fromEntries(await index('crashy'))).toEqual({ k1: { hash: 'h1', ordering: 5 } });
+        const next = await store.openAckSession('crashy');
+        expect(await store.countSnapshot('crashy')).toBe(1);
+        await expect(acks.append([{ key: 'k2', hash: 'h', ordering: null }])).rejects.toMatchObject({ code: 'STATE007' });
+        await acks.close(); // superseded: leaves the newer session alone
+        await next.append([{ key: 'k2', hash: 'h2', ordering: null }]);
+        await next.close();
+        expect([...(await index('crashy')).keys()].sort()).toEqual(['k1', 'k2']);
+      });
+
+      it('refuses rows without a key or hash, writing nothing', async () => {
+        const acks = await store.openAckSession('bad');
+        await expect(acks.append([{ key: 'ok', hash: 'h' }, { key: '', hash: 'h' }])).rejects.toThrow(/without a key/);
+        await acks.close();
+        expect(await store.countSnapshot('bad')).toBe(0);
+      });
+    });
   });
 }

@@ -206,7 +206,7 @@ describe('streaming', () => {
     };
     dir = await makeProject({ sources: [personSource({ fields: { order_count: 'orders' } })], data: { 'customers.ndjson': '' } });
     const acknowledgedChunks: number[] = [];
-    const r = await syncOk(dir, sandbox, 'customers', { connector, sendChunk: 500, stageChunk: 300, afterAcknowledge: (keys) => void acknowledgedChunks.push(keys.length) });
+    const r = await syncOk(dir, sandbox, 'customers', { connector, sendChunk: 500, afterAcknowledge: (keys) => void acknowledgedChunks.push(keys.length) });
     expect(r.counts).toMatchObject({ read: N, new: N, sent: N, acknowledged: N });
     expect(acknowledgedChunks).toEqual([500, 500, 200]);
     expect(sandbox.customerio.listPeople()).toHaveLength(N);

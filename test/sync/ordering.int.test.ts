@@ -116,4 +116,27 @@ describe('state and updated_at', () => {
     await syncOk(dir, sandbox, 'vip');
     expect(sandbox.customerio.getPerson('v1')!.attributes).toEqual({ vip_tier: 'gold', vip_tier_updated_at: secs('2026-05-02T03:00:00Z') });
   });
+
+  it('a newer row of a person already sent earlier in the same run is sent after it, so the newer value stays', async () => {
+    // Rows stream out while the read goes on: with one-row chunks, v1's first row is on its way (or
+    // acknowledged) before its newer row is read. The newer row waits until everything in flight has
+    // settled, then goes out; the snapshot ends on it, so the next run sends nothing.
+    const filler = Array.from({ length: 20 }, (_, i) => ({ customer_id: `f${i}`, tier: 'none', tier_at: '2026-05-01T00:00:00Z' }));
+    dir = await makeProject({
+      sources: [vipSource()],
+      data: {
+        'vip.ndjson': ndjson([
+          { customer_id: 'v1', tier: 'gold', tier_at: '2026-05-01T00:00:00Z' },
+          ...filler,
+          { customer_id: 'v1', tier: 'platinum', tier_at: '2026-05-03T00:00:00Z' },
+          { customer_id: 'v1', tier: 'silver', tier_at: '2026-05-02T00:00:00Z' },
+        ]),
+      },
+    });
+    const r = await syncOk(dir, sandbox, 'vip', { sendChunk: 1, maxInFlight: 3 });
+    expect(r.counts).toMatchObject({ read: 23, new: 21, duplicates: 2, sent: 22, acknowledged: 22, unsent: 0 });
+    expect(attributesOf(sandbox, 'v1')).toMatchObject({ vip_tier: 'platinum', vip_tier_updated_at: secs('2026-05-03T00:00:00Z') });
+    const again = await syncOk(dir, sandbox, 'vip');
+    expect(again.counts).toMatchObject({ unchanged: 21, sent: 0 });
+  });
 });

@@ -137,6 +137,8 @@ describe('transient failures', () => {
     let acknowledgedChunks = 0;
     const failing = await sync(dir, sandbox, 'customers', {
       sendChunk: 10,
+      // One chunk at a time, so the fault lands between the first and second chunk.
+      maxInFlight: 1,
       afterAcknowledge: () => {
         if (++acknowledgedChunks === 1) sandbox.faults.set({ burst5xx: 1000, service: 'track' });
       },

@@ -1,0 +1,51 @@
+/**
+ * Keeps a long sync's heap near what it really holds.
+ *
+ * A run allocates a lot of short-lived garbage per row while keeping a growing index of keys. V8 sizes
+ * its old generation by heuristics made for servers: on a machine with plenty of memory it lets a
+ * million-row run climb to ~850 MB of resident memory, while what is live stays under 200 MB (measured:
+ * the same run completes with --max-old-space-size=200). Heap flags only take effect when given on the
+ * command line, which `npx tidemark` and CI do not control, so the engine asks for a full collection
+ * itself whenever the heap has grown well past what the last collection left: a few collections per
+ * million rows, each a fraction of a second.
+ */
+import v8 from 'node:v8';
+import vm from 'node:vm';
+
+let collect: (() => void) | undefined;
+
+function collector(): (() => void) | undefined {
+  if (collect) return collect;
+  const exposed = (globalThis as { gc?: () => void }).gc;
+  if (typeof exposed === 'function') return (collect = exposed);
+  try {
+    // The flag exposes `gc` in contexts created after it is set.
+    v8.setFlagsFromString('--expose-gc');
+    const gc: unknown = vm.runInNewContext('gc');
+    if (typeof gc === 'function') collect = gc as () => void;
+  } catch {
+    collect = undefined;
+  }
+  return collect;
+}
+
+export class HeapGovernor {
+  private floor: number;
+  private readonly gc = collector();
+  collections = 0;
+
+  /** `slackBytes`: how far the heap may grow past what the last collection left before collecting again. */
+  constructor(private readonly slackBytes = 64 * 1024 * 1024) {
+    this.floor = process.memoryUsage().heapUsed;
+  }
+
+  /** Call between chunks of work. */
+  check(): void {
+    if (!this.gc) return;
+    const used = process.memoryUsage().heapUsed;
+    if (used < this.floor + this.slackBytes) return;
+    this.gc();
+    this.collections++;
+    this.floor = process.memoryUsage().heapUsed;
+  }
+}

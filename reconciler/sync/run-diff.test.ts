@@ -1,0 +1,123 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { KeyTable, RunDiff, type RowClass } from './run-diff.ts';
+
+describe('RunDiff', () => {
+  const snapshot = (): RunDiff => {
+    const d = new RunDiff();
+    d.load('same', 'h1', 100);
+    d.load('edited', 'h1', 100);
+    d.load('stale', 'h1', 100);
+    d.load('unordered', 'h1', null);
+    return d;
+  };
+
+  it('classifies rows against what was acknowledged', () => {
+    const d = snapshot();
+    expect(d.offer('same', 'h1', 200).verdict).toBe('unchanged');
+    expect(d.offer('edited', 'h2', 200).verdict).toBe('changed');
+    expect(d.offer('stale', 'h2', 50).verdict).toBe('out_of_order');
+    expect(d.offer('unordered', 'h2', 1).verdict).toBe('changed');
+    expect(d.offer('fresh', 'h9', null).verdict).toBe('new');
+    expect(d.counts()).toEqual({ staged: 5, duplicates: 0, new: 1, changed: 2, unchanged: 1, outOfOrder: 1 });
+    expect(d.snapshotSize).toBe(4);
+    expect(d.inSnapshot('fresh')).toBe(false);
+    expect(d.inSnapshot('same')).toBe(true);
+  });
+
+  it('keeps the most recent row of a key read twice, ties to the later one, and says which it displaced', () => {
+    const d = snapshot();
+    expect(d.offer('edited', 'h2', 300).verdict).toBe('changed');
+    expect(d.offer('edited', 'h3', 200)).toMatchObject({ verdict: 'duplicate' });
+    expect(d.offer('edited', 'h1', 300)).toMatchObject({ verdict: 'unchanged', displaced: 'changed' });
+    expect(d.offer('edited', 'h4', null)).toMatchObject({ verdict: 'duplicate' });
+    expect(d.offer('n', 'a', null).verdict).toBe('new');
+    expect(d.offer('n', 'b', null)).toMatchObject({ verdict: 'new', displaced: 'new' });
+    expect(d.offer('n', 'c', 5)).toMatchObject({ verdict: 'new', displaced: 'new' });
+    expect(d.counts()).toEqual({ staged: 2, duplicates: 5, new: 1, changed: 0, unchanged: 1, outOfOrder: 0 });
+  });
+
+  it('lets a later load of a key win (unmerged acknowledgements come after the snapshot)', () => {
+    const d = new RunDiff();
+    d.load('k', 'old', 1);
+    d.load('k', 'new', 2);
+    expect(d.offer('k', 'new', 2).verdict).toBe('unchanged');
+    expect(d.snapshotSize).toBe(1);
+  });
+
+  it('agrees with a direct reading of the rules on any sequence of rows (property)', () => {
+    const key = fc.constantFrom('a', 'b', 'c', 'd', 'e');
+    const hash = fc.constantFrom('h1', 'h2', 'h3');
+    const ordering = fc.option(fc.integer({ min: 0, max: 5 }), { nil: null });
+    const row = fc.record({ key, hash, ordering });
+    fc.assert(
+      fc.property(fc.array(row, { maxLength: 12 }), fc.array(row, { maxLength: 40 }), (acked, incoming) => {
+        const d = new RunDiff();
+        const snap = new Map<string, { hash: string; ordering: number | null }>();
+        for (const r of acked) {
+          d.load(r.key, r.hash, r.ordering);
+          snap.set(r.key, r);
+        }
+        // The winner per key: the highest ordering (absent lowest), ties to the later row.
+        const winners = new Map<string, (typeof incoming)[number]>();
+        for (const r of incoming) {
+          const w = winners.get(r.key);
+          const rank = (o: number | null) => (o === null ? -1 : o);
+          if (!w || rank(r.ordering) >= rank(w.ordering)) winners.set(r.key, r);
+        }
+        const expected = { staged: winners.size, duplicates: incoming.length - winners.size, new: 0, changed: 0, unchanged: 0, outOfOrder: 0 };
+        for (const [k, w] of winners) {
+          const s = snap.get(k);
+          const c: RowClass = !s ? 'new' : s.hash === w.hash ? 'unchanged' : w.ordering !== null && s.ordering !== null && w.ordering < s.ordering ? 'out_of_order' : 'changed';
+          if (c === 'out_of_order') expected.outOfOrder++;
+          else expected[c]++;
+        }
+        // Replaying the engine's bookkeeping: the class each key ends with is the last non-duplicate verdict.
+        const last = new Map<string, RowClass>();
+        for (const r of incoming) {
+          const o = d.offer(r.key, r.hash, r.ordering);
+          if (o.verdict !== 'duplicate') {
+            if (o.displaced) expect(last.get(r.key)).toBe(o.displaced);
+            last.set(r.key, o.verdict);
+          }
+        }
+        expect(d.counts()).toEqual(expected);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
+
+describe('RunDiff hash storage', () => {
+  it('compares packed hex hashes by every digit, and other hashes as text', () => {
+    const d = new RunDiff();
+    const h = '0123456789abcdef0123456789abcdef';
+    for (let i = 0; i < 3000; i++) d.load(`k${i}`, i === 7 ? 'not-hex' : h, null);
+    expect(d.offer('k1', h, null).verdict).toBe('unchanged');
+    // The last digit differs: every one of the 128 bits counts.
+    expect(d.offer('k2', `${h.slice(0, 31)}e`, null).verdict).toBe('changed');
+    expect(d.offer('k3', `f${h.slice(1)}`, null).verdict).toBe('changed');
+    expect(d.offer('k7', 'not-hex', null).verdict).toBe('unchanged');
+    expect(d.offer('k2999', h.toUpperCase(), null).verdict).toBe('changed');
+    expect(d.snapshotSize).toBe(3000);
+  });
+});
+
+describe('KeyTable', () => {
+  it('gives dense slots in first-seen order and finds every key after growing (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.string({ maxLength: 12 }), { maxLength: 3000 }), (keys) => {
+        const t = new KeyTable();
+        const expected = new Map<string, number>();
+        for (const k of keys) {
+          if (!expected.has(k)) expected.set(k, expected.size);
+          expect(t.intern(k)).toBe(expected.get(k));
+        }
+        expect(t.size).toBe(expected.size);
+        for (const [k, slot] of expected) expect(t.find(k)).toBe(slot);
+        expect(t.find('\u0000absent')).toBe(keys.includes('\u0000absent') ? expected.get('\u0000absent') : -1);
+      }),
+      { numRuns: 60 },
+    );
+  });
+});

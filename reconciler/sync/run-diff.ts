@@ -1,0 +1,255 @@
+/**
+ * The in-memory diff of one sync run against the source's snapshot. Pure: no I/O.
+ *
+ * The snapshot's keys, hashes and orderings are loaded once (a million keys take about 100 MB: the
+ * engine's 128-bit hex hashes are packed into 16 bytes each; the payloads, which make the snapshot large,
+ * stay in the store), then every row of the read is classified
+ * as it streams by, so changed rows can be sent while the rest of the source is still being read:
+ * - `new`: the key was never acknowledged;
+ * - `unchanged`: same hash as last acknowledged;
+ * - `out_of_order`: different hash, but its ordering is older than what was acknowledged (latest wins);
+ * - `changed`: otherwise.
+ * A key read twice in one run keeps one row: the highest ordering wins (a missing ordering counts as
+ * lowest), ties go to the row read last, and the other is counted as a duplicate. These are the rules
+ * the state store's staging session applies in SQL, so both engines agree.
+ */
+
+export type RowClass = 'new' | 'changed' | 'unchanged' | 'out_of_order';
+
+export interface Offer {
+  /** The class of the row, or `duplicate` when an earlier row of the same key in this run wins over it. */
+  verdict: RowClass | 'duplicate';
+  /** The run-wide slot of the key (stable for the run). */
+  slot: number;
+  /** Set when this row displaced an earlier row of the same key read in this run: that row's class. */
+  displaced?: RowClass;
+}
+
+export interface RunDiffCounts {
+  /** Distinct keys read. */
+  staged: number;
+  duplicates: number;
+  new: number;
+  changed: number;
+  unchanged: number;
+  outOfOrder: number;
+}
+
+const CLASS_CODES: readonly RowClass[] = ['new', 'changed', 'unchanged', 'out_of_order'];
+
+export class RunDiff {
+  private readonly slots = new KeyTable();
+  /** Per slot, the snapshot hash packed as four 32-bit words (see `pack`). */
+  private words = new Uint32Array(4 * 1024);
+  /** 0 = not in the snapshot, 1 = packed in `words`, 2 = kept as text in `odd` (not a 32-digit hex hash). */
+  private hashKind = new Uint8Array(1024);
+  private readonly odd = new Map<number, string>();
+  private readonly scratch = new Uint32Array(4);
+  /** Snapshot ordering per slot; NaN when absent. */
+  private orderings = new Float64Array(1024);
+  /** This run's winning ordering per slot; NaN when absent. */
+  private runOrderings = new Float64Array(1024);
+  /** 0 = not read in this run, else 1 + index into CLASS_CODES. */
+  private runClass = new Uint8Array(1024);
+  private size = 0;
+  private readonly tally: RunDiffCounts = { staged: 0, duplicates: 0, new: 0, changed: 0, unchanged: 0, outOfOrder: 0 };
+
+  /** Records what the snapshot holds for a key. Later calls for the same key win (unmerged acks come last). */
+  load(key: string, hash: string, ordering: number | null): void {
+    const slot = this.slotOf(key);
+    if (pack(hash, this.scratch)) {
+      this.words.set(this.scratch, slot * 4);
+      this.hashKind[slot] = 1;
+      this.odd.delete(slot);
+    } else {
+      this.hashKind[slot] = 2;
+      this.odd.set(slot, hash);
+    }
+    this.orderings[slot] = ordering ?? Number.NaN;
+  }
+
+  /** Number of keys the snapshot holds. */
+  get snapshotSize(): number {
+    let n = 0;
+    for (let i = 0; i < this.size; i++) if (this.hashKind[i] !== 0) n++;
+    return n;
+  }
+
+  /** Classifies one row of the run. */
+  offer(key: string, hash: string, ordering: number | null): Offer {
+    const slot = this.slotOf(key);
+    const seen = this.runClass[slot]!;
+    let displaced: RowClass | undefined;
+    if (seen !== 0) {
+      this.tally.duplicates++;
+      const before = this.runOrderings[slot]!;
+      const wins = ordering === null ? Number.isNaN(before) : Number.isNaN(before) || ordering >= before;
+      if (!wins) return { verdict: 'duplicate', slot };
+      displaced = CLASS_CODES[seen - 1]!;
+      this.count(displaced, -1);
+    } else {
+      this.tally.staged++;
+    }
+    const verdict = this.classify(slot, hash, ordering);
+    this.runClass[slot] = CLASS_CODES.indexOf(verdict) + 1;
+    this.runOrderings[slot] = ordering ?? Number.NaN;
+    this.count(verdict, 1);
+    return displaced ? { verdict, slot, displaced } : { verdict, slot };
+  }
+
+  counts(): RunDiffCounts {
+    return { ...this.tally };
+  }
+
+  /** Whether the snapshot holds the key (its previous payload may matter). */
+  inSnapshot(key: string): boolean {
+    const slot = this.slots.find(key);
+    return slot >= 0 && this.hashKind[slot] !== 0;
+  }
+
+  private classify(slot: number, hash: string, ordering: number | null): RowClass {
+    const kind = this.hashKind[slot];
+    if (kind === 0) return 'new';
+    if (this.sameHash(slot, kind!, hash)) return 'unchanged';
+    const prevOrdering = this.orderings[slot]!;
+    if (ordering !== null && !Number.isNaN(prevOrdering) && ordering < prevOrdering) return 'out_of_order';
+    return 'changed';
+  }
+
+  private sameHash(slot: number, kind: number, hash: string): boolean {
+    if (kind === 2) return this.odd.get(slot) === hash;
+    if (!pack(hash, this.scratch)) return false;
+    const w = this.words;
+    const b = slot * 4;
+    const x = this.scratch;
+    return w[b] === x[0] && w[b + 1] === x[1] && w[b + 2] === x[2] && w[b + 3] === x[3];
+  }
+
+  private count(c: RowClass, by: number): void {
+    if (c === 'out_of_order') this.tally.outOfOrder += by;
+    else this.tally[c] += by;
+  }
+
+  private slotOf(key: string): number {
+    const before = this.size;
+    const slot = this.slots.intern(key);
+    if (slot === before) {
+      this.size++;
+      if (slot >= this.orderings.length) this.grow();
+      this.orderings[slot] = Number.NaN;
+      this.runOrderings[slot] = Number.NaN;
+    }
+    return slot;
+  }
+
+  private grow(): void {
+    const n = this.orderings.length * 2;
+    const o = new Float64Array(n);
+    o.set(this.orderings);
+    this.orderings = o;
+    const r = new Float64Array(n);
+    r.set(this.runOrderings);
+    this.runOrderings = r;
+    const c = new Uint8Array(n);
+    c.set(this.runClass);
+    this.runClass = c;
+    const k = new Uint8Array(n);
+    k.set(this.hashKind);
+    this.hashKind = k;
+    const w = new Uint32Array(4 * n);
+    w.set(this.words);
+    this.words = w;
+  }
+}
+
+/** Nibble value per char code, -1 for anything but 0-9 and a-f. */
+const NIBBLE = new Int8Array(128).fill(-1);
+for (let i = 0; i < 10; i++) NIBBLE[48 + i] = i;
+for (let i = 0; i < 6; i++) NIBBLE[97 + i] = 10 + i;
+
+/** A 32-digit lowercase hex hash as four 32-bit words; false for any other text. One pass, no substrings. */
+function pack(hash: string, out: Uint32Array): boolean {
+  if (hash.length !== 32) return false;
+  for (let w = 0; w < 4; w++) {
+    let v = 0;
+    for (let i = w * 8; i < w * 8 + 8; i++) {
+      const c = hash.charCodeAt(i);
+      const n = c < 128 ? NIBBLE[c]! : -1;
+      if (n < 0) return false;
+      v = v * 16 + n;
+    }
+    out[w] = v;
+  }
+  return true;
+}
+
+/**
+ * Keys to dense slot numbers (0, 1, 2, … in first-seen order): an open-addressing table over typed arrays.
+ * A Map with a million string keys spent about 0.75 µs per operation in a re-sync profile, most of it
+ * chasing memory; this keeps the probe sequence in one Int32Array and compares few strings.
+ */
+export class KeyTable {
+  private keys: string[] = [];
+  private hashes = new Uint32Array(1024);
+  /** Slot + 1 per bucket; 0 = empty. Never more than half full. */
+  private buckets = new Int32Array(2048);
+  private mask = 2047;
+
+  get size(): number {
+    return this.keys.length;
+  }
+
+  /** The key's slot, or -1. */
+  find(key: string): number {
+    const h = hashKey(key);
+    for (let b = h & this.mask; ; b = (b + 1) & this.mask) {
+      const s = this.buckets[b]! - 1;
+      if (s < 0) return -1;
+      if (this.hashes[s] === h && this.keys[s] === key) return s;
+    }
+  }
+
+  /** The key's slot, adding the key with the next slot number when it is new. */
+  intern(key: string): number {
+    const h = hashKey(key);
+    let b = h & this.mask;
+    for (; ; b = (b + 1) & this.mask) {
+      const s = this.buckets[b]! - 1;
+      if (s < 0) break;
+      if (this.hashes[s] === h && this.keys[s] === key) return s;
+    }
+    const slot = this.keys.length;
+    this.keys.push(key);
+    if (slot >= this.hashes.length) {
+      const grown = new Uint32Array(this.hashes.length * 2);
+      grown.set(this.hashes);
+      this.hashes = grown;
+    }
+    this.hashes[slot] = h;
+    this.buckets[b] = slot + 1;
+    if (this.keys.length * 2 > this.buckets.length) this.rehash();
+    return slot;
+  }
+
+  private rehash(): void {
+    const buckets = new Int32Array(this.buckets.length * 2);
+    const mask = buckets.length - 1;
+    for (let s = 0; s < this.keys.length; s++) {
+      let b = this.hashes[s]! & mask;
+      while (buckets[b] !== 0) b = (b + 1) & mask;
+      buckets[b] = s + 1;
+    }
+    this.buckets = buckets;
+    this.mask = mask;
+  }
+}
+
+/** FNV-1a over UTF-16 code units, with a final avalanche so sequential ids spread over the buckets. */
+function hashKey(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  return h >>> 0;
+}
