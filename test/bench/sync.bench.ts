@@ -316,7 +316,7 @@ async function main(): Promise<number> {
 
   const plan1 = await step('sync plan, empty snapshot', ['sync', 'plan', 'people', '--format', 'json'], { isNew: rows });
   table.push(
-    `| sync plan, empty snapshot (read, normalise, stage, diff; sends nothing) | ${sec(plan1.ms)} | ${int(rows / (plan1.ms / 1000))} rows/s | ${mb(plan1.rssBytes)} | ${plan1.requests} | new ${int(num(plan1.counts.new))}${plan1.wrong ? ' ⚠ unexpected' : ''} |`,
+    `| sync plan, empty snapshot (read, normalise, hash, diff in memory; sends nothing) | ${sec(plan1.ms)} | ${int(rows / (plan1.ms / 1000))} rows/s | ${mb(plan1.rssBytes)} | ${plan1.requests} | new ${int(num(plan1.counts.new))}${plan1.wrong ? ' ⚠ unexpected' : ''} |`,
   );
 
   const run1 = await step('first run', ['sync', 'run', 'people', '--format', 'json'], { sent: rows });
