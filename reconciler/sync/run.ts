@@ -126,6 +126,7 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
 
   const rejects = new RejectsFile(path.join(deps.stateDir, 'rejects', name), `${opts.mode === 'run' ? runId : `plan-${startedAt.toISOString().replace(/[:.]/g, '-')}`}.ndjson`);
   let acks: SnapshotAckSession | undefined;
+  let sender: Sender | undefined;
   let error: string | undefined;
   let retryLater = 0;
   try {
@@ -138,7 +139,7 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
       for (const e of page) diff.load(e.key, e.hash, e.ordering);
       heap.check();
     }
-    const sender = opts.mode === 'run' ? new Sender(deps, source, acks!, counts, rejects, opts, startedAt) : undefined;
+    sender = opts.mode === 'run' ? new Sender(deps, source, acks!, counts, rejects, opts, startedAt) : undefined;
     const sample = opts.mode === 'plan' ? new FieldChangeSample() : undefined;
     await readAndDiff(deps, source, ctx, fields, diff, heap, counts, rejects, notes, lastSyncAt, opts, sender, sample);
     const c = diff.counts();
@@ -151,15 +152,19 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
     if (sender) {
       await sender.finish();
       retryLater = sender.retryLater;
-      // Everything meant to go out that was neither acknowledged nor refused: entries of unknown outcome,
-      // and those never sent because sending stopped (or threw).
-      counts.unsent = sender.meantToSend - counts.acknowledged - counts.refused;
       if (sender.failure) throw sender.failure;
       if (sender.stoppedEarly) notes.add('sending stopped, so the read stopped too: the counts cover the rows read until then');
     }
   } catch (err) {
     error = redact(err instanceof Error ? err.message : String(err));
   } finally {
+    // A read that failed midway may leave chunks on the wire: their acknowledgements still count.
+    if (sender) {
+      await sender.settle().catch(() => undefined);
+      // Everything meant to go out that was neither acknowledged nor refused: entries of unknown outcome,
+      // and those never sent because sending stopped (or threw).
+      counts.unsent = sender.meantToSend - counts.acknowledged - counts.refused;
+    }
     await acks?.close().catch(() => undefined);
     await rejects.close();
   }
@@ -395,6 +400,13 @@ class Sender {
         await this.drain();
       }
     }
+    await this.ackChain;
+  }
+
+  /** Waits for the chunks in flight and their acknowledgements, sending nothing more. */
+  async settle(): Promise<void> {
+    this.stopped = true;
+    await this.drain();
     await this.ackChain;
   }
 

@@ -19,6 +19,7 @@ import {
   resetSandbox,
   returnsSource,
   storesSource,
+  sync,
   syncOk,
   trackRequests,
   writeData,
@@ -211,5 +212,34 @@ describe('streaming', () => {
     expect(acknowledgedChunks).toEqual([500, 500, 200]);
     expect(sandbox.customerio.listPeople()).toHaveLength(N);
     expect((await syncOk(dir, sandbox, 'customers', { connector })).counts).toMatchObject({ unchanged: N, sent: 0 });
+  });
+
+  it('a read that fails midway keeps what was acknowledged so far; the next run sends only the rest', async () => {
+    const rows: SourceRow[] = Array.from({ length: 60 }, (_, i) => ({ location: `gen:${i + 1}`, values: { customer_id: `p${i}`, orders: i } }));
+    let failAt = 40;
+    const connector: Connector = {
+      type: 'generated',
+      async *readBatches() {
+        for (let i = 0; i < rows.length; i += 10) {
+          if (i >= failAt) throw new Error('the warehouse connection dropped');
+          yield rows.slice(i, i + 10);
+        }
+      },
+      async *read() {
+        yield* rows;
+      },
+    };
+    dir = await makeProject({ sources: [personSource({ fields: { order_count: 'orders' } })], data: { 'customers.ndjson': '' } });
+    const failed = await sync(dir, sandbox, 'customers', { connector, sendChunk: 10 });
+    expect(failed.status).toBe('failed');
+    expect(failed.error).toMatch(/warehouse connection dropped/);
+    // Every chunk read before the failure went out and was recorded, even those still on the wire when the read failed.
+    expect(failed.counts).toMatchObject({ read: 40, sent: 40, acknowledged: 40, unsent: 0 });
+    expect(sandbox.customerio.listPeople()).toHaveLength(40);
+    failAt = Number.POSITIVE_INFINITY;
+    sandbox.resetRequestCounts();
+    const next = await syncOk(dir, sandbox, 'customers', { connector });
+    expect(next.counts).toMatchObject({ read: 60, unchanged: 40, new: 20, sent: 20 });
+    expect(sandbox.customerio.listPeople()).toHaveLength(60);
   });
 });
