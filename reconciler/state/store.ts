@@ -399,6 +399,13 @@ export class SqlStateStore implements StateStore {
     });
   }
 
+  async interruptRuns(source: string, exceptRunId: string, error: string): Promise<number> {
+    return this.db.run(
+      `UPDATE sync_runs SET status = 'interrupted', error = $4, finished_at = $5 WHERE env = $1 AND source = $2 AND status = 'running' AND run_id <> $3`,
+      [this.env, source, exceptRunId, redact(error), this.now()],
+    );
+  }
+
   async lastRuns(source: string, n: number): Promise<SyncRun[]> {
     const rows = await this.db.all<SyncRunRow>(
       `SELECT ${SYNC_RUN_COLUMNS} FROM sync_runs WHERE env = $1 AND source = $2 ORDER BY started_at DESC, run_id DESC LIMIT $3`,

@@ -351,6 +351,12 @@ export interface StateOps {
   startRun(source: string, meta?: Record<string, unknown>): Promise<string>;
   /** Throws if the run is unknown or already finished. */
   finishRun(runId: string, outcome: FinishRunInput): Promise<void>;
+  /**
+   * Marks the source's other runs still `running` as `interrupted` (with `error` as the reason); resolves
+   * to how many. For a run that has just superseded every earlier session of its source: a run still
+   * marked running then was killed, or is about to fail on its superseded session.
+   */
+  interruptRuns(source: string, exceptRunId: string, error: string): Promise<number>;
   /** The last `n` runs of a source, newest first. */
   lastRuns(source: string, n: number): Promise<SyncRun[]>;
   /** The newest `succeeded` run: its `startedAt` is how fresh the source's data is. */

@@ -25,7 +25,7 @@ import type { CustomerioClient } from '../providers/customerio/client.ts';
 import type { V2Entry } from '../providers/customerio/types.ts';
 import type { SpecModel } from '../spec/model.ts';
 import type { FieldDef, SourceSpec } from '../spec/schema/index.ts';
-import type { SnapshotAckSession, StagedRow, StateStore } from '../state/index.ts';
+import { StateConflictError, type SnapshotAckSession, type StagedRow, type StateStore } from '../state/index.ts';
 import { createConnector, readBatches } from './connectors/index.ts';
 import { toEntry, type EntryOptions } from './entries.ts';
 import { createNormalizer } from './normalize.ts';
@@ -132,7 +132,12 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
   try {
     // A run's session first: opening it applies what a killed earlier run acknowledged, so the index
     // loaded next is what Customer.io holds. A plan writes nothing and opens none.
-    if (opts.mode === 'run') acks = await deps.store.openAckSession(name);
+    if (opts.mode === 'run') {
+      acks = await deps.store.openAckSession(name);
+      // Earlier runs still marked running lost their session just now: killed, or about to fail on it.
+      const interrupted = await deps.store.interruptRuns(name, runId!, `superseded by run ${runId}: the process stopped before finishing, or a newer sync of the source started`);
+      if (interrupted > 0) notes.add(`${interrupted} earlier run(s) of ${name} never finished (killed, or superseded); they are now marked interrupted`);
+    }
     const diff = new RunDiff();
     const heap = new HeapGovernor();
     for await (const page of deps.store.readSnapshotIndex(name)) {
@@ -168,12 +173,12 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
     await acks?.close().catch(() => undefined);
     await rejects.close();
   }
-  const failed = error !== undefined || counts.unsent > 0;
+  let failed = error !== undefined || counts.unsent > 0;
   if (counts.unsent > 0 && !error) error = `${counts.unsent} entries were not acknowledged; they will be sent again next run`;
   if (runId) {
     const finish = { status: failed ? ('failed' as const) : ('succeeded' as const), counts: flatCounts(counts), ...(error ? { error } : {}) };
     if (failed) {
-      await deps.store.finishRun(runId, finish);
+      await finishOrNote(deps.store, runId, finish, notes);
     } else {
       // Entries Customer.io refused for a transient reason are sent again next run; an incremental source
       // only returns them if its next read reaches back as far as this one did.
@@ -181,10 +186,17 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
       if (retryLater > 0) {
         notes.add(`${retryLater} entries were refused for a transient reason; the next run reads again from ${lastSyncAt ? lastSyncAt.toISOString() : 'the start'} to send them`);
       }
-      await deps.store.transaction(async (tx) => {
-        await tx.setCursor(watermarkCursor(name), next ? next.toISOString() : '');
-        await tx.finishRun(runId, finish);
-      });
+      try {
+        await deps.store.transaction(async (tx) => {
+          await tx.setCursor(watermarkCursor(name), next ? next.toISOString() : '');
+          await tx.finishRun(runId, finish);
+        });
+      } catch (e) {
+        // A newer run of the source took over (and marked this one interrupted): its cursor stands.
+        if (!(e instanceof StateConflictError)) throw e;
+        failed = true;
+        error = 'a newer sync of this source started while this one ran, and marked this run interrupted';
+      }
     }
   }
   return {
@@ -201,6 +213,16 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
     ...(error ? { error } : {}),
     notes: [...notes].sort(),
   };
+}
+
+/** Records a failed run's end; a run a newer one already marked interrupted keeps that mark. */
+async function finishOrNote(store: StateStore, runId: string, finish: Parameters<StateStore['finishRun']>[1], notes: Set<string>): Promise<void> {
+  try {
+    await store.finishRun(runId, finish);
+  } catch (e) {
+    if (!(e instanceof StateConflictError)) throw e;
+    notes.add('a newer sync of this source started while this one ran, and marked this run interrupted');
+  }
 }
 
 /** The state cursor holding where the source's next incremental read starts (`''` = from the start). */

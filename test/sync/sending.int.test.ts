@@ -176,4 +176,25 @@ describe('transient failures', () => {
     expect(['c0', 'c1', 'c2'].map((c) => sandbox.customerio.eventsFor(c).length)).toEqual([4, 4, 4]);
     expect(new Set(['c0', 'c1', 'c2'].flatMap((c) => sandbox.customerio.eventsFor(c).map((e) => e.id))).size).toBe(12);
   });
+
+  it('marks a run killed earlier as interrupted when the next run takes over, and a superseded run does not overwrite that', async () => {
+    dir = await makeProject({ sources: [personSource({ fields: { order_count: 'orders' } })], data: { 'customers.ndjson': people(5) } });
+    // A process started a run and died: its record says running, its session holds nothing.
+    const dead = await withStore(dir, async (store) => {
+      const id = await store.startRun('customers');
+      await store.openAckSession('customers');
+      return id;
+    });
+    const r = await syncOk(dir, sandbox, 'customers');
+    expect(r.notes).toContain('1 earlier run(s) of customers never finished (killed, or superseded); they are now marked interrupted');
+    await withStore(dir, async (store) => {
+      const runs = await store.lastRuns('customers', 5);
+      expect(runs.map((x) => [x.id === dead ? 'dead' : 'new', x.status])).toEqual([
+        ['new', 'succeeded'],
+        ['dead', 'interrupted'],
+      ]);
+      // Had the dead process been alive, its own finish would now be refused rather than erase the mark.
+      await expect(store.finishRun(dead, { status: 'succeeded', counts: {} })).rejects.toThrow(/already finished \(interrupted\)/);
+    });
+  });
 });
