@@ -26,6 +26,9 @@ export function isDue(source: SourceSpec, lastSuccess: RunFacts | undefined, now
   return fired !== undefined && fired.getTime() > new Date(lastSuccess.startedAt).getTime();
 }
 
+/** Share of rows rejected (or refused by Customer.io) above which a source raises an alert, unless told otherwise. */
+export const DEFAULT_REJECT_RATE_THRESHOLD = 0.05;
+
 export type AlertKind = 'stale' | 'never_synced' | 'run_failed' | 'reject_rate';
 
 export interface Alert {

@@ -7,8 +7,8 @@ import { loadSpecs } from '../../spec/load.ts';
 import type { Command } from '../command.ts';
 import { renderDiagnosticsText, renderSummaryText } from '../render/diagnostics.ts';
 import { withWorkspace, workspaceFlags } from '../workspace.ts';
-import { appliesTo } from '../../plan/desired.ts';
-import { isDue, sourceStatus } from '../../sync/monitor.ts';
+import { DEFAULT_REJECT_RATE_THRESHOLD, isDue } from '../../sync/monitor.ts';
+import { readSourceStatuses, sourcesFor } from '../../sync/source-statuses.ts';
 import { syncSource } from '../../sync/run.ts';
 import { stateDirOf } from './sync.ts';
 import type { OpenWorkspace } from '../../apply/use-cases.ts';
@@ -95,7 +95,7 @@ async function runDueSyncs(ws: OpenWorkspace, ctx: CommandContext, style: Style)
   const now = ws.clock.now();
   let ok = true;
   let ran = 0;
-  for (const s of [...ws.model.sources.values()].filter((x) => appliesTo(x.spec, ws.conn.environment)).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+  for (const s of sourcesFor(ws.model, ws.conn.environment)) {
     if (!isDue(s.spec, await ws.conn.store.lastSuccess(s.name), now)) continue;
     const c = s.spec.connector;
     if (c.type === 'postgres' && !ctx.env[c.url_env] && ws.conn.mode === 'sandbox') {
@@ -120,16 +120,13 @@ async function runDueSyncs(ws: OpenWorkspace, ctx: CommandContext, style: Style)
 async function reportFreshness(ws: OpenWorkspace, ctx: CommandContext, style: Style, skipped: Set<string>): Promise<number> {
   ctx.stdout.write(style.bold('\n5. Freshness\n'));
   let alerts = 0;
-  for (const s of [...ws.model.sources.values()].filter((x) => appliesTo(x.spec, ws.conn.environment)).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-    if (skipped.has(s.name)) {
-      ctx.stdout.write(style.dim(`  - ${s.name}: not checked (no connection in the sandbox)\n`));
+  for (const st of await readSourceStatuses(ws.model, ws.conn.store, ws.conn.environment, ws.clock.now(), DEFAULT_REJECT_RATE_THRESHOLD)) {
+    if (skipped.has(st.source)) {
+      ctx.stdout.write(style.dim(`  - ${st.source}: not checked (no connection in the sandbox)\n`));
       continue;
     }
-    const [lastRun] = await ws.conn.store.lastRuns(s.name, 1);
-    const lastSuccess = await ws.conn.store.lastSuccess(s.name);
-    const st = sourceStatus(s.name, s.spec, { ...(lastSuccess ? { lastSuccess } : {}), ...(lastRun ? { lastRun } : {}) }, ws.clock.now(), 0.05);
     alerts += st.alerts.length;
-    ctx.stdout.write(`  ${st.alerts.length ? style.red('✗') : style.green('✓')} ${s.name}${st.alerts.length ? `: ${st.alerts.map((a) => a.message).join('; ')}` : ''}\n`);
+    ctx.stdout.write(`  ${st.alerts.length ? style.red('✗') : style.green('✓')} ${st.source}${st.alerts.length ? `: ${st.alerts.map((a) => a.message).join('; ')}` : ''}\n`);
   }
   return alerts;
 }

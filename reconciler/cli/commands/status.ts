@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
-import { appliesTo } from '../../plan/desired.ts';
 import { styleFor } from '../../core/style.ts';
-import { formatAge, sourceStatus, type SourceStatus } from '../../sync/monitor.ts';
+import { DEFAULT_REJECT_RATE_THRESHOLD, formatAge } from '../../sync/monitor.ts';
+import { readSourceStatuses } from '../../sync/source-statuses.ts';
 import { UsageError, type Command } from '../command.ts';
 import { withWorkspace, workspaceFlags } from '../workspace.ts';
 
@@ -20,7 +20,7 @@ or its rejected-row rate is over the threshold (1 on errors, 0 when all is well)
   async run(args, ctx) {
     const { values } = parseArgs({
       args,
-      options: { ...workspaceFlags, format: { type: 'string', default: 'text' }, 'max-reject-rate': { type: 'string', default: '0.05' } },
+      options: { ...workspaceFlags, format: { type: 'string', default: 'text' }, 'max-reject-rate': { type: 'string', default: String(DEFAULT_REJECT_RATE_THRESHOLD) } },
       strict: true,
     });
     const threshold = Number(values['max-reject-rate']);
@@ -28,12 +28,7 @@ or its rejected-row rate is over the threshold (1 on errors, 0 when all is well)
     if (!['text', 'json', 'github'].includes(values.format!)) throw new UsageError(`--format must be text, json or github (got "${values.format}")`);
     return withWorkspace(ctx, values, async (ws) => {
       const now = ws.clock.now();
-      const statuses: SourceStatus[] = [];
-      for (const s of [...ws.model.sources.values()].filter((x) => appliesTo(x.spec, ws.conn.environment)).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-        const [lastRun] = await ws.conn.store.lastRuns(s.name, 1);
-        const lastSuccess = await ws.conn.store.lastSuccess(s.name);
-        statuses.push(sourceStatus(s.name, s.spec, { ...(lastSuccess ? { lastSuccess } : {}), ...(lastRun ? { lastRun } : {}) }, now, threshold));
-      }
+      const statuses = await readSourceStatuses(ws.model, ws.conn.store, ws.conn.environment, now, threshold);
       const alerts = statuses.flatMap((s) => s.alerts);
       if (values.format === 'json') {
         ctx.stdout.write(`${JSON.stringify({ format_version: 1, environment: ws.conn.environment, checked_at: now.toISOString(), sources: statuses, alerts }, null, 2)}\n`);
