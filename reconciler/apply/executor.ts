@@ -166,7 +166,17 @@ async function applyOne(c: Change, kind: ResourceKind, ctx: ApplyContext, desire
       if (c.create_before_destroy) {
         const created = await kind.create(c.after!);
         const id = await record(created);
-        await kind.delete(c.remote_id!);
+        try {
+          await kind.delete(c.remote_id!);
+        } catch (err) {
+          await keepLeftover(c, ctx);
+          const why = err instanceof Error ? err.message : String(err);
+          throw new Error(
+            `the replacement ${id} was created, but deleting the old object ${c.remote_id} failed (${why}). Until it is deleted both are live ` +
+              `(an event subscription would deliver every response twice); it is kept in the state as ${leftoverAddress(c)}, and the next ` +
+              '`tidemark apply --allow-delete` deletes it',
+          );
+        }
         return id;
       }
       await kind.delete(c.remote_id!);
@@ -183,6 +193,23 @@ async function applyOne(c: Change, kind: ResourceKind, ctx: ApplyContext, desire
     default:
       return undefined;
   }
+}
+
+/**
+ * Where the object a create-before-destroy replace failed to delete is recorded: an address no spec
+ * claims, so every plan shows its delete until it is gone, instead of the object living on unmanaged.
+ */
+function leftoverAddress(c: Change): string {
+  return `${c.address}__replaced_${c.remote_id!.replace(/[^A-Za-z0-9_]/g, '_')}`;
+}
+
+async function keepLeftover(c: Change, ctx: ApplyContext): Promise<void> {
+  await ctx.store.putManaged(
+    toManagedInput(
+      { address: leftoverAddress(c), kind: c.kind, remoteId: c.remote_id!, attributes: c.before ?? {}, dependsOn: [], preventDestroy: false },
+      ctx.planDigest,
+    ),
+  );
 }
 
 /** prevent_destroy lives in the state too (it must outlive the spec): keep it in step for unchanged objects. */
