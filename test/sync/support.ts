@@ -29,7 +29,11 @@ export const FAST_RETRY = { maxAttempts: 10, baseDelayMs: 1, maxDelayMs: 4, maxR
 /** The names of the credential variables the fixture Workspace declares. */
 export const CREDENTIAL_VARS = { site: 'SYNC_TEST_CIO_SITE_ID', track: 'SYNC_TEST_CIO_TRACK_API_KEY', app: 'SYNC_TEST_CIO_APP_API_KEY' } as const;
 
-export function workspaceYaml(primary: 'id' | 'email' = 'id', policy: Record<string, 'error' | 'warning' | 'off'> = {}): string {
+export function workspaceYaml(
+  primary: 'id' | 'email' = 'id',
+  policy: Record<string, 'error' | 'warning' | 'off'> = {},
+  stateBackend: 'embedded' | 'postgres' = 'embedded',
+): string {
   const policies = Object.entries(policy);
   return `kind: Workspace
 name: sync_tests
@@ -53,8 +57,7 @@ environments:
       app_api_key_env: ${CREDENTIAL_VARS.app}
 default_environment: test
 state:
-  backend: embedded
-  path: .tidemark
+${stateBackend === 'postgres' ? '  backend: postgres\n  url_env: TIDEMARK_DATABASE_URL' : '  backend: embedded\n  path: .tidemark'}
 ${policies.length ? `policy:\n${policies.map(([code, level]) => `  ${code}: ${level}`).join('\n')}\n` : ''}`;
 }
 
@@ -201,6 +204,8 @@ export interface ProjectOptions {
   data?: Record<string, string>;
   /** Rule severities, e.g. `{ OWN001: 'off' }` for several sources of one field (scheduling tests). */
   policy?: Record<string, 'error' | 'warning' | 'off'>;
+  /** Where the state lives (Postgres needs TIDEMARK_DATABASE_URL in the sync call's env). */
+  state?: 'embedded' | 'postgres';
 }
 
 /** A throwaway project: `specs/` (workspace, fields, one file per source) and `data/`. */
@@ -208,7 +213,7 @@ export async function makeProject(o: ProjectOptions): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'tidemark-sync-'));
   await mkdir(path.join(dir, 'specs', 'sources'), { recursive: true });
   await mkdir(path.join(dir, 'data'), { recursive: true });
-  await writeFile(path.join(dir, 'specs', 'workspace.yaml'), workspaceYaml(o.primary, o.policy));
+  await writeFile(path.join(dir, 'specs', 'workspace.yaml'), workspaceYaml(o.primary, o.policy, o.state));
   await writeFile(path.join(dir, 'specs', 'fields.yaml'), FIELDS_YAML);
   await writeFile(path.join(dir, 'specs', 'sources', 'sources.yaml'), o.sources.join('---\n'));
   for (const [name, text] of Object.entries(o.data ?? {})) await writeData(dir, name, text);
