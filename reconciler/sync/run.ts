@@ -77,6 +77,8 @@ export interface SyncProgress {
   phase: 'reading' | 'sending';
   done: number;
   total?: number;
+  /** Share of the source read so far (0..1), when the connector knows its size (files). */
+  fraction?: number;
 }
 
 export interface SyncDeps {
@@ -261,7 +263,14 @@ async function readAndDiff(
   const connector = deps.connector ?? createConnector(source.connector, source.timezone ? { timezone: source.timezone } : {});
   const normalizeRow = createNormalizer(ctx);
   const events = source.records === 'event';
-  const cctx = { lastSyncAt, cwd: deps.cwd, env: deps.env, ...(opts.signal ? { signal: opts.signal } : {}) };
+  let fraction: number | undefined;
+  const cctx = {
+    lastSyncAt,
+    cwd: deps.cwd,
+    env: deps.env,
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.onProgress ? { onPosition: (done: number, total: number) => void (fraction = total > 0 ? Math.min(1, done / total) : undefined) } : {}),
+  };
   for await (const rows of readBatches(connector, cctx)) {
     heap.check();
     const ok: NormalizedRow[] = [];
@@ -299,7 +308,7 @@ async function readAndDiff(
         if (offer.verdict === 'new' || offer.verdict === 'changed') sample.add(offer.slot, p.key, offer.verdict, p.payload);
       }
     }
-    opts.onProgress?.({ phase: 'reading', done: counts.read });
+    opts.onProgress?.({ phase: 'reading', done: counts.read, ...(fraction !== undefined ? { fraction } : {}) });
     if (sender?.stopped) {
       sender.stoppedEarly = true;
       break;

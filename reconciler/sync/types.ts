@@ -19,6 +19,8 @@ export interface ConnectorContext {
   cwd: string;
   env: NodeJS.ProcessEnv;
   signal?: AbortSignal;
+  /** Told after each read how far through the source the connector is, when it knows (files: bytes). */
+  onPosition?: (done: number, total: number) => void;
 }
 
 /** A source of rows. Implementations stream: they never hold all rows in memory. */

@@ -75,19 +75,31 @@ export function stateDirOf(ws: OpenWorkspace, cwd: string): string {
   return path.resolve(cwd, st?.backend === 'embedded' ? st.path : '.tidemark');
 }
 
-/** A one-line progress bar on a terminal (stderr), nothing otherwise. */
-function progressPrinter(ctx: CommandContext, name: string) {
+/**
+ * A one-line progress bar on a terminal (stderr), nothing otherwise. Reading and sending overlap (rows go
+ * out while the source is still read), so the line shows both: how far the read is (a bar when the
+ * connector knows the source's size) and how many rows went out.
+ */
+export function progressPrinter(ctx: Pick<CommandContext, 'stderr'>, name: string, now: () => number = Date.now) {
   const tty = !!ctx.stderr.isTTY;
   let last = 0;
+  let read = 0;
+  let share: number | undefined;
+  let sent = 0;
   return {
     update: (p: SyncProgress) => {
       if (!tty) return;
-      const now = Date.now();
-      if (now - last < 100) return;
-      last = now;
-      const pct = p.total ? Math.min(100, Math.floor((p.done / p.total) * 100)) : undefined;
-      const bar = pct !== undefined ? `[${'#'.repeat(Math.floor(pct / 5)).padEnd(20, '.')}] ${pct}%` : '';
-      ctx.stderr.write(`\r${name}: ${p.phase} ${p.done.toLocaleString('en-US')}${p.total ? `/${p.total.toLocaleString('en-US')}` : ''} rows ${bar}\u001b[K`);
+      if (p.phase === 'reading') {
+        read = p.done;
+        share = p.total ? p.done / p.total : p.fraction;
+      } else sent = p.done;
+      const t = now();
+      if (t - last < 100) return;
+      last = t;
+      const pct = share !== undefined ? Math.min(100, Math.floor(share * 100)) : undefined;
+      const bar = pct !== undefined ? ` [${'#'.repeat(Math.floor(pct / 5)).padEnd(20, '.')}] ${pct}%` : '';
+      const out = sent > 0 ? ` · sent ${sent.toLocaleString('en-US')}` : '';
+      ctx.stderr.write(`\r${name}: read ${read.toLocaleString('en-US')} rows${bar}${out}\u001b[K`);
     },
     done: () => {
       if (tty) ctx.stderr.write('\r\u001b[K');

@@ -294,6 +294,8 @@ export function createCsvConnector(spec: CsvSpec, options: CsvOptions = {}): Con
 async function* readCsvBatches(specPath: string, delimiter: string, maxRecord: number, ctx: ConnectorContext): AsyncGenerator<SourceRow[]> {
   ctx.signal?.throwIfAborted();
   const handle = await openSourceFile('csv', specPath, ctx.cwd);
+  const size = ctx.onPosition ? (await handle.stat()).size : 0;
+  let position = 0;
   let batch: SourceRow[] = [];
   let header: string[] | undefined;
   let build: (fields: string[]) => Record<string, string> = () => ({});
@@ -319,6 +321,8 @@ async function* readCsvBatches(specPath: string, delimiter: string, maxRecord: n
     for (;;) {
       ctx.signal?.throwIfAborted();
       const { bytesRead } = await handle.read(buffer, 0, READ_CHUNK, null);
+      position += bytesRead;
+      ctx.onPosition?.(position, size);
       if (bytesRead === 0) {
         stop = parser.end();
         break;

@@ -116,6 +116,8 @@ export function createNdjsonConnector(spec: NdjsonSpec): Connector {
 async function* readNdjsonBatches(specPath: string, ctx: ConnectorContext): AsyncGenerator<SourceRow[]> {
   ctx.signal?.throwIfAborted();
   const handle = await openSourceFile('ndjson', specPath, ctx.cwd);
+  const size = ctx.onPosition ? (await handle.stat()).size : 0;
+  let position = 0;
   let batch: SourceRow[] = [];
   const lines = new LineSplitter((text, n) => {
     if (text.trim() === '') return;
@@ -141,6 +143,8 @@ async function* readNdjsonBatches(specPath: string, ctx: ConnectorContext): Asyn
     for (;;) {
       ctx.signal?.throwIfAborted();
       const { bytesRead } = await handle.read(buffer, 0, READ_CHUNK, null);
+      position += bytesRead;
+      ctx.onPosition?.(position, size);
       if (bytesRead === 0) break;
       lines.write(buffer.subarray(0, bytesRead));
       if (batch.length > 0) {
