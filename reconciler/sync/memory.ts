@@ -31,21 +31,26 @@ function collector(): (() => void) | undefined {
 
 export class HeapGovernor {
   private floor: number;
-  private readonly gc = collector();
   collections = 0;
 
-  /** `slackBytes`: how far the heap may grow past what the last collection left before collecting again. */
-  constructor(private readonly slackBytes = 64 * 1024 * 1024) {
-    this.floor = process.memoryUsage().heapUsed;
+  /**
+   * `slackBytes`: how far the heap may grow past what the last collection left before collecting again.
+   * `heapUsed` and `gc` are injectable for tests.
+   */
+  constructor(
+    private readonly slackBytes = 64 * 1024 * 1024,
+    private readonly heapUsed: () => number = () => process.memoryUsage().heapUsed,
+    private readonly gc: (() => void) | undefined = collector(),
+  ) {
+    this.floor = this.heapUsed();
   }
 
   /** Call between chunks of work. */
   check(): void {
     if (!this.gc) return;
-    const used = process.memoryUsage().heapUsed;
-    if (used < this.floor + this.slackBytes) return;
+    if (this.heapUsed() < this.floor + this.slackBytes) return;
     this.gc();
     this.collections++;
-    this.floor = process.memoryUsage().heapUsed;
+    this.floor = this.heapUsed();
   }
 }
