@@ -8,14 +8,14 @@ import { InternalError } from '../../core/diagnostics.ts';
 import type { SourceSpec } from '../../spec/schema/index.ts';
 import type { Connector, ConnectorContext, SourceRow } from '../types.ts';
 import { createCsvConnector, type CsvOptions } from './csv.ts';
-import { createNdjsonConnector } from './ndjson.ts';
+import { createNdjsonConnector, type NdjsonOptions } from './ndjson.ts';
 import { createPostgresConnector, type PostgresOptions } from './postgres.ts';
 
 export { ConnectorError, type ConnectorErrorCode } from './errors.ts';
 export { ROW_ERROR_KEY, ROW_TRUNCATED_KEY } from './rows.ts';
 export { bindLastSyncAt, createPostgresConnector, type PostgresOptions } from './postgres.ts';
 export { createCsvConnector, type CsvOptions } from './csv.ts';
-export { createNdjsonConnector } from './ndjson.ts';
+export { createNdjsonConnector, type NdjsonOptions } from './ndjson.ts';
 
 /** Per-type tuning; everything is optional. */
 export interface ConnectorOptions {
@@ -26,6 +26,7 @@ export interface ConnectorOptions {
   timezone?: string;
   postgres?: Omit<PostgresOptions, 'timezone'>;
   csv?: CsvOptions;
+  ndjson?: NdjsonOptions;
 }
 
 /** The connector for a Source's `connector` block. */
@@ -36,7 +37,7 @@ export function createConnector(spec: SourceSpec['connector'], options: Connecto
     case 'csv':
       return createCsvConnector(spec, options.csv);
     case 'ndjson':
-      return createNdjsonConnector(spec);
+      return createNdjsonConnector(spec, options.ndjson);
     default: {
       // Unreachable for a validated spec: the schema's discriminated union lists every type handled above.
       const unknown: never = spec;

@@ -203,3 +203,37 @@ describe('LineSplitter', () => {
     );
   });
 });
+
+describe('ndjson line length limit', () => {
+  it('ends the read at a line longer than the limit, located where it starts, after delivering the rows before it', async () => {
+    const huge = `[${'{"id":1},'.repeat(50_000)}{"id":2}]`;
+    const name = file('array.ndjson', `{"id":"a"}\n{"id":"b"}\n${huge}\n{"id":"c"}\n`);
+    const rows = await collect(createNdjsonConnector({ type: 'ndjson', path: name }, { maxLineChars: 100_000 }), context(tmp.dir));
+    expect(rows.slice(0, 2).map((r) => r.values.id)).toEqual(['a', 'b']);
+    expect(rows).toHaveLength(3);
+    expect(rows[2]).toMatchObject({ location: 'array.ndjson:3', values: { __truncated: true } });
+    expect(String(rows[2]!.values.__error)).toMatch(/longer than 100000 characters/);
+    expect(String(rows[2]!.values.__error)).not.toContain('"id"');
+  });
+
+  it('stops a splitter fed a line that never ends, whatever the chunking', () => {
+    const seen: number[] = [];
+    const s = new LineSplitter((_line, n) => void seen.push(n), 10);
+    s.write('ok\nstill ok\n');
+    for (let i = 0; i < 5; i++) s.write('xxxxx');
+    s.write('\nafter\n');
+    s.end();
+    expect(seen).toEqual([1, 2]);
+    expect(s.overlong).toBe(3);
+  });
+
+  it('accepts lines at the limit', () => {
+    const seen: string[] = [];
+    const s = new LineSplitter((line) => void seen.push(line), 5);
+    s.write('12345\n123');
+    s.write('45');
+    s.end();
+    expect(seen).toEqual(['12345', '12345']);
+    expect(s.overlong).toBeUndefined();
+  });
+});

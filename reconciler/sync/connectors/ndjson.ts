@@ -2,7 +2,9 @@
  * Newline-delimited JSON: one JSON object per line, LF or CRLF (a lone CR also ends a line, as it did
  * with readline), a UTF-8 byte-order mark stripped, blank lines skipped. A line that is not JSON, or is
  * JSON but not an object, becomes a row carrying `__error` (see rows.ts) and the read goes on. Locations
- * are `path:line`, 1-based, counting blank lines too so they match an editor.
+ * are `path:line`, 1-based, counting blank lines too so they match an editor. A line longer than
+ * `maxLineChars` ends the read with a last `__error` row marked truncated, located where that line starts:
+ * memory stays bounded even for a file that is one huge line.
  *
  * Lines are split here (LineSplitter, with indexOf over each decoded 256 KiB read) rather than by
  * readline, whose per-line events cost more than the JSON parsing; rows are handed out a read chunk at a
@@ -24,6 +26,15 @@ const CR = 0x0d;
 const LF = 0x0a;
 const BOM = 0xfeff;
 const READ_CHUNK = 256 * 1024;
+const DEFAULT_MAX_LINE = 8 * 1024 * 1024;
+
+export interface NdjsonOptions {
+  /**
+   * Longest line accepted, in characters (default 8 MiB). A longer one ends the read as truncated: a file
+   * without line ends (a JSON array, a minified dump) would otherwise be held in memory whole.
+   */
+  maxLineChars?: number;
+}
 
 /**
  * Splits UTF-8 bytes or text, fed in arbitrary chunks, into lines (without their line ends), numbered
@@ -39,17 +50,23 @@ export class LineSplitter {
   /** The previous chunk ended with a CR; an LF opening this chunk belongs to it. */
   private skipLf = false;
   private atStart = true;
+  /** Set when a line longer than the limit was met: the number of the line where it starts. */
+  overlong: number | undefined;
 
-  constructor(sink: (line: string, n: number) => void) {
+  constructor(
+    sink: (line: string, n: number) => void,
+    private readonly maxLine = DEFAULT_MAX_LINE,
+  ) {
     this.sink = sink;
   }
 
+  /** Once a line was too long, nothing more is split: what follows cannot be located. */
   write(chunk: Uint8Array | string): void {
-    this.split(typeof chunk === 'string' ? chunk : this.decoder.write(chunk), false);
+    if (this.overlong === undefined) this.split(typeof chunk === 'string' ? chunk : this.decoder.write(chunk), false);
   }
 
   end(): void {
-    this.split(this.decoder.end(), true);
+    if (this.overlong === undefined) this.split(this.decoder.end(), true);
   }
 
   private split(chunk: string, final: boolean): void {
@@ -84,6 +101,10 @@ export class LineSplitter {
       }
       const eol = lf < cr ? lf : cr;
       if (eol === len) break;
+      if (eol - pos > this.maxLine) {
+        this.overlong = n;
+        return;
+      }
       this.sink(s.slice(pos, eol), n++);
       if (s.charCodeAt(eol) === CR) {
         if (eol + 1 < len) pos = s.charCodeAt(eol + 1) === LF ? eol + 2 : eol + 1;
@@ -96,6 +117,10 @@ export class LineSplitter {
       }
     }
     if (pos < len) {
+      if (len - pos > this.maxLine) {
+        this.overlong = n;
+        return;
+      }
       if (final) this.sink(s.slice(pos), n++);
       else this.carry = s.slice(pos);
     }
@@ -104,8 +129,9 @@ export class LineSplitter {
 }
 
 /** Streams an NDJSON file as rows. */
-export function createNdjsonConnector(spec: NdjsonSpec): Connector {
-  const readBatches = (ctx: ConnectorContext) => readNdjsonBatches(spec.path, ctx);
+export function createNdjsonConnector(spec: NdjsonSpec, options: NdjsonOptions = {}): Connector {
+  const maxLine = options.maxLineChars ?? DEFAULT_MAX_LINE;
+  const readBatches = (ctx: ConnectorContext) => readNdjsonBatches(spec.path, maxLine, ctx);
   return {
     type: 'ndjson',
     readBatches,
@@ -113,7 +139,7 @@ export function createNdjsonConnector(spec: NdjsonSpec): Connector {
   };
 }
 
-async function* readNdjsonBatches(specPath: string, ctx: ConnectorContext): AsyncGenerator<SourceRow[]> {
+async function* readNdjsonBatches(specPath: string, maxLine: number, ctx: ConnectorContext): AsyncGenerator<SourceRow[]> {
   ctx.signal?.throwIfAborted();
   const handle = await openSourceFile('ndjson', specPath, ctx.cwd);
   const size = ctx.onPosition ? (await handle.stat()).size : 0;
@@ -136,7 +162,7 @@ async function* readNdjsonBatches(specPath: string, ctx: ConnectorContext): Asyn
       return;
     }
     batch.push({ location, values: value as Record<string, unknown> });
-  });
+  }, maxLine);
   // Decoded strings are copies, so one buffer serves every read.
   const buffer = Buffer.allocUnsafe(READ_CHUNK);
   try {
@@ -147,6 +173,7 @@ async function* readNdjsonBatches(specPath: string, ctx: ConnectorContext): Asyn
       ctx.onPosition?.(position, size);
       if (bytesRead === 0) break;
       lines.write(buffer.subarray(0, bytesRead));
+      if (lines.overlong !== undefined) break;
       if (batch.length > 0) {
         const out = batch;
         batch = [];
@@ -154,6 +181,13 @@ async function* readNdjsonBatches(specPath: string, ctx: ConnectorContext): Asyn
       }
     }
     lines.end();
+    if (lines.overlong !== undefined) {
+      batch.push(
+        errorRow(`${specPath}:${lines.overlong}`, `Malformed NDJSON: a line starting here is longer than ${maxLine} characters (most likely not NDJSON), so the rest of the file could not be read.`, {
+          truncated: true,
+        }),
+      );
+    }
     if (batch.length > 0) yield batch;
   } catch (e) {
     if (e instanceof ConnectorError || (e instanceof Error && e.name === 'AbortError')) throw e;
