@@ -770,3 +770,27 @@ describe('values found while comparing with the previous implementation', () => 
     else expect(ok(r).values.contact_email).toBe(expected);
   });
 });
+
+describe('values that only pretend to be dates', () => {
+  it('rejects them with a reason instead of throwing', async () => {
+    const { normalize: run } = await import('./normalize.ts');
+    const fake = { [Symbol.toStringTag]: 'Date' };
+    const tricky = Object.assign(new Date('2026-05-01T00:00:00Z'), { getTime: () => { throw new Error('boom'); }, toISOString: () => { throw new Error('boom'); } });
+    const source = {
+      name: 's', system: 'crm', records: 'person', identity: { column: 'id', as: 'id' }, connector: { type: 'ndjson', path: 'x' },
+      fields: { signed_up_at: 'at', note: 'note' }, timezone: 'UTC',
+    } as unknown as import('../spec/schema/index.ts').SourceSpec;
+    const fields = new Map<string, import('../spec/schema/index.ts').FieldDef>([
+      ['signed_up_at', { type: 'timestamp', owner: 'crm' } as import('../spec/schema/index.ts').FieldDef],
+      ['note', { type: 'string', owner: 'crm' } as import('../spec/schema/index.ts').FieldDef],
+    ]);
+    const ctx = { source, fields, normalization: undefined, primary: 'id' as const };
+    expect(() => run({ location: 'r:1', values: { id: 'a', at: fake, note: 'x' } }, ctx)).not.toThrow();
+    expect(run({ location: 'r:1', values: { id: 'a', at: fake, note: 'x' } }, ctx)).toMatchObject({ ok: false, field: 'signed_up_at' });
+    expect(run({ location: 'r:1', values: { id: 'a', at: '2026-05-01T00:00:00Z', note: fake } }, ctx)).toMatchObject({ ok: false, field: 'note', code: 'type_mismatch' });
+    expect(run({ location: 'r:2', values: { id: 'a', at: tricky, note: tricky } }, ctx)).toMatchObject({
+      ok: true,
+      values: { signed_up_at: Date.parse('2026-05-01T00:00:00Z') / 1000, note: '2026-05-01T00:00:00.000Z' },
+    });
+  });
+});

@@ -28,7 +28,7 @@ import { ROW_ERROR_KEY, ROW_TRUNCATED_KEY } from './connectors/rows.ts';
 import { isSupportedCountry, parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/max';
 import { deterministicUlid } from '../providers/customerio/client.ts';
 import type { FieldDef, SourceSpec } from '../spec/schema/index.ts';
-import { instantReader, type InstantResult } from './timezones.ts';
+import { instantReader, isDate, type InstantResult } from './timezones.ts';
 import type { NormalizeContext, NormalizeResult, NormalizedRow, RejectedRow, SourceRow, SyncValue } from './types.ts';
 
 /** Customer.io's limit on a person id or object id value (Track API payload limits). */
@@ -81,9 +81,6 @@ function fitsBytes(text: string, limit: number): boolean {
   return n * 3 <= limit || (n <= limit && utf8Bytes(text) <= limit);
 }
 
-function isDate(value: unknown): value is Date {
-  return Object.prototype.toString.call(value) === '[object Date]';
-}
 
 /**
  * An integer as plain decimal digits. `String(1e21)` is `1e+21`; BigInt prints every digit of the
@@ -320,7 +317,10 @@ function scalarText(value: unknown): string | undefined {
   if (typeof value === 'number') return Number.isFinite(value) ? (Number.isInteger(value) ? integerToDecimal(value) : String(value)) : undefined;
   if (typeof value === 'bigint') return value.toString();
   if (typeof value === 'boolean') return value ? 'true' : 'false';
-  if (isDate(value)) return Number.isNaN(value.getTime()) ? undefined : value.toISOString();
+  if (isDate(value)) {
+    const ms = Date.prototype.getTime.call(value);
+    return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
+  }
   return undefined;
 }
 

@@ -64,9 +64,19 @@ const EPOCH_STRING = /^-?\d{9,}(?:\.\d+)?$/;
 
 const invalid = (reason: string): InstantError => ({ ok: false, code: 'timestamp_invalid', reason });
 
-function isDate(value: unknown): value is Date {
-  // A tag check rather than instanceof: an object that merely inherits Date.prototype has no time value.
-  return Object.prototype.toString.call(value) === '[object Date]';
+/**
+ * A real Date, from any realm (driver values may come from another context). Neither instanceof (an
+ * object that merely inherits Date.prototype has no time value) nor the toString tag (Symbol.toStringTag
+ * can claim "Date") proves it; reading the time value through Date.prototype does, and throws otherwise.
+ */
+export function isDate(value: unknown): value is Date {
+  if (value === null || typeof value !== 'object') return false;
+  try {
+    Date.prototype.getTime.call(value);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -107,7 +117,7 @@ function readInstant(value: unknown, timezone: string | undefined, zone: Zone | 
   if (typeof value === 'number') return fromEpoch(value);
   if (typeof value === 'bigint') return fromEpoch(Number(value));
   if (isDate(value)) {
-    const ms = value.getTime();
+    const ms = Date.prototype.getTime.call(value);
     return Number.isNaN(ms) ? invalid('is an invalid date') : ms;
   }
   return invalid('is not a timestamp (expected an ISO-8601 string, a date, or epoch seconds/milliseconds)');
