@@ -41,7 +41,7 @@ import type {
   StagedRow,
 } from './types.ts';
 
-/** Rows per INSERT statement (5 parameters each; far below both engines' parameter limits). */
+/** Rows per INSERT statement (at most 7 parameters each; far below both engines' parameter limits). */
 const ROWS_PER_STATEMENT = 500;
 /** Rows per write transaction: large enough to amortise commits, small enough not to starve other writers. */
 const ROWS_PER_TRANSACTION = 20_000;
@@ -204,14 +204,38 @@ function checkRow(row: StagedRow): void {
   }
 }
 
-function insertSql(table: string, rows: number): string {
-  const values: string[] = [];
-  for (let i = 0; i < rows; i++) {
-    const b = i * 5;
-    values.push(`($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, $${b + 5})`);
+const insertCache = new Map<string, string>();
+
+/** `INSERT INTO table (columns) VALUES (…), …` for `rows` rows of one placeholder per column, cached. */
+function insertSql(table: string, columns: readonly string[], rows: number): string {
+  const cacheKey = `${table}(${columns.join(',')})${rows}`;
+  let sql = insertCache.get(cacheKey);
+  if (!sql) {
+    const w = columns.length;
+    const values: string[] = [];
+    for (let i = 0; i < rows; i++) values.push(`(${columns.map((_, c) => `$${i * w + c + 1}`).join(', ')})`);
+    sql = `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${values.join(', ')}`;
+    insertCache.set(cacheKey, sql);
   }
-  return `INSERT INTO ${table} (seq, row_key, hash, ordering, payload) VALUES ${values.join(', ')}`;
+  return sql;
 }
+
+/** Inserts rows `ROWS_PER_STATEMENT` at a time; `toValues` gives one row's values in column order. */
+async function insertRows<T>(db: SqlDriver, table: string, columns: readonly string[], rows: readonly T[], toValues: (row: T) => SqlValue[]): Promise<void> {
+  const w = columns.length;
+  for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
+    const n = Math.min(ROWS_PER_STATEMENT, rows.length - i);
+    const params: SqlValue[] = new Array<SqlValue>(n * w);
+    for (let j = 0; j < n; j++) {
+      const values = toValues(rows[i + j]!);
+      for (let c = 0; c < w; c++) params[j * w + c] = values[c]!;
+    }
+    await db.run(insertSql(table, columns, n), params);
+  }
+}
+
+const STAGE_COLUMNS = ['seq', 'row_key', 'hash', 'ordering', 'payload'] as const;
+const ACK_COLUMNS = ['row_key', 'hash', 'ordering', 'payload', 'removed', 'sent_at', 'seq'] as const;
 
 function placeholders(from: number, count: number): string {
   const out: string[] = [];
@@ -240,7 +264,6 @@ export class Stage implements SnapshotStage {
   private seq = 0;
   private sealedWith: StoredCounts | undefined;
   private readonly t: SessionTables;
-  private readonly insertSql = new Map<number, string>();
 
   private constructor(
     private readonly ctx: SnapshotContext,
@@ -315,31 +338,10 @@ export class Stage implements SnapshotStage {
     return added;
   }
 
-  private sqlFor(rows: number): string {
-    let sql = this.insertSql.get(rows);
-    if (!sql) {
-      sql = insertSql(this.t.stage, rows);
-      this.insertSql.set(rows, sql);
-    }
-    return sql;
-  }
-
   private async write(batch: readonly StagedRow[]): Promise<void> {
     await this.ctx.db.transaction(async () => {
       await this.assertCurrent();
-      for (let i = 0; i < batch.length; i += ROWS_PER_STATEMENT) {
-        const n = Math.min(ROWS_PER_STATEMENT, batch.length - i);
-        const params: SqlValue[] = new Array<SqlValue>(n * 5);
-        for (let j = 0; j < n; j++) {
-          const r = batch[i + j]!;
-          params[j * 5] = ++this.seq;
-          params[j * 5 + 1] = r.key;
-          params[j * 5 + 2] = r.hash;
-          params[j * 5 + 3] = r.ordering ?? null;
-          params[j * 5 + 4] = r.payload ?? null;
-        }
-        await this.ctx.db.run(this.sqlFor(n), params);
-      }
+      await insertRows(this.ctx.db, this.t.stage, STAGE_COLUMNS, batch, (r) => [++this.seq, r.key, r.hash, r.ordering ?? null, r.payload ?? null]);
     });
   }
 
@@ -551,20 +553,7 @@ export class AckSession implements SnapshotAckSession {
     const sentAt = this.ctx.clock.now().toISOString();
     await this.ctx.db.transaction(async () => {
       await assertCurrentSession(this.ctx, this.sid, this.source, this.token);
-      for (let i = 0; i < rows.length; i += ROWS_PER_STATEMENT) {
-        const n = Math.min(ROWS_PER_STATEMENT, rows.length - i);
-        const params: SqlValue[] = new Array<SqlValue>(n * 5 + 1);
-        params[0] = sentAt;
-        for (let j = 0; j < n; j++) {
-          const r = rows[i + j]!;
-          params[1 + j * 5] = r.key;
-          params[2 + j * 5] = r.hash;
-          params[3 + j * 5] = r.ordering ?? null;
-          params[4 + j * 5] = r.payload ?? null;
-          params[5 + j * 5] = ++this.seq;
-        }
-        await this.ctx.db.run(ackInsertSql(this.t.ack, n), params);
-      }
+      await insertRows(this.ctx.db, this.t.ack, ACK_COLUMNS, rows, (r) => [r.key, r.hash, r.ordering ?? null, r.payload ?? null, 0, sentAt, ++this.seq]);
     });
     return rows.length;
   }
@@ -574,23 +563,6 @@ export class AckSession implements SnapshotAckSession {
     this.closed = true;
     await endSession(this.ctx, this.sid, this.token, true);
   }
-}
-
-const ackInsertCache = new Map<string, string>();
-
-function ackInsertSql(table: string, rows: number): string {
-  const cacheKey = `${table}:${rows}`;
-  let sql = ackInsertCache.get(cacheKey);
-  if (!sql) {
-    const values: string[] = [];
-    for (let i = 0; i < rows; i++) {
-      const b = 1 + i * 5;
-      values.push(`($${b + 1}, $${b + 2}, $${b + 3}, $${b + 4}, 0, $1, $${b + 5})`);
-    }
-    sql = `INSERT INTO ${table} (row_key, hash, ordering, payload, removed, sent_at, seq) VALUES ${values.join(', ')}`;
-    ackInsertCache.set(cacheKey, sql);
-  }
-  return sql;
 }
 
 function publicCounts(c: StoredCounts): SnapshotDiffCounts {

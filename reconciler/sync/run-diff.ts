@@ -14,6 +14,8 @@
  * the state store's staging session applies in SQL, so both engines agree.
  */
 
+import type { SnapshotDiffCounts } from '../state/index.ts';
+
 export type RowClass = 'new' | 'changed' | 'unchanged' | 'out_of_order';
 
 export interface Offer {
@@ -25,15 +27,8 @@ export interface Offer {
   displaced?: RowClass;
 }
 
-export interface RunDiffCounts {
-  /** Distinct keys read. */
-  staged: number;
-  duplicates: number;
-  new: number;
-  changed: number;
-  unchanged: number;
-  outOfOrder: number;
-}
+/** The staging session's counts, less removal detection (a streamed read cannot know what is absent). */
+export type RunDiffCounts = Omit<SnapshotDiffCounts, 'removed'>;
 
 const CLASS_CODES: readonly RowClass[] = ['new', 'changed', 'unchanged', 'out_of_order'];
 
