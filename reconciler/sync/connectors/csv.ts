@@ -25,12 +25,12 @@
  * Locations are `path:line` with the 1-based line where the record starts (the header is line 1); a line
  * end inside a quoted field counts once, whether CR, LF or CRLF.
  */
-import { StringDecoder } from 'node:string_decoder';
 import type { SourceSpec } from '../../spec/schema/index.ts';
 import type { Connector, ConnectorContext, SourceRow } from '../types.ts';
 import { ConnectorError } from './errors.ts';
 import { openSourceFile, rowsOf } from './files.ts';
 import { errorRow } from './rows.ts';
+import { ChunkText, CR, LF } from './chunk-text.ts';
 
 type CsvSpec = Extract<SourceSpec['connector'], { type: 'csv' }>;
 
@@ -39,10 +39,7 @@ export interface CsvOptions {
   maxRecordChars?: number;
 }
 
-const CR = 0x0d;
-const LF = 0x0a;
 const QUOTE = 0x22;
-const BOM = 0xfeff;
 const DEFAULT_MAX_RECORD = 8 * 1024 * 1024;
 /** Bytes per read: large enough that the per-read overhead (a promise, a batch) vanishes per row. */
 const READ_CHUNK = 256 * 1024;
@@ -63,7 +60,7 @@ export interface CsvStop {
  * length is capped by `maxRecordChars`).
  */
 export class CsvParser {
-  private readonly decoder = new StringDecoder('utf8');
+  private readonly text = new ChunkText();
   private readonly delimiter: string;
   private readonly maxRecord: number;
   private readonly sink: CsvRecordSink;
@@ -71,10 +68,6 @@ export class CsvParser {
   private carry = '';
   /** The line the next record (or blank line) starts on. */
   private line = 1;
-  /** The previous chunk ended with a CR that ended a line; an LF opening this chunk belongs to it. */
-  private skipLf = false;
-  /** No character seen yet: a byte-order mark may still come. */
-  private atStart = true;
   private stop: CsvStop | undefined;
   // Results of parseQuotedRecord, kept in fields so the hot path allocates nothing to return them.
   private recFields: string[] = [];
@@ -96,27 +89,16 @@ export class CsvParser {
   /** Parses the complete records in `chunk` (bytes are UTF-8; a character split between chunks is fine). */
   write(chunk: Uint8Array | string): void {
     if (this.stop) return;
-    this.parse(typeof chunk === 'string' ? chunk : this.decoder.write(chunk), false);
+    this.parse(this.text.next(chunk), false);
   }
 
   /** Ends the input: parses the last record (a final line end is optional) and reports a stop, if any. */
   end(): CsvStop | undefined {
-    if (!this.stop) this.parse(this.decoder.end(), true);
+    if (!this.stop) this.parse(this.text.end(), true);
     return this.stop;
   }
 
-  private parse(chunk: string, final: boolean): void {
-    let text = chunk;
-    if (text.length > 0) {
-      if (this.atStart) {
-        this.atStart = false;
-        if (text.charCodeAt(0) === BOM) text = text.slice(1);
-      }
-      if (this.skipLf && text.length > 0) {
-        this.skipLf = false;
-        if (text.charCodeAt(0) === LF) text = text.slice(1);
-      }
-    }
+  private parse(text: string, final: boolean): void {
     const s = this.carry.length > 0 ? this.carry + text : text;
     this.carry = '';
     const len = s.length;
@@ -159,7 +141,7 @@ export class CsvParser {
         if (end + 1 < len) pos = s.charCodeAt(end + 1) === LF ? end + 2 : end + 1;
         else {
           pos = len;
-          this.skipLf = !final;
+          this.text.endedOnCr = !final;
         }
       } else {
         pos = end + 1;

@@ -13,18 +13,15 @@
  * JSON numbers beyond 2^53 are already rounded by JSON.parse; the normaliser refuses such ids rather
  * than send a wrong one, so exporters should write large ids as strings.
  */
-import { StringDecoder } from 'node:string_decoder';
 import type { SourceSpec } from '../../spec/schema/index.ts';
 import type { Connector, ConnectorContext, SourceRow } from '../types.ts';
 import { ConnectorError } from './errors.ts';
 import { openSourceFile, rowsOf } from './files.ts';
 import { errorRow } from './rows.ts';
+import { ChunkText, CR, LF } from './chunk-text.ts';
 
 type NdjsonSpec = Extract<SourceSpec['connector'], { type: 'ndjson' }>;
 
-const CR = 0x0d;
-const LF = 0x0a;
-const BOM = 0xfeff;
 const READ_CHUNK = 256 * 1024;
 const DEFAULT_MAX_LINE = 8 * 1024 * 1024;
 
@@ -42,14 +39,11 @@ export interface NdjsonOptions {
  * none. Only the unfinished line at the end of a chunk is kept between chunks.
  */
 export class LineSplitter {
-  private readonly decoder = new StringDecoder('utf8');
+  private readonly text = new ChunkText();
   private readonly sink: (line: string, n: number) => void;
   private carry = '';
   /** Number of the next line. */
   private n = 1;
-  /** The previous chunk ended with a CR; an LF opening this chunk belongs to it. */
-  private skipLf = false;
-  private atStart = true;
   /** Set when a line longer than the limit was met: the number of the line where it starts. */
   overlong: number | undefined;
 
@@ -62,25 +56,14 @@ export class LineSplitter {
 
   /** Once a line was too long, nothing more is split: what follows cannot be located. */
   write(chunk: Uint8Array | string): void {
-    if (this.overlong === undefined) this.split(typeof chunk === 'string' ? chunk : this.decoder.write(chunk), false);
+    if (this.overlong === undefined) this.split(this.text.next(chunk), false);
   }
 
   end(): void {
-    if (this.overlong === undefined) this.split(this.decoder.end(), true);
+    if (this.overlong === undefined) this.split(this.text.end(), true);
   }
 
-  private split(chunk: string, final: boolean): void {
-    let text = chunk;
-    if (text.length > 0) {
-      if (this.atStart) {
-        this.atStart = false;
-        if (text.charCodeAt(0) === BOM) text = text.slice(1);
-      }
-      if (this.skipLf && text.length > 0) {
-        this.skipLf = false;
-        if (text.charCodeAt(0) === LF) text = text.slice(1);
-      }
-    }
+  private split(text: string, final: boolean): void {
     // The carried text holds no line end, so the search starts in the new text.
     const from = this.carry.length;
     const s = from > 0 ? this.carry + text : text;
@@ -110,7 +93,7 @@ export class LineSplitter {
         if (eol + 1 < len) pos = s.charCodeAt(eol + 1) === LF ? eol + 2 : eol + 1;
         else {
           pos = len;
-          this.skipLf = !final;
+          this.text.endedOnCr = !final;
         }
       } else {
         pos = eol + 1;
