@@ -16,7 +16,9 @@ import { MIGRATIONS } from '../../reconciler/state/migrations/all.ts';
 import type { Migration } from '../../reconciler/state/migrations/migration.ts';
 import type { StateStore, StateStoreOptions } from '../../reconciler/state/types.ts';
 
-export const TEST_DATABASE_URL = process.env.TIDEMARK_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+import { TEST_DATABASE_URL, postgresSkipReason } from '../support/postgres.ts';
+
+export { TEST_DATABASE_URL };
 
 /** Where one store's state lives: a directory (embedded) or a schema (Postgres). */
 export interface Location {
@@ -79,19 +81,6 @@ function sqliteBackend(): Backend {
   };
 }
 
-async function probePostgres(url: string): Promise<string | undefined> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    await client.query('SELECT 1');
-    return undefined;
-  } catch (e) {
-    return e instanceof Error ? e.message || e.name : String(e);
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
 
 function postgresBackend(tag: string, skipReason: string | undefined): Backend {
   const schemas: string[] = [];
@@ -146,13 +135,6 @@ function postgresBackend(tag: string, skipReason: string | undefined): Backend {
  * Call at module top level (`await stateBackends('store')`).
  */
 export async function stateBackends(tag: string): Promise<Backend[]> {
-  const reason = await probePostgres(TEST_DATABASE_URL);
-  if (reason !== undefined) {
-    const bar = '!'.repeat(100);
-    console.warn(
-      `\n${bar}\n!! POSTGRES STATE TESTS SKIPPED (${tag}): no PostgreSQL server answered at ${TEST_DATABASE_URL}\n` +
-        `!! reason: ${reason}\n!! Start one or set TIDEMARK_TEST_DATABASE_URL; only the embedded (SQLite) backend was tested.\n${bar}\n`,
-    );
-  }
+  const reason = await postgresSkipReason(`Postgres state tests of ${tag}; only the embedded (SQLite) backend was tested`);
   return [sqliteBackend(), postgresBackend(tag, reason)];
 }

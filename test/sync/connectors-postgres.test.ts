@@ -11,39 +11,14 @@ import type { FieldDef, SourceSpec } from '../../reconciler/spec/schema/index.ts
 import { ConnectorError, createConnector, createPostgresConnector } from '../../reconciler/sync/connectors/index.ts';
 import { normalize } from '../../reconciler/sync/normalize.ts';
 import type { ConnectorContext, SourceRow } from '../../reconciler/sync/types.ts';
+import { postgresSkipReason, TEST_DATABASE_URL } from '../support/postgres.ts';
 
-const DATABASE_URL = process.env.TIDEMARK_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const DATABASE_URL = TEST_DATABASE_URL;
 const SCHEMA = `tm_conn_${process.pid}_${randomBytes(3).toString('hex')}`;
 const APP = `tidemark_conn_test_${randomBytes(4).toString('hex')}`;
 
-async function probe(): Promise<string | undefined> {
-  const client = new pg.Client({ connectionString: DATABASE_URL, connectionTimeoutMillis: 3000 });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    await client.query('SELECT 1');
-    return undefined;
-  } catch (e) {
-    return e instanceof Error ? e.message || e.name : String(e);
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
 
-const skipReason = await probe();
-if (skipReason !== undefined) {
-  console.warn(
-    [
-      '',
-      '#'.repeat(78),
-      '# SKIPPING test/sync/connectors-postgres.test.ts: no PostgreSQL server answered.',
-      `# ${DATABASE_URL.replace(/:[^:@/]*@/, ':***@')}: ${skipReason}`,
-      '# Set TIDEMARK_TEST_DATABASE_URL to a reachable server to run these tests.',
-      '#'.repeat(78),
-      '',
-    ].join('\n'),
-  );
-}
+const skipReason = await postgresSkipReason('test/sync/connectors-postgres.test.ts');
 
 const env = { WAREHOUSE_URL: DATABASE_URL };
 const ctx = (over: Partial<ConnectorContext> = {}): ConnectorContext => ({ lastSyncAt: null, cwd: '.', env, ...over });

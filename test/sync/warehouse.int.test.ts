@@ -11,32 +11,13 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { fixedClock } from '../../reconciler/core/clock.ts';
 import { createSandbox, type RunningSandbox } from '../../reconciler/sandbox/index.ts';
 import { attributesOf, batchRequests, makeProject, removeProject, resetSandbox, syncOk } from './support.ts';
+import { postgresSkipReason, TEST_DATABASE_URL } from '../support/postgres.ts';
 
-const DATABASE_URL = process.env.TIDEMARK_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const DATABASE_URL = TEST_DATABASE_URL;
 const SCHEMA = `tm_sync_warehouse_${randomBytes(4).toString('hex')}`;
 
-async function probe(): Promise<string | undefined> {
-  const c = new pg.Client({ connectionString: DATABASE_URL, connectionTimeoutMillis: 3_000 });
-  c.on('error', () => {});
-  try {
-    await c.connect();
-    await c.query('select 1');
-    return undefined;
-  } catch (err) {
-    return err instanceof Error ? err.message : String(err);
-  } finally {
-    await c.end().catch(() => {});
-  }
-}
 
-const unreachable = await probe();
-if (unreachable !== undefined) {
-  const bar = '!'.repeat(100);
-  console.warn(
-    `\n${bar}\n!! WAREHOUSE SYNC TESTS SKIPPED: no PostgreSQL server answered at ${DATABASE_URL}\n!! reason: ${unreachable}\n` +
-      `!! Start one or set TIDEMARK_TEST_DATABASE_URL.\n${bar}\n`,
-  );
-}
+const unreachable = await postgresSkipReason('warehouse sync tests');
 
 let sandbox: RunningSandbox;
 let db: pg.Client;

@@ -1,11 +1,11 @@
 import net from 'node:net';
-import pg from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { redact } from '../../core/redact.ts';
 import type { SourceRow } from '../types.ts';
 import { ConnectorError } from './errors.ts';
 import { createConnector } from './index.ts';
 import { bindLastSyncAt, createPostgresConnector, timestamptzToIso } from './postgres.ts';
+import { postgresSkipReason, TEST_DATABASE_URL } from '../../../test/support/postgres.ts';
 
 describe('bindLastSyncAt', () => {
   it.each<[string, string, string]>([
@@ -82,26 +82,10 @@ describe('postgres connector without a server', () => {
 });
 
 // The same server as test/sync/connectors-postgres.test.ts; these queries need no tables.
-const DATABASE_URL = process.env.TIDEMARK_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const DATABASE_URL = TEST_DATABASE_URL;
 
-async function probe(): Promise<string | undefined> {
-  const client = new pg.Client({ connectionString: DATABASE_URL, connectionTimeoutMillis: 3000 });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    await client.query('SELECT 1');
-    return undefined;
-  } catch (e) {
-    return e instanceof Error ? e.message || e.name : String(e);
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
 
-const skipReason = await probe();
-if (skipReason !== undefined) {
-  console.warn(`\nSKIPPING the readBatches tests in postgres.test.ts: no PostgreSQL server at ${DATABASE_URL.replace(/:[^:@/]*@/, ':***@')} (${skipReason}).\n`);
-}
+const skipReason = await postgresSkipReason('readBatches tests in reconciler/sync/connectors/postgres.test.ts');
 
 describe.skipIf(skipReason !== undefined)('postgres connector: readBatches (real server)', () => {
   const ctx = { lastSyncAt: null, cwd: '.', env: { WAREHOUSE_URL: DATABASE_URL } };
