@@ -2,29 +2,17 @@
  * Moving an environment to another XM Directory: the mailing lists are replaced (created in the new
  * directory, deleted from the old one), never leaked in the old directory.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { applyChanges, makePlan } from '../../reconciler/apply/use-cases.ts';
-import { createSandbox, type RunningSandbox } from '../../reconciler/sandbox/index.ts';
-import { editSpec, makeProject, PLAN, planWith, pending, remoteNames, removeProject, resetSandbox, STAGING_DIRECTORY, withWs } from './support.ts';
+import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
+import { editSpec, pending, PLAN, planWith, remoteNames, STAGING_DIRECTORY, useSandboxAndProject, withWs } from './support.ts';
 
 const NEW_DIRECTORY = 'POOL_9zNewDirectory1';
 
 let sandbox: RunningSandbox;
 let dir: string;
 
-beforeAll(async () => {
-  sandbox = await createSandbox({ port: 0, retryAfterSeconds: 0, seed: 23 });
-});
-afterAll(async () => {
-  await sandbox.close();
-});
-beforeEach(async () => {
-  resetSandbox(sandbox);
-  dir = await makeProject();
-});
-afterEach(async () => {
-  await removeProject(dir);
-});
+useSandboxAndProject(23, { sandbox: (s) => (sandbox = s), dir: (d) => (dir = d) });
 
 describe('directory move', () => {
   it('replaces the lists in the new directory and deletes them from the old one', async () => {

@@ -2,40 +2,15 @@
  * Drift (someone changed Customer.io or Qualtrics by hand) and adoption of objects that already exist,
  * against the sandbox's real HTTP APIs.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { applyChanges, detectDrift, importObject, makePlan } from '../../reconciler/apply/use-cases.ts';
-import { createSandbox, type RunningSandbox } from '../../reconciler/sandbox/index.ts';
-import {
-  expectExactlyDeclared,
-  makeProject,
-  managedId,
-  PLAN,
-  planWith,
-  pending,
-  remoteNames,
-  removeProject,
-  resetSandbox,
-  servicesOf,
-  STAGING_DIRECTORY,
-  withWs,
-} from './support.ts';
+import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
+import { expectExactlyDeclared, managedId, pending, PLAN, planWith, remoteNames, servicesOf, STAGING_DIRECTORY, useSandboxAndProject, withWs } from './support.ts';
 
 let sandbox: RunningSandbox;
 let dir: string;
 
-beforeAll(async () => {
-  sandbox = await createSandbox({ port: 0, retryAfterSeconds: 0, seed: 37 });
-});
-afterAll(async () => {
-  await sandbox.close();
-});
-beforeEach(async () => {
-  resetSandbox(sandbox);
-  dir = await makeProject();
-});
-afterEach(async () => {
-  await removeProject(dir);
-});
+useSandboxAndProject(37, { sandbox: (s) => (sandbox = s), dir: (d) => (dir = d) });
 
 const HOOK = 'https://hooks.staging.hearthandharvest.example/qualtrics/responses';
 const TOPIC = 'surveyengine.completedResponse.SV_3kZ8cTqQ4rPbUuG';

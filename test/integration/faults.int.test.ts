@@ -2,28 +2,16 @@
  * Apply under the failures a real service produces, injected by the sandbox: 429 storms and 5xx bursts are
  * ridden out, and a create whose answer is lost is neither retried blindly nor duplicated by the next run.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { applyChanges, makePlan } from '../../reconciler/apply/use-cases.ts';
 import type { FaultConfig } from '../../reconciler/sandbox/common/faults.ts';
-import { createSandbox, type RunningSandbox } from '../../reconciler/sandbox/index.ts';
-import { DECLARED, expectExactlyDeclared, makeProject, PLAN, pending, remoteNames, removeProject, resetSandbox, withWs } from './support.ts';
+import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
+import { DECLARED, expectExactlyDeclared, pending, PLAN, remoteNames, useSandboxAndProject, withWs } from './support.ts';
 
 let sandbox: RunningSandbox;
 let dir: string;
 
-beforeAll(async () => {
-  sandbox = await createSandbox({ port: 0, retryAfterSeconds: 0, seed: 53 });
-});
-afterAll(async () => {
-  await sandbox.close();
-});
-beforeEach(async () => {
-  resetSandbox(sandbox);
-  dir = await makeProject();
-});
-afterEach(async () => {
-  await removeProject(dir);
-});
+useSandboxAndProject(53, { sandbox: (s) => (sandbox = s), dir: (d) => (dir = d) });
 
 /** Faults left when the plan was made, before `during` replaced them. */
 let leftAfterPlanning: FaultConfig | undefined;

@@ -2,44 +2,16 @@
  * The config plane's life against the sandbox: first apply, convergence, a spec change, gated deletes,
  * prevent_destroy and its release, and the promise that objects tidemark does not manage are never touched.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { applyChanges, makePlan } from '../../reconciler/apply/use-cases.ts';
-import { createSandbox, type RunningSandbox } from '../../reconciler/sandbox/index.ts';
+import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
 import { runCli } from '../cli/run-cli.test-support.ts';
-import {
-  DECLARED,
-  editSpec,
-  expectExactlyDeclared,
-  makeProject,
-  managedId,
-  PLAN,
-  planWith,
-  pending,
-  remoteNames,
-  removeProject,
-  removeSpec,
-  resetSandbox,
-  servicesOf,
-  STAGING_DIRECTORY,
-  withWs,
-} from './support.ts';
+import { DECLARED, editSpec, expectExactlyDeclared, managedId, pending, PLAN, planWith, remoteNames, removeSpec, servicesOf, STAGING_DIRECTORY, useSandboxAndProject, withWs } from './support.ts';
 
 let sandbox: RunningSandbox;
 let dir: string;
 
-beforeAll(async () => {
-  sandbox = await createSandbox({ port: 0, retryAfterSeconds: 0, seed: 11 });
-});
-afterAll(async () => {
-  await sandbox.close();
-});
-beforeEach(async () => {
-  resetSandbox(sandbox);
-  dir = await makeProject();
-});
-afterEach(async () => {
-  await removeProject(dir);
-});
+useSandboxAndProject(11, { sandbox: (s) => (sandbox = s), dir: (d) => (dir = d) });
 
 const applyAll = (options = PLAN) => withWs(dir, sandbox, (ws) => applyChanges(ws, { options, who: 'lifecycle test' }));
 

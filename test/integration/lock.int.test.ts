@@ -2,27 +2,15 @@
  * One apply at a time per environment: a second apply is refused and told who holds the lock, and opening
  * the workspace meanwhile (a plan, a drift check) leaves the running apply alone.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { applyChanges, detectDrift, makePlan } from '../../reconciler/apply/use-cases.ts';
-import { createSandbox, type RunningSandbox } from '../../reconciler/sandbox/index.ts';
-import { DECLARED, expectExactlyDeclared, makeProject, open, PLAN, removeProject, resetSandbox, withWs } from './support.ts';
+import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
+import { DECLARED, expectExactlyDeclared, open, PLAN, useSandboxAndProject, withWs } from './support.ts';
 
 let sandbox: RunningSandbox;
 let dir: string;
 
-beforeAll(async () => {
-  sandbox = await createSandbox({ port: 0, retryAfterSeconds: 0, seed: 67 });
-});
-afterAll(async () => {
-  await sandbox.close();
-});
-beforeEach(async () => {
-  resetSandbox(sandbox);
-  dir = await makeProject();
-});
-afterEach(async () => {
-  await removeProject(dir);
-});
+useSandboxAndProject(67, { sandbox: (s) => (sandbox = s), dir: (d) => (dir = d) });
 
 describe('the apply lock', () => {
   it('refuses a second apply while one runs, naming the holder, and the first completes untouched', async () => {

@@ -4,29 +4,17 @@
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { applyChanges, makePlan } from '../../reconciler/apply/use-cases.ts';
-import { createSandbox, type RunningSandbox } from '../../reconciler/sandbox/index.ts';
-import { expectExactlyDeclared, makeProject, open, PLAN, pending, removeProject, resetSandbox, STAGING_DIRECTORY, withWs } from './support.ts';
+import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
+import { expectExactlyDeclared, open, pending, PLAN, STAGING_DIRECTORY, useSandboxAndProject, withWs } from './support.ts';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
 
 let sandbox: RunningSandbox;
 let dir: string;
 
-beforeAll(async () => {
-  sandbox = await createSandbox({ port: 0, retryAfterSeconds: 0, seed: 41 });
-});
-afterAll(async () => {
-  await sandbox.close();
-});
-beforeEach(async () => {
-  resetSandbox(sandbox);
-  dir = await makeProject();
-});
-afterEach(async () => {
-  await removeProject(dir);
-});
+useSandboxAndProject(41, { sandbox: (s) => (sandbox = s), dir: (d) => (dir = d) });
 
 async function waitFor(what: string, condition: () => boolean, child?: { exitCode: number | null }): Promise<void> {
   // Polls the emulator's state, not the clock: the deadline only stops a broken run from hanging the suite.

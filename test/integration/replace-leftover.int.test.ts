@@ -4,10 +4,10 @@
  * of tidemark's sight: it stays in the state under a leftover address, every plan shows its delete, and
  * the next apply with --allow-delete removes it.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { applyChanges, makePlan } from '../../reconciler/apply/use-cases.ts';
-import { createSandbox, type RunningSandbox } from '../../reconciler/sandbox/index.ts';
-import { editSpec, makeProject, PLAN, planWith, removeProject, resetSandbox, withWs } from './support.ts';
+import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
+import { editSpec, PLAN, planWith, useSandboxAndProject, withWs } from './support.ts';
 
 const ADDRESS = 'qualtrics.event_subscription.post_purchase_fit';
 const OLD_URL = 'https://hooks.staging.hearthandharvest.example/qualtrics/responses';
@@ -16,19 +16,7 @@ const NEW_URL = 'https://hooks.staging.hearthandharvest.example/qualtrics/respon
 let sandbox: RunningSandbox;
 let dir: string;
 
-beforeAll(async () => {
-  sandbox = await createSandbox({ port: 0, retryAfterSeconds: 0, seed: 29 });
-});
-afterAll(async () => {
-  await sandbox.close();
-});
-beforeEach(async () => {
-  resetSandbox(sandbox);
-  dir = await makeProject();
-});
-afterEach(async () => {
-  await removeProject(dir);
-});
+useSandboxAndProject(29, { sandbox: (s) => (sandbox = s), dir: (d) => (dir = d) });
 
 describe('a replace whose old object cannot be deleted', () => {
   it('keeps the old object in the state and deletes it on the next apply with --allow-delete', async () => {

@@ -2,30 +2,20 @@
  * A saved plan is applied exactly as reviewed, or not at all: when the specs, a live object or the recorded
  * state moved since it was made, apply refuses and names exactly what moved, and nothing is written.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { applyChanges, makePlan } from '../../reconciler/apply/use-cases.ts';
 import type { Plan } from '../../reconciler/plan/plan.ts';
-import { createSandbox, type RunningSandbox } from '../../reconciler/sandbox/index.ts';
-import { editSpec, makeProject, managedId, PLAN, pending, removeProject, resetSandbox, servicesOf, STAGING_DIRECTORY, withWs } from './support.ts';
+import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
+import { editSpec, managedId, pending, PLAN, servicesOf, STAGING_DIRECTORY, useSandboxAndProject, withWs } from './support.ts';
 
 let sandbox: RunningSandbox;
 let dir: string;
 
-beforeAll(async () => {
-  sandbox = await createSandbox({ port: 0, retryAfterSeconds: 0, seed: 23 });
-});
-afterAll(async () => {
-  await sandbox.close();
-});
+useSandboxAndProject(23, { sandbox: (s) => (sandbox = s), dir: (d) => (dir = d) });
 beforeEach(async () => {
-  resetSandbox(sandbox);
-  dir = await makeProject();
   // Converged first; then a reviewed change: rename one mailing list in the specs.
   await withWs(dir, sandbox, (ws) => applyChanges(ws, { options: PLAN, who: 'setup' }));
   await editSpec(dir, 'surveys.yaml', 'mailing_list: { name: "tidemark: cancel intent" }', 'mailing_list: { name: "tidemark: cancel intent v2" }');
-});
-afterEach(async () => {
-  await removeProject(dir);
 });
 
 const savePlan = () => withWs(dir, sandbox, (ws) => makePlan(ws, PLAN));

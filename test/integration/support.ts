@@ -6,11 +6,11 @@
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
 import { openWorkspace, type OpenWorkspace, type WorkspaceRequest } from '../../reconciler/apply/use-cases.ts';
 import type { PlanOptions } from '../../reconciler/plan/diff.ts';
 import type { Plan } from '../../reconciler/plan/plan.ts';
-import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
+import { createSandbox, type RunningSandbox } from '../../reconciler/sandbox/index.ts';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
 
@@ -169,4 +169,29 @@ export async function managedId(ws: OpenWorkspace, address: string): Promise<str
   const m = await ws.conn.store.getManaged(address);
   expect(m, `${address} should be managed`).toBeDefined();
   return m!.remoteId;
+}
+
+/**
+ * The fixture of the sandbox-backed integration files: one sandbox per file (its faults and data reset
+ * before each test) and a fresh copy of the example project per test, handed to the file's own variables.
+ * Hooks the file registers after this call run after these.
+ */
+export function useSandboxAndProject(seed: number, bind: { sandbox: (s: RunningSandbox) => void; dir: (d: string) => void }): void {
+  let sandbox: RunningSandbox | undefined;
+  let dir: string | undefined;
+  beforeAll(async () => {
+    sandbox = await createSandbox({ port: 0, retryAfterSeconds: 0, seed });
+    bind.sandbox(sandbox);
+  });
+  afterAll(async () => {
+    await sandbox?.close();
+  });
+  beforeEach(async () => {
+    resetSandbox(sandbox!);
+    dir = await makeProject();
+    bind.dir(dir);
+  });
+  afterEach(async () => {
+    if (dir) await removeProject(dir);
+  });
 }
