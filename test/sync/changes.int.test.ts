@@ -5,40 +5,16 @@
  * the v2 object operations.
  */
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createSandbox, type RunningSandbox } from '../../reconciler/sandbox/index.ts';
+import { describe, expect, it } from 'vitest';
+import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
 import { openStateStore } from '../../reconciler/state/index.ts';
 import type { Connector, SourceRow } from '../../reconciler/sync/types.ts';
-import {
-  attributesOf,
-  batchRequests,
-  makeProject,
-  ndjson,
-  personSource,
-  removeProject,
-  resetSandbox,
-  returnsSource,
-  storesSource,
-  sync,
-  syncOk,
-  trackRequests,
-  writeData,
-} from './support.ts';
+import { attributesOf, batchRequests, makeProject, ndjson, personSource, returnsSource, storesSource, sync, syncOk, trackRequests, useSandbox, writeData } from './support.ts';
 
 let sandbox: RunningSandbox;
 let dir: string | undefined;
 
-beforeAll(async () => {
-  sandbox = await createSandbox({ port: 0, retryAfterSeconds: 0, seed: 14 });
-});
-afterAll(async () => {
-  await sandbox.close();
-});
-beforeEach(() => resetSandbox(sandbox));
-afterEach(async () => {
-  if (dir) await removeProject(dir);
-  dir = undefined;
-});
+useSandbox(14, (s) => (sandbox = s));
 
 const customers = (n: number, change: (i: number) => Record<string, unknown> = () => ({})) =>
   ndjson(Array.from({ length: n }, (_, i) => ({ customer_id: `c${i}`, orders: i, store: `store ${i % 7}`, internal_note: 'x', ...change(i) })));

@@ -7,26 +7,16 @@
  * The CLI reads the system clock; time is injected by running syncs in-process with a fixed clock (the
  * state store records them at that time) and by choosing schedules whose outcome is certain.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fixedClock } from '../../reconciler/core/clock.ts';
-import { createSandbox, type RunningSandbox } from '../../reconciler/sandbox/index.ts';
+import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
 import type { SyncReport } from '../../reconciler/sync/run.ts';
-import { attributesOf, cli, makeProject, ndjson, personSource, removeProject, resetSandbox, sync, syncOk, trackRequests, writeData } from './support.ts';
+import { attributesOf, cli, makeProject, ndjson, personSource, sync, syncOk, trackRequests, useSandbox, writeData } from './support.ts';
 
 let sandbox: RunningSandbox;
 let dir: string | undefined;
 
-beforeAll(async () => {
-  sandbox = await createSandbox({ port: 0, retryAfterSeconds: 0, seed: 17 });
-});
-afterAll(async () => {
-  await sandbox.close();
-});
-beforeEach(() => resetSandbox(sandbox));
-afterEach(async () => {
-  if (dir) await removeProject(dir);
-  dir = undefined;
-});
+useSandbox(17, (s) => (sandbox = s));
 
 /** Several copies of one source write the same fields; validation would (rightly) refuse that. */
 const SEVERAL_WRITERS = { OWN001: 'off' } as const;

@@ -3,26 +3,16 @@
  * declared clearable, the sync plan counts per field what would be erased and what was blocked, and a
  * blocked blank is not a change (nothing is re-sent for it, and the mirror of what was sent keeps the value).
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createSandbox, type RunningSandbox } from '../../reconciler/sandbox/index.ts';
+import { describe, expect, it } from 'vitest';
+import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
 import { openStateStore } from '../../reconciler/state/index.ts';
 import path from 'node:path';
-import { attributesOf, batchRequests, cli, makeProject, ndjson, personSource, removeProject, resetSandbox, syncOk, writeData } from './support.ts';
+import { attributesOf, batchRequests, cli, makeProject, ndjson, personSource, syncOk, useSandbox, writeData } from './support.ts';
 
 let sandbox: RunningSandbox;
 let dir: string | undefined;
 
-beforeAll(async () => {
-  sandbox = await createSandbox({ port: 0, retryAfterSeconds: 0, seed: 12 });
-});
-afterAll(async () => {
-  await sandbox.close();
-});
-beforeEach(() => resetSandbox(sandbox));
-afterEach(async () => {
-  if (dir) await removeProject(dir);
-  dir = undefined;
-});
+useSandbox(12, (s) => (sandbox = s));
 
 const T1 = '2026-05-01T03:00:00Z';
 const T2 = '2026-05-02T03:00:00Z';

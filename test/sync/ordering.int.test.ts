@@ -3,24 +3,14 @@
  * skipped and counted (`out_of_order`), within a read the most recent row per identity wins, and a state
  * field always lands together with its updated_at companion.
  */
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createSandbox, type RunningSandbox } from '../../reconciler/sandbox/index.ts';
-import { attributesOf, batchRequests, cli, makeProject, ndjson, personSource, removeProject, resetSandbox, syncOk, writeData } from './support.ts';
+import { describe, expect, it } from 'vitest';
+import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
+import { attributesOf, batchRequests, cli, makeProject, ndjson, personSource, syncOk, useSandbox, writeData } from './support.ts';
 
 let sandbox: RunningSandbox;
 let dir: string | undefined;
 
-beforeAll(async () => {
-  sandbox = await createSandbox({ port: 0, retryAfterSeconds: 0, seed: 13 });
-});
-afterAll(async () => {
-  await sandbox.close();
-});
-beforeEach(() => resetSandbox(sandbox));
-afterEach(async () => {
-  if (dir) await removeProject(dir);
-  dir = undefined;
-});
+useSandbox(13, (s) => (sandbox = s));
 
 const secs = (iso: string) => Date.parse(iso) / 1000;
 const vipSource = (timezone = 'UTC') =>

@@ -1,19 +1,14 @@
 /** The progress line of long syncs: how far the read is (from the file's size) and how many rows went out. */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { progressPrinter } from '../../reconciler/cli/commands/sync.ts';
-import { createSandbox, type RunningSandbox } from '../../reconciler/sandbox/index.ts';
+import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
 import type { SyncProgress } from '../../reconciler/sync/run.ts';
-import { makeProject, personSource, removeProject, syncOk } from './support.ts';
+import { makeProject, personSource, syncOk, useSandbox } from './support.ts';
 
 let sandbox: RunningSandbox;
 let dir: string | undefined;
-beforeAll(async () => {
-  sandbox = await createSandbox({ port: 0, retryAfterSeconds: 0, seed: 37 });
-});
-afterAll(async () => {
-  await sandbox.close();
-  if (dir) await removeProject(dir);
-});
+
+useSandbox(37, (s) => (sandbox = s));
 
 function terminal(isTTY: boolean) {
   let text = '';

@@ -5,24 +5,14 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createSandbox, type RunningSandbox } from '../../reconciler/sandbox/index.ts';
-import { attributesOf, cli, makeProject, ndjson, personSource, readRejects, rejectsOf, removeProject, resetSandbox, syncOk } from './support.ts';
+import { describe, expect, it } from 'vitest';
+import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
+import { attributesOf, cli, makeProject, ndjson, personSource, readRejects, rejectsOf, syncOk, useSandbox } from './support.ts';
 
 let sandbox: RunningSandbox;
 let dir: string | undefined;
 
-beforeAll(async () => {
-  sandbox = await createSandbox({ port: 0, retryAfterSeconds: 0, seed: 11 });
-});
-afterAll(async () => {
-  await sandbox.close();
-});
-beforeEach(() => resetSandbox(sandbox));
-afterEach(async () => {
-  if (dir) await removeProject(dir);
-  dir = undefined;
-});
+useSandbox(11, (s) => (sandbox = s));
 
 // Values that must never reach a report, stdout or a rejects reason: they identify people.
 const PII = ['Ana.Souza@Example.COM', 'ana.souza@example.com', 'not-an-email@', '(415) 555-0132', '+14155550132', '555-12', 'bob@example'];

@@ -6,27 +6,17 @@
  * answer lost after Customer.io applied a batch never turns into a duplicate event.
  */
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fixedClock } from '../../reconciler/core/clock.ts';
-import { createSandbox, type RunningSandbox } from '../../reconciler/sandbox/index.ts';
+import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
 import { openStateStore, type StateStore } from '../../reconciler/state/index.ts';
 import type { Connector, SourceRow } from '../../reconciler/sync/types.ts';
-import { batchRequests, makeProject, ndjson, personSource, rejectsOf, removeProject, resetSandbox, returnsSource, sync, syncOk } from './support.ts';
+import { batchRequests, makeProject, ndjson, personSource, rejectsOf, returnsSource, sync, syncOk, useSandbox } from './support.ts';
 
 let sandbox: RunningSandbox;
 let dir: string | undefined;
 
-beforeAll(async () => {
-  sandbox = await createSandbox({ port: 0, retryAfterSeconds: 0, seed: 15 });
-});
-afterAll(async () => {
-  await sandbox.close();
-});
-beforeEach(() => resetSandbox(sandbox));
-afterEach(async () => {
-  if (dir) await removeProject(dir);
-  dir = undefined;
-});
+useSandbox(15, (s) => (sandbox = s));
 
 const people = (n: number) => ndjson(Array.from({ length: n }, (_, i) => ({ customer_id: `p${i}`, orders: i + 1 })));
 const ids = (n: number) => Array.from({ length: n }, (_, i) => `p${i}`).sort();

@@ -12,11 +12,12 @@
 import { mkdtemp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import { openWorkspace, type OpenWorkspace } from '../../reconciler/apply/use-cases.ts';
 import { stateDirOf } from '../../reconciler/cli/commands/sync.ts';
 import { main } from '../../reconciler/cli/main.ts';
 import type { Clock } from '../../reconciler/core/clock.ts';
-import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
+import { createSandbox, type RunningSandbox } from '../../reconciler/sandbox/index.ts';
 import { syncSource, type SyncOptions, type SyncReport } from '../../reconciler/sync/run.ts';
 import type { Connector } from '../../reconciler/sync/types.ts';
 import { Writable } from 'node:stream';
@@ -209,8 +210,12 @@ export interface ProjectOptions {
 }
 
 /** A throwaway project: `specs/` (workspace, fields, one file per source) and `data/`. */
+/** Projects made since the last cleanup of `useSandbox` (removed after each test). */
+const made: string[] = [];
+
 export async function makeProject(o: ProjectOptions): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'tidemark-sync-'));
+  made.push(dir);
   await mkdir(path.join(dir, 'specs', 'sources'), { recursive: true });
   await mkdir(path.join(dir, 'data'), { recursive: true });
   await writeFile(path.join(dir, 'specs', 'workspace.yaml'), workspaceYaml(o.primary, o.policy, o.state));
@@ -369,4 +374,23 @@ export function resetSandbox(sandbox: RunningSandbox): void {
   sandbox.faults.clear();
   sandbox.customerio.reset();
   sandbox.resetRequestCounts();
+}
+
+/**
+ * The fixture of the sync test files: one sandbox per file, reset before each test; the projects a test
+ * made with `makeProject` are removed after it. Hooks the file registers after this call run after these.
+ */
+export function useSandbox(seed: number, bind: (sandbox: RunningSandbox) => void): void {
+  let sandbox: RunningSandbox | undefined;
+  beforeAll(async () => {
+    sandbox = await createSandbox({ port: 0, retryAfterSeconds: 0, seed });
+    bind(sandbox);
+  });
+  afterAll(async () => {
+    await sandbox?.close();
+  });
+  beforeEach(() => resetSandbox(sandbox!));
+  afterEach(async () => {
+    for (const dir of made.splice(0)) await removeProject(dir);
+  });
 }
