@@ -259,20 +259,34 @@ interface StoredCounts extends SnapshotDiffCounts {
   keepUnchanged: boolean;
 }
 
-export class Stage implements SnapshotStage {
-  private state: 'open' | 'sealed' | 'discarded' = 'open';
-  private seq = 0;
-  private sealedWith: StoredCounts | undefined;
-  private readonly t: SessionTables;
+/** What a session of a source holds: its tables, and the token that says whether it is still the current one. */
+abstract class SourceSession {
+  protected readonly t: SessionTables;
 
-  private constructor(
-    private readonly ctx: SnapshotContext,
+  protected constructor(
+    protected readonly ctx: SnapshotContext,
     readonly source: string,
-    private readonly sid: number,
-    private readonly token: string,
+    protected readonly sid: number,
+    protected readonly token: string,
   ) {
     this.t = sessionTables(sid);
   }
+
+  /** Fails unless this session is still the source's current one. */
+  protected assertCurrent(): Promise<void> {
+    return assertCurrentSession(this.ctx, this.sid, this.source, this.token);
+  }
+
+  /** Applies the acknowledgements (when `merge`) and drops the session's tables, unless a newer session took over. */
+  protected end(merge: boolean): Promise<void> {
+    return endSession(this.ctx, this.sid, this.token, merge);
+  }
+}
+
+export class Stage extends SourceSession implements SnapshotStage {
+  private state: 'open' | 'sealed' | 'discarded' = 'open';
+  private seq = 0;
+  private sealedWith: StoredCounts | undefined;
 
   static async open(ctx: SnapshotContext, source: string): Promise<Stage> {
     const sid = await ensureSourceId(ctx, source);
@@ -288,10 +302,10 @@ export class Stage implements SnapshotStage {
     return new Stage(ctx, source, sid, token);
   }
 
-  /** Fails unless this session is still the source's current one. */
-  private async assertCurrent(): Promise<void> {
+  /** A superseded stage is discarded: its later calls fail without asking the database again. */
+  protected override async assertCurrent(): Promise<void> {
     try {
-      await assertCurrentSession(this.ctx, this.sid, this.source, this.token);
+      await super.assertCurrent();
     } catch (e) {
       this.state = 'discarded';
       throw e;
@@ -520,24 +534,14 @@ export class Stage implements SnapshotStage {
     if (this.state === 'discarded') return;
     const wasSealed = this.state === 'sealed';
     this.state = 'discarded';
-    await endSession(this.ctx, this.sid, this.token, wasSealed);
+    await this.end(wasSealed);
   }
 }
 
 /** See SnapshotAckSession. Its session state is `sealed` from the start: only the ack log exists. */
-export class AckSession implements SnapshotAckSession {
+export class AckSession extends SourceSession implements SnapshotAckSession {
   private closed = false;
   private seq = 0;
-  private readonly t: SessionTables;
-
-  private constructor(
-    private readonly ctx: SnapshotContext,
-    readonly source: string,
-    private readonly sid: number,
-    private readonly token: string,
-  ) {
-    this.t = sessionTables(sid);
-  }
 
   static async open(ctx: SnapshotContext, source: string): Promise<AckSession> {
     const sid = await ensureSourceId(ctx, source);
@@ -552,7 +556,7 @@ export class AckSession implements SnapshotAckSession {
     if (rows.length === 0) return 0;
     const sentAt = this.ctx.clock.now().toISOString();
     await this.ctx.db.transaction(async () => {
-      await assertCurrentSession(this.ctx, this.sid, this.source, this.token);
+      await this.assertCurrent();
       await insertRows(this.ctx.db, this.t.ack, ACK_COLUMNS, rows, (r) => [r.key, r.hash, r.ordering ?? null, r.payload ?? null, 0, sentAt, ++this.seq]);
     });
     return rows.length;
@@ -561,7 +565,7 @@ export class AckSession implements SnapshotAckSession {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await endSession(this.ctx, this.sid, this.token, true);
+    await this.end(true);
   }
 }
 
