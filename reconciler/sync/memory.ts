@@ -14,7 +14,8 @@ import vm from 'node:vm';
 
 let collect: (() => void) | undefined;
 
-function collector(): (() => void) | undefined {
+/** A full garbage collection, when the platform lets one be asked for (cached). */
+export function collector(): (() => void) | undefined {
   if (collect) return collect;
   const exposed = (globalThis as { gc?: () => void }).gc;
   if (typeof exposed === 'function') return (collect = exposed);

@@ -8,7 +8,7 @@ import type { SourceRow } from '../types.ts';
 import { CsvParser, createCsvConnector, type CsvStop } from './csv.ts';
 import { ConnectorError } from './errors.ts';
 import { createConnector } from './index.ts';
-import { collect, collectBatches, context, forceGc, makeFifo, openDescriptorsFor, tempDir } from './files.test-support.ts';
+import { collect, collectBatches, context, forceGc, makeFifo, openDescriptorsFor, tempDir, openWhileReadingClosedAfterStop } from './files.test-support.ts';
 
 let tmp: ReturnType<typeof tempDir>;
 beforeAll(() => {
@@ -255,13 +255,8 @@ describe('csv connector: readBatches', () => {
 
   it('closes the file when the batch consumer stops early', async () => {
     const { name } = bigFile('batches-early.csv', 20_000);
-    const abs = path.join(tmp.dir, name);
-    const batches = createCsvConnector({ type: 'csv', path: name }).readBatches!(context(tmp.dir))[Symbol.asyncIterator]();
-    expect((await batches.next()).done).toBe(false);
-    if (openDescriptorsFor(abs) === null) return;
-    expect(openDescriptorsFor(abs)).toBe(1);
-    await batches.return!(undefined);
-    expect(openDescriptorsFor(abs)).toBe(0);
+    const seen = await openWhileReadingClosedAfterStop(createCsvConnector({ type: 'csv', path: name }), tmp.dir, path.join(tmp.dir, name));
+    if (seen !== null) expect(seen).toEqual({ during: 1, after: 0 });
   });
 });
 

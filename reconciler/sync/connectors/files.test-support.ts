@@ -3,8 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import v8 from 'node:v8';
-import vm from 'node:vm';
+import { collector } from '../memory.ts';
 import type { Connector, ConnectorContext, SourceRow } from '../types.ts';
 
 export function tempDir(): { dir: string; cleanup(): void } {
@@ -61,6 +60,21 @@ export function makeFifo(file: string): string | null {
 
 /** A full garbage collection, so heap sizes compare live data rather than pending garbage. */
 export function forceGc(): () => void {
-  v8.setFlagsFromString('--expose-gc');
-  return vm.runInNewContext('gc') as () => void;
+  const gc = collector();
+  if (!gc) throw new Error('no way to ask this Node for a full garbage collection');
+  return gc;
 }
+
+/**
+ * Starts reading `file` a chunk at a time, stops after the first chunk, and says whether the file was
+ * open while reading and closed after (`null` where open descriptors cannot be inspected).
+ */
+export async function openWhileReadingClosedAfterStop(connector: Connector, cwd: string, file: string): Promise<{ during: number; after: number } | null> {
+  const batches = connector.readBatches!(context(cwd))[Symbol.asyncIterator]();
+  if ((await batches.next()).done) throw new Error('the file gave no first chunk');
+  const during = openDescriptorsFor(file);
+  await batches.return!(undefined);
+  const after = openDescriptorsFor(file);
+  return during === null || after === null ? null : { during, after };
+}
+

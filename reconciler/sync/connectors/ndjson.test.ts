@@ -7,7 +7,7 @@ import type { SourceRow } from '../types.ts';
 import { ConnectorError } from './errors.ts';
 import { createConnector } from './index.ts';
 import { LineSplitter, createNdjsonConnector } from './ndjson.ts';
-import { collect, collectBatches, context, makeFifo, openDescriptorsFor, tempDir } from './files.test-support.ts';
+import { collect, collectBatches, context, makeFifo, openDescriptorsFor, tempDir, openWhileReadingClosedAfterStop } from './files.test-support.ts';
 
 let tmp: ReturnType<typeof tempDir>;
 beforeAll(() => {
@@ -163,13 +163,8 @@ describe('ndjson connector: readBatches', () => {
 
   it('closes the file when the batch consumer stops early', async () => {
     const name = file('batches-early.ndjson', Array.from({ length: 50_000 }, (_, i) => JSON.stringify({ id: i })).join('\n'));
-    const abs = path.join(tmp.dir, name);
-    const batches = createNdjsonConnector({ type: 'ndjson', path: name }).readBatches!(context(tmp.dir))[Symbol.asyncIterator]();
-    expect((await batches.next()).done).toBe(false);
-    if (openDescriptorsFor(abs) === null) return;
-    expect(openDescriptorsFor(abs)).toBe(1);
-    await batches.return!(undefined);
-    expect(openDescriptorsFor(abs)).toBe(0);
+    const seen = await openWhileReadingClosedAfterStop(createNdjsonConnector({ type: 'ndjson', path: name }), tmp.dir, path.join(tmp.dir, name));
+    if (seen !== null) expect(seen).toEqual({ during: 1, after: 0 });
   });
 });
 
