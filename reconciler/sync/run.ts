@@ -75,8 +75,8 @@ export interface SyncReport {
 
 export interface SyncProgress {
   phase: 'reading' | 'sending';
+  /** Rows read, or rows sent. */
   done: number;
-  total?: number;
   /** Share of the source read so far (0..1), when the connector knows its size (files). */
   fraction?: number;
 }
@@ -179,26 +179,24 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
   if (counts.unsent > 0 && !error) error = `${counts.unsent} entries were not acknowledged; they will be sent again next run`;
   if (runId) {
     const finish = { status: failed ? ('failed' as const) : ('succeeded' as const), counts: flatCounts(counts), ...(error ? { error } : {}) };
-    if (failed) {
-      await finishOrNote(deps.store, runId, finish, notes);
-    } else {
-      // Entries Customer.io refused for a transient reason are sent again next run; an incremental source
-      // only returns them if its next read reaches back as far as this one did.
-      const next = retryLater > 0 ? lastSyncAt : startedAt;
-      if (retryLater > 0) {
-        notes.add(`${retryLater} entries were refused for a transient reason; the next run reads again from ${lastSyncAt ? lastSyncAt.toISOString() : 'the start'} to send them`);
-      }
-      try {
-        await deps.store.transaction(async (tx) => {
-          await tx.setCursor(watermarkCursor(name), next ? next.toISOString() : '');
-          await tx.finishRun(runId, finish);
-        });
-      } catch (e) {
-        // A newer run of the source took over (and marked this one interrupted): its cursor stands.
-        if (!(e instanceof StateConflictError)) throw e;
-        failed = true;
-        error = 'a newer sync of this source started while this one ran, and marked this run interrupted';
-      }
+    // A failed run leaves the cursor where it was. Entries Customer.io refused for a transient reason
+    // are sent again next run; an incremental source only returns them if its next read reaches back as
+    // far as this one did.
+    const next = retryLater > 0 ? lastSyncAt : startedAt;
+    if (!failed && retryLater > 0) {
+      notes.add(`${retryLater} entries were refused for a transient reason; the next run reads again from ${lastSyncAt ? lastSyncAt.toISOString() : 'the start'} to send them`);
+    }
+    try {
+      await deps.store.transaction(async (tx) => {
+        if (!failed) await tx.setCursor(watermarkCursor(name), next ? next.toISOString() : '');
+        await tx.finishRun(runId, finish);
+      });
+    } catch (e) {
+      // A newer run of the source took over and marked this one interrupted: that mark, and its cursor, stand.
+      if (!(e instanceof StateConflictError)) throw e;
+      failed = true;
+      error ??= SUPERSEDED;
+      notes.add(SUPERSEDED);
     }
   }
   return {
@@ -217,15 +215,7 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
   };
 }
 
-/** Records a failed run's end; a run a newer one already marked interrupted keeps that mark. */
-async function finishOrNote(store: StateStore, runId: string, finish: Parameters<StateStore['finishRun']>[1], notes: Set<string>): Promise<void> {
-  try {
-    await store.finishRun(runId, finish);
-  } catch (e) {
-    if (!(e instanceof StateConflictError)) throw e;
-    notes.add('a newer sync of this source started while this one ran, and marked this run interrupted');
-  }
-}
+const SUPERSEDED = 'a newer sync of this source started while this one ran, and marked this run interrupted';
 
 /** The state cursor holding where the source's next incremental read starts (`''` = from the start). */
 export function watermarkCursor(source: string): string {

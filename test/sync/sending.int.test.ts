@@ -187,4 +187,33 @@ describe('transient failures', () => {
       await expect(store.finishRun(dead, { status: 'succeeded', counts: {} })).rejects.toThrow(/already finished \(interrupted\)/);
     });
   });
+
+  it('a run a newer one takes over stops, and leaves the interrupted mark and the session of the newer run alone', async () => {
+    dir = await makeProject({ sources: [personSource({ fields: { order_count: 'orders' } })], data: { 'customers.ndjson': people(30) } });
+    let newer: string | undefined;
+    const old = await sync(dir, sandbox, 'customers', {
+      sendChunk: 10,
+      maxInFlight: 1,
+      afterAcknowledge: async () => {
+        if (newer) return;
+        // Another process starts a sync of the same source right now.
+        newer = await withStore(dir!, async (store) => {
+          const id = await store.startRun('customers');
+          await store.openAckSession('customers');
+          await store.interruptRuns('customers', id, 'superseded in a test');
+          return id;
+        });
+      },
+    });
+    expect(old.status).toBe('failed');
+    expect(old.error).toMatch(/superseded/);
+    expect(old.notes).toContain('a newer sync of this source started while this one ran, and marked this run interrupted');
+    await withStore(dir, async (store) => {
+      const runs = await store.lastRuns('customers', 5);
+      expect(runs.map((r) => [r.id === newer ? 'newer' : 'old', r.status])).toEqual([
+        ['newer', 'running'],
+        ['old', 'interrupted'],
+      ]);
+    });
+  });
 });

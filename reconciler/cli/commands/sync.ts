@@ -91,7 +91,7 @@ export function progressPrinter(ctx: Pick<CommandContext, 'stderr'>, name: strin
       if (!tty) return;
       if (p.phase === 'reading') {
         read = p.done;
-        share = p.total ? p.done / p.total : p.fraction;
+        share = p.fraction;
       } else sent = p.done;
       const t = now();
       if (t - last < 100) return;
