@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Cron, Duration, EnvVarName, Name, specBase } from './common.ts';
+import { Cron, Duration, EnvVarName, Name, Percentage, specBase } from './common.ts';
 
 const PostgresConnector = z.strictObject({
   type: z.literal('postgres'),
@@ -59,6 +59,10 @@ export const SourceSpec = z
     latency_needed: LatencyNeed.optional(),
     use_case: z.string().optional().meta({ description: 'What this data powers, e.g. winback_suppression, cart_recovery.' }),
     stamp_last_synced: Name.optional().meta({ description: 'Attribute set to the run time on every person this source sends.' }),
+    max_rejected: z
+      .union([Percentage, z.number().min(0).max(1)])
+      .optional()
+      .meta({ description: 'Most rows a run may reject (locally, or refused by Customer.io for good) before it fails: a percentage like 5% or a share 0..1 of the rows read. Default 5%.' }),
     prevent_destroy: z.boolean().optional(),
   })
   .meta({ title: 'tidemark Source', description: 'A scheduled sync from a system of record into Customer.io.' });
