@@ -24,6 +24,7 @@
  * first used and must not be changed afterwards. Converters return the value, or a `Failure` (allocated
  * only on failure) rather than a result object per value.
  */
+import { createHash } from 'node:crypto';
 import { ROW_ERROR_KEY, ROW_TRUNCATED_KEY } from './connectors/rows.ts';
 import { isSupportedCountry, parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/max';
 import { deterministicUlid } from '../providers/customerio/client.ts';
@@ -38,8 +39,22 @@ export const MAX_VALUE_BYTES = 1000;
 /** RFC 5321's limits on an address and its local part; longer strings are not deliverable addresses. */
 const MAX_EMAIL_LENGTH = 254;
 const MAX_EMAIL_LOCAL_LENGTH = 64;
-/** ULIDs carry a 48-bit millisecond time; an event id needs the event time inside it. */
-const MAX_ULID_TIME_MS = 2 ** 48 - 1;
+/** Latest event time accepted (the largest 48-bit millisecond time a ULID can carry, year 10889). */
+const MAX_EVENT_TIME_MS = 2 ** 48 - 1;
+/**
+ * Base of the time part of event ids, 2024-01-01T00:00:00Z. ⚠ Customer.io documents the id only as "a
+ * valid ULID used to deduplicate events"; whether it reads the time part is undocumented. The safest
+ * reading is a time that looks like a recent one (not 1970, not the far future), so the time part is this
+ * base plus 32 bits of the key's hash (at most about 50 days later): a fixed function of the key.
+ */
+const EVENT_ID_TIME_BASE_MS = Date.UTC(2024, 0, 1);
+
+/** The ULID of an event key: time part and random part both from the key's SHA-256, never from the clock. */
+export function eventUlid(key: string): string {
+  const digest = createHash('sha256').update(key, 'utf8').digest();
+  // Bytes 10..13: the random part (deterministicUlid) uses the first ten of the same digest.
+  return deterministicUlid(key, EVENT_ID_TIME_BASE_MS + digest.readUInt32BE(10));
+}
 
 type Converted<T> = { ok: true; value: T } | { ok: false; code: string; reason: string };
 
@@ -642,10 +657,12 @@ type BuiltEvent =
   | { ok: false; code: string; reason: string; column?: string };
 
 /**
- * The event and its dedupe id. The id is a ULID whose random part is a hash of the source name and the
- * canonical id-column values (JSON-encoded, so no two different tuples share a key) and whose time part
- * is the event time: re-reading the same row always yields the same id, so a re-run is ignored by
- * Customer.io's dedupe. A row whose timestamp was later corrected yields a new id: the occurrence moved.
+ * The event and its dedupe id. The id is a ULID made only from the source name and the canonical
+ * id-column values (JSON-encoded, so no two different tuples share a key): re-reading the same row always
+ * yields the same id, so a re-run is ignored by Customer.io's dedupe. The event time is deliberately not
+ * part of it (see `eventUlid`): correcting a timestamp, or the source's timezone, must not turn every
+ * event already delivered into a new one. The timestamp feeds the id only when the spec lists its column
+ * in `id_columns`, and then as the raw text the source holds, never as the instant read from it.
  */
 function eventStep(source: SourceSpec, instantOf: (column: string) => ColumnInstant): (values: Record<string, unknown>, person: string) => BuiltEvent {
   if (!source.event) {
@@ -663,7 +680,7 @@ function eventStep(source: SourceSpec, instantOf: (column: string) => ColumnInst
     const read = instant(readColumn(values, tsColumn));
     const ts = typeof read === 'number' ? { ok: true as const, ms: read, note: undefined } : read;
     if (!ts.ok) return { ok: false, code: ts.code, reason: `Event timestamp column "${tsColumn}" ${ts.reason}.`, column: tsColumn };
-    if (ts.ms < 0 || ts.ms > MAX_ULID_TIME_MS) {
+    if (ts.ms < 0 || ts.ms > MAX_EVENT_TIME_MS) {
       return { ok: false, code: 'timestamp_invalid', reason: `Event timestamp column "${tsColumn}" is before 1970 or too far in the future for an event.`, column: tsColumn };
     }
     let key = keyStart;
@@ -678,7 +695,7 @@ function eventStep(source: SourceSpec, instantOf: (column: string) => ColumnInst
       }
       key += `,${JSON.stringify(id.value)}`;
     }
-    const id = deterministicUlid(`${key}]`, ts.ms);
+    const id = eventUlid(`${key}]`);
     return { ok: true, event: { name, id, timestamp: Math.floor(ts.ms / 1000), person }, note: ts.note };
   };
 }

@@ -3,11 +3,11 @@
  * file under the state folder, never in the report or on stdout), naive timestamps read in the source's
  * timezone (DST gap and overlap included), values checked against the field registry's types.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
-import { attributesOf, cli, makeProject, ndjson, personSource, readRejects, rejectsOf, syncOk, useSandbox } from './support.ts';
+import { attributesOf, cli, makeProject, ndjson, personSource, readRejects, rejectsOf, returnsSource, syncOk, useSandbox } from './support.ts';
 
 let sandbox: RunningSandbox;
 let dir: string | undefined;
@@ -152,6 +152,34 @@ describe('timestamps', () => {
     expect(r.counts).toMatchObject({ read: 2, rejected: 2, rejected_by_code: { timestamp_invalid: 2 }, sent: 0 });
     expect((await rejectsOf(dir, r)).map((x) => x.field)).toEqual(['last_seen_at', 'last_seen_at']);
     expect(sandbox.customerio.listPeople()).toEqual([]);
+  });
+});
+
+describe('event identity', () => {
+  const returns = [
+    { return_id: 'R-1', customer_id: 'c1', created_at: '2026-11-21 14:03:00', reason: 'too_strong', amount: 18.5 },
+    { return_id: 'R-2', customer_id: 'c1', created_at: '2026-11-22 09:41:00', reason: 'damaged', amount: 32 },
+    { return_id: 'R-3', customer_id: 'c2', created_at: '2026-07-01 09:00:00', reason: 'wrong_size', amount: 12 },
+  ];
+  const events = () => [...sandbox.customerio.eventsFor('c1'), ...sandbox.customerio.eventsFor('c2')];
+
+  it('re-delivers no event when the source timezone is corrected, with the snapshot kept or lost', async () => {
+    dir = await makeProject({ sources: [returnsSource({ timezone: 'Europe/London' })], data: { 'returns.ndjson': ndjson(returns) } });
+    expect((await syncOk(dir, sandbox, 'returns')).counts).toMatchObject({ new: 3, acknowledged: 3 });
+    const ids = events().map((e) => e.id).sort();
+    expect(ids).toHaveLength(3);
+
+    // The timezone fix moves every event's instant; the events themselves are the ones already delivered.
+    const fixed = await makeProject({ sources: [returnsSource({ timezone: 'America/New_York' })], data: { 'returns.ndjson': ndjson(returns) } });
+    await writeFile(path.join(dir, 'specs', 'sources', 'sources.yaml'), await readFile(path.join(fixed, 'specs', 'sources', 'sources.yaml'), 'utf8'));
+    const again = await syncOk(dir, sandbox, 'returns');
+    expect(again.counts).toMatchObject({ read: 3, new: 0, sent: 0 });
+
+    // A project with no snapshot at all (state lost) sends them again, under the same ids, so Customer.io
+    // deduplicates them: still three events.
+    const replay = await syncOk(fixed, sandbox, 'returns');
+    expect(replay.counts).toMatchObject({ new: 3, sent: 3, acknowledged: 3 });
+    expect(events().map((e) => e.id).sort()).toEqual(ids);
   });
 });
 
