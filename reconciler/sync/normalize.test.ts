@@ -515,9 +515,6 @@ describe('rows the connector could not read', () => {
     expect(r).toEqual({ ok: false, location: 'data/x.csv:7', code: 'row_malformed', reason: 'Malformed CSV line: expected 3 columns (as in the header), got 2.' });
   });
 
-  it('rejects the last row of a truncated read as read_truncated', () => {
-    expect(rejected(run({ __error: 'Malformed CSV: never closed.', __truncated: true })).code).toBe('read_truncated');
-  });
 });
 
 // ---- property ---------------------------------------------------------------------------------------

@@ -3,8 +3,9 @@
  * out. Pure: no I/O, no clock, never throws on row values, so one bad row can never stop a run.
  *
  * Rules, in the order they are applied (the first failure rejects the row):
- * 1. A row a connector could not parse carries `__error` and is rejected as `row_malformed` (or
- *    `read_truncated` when the connector could not read past it: the source was not read completely).
+ * 1. A row a connector could not parse carries `__error` and is rejected as `row_malformed`, or as the
+ *    code the connector gave in `__code` (`invalid_encoding`). A read that cannot go on is not a row: the
+ *    connector throws, and the run fails.
  * 2. The key. Person sources: the identity column, normalised as declared (`as: id|email|phone`).
  *    Event sources: the same person identity is required, plus the event timestamp and id columns; the
  *    key is the event's deterministic id. Object sources: the object id column; a person identity is
@@ -25,7 +26,7 @@
  * only on failure) rather than a result object per value.
  */
 import { createHash } from 'node:crypto';
-import { ROW_ERROR_KEY, ROW_TRUNCATED_KEY } from './connectors/rows.ts';
+import { ROW_CODE_KEY, ROW_ERROR_KEY } from './connectors/rows.ts';
 import { isSupportedCountry, parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/max';
 import { deterministicUlid } from '../providers/customerio/client.ts';
 import type { FieldDef, SourceSpec } from '../spec/schema/index.ts';
@@ -583,9 +584,8 @@ export function createNormalizer(ctx: NormalizeContext): (row: SourceRow) => Nor
     const values = row.values !== null && typeof row.values === 'object' ? row.values : {};
     if (Object.hasOwn(values, ROW_ERROR_KEY)) {
       const why = values[ROW_ERROR_KEY];
-      // A truncated read gets its own code: the engine must not treat rows absent from it as gone.
-      const code = values[ROW_TRUNCATED_KEY] === true ? 'read_truncated' : 'row_malformed';
-      return reject(row, code, typeof why === 'string' && why !== '' ? why : 'The connector could not read this row.');
+      const code = values[ROW_CODE_KEY];
+      return reject(row, typeof code === 'string' && code !== '' ? code : 'row_malformed', typeof why === 'string' && why !== '' ? why : 'The connector could not read this row.');
     }
 
     state.notes = undefined;

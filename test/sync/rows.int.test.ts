@@ -7,7 +7,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
-import { attributesOf, cli, makeProject, ndjson, personSource, readRejects, rejectsOf, returnsSource, syncOk, useSandbox } from './support.ts';
+import { createConnector } from '../../reconciler/sync/connectors/index.ts';
+import { attributesOf, cli, makeProject, ndjson, personSource, readRejects, rejectsOf, returnsSource, sync, syncOk, useSandbox } from './support.ts';
 
 let sandbox: RunningSandbox;
 let dir: string | undefined;
@@ -152,6 +153,44 @@ describe('timestamps', () => {
     expect(r.counts).toMatchObject({ read: 2, rejected: 2, rejected_by_code: { timestamp_invalid: 2 }, sent: 0 });
     expect((await rejectsOf(dir, r)).map((x) => x.field)).toEqual(['last_seen_at', 'last_seen_at']);
     expect(sandbox.customerio.listPeople()).toEqual([]);
+  });
+});
+
+describe('early end of a read', () => {
+  const csvSource = (file: string) => personSource({ connector: `{ type: csv, path: data/${file} }`, fields: { order_count: 'orders' } });
+  const lines = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => `c${from + i},${from + i}`).join('\n');
+
+  it('fails the run at a quote that never closes, naming its line and the lines left unread; the watermark stays', async () => {
+    // Header on line 1, rows on lines 2..501, the quote opens on line 502, 500 more rows after it.
+    const text = `customer_id,orders\n${lines(2, 501)}\nc502,"7\n${lines(503, 1002)}\n`;
+    dir = await makeProject({ sources: [csvSource('customers.csv')], data: { 'customers.csv': text } });
+    const run = await cli(dir, sandbox, ['sync', 'run', 'customers']);
+    expect(run.code).toBe(1);
+    expect(run.stdout + run.stderr).toContain('a quote opened on line 502 is never closed, so lines 502 to 1002 were not read');
+    const report = JSON.parse((await cli(dir, sandbox, ['status', '--format', 'json'])).stdout) as unknown;
+    expect(JSON.stringify(report)).toContain('line 502');
+    // The run failed, so the next one still reads from the start.
+    const again = await sync(dir, sandbox, 'customers');
+    expect(again.status).toBe('failed');
+    expect(again.last_sync_at).toBeNull();
+  });
+
+  it('fails the run at a line over the limit, saying so instead of blaming a quote (NDJSON and CSV)', async () => {
+    dir = await makeProject({
+      sources: [csvSource('customers.csv'), personSource({ name: 'dump', fields: { order_count: 'orders' } })],
+      policy: { OWN001: 'off' },
+      data: {
+        'customers.csv': `customer_id,orders\nc1,1\nc2,${'9'.repeat(2000)}\nc3,3\n`,
+        'dump.ndjson': `{"customer_id":"d1","orders":1}\n[${'{"customer_id":"x"},'.repeat(200)}{}]\n{"customer_id":"d3","orders":3}\n`,
+      },
+    });
+    const csv = await sync(dir, sandbox, 'customers', { connector: createConnector({ type: 'csv', path: 'data/customers.csv' }, { csv: { maxRecordChars: 1000 } }) });
+    expect(csv.status).toBe('failed');
+    expect(csv.error).toBe('Reading data/customers.csv stopped early: line 3 is longer than the limit of 1000 characters, so nothing from line 3 on was read.');
+    const nd = await sync(dir, sandbox, 'dump', { connector: createConnector({ type: 'ndjson', path: 'data/dump.ndjson' }, { ndjson: { maxLineChars: 1000 } }) });
+    expect(nd.status).toBe('failed');
+    expect(nd.error).toMatch(/^Reading data\/dump\.ndjson stopped early: line 2 is longer than the limit of 1000 characters/);
+    expect(nd.error).not.toMatch(/quote/);
   });
 });
 

@@ -24,6 +24,18 @@ function file(name: string, content: string | Buffer): string {
 const read = (name: string, delimiter?: string) =>
   collect(createCsvConnector({ type: 'csv', path: name, ...(delimiter ? { delimiter } : {}) }), context(tmp.dir));
 
+/** The rows delivered before the read failed, and the failure. */
+async function readUntilError(name: string, maxRecordChars?: number): Promise<{ rows: SourceRow[]; error: ConnectorError | undefined }> {
+  const rows: SourceRow[] = [];
+  try {
+    for await (const r of createCsvConnector({ type: 'csv', path: name }, maxRecordChars ? { maxRecordChars } : {}).read(context(tmp.dir))) rows.push(r);
+  } catch (e) {
+    if (!(e instanceof ConnectorError)) throw e;
+    return { rows, error: e };
+  }
+  return { rows, error: undefined };
+}
+
 describe('csv connector', () => {
   it('reads quoted fields, doubled quotes, CRLF, a BOM, blank lines and a multi-line field, with record start lines', async () => {
     const name = file('quotes.csv', '\uFEFFid,name,note\r\n1,"Smith, Jo","said ""hi"""\r\n\r\n2,"two\r\nlines",x\r\n3,plain,""\r\n');
@@ -63,23 +75,33 @@ describe('csv connector', () => {
     ]);
   });
 
-  it('ends with a truncated __error row at the start of a quote that never closes', async () => {
+  it('fails the read at a quote that never closes, naming the line of the quote and the lines left unread, after the rows before it', async () => {
     const name = file('unclosed.csv', 'id,note\n1,fine\n2,"never closed\n3,lost\n4,lost\n');
-    const rows = await read(name);
-    expect(rows).toEqual([
-      { location: 'unclosed.csv:2', values: { id: '1', note: 'fine' } },
-      {
-        location: 'unclosed.csv:3',
-        values: { __error: 'Malformed CSV: a quoted field opened here is never closed, so the rest of the file could not be read.', __truncated: true },
-      },
-    ]);
+    const { rows, error } = await readUntilError(name);
+    expect(rows).toEqual([{ location: 'unclosed.csv:2', values: { id: '1', note: 'fine' } }]);
+    expect(error).toBeInstanceOf(ConnectorError);
+    expect(error).toMatchObject({ code: 'truncated', connector: 'csv' });
+    expect(error?.message).toBe('Reading unclosed.csv stopped early: a quote opened on line 3 is never closed, so lines 3 to 5 were not read.');
   });
 
-  it('ends with a truncated __error row when a record exceeds the size limit', async () => {
-    const name = file('huge.csv', `id,note\n1,ok\n2,"${'x'.repeat(5000)}"\n3,ok\n`);
-    const rows = await collect(createCsvConnector({ type: 'csv', path: name }, { maxRecordChars: 1000 }), context(tmp.dir));
-    expect(rows.map((r) => r.location)).toEqual(['huge.csv:2', 'huge.csv:3']);
-    expect(rows[1]!.values).toMatchObject({ __truncated: true, __error: expect.stringContaining('larger than 1000 characters') });
+  it('names the line of the quote that stays open, not the first quote of the record', async () => {
+    const { error } = await readUntilError(file('second-quote.csv', 'id,a,b\n1,"two\nlines","open\n2,x,y\n'));
+    expect(error?.message).toBe('Reading second-quote.csv stopped early: a quote opened on line 3 is never closed, so lines 2 to 4 were not read.');
+  });
+
+  it('tells a line over the limit apart from a quote that is not closed within it', async () => {
+    const long = await readUntilError(file('long-line.csv', `id,note\n1,ok\n2,${'x'.repeat(5000)}\n3,ok\n`), 1000);
+    expect(long.rows.map((r) => r.location)).toEqual(['long-line.csv:2']);
+    expect(long.error?.message).toBe('Reading long-line.csv stopped early: line 3 is longer than the limit of 1000 characters, so nothing from line 3 on was read.');
+    // The same length with a quote opened at the start of the line: still the line that is too long.
+    const quotedLong = await readUntilError(file('quoted-long.csv', `id,note\n1,ok\n2,"${'x'.repeat(5000)}"\n3,ok\n`), 1000);
+    expect(quotedLong.error?.message).toMatch(/line 3 is longer than the limit of 1000 characters/);
+    const open = await readUntilError(file('open-quote.csv', `id,note\n1,ok\n2,"short\n${'3,lost\n'.repeat(500)}`), 1000);
+    expect(open.rows.map((r) => r.location)).toEqual(['open-quote.csv:2']);
+    expect(open.error?.message).toBe(
+      'Reading open-quote.csv stopped early: a quoted value opened on line 3 runs over several lines and is not closed within the limit of 1000 characters, so nothing from line 3 on was read.',
+    );
+    for (const e of [long.error, quotedLong.error, open.error]) expect(e?.message).not.toMatch(/xxx|lost/);
   });
 
   it('never copies cell contents into error messages', async () => {
@@ -244,13 +266,15 @@ describe('csv connector: readBatches', () => {
   it('is what the readBatches helper uses, and still delivers the rows before a truncation in a later chunk', async () => {
     const { name, expected, nextLine } = bigFile('late-unclosed.csv', 20_000);
     writeFileSync(path.join(tmp.dir, name), '99999,"never closed\r\n1,x,y\r\n', { flag: 'a' });
-    const batches = await collectBatches(createCsvConnector({ type: 'csv', path: name }), context(tmp.dir));
-    const flat = batches.flat();
-    expect(flat.slice(0, -1)).toEqual(expected);
-    expect(flat.at(-1)).toEqual({
-      location: `${name}:${nextLine}`,
-      values: { __error: 'Malformed CSV: a quoted field opened here is never closed, so the rest of the file could not be read.', __truncated: true },
-    });
+    const batches: SourceRow[][] = [];
+    const failure = await (async () => {
+      for await (const b of createCsvConnector({ type: 'csv', path: name }).readBatches!(context(tmp.dir))) batches.push(b);
+    })().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(batches.flat()).toEqual(expected);
+    expect(failure).toMatchObject({ code: 'truncated', message: expect.stringContaining(`a quote opened on line ${nextLine} is never closed`) });
   });
 
   it('closes the file when the batch consumer stops early', async () => {
@@ -403,10 +427,10 @@ describe('CsvParser', () => {
     parser.write('x'.repeat(600));
     expect(parser.stopped).toBeUndefined();
     parser.write('x'.repeat(600));
-    expect(parser.stopped).toEqual({ reason: 'record_too_large', line: 3 });
+    expect(parser.stopped).toEqual({ reason: 'line_too_long', line: 3 });
     // Input after the stop is not looked at (nor kept).
     parser.write('"\n3,late\n');
-    expect(parser.end()).toEqual({ reason: 'record_too_large', line: 3 });
+    expect(parser.end()).toEqual({ reason: 'line_too_long', line: 3 });
     expect(records).toEqual([
       ['id', 'note'],
       ['1', 'ok'],

@@ -16,11 +16,11 @@
  * - a quoted field followed by other characters before the delimiter (`"7"x`). A bare quote inside an
  *   unquoted field (`12" pizza`) is common in exports and kept literally.
  * One problem cannot be confined to a line: a quote that is opened and never closed makes the rest of the
- * file one field. That ends the read with a last `__error` row marked `__truncated`, located at the line
- * where the unclosed record starts. The same happens for a record larger than `maxRecordChars` (counted
- * in characters from the record's start, quotes and delimiters included), which also keeps memory bounded
- * when a stray quote would otherwise buffer the whole file: an unfinished record is never carried over
- * between reads once it is longer than that. Records before the failure point are still delivered.
+ * file one field. That fails the read (a ConnectorError `truncated`, after the records before it were
+ * delivered) with a message saying what was found: the line of the quote that never closes, or the line
+ * longer than `maxRecordChars` (counted in characters from the record's start, quotes and delimiters
+ * included). The limit also keeps memory bounded when a stray quote would otherwise buffer the whole
+ * file: an unfinished record is never carried over between reads once it is longer than that.
  *
  * Locations are `path:line` with the 1-based line where the record starts (the header is line 1); a line
  * end inside a quoted field counts once, whether CR, LF or CRLF.
@@ -47,10 +47,22 @@ const READ_CHUNK = 256 * 1024;
 /** Receives each record: its fields, the line it starts on, and whether a quoted field in it is malformed. */
 export type CsvRecordSink = (fields: string[], line: number, badQuotes: boolean) => void;
 
-/** Why a parser stopped before the end of its input, and where the record it could not finish starts. */
+/**
+ * Why a parser stopped before the end of its input, told by what was actually found. `line` is where the
+ * record that could not be read starts.
+ * - `unclosed_quote`: at the end of the input, a quote opened on `quoteLine` was never closed; the lines
+ *   from `line` to `lastLine` were swallowed by it;
+ * - `line_too_long`: line `line` by itself is longer than `maxRecordChars`;
+ * - `quote_too_long`: the record's first line is within the limit, but a quoted value opened on it runs
+ *   over line ends past the limit (whether or not it closes later).
+ * The verdict depends only on the record's first `maxRecordChars + 1` characters, so it is the same however
+ * the input is cut into chunks.
+ */
 export interface CsvStop {
-  reason: 'unclosed_quote' | 'record_too_large';
+  reason: 'unclosed_quote' | 'line_too_long' | 'quote_too_long';
   line: number;
+  quoteLine?: number;
+  lastLine?: number;
 }
 
 /**
@@ -122,13 +134,13 @@ export class CsvParser {
         end = pos;
       } else if (quote >= eol) {
         if (eol === len && !final) break;
-        if (eol - pos > max) return this.halt('record_too_large', line);
+        if (eol - pos > max) return this.halt(this.tooLong(s, pos, line));
         this.sink(s.slice(pos, eol).split(delim), line, false);
         end = eol;
       } else {
         end = this.parseQuotedRecord(s, pos, eol, final);
         if (end < 0) break;
-        if (end - pos > max) return this.halt('record_too_large', line);
+        if (end - pos > max) return this.halt(this.tooLong(s, pos, line));
         this.sink(this.recFields, line, this.recBad);
         // Line ends inside quoted fields (only there can a record run past its first line end).
         if (end > eol) line += countLineEnds(s, eol, end);
@@ -150,16 +162,37 @@ export class CsvParser {
     if (pos < len) {
       // An unfinished record: at the end of the input its quote never closed (the only way a record can
       // be left over then); otherwise keep it for the next chunk unless it is already too large.
-      if (len - pos > max) return this.halt('record_too_large', line);
-      if (final) return this.halt('unclosed_quote', line);
+      if (len - pos > max) return this.halt(this.tooLong(s, pos, line));
+      if (final) return this.halt(this.unclosed(s, pos, line));
       this.carry = s.slice(pos);
     }
     this.line = line;
   }
 
-  private halt(reason: CsvStop['reason'], line: number): void {
-    this.stop = { reason, line };
+  private halt(stop: CsvStop): void {
+    this.stop = stop;
     this.carry = '';
+  }
+
+  /**
+   * The stop for a record s[pos…] longer than the limit: a long first line, or a first line within the
+   * limit whose line end sits inside a quoted value (the only way a record goes on past a line end).
+   */
+  private tooLong(s: string, pos: number, line: number): CsvStop {
+    const firstLineEnd = Math.min(indexOrEnd(s, '\n', pos, s.length), indexOrEnd(s, '\r', pos, s.length));
+    return firstLineEnd - pos > this.maxRecord ? { reason: 'line_too_long', line } : { reason: 'quote_too_long', line, quoteLine: line };
+  }
+
+  /** The stop for the record s[pos…] left unfinished at the end of the input: where its open quote is. */
+  private unclosed(s: string, pos: number, line: number): CsvStop {
+    const open = openQuoteAt(s, pos, this.delimiter);
+    const last = s.charCodeAt(s.length - 1);
+    return {
+      reason: 'unclosed_quote',
+      line,
+      quoteLine: open < 0 ? line : line + countLineEnds(s, pos, open),
+      lastLine: line + countLineEnds(s, pos, s.length) - (last === LF || last === CR ? 1 : 0),
+    };
   }
 
   /**
@@ -248,6 +281,43 @@ function indexOrEnd(s: string, search: string, from: number, len: number): numbe
   return i < 0 ? len : i;
 }
 
+/**
+ * Where the quote that is still open at the end of s starts, reading the unfinished record s[from…] as
+ * the parser does (a quote opens a field only at its start; `""` inside is one quote); -1 when none is.
+ * Runs once, when a read fails, so it walks the characters plainly.
+ */
+function openQuoteAt(s: string, from: number, delim: string): number {
+  const len = s.length;
+  let i = from;
+  let fieldStart = true;
+  while (i < len) {
+    if (fieldStart && s.charCodeAt(i) === QUOTE) {
+      const open = i;
+      let from2 = i + 1;
+      for (;;) {
+        const q = s.indexOf('"', from2);
+        if (q < 0) return open;
+        if (s.charCodeAt(q + 1) === QUOTE) {
+          from2 = q + 2;
+          continue;
+        }
+        i = q + 1;
+        break;
+      }
+      fieldStart = false;
+      continue;
+    }
+    if (s.startsWith(delim, i)) {
+      i += delim.length;
+      fieldStart = true;
+      continue;
+    }
+    fieldStart = false;
+    i++;
+  }
+  return -1;
+}
+
 /** Line ends (CR, LF or CRLF, each counted once) in s[from, to). */
 function countLineEnds(s: string, from: number, to: number): number {
   let n = 0;
@@ -318,19 +388,30 @@ async function* readCsvBatches(specPath: string, delimiter: string, maxRecord: n
         yield out;
       }
     }
-    if (stop) {
-      const why =
-        stop.reason === 'unclosed_quote'
-          ? 'a quoted field opened here is never closed'
-          : `a record starting here is larger than ${maxRecord} characters (most likely a quote that is never closed)`;
-      batch.push(errorRow(`${specPath}:${stop.line}`, `Malformed CSV: ${why}, so the rest of the file could not be read.`, { truncated: true }));
-    }
+    // The records before the failure are delivered; then the read fails, so the run cannot pass for
+    // complete (and its watermark does not move).
     if (batch.length > 0) yield batch;
+    if (stop) throw new ConnectorError('csv', 'truncated', `Reading ${specPath} stopped early: ${describeStop(stop, maxRecord)}.`);
   } catch (e) {
     if (e instanceof ConnectorError || (e instanceof Error && e.name === 'AbortError')) throw e;
     throw new ConnectorError('csv', 'io', `Reading ${specPath} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   } finally {
     await handle.close();
+  }
+}
+
+/** What the parser found, in the words of someone looking at the file. Line numbers only, never content. */
+export function describeStop(stop: CsvStop, maxRecord: number): string {
+  const limit = `the limit of ${maxRecord} characters`;
+  switch (stop.reason) {
+    case 'unclosed_quote': {
+      const lines = stop.lastLine !== undefined && stop.lastLine > stop.line ? `lines ${stop.line} to ${stop.lastLine} were` : `line ${stop.line} was`;
+      return `a quote opened on line ${stop.quoteLine ?? stop.line} is never closed, so ${lines} not read`;
+    }
+    case 'line_too_long':
+      return `line ${stop.line} is longer than ${limit}, so nothing from line ${stop.line} on was read`;
+    case 'quote_too_long':
+      return `a quoted value opened on line ${stop.quoteLine ?? stop.line} runs over several lines and is not closed within ${limit}, so nothing from line ${stop.line} on was read`;
   }
 }
 

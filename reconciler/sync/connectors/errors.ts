@@ -11,6 +11,8 @@ export type ConnectorErrorCode =
   | 'not_found'
   /** Reading failed midway (I/O error, lost connection). */
   | 'io'
+  /** The file could not be read to its end (a quote never closed, a line over the limit). */
+  | 'truncated'
   /** The database rejected the query. */
   | 'query'
   /** The data cannot be read at all (e.g. duplicate CSV header names). */

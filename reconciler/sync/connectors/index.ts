@@ -12,7 +12,7 @@ import { createNdjsonConnector, type NdjsonOptions } from './ndjson.ts';
 import { createPostgresConnector, type PostgresOptions } from './postgres.ts';
 
 export { ConnectorError, type ConnectorErrorCode } from './errors.ts';
-export { ROW_ERROR_KEY, ROW_TRUNCATED_KEY } from './rows.ts';
+export { ROW_CODE_KEY, ROW_ERROR_KEY } from './rows.ts';
 export { bindLastSyncAt, createPostgresConnector, type PostgresOptions } from './postgres.ts';
 export { createCsvConnector, type CsvOptions } from './csv.ts';
 export { createNdjsonConnector, type NdjsonOptions } from './ndjson.ts';

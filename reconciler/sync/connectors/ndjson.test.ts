@@ -203,12 +203,19 @@ describe('ndjson line length limit', () => {
   it('ends the read at a line longer than the limit, located where it starts, after delivering the rows before it', async () => {
     const huge = `[${'{"id":1},'.repeat(50_000)}{"id":2}]`;
     const name = file('array.ndjson', `{"id":"a"}\n{"id":"b"}\n${huge}\n{"id":"c"}\n`);
-    const rows = await collect(createNdjsonConnector({ type: 'ndjson', path: name }, { maxLineChars: 100_000 }), context(tmp.dir));
-    expect(rows.slice(0, 2).map((r) => r.values.id)).toEqual(['a', 'b']);
-    expect(rows).toHaveLength(3);
-    expect(rows[2]).toMatchObject({ location: 'array.ndjson:3', values: { __truncated: true } });
-    expect(String(rows[2]!.values.__error)).toMatch(/longer than 100000 characters/);
-    expect(String(rows[2]!.values.__error)).not.toContain('"id"');
+    const rows: SourceRow[] = [];
+    let error: unknown;
+    try {
+      for await (const r of createNdjsonConnector({ type: 'ndjson', path: name }, { maxLineChars: 100_000 }).read(context(tmp.dir))) rows.push(r);
+    } catch (e) {
+      error = e;
+    }
+    expect(rows.map((r) => r.values.id)).toEqual(['a', 'b']);
+    expect(error).toBeInstanceOf(ConnectorError);
+    expect(error).toMatchObject({ code: 'truncated' });
+    expect((error as Error).message).toBe(
+      'Reading array.ndjson stopped early: line 3 is longer than the limit of 100000 characters (a JSON array or a minified dump is not NDJSON), so nothing from line 3 on was read.',
+    );
   });
 
   it('stops a splitter fed a line that never ends, whatever the chunking', () => {

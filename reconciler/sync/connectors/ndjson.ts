@@ -3,8 +3,8 @@
  * with readline), a UTF-8 byte-order mark stripped, blank lines skipped. A line that is not JSON, or is
  * JSON but not an object, becomes a row carrying `__error` (see rows.ts) and the read goes on. Locations
  * are `path:line`, 1-based, counting blank lines too so they match an editor. A line longer than
- * `maxLineChars` ends the read with a last `__error` row marked truncated, located where that line starts:
- * memory stays bounded even for a file that is one huge line.
+ * `maxLineChars` fails the read (a ConnectorError `truncated` naming the line, after the rows before it
+ * were delivered): memory stays bounded even for a file that is one huge line.
  *
  * Lines are split here (LineSplitter, with indexOf over each decoded 256 KiB read) rather than by
  * readline, whose per-line events cost more than the JSON parsing; rows are handed out a read chunk at a
@@ -164,14 +164,16 @@ async function* readNdjsonBatches(specPath: string, maxLine: number, ctx: Connec
       }
     }
     lines.end();
+    // The rows before the failure are delivered; then the read fails, so the run cannot pass for complete.
+    if (batch.length > 0) yield batch;
     if (lines.overlong !== undefined) {
-      batch.push(
-        errorRow(`${specPath}:${lines.overlong}`, `Malformed NDJSON: a line starting here is longer than ${maxLine} characters (most likely not NDJSON), so the rest of the file could not be read.`, {
-          truncated: true,
-        }),
+      const n = lines.overlong;
+      throw new ConnectorError(
+        'ndjson',
+        'truncated',
+        `Reading ${specPath} stopped early: line ${n} is longer than the limit of ${maxLine} characters (a JSON array or a minified dump is not NDJSON), so nothing from line ${n} on was read.`,
       );
     }
-    if (batch.length > 0) yield batch;
   } catch (e) {
     if (e instanceof ConnectorError || (e instanceof Error && e.name === 'AbortError')) throw e;
     throw new ConnectorError('ndjson', 'io', `Reading ${specPath} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });

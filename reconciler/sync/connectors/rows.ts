@@ -7,14 +7,9 @@ import type { SourceRow } from '../types.ts';
 
 /** Present on a row the connector could not parse; the value is a PII-free explanation. */
 export const ROW_ERROR_KEY = '__error';
-/**
- * Present (true) on the last row of a read that could not continue (an unclosed quote swallowed the rest
- * of a CSV file): the source was NOT read completely, so nothing may be concluded from absent rows.
- */
-export const ROW_TRUNCATED_KEY = '__truncated';
+/** Optionally beside ROW_ERROR_KEY: the reject code (default `row_malformed`), e.g. `invalid_encoding`. */
+export const ROW_CODE_KEY = '__code';
 
-export function errorRow(location: string, message: string, options: { truncated?: boolean } = {}): SourceRow {
-  const values: Record<string, unknown> = { [ROW_ERROR_KEY]: message };
-  if (options.truncated) values[ROW_TRUNCATED_KEY] = true;
-  return { location, values };
+export function errorRow(location: string, message: string, code?: string): SourceRow {
+  return { location, values: code ? { [ROW_ERROR_KEY]: message, [ROW_CODE_KEY]: code } : { [ROW_ERROR_KEY]: message } };
 }
