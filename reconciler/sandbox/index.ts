@@ -45,6 +45,11 @@ export interface SandboxOptions {
    * data-driven segments a workspace has and the public API cannot create. Members that do not exist are created.
    */
   customerioSegments?: SeedSegmentInput[];
+  /**
+   * XM directories the brand already has (a Workspace names them; the API cannot create one). Each is added
+   * when missing: on start, after a restore, and after a reset, so clients never meet a 404 for them.
+   */
+  qualtricsDirectories?: Array<{ directoryId: string; name?: string }>;
 }
 
 export interface RunningSandbox {
@@ -126,6 +131,12 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Runni
   if (!restored) {
     for (const seg of options.customerioSegments ?? []) customerio.seedSegment({ createMissingPeople: true, ...seg });
   }
+  const seedDirectories = (): void => {
+    for (const d of options.qualtricsDirectories ?? []) {
+      if (!qualtrics.hasDirectory(d.directoryId)) qualtrics.seedDirectory({ directoryId: d.directoryId, name: d.name ?? null });
+    }
+  };
+  seedDirectories();
 
   const faults = createFaultController({
     ...(options.seed !== undefined ? { seed: deriveSeed(options.seed, 0x0fa1) } : {}),
@@ -158,6 +169,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Runni
       customerio.reset();
       qualtrics.reset();
       counter.reset();
+      seedDirectories();
     },
     onMutation,
   });

@@ -3,7 +3,7 @@
  * lifecycle (SIGTERM → state flushed, exit 0).
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -33,7 +33,7 @@ function capture(): { ctx: CommandContext; out: () => string; err: () => string 
   let e = '';
   stdout.on('data', (c: Buffer) => (o += c.toString()));
   stderr.on('data', (c: Buffer) => (e += c.toString()));
-  return { ctx: { cwd: REPO, env: {}, stdout, stderr }, out: () => o, err: () => e };
+  return { ctx: { cwd: dir, env: {}, stdout, stderr }, out: () => o, err: () => e };
 }
 
 function parseEnv(text: string): Record<string, string> {
@@ -54,10 +54,17 @@ afterEach(async () => {
 });
 
 describe('parseSandboxArgs', () => {
-  it('defaults to port 4010 and resolves --data against the working directory', () => {
-    expect(parseSandboxArgs([], '/work')).toEqual({ port: DEFAULT_SANDBOX_PORT });
-    expect(parseSandboxArgs(['--port', '0', '--data', 'state/sb.json', '--seed', '3'], '/work')).toEqual({ port: 0, dataFile: '/work/state/sb.json', seed: 3 });
-    expect(parseSandboxArgs(['--faults', '{"errorRate":0.2}'], '/w').faults).toEqual({ errorRate: 0.2 });
+  it('defaults to port 4010 in the foreground and resolves --data against the working directory', () => {
+    expect(parseSandboxArgs([], '/work')).toEqual({ mode: 'foreground', sandbox: { port: DEFAULT_SANDBOX_PORT }, specs: 'specs', specsGiven: false });
+    expect(parseSandboxArgs(['--port', '0', '--data', 'state/sb.json', '--seed', '3'], '/work').sandbox).toEqual({ port: 0, dataFile: '/work/state/sb.json', seed: 3 });
+    expect(parseSandboxArgs(['--faults', '{"errorRate":0.2}'], '/w').sandbox.faults).toEqual({ errorRate: 0.2 });
+    expect(parseSandboxArgs(['--specs', 'other', '--env', 'production'], '/w')).toMatchObject({ specs: 'other', specsGiven: true, environment: 'production' });
+  });
+
+  it('keeps a detached sandbox\'s state in a file under .tidemark/sandbox unless --data says otherwise', () => {
+    expect(parseSandboxArgs(['--detach'], '/w')).toMatchObject({ mode: 'detach', sandbox: { dataFile: '/w/.tidemark/sandbox/standalone.state.json' } });
+    expect(parseSandboxArgs(['--detach', '--data', 'x.json'], '/w').sandbox.dataFile).toBe('/w/x.json');
+    expect(parseSandboxArgs(['--stop'], '/w').mode).toBe('stop');
   });
 
   it.each([
@@ -66,6 +73,8 @@ describe('parseSandboxArgs', () => {
     [['--faults', '{"errorRate":7}']],
     [['--faults', 'nope']],
     [['extra']],
+    [['--stop', '--detach']],
+    [['--stop', '--port', '1']],
   ])('refuses %j with a usage error', (args) => {
     expect(() => parseSandboxArgs(args, '/w')).toThrow(UsageError);
   });
@@ -86,7 +95,7 @@ describe('runSandbox', () => {
     const { ctx, out, err } = capture();
     const stop = new AbortController();
     const dataFile = join(dir, 'sb.json');
-    const running = runSandbox({ port: 0, dataFile }, ctx, stop.signal);
+    const running = runSandbox(parseSandboxArgs(['--port', '0', '--data', dataFile], dir), ctx, stop.signal);
     await new Promise<void>((r) => {
       const check = () => (out().split('\n').length > ENV_NAMES.length ? r() : setTimeout(check, 10));
       check();
@@ -111,11 +120,81 @@ describe('runSandbox', () => {
     const port = (blocker.address() as { port: number }).port;
     try {
       const { ctx, err } = capture();
-      expect(await runSandbox({ port }, ctx, AbortSignal.abort())).toBe(1);
+      expect(await runSandbox(parseSandboxArgs(['--port', String(port)], dir), ctx, AbortSignal.abort())).toBe(1);
       expect(err()).toContain('already in use');
     } finally {
       await new Promise<void>((r) => blocker.close(() => r()));
     }
+  });
+});
+
+/** Runs the sandbox in `dir` until the exports are out, hands them to `fn`, then stops it. */
+async function withRunning(args: string[], fn: (env: Record<string, string>, err: string) => Promise<void>): Promise<number> {
+  const { ctx, out, err } = capture();
+  const stop = new AbortController();
+  const running = runSandbox(parseSandboxArgs(['--port', '0', ...args], dir), ctx, stop.signal);
+  let done = false;
+  void running.finally(() => (done = true));
+  // The human note on stderr comes after every export line.
+  while (!done && !/Ctrl-C/.test(err())) await new Promise((r) => setTimeout(r, 10));
+  try {
+    if (!done) await fn(parseEnv(out()), err());
+  } finally {
+    stop.abort();
+  }
+  return running;
+}
+
+const qualtricsLists = (env: Record<string, string>, directory: string, token: string) =>
+  fetch(`${env.QUALTRICS_BASE_URL}/API/v3/directories/${directory}/mailinglists`, { headers: { 'x-api-token': token } });
+
+describe('runSandbox in a project', () => {
+  beforeEach(async () => {
+    await cp(join(REPO, 'specs'), join(dir, 'specs'), { recursive: true });
+  });
+
+  it('seeds every directory the Workspace names and prints the environment\'s own variable names besides the defaults', async () => {
+    const code = await withRunning([], async (env, err) => {
+      expect(Object.keys(env).sort()).toEqual(
+        [...ENV_NAMES, 'CIO_STAGING_SITE_ID', 'CIO_STAGING_TRACK_API_KEY', 'CIO_STAGING_APP_API_KEY', 'QUALTRICS_STAGING_API_TOKEN'].sort(),
+      );
+      expect(err).toContain('"staging"');
+      // The printed values are the ones the emulators accept.
+      const auth = `Basic ${Buffer.from(`${env.CIO_STAGING_SITE_ID}:${env.CIO_STAGING_TRACK_API_KEY}`).toString('base64')}`;
+      const track = await fetch(`${env.CUSTOMERIO_TRACK_URL}/api/v1/customers/1`, { method: 'PUT', headers: { authorization: auth }, body: '{"a":1}' });
+      expect(track.status).toBe(200);
+      const app = await fetch(`${env.CUSTOMERIO_APP_URL}/v1/segments`, { headers: { authorization: `Bearer ${env.CIO_STAGING_APP_API_KEY}` } });
+      expect(app.status).toBe(200);
+      for (const directory of ['POOL_2kXbQ9v1RzT0aLs', 'POOL_7hNcW3p5YqE2dVu']) {
+        expect((await qualtricsLists(env, directory, env.QUALTRICS_STAGING_API_TOKEN!)).status).toBe(200);
+      }
+      // A reset forgets what clients made, not the directories the brand has.
+      const reset = await fetch(`${env.CUSTOMERIO_TRACK_URL}/__sandbox/reset`, { method: 'POST' });
+      expect(reset.status).toBeLessThan(300);
+      expect((await qualtricsLists(env, 'POOL_2kXbQ9v1RzT0aLs', env.QUALTRICS_API_TOKEN!)).status).toBe(200);
+    });
+    expect(code).toBe(0);
+  });
+
+  it('prints the default names for an environment that declares none (--env production)', async () => {
+    const code = await withRunning(['--env', 'production'], async (env) => {
+      expect(Object.keys(env).sort()).toEqual([...ENV_NAMES].sort());
+    });
+    expect(code).toBe(0);
+  });
+
+  it('refuses an unknown environment, a missing --specs folder and specs that do not validate, before listening', async () => {
+    const unknown = capture();
+    expect(await runSandbox(parseSandboxArgs(['--port', '0', '--env', 'prod'], dir), unknown.ctx, AbortSignal.abort())).toBe(1);
+    expect(unknown.err()).toContain('"prod" is not declared');
+    const missing = capture();
+    expect(await runSandbox(parseSandboxArgs(['--port', '0', '--specs', 'nowhere'], dir), missing.ctx, AbortSignal.abort())).toBe(1);
+    expect(missing.err()).toContain('tidemark validate --specs nowhere');
+    await writeFile(join(dir, 'specs', 'workspace.yaml'), 'kind: Workspace\nname: [\n');
+    const broken = capture();
+    expect(await runSandbox(parseSandboxArgs(['--port', '0'], dir), broken.ctx, AbortSignal.abort())).toBe(1);
+    expect(broken.err()).toContain('do not validate');
+    expect(broken.out()).toBe('');
   });
 });
 

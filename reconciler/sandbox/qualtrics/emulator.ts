@@ -96,6 +96,7 @@ export interface QualtricsEmulator extends Emulator {
   /** The brand's default XM directory (`POOL_…`), present from the start. */
   defaultDirectoryId(): string;
   seedDirectory(input?: SeedDirectoryInput): string;
+  hasDirectory(directoryId: string): boolean;
   /** Adds a survey (surveys are built in the Qualtrics UI, not through the API); returns its id. */
   seedSurvey(input: SeedSurveyInput): string;
   /** Adds responses to a survey and queues their webhooks; returns the response ids. Throws SeedError on bad input. */
@@ -308,6 +309,10 @@ class QualtricsEmulatorImpl implements QualtricsEmulator {
 
   seedDirectory(input?: SeedDirectoryInput): string {
     return seedDirectoryInto(this.store, this.rng, input ?? {}).directoryId;
+  }
+
+  hasDirectory(directoryId: string): boolean {
+    return this.store.directories.has(directoryId);
   }
 
   seedSurvey(input: SeedSurveyInput): string {
