@@ -36,6 +36,45 @@ export interface Diagnostic {
   address?: string;
   source?: SourceRange;
   path?: Path;
+  /**
+   * How many findings this diagnostic stands for when it summarises the ones left out ("…and 940 more
+   * SPEC004"): output stays bounded while the totals stay true. Absent means one.
+   */
+  count?: number;
+}
+
+/**
+ * Keeps the first `limit` diagnostics of each code and severity (in the given order) and replaces the rest
+ * by one diagnostic that counts them, located at the first one left out. A spec set with 50,000 typos
+ * still prints a screenful, not 50,000 lines, and the totals stay true.
+ */
+export function summarizeByCode(diagnostics: readonly Diagnostic[], limit = 50): Diagnostic[] {
+  const shown = new Map<string, number>();
+  const left = new Map<string, { first: Diagnostic; count: number }>();
+  const out: Diagnostic[] = [];
+  for (const d of diagnostics) {
+    const key = `${d.code}|${d.severity}`;
+    const n = (shown.get(key) ?? 0) + 1;
+    shown.set(key, n);
+    if (n <= limit) {
+      out.push(d);
+      continue;
+    }
+    const rest = left.get(key);
+    if (rest) rest.count += d.count ?? 1;
+    else left.set(key, { first: d, count: d.count ?? 1 });
+  }
+  for (const { first, count } of left.values()) {
+    out.push({
+      severity: first.severity,
+      code: first.code,
+      summary: `…and ${count.toLocaleString('en-US')} more ${first.code} like the ${limit} above (not shown).`,
+      detail: 'Fix the ones shown and validate again.',
+      source: first.source,
+      count,
+    });
+  }
+  return out;
 }
 
 export function hasErrors(diagnostics: readonly Diagnostic[]): boolean {
@@ -46,8 +85,8 @@ export function countBySeverity(diagnostics: readonly Diagnostic[]): { errors: n
   let errors = 0;
   let warnings = 0;
   for (const d of diagnostics) {
-    if (d.severity === 'error') errors++;
-    else warnings++;
+    if (d.severity === 'error') errors += d.count ?? 1;
+    else warnings += d.count ?? 1;
   }
   return { errors, warnings };
 }

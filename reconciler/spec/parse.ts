@@ -2,8 +2,27 @@
  * YAML text → documents that remember where every node came from, so any later finding (schema, reference,
  * policy rule) can point at the exact file:line:col. Pure: takes text, does no I/O.
  */
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseAllDocuments, visit, type Document, type Node } from 'yaml';
+import {
+  Composer,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  Parser,
+  visit,
+  type Document,
+  type Node,
+  type Pair,
+  type YAMLMap,
+} from 'yaml';
 import type { Diagnostic, Path, SourceRange } from '../core/diagnostics.ts';
+
+/** A `#` comment and where it starts in the (normalised) text. */
+export interface Comment {
+  offset: number;
+  text: string;
+}
 
 export interface ParsedDocument {
   file: string;
@@ -13,6 +32,8 @@ export interface ParsedDocument {
   lineCounter: LineCounter;
   /** Plain JS value of the document (null for an empty document). */
   data: unknown;
+  /** Comments in this document (those before the first document belong to it), for the secrets scan. */
+  comments: Comment[];
 }
 
 export interface ParseResult {
@@ -23,42 +44,87 @@ export interface ParseResult {
 // Generous, but stops a pathological alias bomb from eating the machine.
 const MAX_ALIAS_COUNT = 1000;
 
-export function parseYamlFile(file: string, text: string): ParseResult {
+/**
+ * Every line break becomes LF. A file saved with old-Mac CR-only line endings is otherwise one long line,
+ * and when it starts with a comment the whole file is that comment: it validates as empty, and the next
+ * plan deletes everything it declared. CRLF and lone CR both end one line, so line numbers stay what an
+ * editor shows.
+ */
+export function normalizeLineEndings(text: string): string {
+  return text.includes('\r') ? text.replace(/\r\n?/g, '\n') : text;
+}
+
+export function parseYamlFile(file: string, rawText: string): ParseResult {
+  const text = normalizeLineEndings(rawText);
   const lineCounter = new LineCounter();
   const diagnostics: Diagnostic[] = [];
   const documents: ParsedDocument[] = [];
-  // logLevel 'error': the yaml package would otherwise print warnings to stderr; we report them as diagnostics.
-  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true, logLevel: 'error' });
-  // parseAllDocuments returns an EmptyStream (array-like with .empty) for input with no documents.
-  const list = Array.isArray(docs) ? docs : [];
+  const comments: Comment[] = [];
+  // uniqueKeys is checked below with a Set per mapping: the yaml package's own check compares each key
+  // with every earlier one, which takes minutes on a mapping with 50,000 keys.
+  const composer = new Composer({ prettyErrors: false, uniqueKeys: false, logLevel: 'error' });
+  const parser = new Parser(lineCounter.addNewLine);
+  const tokens = function* () {
+    for (const token of parser.parse(text)) {
+      collectComments(token, comments);
+      yield token;
+    }
+  };
+  const list = Array.from(composer.compose(tokens()));
+  const starts = list.map((d) => d.range[0]);
+  const commentsOf = (index: number) =>
+    comments.filter((c) => (index === 0 || c.offset >= starts[index]!) && (index === list.length - 1 || c.offset < starts[index + 1]!));
+  const range = (r: readonly number[] | null | undefined) => rangeFromOffsets(file, lineCounter, r?.[0] ?? 0, r?.[1] ?? 0);
+
   list.forEach((doc, index) => {
-    const errs = [...doc.errors, ...doc.warnings.filter(() => false)];
-    if (errs.length > 0) {
-      for (const e of errs) {
-        diagnostics.push({
-          severity: 'error',
-          code: 'SPEC001',
-          summary: `YAML syntax: ${friendlyYamlMessage(e.message)}`,
-          source: rangeFromOffsets(file, lineCounter, e.pos[0], e.pos[1]),
-        });
+    if (doc.errors.length > 0) {
+      for (const e of doc.errors) {
+        diagnostics.push({ severity: 'error', code: 'SPEC001', summary: `YAML syntax: ${friendlyYamlMessage(e.message)}`, source: range(e.pos) });
       }
       return;
     }
-    // A mapping or list used as a key has no meaning in a spec (and JS objects cannot hold it).
-    let complexKey: Node | undefined;
+    const problems: Diagnostic[] = [];
     visit(doc, {
-      Pair(_, pair) {
-        if (pair.key !== null && !isScalar(pair.key) && !complexKey) complexKey = pair.key as Node;
+      Map(_, map) {
+        const seen = new Set<string>();
+        for (const pair of map.items) {
+          // A mapping or list used as a key has no meaning in a spec (and JS objects cannot hold it).
+          if (pair.key !== null && !isScalar(pair.key)) {
+            problems.push({ severity: 'error', code: 'SPEC001', summary: 'YAML: keys must be plain names, not a mapping or a list.', source: range((pair.key as Node).range) });
+            return visit.BREAK;
+          }
+          const key = isScalar(pair.key) ? String(pair.key.value) : '';
+          if (seen.has(key)) {
+            problems.push({ severity: 'error', code: 'SPEC001', summary: 'YAML syntax: Map keys must be unique', source: range((pair.key as Node).range) });
+          }
+          seen.add(key);
+          // JS gives this key a meaning of its own: a plain object silently drops it (and the field with it).
+          if (key === '__proto__') {
+            problems.push({
+              severity: 'error',
+              code: 'SPEC003',
+              summary: '"__proto__" cannot be used as a key or a name: use snake_case starting with a letter.',
+              source: range((pair.key as Node).range),
+            });
+          }
+        }
+        return undefined;
+      },
+      Alias(_, alias, path) {
+        // An alias inside the node it refers to (`a: &x [*x]`) makes an endless structure.
+        const target = alias.resolve(doc);
+        if (target && path.includes(target as never)) {
+          problems.push({
+            severity: 'error',
+            code: 'SPEC001',
+            summary: `YAML: the alias *${alias.source} refers to a node that contains it, which would repeat forever.`,
+            source: range(alias.range),
+          });
+        }
       },
     });
-    if (complexKey) {
-      const r = complexKey.range ?? [0, 0];
-      diagnostics.push({
-        severity: 'error',
-        code: 'SPEC001',
-        summary: 'YAML: keys must be plain names, not a mapping or a list.',
-        source: rangeFromOffsets(file, lineCounter, r[0], r[1]),
-      });
+    if (problems.length > 0) {
+      diagnostics.push(...problems);
       return;
     }
     let data: unknown;
@@ -69,13 +135,38 @@ export function parseYamlFile(file: string, text: string): ParseResult {
         severity: 'error',
         code: 'SPEC001',
         summary: `YAML: ${err instanceof Error ? err.message : String(err)}`,
-        source: rangeFromOffsets(file, lineCounter, 0, 0),
+        source: rangeFromOffsets(file, lineCounter, doc.range[0], doc.range[0]),
       });
       return;
     }
-    documents.push({ file, index, doc, lineCounter, data });
+    documents.push({ file, index, doc, lineCounter, data, comments: commentsOf(index) });
   });
+
+  if (diagnostics.length === 0 && text.trim() !== '' && documents.every((d) => d.data === null || d.data === undefined)) {
+    diagnostics.push({
+      severity: 'warning',
+      code: 'SPEC007',
+      summary: 'This file declares nothing: it holds only comments or empty documents.',
+      detail: 'If it should declare specs, check its line endings and indentation; otherwise delete it. Specs that disappear are deleted by the next apply.',
+      source: rangeFromOffsets(file, lineCounter, 0, 0),
+    });
+  }
   return { documents, diagnostics };
+}
+
+/** Comments anywhere in a CST token (they sit in `start`, `end`, `sep`, … arrays of many token kinds). */
+function collectComments(token: unknown, out: Comment[]): void {
+  if (Array.isArray(token)) {
+    for (const t of token) collectComments(t, out);
+    return;
+  }
+  if (!token || typeof token !== 'object') return;
+  const t = token as { type?: string; offset?: number; source?: string };
+  if (t.type === 'comment' && typeof t.offset === 'number' && typeof t.source === 'string') {
+    out.push({ offset: t.offset, text: t.source });
+    return;
+  }
+  for (const [k, v] of Object.entries(token)) if (k !== 'source' && v && typeof v === 'object') collectComments(v, out);
 }
 
 function friendlyYamlMessage(message: string): string {
@@ -99,7 +190,7 @@ export function locate(pd: ParsedDocument, path: Path, opts: { key?: boolean } =
   let keyNode: Node | undefined;
   for (const seg of path) {
     if (isMap(node)) {
-      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === String(seg));
+      const pair = pairsByKey(node).get(String(seg));
       if (!pair) break;
       keyNode = pair.key as Node;
       node = pair.value as Node | null;
@@ -119,4 +210,17 @@ export function locate(pd: ParsedDocument, path: Path, opts: { key?: boolean } =
   const target = opts.key && keyNode ? keyNode : node;
   const range = target?.range ?? pd.doc.range;
   return rangeFromOffsets(pd.file, pd.lineCounter, range[0], range[1]);
+}
+
+// Locating each of 50,000 unknown keys by scanning its mapping is quadratic: index each mapping once.
+const pairIndex = new WeakMap<YAMLMap, Map<string, Pair>>();
+
+function pairsByKey(map: YAMLMap): Map<string, Pair> {
+  let index = pairIndex.get(map);
+  if (!index) {
+    index = new Map();
+    for (const p of map.items) if (isPair(p) && isScalar(p.key) && !index.has(String(p.key.value))) index.set(String(p.key.value), p as Pair);
+    pairIndex.set(map, index);
+  }
+  return index;
 }

@@ -3,7 +3,7 @@
  * workspace policy (severity overrides, per-spec suppressions). Pure: the caller supplies file contents.
  * Every problem is reported at once; nothing throws for a user's mistake.
  */
-import { compareDiagnostics, hasErrors, type Diagnostic } from '../core/diagnostics.ts';
+import { compareDiagnostics, hasErrors, summarizeByCode, type Diagnostic } from '../core/diagnostics.ts';
 import { addressFor, type Located, type SpecModel } from './model.ts';
 import { locate, parseYamlFile, type ParsedDocument } from './parse.ts';
 import { valueAt } from './schema-issues.ts';
@@ -36,10 +36,14 @@ export interface ValidationResult {
 
 export interface ValidateOptions {
   rules?: Rule[];
+  /** Problems found before parsing (files that could not be read): they make the set invalid too. */
+  diagnostics?: Diagnostic[];
+  /** Diagnostics shown per code before the rest are summarised with a count (default 50). */
+  limitPerCode?: number;
 }
 
 export function validateSpecs(files: SpecFile[], opts: ValidateOptions = {}): ValidationResult {
-  const diagnostics: Diagnostic[] = [];
+  const diagnostics: Diagnostic[] = [...(opts.diagnostics ?? [])];
   const located: AnyLocated[] = [];
   const documents: ParsedDocument[] = [];
   const invalid = { addresses: new Set<string>(), systems: new Set<string>() };
@@ -73,6 +77,7 @@ export function validateSpecs(files: SpecFile[], opts: ValidateOptions = {}): Va
         summary: f.summary,
         detail: f.detail ? `${f.detail} Why: ${rule.harm}` : `Why: ${rule.harm}`,
         ...at(f.spec, f.path, f.key),
+        ...(f.source ? { source: f.source } : {}),
       });
     }
   }
@@ -81,7 +86,7 @@ export function validateSpecs(files: SpecFile[], opts: ValidateOptions = {}): Va
   kept.sort(compareDiagnostics);
   return {
     model: hasErrors(kept) ? undefined : model,
-    diagnostics: kept,
+    diagnostics: summarizeByCode(kept, opts.limitPerCode ?? 50),
     suppressed,
     counts,
     files: files.length,
@@ -156,6 +161,8 @@ function dedupe(list: Diagnostic[]): Diagnostic[] {
 }
 
 const RULE_CODES = new Set(RULES.map((r) => r.code));
+/** Rules no policy or suppression may weaken: a leaked secret is leaked whatever the workspace prefers. */
+const LOCKED_CODES = new Set(RULES.filter((r) => r.locked).map((r) => r.code));
 
 function applyPolicy(model: SpecModel, diagnostics: Diagnostic[]): { kept: Diagnostic[]; suppressed: SuppressedFinding[] } {
   const overrides = model.workspace?.spec.policy ?? {};
@@ -163,7 +170,7 @@ function applyPolicy(model: SpecModel, diagnostics: Diagnostic[]): { kept: Diagn
   for (const s of [...model.sources.values(), ...model.segments.values(), ...model.surveyTargets.values()]) bySpec.set(s.address, s);
   if (model.workspace) bySpec.set(model.workspace.address, model.workspace);
 
-  const kept: Diagnostic[] = [];
+  const kept: Diagnostic[] = [...lockedRuleOverrides(model)];
   const suppressed: SuppressedFinding[] = [];
   for (const d of diagnostics) {
     // Structural problems (SPEC, REF) cannot be switched off: the model would be wrong.
@@ -171,14 +178,55 @@ function applyPolicy(model: SpecModel, diagnostics: Diagnostic[]): { kept: Diagn
       kept.push(d);
       continue;
     }
-    const reason = d.address ? bySpec.get(d.address)?.spec.suppress?.[d.code] : undefined;
+    if (LOCKED_CODES.has(d.code)) {
+      kept.push(d);
+      continue;
+    }
+    const suppress = d.address ? bySpec.get(d.address)?.spec.suppress : undefined;
+    const reason = suppress && Object.hasOwn(suppress, d.code) ? suppress[d.code] : undefined;
     if (reason) {
       suppressed.push({ diagnostic: d, reason });
       continue;
     }
-    const o = overrides[d.code];
+    const o = Object.hasOwn(overrides, d.code) ? overrides[d.code] : undefined;
     if (o === 'off') continue;
     kept.push(o ? { ...d, severity: o } : d);
   }
   return { kept, suppressed };
+}
+
+/** A `policy:` or `suppress:` entry that tries to weaken a locked rule is itself an error, where it is written. */
+function lockedRuleOverrides(model: SpecModel): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const ws = model.workspace;
+  for (const code of LOCKED_CODES) {
+    const o = ws?.spec.policy && Object.hasOwn(ws.spec.policy, code) ? ws.spec.policy[code] : undefined;
+    if (ws && o !== undefined && o !== 'error') {
+      out.push({
+        severity: 'error',
+        code: 'SPEC003',
+        summary: `policy: ${code} cannot be set to ${o}: it is always an error.`,
+        detail: 'A secret in a spec is leaked to everyone who can read the repository; remove the secret instead.',
+        ...at(ws, ['policy', code], true),
+      });
+    }
+    const specs: Array<Located<{ suppress?: Record<string, string> }>> = [
+      ...(ws ? [ws] : []),
+      ...model.sources.values(),
+      ...model.segments.values(),
+      ...model.surveyTargets.values(),
+    ];
+    for (const s of specs) {
+      if (s.spec.suppress && Object.hasOwn(s.spec.suppress, code)) {
+        out.push({
+          severity: 'error',
+          code: 'SPEC003',
+          summary: `suppress: ${code} cannot be accepted on a spec: it is always an error.`,
+          detail: 'A secret in a spec is leaked to everyone who can read the repository; remove the secret instead.',
+          ...at(s, ['suppress', code], true),
+        });
+      }
+    }
+  }
+  return out;
 }

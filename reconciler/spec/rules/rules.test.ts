@@ -255,6 +255,38 @@ const cases: Case[] = [
     fail: (s) => { src(s).connector.query = 'select 1 -- postgres://etl:s3cretpass@db/wh :last_sync_at'; },
     fix: (s) => { src(s).connector.query = 'select 1 where x > :last_sync_at'; },
   },
+  {
+    code: 'SEC001',
+    why: 'a token in the query string of a webhook URL',
+    fail: (s) => { s.workspace.environments.production.qualtrics = { datacenter: 'iad1', directory_id: 'POOL_abc123', responses_webhook_url: 'https://hooks.example/q?token=Zq81xPl2' }; },
+    fix: (s) => { s.workspace.environments.production.qualtrics.responses_webhook_url = 'https://hooks.example/q'; },
+  },
+  {
+    code: 'SEC001',
+    why: 'a password in a URL with no user name',
+    fail: (s) => { src(s).description = 'export from https://:hunter22@files.example/orders'; },
+    fix: (s) => { src(s).description = 'export from https://files.example/orders'; },
+  },
+  {
+    code: 'SEC001',
+    why: 'a secret used as a map key',
+    fail: (s) => { src(s).fields = { ...src(s).fields, sk_live_4eC39HqLyjWDarjtT1zdp7dc: 'x' }; },
+    fix: (s) => { delete src(s).fields.sk_live_4eC39HqLyjWDarjtT1zdp7dc; },
+  },
+  {
+    code: 'SEC002',
+    why: 'a responses webhook over plain http to another host',
+    fail: (s) => {
+      s.workspace.environments.production.qualtrics = { datacenter: 'iad1', directory_id: 'POOL_abc123', responses_webhook_url: 'http://hooks.example/q' };
+      s.workspace.environments.staging = { customerio: { region: 'us' }, qualtrics: { datacenter: 'iad1', directory_id: 'POOL_abc123', responses_webhook_url: 'http://hooks.example/q' } };
+      survey(s).responses.webhook = true;
+    },
+    fix: (s) => {
+      s.workspace.environments.production.qualtrics.responses_webhook_url = 'https://hooks.example/q';
+      // The sandbox runs on loopback: http is fine there.
+      s.workspace.environments.staging.qualtrics.responses_webhook_url = 'http://127.0.0.1:8080/q';
+    },
+  },
 ];
 
 describe('policy rules', () => {
