@@ -9,6 +9,7 @@
  * registered with `registerSecret` before the request (the clients do this when they are configured).
  */
 import { redact } from '../core/redact.ts';
+import { UserError } from '../core/user-error.ts';
 
 export type ProviderName = 'customerio' | 'qualtrics';
 
@@ -24,6 +25,8 @@ export type RequestOutcome = 'not-applied' | 'unknown' | 'applied';
 
 export interface ProviderErrorInit {
   provider: ProviderName;
+  /** Which API of the provider (`track`, `app`, …), shown in the message when it differs from the provider. */
+  service?: string;
   /** Stable operation name, e.g. `segments.create`; never contains identifiers or emails. */
   operation: string;
   message: string;
@@ -41,10 +44,14 @@ export interface ProviderErrorInit {
   cause?: unknown;
 }
 
-export class ProviderError extends Error {
+// A UserError: a refused or failed call is shown as its message (service, operation, root cause), not as a bug.
+export class ProviderError extends UserError {
   override name = 'ProviderError';
   readonly provider: ProviderName;
+  readonly service?: string;
   readonly operation: string;
+  /** The message without the "provider service API operation: " prefix (redacted), for callers that name those themselves. */
+  readonly reason: string;
   readonly status?: number;
   readonly retryable: boolean;
   readonly code?: string;
@@ -54,10 +61,13 @@ export class ProviderError extends Error {
   readonly attempts?: number;
 
   constructor(init: ProviderErrorInit) {
-    const text = redact(`${init.provider} ${init.operation}: ${init.message}`);
-    super(text, init.cause === undefined ? undefined : { cause: sanitizeCause(init.cause) });
+    const api = init.service && init.service !== init.provider ? ` ${init.service} API` : '';
+    const text = redact(`${init.provider}${api} ${init.operation}: ${init.message}`);
+    super(text, init.cause === undefined ? {} : { cause: sanitizeCause(init.cause) });
     this.provider = init.provider;
+    if (init.service !== undefined) this.service = init.service;
     this.operation = init.operation;
+    this.reason = redact(init.message);
     if (init.status !== undefined) this.status = init.status;
     this.retryable = init.retryable;
     if (init.code !== undefined) this.code = redact(init.code);
@@ -71,6 +81,7 @@ export class ProviderError extends Error {
     const out: Record<string, unknown> = {
       name: this.name,
       provider: this.provider,
+      ...(this.service !== undefined ? { service: this.service } : {}),
       operation: this.operation,
       message: this.message,
       retryable: this.retryable,

@@ -3,6 +3,7 @@
  * (area prefix STATE) so the CLI can render it and users can search for it. Bugs still throw
  * `InternalError` from core.
  */
+import { UserError } from '../core/user-error.ts';
 import type { LockInfo } from './types.ts';
 
 export type StateErrorCode =
@@ -23,10 +24,10 @@ export type StateErrorCode =
   /** Bad store configuration (environment name, URL, schema). */
   | 'STATE008';
 
-export class StateError extends Error {
+export class StateError extends UserError {
   override name = 'StateError';
   readonly code: StateErrorCode;
-  constructor(code: StateErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: StateErrorCode, message: string, options?: { cause?: unknown; hint?: string }) {
     super(message, options);
     this.code = code;
   }

@@ -149,7 +149,7 @@ describe('HttpClient retries', () => {
     expect(pe.attempts).toBe(3);
     expect(pe.code).toBe('svc_code');
     expect(pe.message).toContain('boom');
-    expect(pe.message).toContain('gave up after 3 attempts');
+    expect(pe.message).toContain('HTTP 500 Internal Server Error after 3 attempts');
   });
 
   it('does not retry a 4xx and maps the service error text', async () => {
@@ -161,7 +161,7 @@ describe('HttpClient retries', () => {
     expect(err.status).toBe(400);
     expect(err.retryable).toBe(false);
     expect(err.outcome).toBe('not-applied');
-    expect(err.message).toBe('customerio thing.put: HTTP 400: name is required; id too long');
+    expect(err.message).toBe('customerio test API thing.put: HTTP 400 Bad Request: name is required; id too long');
   });
 
   it('returns accepted non-2xx statuses instead of throwing', async () => {

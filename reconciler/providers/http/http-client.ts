@@ -28,8 +28,9 @@
  * Redirects are followed by hand, only to URLs the client trusts (by default the base URL's origin),
  * so auth headers never travel to a foreign host.
  */
+import { STATUS_CODES } from 'node:http';
 import { InternalError } from '../../core/diagnostics.ts';
-import { redact } from '../../core/redact.ts';
+import { redact, redactAndTruncate } from '../../core/redact.ts';
 import { ProviderError, type ProviderName, type RequestOutcome } from '../errors.ts';
 import type { TokenBucket } from './rate-limiter.ts';
 import {
@@ -150,7 +151,7 @@ const MAX_ERROR_TEXT = 500;
 
 type AttemptResult =
   | { kind: 'response'; status: number; headers: Headers; bytes: Uint8Array }
-  | { kind: 'network'; failure: NetworkFailure; error: unknown; status?: number }
+  | { kind: 'network'; failure: NetworkFailure; error: unknown; status?: number; host: string; timeoutMs: number }
   | { kind: 'refused-redirect'; status: number };
 
 interface Verdict {
@@ -161,7 +162,13 @@ interface Verdict {
   outcome: RequestOutcome;
   status?: number;
   code: string;
+  /**
+   * The root cause in a few words ("HTTP 429 Too Many Requests (Retry-After 30 s)", "timed out after
+   * 30000 ms", "connection reset (ECONNRESET)"); "after N attempts" is added after it when retries ran out.
+   */
   message: string;
+  /** What the service said and what to do, appended after the cause. */
+  detail?: string;
   requestId?: string;
   retryAfterMs?: number;
   cause?: unknown;
@@ -227,7 +234,8 @@ export class HttpClient {
           outcome: isSuccess(result.status) ? 'applied' : 'not-applied',
           status: result.status,
           code: 'invalid_response',
-          message: `HTTP ${result.status} with a body that is not valid JSON: ${snippet(parsed.text)}`,
+          message: `${statusLine(result.status)} with a body that is not valid JSON`,
+          detail: `: ${snippet(parsed.text)}`,
         };
         if (!verdict.retry || attempt >= this.policy.maxAttempts) throw this.toError(req, verdict, attempt);
         waited += await this.backoff(req, attempt, undefined, waited, verdict);
@@ -249,7 +257,9 @@ export class HttpClient {
   ): Promise<number> {
     const delay =
       retryAfterMs !== undefined ? Math.min(retryAfterMs, this.policy.maxRetryAfterMs) : backoffDelay(attempt, this.policy, this.random);
-    if (waitedSoFar + delay > this.policy.maxTotalDelayMs) throw this.toError(req, verdict, attempt);
+    if (waitedSoFar + delay > this.policy.maxTotalDelayMs) {
+      throw this.toError(req, { ...verdict, message: `${verdict.message} (retry time budget of ${seconds(this.policy.maxTotalDelayMs)} s spent)` }, attempt);
+    }
     if (retryAfterMs !== undefined) {
       for (const limiter of [...(this.options.limiters ?? []), ...(req.limiters ?? [])]) limiter.blockFor(delay);
     }
@@ -258,8 +268,9 @@ export class HttpClient {
     } catch (cause) {
       throw new ProviderError({
         provider: this.provider,
+        service: this.service,
         operation: req.operation,
-        message: 'cancelled while waiting to retry',
+        message: `cancelled while waiting to retry after ${verdict.message}`,
         retryable: verdict.retryable,
         outcome: verdict.outcome,
         code: 'aborted',
@@ -297,6 +308,7 @@ export class HttpClient {
   private localError(req: HttpRequest, message: string, code: string): ProviderError {
     return new ProviderError({
       provider: this.provider,
+      service: this.service,
       operation: req.operation,
       message,
       retryable: false,
@@ -333,7 +345,8 @@ export class HttpClient {
           throw this.abortedError(req, attempt - 1, cause);
         });
       }
-      const timeout = AbortSignal.timeout(req.timeoutMs ?? this.options.timeoutMs ?? 30_000);
+      const timeoutMs = req.timeoutMs ?? this.options.timeoutMs ?? 30_000;
+      const timeout = AbortSignal.timeout(timeoutMs);
       const signal = req.signal ? AbortSignal.any([req.signal, timeout]) : timeout;
       let method = req.method;
       let body = bodyText;
@@ -367,7 +380,8 @@ export class HttpClient {
         } catch (error) {
           const failure = classifyNetworkError(error, req.signal, timeout.aborted);
           this.emit({ req, method, attempt, idempotent, failure });
-          return status === undefined ? { kind: 'network', failure, error } : { kind: 'network', failure, error, status };
+          const network = { kind: 'network' as const, failure, error, host: target.host, timeoutMs };
+          return status === undefined ? network : { ...network, status };
         }
       }
     } finally {
@@ -389,6 +403,7 @@ export class HttpClient {
   private abortedError(req: HttpRequest, attempts: number, cause: unknown): ProviderError {
     return new ProviderError({
       provider: this.provider,
+      service: this.service,
       operation: req.operation,
       message: 'cancelled before the request was sent',
       retryable: true,
@@ -442,7 +457,8 @@ export class HttpClient {
         outcome: 'not-applied',
         status: result.status,
         code: 'redirect_refused',
-        message: `HTTP ${result.status} redirect that tidemark does not follow (untrusted host or a write redirected with ${result.status})`,
+        message: `${statusLine(result.status)} redirect that tidemark does not follow`,
+        detail: ` (untrusted host or a write redirected with ${result.status})`,
       };
     }
     if (result.kind === 'network') return this.judgeNetwork(result, idempotent);
@@ -456,7 +472,7 @@ export class HttpClient {
       body = undefined;
     }
     const details = this.options.describeError?.(status, body, text) ?? {};
-    const serviceMessage = details.message ?? (body === undefined && text.trim() !== '' ? snippet(text) : undefined);
+    const serviceMessage = details.message !== undefined ? snippet(details.message) : body === undefined && text.trim() !== '' ? snippet(text) : undefined;
     const requestId = details.requestId ?? result.headers.get('x-request-id') ?? undefined;
     const retryAfterMs = parseRetryAfter(result.headers.get('retry-after'), this.timer.now());
     const transient = TRANSIENT_STATUSES.has(status);
@@ -464,15 +480,16 @@ export class HttpClient {
     const provedNotApplied = status === 429 || (status === 503 && retryAfterMs !== undefined) || (status >= 400 && status < 500 && status !== 408);
     const outcome: RequestOutcome = provedNotApplied ? 'not-applied' : 'unknown';
     const retry = transient && (idempotent || outcome === 'not-applied');
-    let message = `HTTP ${status}${serviceMessage ? `: ${serviceMessage}` : ''}`;
-    if (!idempotent && outcome === 'unknown') message += UNKNOWN_OUTCOME_ADVICE;
+    let detail = serviceMessage ? `: ${serviceMessage}` : '';
+    if (!idempotent && outcome === 'unknown') detail += UNKNOWN_OUTCOME_ADVICE;
     const verdict: Verdict = {
       retry,
       retryable: transient && (idempotent || outcome === 'not-applied'),
       outcome,
       status,
       code: details.code ?? genericCode(status),
-      message,
+      message: `${statusLine(status)}${retryAfterMs !== undefined ? ` (Retry-After ${seconds(retryAfterMs)} s)` : ''}`,
+      detail,
     };
     if (requestId !== undefined) verdict.requestId = requestId;
     if (retryAfterMs !== undefined) verdict.retryAfterMs = retryAfterMs;
@@ -480,8 +497,9 @@ export class HttpClient {
   }
 
   private judgeNetwork(result: Extract<AttemptResult, { kind: 'network' }>, idempotent: boolean): Verdict {
-    const causeText = describeNetworkCause(result.error);
+    const cause = describeNetworkCause(result.error, result.host);
     const base = { cause: result.error };
+    const advice = idempotent ? '' : UNKNOWN_OUTCOME_ADVICE;
     if (result.status !== undefined && isSuccess(result.status)) {
       // The service acknowledged the write; only its answer was lost.
       return {
@@ -491,21 +509,14 @@ export class HttpClient {
         outcome: 'applied',
         status: result.status,
         code: 'network',
-        message: `HTTP ${result.status} but the response body could not be read (${causeText})`,
+        message: `${statusLine(result.status)} but the response body could not be read: ${cause}`,
       };
     }
     switch (result.failure) {
       case 'not-connected':
-        return { ...base, retry: true, retryable: true, outcome: 'not-applied', code: 'not_connected', message: `could not connect (${causeText})` };
+        return { ...base, retry: true, retryable: true, outcome: 'not-applied', code: 'not_connected', message: `could not connect: ${cause}` };
       case 'aborted':
-        return {
-          ...base,
-          retry: false,
-          retryable: idempotent,
-          outcome: 'unknown',
-          code: 'aborted',
-          message: `cancelled while in flight${idempotent ? '' : UNKNOWN_OUTCOME_ADVICE}`,
-        };
+        return { ...base, retry: false, retryable: idempotent, outcome: 'unknown', code: 'aborted', message: 'cancelled while in flight', detail: advice };
       case 'timeout':
         return {
           ...base,
@@ -513,26 +524,21 @@ export class HttpClient {
           retryable: idempotent,
           outcome: 'unknown',
           code: 'timeout',
-          message: `timed out waiting for the service${idempotent ? '' : UNKNOWN_OUTCOME_ADVICE}`,
+          message: `timed out after ${result.timeoutMs} ms waiting for ${result.host}`,
+          detail: advice,
         };
       case 'dropped':
-        return {
-          ...base,
-          retry: idempotent,
-          retryable: idempotent,
-          outcome: 'unknown',
-          code: 'network',
-          message: `connection failed mid-request (${causeText})${idempotent ? '' : UNKNOWN_OUTCOME_ADVICE}`,
-        };
+        return { ...base, retry: idempotent, retryable: idempotent, outcome: 'unknown', code: 'network', message: cause, detail: advice };
     }
   }
 
   private toError(req: HttpRequest, verdict: Verdict, attempts: number): ProviderError {
-    const exhausted = verdict.retry;
     const init: ConstructorParameters<typeof ProviderError>[0] = {
       provider: this.provider,
+      service: this.service,
       operation: req.operation,
-      message: exhausted ? `gave up after ${attempts} attempts: ${verdict.message}` : verdict.message,
+      // The cause comes first and survives retries: "HTTP 429 … (Retry-After 30 s) after 5 attempts: …".
+      message: `${verdict.message}${attempts > 1 ? ` after ${attempts} attempts` : ''}${verdict.detail ?? ''}`,
       retryable: verdict.retryable,
       outcome: verdict.outcome,
       code: verdict.code,
@@ -578,20 +584,54 @@ function genericCode(status: number): string {
   }
 }
 
-function describeNetworkCause(error: unknown): string {
-  const parts: string[] = [];
-  let current: unknown = error;
-  for (let depth = 0; depth < 4 && current instanceof Error; depth++) {
-    const code = (current as { code?: unknown }).code;
-    parts.push(typeof code === 'string' ? `${current.message} [${code}]` : current.message);
-    current = current.cause;
-  }
-  return redact(parts.join(': ') || String(error));
+/** "HTTP 503 Service Unavailable": the number for searching, the words for reading. */
+function statusLine(status: number): string {
+  const reason = STATUS_CODES[status];
+  return reason ? `HTTP ${status} ${reason}` : `HTTP ${status}`;
 }
 
+function seconds(ms: number): string {
+  return String(Math.round(ms / 100) / 10);
+}
+
+const NETWORK_WORDS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  EPIPE: 'connection closed while sending',
+  ETIMEDOUT: 'connection timed out',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'DNS lookup failed',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  UND_ERR_SOCKET: 'connection closed by the server',
+  UND_ERR_CONNECT_TIMEOUT: 'connection timed out',
+  UND_ERR_HEADERS_TIMEOUT: 'timed out waiting for the response headers',
+  UND_ERR_BODY_TIMEOUT: 'timed out reading the response body',
+};
+
+/**
+ * "connection refused (ECONNREFUSED) at 127.0.0.1:4010": what happened in words, the system code to
+ * search for, and where. fetch wraps the real error in a generic "fetch failed", so the chain is walked.
+ */
+function describeNetworkCause(error: unknown, host: string): string {
+  let found: { code: string; message: string } | undefined;
+  let innermost = '';
+  let current: unknown = error;
+  for (let depth = 0; depth < 6 && current instanceof Error; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && !found) found = { code, message: current.message };
+    innermost = current.message;
+    // Happy-eyeballs connects fail with one error per address tried.
+    current = current instanceof AggregateError && current.errors.length > 0 ? current.errors[0] : current.cause;
+  }
+  if (!found) return redact(innermost || String(error));
+  const words = NETWORK_WORDS[found.code];
+  return redact(words ? `${words} (${found.code}) at ${host}` : `${found.message} (${found.code}) at ${host}`);
+}
+
+/** Redacted before it is cut: a cut first can leave the head of a secret that no longer matches it. */
 function snippet(text: string): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  return flat.length > MAX_ERROR_TEXT ? `${flat.slice(0, MAX_ERROR_TEXT)}…` : flat;
+  return redactAndTruncate(text.replace(/\s+/g, ' ').trim(), MAX_ERROR_TEXT);
 }
 
 function trimTrailingSlash(url: string): string {
