@@ -37,6 +37,7 @@ import type {
   SnapshotDiffRow,
   SnapshotEntry,
   SnapshotIndexEntry,
+  PendingEntry,
   SnapshotStage,
   StagedRow,
 } from './types.ts';
@@ -562,11 +563,76 @@ export class AckSession extends SourceSession implements SnapshotAckSession {
     return rows.length;
   }
 
+  async record(outcome: { acknowledged: readonly StagedRow[]; pending?: readonly PendingEntry[]; settled?: readonly string[] }): Promise<void> {
+    if (this.closed) throw new StateError('STATE007', `Cannot record outcomes in the ack session of ${this.source}: it is closed.`);
+    const acked = outcome.acknowledged;
+    for (const r of acked) checkRow(r);
+    // One row per key and statement (Postgres refuses an upsert that touches a row twice): the last wins.
+    const pending = [...new Map((outcome.pending ?? []).map((p) => [p.key, p])).values()];
+    for (const p of pending) checkPending(p);
+    const settled = [...new Set(outcome.settled ?? [])];
+    if (acked.length === 0 && pending.length === 0 && settled.length === 0) return;
+    const { db, clock } = this.ctx;
+    const at = clock.now().toISOString();
+    await db.transaction(async () => {
+      await this.assertCurrent();
+      if (acked.length > 0) await insertRows(db, this.t.ack, ACK_COLUMNS, acked, (r) => [r.key, r.hash, r.ordering ?? null, r.payload ?? null, 0, at, ++this.seq]);
+      for (let i = 0; i < settled.length; i += KEYS_PER_COMMIT) {
+        const chunk = settled.slice(i, i + KEYS_PER_COMMIT);
+        await db.run(`DELETE FROM sync_pending WHERE sid = $1 AND row_key IN (${placeholders(2, chunk.length)})`, [this.sid, ...chunk]);
+      }
+      for (let i = 0; i < pending.length; i += ROWS_PER_STATEMENT) {
+        const chunk = pending.slice(i, i + ROWS_PER_STATEMENT);
+        const params: SqlValue[] = [];
+        for (const p of chunk) params.push(this.sid, p.key, p.hash, p.ordering, p.payload, p.location, p.reason, at);
+        await db.run(
+          `${insertSql('sync_pending', PENDING_COLUMNS, chunk.length)}
+           ON CONFLICT (sid, row_key) DO UPDATE SET hash = excluded.hash, ordering = excluded.ordering, payload = excluded.payload,
+             location = excluded.location, reason = excluded.reason, queued_at = excluded.queued_at`,
+          params,
+        );
+      }
+    });
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     await this.end(true);
   }
+}
+
+const PENDING_COLUMNS = ['sid', 'row_key', 'hash', 'ordering', 'payload', 'location', 'reason', 'queued_at'] as const;
+
+function checkPending(p: PendingEntry): void {
+  checkRow(p);
+  if (typeof p.payload !== 'string') throw new InternalError(`pending entry ${p.key} without a payload`);
+  if (typeof p.location !== 'string' || typeof p.reason !== 'string' || p.reason === '') throw new InternalError(`pending entry ${p.key} without a location or reason`);
+}
+
+interface PendingDbRow {
+  row_key: string;
+  hash: string;
+  ordering: number | null;
+  payload: string;
+  location: string;
+  reason: string;
+}
+
+export async function readPending(ctx: SnapshotContext, source: string): Promise<PendingEntry[]> {
+  const sid = await findSourceId(ctx, source);
+  if (sid === undefined) return [];
+  const rows = await ctx.db.all<PendingDbRow>(
+    'SELECT row_key, hash, ordering, payload, location, reason FROM sync_pending WHERE sid = $1 ORDER BY row_key',
+    [sid],
+  );
+  return rows.map((r) => ({ key: r.row_key, hash: r.hash, ordering: r.ordering, payload: r.payload, location: r.location, reason: r.reason }));
+}
+
+export async function countPending(ctx: SnapshotContext, source: string): Promise<number> {
+  const sid = await findSourceId(ctx, source);
+  if (sid === undefined) return 0;
+  return (await ctx.db.get<{ n: number }>('SELECT COUNT(*) AS n FROM sync_pending WHERE sid = $1', [sid]))?.n ?? 0;
 }
 
 function publicCounts(c: StoredCounts): SnapshotDiffCounts {
@@ -632,6 +698,7 @@ export async function dropSnapshot(ctx: SnapshotContext, source: string): Promis
   if (sid === undefined) return;
   await ctx.db.transaction(async () => {
     await dropSessionTables(ctx.db, sessionTables(sid));
+    await ctx.db.run('DELETE FROM sync_pending WHERE sid = $1', [sid]);
     await ctx.db.run('DELETE FROM snapshot_payloads WHERE sid = $1', [sid]);
     await ctx.db.run('DELETE FROM snapshot_entries WHERE sid = $1', [sid]);
     await ctx.db.run('DELETE FROM snapshot_sources WHERE sid = $1', [sid]);

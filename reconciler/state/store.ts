@@ -26,6 +26,7 @@ import type {
   LockRequest,
   ManagedObject,
   ManagedObjectInput,
+  PendingEntry,
   SnapshotAckSession,
   SnapshotEntry,
   SnapshotIndexEntry,
@@ -85,7 +86,7 @@ const SYNC_RUN_COLUMNS = 'run_id, source, status, meta, counts, error, started_a
 
 const CHANGE_STATUSES: readonly ApplyChangeStatus[] = ['pending', 'applied', 'failed', 'skipped'];
 const FINAL_APPLY_STATUSES: readonly ApplyRunStatus[] = ['succeeded', 'failed', 'interrupted'];
-const FINAL_SYNC_STATUSES: readonly SyncRunStatus[] = ['succeeded', 'failed', 'interrupted'];
+const FINAL_SYNC_STATUSES: readonly SyncRunStatus[] = ['succeeded', 'partial', 'failed', 'interrupted'];
 
 function toManaged(r: ManagedRow): ManagedObject {
   const obj: ManagedObject = {
@@ -494,6 +495,14 @@ export class SqlStateStore implements StateStore {
 
   dropSnapshot(source: string): Promise<void> {
     return snapshot.dropSnapshot(this.snapshotContext, source);
+  }
+
+  readPending(source: string): Promise<PendingEntry[]> {
+    return snapshot.readPending(this.snapshotContext, source);
+  }
+
+  countPending(source: string): Promise<number> {
+    return snapshot.countPending(this.snapshotContext, source);
   }
 }
 

@@ -173,7 +173,12 @@ export interface ChangeOutcome {
 // ---------------------------------------------------------------------------------------------------
 // Sync runs
 
-export type SyncRunStatus = 'running' | 'succeeded' | 'failed' | 'interrupted';
+/**
+ * `partial`: the run read the whole source and recorded what became of every row, but some entries wait
+ * for the next run (refused for a transient reason, or not acknowledged). It is not a success: freshness
+ * is not measured from it.
+ */
+export type SyncRunStatus = 'running' | 'succeeded' | 'partial' | 'failed' | 'interrupted';
 
 export interface SyncRun {
   id: string;
@@ -301,7 +306,32 @@ export interface SnapshotStage {
 export interface SnapshotAckSession {
   readonly source: string;
   append(rows: readonly StagedRow[]): Promise<number>;
+  /**
+   * What became of one batch of entries, in one transaction: the acknowledged rows are appended (as by
+   * `append`), the entries to send again are kept as pending (replacing the key's earlier pending entry),
+   * and the pending entries of `settled` keys are deleted (acknowledged, refused for good, or superseded).
+   * A kill at any moment leaves either all of it or none.
+   */
+  record(outcome: { acknowledged: readonly StagedRow[]; pending?: readonly PendingEntry[]; settled?: readonly string[] }): Promise<void>;
   close(): Promise<void>;
+}
+
+/**
+ * An entry a sync meant to send that Customer.io did not take for good (refused for a transient reason,
+ * or never acknowledged). The next run of the source sends it, whatever that run reads, unless a newer
+ * row of the same key supersedes it. Its hash, ordering and payload are what the snapshot records once
+ * it is acknowledged.
+ */
+export interface PendingEntry {
+  key: string;
+  hash: string;
+  ordering: number | null;
+  /** The payload as the snapshot mirrors it; the entry to send is rebuilt from it. */
+  payload: string;
+  /** Where the row came from (for the rejects file if it is later refused for good). */
+  location: string;
+  /** Why it waits: `retryable` (refused for a transient reason) or `unacknowledged`. A code, never a message. */
+  reason: string;
 }
 
 /** The part of a snapshot entry an in-memory diff needs. */
@@ -416,8 +446,12 @@ export interface StateStore extends StateOps {
    * (byte order on SQLite, the database collation on Postgres).
    */
   iterateSnapshot(source: string, opts?: { pageSize?: number }): AsyncIterableIterator<SnapshotEntry>;
-  /** Forgets everything sent for a source (the next sync sends every row as new). */
+  /** Forgets everything sent for a source (the next sync sends every row as new), and what waits to be sent. */
   dropSnapshot(source: string): Promise<void>;
+  /** The source's pending entries (see PendingEntry), in key order. */
+  readPending(source: string): Promise<PendingEntry[]>;
+  /** Number of the source's pending entries. */
+  countPending(source: string): Promise<number>;
 
   /**
    * Runs `fn` in one transaction: all of its writes happen or none. Calls made through `tx` (or through
