@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { registerSecret } from '../../core/redact.ts';
 import { ProviderError } from '../errors.ts';
 import { HttpClient, RequestCounter, type HttpClientOptions } from './http-client.ts';
@@ -245,10 +245,20 @@ describe('HttpClient and non-idempotent writes', () => {
 
 describe('HttpClient timeouts, redirects, aborts', () => {
   it('times out a request the server never answers; retries it only when idempotent', async () => {
-    srv.handler = () => undefined;
+    // The per-attempt timeout fires when the server has the request, not after a wall-clock 50 ms: on a busy
+    // machine a real 50 ms could pass before the request even arrived, or a late arrival could count
+    // towards the next assertion.
+    const timeouts: AbortController[] = [];
+    const timeoutSpy = vi.spyOn(AbortSignal, 'timeout').mockImplementation(() => {
+      const c = new AbortController();
+      timeouts.push(c);
+      return c.signal;
+    });
+    srv.handler = () => timeouts.at(-1)!.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError'));
     const get = (await client({ timeoutMs: 50, retry: { maxAttempts: 2 } })
       .request({ operation: 'slow.get', method: 'GET', path: '/slow' })
       .catch((e: unknown) => e)) as ProviderError;
+    expect(timeoutSpy.mock.calls).toEqual([[50], [50]]);
     expect(get.code).toBe('timeout');
     expect(get.attempts).toBe(2);
     expect(get.retryable).toBe(true);
@@ -263,6 +273,7 @@ describe('HttpClient timeouts, redirects, aborts', () => {
     expect(post.outcome).toBe('unknown');
     expect(post.retryable).toBe(false);
     expect(srv.hits).toBe(1);
+    expect(timeouts).toHaveLength(3);
   });
 
   it('follows a same-origin redirect and refuses to carry credentials to another host', async () => {
