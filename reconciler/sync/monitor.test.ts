@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { SourceSpec } from '../spec/schema/index.ts';
-import { formatAge, isDue, sourceStatus, type RunFacts } from './monitor.ts';
+import { formatAge, isDue, rejectThreshold, sourceStatus, type RunFacts } from './monitor.ts';
 
 function source(over: Partial<SourceSpec> = {}): SourceSpec {
   return {
@@ -47,6 +47,8 @@ describe('sourceStatus', () => {
       fresh: true,
       last_run_status: 'succeeded',
       reject_rate: 0,
+      reject_threshold: 0.05,
+      pending: 0,
       due: false,
       alerts: [],
     });
@@ -77,6 +79,27 @@ describe('sourceStatus', () => {
     expect(st.reject_rate).toBe(0.06);
     expect(st.alerts).toEqual([{ source: 'vip', kind: 'reject_rate', message: '6.0% of the rows vip read were rejected or refused by Customer.io (threshold 5.0%)' }]);
     expect(sourceStatus('vip', source(), { lastSuccess: last, lastRun: last }, now, 0.1).alerts).toEqual([]);
+  });
+
+  it('holds the reject rate against the source\'s max_rejected when it declares one', () => {
+    const last = run('2026-05-02T03:00:00Z', { counts: { read: 200, rejected: 4, refused: 8 } });
+    expect(sourceStatus('vip', source({ max_rejected: '10%' }), { lastSuccess: last, lastRun: last }, now, 0.05)).toMatchObject({ reject_threshold: 0.1, alerts: [] });
+    expect(sourceStatus('vip', source({ max_rejected: 0.01 }), { lastSuccess: last, lastRun: last }, now, 0.5).alerts.map((a) => a.kind)).toEqual(['reject_rate']);
+    expect([rejectThreshold({}), rejectThreshold({ max_rejected: '2.5%' }), rejectThreshold({ max_rejected: 0 }), rejectThreshold({}, 0.2)]).toEqual([0.05, 0.025, 0, 0.2]);
+  });
+
+  it('never counts a partial run as a success, and alerts while entries wait for the next run', () => {
+    // The last success is old: the partial run after it does not make the source fresh.
+    const partial = run('2026-05-02T11:00:00Z', { status: 'partial', error: '3 entries wait for the next run' });
+    const st = sourceStatus('vip', source(), { lastSuccess: run('2026-04-30T03:00:00Z'), lastRun: partial, pending: 3 }, now, 0.05);
+    expect(st).toMatchObject({ fresh: false, last_run_status: 'partial', pending: 3, due: true });
+    expect(st.alerts.map((a) => [a.kind, a.message])).toEqual([
+      ['stale', 'vip last synced 2d ago, over its freshness SLO of 26h'],
+      ['run_incomplete', 'the last run of vip did not deliver everything: 3 entries wait for the next run'],
+    ]);
+    // Entries left by an earlier run still wait even when the last run is not the one that left them.
+    const waiting = sourceStatus('vip', source(), { lastSuccess: run('2026-05-02T03:00:00Z'), lastRun: run('2026-05-02T03:00:00Z'), pending: 2 }, now, 0.05);
+    expect(waiting.alerts).toEqual([{ source: 'vip', kind: 'run_incomplete', message: '2 entries of vip wait to be sent on its next run' }]);
   });
 
   it('gives a run still marked running no reject rate (its counts are not final)', () => {

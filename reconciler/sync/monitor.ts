@@ -11,7 +11,7 @@ import { previousRun } from '../core/schedule.ts';
 import type { SourceSpec } from '../spec/schema/index.ts';
 
 export interface RunFacts {
-  status: 'running' | 'succeeded' | 'failed' | 'interrupted';
+  status: 'running' | 'succeeded' | 'partial' | 'failed' | 'interrupted';
   startedAt: string;
   finishedAt?: string;
   counts: Record<string, number>;
@@ -26,10 +26,20 @@ export function isDue(source: SourceSpec, lastSuccess: RunFacts | undefined, now
   return fired !== undefined && fired.getTime() > new Date(lastSuccess.startedAt).getTime();
 }
 
-/** Share of rows rejected (or refused by Customer.io) above which a source raises an alert, unless told otherwise. */
+/** Share of rows rejected (or refused by Customer.io for good) above which a run fails and a source raises an alert, unless told otherwise. */
 export const DEFAULT_REJECT_RATE_THRESHOLD = 0.05;
 
-export type AlertKind = 'stale' | 'never_synced' | 'run_failed' | 'reject_rate';
+/**
+ * The source's `max_rejected` as a share of the rows read (`5%` or `0.05`), or `fallback` when the
+ * source does not declare one.
+ */
+export function rejectThreshold(source: Pick<SourceSpec, 'max_rejected'>, fallback = DEFAULT_REJECT_RATE_THRESHOLD): number {
+  const m = source.max_rejected;
+  if (m === undefined) return fallback;
+  return typeof m === 'number' ? m : Number(m.slice(0, -1)) / 100;
+}
+
+export type AlertKind = 'stale' | 'never_synced' | 'run_failed' | 'run_incomplete' | 'reject_rate';
 
 export interface Alert {
   source: string;
@@ -51,6 +61,10 @@ export interface SourceStatus {
    * Customer.io in a 207) / rows read, in the last finished run.
    */
   reject_rate: number | null;
+  /** The share `reject_rate` is held against: the source's `max_rejected`, or the command's default. */
+  reject_threshold: number;
+  /** Entries waiting to be sent on the next run (refused for a transient reason, or not acknowledged). */
+  pending: number;
   due: boolean;
   alerts: Alert[];
 }
@@ -58,10 +72,12 @@ export interface SourceStatus {
 export function sourceStatus(
   name: string,
   source: SourceSpec,
-  history: { lastSuccess?: RunFacts; lastRun?: RunFacts },
+  history: { lastSuccess?: RunFacts; lastRun?: RunFacts; pending?: number },
   now: Date,
-  rejectRateThreshold: number,
+  defaultRejectThreshold: number,
 ): SourceStatus {
+  const rejectRateThreshold = rejectThreshold(source, defaultRejectThreshold);
+  const pending = history.pending ?? 0;
   const alerts: Alert[] = [];
   const maxAge = source.freshness ? parseDuration(source.freshness.max_age) : undefined;
   const successAt = history.lastSuccess ? new Date(history.lastSuccess.startedAt) : undefined;
@@ -74,6 +90,11 @@ export function sourceStatus(
   }
   const last = history.lastRun;
   if (last?.status === 'failed') alerts.push({ source: name, kind: 'run_failed', message: `the last run of ${name} failed${last.error ? `: ${last.error}` : ''}` });
+  // A partial run read everything but left entries for the next run: not a success, whatever its freshness.
+  if (last?.status === 'partial') alerts.push({ source: name, kind: 'run_incomplete', message: `the last run of ${name} did not deliver everything${last.error ? `: ${last.error}` : ''}` });
+  else if (pending > 0 && last?.status !== 'failed') {
+    alerts.push({ source: name, kind: 'run_incomplete', message: `${pending} entries of ${name} wait to be sent on its next run` });
+  }
   const read = last?.counts.read ?? 0;
   // A run still marked running is either in progress or was killed; it has no final counts.
   const finished = last && last.status !== 'running' ? last : undefined;
@@ -90,6 +111,8 @@ export function sourceStatus(
     last_run_status: last?.status ?? null,
     ...(last?.error ? { last_run_error: last.error } : {}),
     reject_rate: rejectRate,
+    reject_threshold: rejectRateThreshold,
+    pending,
     due: isDue(source, history.lastSuccess, now),
     alerts,
   };

@@ -14,7 +14,7 @@
  * the state store's staging session applies in SQL, so both engines agree.
  */
 
-import type { SnapshotDiffCounts } from '../state/index.ts';
+import type { PendingEntry, SnapshotDiffCounts } from '../state/index.ts';
 
 export type RowClass = 'new' | 'changed' | 'unchanged' | 'out_of_order';
 
@@ -96,6 +96,14 @@ export class RunDiff {
     return { ...this.tally };
   }
 
+  /** The ordering the snapshot holds for a key: undefined when the key is not in it, null when it has none. */
+  snapshotOrdering(key: string): number | null | undefined {
+    const slot = this.slots.find(key);
+    if (slot < 0 || this.hashKind[slot] === 0) return undefined;
+    const o = this.orderings[slot]!;
+    return Number.isNaN(o) ? null : o;
+  }
+
   /** Whether the snapshot holds the key (its previous payload may matter). */
   inSnapshot(key: string): boolean {
     const slot = this.slots.find(key);
@@ -154,6 +162,61 @@ export class RunDiff {
     const w = new Uint32Array(4 * n);
     w.set(this.words);
     this.words = w;
+  }
+}
+
+/**
+ * The entries earlier runs of the source meant to send and Customer.io did not take (see the state's
+ * PendingEntry), as one run sees them. Pure: the run loads them, offers each row it reads (`admit`), and
+ * tells it which keys have a row on its way (`onTheWay`, `withdrawn`).
+ *
+ * Only a newer row of the same key supersedes a waiting entry: a higher ordering, or a missing one on
+ * either side (a row without an ordering counts as newer, so a source without an ordering column sends
+ * what it reads now). An older or equal row does not: it is skipped and the waiting entry goes out
+ * instead, so a re-read of the same row never sends the same key twice and a late export never
+ * overwrites a newer value that is still on its way.
+ */
+export class PendingBook {
+  /** Entries still to send this run (not superseded), by key. */
+  readonly waiting = new Map<string, PendingEntry>();
+  /** Keys with a pending entry in the state: the outcome of any entry of such a key must settle it. */
+  readonly stored = new Set<string>();
+  /** Keys whose waiting entry a row of this run superseded. */
+  readonly superseded = new Set<string>();
+  /**
+   * Keys whose pending entry is to be deleted at the end of the run without a send: superseded with no
+   * newer row on its way, or older than what the snapshot already holds (a stale leftover).
+   */
+  readonly dropped = new Set<string>();
+
+  constructor(entries: Iterable<PendingEntry>, snapshotOrdering: (key: string) => number | null | undefined) {
+    for (const e of entries) {
+      this.stored.add(e.key);
+      const acknowledged = snapshotOrdering(e.key);
+      if (e.ordering !== null && acknowledged !== undefined && acknowledged !== null && e.ordering < acknowledged) this.dropped.add(e.key);
+      else this.waiting.set(e.key, e);
+    }
+  }
+
+  /** Whether a row read now may go ahead: true unless a waiting entry of its key is newer or as new. */
+  admit(key: string, ordering: number | null): boolean {
+    const held = this.waiting.get(key);
+    if (!held) return true;
+    if (ordering !== null && held.ordering !== null && ordering <= held.ordering) return false;
+    this.waiting.delete(key);
+    this.superseded.add(key);
+    this.dropped.add(key);
+    return true;
+  }
+
+  /** A row of the key is on its way: its outcome settles the key's pending entry. */
+  onTheWay(key: string): void {
+    this.dropped.delete(key);
+  }
+
+  /** The key's row was withdrawn (a later row of the key won); unless that one goes, the superseded entry is dropped. */
+  withdrawn(key: string): void {
+    if (this.superseded.has(key)) this.dropped.add(key);
   }
 }
 

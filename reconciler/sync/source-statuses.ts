@@ -13,13 +13,14 @@ export function sourcesFor(model: SpecModel, environment: string): Located<Sourc
   return [...model.sources.values()].filter((s) => appliesTo(s.spec, environment)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-/** Each applicable source's status (freshness against its SLO, last run, reject rate, alerts). */
+/** Each applicable source's status (freshness against its SLO, last run, reject rate, entries waiting, alerts). */
 export async function readSourceStatuses(model: SpecModel, store: StateStore, environment: string, now: Date, rejectRateThreshold: number): Promise<SourceStatus[]> {
   const out: SourceStatus[] = [];
   for (const s of sourcesFor(model, environment)) {
     const [lastRun] = await store.lastRuns(s.name, 1);
     const lastSuccess = await store.lastSuccess(s.name);
-    out.push(sourceStatus(s.name, s.spec, { ...(lastSuccess ? { lastSuccess } : {}), ...(lastRun ? { lastRun } : {}) }, now, rejectRateThreshold));
+    const pending = await store.countPending(s.name);
+    out.push(sourceStatus(s.name, s.spec, { ...(lastSuccess ? { lastSuccess } : {}), ...(lastRun ? { lastRun } : {}), pending }, now, rejectRateThreshold));
   }
   return out;
 }

@@ -1,17 +1,18 @@
 /**
- * Sending under faults: entries Customer.io refuses in a 207 are recorded as rejected rows with their
- * reasons, are not advanced in the snapshot and go out again next run (also from an incremental source,
- * whose next read must reach back for them); 5xx bursts and 429 storms are retried; a failure that
- * outlasts the retries stops the run with the snapshot holding exactly what was acknowledged, and an
- * answer lost after Customer.io applied a batch never turns into a duplicate event.
+ * Sending under faults: entries Customer.io refuses in a 207 for a transient reason are kept in the
+ * state as pending, are not advanced in the snapshot and go out again next run (also from an incremental
+ * source, whose next read no longer returns them); the run that left them is partial, never a success;
+ * 5xx bursts and 429 storms are retried; a failure that outlasts the retries stops the run with the
+ * snapshot holding exactly what was acknowledged, and an answer lost after Customer.io applied a batch
+ * never turns into a duplicate event.
  */
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fixedClock } from '../../reconciler/core/clock.ts';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
-import { openStateStore, type StateStore } from '../../reconciler/state/index.ts';
+import type { StateStore } from '../../reconciler/state/index.ts';
 import type { Connector, SourceRow } from '../../reconciler/sync/types.ts';
-import { batchRequests, makeProject, ndjson, personSource, rejectsOf, returnsSource, sync, syncOk, useSandbox } from './support.ts';
+import { batchRequests, makeProject, ndjson, open, personSource, rejectsOf, returnsSource, sync, syncOk, useSandbox } from './support.ts';
 
 let sandbox: RunningSandbox;
 let dir: string | undefined;
@@ -22,12 +23,13 @@ const people = (n: number) => ndjson(Array.from({ length: n }, (_, i) => ({ cust
 const ids = (n: number) => Array.from({ length: n }, (_, i) => `p${i}`).sort();
 const present = () => sandbox.customerio.listPeople().map((p) => p.id!).sort();
 
+/** The project's state, opened as the engine opens it. */
 async function withStore<T>(dir: string, fn: (store: StateStore) => Promise<T>): Promise<T> {
-  const store = await openStateStore({ dir: path.join(dir, '.tidemark'), env: 'test' });
+  const ws = await open(dir, sandbox);
   try {
-    return await fn(store);
+    return await fn(ws.conn.store);
   } finally {
-    await store.close();
+    await ws.conn.close();
   }
 }
 
@@ -40,37 +42,39 @@ async function snapshotKeys(dir: string, source: string): Promise<string[]> {
 }
 
 describe('207 partial failures', () => {
-  it('records refused entries as rejected rows with reasons, keeps their keys out of the snapshot, and sends them next run', async () => {
+  it('keeps entries refused for a transient reason as pending (not as rejects), out of the snapshot, and sends them next run', async () => {
     const N = 60;
     dir = await makeProject({ sources: [personSource({ fields: { order_count: 'orders' } })], data: { 'customers.ndjson': people(N) } });
     sandbox.faults.set({ partialFailureRate: 0.3, service: 'track' });
-    const first = await syncOk(dir, sandbox, 'customers', { sendChunk: 20 });
-    const refused = first.counts.refused;
+    const first = await sync(dir, sandbox, 'customers', { sendChunk: 20 });
+    const refused = first.counts.retry_later;
     // Seeded: a stable share of the entries, neither none nor all.
     expect(refused).toBeGreaterThan(5);
     expect(refused).toBeLessThan(35);
-    expect(first.counts).toMatchObject({ read: N, new: N, sent: N, acknowledged: N - refused, unsent: 0 });
-
-    const rejected = await rejectsOf(dir, first);
-    expect(rejected).toHaveLength(refused);
-    for (const row of rejected) {
-      expect(row.code).toBe('customerio_internal');
-      expect(row.reason).toMatch(/could not be processed/);
-      expect(row.location).toMatch(/^data\/customers\.ndjson:\d+$/);
-    }
-    const refusedIds = rejected.map((r) => `p${Number(String(r.location).split(':')[1]) - 1}`).sort();
-    const acknowledgedIds = ids(N).filter((id) => !refusedIds.includes(id));
-    expect(present()).toEqual(acknowledgedIds);
+    // Partial, not succeeded: "sent" is what Customer.io acknowledged, and the rest waits.
+    expect(first.status).toBe('partial');
+    expect(first.counts).toMatchObject({ read: N, new: N, attempted: N, sent: N - refused, acknowledged: N - refused, refused: 0, unsent: 0, pending: refused });
+    expect(first.problems).toEqual([
+      `${refused} entries were refused by Customer.io for a transient reason or not acknowledged (${refused} refused, 0 not acknowledged); they are kept in the state and sent on the next run.`,
+    ]);
+    expect(await rejectsOf(dir, first)).toEqual([]);
+    const acknowledgedIds = present();
+    expect(acknowledgedIds).toHaveLength(N - refused);
     expect(await snapshotKeys(dir, 'customers')).toEqual(acknowledgedIds);
+    const waiting = await withStore(dir, (store) => store.readPending('customers'));
+    expect(waiting.map((e) => e.key).sort()).toEqual(ids(N).filter((id) => !acknowledgedIds.includes(id)));
+    expect(waiting.every((e) => e.reason === 'retryable' && /^data\/customers\.ndjson:\d+$/.test(e.location))).toBe(true);
 
     sandbox.faults.clear();
     const second = await syncOk(dir, sandbox, 'customers');
-    expect(second.counts).toMatchObject({ new: refused, unchanged: N - refused, sent: refused, acknowledged: refused, refused: 0 });
+    // The same file again: its rows (no ordering column) supersede the waiting entries and go out instead.
+    expect(second.counts).toMatchObject({ new: refused, unchanged: N - refused, sent: refused, acknowledged: refused, refused: 0, pending: 0 });
     expect(present()).toEqual(ids(N));
     expect(await snapshotKeys(dir, 'customers')).toEqual(ids(N));
+    expect(await withStore(dir, (store) => store.countPending('customers'))).toBe(0);
   });
 
-  it('reads refused rows again from an incremental source, which would otherwise never return them', async () => {
+  it('sends refused rows of an incremental source from the state, though its next read no longer returns them', async () => {
     // A warehouse table read with `updated_at > :last_sync_at`: every row changed before the first run.
     const N = 40;
     const rows: SourceRow[] = Array.from({ length: N }, (_, i) => ({ location: `query row ${i + 1}`, values: { customer_id: `p${i}`, orders: i + 1, updated_at: '2026-05-01T00:00:00Z' } }));
@@ -84,19 +88,20 @@ describe('207 partial failures', () => {
     };
     dir = await makeProject({ sources: [personSource({ fields: { order_count: 'orders' }, ordering: 'updated_at' })], data: { 'customers.ndjson': '' } });
     sandbox.faults.set({ partialFailureRate: 0.3, service: 'track' });
-    const first = await syncOk(dir, sandbox, 'customers', { connector: incremental, clock: fixedClock('2026-05-02T00:00:00Z') });
-    expect(first.counts.refused).toBeGreaterThan(0);
-    expect(first.notes.some((n) => /the next run reads again from the start/.test(n))).toBe(true);
+    const first = await sync(dir, sandbox, 'customers', { connector: incremental, clock: fixedClock('2026-05-02T00:00:00Z') });
+    expect(first.status).toBe('partial');
+    expect(first.counts.retry_later).toBeGreaterThan(0);
 
     sandbox.faults.clear();
+    // The cursor moved (every row's outcome is recorded): the second read returns nothing, and the
+    // waiting entries go out from the state.
     const second = await syncOk(dir, sandbox, 'customers', { connector: incremental, clock: fixedClock('2026-05-02T01:00:00Z') });
-    expect(second.counts).toMatchObject({ read: N, new: first.counts.refused, sent: first.counts.refused, refused: 0 });
+    expect(second.counts).toMatchObject({ read: 0, retried: first.counts.retry_later, sent: first.counts.retry_later, refused: 0, pending: 0 });
     expect(present()).toEqual(ids(N));
 
-    // Everything acknowledged: the next read starts where the second run started.
     const third = await syncOk(dir, sandbox, 'customers', { connector: incremental, clock: fixedClock('2026-05-02T02:00:00Z') });
-    expect(third.counts).toMatchObject({ read: 0, sent: 0 });
-    expect(reads).toEqual([null, null, '2026-05-02T01:00:00.000Z']);
+    expect(third.counts).toMatchObject({ read: 0, sent: 0, retried: 0 });
+    expect(reads).toEqual([null, '2026-05-02T00:00:00.000Z', '2026-05-02T01:00:00.000Z']);
   });
 });
 
@@ -134,8 +139,12 @@ describe('transient failures', () => {
       },
     });
     expect(failing.status).toBe('failed');
-    expect(failing.error).toMatch(/20 entries were not acknowledged; they will be sent again next run/);
-    expect(failing.counts).toMatchObject({ sent: 20, acknowledged: 10, unsent: 20 });
+    expect(failing.problems).toEqual([
+      'The read stopped early because sending stopped; the rows after that point were not read.',
+      '20 entries were refused by Customer.io for a transient reason or not acknowledged (0 refused, 20 not acknowledged); they are kept in the state and sent on the next run.',
+    ]);
+    // Sent means acknowledged: the chunk that failed is not counted as sent.
+    expect(failing.counts).toMatchObject({ sent: 10, acknowledged: 10, unsent: 20, pending: 20 });
     expect(present()).toEqual(ids(N).filter((id) => ['p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7', 'p8', 'p9'].includes(id)));
     expect(await snapshotKeys(dir, 'customers')).toEqual(present());
     await withStore(dir, async (store) => {
@@ -155,8 +164,9 @@ describe('transient failures', () => {
     dir = await makeProject({ sources: [returnsSource()], data: { 'returns.ndjson': ndjson(returns) } });
     sandbox.faults.set({ dropAfterApplyRate: 1, service: 'track' });
     const lost = await sync(dir, sandbox, 'returns');
-    expect(lost.status).toBe('failed');
-    expect(lost.counts.acknowledged).toBe(0);
+    // Everything was read; nothing was acknowledged, so everything waits.
+    expect(lost.status).toBe('partial');
+    expect(lost.counts).toMatchObject({ acknowledged: 0, sent: 0, unsent: 12, pending: 12 });
     // Customer.io applied them all; tidemark could not know.
     expect(['c0', 'c1', 'c2'].map((c) => sandbox.customerio.eventsFor(c).length)).toEqual([4, 4, 4]);
 
