@@ -16,7 +16,7 @@ import path from 'node:path';
 import { tsImport } from 'tsx/esm/api';
 import { describe, expect, it } from 'vitest';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
-import { main } from '../reconciler/cli/main.ts';
+import { runCli } from './cli/run-cli.test-support.ts';
 
 const repo = path.resolve(import.meta.dirname, '..');
 // The parser imports its JSON schema without an import attribute, which Node's own loader (the one
@@ -314,11 +314,10 @@ function applyGateProblems(all: Workflow[]): string[] {
   return problems;
 }
 
+/** What `tidemark COMMAND --help` prints. */
 async function usageOf(command: string): Promise<{ code: number; text: string }> {
-  let text = '';
-  const sink = { write: (s: string) => ((text += s), true) } as unknown as NodeJS.WritableStream;
-  const code = await main([command, '--help'], { stdout: sink, stderr: sink, env: { NO_COLOR: '1' } });
-  return { code, text };
+  const r = await runCli([command, '--help'], { cwd: repo, env: { NO_COLOR: '1' } });
+  return { code: r.code, text: r.stdout + r.stderr };
 }
 
 async function cliProblems(wf: Workflow): Promise<string[]> {
