@@ -224,7 +224,8 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
   let failed = false;
   if (error !== undefined) {
     failed = true;
-    problems.push(readComplete || opts.mode === 'plan' ? sentence(error) : `The read stopped early, so rows after that point were not read: ${sentence(error)}`);
+    // The root cause as it was raised (a read that stopped early names its line; a service error its status).
+    problems.push(sentence(error));
   } else if (!readComplete && opts.mode === 'run') {
     failed = true;
     problems.push('The read stopped early because sending stopped; the rows after that point were not read.');
@@ -266,7 +267,7 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
       notes.add(SUPERSEDED);
     }
   }
-  const reportError = problems.length > 0 ? problems.join(' ') : undefined;
+  const reportError = error ?? (problems.length > 0 ? problems.join(' ') : undefined);
   return {
     format_version: 1,
     source: name,

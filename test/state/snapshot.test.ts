@@ -366,5 +366,43 @@ for (const b of backends) {
         expect(await store.countSnapshot('bad')).toBe(0);
       });
     });
+
+    describe('pending entries', () => {
+      const entry = (key: string, v: number, reason = 'retryable') => ({ key, hash: `h${v}`, ordering: v, payload: `{"v":${v}}`, location: `data/x.ndjson:${v}`, reason });
+
+      it('records acks, pending entries and settled keys of one chunk together, the latest pending entry of a key winning', async () => {
+        const acks = await store.openAckSession('pend');
+        await acks.record({ acknowledged: [{ key: 'a', hash: 'h1', ordering: 1, payload: '{}' }], pending: [entry('b', 1), entry('c', 1, 'unacknowledged')] });
+        expect(await store.readPending('pend')).toEqual([entry('b', 1), entry('c', 1, 'unacknowledged')]);
+        // A newer entry of b replaces the old one; c was acknowledged, so its pending entry is settled.
+        await acks.record({ acknowledged: [{ key: 'c', hash: 'h1', ordering: 1, payload: '{}' }], pending: [entry('b', 2), entry('b', 3)], settled: ['c'] });
+        expect(await store.readPending('pend')).toEqual([entry('b', 3)]);
+        expect(await store.countPending('pend')).toBe(1);
+        await acks.close();
+        expect(await store.countSnapshot('pend')).toBe(2);
+        // Pending entries outlive the session: the next run sends them.
+        expect(await store.readPending('pend')).toEqual([entry('b', 3)]);
+        await store.dropSnapshot('pend');
+        expect(await store.countPending('pend')).toBe(0);
+      });
+
+      it('writes nothing of a chunk whose session was superseded, and nothing when one pending entry is bad', async () => {
+        const acks = await store.openAckSession('pend-old');
+        const next = await store.openAckSession('pend-old');
+        await expect(acks.record({ acknowledged: [{ key: 'a', hash: 'h', ordering: null }], pending: [entry('b', 1)] })).rejects.toMatchObject({ code: 'STATE007' });
+        await expect(next.record({ acknowledged: [{ key: 'a', hash: 'h', ordering: null }], pending: [entry('b', 1), { ...entry('c', 1), reason: '' }] })).rejects.toThrow(/reason/);
+        await next.close();
+        expect(await store.countPending('pend-old')).toBe(0);
+        expect(await store.countSnapshot('pend-old')).toBe(0);
+      });
+
+      it('keeps pending entries per source', async () => {
+        const one = await store.openAckSession('pend-one');
+        await one.record({ acknowledged: [], pending: [entry('k', 1)] });
+        await one.close();
+        expect(await store.readPending('pend-two')).toEqual([]);
+        expect(await store.countPending('pend-one')).toBe(1);
+      });
+    });
   });
 }

@@ -301,7 +301,7 @@ for (const b of backends) {
           [r2, 'failed'],
           [r1, 'succeeded'],
         ]);
-        expect(runs[1]!.error).toBe('connect to postgres://u:[redacted]@db failed');
+        expect(runs[1]!.error).toBe('connect to postgres://[redacted]@db failed');
         expect((await store.lastRuns('recharge', 2)).map((r) => r.id)).toEqual([r3, r2]);
         expect(await store.lastSuccess('recharge')).toEqual({
           id: r1,
