@@ -59,7 +59,8 @@ describe('identities', () => {
 
   it('rejects rows without a valid identity, with the reason in the rejects file and no identifier in the report or on stdout', async () => {
     dir = await makeProject({
-      sources: [personSource({ fields: CUSTOMER_FIELDS })],
+      // 5 of 6 rows are rejected: within the threshold this source declares, so the run succeeds.
+      sources: [personSource({ fields: CUSTOMER_FIELDS, extra: 'max_rejected: 90%\n' })],
       data: {
         'customers.ndjson': ndjson([
           { customer_id: 2001, email: 'Ana.Souza@Example.COM', phone: '(415) 555-0132', orders: 1 },
@@ -149,8 +150,11 @@ describe('timestamps', () => {
       sources: [personSource({ fields: { last_seen_at: 'seen_at' }, timezone: 'America/New_York' })],
       data: { 'customers.ndjson': ndjson([{ customer_id: 'a', seen_at: '2026-02-30 10:00' }, { customer_id: 'b', seen_at: 'yesterday' }]) },
     });
-    const r = await syncOk(dir, sandbox, 'customers');
+    const r = await sync(dir, sandbox, 'customers');
     expect(r.counts).toMatchObject({ read: 2, rejected: 2, rejected_by_code: { timestamp_invalid: 2 }, sent: 0 });
+    // Nothing could be sent: a failure, not a quiet success.
+    expect(r.status).toBe('failed');
+    expect(r.problems).toEqual(['Every one of the 2 rows read was rejected (see the rejects file); nothing could be sent.']);
     expect((await rejectsOf(dir, r)).map((x) => x.field)).toEqual(['last_seen_at', 'last_seen_at']);
     expect(sandbox.customerio.listPeople()).toEqual([]);
   });
@@ -225,7 +229,10 @@ describe('event identity', () => {
 describe('field types', () => {
   it('converts values to the registry type and rejects the row when a value does not fit', async () => {
     dir = await makeProject({
-      sources: [personSource({ name: 'vip', system: 'warehouse', fields: { vip_tier: 'tier' } }), personSource({ fields: { order_count: 'orders', accepts_marketing: 'marketing' } })],
+      sources: [
+        personSource({ name: 'vip', system: 'warehouse', fields: { vip_tier: 'tier' }, extra: 'max_rejected: 0.5\n' }),
+        personSource({ fields: { order_count: 'orders', accepts_marketing: 'marketing' }, extra: 'max_rejected: 50%\n' }),
+      ],
       data: {
         'vip.ndjson': ndjson([
           { customer_id: 'v1', tier: 'gold' },
