@@ -253,9 +253,11 @@ describe('fields by registry type', () => {
     expect(r.blanks).toEqual(['order_count']);
   });
 
-  it('lists a field whose column is missing in blanks', () => {
-    const r = ok(run({ customer_id: 1 }, source({ fields: { order_count: 'n', tier: 't' } })));
-    expect(r.blanks).toEqual(['order_count', 'tier']);
+  it('lists a field whose column the row does not have as absent, not as a blank (not provided is no erase)', () => {
+    const r = ok(run({ customer_id: 1, t: null }, source({ fields: { order_count: 'n', tier: 't' } })));
+    expect(r.blanks).toEqual(['tier']);
+    expect(r.absent).toEqual(['order_count']);
+    expect(ok(run({ customer_id: 1, n: 2, t: 'gold' }, source({ fields: { order_count: 'n', tier: 't' } }))).absent).toBeUndefined();
   });
 
   it('rejects the whole row on the first type error, even when other fields are fine', () => {
@@ -701,6 +703,8 @@ describe('createNormalizer', () => {
         accepted++;
         const again: Record<string, unknown> = { customer_id: first.key };
         for (const [field, v] of Object.entries(first.values)) again[columnOf[field]!] = text(field, v);
+        // Blanks are written back as nulls; absent columns stay absent.
+        for (const field of first.blanks) again[columnOf[field]!] = null;
         if (first.ordering !== null) again.updated_at = new Date(first.ordering).toISOString();
         const second = ok(normalize({ location: 'p:1', values: again }, context));
         // Notes may differ: a DST note on a local time has no counterpart in the instant written back.

@@ -10,8 +10,11 @@
  *    Event sources: the same person identity is required, plus the event timestamp and id columns; the
  *    key is the event's deterministic id. Object sources: the object id column; a person identity is
  *    optional there (kept when valid, noted when not).
- * 3. Mapped fields, converted by the field registry's type; blanks (null, missing, empty or whitespace)
- *    are listed in `blanks` for the engine's null policy rather than converted.
+ * 3. Mapped fields, converted by the field registry's type; blanks (null, empty or whitespace) are
+ *    listed in `blanks` for the engine's null policy rather than converted. A column the row does not have
+ *    at all (a key missing from an NDJSON object) is not a blank: the field is listed in `absent`, as not
+ *    provided, and never erases anything. (CSV and Postgres inputs are checked for every mapped column
+ *    before the first row, so only NDJSON rows can lack one.)
  * 4. The ordering column, as epoch milliseconds (missing → null, not a reject).
  *
  * Reasons name columns and fields, never the values: identifiers, emails and phone numbers are PII and
@@ -596,6 +599,7 @@ export function createNormalizer(ctx: NormalizeContext): (row: SourceRow) => Nor
 
     const out: Record<string, SyncValue> = {};
     const blanks: string[] = [];
+    let absent: string[] | undefined;
     for (let i = 0; i < steps.length; i++) {
       const step = steps[i]!;
       if (step.convert === undefined) {
@@ -603,7 +607,9 @@ export function createNormalizer(ctx: NormalizeContext): (row: SourceRow) => Nor
       }
       const raw = readColumn(values, step.column);
       if (isBlank(raw)) {
-        blanks.push(step.field);
+        // A key the row does not have says nothing about the field; only an explicit null or "" is a blank.
+        if (raw === undefined) (absent ??= []).push(step.field);
+        else blanks.push(step.field);
         continue;
       }
       const v = step.convert(raw, state);
@@ -626,6 +632,7 @@ export function createNormalizer(ctx: NormalizeContext): (row: SourceRow) => Nor
     }
 
     const result: NormalizedRow = { ok: true, location: row.location, key: keyed, ordering: at, values: out, blanks };
+    if (absent !== undefined) result.absent = absent;
     if (state.event) result.event = state.event;
     if (state.object) result.object = state.object;
     if (state.notes !== undefined) result.notes = state.notes;

@@ -43,7 +43,7 @@ describe('prepareRow', () => {
     expect(a.payload).toEqual({ r: 'person', a: { vip_tier: 'gold', order_count: 3 } });
     expect(a.hash).toBe(b.hash);
     expect(prepare(row({ vip_tier: 'gold', order_count: 4 })).hash).not.toBe(a.hash);
-    expect(a).toMatchObject({ key: 'c1', ordering: 1000, nullBlocked: [], erased: [] });
+    expect(a).toMatchObject({ key: 'c1', ordering: 1000, nullBlocked: [], heldBack: [], erased: [] });
   });
 
   it('never sends a blank of a field that is not clearable, and counts it as blocked', () => {
@@ -85,10 +85,31 @@ describe('prepareRow', () => {
     const sent = prepare(row({ vip_tier: 'gold', vip_tier_updated_at: 100 }));
     const p = prepare(row({ vip_tier_updated_at: 200 }, ['vip_tier']), sent.payload);
     expect(p.payload.a).toEqual({ vip_tier: 'gold', vip_tier_updated_at: 100 });
-    expect(p.nullBlocked).toEqual(['vip_tier', 'vip_tier_updated_at']);
+    // Each field says what happened to it: the state was a blank kept from erasing, the companion was
+    // not blank at all and is held back with it.
+    expect(p.nullBlocked).toEqual(['vip_tier']);
+    expect(p.heldBack).toEqual(['vip_tier_updated_at']);
     expect(p.hash).toBe(sent.hash);
     // Without anything sent before, neither goes out.
     expect(prepare(row({ vip_tier_updated_at: 200 }, ['vip_tier'])).payload.a).toEqual({});
+  });
+
+  it('counts a blank companion as a blank, not as held back', () => {
+    const p = prepare(row({}, ['vip_tier', 'vip_tier_updated_at']));
+    expect(p.nullBlocked).toEqual(['vip_tier', 'vip_tier_updated_at']);
+    expect(p.heldBack).toEqual([]);
+  });
+
+  it('treats an absent field as not provided: kept in the mirror, never sent, never a blank; its companion is held back', () => {
+    const sent = prepare(row({ vip_tier: 'gold', vip_tier_updated_at: 100, preferred_store: 'soho', order_count: 1 }));
+    const p = prepare(row({ vip_tier_updated_at: 200, order_count: 2 }, [], { absent: ['vip_tier', 'preferred_store'] }), sent.payload);
+    expect(p.payload.a).toEqual({ vip_tier: 'gold', vip_tier_updated_at: 100, preferred_store: 'soho', order_count: 2 });
+    expect(p.payload.k).toEqual(['preferred_store', 'vip_tier', 'vip_tier_updated_at']);
+    expect(p.nullBlocked).toEqual([]);
+    expect(p.erased).toEqual([]);
+    expect(p.heldBack).toEqual(['vip_tier_updated_at']);
+    // A clearable field that is absent is not erased either (only an explicit blank erases it).
+    expect(prepare(row({}, [], { absent: ['preferred_store'] }), sent.payload).payload.a.preferred_store).toBe('soho');
   });
 
   it('sends a state with a new companion when the state is present', () => {

@@ -12,7 +12,11 @@
  *   row is sent, so a column tidemark does not map can change without a resend.
  * - A state field travels with its updated_at companion: when the state's blank is blocked, the companion
  *   is held back too, since "updated at T" next to a value the source did not confirm at T would tell
- *   journeys a stale state is fresh.
+ *   journeys a stale state is fresh. The companion is not a blank: it is reported apart, as held back
+ *   (`heldBack`), so that the counts say what happened to each of the two fields.
+ * - A field the row does not have at all (`absent`: a key missing from an NDJSON object) is not provided:
+ *   never sent, never an erase, never counted as a blank. Like a blocked blank, the value last sent stays
+ *   in the mirror, and a state field left out this way holds back its companion too.
  */
 import { hash } from 'node:crypto';
 import { canonicalJson } from '../core/digest.ts';
@@ -39,11 +43,13 @@ export interface PreparedRow {
   hash: string;
   ordering: number | null;
   payload: Payload;
-  /**
-   * Blank fields kept from erasing a value because they are not clearable, plus the updated_at
-   * companions held back with them. None of these is sent.
-   */
+  /** Blank fields kept from erasing a value because they are not clearable. None of these is sent. */
   nullBlocked: string[];
+  /**
+   * updated_at companions that had a value but are not sent, because their state field was a blocked
+   * blank (or absent) in the same row. Not blanks: counted apart from `nullBlocked`.
+   */
+  heldBack: string[];
   /** Blank fields that will erase a value (clearable, or null_policy overwrite), unless it is already erased. */
   erased: string[];
 }
@@ -62,11 +68,13 @@ export function prepareRow(
   previous?: Payload,
 ): PreparedRow {
   const blanks = row.blanks;
+  const absent = source.records === 'event' ? undefined : row.absent;
   let attributes: Record<string, SyncValue> = row.values;
   const nullBlocked: string[] = [];
+  const heldBack: string[] = [];
   const erased: string[] = [];
   let kept: string[] | undefined;
-  if (blanks.length > 0) {
+  if (blanks.length > 0 || absent !== undefined) {
     attributes = { ...row.values };
     const holdBack = (f: string): void => {
       const before = previous?.a[f];
@@ -87,12 +95,14 @@ export function prepareRow(
         holdBack(f);
       }
     }
+    if (absent !== undefined) for (const f of absent) holdBack(f);
     if (source.records !== 'event') {
-      // Only the blocked blanks themselves bring a companion; the companions appended meanwhile do not.
-      for (let i = 0, n = nullBlocked.length; i < n; i++) {
-        const companion = fields.get(nullBlocked[i]!)?.updated_at;
-        if (companion === undefined || !Object.hasOwn(row.values, companion) || nullBlocked.includes(companion)) continue;
-        nullBlocked.push(companion);
+      // A companion held back is one the row has a value for (so it is neither blank nor absent).
+      const withheld = absent === undefined ? nullBlocked : [...nullBlocked, ...absent];
+      for (const f of withheld) {
+        const companion = fields.get(f)?.updated_at;
+        if (companion === undefined || !Object.hasOwn(row.values, companion) || heldBack.includes(companion)) continue;
+        heldBack.push(companion);
         holdBack(companion);
       }
     }
@@ -105,7 +115,7 @@ export function prepareRow(
   if (kept) payload.k = kept.sort();
   // The one-shot hash() gives the same digest as core's sha256() without a Hash object per row, which
   // made up about a third of this function's time on a million-row source (see docs/BENCHMARKS.md).
-  return { key: row.key, hash: hash('sha256', canonical).slice(0, 32), ordering: row.ordering, payload, nullBlocked, erased };
+  return { key: row.key, hash: hash('sha256', canonical).slice(0, 32), ordering: row.ordering, payload, nullBlocked, heldBack, erased };
 }
 
 /*

@@ -21,6 +21,19 @@ export interface ConnectorContext {
   signal?: AbortSignal;
   /** Told after each read how far through the source the connector is, when it knows (files: bytes). */
   onPosition?: (done: number, total: number) => void;
+  /**
+   * The columns the spec reads (`mappedColumns`). A connector whose input names its columns up front (a
+   * CSV header, a query's result columns) fails before delivering any row when one of them is missing:
+   * a renamed column would otherwise read as blank in every row, and erase a clearable field everywhere.
+   */
+  columns?: readonly MappedColumn[];
+}
+
+/** A column the spec reads, and the spec key that names it (for the error message). */
+export interface MappedColumn {
+  column: string;
+  /** e.g. `fields.phone`, `identity.column`, `ordering`, `event.id_columns`. */
+  key: string;
 }
 
 /** A source of rows. Implementations stream: they never hold all rows in memory. */
@@ -54,8 +67,13 @@ export interface NormalizedRow {
   ordering: number | null;
   /** Field → normalised value, for mapped fields whose source value is present (not blank). */
   values: Record<string, SyncValue>;
-  /** Mapped fields whose source value was null, missing or blank (the null policy decides what happens). */
+  /** Mapped fields whose source value was null or blank (the null policy decides what happens). */
   blanks: string[];
+  /**
+   * Mapped fields whose column the row does not have at all (an NDJSON object without the key): not
+   * provided, so never an erase. Customer.io keeps what it holds. Absent when there are none.
+   */
+  absent?: string[];
   /** For event sources: the event to send, and the person (normalised identity) it belongs to. */
   event?: { name: string; id: string; timestamp: number; person: string };
   /** For object sources: the object, and the person it relates to when the row carries the identity column. */

@@ -11,7 +11,9 @@ import type { FieldDef, SourceSpec } from '../../reconciler/spec/schema/index.ts
 import { ConnectorError, createConnector, createPostgresConnector } from '../../reconciler/sync/connectors/index.ts';
 import { normalize } from '../../reconciler/sync/normalize.ts';
 import type { ConnectorContext, SourceRow } from '../../reconciler/sync/types.ts';
+import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
 import { postgresSkipReason, TEST_DATABASE_URL } from '../support/postgres.ts';
+import { cli, makeProject, open, personSource, useSandbox } from './support.ts';
 
 const DATABASE_URL = TEST_DATABASE_URL;
 const SCHEMA = `tm_conn_${process.pid}_${randomBytes(3).toString('hex')}`;
@@ -248,9 +250,82 @@ describe.skipIf(skipReason !== undefined)('postgres connector (real server)', ()
     expect(untouched.rows[0]).toEqual({ v: 1, is_called: false });
   });
 
+  it('fails before delivering any row when the query does not return a column the spec maps', async () => {
+    const connector = createPostgresConnector(spec(`select id, created_at from ${SCHEMA}.events order by id`), { pool, pageSize: 10 });
+    const columns = [
+      { column: 'id', key: 'identity.column' },
+      { column: 'customer_id', key: 'fields.email' },
+    ];
+    const delivered: SourceRow[] = [];
+    const err = await (async () => {
+      for await (const r of connector.read(ctx({ columns }))) delivered.push(r);
+    })().catch((e: unknown) => e);
+    expect(delivered).toEqual([]);
+    expect(err).toBeInstanceOf(ConnectorError);
+    expect(err).toMatchObject({
+      code: 'format',
+      message: 'The result of the source query has no column "customer_id" (fields.email), which the source maps; nothing was sent. Its columns are: id, created_at.',
+    });
+    expect(pool.idleCount).toBe(pool.totalCount);
+  });
+
   it('refuses a query that returns two columns with the same name', async () => {
     const connector = createPostgresConnector(spec(`select id, customer_id as id from ${SCHEMA}.events limit 1`), { pool });
     await expect(collect(connector.read(ctx()))).rejects.toMatchObject({ code: 'format', message: expect.stringContaining('"id"') });
     expect(pool.idleCount).toBe(pool.totalCount);
+  });
+});
+
+describe.skipIf(skipReason !== undefined)('database errors that quote a row value (real server, through the CLI)', () => {
+  let sandbox: RunningSandbox;
+  useSandbox(31, (s) => (sandbox = s));
+  // Planted in a row; the cast fails on it, and PostgreSQL quotes it in its error message.
+  const PLANTED = 'alice.planted+tok_9f8e7d6c5b@example.com';
+  const TABLE = `${SCHEMA}.contacts`;
+
+  beforeAll(async () => {
+    await admin(async (c) => {
+      await c.query(`CREATE SCHEMA IF NOT EXISTS ${SCHEMA}`);
+      await c.query(`CREATE TABLE ${TABLE} (customer_id text PRIMARY KEY, orders text)`);
+      await c.query(`INSERT INTO ${TABLE} VALUES ('c1', '3'), ('c2', $1)`, [PLANTED]);
+    });
+  });
+  afterAll(async () => {
+    await admin((c) => c.query(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`));
+  });
+
+  it('keeps the value out of the stored run error, the JSON report and the status outputs, and keeps the SQLSTATE', async () => {
+    const source = personSource({
+      name: 'contacts',
+      connector: `{ type: postgres, url_env: WAREHOUSE_URL, query: "select customer_id, orders::bigint as orders from ${TABLE} order by customer_id" }`,
+      fields: { order_count: 'orders' },
+    });
+    const dir = await makeProject({ sources: [source] });
+    const extra = { WAREHOUSE_URL: DATABASE_URL };
+    const text = await cli(dir, sandbox, ['sync', 'run', 'contacts'], extra);
+    const json = await cli(dir, sandbox, ['sync', 'run', 'contacts', '--format', 'json'], extra);
+    expect(text.code).toBe(1);
+    expect(json.code).toBe(1);
+    const report = JSON.parse(json.stdout) as { runs: Array<{ status: string; error?: string }> };
+    expect(report.runs[0]!.status).toBe('failed');
+    expect(report.runs[0]!.error).toContain('invalid input syntax for type bigint: "<value>" (SQLSTATE 22P02');
+    const statusJson = await cli(dir, sandbox, ['status', '--format', 'json'], extra);
+    const statusGithub = await cli(dir, sandbox, ['status', '--format', 'github'], extra);
+    const statusText = await cli(dir, sandbox, ['status'], extra);
+    expect(statusGithub.stdout).toContain('SQLSTATE 22P02');
+    // The run history in the state store, as stored.
+    const ws = await open(dir, sandbox);
+    let stored: string;
+    try {
+      stored = JSON.stringify(await ws.conn.store.lastRuns('contacts', 5));
+    } finally {
+      await ws.conn.close();
+    }
+    expect(stored).toContain('SQLSTATE 22P02');
+    for (const out of [text.stdout, text.stderr, json.stdout, json.stderr, statusJson.stdout, statusGithub.stdout, statusText.stdout, statusText.stderr, stored]) {
+      expect(out).not.toContain(PLANTED);
+      expect(out).not.toContain('alice.planted');
+      expect(out).not.toContain('tok_9f8e7d6c5b');
+    }
   });
 });

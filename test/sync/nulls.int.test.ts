@@ -58,14 +58,17 @@ describe('null policy', () => {
     expect(plan.code, plan.stderr).toBe(0);
     const planned = JSON.parse(plan.stdout) as { status: string; counts: Record<string, unknown> };
     expect(planned.status).toBe('planned');
-    // Both blanks were blocked; the companion is held back with its state, so nothing changes.
-    expect(planned.counts).toMatchObject({ read: 2, changed: 0, unchanged: 2, null_blocked: { vip_tier: 2, vip_tier_updated_at: 2 }, erased: {} });
+    // Both blanks were blocked; the companion moved and is held back with its state, so nothing changes.
+    // Each field is counted for what happened to it: the companion was not a blank.
+    expect(planned.counts).toMatchObject({ read: 2, changed: 0, unchanged: 2, null_blocked: { vip_tier: 2 }, held_back: { vip_tier_updated_at: 2 }, erased: {} });
     const text = await cli(dir, sandbox, ['sync', 'plan', 'vip']);
-    expect(text.stdout).toContain('blanks kept from erasing values: vip_tier 2, vip_tier_updated_at 2');
+    expect(text.stdout).toContain('  blanks kept from erasing values: vip_tier 2\n  updated_at companions held back with their blank state: vip_tier_updated_at 2\n');
 
     sandbox.resetRequestCounts();
     const run = await syncOk(dir, sandbox, 'vip');
-    expect(run.counts).toMatchObject({ changed: 0, unchanged: 2, sent: 0, null_blocked: { vip_tier: 2 } });
+    expect(run.counts).toEqual(expect.objectContaining({ changed: 0, unchanged: 2, sent: 0, null_blocked: { vip_tier: 2 }, held_back: { vip_tier_updated_at: 2 } }));
+    const runText = await cli(dir, sandbox, ['sync', 'run', 'vip']);
+    expect(runText.stdout).toContain('  updated_at companions held back with their blank state: vip_tier_updated_at 2\n');
     expect(batchRequests(sandbox)).toBe(0);
     expect(attributesOf(sandbox, 'v1')).toMatchObject({ vip_tier: 'gold', vip_tier_updated_at: secs(T1) });
     expect(attributesOf(sandbox, 'v2')).toMatchObject({ vip_tier: 'silver', vip_tier_updated_at: secs(T1) });

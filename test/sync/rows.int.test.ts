@@ -8,7 +8,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
 import { createConnector } from '../../reconciler/sync/connectors/index.ts';
-import { attributesOf, cli, makeProject, ndjson, personSource, readRejects, rejectsOf, returnsSource, sync, syncOk, useSandbox } from './support.ts';
+import { attributesOf, cli, makeProject, ndjson, personSource, readRejects, rejectsOf, returnsSource, sync, syncOk, useSandbox, writeData } from './support.ts';
 
 let sandbox: RunningSandbox;
 let dir: string | undefined;
@@ -190,11 +190,47 @@ describe('early end of a read', () => {
     });
     const csv = await sync(dir, sandbox, 'customers', { connector: createConnector({ type: 'csv', path: 'data/customers.csv' }, { csv: { maxRecordChars: 1000 } }) });
     expect(csv.status).toBe('failed');
-    expect(csv.error).toBe('Reading data/customers.csv stopped early: line 3 is longer than the limit of 1000 characters, so nothing from line 3 on was read.');
+    expect(csv.error).toContain('Reading data/customers.csv stopped early: line 3 is longer than the limit of 1000 characters, so nothing from line 3 on was read.');
     const nd = await sync(dir, sandbox, 'dump', { connector: createConnector({ type: 'ndjson', path: 'data/dump.ndjson' }, { ndjson: { maxLineChars: 1000 } }) });
     expect(nd.status).toBe('failed');
-    expect(nd.error).toMatch(/^Reading data\/dump\.ndjson stopped early: line 2 is longer than the limit of 1000 characters/);
+    expect(nd.error).toMatch(/Reading data\/dump\.ndjson stopped early: line 2 is longer than the limit of 1000 characters/);
     expect(nd.error).not.toMatch(/quote/);
+  });
+});
+
+describe('missing mapped columns', () => {
+  it('fails a CSV run before anything is sent when the header lacks a mapped column, naming it and the file', async () => {
+    const source = personSource({ connector: '{ type: csv, path: data/customers.csv }', fields: { preferred_store: 'store', order_count: 'orders' } });
+    dir = await makeProject({ sources: [source], data: { 'customers.csv': 'customer_id,store,orders\nc1,Berlin,1\nc2,Paris,2\n' } });
+    await syncOk(dir, sandbox, 'customers');
+    expect(attributesOf(sandbox, 'c1')).toMatchObject({ preferred_store: 'Berlin' });
+
+    // The export renames `store`: read as blank, it would erase the clearable field for everyone.
+    await writeFile(path.join(dir, 'data', 'customers.csv'), 'customer_id,store_name,orders\nc1,Berlin,5\nc2,Paris,6\n');
+    sandbox.resetRequestCounts();
+    const run = await cli(dir, sandbox, ['sync', 'run', 'customers']);
+    expect(run.code).toBe(1);
+    expect(run.stdout + run.stderr).toContain(
+      'The header of data/customers.csv has no column "store" (fields.preferred_store), which the source maps; nothing was sent. Its columns are: customer_id, store_name, orders.',
+    );
+    expect(sandbox.requestCounts()['POST /api/v2/batch'] ?? 0).toBe(0);
+    expect(attributesOf(sandbox, 'c1')).toMatchObject({ preferred_store: 'Berlin', order_count: 1 });
+  });
+
+  it('reads a key missing from an NDJSON object as not provided, never as a blank that erases', async () => {
+    dir = await makeProject({
+      sources: [personSource({ fields: { preferred_store: 'store', order_count: 'orders' } })],
+      data: { 'customers.ndjson': ndjson([{ customer_id: 'c1', store: 'Berlin', orders: 1 }, { customer_id: 'c2', store: 'Paris', orders: 1 }]) },
+    });
+    await syncOk(dir, sandbox, 'customers');
+    // c1 leaves the key out (not provided); c2 says null explicitly (a blank: the clearable field is erased).
+    await writeData(dir, 'customers.ndjson', ndjson([{ customer_id: 'c1', orders: 2 }, { customer_id: 'c2', store: null, orders: 1 }]));
+    const r = await syncOk(dir, sandbox, 'customers');
+    expect(r.counts).toMatchObject({ changed: 2, erased: { preferred_store: 1 }, null_blocked: {} });
+    expect(attributesOf(sandbox, 'c1')).toMatchObject({ preferred_store: 'Berlin', order_count: 2 });
+    expect(attributesOf(sandbox, 'c2')?.preferred_store).toBeUndefined();
+    // Read again, the row without the key is no change: the value Customer.io holds is still mirrored.
+    expect((await syncOk(dir, sandbox, 'customers')).counts).toMatchObject({ unchanged: 2, sent: 0 });
   });
 });
 

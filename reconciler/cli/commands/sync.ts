@@ -117,6 +117,8 @@ function renderReport(r: SyncReport, style: Style): string {
   ];
   const blocked = Object.entries(c.null_blocked).sort();
   if (blocked.length) lines.push(`  blanks kept from erasing values: ${blocked.map(([f, n]) => `${f} ${n}`).join(', ')}`);
+  const held = Object.entries(c.held_back ?? {}).sort();
+  if (held.length) lines.push(`  updated_at companions held back with their blank state: ${held.map(([f, n]) => `${f} ${n}`).join(', ')}`);
   const erased = Object.entries(c.erased).sort();
   if (erased.length) lines.push(`  blanks erasing clearable fields: ${erased.map(([f, n]) => `${f} ${n}`).join(', ')}`);
   if (c.changed_fields && Object.keys(c.changed_fields).length) lines.push(`  fields changing: ${Object.entries(c.changed_fields).sort().map(([f, n]) => `${f} ${n}`).join(', ')}`);

@@ -104,6 +104,28 @@ describe('csv connector', () => {
     for (const e of [long.error, quotedLong.error, open.error]) expect(e?.message).not.toMatch(/xxx|lost/);
   });
 
+  it('fails before delivering any row when the header lacks columns the spec maps, naming them and the header', async () => {
+    const name = file('renamed.csv', 'customer_id,tel,store_name\n1,+15551234,Berlin\n');
+    const columns = [
+      { column: 'customer_id', key: 'identity.column' },
+      { column: 'phone', key: 'fields.phone' },
+      { column: 'store', key: 'fields.preferred_store' },
+    ];
+    const delivered: SourceRow[] = [];
+    const err = await (async () => {
+      for await (const r of createCsvConnector({ type: 'csv', path: name }).read(context(tmp.dir, { columns }))) delivered.push(r);
+    })().catch((e: unknown) => e);
+    expect(delivered).toEqual([]);
+    expect(err).toBeInstanceOf(ConnectorError);
+    expect(err).toMatchObject({
+      code: 'format',
+      message:
+        'The header of renamed.csv has no columns "phone" (fields.phone), "store" (fields.preferred_store), which the source maps; nothing was sent. Its columns are: customer_id, tel, store_name.',
+    });
+    // With every mapped column present, the same file reads.
+    expect(await collect(createCsvConnector({ type: 'csv', path: name }), context(tmp.dir, { columns: columns.slice(0, 1) }))).toHaveLength(1);
+  });
+
   it('never copies cell contents into error messages', async () => {
     const name = file('pii.csv', 'email,phone\n"jo@example.com"junk,+15551234\n');
     const [row] = await read(name);

@@ -27,6 +27,7 @@
  */
 import type { SourceSpec } from '../../spec/schema/index.ts';
 import type { Connector, ConnectorContext, SourceRow } from '../types.ts';
+import { checkColumns } from './columns.ts';
 import { ConnectorError } from './errors.ts';
 import { openSourceFile, rowsOf } from './files.ts';
 import { errorRow } from './rows.ts';
@@ -354,6 +355,7 @@ async function* readCsvBatches(specPath: string, delimiter: string, maxRecord: n
   const parser = new CsvParser(delimiter, maxRecord, (fields, line, badQuotes) => {
     if (header === undefined) {
       header = readHeader(fields, specPath);
+      checkColumns('csv', `The header of ${specPath}`, header, ctx.columns);
       build = rowBuilder(header);
       return;
     }

@@ -11,6 +11,7 @@ import { createCsvConnector, type CsvOptions } from './csv.ts';
 import { createNdjsonConnector, type NdjsonOptions } from './ndjson.ts';
 import { createPostgresConnector, type PostgresOptions } from './postgres.ts';
 
+export { checkColumns, mappedColumns } from './columns.ts';
 export { ConnectorError, type ConnectorErrorCode } from './errors.ts';
 export { ROW_CODE_KEY, ROW_ERROR_KEY } from './rows.ts';
 export { bindLastSyncAt, createPostgresConnector, type PostgresOptions } from './postgres.ts';
@@ -62,3 +63,4 @@ export async function* readBatches(connector: Connector, ctx: ConnectorContext, 
   }
   if (batch.length > 0) yield batch;
 }
+

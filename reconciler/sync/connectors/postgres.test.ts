@@ -4,8 +4,34 @@ import { redact } from '../../core/redact.ts';
 import type { SourceRow } from '../types.ts';
 import { ConnectorError } from './errors.ts';
 import { createConnector } from './index.ts';
-import { bindLastSyncAt, createPostgresConnector, timestamptzToIso } from './postgres.ts';
+import { bindLastSyncAt, createPostgresConnector, describeDatabaseError, timestamptzToIso } from './postgres.ts';
 import { postgresSkipReason, TEST_DATABASE_URL } from '../../../test/support/postgres.ts';
+
+describe('describeDatabaseError', () => {
+  const pgError = (message: string, fields: Record<string, string> = {}) => Object.assign(new Error(message), fields);
+
+  it('replaces a quoted row value, and keeps the SQLSTATE, the position and the column', () => {
+    expect(describeDatabaseError(pgError('invalid input syntax for type bigint: "alice@example.com"', { code: '22P02', position: '8' }))).toBe(
+      'invalid input syntax for type bigint: "<value>" (SQLSTATE 22P02, at character 8 of the query)',
+    );
+    expect(describeDatabaseError(pgError('value "123456789012" is out of range for type integer', { code: '22003', column: 'n' }))).toBe(
+      'value "<value>" is out of range for type integer (SQLSTATE 22003, column n)',
+    );
+    expect(describeDatabaseError(pgError('invalid input value for enum tier: "bob ""the"" builder"'))).toBe('invalid input value for enum tier: "<value>"');
+  });
+
+  it('keeps the names of columns, relations and tokens of the query: they are what the fix needs', () => {
+    expect(describeDatabaseError(pgError('column "nope" does not exist', { code: '42703' }))).toBe('column "nope" does not exist (SQLSTATE 42703)');
+    expect(describeDatabaseError(pgError('relation "public.vip" does not exist'))).toBe('relation "public.vip" does not exist');
+    expect(describeDatabaseError(pgError('syntax error at or near "selec"'))).toBe('syntax error at or near "selec"');
+    expect(describeDatabaseError(pgError('password authentication failed for user "reader"'))).toBe('password authentication failed for user "reader"');
+  });
+
+  it('leaves a message without quotes as it is', () => {
+    expect(describeDatabaseError(pgError('division by zero', { code: '22012' }))).toBe('division by zero (SQLSTATE 22012)');
+    expect(describeDatabaseError(new Error('Connection terminated unexpectedly'))).toBe('Connection terminated unexpectedly');
+  });
+});
 
 describe('bindLastSyncAt', () => {
   it.each<[string, string, string]>([

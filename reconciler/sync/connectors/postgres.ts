@@ -19,6 +19,11 @@
  *
  * Batches: one FETCH page is one batch (`readBatches`); `read` yields the same rows one by one.
  *
+ * Errors: a database error can quote a row's value (`invalid input syntax for type bigint: "alice@…"`),
+ * and connector errors reach the run history, reports and GitHub annotations. So every database error is
+ * reported through `describeDatabaseError`: quoted values replaced by a placeholder, names kept, SQLSTATE
+ * and position added; the original error is kept only as the `cause`.
+ *
  * Abort: `ctx.signal` is checked before each page, so an abort takes effect within one FETCH; the
  * transaction is then rolled back like any early stop.
  *
@@ -35,6 +40,7 @@ import pg from 'pg';
 import { redact, registerSecret } from '../../core/redact.ts';
 import type { SourceSpec } from '../../spec/schema/index.ts';
 import type { Connector, ConnectorContext, SourceRow } from '../types.ts';
+import { checkColumns } from './columns.ts';
 import { ConnectorError } from './errors.ts';
 import { rowsOf } from './files.ts';
 
@@ -184,7 +190,7 @@ async function lease(spec: PostgresSpec, options: PostgresOptions, ctx: Connecto
     try {
       client = await options.pool.connect();
     } catch (e) {
-      throw new ConnectorError('postgres', 'io', redact(`Connecting to the source database failed: ${messageOf(e)}`), { cause: e });
+      throw new ConnectorError('postgres', 'io', `Connecting to the source database failed: ${describeDatabaseError(e)}`, { cause: e });
     }
     return { client, release: async (broken) => client.release(broken) };
   }
@@ -210,7 +216,7 @@ async function lease(spec: PostgresSpec, options: PostgresOptions, ctx: Connecto
     await client.connect();
   } catch (e) {
     await client.end().catch(() => {});
-    throw new ConnectorError('postgres', 'io', redact(`Connecting to the database in ${spec.url_env} failed: ${messageOf(e)}`), { cause: e });
+    throw new ConnectorError('postgres', 'io', `Connecting to the database in ${spec.url_env} failed: ${describeDatabaseError(e)}`, { cause: e });
   }
   return { client, release: async () => void (await client.end().catch(() => {})) };
 }
@@ -228,6 +234,31 @@ function assertDistinctColumns(fields: readonly pg.FieldDef[]): void {
 
 function messageOf(e: unknown): string {
   return e instanceof Error ? e.message || e.name : String(e);
+}
+
+/** Words after which PostgreSQL quotes a name from the query or the catalog, never a row's value. */
+const NAMED_BEFORE_QUOTE =
+  /(?:^|\s)(?:column|relation|table|view|schema|database|role|user|constraint|index|sequence|function|procedure|type|domain|operator|cursor|extension|collation|trigger|parameter|near|tablespace|server|publication|subscription)\s*$/i;
+export const VALUE_PLACEHOLDER = '<value>';
+
+/**
+ * A database error as users may see it (run history, reports, GitHub annotations): the message with every
+ * quoted string that is not a name replaced by a placeholder, plus the SQLSTATE, the column and the position
+ * when the server gave them. Errors about a value quote it (`invalid input syntax for type bigint:
+ * "alice@example.com"`), and that value is a customer's data; names (`column "nope" does not exist`) are
+ * the query's and stay, since they are what the person fixing it needs. The original stays in `cause`.
+ */
+export function describeDatabaseError(e: unknown): string {
+  const message = messageOf(e).replace(/"((?:[^"]|"")*)"/g, (quoted, _inner: string, offset: number, whole: string) =>
+    NAMED_BEFORE_QUOTE.test(whole.slice(Math.max(0, offset - 40), offset)) ? quoted : `"${VALUE_PLACEHOLDER}"`,
+  );
+  const fields = (e ?? {}) as { code?: unknown; column?: unknown; position?: unknown; dataType?: unknown };
+  const facts: string[] = [];
+  if (typeof fields.code === 'string' && /^[0-9A-Z]{5}$/.test(fields.code)) facts.push(`SQLSTATE ${fields.code}`);
+  if (typeof fields.column === 'string' && fields.column !== '') facts.push(`column ${fields.column}`);
+  if (typeof fields.dataType === 'string' && fields.dataType !== '') facts.push(`type ${fields.dataType}`);
+  if (typeof fields.position === 'string' && /^\d+$/.test(fields.position)) facts.push(`at character ${fields.position} of the query`);
+  return redact(facts.length ? `${message} (${facts.join(', ')})` : message);
 }
 
 async function* readPostgres(
@@ -251,7 +282,7 @@ async function* readPostgres(
       const since = ctx.lastSyncAt ? ctx.lastSyncAt.toISOString() : '-infinity';
       await client.query({ text: `DECLARE ${CURSOR} NO SCROLL CURSOR FOR ${text}`, values: usesParameter ? [since] : [] });
     } catch (e) {
-      throw new ConnectorError('postgres', 'query', redact(`The source query failed: ${messageOf(e)}`), { cause: e });
+      throw new ConnectorError('postgres', 'query', `The source query failed: ${describeDatabaseError(e)}`, { cause: e });
     }
     for (;;) {
       ctx.signal?.throwIfAborted();
@@ -259,9 +290,12 @@ async function* readPostgres(
       try {
         page = await client.query({ text: `FETCH FORWARD ${pageSize} FROM ${CURSOR}`, types: typeParsers });
       } catch (e) {
-        throw new ConnectorError('postgres', 'query', redact(`Reading the source query's rows failed: ${messageOf(e)}`), { cause: e });
+        throw new ConnectorError('postgres', 'query', `Reading the source query's rows failed: ${describeDatabaseError(e)}`, { cause: e });
       }
-      if (row === 0) assertDistinctColumns(page.fields);
+      if (row === 0) {
+        assertDistinctColumns(page.fields);
+        checkColumns('postgres', 'The result of the source query', page.fields.map((f) => f.name), ctx.columns);
+      }
       const batch = (page.rows as Record<string, unknown>[]).map((values): SourceRow => ({ location: `query row ${++row}`, values }));
       if (batch.length > 0) yield batch;
       if (page.rows.length < pageSize) break;
@@ -269,7 +303,7 @@ async function* readPostgres(
     try {
       await client.query(`CLOSE ${CURSOR}; COMMIT`);
     } catch (e) {
-      throw new ConnectorError('postgres', 'query', redact(`Finishing the source query failed: ${messageOf(e)}`), { cause: e });
+      throw new ConnectorError('postgres', 'query', `Finishing the source query failed: ${describeDatabaseError(e)}`, { cause: e });
     }
     inTransaction = false;
   } finally {
