@@ -17,21 +17,24 @@
  * Rejected rows go to a file under the state folder for the person fixing the source, never to logs or
  * PR comments, which only ever carry counts and field names.
  */
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync } from 'node:fs';
 import path from 'node:path';
+import type { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import type { Clock } from '../core/clock.ts';
 import { redact } from '../core/redact.ts';
 import type { CustomerioClient } from '../providers/customerio/client.ts';
 import type { V2Entry } from '../providers/customerio/types.ts';
 import type { SpecModel } from '../spec/model.ts';
 import type { FieldDef, SourceSpec } from '../spec/schema/index.ts';
-import { StateConflictError, type SnapshotAckSession, type StagedRow, type StateStore } from '../state/index.ts';
+import { StateConflictError, type PendingEntry, type SnapshotAckSession, type StagedRow, type StateStore } from '../state/index.ts';
 import { createConnector, mappedColumns, readBatches } from './connectors/index.ts';
 import { toEntry, type EntryOptions } from './entries.ts';
 import { createNormalizer } from './normalize.ts';
 import { changedFields, prepareRow, type Payload, type PreparedRow } from './prepare.ts';
 import { HeapGovernor } from './memory.ts';
-import { RunDiff } from './run-diff.ts';
+import { rejectThreshold } from './monitor.ts';
+import { PendingBook, RunDiff } from './run-diff.ts';
 import type { Connector, NormalizeContext, NormalizedRow } from './types.ts';
 
 export interface SyncCounts {
@@ -54,12 +57,23 @@ export interface SyncCounts {
   held_back: Record<string, number>;
   /** Per field: how many new or changed rows change it (sync plan only; capped sample). */
   changed_fields?: Record<string, number>;
+  /** Entries Customer.io acknowledged (the same as `acknowledged`): "sent" never counts an attempt. */
   sent: number;
   acknowledged: number;
-  /** Entries Customer.io refused (207); their rows are in the rejects file. */
+  /** Entries handed to Customer.io in a request, whatever the answer. */
+  attempted: number;
+  /** Entries Customer.io refused for good (207); their rows are in the rejects file. */
   refused: number;
-  /** Entries whose outcome is unknown or that were not sent because sending stopped. */
+  /** Entries Customer.io refused for a transient reason (207): kept in the state, sent on the next run. */
+  retry_later: number;
+  /** Entries whose outcome is unknown or that were not sent because sending stopped: kept, sent on the next run. */
   unsent: number;
+  /** Entries earlier runs left waiting that this run sent (a plan: would send). */
+  retried: number;
+  /** Rows read that were not newer than an entry an earlier run left waiting for their key (that entry went instead). */
+  behind_pending: number;
+  /** Entries waiting in the state for the source's next run once this run ended. */
+  pending: number;
 }
 
 export interface SyncReport {
@@ -67,14 +81,18 @@ export interface SyncReport {
   source: string;
   mode: 'plan' | 'run';
   run_id?: string;
-  status: 'succeeded' | 'failed' | 'planned';
+  /** `partial`: everything was read and recorded, but entries wait for the next run (not a success). */
+  status: 'succeeded' | 'partial' | 'failed' | 'planned';
   started_at: string;
   finished_at: string;
   last_sync_at: string | null;
   counts: SyncCounts;
   /** Where the rejected rows are (relative to the working directory), if any. */
   rejects_file?: string;
+  /** Every reason the run did not do everything, joined (also what the run's record keeps). */
   error?: string;
+  /** The same reasons, one plain sentence each. */
+  problems?: string[];
   notes: string[];
 }
 
@@ -97,6 +115,8 @@ export interface SyncDeps {
   stateDir: string;
   /** Override the connector (tests). */
   connector?: Connector;
+  /** Opens the rejects file's stream (tests inject a failing one); default: append to the file. */
+  openRejectsStream?: (file: string) => Writable;
 }
 
 export interface SyncOptions {
@@ -113,7 +133,8 @@ export interface SyncOptions {
 
 const emptyCounts = (): SyncCounts => ({
   read: 0, rejected: 0, rejected_by_code: {}, new: 0, changed: 0, unchanged: 0, out_of_order: 0, duplicates: 0,
-  null_blocked: {}, held_back: {}, erased: {}, sent: 0, acknowledged: 0, refused: 0, unsent: 0,
+  null_blocked: {}, held_back: {}, erased: {}, sent: 0, acknowledged: 0, attempted: 0, refused: 0, retry_later: 0, unsent: 0, retried: 0, behind_pending: 0,
+  pending: 0,
 });
 
 const bump = (m: Record<string, number>, k: string, n = 1) => { m[k] = (m[k] ?? 0) + n; };
@@ -131,11 +152,17 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
   const lastSyncAt = await readWatermark(deps.store, name);
   const runId = opts.mode === 'run' ? await deps.store.startRun(name, { last_sync_at: lastSyncAt?.toISOString() ?? null }) : undefined;
 
-  const rejects = new RejectsFile(path.join(deps.stateDir, 'rejects', name), `${opts.mode === 'run' ? runId : `plan-${startedAt.toISOString().replace(/[:.]/g, '-')}`}.ndjson`);
+  const rejects = new RejectsFile(
+    path.join(deps.stateDir, 'rejects', name),
+    `${opts.mode === 'run' ? runId : `plan-${startedAt.toISOString().replace(/[:.]/g, '-')}`}.ndjson`,
+    deps.cwd,
+    deps.openRejectsStream,
+  );
   let acks: SnapshotAckSession | undefined;
   let sender: Sender | undefined;
+  let book: PendingBook | undefined;
   let error: string | undefined;
-  let retryLater = 0;
+  let readComplete = false;
   try {
     // A run's session first: opening it applies what a killed earlier run acknowledged, so the index
     // loaded next is what Customer.io holds. A plan writes nothing and opens none.
@@ -151,9 +178,11 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
       for (const e of page) diff.load(e.key, e.hash, e.ordering);
       heap.check();
     }
-    sender = opts.mode === 'run' ? new Sender(deps, source, acks!, counts, rejects, opts, startedAt) : undefined;
+    // Entries earlier runs meant to send and Customer.io did not take: they go out this run, whatever it reads.
+    book = new PendingBook(await deps.store.readPending(name), (key) => diff.snapshotOrdering(key));
+    sender = opts.mode === 'run' ? new Sender(deps, source, acks!, counts, rejects, opts, startedAt, book) : undefined;
     const sample = opts.mode === 'plan' ? new FieldChangeSample() : undefined;
-    await readAndDiff(deps, source, ctx, fields, diff, heap, counts, rejects, notes, lastSyncAt, opts, sender, sample);
+    readComplete = await readAndDiff(deps, source, ctx, fields, diff, heap, counts, rejects, notes, lastSyncAt, opts, sender, sample, book);
     const c = diff.counts();
     counts.new = c.new;
     counts.changed = c.changed;
@@ -163,10 +192,12 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
     if (sample) counts.changed_fields = await sample.count(deps.store, name);
     if (sender) {
       await sender.finish();
-      retryLater = sender.retryLater;
       if (sender.failure) throw sender.failure;
-      if (sender.stoppedEarly) notes.add('sending stopped, so the read stopped too: the counts cover the rows read until then');
+      if (sender.stoppedEarly) readComplete = false;
+    } else {
+      counts.retried = book.waiting.size;
     }
+    rejects.check();
   } catch (err) {
     error = redact(err instanceof Error ? err.message : String(err));
   } finally {
@@ -174,51 +205,93 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
     if (sender) {
       await sender.settle().catch(() => undefined);
       // Everything meant to go out that was neither acknowledged nor refused: entries of unknown outcome,
-      // and those never sent because sending stopped (or threw).
-      counts.unsent = sender.meantToSend - counts.acknowledged - counts.refused;
+      // and those never sent because sending stopped (or threw). They wait in the state for the next run.
+      counts.unsent = sender.meantToSend - counts.acknowledged - counts.refused - counts.retry_later;
+      try {
+        await sender.keepLeftovers();
+      } catch (e) {
+        error ??= redact(`could not keep the unsent entries for the next run: ${e instanceof Error ? e.message : String(e)}`);
+      }
     }
+    if (acks) counts.pending = await deps.store.countPending(name).catch(() => counts.retry_later + counts.unsent);
     await acks?.close().catch(() => undefined);
     await rejects.close();
   }
-  let failed = error !== undefined || counts.unsent > 0;
-  if (counts.unsent > 0 && !error) error = `${counts.unsent} entries were not acknowledged; they will be sent again next run`;
+  if (error === undefined && rejects.failure) error = rejects.failureMessage();
+
+  // Each reason a run did not do everything, as one sentence; any of them makes the command exit 1.
+  const problems: string[] = [];
+  let failed = false;
+  if (error !== undefined) {
+    failed = true;
+    // The root cause as it was raised (a read that stopped early names its line; a service error its status).
+    problems.push(sentence(error));
+  } else if (!readComplete && opts.mode === 'run') {
+    failed = true;
+    problems.push('The read stopped early because sending stopped; the rows after that point were not read.');
+  }
+  const threshold = rejectThreshold(source);
+  const notDelivered = counts.rejected + counts.refused;
+  if (opts.mode === 'run' && counts.read > 0 && counts.rejected === counts.read) {
+    failed = true;
+    problems.push(`Every one of the ${counts.read} rows read was rejected (see the rejects file); nothing could be sent.`);
+  } else if (opts.mode === 'run' && counts.read > 0 && notDelivered / counts.read > threshold) {
+    failed = true;
+    problems.push(
+      `${notDelivered} of ${counts.read} rows read (${pct(notDelivered / counts.read)}) were rejected or refused by Customer.io for good, over the source's max_rejected of ${pct(threshold)}.`,
+    );
+  }
+  const waiting = counts.retry_later + counts.unsent;
+  if (opts.mode === 'run' && waiting > 0) {
+    problems.push(
+      `${waiting} entries were refused by Customer.io for a transient reason or not acknowledged (${counts.retry_later} refused, ${counts.unsent} not acknowledged); they are kept in the state and sent on the next run.`,
+    );
+  }
+  let status: SyncReport['status'] = opts.mode === 'plan' ? (error ? 'failed' : 'planned') : failed ? 'failed' : problems.length > 0 ? 'partial' : 'succeeded';
+  const summary = problems.length > 0 ? problems.join(' ') : undefined;
   if (runId) {
-    const finish = { status: failed ? ('failed' as const) : ('succeeded' as const), counts: flatCounts(counts), ...(error ? { error } : {}) };
-    // A failed run leaves the cursor where it was. Entries Customer.io refused for a transient reason
-    // are sent again next run; an incremental source only returns them if its next read reaches back as
-    // far as this one did.
-    const next = retryLater > 0 ? lastSyncAt : startedAt;
-    if (!failed && retryLater > 0) {
-      notes.add(`${retryLater} entries were refused for a transient reason; the next run reads again from ${lastSyncAt ? lastSyncAt.toISOString() : 'the start'} to send them`);
-    }
+    const finish = { status: status as 'succeeded' | 'partial' | 'failed', counts: flatCounts(counts), ...(summary ? { error: redact(summary) } : {}) };
+    // The cursor moves only when the whole source was read and every row's outcome is recorded: acknowledged,
+    // rejected, refused for good, or kept as pending (which guarantees its delivery, so a partial run moves it).
+    // A failed run leaves it where it was, so an incremental read reaches back for what that run missed.
     try {
       await deps.store.transaction(async (tx) => {
-        if (!failed) await tx.setCursor(watermarkCursor(name), next ? next.toISOString() : '');
+        if (status !== 'failed') await tx.setCursor(watermarkCursor(name), startedAt.toISOString());
         await tx.finishRun(runId, finish);
       });
     } catch (e) {
       // A newer run of the source took over and marked this one interrupted: that mark, and its cursor, stand.
       if (!(e instanceof StateConflictError)) throw e;
-      failed = true;
-      error ??= SUPERSEDED;
+      status = 'failed';
+      problems.push(sentence(SUPERSEDED));
       notes.add(SUPERSEDED);
     }
   }
+  const reportError = error ?? (problems.length > 0 ? problems.join(' ') : undefined);
   return {
     format_version: 1,
     source: name,
     mode: opts.mode,
     ...(runId ? { run_id: runId } : {}),
-    status: opts.mode === 'plan' ? (error ? 'failed' : 'planned') : failed ? 'failed' : 'succeeded',
+    status,
     started_at: startedAt.toISOString(),
     finished_at: deps.clock.now().toISOString(),
     last_sync_at: lastSyncAt?.toISOString() ?? null,
     counts,
     ...(rejects.count ? { rejects_file: path.relative(deps.cwd, rejects.file) } : {}),
-    ...(error ? { error } : {}),
+    ...(reportError ? { error: redact(reportError), problems: problems.map((p) => redact(p)) } : {}),
     notes: [...notes].sort(),
   };
 }
+
+/** A message as a sentence: capitalised, ending with a full stop. */
+function sentence(text: string): string {
+  const t = text.trim();
+  const s = t.charAt(0).toUpperCase() + t.slice(1);
+  return /[.!?]$/.test(s) ? s : `${s}.`;
+}
+
+const pct = (share: number) => `${Number((share * 100).toFixed(1))}%`;
 
 const SUPERSEDED = 'a newer sync of this source started while this one ran, and marked this run interrupted';
 
@@ -228,8 +301,9 @@ export function watermarkCursor(source: string): string {
 }
 
 /**
- * What `:last_sync_at` is bound to: the start of the last successful run, unless that run held it back
- * (see the finish of `syncSource`). Before any run recorded the cursor, the last success decides.
+ * What `:last_sync_at` is bound to: the start of the last run that read the whole source and recorded
+ * every row's outcome (see the finish of `syncSource`). Before any run recorded the cursor, the last
+ * success decides.
  */
 async function readWatermark(store: StateStore, source: string): Promise<Date | null> {
   const held = await store.getCursor(watermarkCursor(source));
@@ -252,7 +326,8 @@ async function readAndDiff(
   opts: SyncOptions,
   sender: Sender | undefined,
   sample: FieldChangeSample | undefined,
-): Promise<void> {
+  book: PendingBook,
+): Promise<boolean> {
   // The source timezone is also the warehouse session's: a naive timestamp column compares with
   // :last_sync_at (an instant) as the local time it is, not as UTC.
   const connector = deps.connector ?? createConnector(source.connector, source.timezone ? { timezone: source.timezone } : {});
@@ -290,13 +365,19 @@ async function readAndDiff(
     for (const n of ok) {
       const before = previous?.get(n.key);
       const p = prepareRow(n, source, fields, before === undefined ? undefined : (JSON.parse(before) as Payload));
+      if (!book.admit(p.key, p.ordering)) {
+        counts.behind_pending++;
+        continue;
+      }
       for (const f of p.nullBlocked) bump(counts.null_blocked, f);
       for (const f of p.heldBack) bump(counts.held_back, f);
       for (const f of p.erased) bump(counts.erased, f);
       const offer = diff.offer(p.key, p.hash, p.ordering);
       if (offer.verdict === 'duplicate') continue;
-      // Events are immutable and sent once: a "changed" event row is the same event id again.
-      const wanted = offer.verdict === 'new' || (offer.verdict === 'changed' && !events);
+      // Events are immutable and sent once: a "changed" event row is the same event id again. A row that
+      // superseded a waiting entry goes out even when the snapshot already holds it: its acknowledgement
+      // settles that entry in the same transaction, so a kill can never leave the older entry to go later.
+      const wanted = offer.verdict === 'new' || (offer.verdict === 'changed' && !events) || (offer.verdict === 'unchanged' && book.superseded.has(p.key));
       if (sender) {
         if (offer.displaced) sender.withdraw(offer.slot);
         if (wanted) await sender.add(offer.slot, p, n.location);
@@ -308,9 +389,12 @@ async function readAndDiff(
     opts.onProgress?.({ phase: 'reading', done: counts.read, ...(fraction !== undefined ? { fraction } : {}) });
     if (sender?.stopped) {
       sender.stoppedEarly = true;
-      break;
+      return false;
     }
+    // A rejected row that could not be recorded must not pass unnoticed: stop reading.
+    rejects.check();
   }
+  return true;
 }
 
 /**
@@ -349,9 +433,13 @@ interface Outgoing {
 }
 
 /**
- * Sends rows in chunks while the read goes on, with up to `maxInFlight` chunks in flight, and appends
- * each acknowledged row to the ack log. Once sending stops (a batch whose outcome is unknown, or that
- * could not be sent), nothing more is dispatched.
+ * Sends rows in chunks while the read goes on, with up to `maxInFlight` chunks in flight, and records
+ * each chunk's outcome in one transaction: acknowledged rows to the ack log, entries refused for a
+ * transient reason or of unknown outcome to the pending entries (sent next run), and the settled keys'
+ * pending entries deleted. Once sending stops (a batch whose outcome is unknown, or that could not be
+ * sent), nothing more is dispatched, and what was not sent is kept as pending at the end.
+ *
+ * The entries earlier runs left waiting (and no row of this run superseded) go out after the read.
  *
  * A key read twice in one run (see run-diff.ts) is sent once when its earlier row is still waiting here
  * (the winner replaces it); when the earlier row is already on its way, the winner waits until every
@@ -359,7 +447,6 @@ interface Outgoing {
  */
 class Sender {
   meantToSend = 0;
-  retryLater = 0;
   stopped = false;
   stoppedEarly = false;
   failure: unknown;
@@ -381,6 +468,7 @@ class Sender {
     private readonly rejects: RejectsFile,
     private readonly opts: SyncOptions,
     startedAt: Date,
+    private readonly book: PendingBook,
   ) {
     this.entryOpts = {
       identifier: source.identity.as,
@@ -398,6 +486,7 @@ class Sender {
       row: { key: p.key, hash: p.hash, ordering: p.ordering, payload: JSON.stringify(p.payload) },
       entry: toEntry(p.key, p.payload, this.entryOpts),
     };
+    this.book.onTheWay(p.key);
     if (slot < this.dispatched.length && this.dispatched[slot] === 1) {
       this.late.push(out);
       return;
@@ -408,12 +497,17 @@ class Sender {
 
   /** A later row of the same key won: the earlier one, if still waiting here, is not sent. */
   withdraw(slot: number): void {
-    if (this.buffer.delete(slot)) this.meantToSend--;
-    else {
+    const buffered = this.buffer.get(slot);
+    if (buffered) {
+      this.buffer.delete(slot);
+      this.meantToSend--;
+      this.book.withdrawn(buffered.row.key);
+    } else {
       const i = this.late.findIndex((o) => o.slot === slot);
       if (i >= 0) {
-        this.late.splice(i, 1);
+        const [o] = this.late.splice(i, 1);
         this.meantToSend--;
+        this.book.withdrawn(o!.row.key);
       }
     }
   }
@@ -423,12 +517,58 @@ class Sender {
     await this.drain();
     if (this.late.length > 0 && !this.stopped) {
       const late = this.late.splice(0);
-      for (let i = 0; i < late.length && !this.stopped; i += this.chunk) {
+      let i = 0;
+      for (; i < late.length && !this.stopped; i += this.chunk) {
         this.send(late.slice(i, i + this.chunk));
         await this.drain();
       }
+      // What stopping left unsent stays for keepLeftovers.
+      this.late.push(...late.slice(i));
     }
+    // No row of this run has these keys any more (a row that superseded one took its place): send them now.
+    const waiting = [...this.book.waiting.values()];
+    for (let i = 0; i < waiting.length && !this.stopped; i += this.chunk) {
+      const chunk = waiting.slice(i, i + this.chunk).map((e) => this.fromPending(e));
+      this.meantToSend += chunk.length;
+      this.counts.retried += chunk.length;
+      for (const o of chunk) this.book.waiting.delete(o.row.key);
+      while (this.inFlight.size >= this.maxInFlight) await Promise.race(this.inFlight);
+      if (this.stopped) {
+        // Never handed over: they stay pending as they are.
+        this.meantToSend -= chunk.length;
+        this.counts.retried -= chunk.length;
+        break;
+      }
+      this.send(chunk);
+    }
+    await this.drain();
     await this.ackChain;
+  }
+
+  private fromPending(e: PendingEntry): Outgoing {
+    return {
+      slot: -1,
+      location: e.location,
+      row: { key: e.key, hash: e.hash, ordering: e.ordering, payload: e.payload },
+      // Rebuilt from the mirrored payload, so a stamp carries this run's time.
+      entry: toEntry(e.key, JSON.parse(e.payload) as Payload, this.entryOpts),
+    };
+  }
+
+  /**
+   * After sending ended: keeps every entry meant to go out that was never handed over (sending stopped)
+   * as pending, and deletes the pending entries superseded this run with no newer row on its way.
+   */
+  async keepLeftovers(): Promise<void> {
+    const left = [...this.buffer.values(), ...this.late];
+    this.buffer = new Map();
+    this.late.length = 0;
+    const pending = left.map((o) => pendingOf(o, 'unacknowledged'));
+    const settled = [...this.book.dropped].filter((k) => this.book.stored.has(k) && !left.some((o) => o.row.key === k));
+    if (pending.length === 0 && settled.length === 0) return;
+    await this.acks.record({ acknowledged: [], pending, settled });
+    for (const k of settled) this.book.stored.delete(k);
+    for (const p of pending) this.book.stored.add(p.key);
   }
 
   /** Waits for the chunks in flight and their acknowledgements, sending nothing more. */
@@ -439,12 +579,12 @@ class Sender {
   }
 
   private async dispatch(): Promise<void> {
-    if (this.buffer.size === 0) return;
-    const chunk = [...this.buffer.values()];
-    this.buffer = new Map();
-    if (this.stopped) return;
+    // Once stopped, the buffer stays as it is: keepLeftovers keeps it for the next run.
+    if (this.buffer.size === 0 || this.stopped) return;
     while (this.inFlight.size >= this.maxInFlight) await Promise.race(this.inFlight);
     if (this.stopped) return;
+    const chunk = [...this.buffer.values()];
+    this.buffer = new Map();
     for (const o of chunk) this.markDispatched(o.slot);
     this.send(chunk);
   }
@@ -476,28 +616,45 @@ class Sender {
       chunk.map((o) => o.entry),
       this.opts.signal ? { signal: this.opts.signal } : {},
     );
-    this.counts.sent += chunk.length;
     const acked: StagedRow[] = [];
+    const keep: PendingEntry[] = [];
+    const settled: string[] = [];
+    const { book } = this;
     for (const r of summary.results) {
       const o = chunk[r.index]!;
-      if (r.ok) acked.push(o.row);
-      else if (r.reason === 'not_sent' || r.reason === 'unknown_outcome') this.stopped = true;
-      else {
+      if (r.ok || r.reason !== 'not_sent') this.counts.attempted++;
+      if (r.ok) {
+        acked.push(o.row);
+        if (book.stored.has(o.row.key)) settled.push(o.row.key);
+      } else if (r.reason === 'not_sent' || r.reason === 'unknown_outcome') {
+        this.stopped = true;
+        keep.push(pendingOf(o, 'unacknowledged'));
+      } else if (r.retryable) {
+        this.counts.retry_later++;
+        keep.push(pendingOf(o, 'retryable'));
+      } else {
         this.counts.refused++;
-        if (r.retryable) this.retryLater++;
+        if (book.stored.has(o.row.key)) settled.push(o.row.key);
         this.rejects.write({ location: o.location, code: `customerio_${r.reason ?? 'rejected'}`, reason: redact(r.message ?? 'refused by Customer.io'), ...(r.field ? { field: r.field } : {}) });
       }
     }
-    // Appends go one after another: each is a transaction on the one state connection.
-    const append = this.ackChain.then(async () => {
+    // Outcomes are recorded one chunk after another: each is a transaction on the one state connection.
+    const record = this.ackChain.then(async () => {
       await this.opts.afterAcknowledge?.(acked.map((a) => a.key));
-      await this.acks.append(acked);
+      await this.acks.record({ acknowledged: acked, pending: keep, settled });
+      for (const k of settled) book.stored.delete(k);
+      for (const e of keep) book.stored.add(e.key);
       this.counts.acknowledged += acked.length;
+      this.counts.sent += acked.length;
       this.opts.onProgress?.({ phase: 'sending', done: this.counts.sent });
     });
-    this.ackChain = append.catch(() => undefined);
-    await append;
+    this.ackChain = record.catch(() => undefined);
+    await record;
   }
+}
+
+function pendingOf(o: Outgoing, reason: 'retryable' | 'unacknowledged'): PendingEntry {
+  return { key: o.row.key, hash: o.row.hash, ordering: o.row.ordering ?? null, payload: o.row.payload ?? '{}', location: o.location, reason };
 }
 
 function flatCounts(c: SyncCounts): Record<string, number> {
@@ -508,25 +665,61 @@ function flatCounts(c: SyncCounts): Record<string, number> {
   };
 }
 
-/** Rejected rows, one JSON object per line, created only when there is something to write. */
+/**
+ * Rejected rows, one JSON object per line, created only when there is something to write. A write that
+ * fails (no space left, a read-only or missing folder) is kept as `failure` instead of surfacing as an
+ * unhandled 'error' event; the run checks it after each chunk and fails with a one-line message.
+ */
 class RejectsFile {
   count = 0;
-  private stream: WriteStream | undefined;
+  failure: NodeJS.ErrnoException | undefined;
+  private stream: Writable | undefined;
   readonly file: string;
-  constructor(private readonly dir: string, name: string) {
+  constructor(
+    private readonly dir: string,
+    name: string,
+    /** The folder is named relative to it in messages. */
+    private readonly cwd: string,
+    private readonly open: (file: string) => Writable = (file) => createWriteStream(file, { flags: 'a' }),
+  ) {
     this.file = path.join(dir, name);
   }
   write(record: Record<string, unknown>): void {
-    if (!this.stream) {
-      mkdirSync(this.dir, { recursive: true });
-      this.stream = createWriteStream(this.file, { flags: 'a' });
-    }
     this.count++;
-    this.stream.write(`${JSON.stringify(record)}\n`);
+    if (this.failure) return;
+    try {
+      if (!this.stream) {
+        mkdirSync(this.dir, { recursive: true });
+        const s = this.open(this.file);
+        s.on('error', (e: NodeJS.ErrnoException) => void (this.failure ??= e));
+        this.stream = s;
+      }
+      this.stream.write(`${JSON.stringify(record)}\n`);
+    } catch (e) {
+      this.failure ??= e as NodeJS.ErrnoException;
+    }
+  }
+  /** Throws the one-line failure once a write failed. */
+  check(): void {
+    if (this.failure) throw new Error(this.failureMessage());
+  }
+  failureMessage(): string {
+    const e = this.failure;
+    const folder = path.relative(this.cwd, this.dir) || '.';
+    return `rejected rows could not be written to ${folder} (${e?.code ?? 'error'}): the run stopped, and the source's cursor stays where it was`;
   }
   async close(): Promise<void> {
     const s = this.stream;
     if (!s) return;
-    await new Promise<void>((resolve) => s.end(resolve));
+    if (this.failure) {
+      s.destroy();
+      return;
+    }
+    s.end();
+    try {
+      await finished(s);
+    } catch (e) {
+      this.failure ??= e as NodeJS.ErrnoException;
+    }
   }
 }
