@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { maxGapMs, isValidCron, previousRun } from './schedule.ts';
+import { maxGapMs, isValidCron, neverFires, previousRun } from './schedule.ts';
 
 const H = 3_600_000;
 
@@ -22,6 +22,13 @@ describe('cron schedules', () => {
   it('rejects what is not a 5-field cron expression', () => {
     for (const bad of ['61 * * * *', '* * *', '0 0 * * * *', 'every hour', '0 25 * * *']) expect(isValidCron(bad), bad).toBe(false);
     expect(maxGapMs('nope')).toBeUndefined();
+  });
+
+  it('knows a schedule that names no real date never fires', () => {
+    for (const never of ['0 4 30 2 *', '0 0 31 4 *', '0 0 31 2,4,6,9,11 *', '0 0 30,31 FEB *']) expect(neverFires(never), never).toBe(true);
+    // Rare is not never: 29 February comes every four years; with a weekday too, either day field may match.
+    for (const fires of ['30 4 29 2 *', '0 0 31 * *', '0 0 30 2 1', '15 * * * *']) expect(neverFires(fires), fires).toBe(false);
+    expect(neverFires('not cron')).toBe(false); // invalid is SYNC008's other message
   });
 
   it('finds the last scheduled time before now', () => {

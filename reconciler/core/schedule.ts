@@ -53,6 +53,58 @@ function fieldValues(text: string, min: number, max: number, names?: string[]): 
   return out;
 }
 
+interface CronSets {
+  times: number[];
+  months: Set<number>;
+  doms: Set<number>;
+  dows: Set<number>;
+  domRestricted: boolean;
+  dowRestricted: boolean;
+}
+
+function cronSets(expr: string): CronSets | undefined {
+  if (!parseCron(expr)) return undefined;
+  const [mi, ho, dm, mo, dw] = expr.trim().split(/\s+/) as [string, string, string, string, string];
+  const minutes = fieldValues(mi, 0, 59);
+  const hours = fieldValues(ho, 0, 23);
+  const doms = fieldValues(dm, 1, 31);
+  const months = fieldValues(mo, 1, 12, MONTHS);
+  const dowsRaw = fieldValues(dw, 0, 7, DAYS);
+  if (!minutes || !hours || !doms || !months || !dowsRaw) return undefined;
+  const times = [...hours].flatMap((h) => [...minutes].map((m) => h * 60 + m)).sort((a, b) => a - b);
+  if (times.length === 0) return undefined;
+  return {
+    times,
+    months,
+    doms,
+    dows: new Set([...dowsRaw].map((d) => d % 7)),
+    domRestricted: !/^[*?]$/.test(dm),
+    dowRestricted: !/^[*?]$/.test(dw),
+  };
+}
+
+function dayMatches(c: CronSets, d: Date): boolean {
+  if (!c.months.has(d.getUTCMonth() + 1)) return false;
+  const domOk = c.doms.has(d.getUTCDate());
+  const dowOk = c.dows.has(d.getUTCDay());
+  // Vixie cron: when both day fields are restricted, either may match.
+  return c.domRestricted && c.dowRestricted ? domOk || dowOk : domOk && dowOk;
+}
+
+/**
+ * True for a valid cron expression that names no real date (`0 4 30 2 *`: February never has a 30th), so
+ * the schedule never runs. Checked over five years from a fixed date, which includes leap days: the
+ * calendar repeats, so a date that does not come up in five years does not come up at all (short of a
+ * 29 February in a century year, which no one schedules on purpose).
+ */
+export function neverFires(expr: string): boolean {
+  const c = cronSets(expr);
+  if (!c) return false;
+  const start = Date.UTC(2028, 0, 1);
+  for (let day = 0; day < 366 * 5; day++) if (dayMatches(c, new Date(start + day * 86_400_000))) return false;
+  return true;
+}
+
 const gapCache = new Map<string, number | undefined>();
 
 /**
@@ -68,19 +120,9 @@ export function maxGapMs(expr: string): number | undefined {
 }
 
 function computeMaxGap(expr: string): number | undefined {
-  if (!parseCron(expr)) return undefined;
-  const [mi, ho, dm, mo, dw] = expr.trim().split(/\s+/) as [string, string, string, string, string];
-  const minutes = fieldValues(mi, 0, 59);
-  const hours = fieldValues(ho, 0, 23);
-  const doms = fieldValues(dm, 1, 31);
-  const months = fieldValues(mo, 1, 12, MONTHS);
-  const dowsRaw = fieldValues(dw, 0, 7, DAYS);
-  if (!minutes || !hours || !doms || !months || !dowsRaw) return undefined;
-  const dows = new Set([...dowsRaw].map((d) => d % 7));
-  const domRestricted = !/^[*?]$/.test(dm);
-  const dowRestricted = !/^[*?]$/.test(dw);
-  const times = [...hours].flatMap((h) => [...minutes].map((m) => h * 60 + m)).sort((a, b) => a - b);
-  if (times.length === 0) return undefined;
+  const c = cronSets(expr);
+  if (!c) return undefined;
+  const { times } = c;
   let intra = 0;
   for (let i = 1; i < times.length; i++) intra = Math.max(intra, times[i]! - times[i - 1]!);
 
@@ -91,13 +133,7 @@ function computeMaxGap(expr: string): number | undefined {
   let inter = 0;
   let matches = 0;
   for (let day = 0; day < 366 * 4 + 31; day++) {
-    const d = new Date(start + day * DAY);
-    if (!months.has(d.getUTCMonth() + 1)) continue;
-    const domOk = doms.has(d.getUTCDate());
-    const dowOk = dows.has(d.getUTCDay());
-    // Vixie cron: when both day fields are restricted, either may match.
-    const ok = domRestricted && dowRestricted ? domOk || dowOk : domOk && dowOk;
-    if (!ok) continue;
+    if (!dayMatches(c, new Date(start + day * DAY))) continue;
     matches++;
     if (prevDay !== undefined) inter = Math.max(inter, (day - prevDay) * 1440 + times[0]! - times[times.length - 1]!);
     prevDay = day;

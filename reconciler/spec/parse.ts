@@ -70,7 +70,8 @@ export function parseYamlFile(file: string, rawText: string): ParseResult {
       yield token;
     }
   };
-  const list = Array.from(composer.compose(tokens()));
+  // forceDoc: a file of nothing but comments still yields one (empty) document, so its comments are scanned.
+  const list = Array.from(composer.compose(tokens(), true, text.length));
   const starts = list.map((d) => d.range[0]);
   const commentsOf = (index: number) =>
     comments.filter((c) => (index === 0 || c.offset >= starts[index]!) && (index === list.length - 1 || c.offset < starts[index + 1]!));

@@ -6,6 +6,7 @@ import type { z } from 'zod';
 import type { Diagnostic, Path } from '../core/diagnostics.ts';
 import { formatPath } from '../core/diagnostics.ts';
 import { locate, type ParsedDocument } from './parse.ts';
+import { looksLikeSecret } from './rules/secrets.ts';
 import { didYouMean } from './suggest.ts';
 
 type Issue = z.core.$ZodIssue;
@@ -23,23 +24,33 @@ export function issuesToDiagnostics(
   return out;
 }
 
+/** A key that looks like a secret (SEC001 reports it) is never repeated in another message or path. */
+const SECRET_KEY_SHOWN = '(a key that looks like a secret)';
+const shownKey = (k: string | number) => (typeof k === 'string' && looksLikeSecret(undefined, k) ? SECRET_KEY_SHOWN : k);
+const shownPath = (p: Path): Path => p.map(shownKey);
+
 function issueToDiagnostics(issue: Issue, pd: ParsedDocument, schema: AnySchema, address: string, base: Path): Diagnostic[] {
   const path: Path = [...base, ...(issue.path as (string | number)[])];
-  const where = formatPath(path) || '(document)';
-  const diag = (code: string, summary: string, p: Path, key = false): Diagnostic => ({
+  const where = formatPath(shownPath(path)) || '(document)';
+  const key = [...path].reverse().find((p): p is string => typeof p === 'string');
+  const describe = (value: unknown) => describeValue(value, key);
+  const diag = (code: string, summary: string, p: Path, isKey = false): Diagnostic => ({
     severity: 'error',
     code,
     summary,
     address,
-    path: p,
-    source: locate(pd, p, { key }),
+    path: shownPath(p),
+    source: locate(pd, p, { key: isKey }),
   });
 
   switch (issue.code) {
     case 'unrecognized_keys': {
       const known = knownKeysAt(schema, path, pd.data);
+      const inWhere = where === '(document)' ? 'this spec' : `"${where}"`;
       return issue.keys.map((k) =>
-        diag('SPEC004', `Unknown key "${k}" in ${where === '(document)' ? 'this spec' : `"${where}"`}.${didYouMean(k, known)}`, [...path, k], true),
+        shownKey(k) === k
+          ? diag('SPEC004', `Unknown key "${k}" in ${inWhere}.${didYouMean(k, known)}`, [...path, k], true)
+          : diag('SPEC004', `Unknown key ${SECRET_KEY_SHOWN} in ${inWhere}.`, [...path, k], true),
       );
     }
     case 'invalid_type': {
@@ -105,8 +116,9 @@ function article(expected: string): string {
   return map[expected] ?? expected;
 }
 
-function describe(value: unknown): string {
+function describeValue(value: unknown, key?: string): string {
   if (value === null) return 'nothing (null)';
+  if (typeof value === 'string' && looksLikeSecret(key, value)) return 'a value that looks like a secret (not shown)';
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'object') return 'a mapping';
   if (typeof value === 'string') return `"${value.length > 60 ? `${value.slice(0, 57)}...` : value}"`;

@@ -1,5 +1,5 @@
 import type { Path, SourceRange } from '../../core/diagnostics.ts';
-import { sorted, type Located } from '../model.ts';
+import { addressFor, sorted, type Located } from '../model.ts';
 import { locate, rangeFromOffsets, type ParsedDocument } from '../parse.ts';
 import type { Finding, Rule } from './rule.ts';
 
@@ -113,7 +113,7 @@ export const secretRules: Rule[] = [
         const data = pd.data as Record<string, unknown> | null;
         const kind = typeof data?.kind === 'string' ? data.kind : 'spec';
         const name = typeof data?.name === 'string' ? data.name : `document ${pd.index + 1}`;
-        const spec: Located<unknown> = { kind, name, address: `${kind.toLowerCase()}.${name}`, spec: data, pd };
+        const spec: Located<unknown> = { kind, name, address: addressFor(kind, name), spec: data, pd };
         const hits: Hit[] = [];
         scan(pd, pd.data, [], hits);
         scanComments(pd, hits);

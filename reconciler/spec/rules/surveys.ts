@@ -89,7 +89,8 @@ export const surveyRules: Rule[] = [
       const out: Finding[] = [];
       for (const t of sorted(model.surveyTargets)) {
         if (!PRODUCT_PURPOSES.has(t.spec.purpose) || !t.spec.product_type) continue;
-        const w = windows[t.spec.product_type];
+        // product_type is free text: `constructor` or `toString` must not find Object.prototype's.
+        const w = Object.hasOwn(windows, t.spec.product_type) ? windows[t.spec.product_type] : undefined;
         if (!w) continue;
         const after = parseDuration(t.spec.moment.after);
         const before = parseDuration(t.spec.moment.before);

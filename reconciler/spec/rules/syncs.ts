@@ -1,5 +1,5 @@
 import { formatDuration, parseDuration } from '../../core/duration.ts';
-import { isValidCron, maxGapMs } from '../../core/schedule.ts';
+import { isValidCron, maxGapMs, neverFires } from '../../core/schedule.ts';
 import { sorted, type Located } from '../model.ts';
 import type { SourceSpec } from '../schema/index.ts';
 import type { Finding, Rule } from './rule.ts';
@@ -209,16 +209,23 @@ export const syncRules: Rule[] = [
     code: 'SYNC008',
     family: 'syncs',
     severity: 'error',
-    title: 'Schedule is not a valid cron expression',
-    harm: 'A schedule that cannot be parsed never runs: the sync silently stops.',
+    title: 'Schedule is not a valid cron expression, or never fires',
+    harm: 'A schedule that cannot be parsed, or names a date that never comes (30 February), never runs: the sync silently stops.',
     check(model) {
-      return sorted(model.sources)
-        .filter((s) => !isValidCron(s.spec.schedule))
-        .map((s) => ({
-          spec: s,
-          path: ['schedule'],
-          summary: `"${s.spec.schedule}" is not a valid 5-field cron expression (minute hour day month weekday, UTC).`,
-        }));
+      const out: Finding[] = [];
+      for (const s of sorted(model.sources)) {
+        if (!isValidCron(s.spec.schedule)) {
+          out.push({ spec: s, path: ['schedule'], summary: `"${s.spec.schedule}" is not a valid 5-field cron expression (minute hour day month weekday, UTC).` });
+        } else if (neverFires(s.spec.schedule)) {
+          out.push({
+            spec: s,
+            path: ['schedule'],
+            summary: `"${s.spec.schedule}" never fires: no date in the next five years matches its day and month fields.`,
+            detail: 'Check the day of month against the month (February has no 30th; April, June, September and November have no 31st).',
+          });
+        }
+      }
+      return out;
     },
   },
   {

@@ -27,6 +27,26 @@ export const Cron = z
   .min(1)
   .meta({ description: 'Cron expression (5 fields: minute hour day-of-month month day-of-week), evaluated in UTC.' });
 
+/**
+ * An IANA zone name the runtime knows (`America/New_York`, `UTC`, accepted aliases such as `US/Eastern`).
+ * Asking Intl is the test: it is what luxon, and so the sync engine, use to convert timestamps.
+ */
+export function isTimeZone(name: string): boolean {
+  if (name.trim() !== name || name === '') return false;
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const TimeZone = z
+  .string()
+  .min(1)
+  .refine(isTimeZone, 'not a known IANA time zone (e.g. UTC, America/New_York, Europe/Berlin; underscores, not spaces)')
+  .meta({ description: 'IANA time zone name, e.g. America/New_York.' });
+
 /** Common to every kind: where the spec applies and which policy findings it knowingly accepts. */
 export const specBase = {
   name: Name.meta({ description: 'Unique name of this spec within its kind.' }),

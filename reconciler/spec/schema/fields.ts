@@ -19,6 +19,11 @@ const Field = z.strictObject({
     .optional()
     .meta({ description: 'state (current status), action (something that happened), measure (a count or amount), identifier.' }),
   description: z.string().optional(),
+}).superRefine((f, ctx) => {
+  // An enum with no vocabulary rejects every value a sync sends (or, read loosely, checks nothing).
+  if (f.type === 'enum' && (f.values ?? []).length === 0) {
+    ctx.addIssue({ code: 'custom', path: ['values'], message: 'an enum needs its allowed values, e.g. values: [none, gold]' });
+  }
 });
 
 const EventDef = z.strictObject({

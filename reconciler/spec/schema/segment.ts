@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseDuration } from '../../core/duration.ts';
 import { Duration, Name, specBase } from './common.ts';
 
 const Scalar = z.union([z.string(), z.number(), z.boolean()]);
@@ -15,6 +16,18 @@ const EventCondition = z.strictObject({
   occurred: z.boolean().default(true).meta({ description: 'false: the event did NOT occur in the window.' }),
   from: Duration.optional().meta({ description: 'Window start, as an age: the event happened at least this long ago.' }),
   to: Duration.optional().meta({ description: 'Window end, as an age: the event happened at most this long ago.' }),
+}).superRefine((e, ctx) => {
+  // Both bounds are ages counted back from now, so the nearer one (from) is the smaller: a reversed
+  // window matches no one, and the audience silently stays empty.
+  const from = e.from === undefined ? undefined : parseDuration(e.from);
+  const to = e.to === undefined ? undefined : parseDuration(e.to);
+  if (from !== undefined && to !== undefined && from >= to) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['to'],
+      message: `the window is ${from > to ? 'reversed' : 'empty'}: from is the more recent age and must be smaller than to ("delivered 5–10 days ago" is from: 5d, to: 10d)`,
+    });
+  }
 });
 
 export type AttributeCondition = z.infer<typeof AttributeCondition>;

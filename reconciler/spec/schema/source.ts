@@ -1,19 +1,41 @@
 import { z } from 'zod';
-import { Cron, Duration, EnvVarName, Name, Percentage, specBase } from './common.ts';
+import { Cron, Duration, EnvVarName, Name, Percentage, specBase, TimeZone } from './common.ts';
 
 const PostgresConnector = z.strictObject({
   type: z.literal('postgres'),
   url_env: EnvVarName.meta({ description: 'Environment variable holding the connection URL.' }),
   query: z.string().min(1).meta({ description: 'SQL; :last_sync_at is bound to the start of the last successful run.' }),
 });
+/**
+ * A file's text encoding, as a TextDecoder label (`latin1`, `utf-16le`, `shift_jis`, …). Checked against
+ * what this runtime's TextDecoder supports, so a typo fails validation instead of the nightly run.
+ */
+const FileEncoding = z
+  .string()
+  .min(1)
+  .refine(
+    (label) => {
+      try {
+        new TextDecoder(label.trim());
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { message: 'not an encoding this runtime can decode (use a label such as utf-8, latin1, windows-1252, utf-16le, utf-16be)' },
+  )
+  .meta({ description: 'Text encoding of the file (default utf-8; a byte-order mark overrides it), e.g. latin1, utf-16le.' });
+
 const CsvConnector = z.strictObject({
   type: z.literal('csv'),
   path: z.string().min(1),
   delimiter: z.string().length(1).optional(),
+  encoding: FileEncoding.optional(),
 });
 const NdjsonConnector = z.strictObject({
   type: z.literal('ndjson'),
   path: z.string().min(1),
+  encoding: FileEncoding.optional(),
 });
 
 export const Connector = z.discriminatedUnion('type', [PostgresConnector, CsvConnector, NdjsonConnector]);
@@ -50,7 +72,7 @@ export const SourceSpec = z
       .optional(),
     fields: z.record(Name, z.string().min(1)).meta({ description: 'Field name → source column.' }),
     ordering: z.string().min(1).optional().meta({ description: 'Column whose latest timestamp wins.' }),
-    timezone: z.string().min(1).optional().meta({ description: 'IANA timezone of naive timestamps in the source.' }),
+    timezone: TimeZone.optional().meta({ description: 'IANA timezone of naive timestamps in the source.' }),
     null_policy: z
       .enum(['protect', 'overwrite'])
       .default('protect')
