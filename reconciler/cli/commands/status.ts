@@ -13,9 +13,11 @@ export const statusCommand: Command = {
   summary: 'Freshness of every source against its SLO, last runs and rejected-row rates; alerts',
   usage: `Usage: tidemark status [--env E] [--format text|json|github] [--max-reject-rate 0.05]
 
-Per source: the last successful sync, its age against the freshness SLO, the last run's outcome and
-rejected-row rate. Exits ${ALERT_EXIT_CODE} with machine-readable alerts when a source is stale, its last run failed,
-or its rejected-row rate is over the threshold (1 on errors, 0 when all is well).
+Per source: the last successful sync, its age against the freshness SLO, the last run's outcome
+(succeeded, partial, failed, interrupted), its rejected-row rate and the entries waiting for the next run.
+Only a succeeded run counts for freshness. Exits ${ALERT_EXIT_CODE} with machine-readable alerts when a source is
+stale, its last run failed or was partial, entries wait to be sent, or its rejected-row rate is over the
+source's max_rejected (--max-reject-rate for sources that declare none); 1 on errors, 0 when all is well.
 `,
   async run(args, ctx) {
     const { values } = parseArgs({
@@ -41,7 +43,8 @@ or its rejected-row rate is over the threshold (1 on errors, 0 when all is well)
           const slo = s.max_age_seconds === null ? 'no SLO' : `SLO ${formatAge(s.max_age_seconds)}`;
           const mark = s.alerts.length ? style.red('✗') : style.green('✓');
           const rate = s.reject_rate === null ? '' : `, ${(s.reject_rate * 100).toFixed(1)}% rejected`;
-          ctx.stdout.write(`${mark} ${style.bold(s.source)}: last success ${age} (${slo}), last run ${s.last_run_status ?? 'none'}${rate}${s.due ? ', due' : ''}\n`);
+          const waiting = s.pending > 0 ? `, ${s.pending} entries waiting for the next run` : '';
+          ctx.stdout.write(`${mark} ${style.bold(s.source)}: last success ${age} (${slo}), last run ${s.last_run_status ?? 'none'}${rate}${waiting}${s.due ? ', due' : ''}\n`);
           for (const a of s.alerts) ctx.stdout.write(`    ${style.red(a.kind)}: ${a.message}\n`);
         }
       }

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { appliesTo } from '../../plan/desired.ts';
+import { locate } from '../../spec/parse.ts';
 import type { OpenWorkspace } from '../../apply/use-cases.ts';
 import { styleFor, type Style } from '../../core/style.ts';
 import { isDue } from '../../sync/monitor.ts';
@@ -33,7 +34,16 @@ run    syncs the given sources (default: all), or with --due those whose cron sc
     return withWorkspace(ctx, values, async (ws) => {
       const all = [...ws.model.sources.values()].filter((s) => appliesTo(s.spec, ws.conn.environment)).map((s) => s.name).sort();
       for (const n of names) {
-        if (!ws.model.sources.has(n)) throw new UsageError(`no source named "${n}" (sources: ${all.join(', ')})`);
+        const named = ws.model.sources.get(n);
+        if (!named) throw new UsageError(`no source named "${n}" (sources: ${all.join(', ')})`);
+        if (!appliesTo(named.spec, ws.conn.environment)) {
+          // Named on the command line or not, a source never runs where its spec says it does not apply.
+          const at = locate(named.pd, ['environments']);
+          throw new UsageError(
+            `source "${n}" does not apply to environment ${ws.conn.environment}: its environments are ${named.spec.environments!.join(', ')} ` +
+              `(${at.file}:${at.start.line}); nothing was read or sent. Choose one of them with --env, or add ${ws.conn.environment} to the list.`,
+          );
+        }
       }
       let selected = names.length ? names : all;
       if (sub === 'run' && values.due) {
@@ -65,7 +75,8 @@ run    syncs the given sources (default: all), or with --due those whose cron sc
         if (values.format !== 'json') ctx.stdout.write(renderReport(report, style));
       }
       if (values.format === 'json') ctx.stdout.write(`${JSON.stringify(sub === 'plan' ? reports[0] : { format_version: 1, runs: reports }, null, 2)}\n`);
-      return reports.some((r) => r.status === 'failed') ? 1 : 0;
+      // A partial run (entries wait for the next run) did not do everything it planned either.
+      return reports.some((r) => r.status === 'failed' || r.status === 'partial') ? 1 : 0;
     });
   },
 };
@@ -109,7 +120,8 @@ export function progressPrinter(ctx: Pick<CommandContext, 'stderr'>, name: strin
 
 function renderReport(r: SyncReport, style: Style): string {
   const c = r.counts;
-  const head = r.mode === 'plan' ? `Sync plan for ${style.bold(r.source)}` : `Sync run of ${style.bold(r.source)}: ${r.status === 'succeeded' ? style.green('succeeded') : style.red('failed')}`;
+  const outcome = r.status === 'succeeded' ? style.green('succeeded') : r.status === 'partial' ? style.yellow('partial (entries wait for the next run)') : style.red('failed');
+  const head = r.mode === 'plan' ? `Sync plan for ${style.bold(r.source)}` : `Sync run of ${style.bold(r.source)}: ${outcome}`;
   const lines = [
     head,
     `  read ${c.read}, rejected ${c.rejected}${c.rejected ? ` (${Object.entries(c.rejected_by_code).sort().map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}`,
@@ -117,14 +129,23 @@ function renderReport(r: SyncReport, style: Style): string {
   ];
   const blocked = Object.entries(c.null_blocked).sort();
   if (blocked.length) lines.push(`  blanks kept from erasing values: ${blocked.map(([f, n]) => `${f} ${n}`).join(', ')}`);
-  const held = Object.entries(c.held_back ?? {}).sort();
+  const held = Object.entries(c.held_back).sort();
   if (held.length) lines.push(`  updated_at companions held back with their blank state: ${held.map(([f, n]) => `${f} ${n}`).join(', ')}`);
   const erased = Object.entries(c.erased).sort();
   if (erased.length) lines.push(`  blanks erasing clearable fields: ${erased.map(([f, n]) => `${f} ${n}`).join(', ')}`);
   if (c.changed_fields && Object.keys(c.changed_fields).length) lines.push(`  fields changing: ${Object.entries(c.changed_fields).sort().map(([f, n]) => `${f} ${n}`).join(', ')}`);
-  if (r.mode === 'run') lines.push(`  sent ${c.sent}, acknowledged ${c.acknowledged}, refused by Customer.io ${c.refused}, not acknowledged ${c.unsent}`);
+  if (c.behind_pending) lines.push(`  not newer than an entry waiting from an earlier run (that entry goes instead) ${c.behind_pending}`);
+  if (r.mode === 'plan' && c.retried) lines.push(`  entries waiting from earlier runs, to send ${c.retried}`);
+  if (r.mode === 'run') {
+    // "Sent" is only ever what Customer.io acknowledged.
+    lines.push(
+      `  sent (acknowledged by Customer.io) ${c.sent}${c.retried ? `, of which waiting from earlier runs ${c.retried}` : ''}, refused for good ${c.refused}, ` +
+        `refused for now ${c.retry_later}, not acknowledged ${c.unsent}; waiting for the next run ${c.pending}`,
+    );
+  }
   if (r.rejects_file) lines.push(`  rejected rows: ${r.rejects_file}`);
-  if (r.error) lines.push(`  ${style.red('error')}: ${r.error}`);
+  const problems = r.problems ?? (r.error ? [r.error] : []);
+  for (const p of problems) lines.push(`  ${style.red(r.status === 'partial' ? 'incomplete' : 'error')}: ${p}`);
   for (const n of r.notes) lines.push(style.dim(`  note: ${n}`));
   return `${lines.join('\n')}\n`;
 }
