@@ -5,7 +5,7 @@
  * invocations.
  */
 import path from 'node:path';
-import { registerSecret } from '../core/redact.ts';
+import { redact, registerSecret } from '../core/redact.ts';
 import { customerioSegmentKind } from '../providers/customerio/kinds/segment.ts';
 import { CustomerioClient, customerioConfigFromEnv } from '../providers/customerio/client.ts';
 import { RequestCounter } from '../providers/http/http-client.ts';
@@ -18,6 +18,17 @@ import { createSandbox, type RunningSandbox } from '../sandbox/index.ts';
 import type { SpecModel } from '../spec/model.ts';
 import { openStateStore, type StateStore } from '../state/index.ts';
 import type { Clock } from '../core/clock.ts';
+import { explainServiceError, type ServiceErrorContext } from './service-errors.ts';
+import {
+  checkStateTarget,
+  chooseTarget,
+  credentialNames,
+  credentialValue,
+  liveTarget,
+  sandboxTarget,
+  type RecordedTarget,
+  type TargetIdentity,
+} from './target.ts';
 
 export class WorkspaceError extends Error {
   override name = 'WorkspaceError';
@@ -26,6 +37,8 @@ export class WorkspaceError extends Error {
 export interface Connection {
   environment: string;
   mode: 'live' | 'sandbox';
+  /** What this connection talks to; every output names it. */
+  target: TargetIdentity;
   kinds: Record<string, ResourceKind>;
   customerio: CustomerioClient;
   qualtrics?: QualtricsClient;
@@ -77,34 +90,37 @@ export async function connect(model: SpecModel, opts: ConnectOptions): Promise<C
   const notes: string[] = [];
 
   const cio = envCfg.customerio;
-  const names = [cio.site_id_env, cio.track_api_key_env, cio.app_api_key_env];
-  const qNames = envCfg.qualtrics ? [envCfg.qualtrics.api_token_env] : [];
-  const present = [...names, ...qNames].filter((n) => opts.env[n]);
+  const choice = opts.attachSandbox ? ({ kind: 'sandbox', reason: 'chosen' } as const) : chooseTarget(environment, envCfg, opts.env, !!opts.sandbox);
+  if (choice.kind === 'refused') throw new WorkspaceError(choice.message);
   let sandbox = opts.attachSandbox;
   let vars: Record<string, string | undefined>;
-  if (opts.sandbox || opts.attachSandbox || present.length === 0) {
+  let target: TargetIdentity;
+  if (choice.kind === 'sandbox') {
+    const dataFile = path.join(stateDir, 'sandbox', `${environment}.json`);
     if (!sandbox) {
-      const dataFile = path.join(stateDir, 'sandbox', `${environment}.json`);
       sandbox = await createSandbox({ port: 0, dataFile, retryAfterSeconds: 0 });
-      notes.push(`No credentials for environment "${environment}": using the embedded sandbox (state in ${path.relative(opts.cwd, dataFile)}).`);
+      notes.push(
+        choice.reason === 'chosen'
+          ? `Using the embedded sandbox for environment "${environment}" (--sandbox); its data is in ${path.relative(opts.cwd, dataFile)}.`
+          : `No credentials for environment "${environment}" (${credentialNames(envCfg).join(', ')}): using the embedded sandbox (data in ${path.relative(opts.cwd, dataFile)}).`,
+      );
     }
+    target = sandboxTarget(environment, opts.attachSandbox ? undefined : path.relative(opts.cwd, dataFile));
     vars = { ...sandbox.env, ...rateOverrides(opts.env) };
   } else {
-    const missing = [...names, ...qNames].filter((n) => !opts.env[n]);
-    if (missing.length) {
-      throw new WorkspaceError(`environment "${environment}" is missing credentials: set ${missing.join(', ')} (or unset all of them to use the embedded sandbox)`);
-    }
-    for (const n of [...names, ...qNames]) registerSecret(opts.env[n]);
+    // The site id is not a secret (it is in every storefront's tracking snippet) and outputs name it.
+    for (const n of credentialNames(envCfg)) if (n !== cio.site_id_env) registerSecret(credentialValue(opts.env, n));
+    target = liveTarget(envCfg, opts.env);
     vars = {
       CUSTOMERIO_REGION: cio.region,
-      CUSTOMERIO_SITE_ID: opts.env[cio.site_id_env],
-      CUSTOMERIO_TRACK_API_KEY: opts.env[cio.track_api_key_env],
-      CUSTOMERIO_APP_API_KEY: opts.env[cio.app_api_key_env],
-      CUSTOMERIO_TRACK_URL: opts.env.CUSTOMERIO_TRACK_URL,
-      CUSTOMERIO_APP_URL: opts.env.CUSTOMERIO_APP_URL,
-      QUALTRICS_API_TOKEN: envCfg.qualtrics ? opts.env[envCfg.qualtrics.api_token_env] : undefined,
+      CUSTOMERIO_SITE_ID: credentialValue(opts.env, cio.site_id_env),
+      CUSTOMERIO_TRACK_API_KEY: credentialValue(opts.env, cio.track_api_key_env),
+      CUSTOMERIO_APP_API_KEY: credentialValue(opts.env, cio.app_api_key_env),
+      CUSTOMERIO_TRACK_URL: checkedUrl(opts.env, 'CUSTOMERIO_TRACK_URL'),
+      CUSTOMERIO_APP_URL: checkedUrl(opts.env, 'CUSTOMERIO_APP_URL'),
+      QUALTRICS_API_TOKEN: envCfg.qualtrics ? credentialValue(opts.env, envCfg.qualtrics.api_token_env) : undefined,
       QUALTRICS_DATACENTER: envCfg.qualtrics?.datacenter,
-      QUALTRICS_BASE_URL: opts.env.QUALTRICS_BASE_URL,
+      QUALTRICS_BASE_URL: checkedUrl(opts.env, 'QUALTRICS_BASE_URL'),
       ...rateOverrides(opts.env),
     };
   }
@@ -117,6 +133,8 @@ export async function connect(model: SpecModel, opts: ConnectOptions): Promise<C
       ...(cio.track_requests_per_second ? { trackRatePerSecond: cio.track_requests_per_second } : {}),
     }),
   );
+  const explainCtx = { environment, envCfg, workspaceFile: model.workspace!.pd.file, target };
+  if (target.kind === 'live') await checkRegion(customerio, explainCtx);
   const kinds: Record<string, ResourceKind> = { 'customerio.segment': customerioSegmentKind(customerio) };
   let qualtrics: QualtricsClient | undefined;
   if (envCfg.qualtrics) {
@@ -134,15 +152,30 @@ export async function connect(model: SpecModel, opts: ConnectOptions): Promise<C
     kinds['qualtrics.event_subscription'] = qualtricsEventSubscriptionKind(qualtrics);
   }
 
-  const databaseUrl = ws.state?.backend === 'postgres' ? opts.env[ws.state.url_env] : opts.env.TIDEMARK_DATABASE_URL;
+  const databaseUrl = ws.state?.backend === 'postgres' ? opts.env[ws.state.url_env]?.trim() : opts.env.TIDEMARK_DATABASE_URL?.trim();
   if (ws.state?.backend === 'postgres' && !databaseUrl) throw new WorkspaceError(`the Workspace keeps state in Postgres: set ${ws.state.url_env}`);
   registerSecret(databaseUrl);
-  const store = await openStateStore({ dir: stateDir, env: environment, ...(databaseUrl ? { databaseUrl } : {}), ...(opts.clock ? { clock: opts.clock } : {}) });
-
+  if (databaseUrl) checkDatabaseUrl(databaseUrl, ws.state?.backend === 'postgres' ? ws.state.url_env : 'TIDEMARK_DATABASE_URL');
+  // The sandbox keeps its own state beside the live one, so trying something on the sandbox never
+  // mixes its ids into the state of the real workspace (nor blocks it: see checkStateTarget).
+  const stateEnv = target.kind === 'sandbox' ? `${environment}.sandbox` : environment;
+  const store = await openStateStore({ dir: stateDir, env: stateEnv, ...(databaseUrl ? { databaseUrl } : {}), ...(opts.clock ? { clock: opts.clock } : {}) });
   const ownsSandbox = sandbox && !opts.attachSandbox;
+  const closeAll = async () => {
+    await store.close();
+    if (ownsSandbox) await sandbox!.close();
+  };
+  try {
+    await claimState(store, target, model, environment, opts.clock?.now() ?? new Date());
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
+
   return {
     environment,
     mode: sandbox ? 'sandbox' : 'live',
+    target,
     kinds,
     customerio,
     qualtrics,
@@ -150,9 +183,92 @@ export async function connect(model: SpecModel, opts: ConnectOptions): Promise<C
     requests,
     sandbox,
     notes,
-    async close() {
-      await store.close();
-      if (ownsSandbox) await sandbox!.close();
-    },
+    close: closeAll,
   };
+}
+
+/**
+ * One cheap call before anything else: it proves the Track credentials, and it catches a Workspace whose
+ * region is not the account's, which otherwise shows up as puzzling 401s or, worse, data sent nowhere.
+ */
+async function checkRegion(client: CustomerioClient, c: ServiceErrorContext): Promise<void> {
+  let info;
+  try {
+    info = await client.getRegion();
+  } catch (err) {
+    const why = explainServiceError(err, c);
+    if (why) throw new WorkspaceError(why, { cause: err });
+    throw err;
+  }
+  const declared = c.envCfg.customerio.region;
+  if (info.region.toLowerCase() !== declared) {
+    throw new WorkspaceError(
+      `the Customer.io workspace of environment "${c.environment}" (site ${c.target.customerio?.site_id}) is in region ${info.region}, but ${c.workspaceFile} declares ` +
+        `environments.${c.environment}.customerio.region: ${declared}. Set it to ${info.region.toLowerCase()}, or check ${c.envCfg.customerio.site_id_env}.`,
+    );
+  }
+}
+
+const TARGET_CURSOR = 'tidemark.target';
+
+/** Refuses a state made against other services; records the target in a state that has none yet. */
+async function claimState(store: StateStore, target: TargetIdentity, model: SpecModel, environment: string, now: Date): Promise<void> {
+  const raw = await store.getCursor(TARGET_CURSOR);
+  let recorded: RecordedTarget | undefined;
+  if (raw !== undefined) {
+    try {
+      recorded = JSON.parse(raw) as RecordedTarget;
+    } catch {
+      recorded = { id: raw, label: raw, recorded_at: 'at an unknown time' };
+    }
+  }
+  const empty = recorded !== undefined || (await stateIsEmpty(store, model));
+  const check = checkStateTarget(recorded, target, empty, { environment, stateLocation: store.location, now });
+  if (!check.ok) throw new WorkspaceError(check.message);
+  if (check.record) await store.setCursor(TARGET_CURSOR, JSON.stringify(check.record));
+}
+
+async function stateIsEmpty(store: StateStore, model: SpecModel): Promise<boolean> {
+  if ((await store.listManaged()).length > 0) return false;
+  if ((await store.listApplies(1)).length > 0) return false;
+  for (const name of model.sources.keys()) if ((await store.lastRuns(name, 1)).length > 0) return false;
+  return true;
+}
+
+/** Says what is wrong with a state database URL without printing it: it holds a password. */
+function checkDatabaseUrl(url: string, name: string): void {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new WorkspaceError(`${name} is not a valid URL: expected postgres://user:password@host:5432/database`);
+  }
+  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
+    throw new WorkspaceError(`${name} must start with postgres:// or postgresql://, not ${u.protocol}//`);
+  }
+  for (const [part, value] of [['user name', u.username], ['password', u.password]] as const) {
+    try {
+      decodeURIComponent(value);
+    } catch {
+      throw new WorkspaceError(
+        `the ${part} in ${name} has a "%" that does not start a valid escape (like %zz): percent-encode special characters in it (% is %25, @ is %40, / is %2F)`,
+      );
+    }
+  }
+}
+
+/** An override URL that is not http(s) is a mistake to name now, not a fetch error later. */
+function checkedUrl(env: NodeJS.ProcessEnv, name: string): string | undefined {
+  const v = env[name]?.trim();
+  if (!v) return undefined;
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw new WorkspaceError(`${name} is not a URL (got "${redact(v)}"): expected something like https://host or http://127.0.0.1:4010`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+    throw new WorkspaceError(`${name} must be an http:// or https:// URL, not ${u.protocol}//: check the variable's value`);
+  }
+  return v;
 }

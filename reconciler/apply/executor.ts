@@ -115,8 +115,14 @@ export async function executePlan(plan: Plan, ctx: ApplyContext): Promise<ApplyR
   }
 
   await syncStateFlags(plan, ctx, desiredBy);
-  const ok = failed.size === 0;
-  await ctx.store.finishApply(runId, ok ? { status: 'succeeded' } : { status: 'failed', error: `${results.filter((r) => r.status === 'failed').length} change(s) failed` });
+  // Done means everything planned was applied: a blocked change is a change that did not happen.
+  const blockedCount = results.filter((r) => r.status === 'blocked').length;
+  const failedCount = results.filter((r) => r.status === 'failed').length;
+  const ok = failed.size === 0 && blockedCount === 0;
+  const why = [failedCount ? `${failedCount} change(s) failed` : '', blockedCount ? `${blockedCount} change(s) blocked` : '', failed.size > failedCount ? `${failed.size - failedCount} skipped` : '']
+    .filter(Boolean)
+    .join(', ');
+  await ctx.store.finishApply(runId, ok ? { status: 'succeeded' } : { status: 'failed', error: why });
   const next: string[] = [];
   if (!ok) {
     next.push('Changes marked applied are recorded in the state and will not be repeated.');

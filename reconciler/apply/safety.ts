@@ -19,6 +19,8 @@ export function planDigest(plan: Plan): string {
 export function whatMoved(saved: Plan, fresh: Plan, writtenByTidemark: ReadonlyMap<string, string> = new Map()): string[] {
   const out: string[] = [];
   if (saved.environment !== fresh.environment) out.push(`the plan is for environment "${saved.environment}", not "${fresh.environment}"`);
+  // A plan from before targets were recorded names none: it cannot show it was made against these services.
+  if (saved.target?.id !== fresh.target.id) out.push(`the plan was made against ${saved.target?.label ?? 'unrecorded services'}, and this apply targets ${fresh.target.label}`);
   const files = new Set([...Object.keys(saved.specs.files), ...Object.keys(fresh.specs.files)]);
   for (const f of [...files].sort()) {
     const a = saved.specs.files[f];

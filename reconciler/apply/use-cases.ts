@@ -69,6 +69,7 @@ export async function makePlan(ws: OpenWorkspace, options: PlanOptions): Promise
   const rev = await specsRevision(ws.cwd, ws.load.dir);
   return computePlan({
     environment: ws.conn.environment,
+    target: { kind: ws.conn.target.kind, id: ws.conn.target.id, label: ws.conn.target.label },
     desired: ws.desired,
     kinds: ws.conn.kinds,
     state,
@@ -79,6 +80,11 @@ export async function makePlan(ws: OpenWorkspace, options: PlanOptions): Promise
     version: TIDEMARK_VERSION,
     diagnostics: ws.load.diagnostics.filter((d) => d.severity === 'warning'),
   });
+}
+
+/** `protected: true` on the environment: applies take a saved (reviewed) plan only. */
+export function isProtected(ws: OpenWorkspace): boolean {
+  return ws.model.workspace?.spec.environments[ws.conn.environment]?.protected === true;
 }
 
 export function whoAmI(env: NodeJS.ProcessEnv): string {
@@ -103,6 +109,7 @@ export type ApplyOutcome =
   | { status: 'nothing'; plan: Plan }
   | { status: 'invalid'; plan: Plan }
   | { status: 'locked'; holder: string }
+  | { status: 'protected'; plan: Plan }
   | { status: 'done'; plan: Plan; result: ApplyResult };
 
 export async function applyChanges(ws: OpenWorkspace, req: ApplyRequest): Promise<ApplyOutcome> {
@@ -127,6 +134,8 @@ export async function applyChanges(ws: OpenWorkspace, req: ApplyRequest): Promis
     // A plan with errors (e.g. no provider for a kind in this environment) is shown, never applied.
     if (hasErrors(plan.diagnostics)) return { status: 'invalid', plan };
     if (!plan.changes.some((c) => c.action !== 'noop')) return { status: 'nothing', plan };
+    // A protected environment changes only by the plan someone reviewed: never a plan made just now.
+    if (!req.saved && isProtected(ws)) return { status: 'protected', plan };
     if (req.confirm && !(await req.confirm(plan))) return { status: 'declined', plan };
     const result = await executePlan(plan, {
       store: ws.conn.store,

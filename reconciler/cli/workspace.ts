@@ -1,5 +1,7 @@
 /** Shared plumbing for commands that open a workspace: flags, errors users can fix, cleanup. */
 import { WorkspaceError } from '../apply/connect.ts';
+import { explainServiceError } from '../apply/service-errors.ts';
+import { redact } from '../core/redact.ts';
 import { openWorkspace, SpecsInvalidError, type OpenWorkspace } from '../apply/use-cases.ts';
 import { styleFor } from '../core/style.ts';
 import { LockHeldError, StateError } from '../state/index.ts';
@@ -55,6 +57,13 @@ export async function withWorkspace(ctx: CommandContext, flags: WorkspaceFlags, 
   } catch (err) {
     if (err instanceof LockHeldError || err instanceof WorkspaceError) {
       ctx.stderr.write(`tidemark: ${err.message}\n`);
+      return 1;
+    }
+    const envCfg = ws.model.workspace!.spec.environments[ws.conn.environment]!;
+    const why = explainServiceError(err, { environment: ws.conn.environment, envCfg, workspaceFile: ws.model.workspace!.pd.file, target: ws.conn.target });
+    if (why) {
+      ctx.stderr.write(`tidemark: ${why}\n`);
+      if (ctx.env.TIDEMARK_DEBUG === '1' && err instanceof Error) ctx.stderr.write(`${redact(err.stack ?? err.message)}\n`);
       return 1;
     }
     throw err;

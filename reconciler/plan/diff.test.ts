@@ -41,6 +41,7 @@ function sub(name: string): DesiredResource {
 function input(over: Partial<PlanInput>): PlanInput {
   return {
     environment: 'staging',
+    target: { kind: 'sandbox', id: 'sandbox:staging', label: 'the embedded sandbox' },
     desired: [],
     kinds,
     state: [],

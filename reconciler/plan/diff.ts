@@ -53,6 +53,7 @@ export interface PlanOptions {
 
 export interface PlanInput {
   environment: string;
+  target: Plan['target'];
   desired: DesiredResource[];
   kinds: Record<string, KindTraits>;
   state: StateEntry[];
@@ -286,6 +287,7 @@ export function computePlan(input: PlanInput): Plan {
     format_version: PLAN_FORMAT_VERSION,
     tool: { name: 'tidemark', version: input.version },
     environment: input.environment,
+    target: input.target,
     created_at: input.clock.now().toISOString(),
     specs: input.specs,
     live: { digest: digestOf(objects), objects },

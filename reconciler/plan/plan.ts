@@ -63,10 +63,20 @@ export interface DataImpact {
   audiences: Array<{ name: string; joining: number; leaving: number }>;
 }
 
+export interface PlanTarget {
+  kind: 'sandbox' | 'live';
+  /** Stable identity (no secrets): a saved plan is refused against any other. */
+  id: string;
+  /** For people: "the embedded sandbox", "Customer.io site … (us) · Qualtrics …". */
+  label: string;
+}
+
 export interface Plan {
   format_version: typeof PLAN_FORMAT_VERSION;
   tool: { name: 'tidemark'; version: string };
   environment: string;
+  /** Where the plan was made: the services it was refreshed from and would be applied to. */
+  target: PlanTarget;
   /** When the plan was made (from the injected clock). */
   created_at: string;
   specs: {

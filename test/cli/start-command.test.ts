@@ -23,7 +23,7 @@ describe('tidemark start on the embedded sandbox', () => {
     const env = { PATH: process.env.PATH ?? '', NO_COLOR: '1' };
     const first = await runCli(['start'], { cwd: dir, env });
     expect(first.code, first.stdout + first.stderr).toBe(0);
-    expect(first.stdout).toMatch(/Plan the config for staging \(embedded sandbox\)/);
+    expect(first.stdout).toMatch(/Plan the config for staging on the embedded sandbox/);
     expect(first.stdout).toMatch(/applied {2}customerio\.segment\.vip_customers/);
     expect(first.stdout).toMatch(/synced loyalty_tiers: read \d+, sent \d+/);
     // Warehouse sources need a connection the sandbox does not have: said plainly, not failed.

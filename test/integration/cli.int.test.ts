@@ -37,7 +37,8 @@ async function persisted(environment: string): Promise<string> {
 describe('tidemark CLI with --sandbox', () => {
   it('plans, applies, and then plans no changes across invocations', async () => {
     const first = await cli('plan', '--detailed-exitcode');
-    expect(first.stderr).toMatch(/using the embedded sandbox/);
+    expect(first.stderr).toMatch(/using the embedded sandbox/i);
+    expect(first.stdout).toMatch(/^Against: the embedded sandbox/m);
     expect(first.code).toBe(2);
     expect(first.stdout).toMatch(/Plan: 6 to create, 0 to update, 0 to replace, 0 to delete, 0 to import\. 0 unchanged\.\n$/);
 
@@ -49,7 +50,7 @@ describe('tidemark CLI with --sandbox', () => {
     const again = await cli('plan', '--detailed-exitcode');
     expect(again.code).toBe(0);
     expect(again.stdout).toMatch(/No changes\. Live Customer\.io and Qualtrics match the specs\.\n$/);
-    expect((await cli('apply', '--auto-approve')).stdout).toMatch(/^No changes\./m);
+    expect((await cli('apply', '--auto-approve')).stdout).toMatch(/^No changes: the embedded sandbox/m);
 
     const drift = await cli('drift', '--detailed-exitcode');
     expect(drift.code).toBe(0);

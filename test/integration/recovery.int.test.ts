@@ -5,9 +5,9 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { applyChanges, makePlan } from '../../reconciler/apply/use-cases.ts';
+import { applyChanges, makePlan, openWorkspace } from '../../reconciler/apply/use-cases.ts';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
-import { expectExactlyDeclared, open, pending, PLAN, STAGING_DIRECTORY, useSandboxAndProject, withWs } from './support.ts';
+import { expectExactlyDeclared, FAST_RETRY, pending, PLAN, STAGING_DIRECTORY, useSandboxAndProject, withWs } from './support.ts';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
 
@@ -94,7 +94,8 @@ describe('recovery', () => {
     const orphan = sandbox.qualtrics.listMailingLists(STAGING_DIRECTORY)[0]!;
     expect(output).not.toMatch(/Apply (complete|failed)/);
 
-    const ws = await open(dir, sandbox);
+    // The next run talks to the same services the killed one did (their state belongs to them), in process.
+    const ws = await openWorkspace({ cwd: dir, env, specs: 'specs', retry: FAST_RETRY });
     try {
       // The killed run is settled: the lock of the dead process is taken over and its pending create adopted.
       expect(ws.recovery.runs).toBe(1);

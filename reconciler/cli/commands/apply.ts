@@ -70,7 +70,7 @@ Only one apply runs at a time per environment (\`tidemark unlock\` shows and cle
             return false;
           }
           const rl = createInterface({ input, output: ctx.stdout });
-          const answer = await rl.question(`\nApply these changes to ${ws.conn.environment}? Only "yes" is accepted: `);
+          const answer = await rl.question(`\nApply these changes to ${ws.conn.environment} on ${ws.conn.target.label}? Only "yes" is accepted: `);
           rl.close();
           return answer.trim() === 'yes';
         },
@@ -80,11 +80,18 @@ Only one apply runs at a time per environment (\`tidemark unlock\` shows and cle
         case 'locked':
           ctx.stderr.write(`tidemark apply: ${outcome.holder}\n`);
           return 1;
+        case 'protected':
+          ctx.stdout.write(renderPlanText(outcome.plan, style));
+          ctx.stderr.write(
+            `tidemark apply: environment "${ws.conn.environment}" is protected: it is changed only by a plan that was reviewed. ` +
+              `Save one with \`tidemark plan --env ${ws.conn.environment} --out plan.json\`, have it reviewed, then run \`tidemark apply plan.json\`. Nothing was applied.\n`,
+          );
+          return 1;
         case 'stale':
           ctx.stderr.write(`tidemark apply: refusing to apply ${positionals[0]}: it is stale.\n${outcome.moved.map((m) => `  - ${m}`).join('\n')}\nMake a new plan with \`tidemark plan --out FILE\` and review it.\n`);
           return 1;
         case 'nothing':
-          ctx.stdout.write('No changes. Live Customer.io and Qualtrics match the specs.\n');
+          ctx.stdout.write(`No changes: ${ws.conn.target.label} matches the specs.\n`);
           return 0;
         case 'invalid':
           ctx.stdout.write(renderPlanText(outcome.plan, style));
@@ -93,10 +100,13 @@ Only one apply runs at a time per environment (\`tidemark unlock\` shows and cle
         case 'declined':
           ctx.stdout.write('Apply cancelled: nothing was changed.\n');
           return 1;
+        default:
+          return 1;
         case 'done': {
           const r = outcome.result;
           const count = (s: string) => r.results.filter((x) => x.status === s).length;
-          ctx.stdout.write(`\nApply ${r.ok ? style.green('complete') : style.red('failed')}: ${count('applied')} applied, ${count('failed')} failed, ${count('skipped')} skipped, ${count('blocked')} blocked.\n`);
+          const verdict = r.ok ? style.green('complete') : count('failed') + count('skipped') > 0 ? style.red('failed') : style.red('incomplete');
+          ctx.stdout.write(`\nApply ${verdict}: ${count('applied')} applied, ${count('failed')} failed, ${count('skipped')} skipped, ${count('blocked')} blocked.\nOn: ${ws.conn.target.label}\n`);
           for (const n of r.next) ctx.stdout.write(`${n}\n`);
           return r.ok ? 0 : 1;
         }

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
-import { applyChanges, makePlan, whoAmI } from '../../apply/use-cases.ts';
+import { applyChanges, isProtected, makePlan, whoAmI } from '../../apply/use-cases.ts';
+import { hasChanges } from '../../plan/plan.ts';
 import { hasErrors } from '../../core/diagnostics.ts';
 import { styleFor } from '../../core/style.ts';
 import { renderPlanText } from '../../plan/render/index.ts';
@@ -51,15 +52,21 @@ The main job, as the scheduled workflow runs it:
 
     return withWorkspace(ctx, values, async (ws) => {
       const options = { allowDelete: !!values['allow-delete'], adoptByName: false, targets: [] };
-      ctx.stdout.write(style.bold(`\n2. Plan the config for ${ws.conn.environment} (${ws.conn.mode === 'sandbox' ? 'embedded sandbox' : 'live services'})\n`));
+      ctx.stdout.write(style.bold(`\n2. Plan the config for ${ws.conn.environment} on ${ws.conn.target.label}\n`));
       const plan = await makePlan(ws, options);
       ctx.stdout.write(renderPlanText(plan, style));
       if (hasErrors(plan.diagnostics)) return 1;
       const approved = ws.conn.mode === 'sandbox' || values['auto-approve'] || ctx.env.TIDEMARK_AUTO_APPROVE === '1';
       ctx.stdout.write(style.bold('\n3. Apply\n'));
-      if (!approved) {
+      if (isProtected(ws) && ws.conn.mode === 'live' && hasChanges(plan)) {
+        // The main job never applies a fresh plan to a protected environment, approved or not.
+        ctx.stdout.write(`Not applying: environment "${ws.conn.environment}" is protected and changes only by a reviewed saved plan (\`tidemark plan --out\`, then \`tidemark apply FILE\`).\n`);
+        return 1;
+      }
+      if (!approved && hasChanges(plan)) {
+        // The job did not do what it planned: say so in the exit code too.
         ctx.stdout.write('Not applying to live services without --auto-approve (or TIDEMARK_AUTO_APPROVE=1). Review the plan above, then run `tidemark apply`.\n');
-        return 0;
+        return 1;
       }
       const outcome = await applyChanges(ws, { options, who: whoAmI(ctx.env) });
       let configOk = true;

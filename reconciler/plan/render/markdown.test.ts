@@ -51,6 +51,8 @@ describe('renderPlanMarkdown', () => {
       "<!-- tidemark-plan environment=production -->
       ## Plan for production: 1 to create, 1 to update, 2 to replace, 1 to delete, 1 to import, 1 to forget (1 blocked), 2 unchanged
 
+      Against: Customer.io site 3f2a (us) · Qualtrics iad1, directory POOL_7hNcW3p5YqE2dVu
+
       > [!WARNING]
       > This plan deletes 3 objects (2 by replacement; 1 blocked, not applied): \`qualtrics.event_subscription.responses\`, \`qualtrics.mailing_list.churn\`, \`customerio.segment.old_promo\`.
 
@@ -171,6 +173,8 @@ describe('renderPlanMarkdown', () => {
     expect(renderPlanMarkdown(makePlan([]))).toMatchInlineSnapshot(`
       "<!-- tidemark-plan environment=production -->
       ## Plan for production: no changes
+
+      Against: Customer.io site 3f2a (us) · Qualtrics iad1, directory POOL_7hNcW3p5YqE2dVu
 
       No changes. Live Customer.io and Qualtrics match the specs.
 

@@ -27,6 +27,7 @@ describe('renderPlanText', () => {
       "! This plan deletes 3 objects (2 by replacement; 1 blocked, not applied).
 
       tidemark plan for production
+      Against: Customer.io site 3f2a (us) · Qualtrics iad1, directory POOL_7hNcW3p5YqE2dVu
       Specs: 4f2a9c1 + uncommitted changes
 
       Symbols:
@@ -97,6 +98,7 @@ describe('renderPlanText', () => {
   it('renders an empty plan as no changes', () => {
     expect(text(makePlan([]))).toMatchInlineSnapshot(`
       "tidemark plan for production
+      Against: Customer.io site 3f2a (us) · Qualtrics iad1, directory POOL_7hNcW3p5YqE2dVu
       Specs: 4f2a9c1
 
       Data impact: not computed (run \`tidemark sync plan\` for row counts).
@@ -125,15 +127,22 @@ describe('renderPlanText', () => {
   });
 
   it('shows the short specs revision and whether the tree was dirty', () => {
-    const at = (specs: Partial<Plan['specs']>) => lines(makePlan([], { specs: { ...makePlan([]).specs, ...specs } }))[1];
+    const at = (specs: Partial<Plan['specs']>) => lines(makePlan([], { specs: { ...makePlan([]).specs, ...specs } }))[2];
     expect(at({ dirty: false })).toBe('Specs: 4f2a9c1');
     expect(at({ dirty: true })).toBe('Specs: 4f2a9c1 + uncommitted changes');
     expect(at({ revision: null, dirty: false })).toBe('Specs: not in git');
   });
 
+  it('says which services it was made against, the sandbox in colour so it stands out', () => {
+    expect(lines(makePlan([]))[1]).toBe('Against: Customer.io site 3f2a (us) · Qualtrics iad1, directory POOL_7hNcW3p5YqE2dVu');
+    const sandbox = makePlan([], { target: { kind: 'sandbox', id: 'sandbox:production', label: 'the embedded sandbox' } });
+    expect(lines(sandbox)[1]).toBe('Against: the embedded sandbox');
+    expect(renderPlanText(sandbox, colorStyle).split('\n')[1]).toContain('\u001b[33mthe embedded sandbox');
+  });
+
   it('says when the plan was limited to targets', () => {
     const plan = makePlan([], { options: { allow_delete: false, adopt_by_name: false, targets: ['customerio.segment.a'] } });
-    expect(lines(plan)[2]).toBe('Targets: customerio.segment.a (and what they depend on; everything else is left out)');
+    expect(lines(plan)[3]).toBe('Targets: customerio.segment.a (and what they depend on; everything else is left out)');
   });
 
   it('shows only the changed attributes of an update, and all of them for a create or delete', () => {
