@@ -101,7 +101,8 @@ describe('sync plan', () => {
 describe('sync run', () => {
   it('prints a JSON run report with the counts of every source run', async () => {
     dir = await makeProject({
-      sources: [vip(), personSource({ fields: { order_count: 'orders' } })],
+      // Half of the customers rows are rejected: within the threshold that source declares.
+      sources: [vip(), personSource({ fields: { order_count: 'orders' }, extra: 'max_rejected: 50%\n' })],
       data: {
         'vip.ndjson': ndjson([{ customer_id: 'a', tier: 'gold', tier_at: '2026-05-02T00:00:00Z' }]),
         'customers.ndjson': ndjson([{ customer_id: 'a', orders: 2 }, { customer_id: 'b', orders: 'x' }]),
@@ -236,15 +237,23 @@ describe('status', () => {
     expect((JSON.parse(clear.stdout) as { alerts: unknown[] }).alerts).toEqual([]);
   });
 
-  it('counts entries Customer.io refused in the reject rate', async () => {
-    dir = await makeProject({
-      sources: [personSource({ fields: { order_count: 'orders' } })],
-      data: { 'customers.ndjson': ndjson(Array.from({ length: 40 }, (_, i) => ({ customer_id: `p${i}`, orders: i }))) },
-    });
-    sandbox.faults.set({ partialFailureRate: 0.3, service: 'track' });
-    const r = await syncOk(dir, sandbox, 'customers');
-    sandbox.faults.clear();
-    expect(r.counts.refused).toBeGreaterThan(2);
+  it('counts entries Customer.io refused for good in the reject rate, and fails the run over the threshold', async () => {
+    // Customer.io refuses for good a new attribute on a person who already has its 300: 4 of 40 people
+    // (10%, over the default 5%) are given 300 attributes first, through the Track API.
+    const auth = `Basic ${Buffer.from(`${sandbox.env.CUSTOMERIO_SITE_ID}:${sandbox.env.CUSTOMERIO_TRACK_API_KEY}`).toString('base64')}`;
+    const full = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`a${i}`, i]));
+    for (const id of ['p0', 'p10', 'p20', 'p30']) {
+      const res = await fetch(`${sandbox.env.CUSTOMERIO_TRACK_URL}/api/v1/customers/${id}`, { method: 'PUT', headers: { authorization: auth, 'content-type': 'application/json' }, body: JSON.stringify(full) });
+      expect(res.status).toBe(200);
+    }
+    const rows = Array.from({ length: 40 }, (_, i) => ({ customer_id: `p${i}`, orders: i }));
+    dir = await makeProject({ sources: [personSource({ fields: { order_count: 'orders' } })], data: { 'customers.ndjson': ndjson(rows) } });
+    const run = await cli(dir, sandbox, ['sync', 'run', 'customers', '--format', 'json']);
+    expect(run.code).toBe(1);
+    const r = (JSON.parse(run.stdout) as { runs: SyncReport[] }).runs[0]!;
+    expect(r.status).toBe('failed');
+    expect(r.counts).toMatchObject({ read: 40, refused: 4, sent: 36, retry_later: 0, pending: 0 });
+    expect(r.problems).toEqual(["4 of 40 rows read (10%) were rejected or refused by Customer.io for good, over the source's max_rejected of 5%."]);
     const status = await cli(dir, sandbox, ['status', '--format', 'json']);
     expect(status.code).toBe(3);
     const out = JSON.parse(status.stdout) as { sources: Array<{ reject_rate: number }>; alerts: Array<{ kind: string }> };
