@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { KeyTable, RunDiff, type RowClass } from './run-diff.ts';
+import { KeyTable, PendingBook, RunDiff, type RowClass } from './run-diff.ts';
 
 describe('RunDiff', () => {
   const snapshot = (): RunDiff => {
@@ -119,5 +119,43 @@ describe('KeyTable', () => {
       }),
       { numRuns: 60 },
     );
+  });
+});
+
+describe('PendingBook', () => {
+  const entry = (key: string, ordering: number | null) => ({ key, hash: `h-${key}`, ordering, payload: '{}', location: `f:${key}`, reason: 'retryable' });
+
+  it('lets only a newer row supersede a waiting entry; a row without an ordering counts as newer', () => {
+    const book = new PendingBook([entry('a', 10), entry('b', 10), entry('c', 10), entry('d', null)], () => undefined);
+    expect(book.admit('a', 9)).toBe(false);
+    expect(book.admit('a', 10)).toBe(false);
+    expect(book.waiting.has('a')).toBe(true);
+    expect(book.admit('b', 11)).toBe(true);
+    expect(book.admit('c', null)).toBe(true);
+    expect(book.admit('d', 1)).toBe(true);
+    expect(book.admit('zz', 1)).toBe(true);
+    expect([...book.waiting.keys()]).toEqual(['a']);
+    expect([...book.superseded].sort()).toEqual(['b', 'c', 'd']);
+    // Once superseded, later rows of the key are not held back by the old entry.
+    expect(book.admit('b', 1)).toBe(true);
+  });
+
+  it('drops a superseded entry unless a row of its key is on its way, and a leftover older than the snapshot', () => {
+    const snapshot = new Map<string, number | null>([['old', 50], ['kept', 5], ['noorder', null]]);
+    const book = new PendingBook([entry('old', 40), entry('kept', 10), entry('noorder', 3), entry('x', 1)], (k) => snapshot.get(k));
+    expect([...book.waiting.keys()].sort()).toEqual(['kept', 'noorder', 'x']);
+    expect([...book.dropped]).toEqual(['old']);
+    expect(book.stored.size).toBe(4);
+
+    book.admit('x', 2);
+    expect(book.dropped.has('x')).toBe(true);
+    book.onTheWay('x');
+    expect(book.dropped.has('x')).toBe(false);
+    // The row that went out was withdrawn for a later one that is not sent: the old entry is dropped.
+    book.withdrawn('x');
+    expect(book.dropped.has('x')).toBe(true);
+    // A key that never had a waiting entry is never dropped.
+    book.withdrawn('kept');
+    expect(book.dropped.has('kept')).toBe(false);
   });
 });

@@ -660,7 +660,8 @@ function pendingOf(o: Outgoing, reason: 'retryable' | 'unacknowledged'): Pending
 function flatCounts(c: SyncCounts): Record<string, number> {
   return {
     read: c.read, rejected: c.rejected, new: c.new, changed: c.changed, unchanged: c.unchanged, out_of_order: c.out_of_order,
-    duplicates: c.duplicates, sent: c.sent, acknowledged: c.acknowledged, refused: c.refused, unsent: c.unsent,
+    duplicates: c.duplicates, sent: c.sent, acknowledged: c.acknowledged, attempted: c.attempted, refused: c.refused, retry_later: c.retry_later,
+    unsent: c.unsent, retried: c.retried, behind_pending: c.behind_pending, pending: c.pending,
     null_blocked: Object.values(c.null_blocked).reduce((a, b) => a + b, 0),
   };
 }

@@ -112,6 +112,26 @@ describe('entries refused for a transient reason', () => {
   });
 });
 
+describe('a newer row that matches what Customer.io already holds', () => {
+  it('still goes out when it supersedes a waiting entry, so its acknowledgement settles that entry in one transaction', async () => {
+    const dir = await makeProject({ sources: [csvSource()], data: { 'customers.csv': csv([{ id: 'a', orders: 1, at: '2026-05-10T00:00:00Z' }]) } });
+    await syncOk(dir, sandbox, 'customers');
+    await writeData(dir, 'customers.csv', csv([{ id: 'a', orders: 2, at: '2026-05-20T00:00:00Z' }]));
+    sandbox.faults.set({ partialFailureRate: 1, service: 'track' });
+    expect((await sync(dir, sandbox, 'customers')).counts).toMatchObject({ retry_later: 1, pending: 1 });
+    sandbox.faults.clear();
+    // Back to the value the snapshot holds, but newer than the waiting entry: it supersedes it and is sent
+    // (not skipped as unchanged, which would leave the older entry to be dropped only at the end of the run).
+    await writeData(dir, 'customers.csv', csv([{ id: 'a', orders: 1, at: '2026-05-30T00:00:00Z' }]));
+    const third = await syncOk(dir, sandbox, 'customers');
+    expect(third.counts).toMatchObject({ unchanged: 1, sent: 1, retried: 0, pending: 0 });
+    // An export without the person leaves Customer.io with the newest value.
+    await writeData(dir, 'customers.csv', csv([]));
+    expect((await syncOk(dir, sandbox, 'customers')).counts).toMatchObject({ read: 0, sent: 0, retried: 0 });
+    expect(attributesOf(sandbox, 'a')).toMatchObject({ order_count: 1 });
+  });
+});
+
 describe('exit codes', () => {
   it('fails a run whose rejects exceed the source\'s max_rejected (default 5%), saying so in one sentence', async () => {
     const rows = [...Array.from({ length: 18 }, (_, i) => ({ customer_id: `r${i}`, orders: i })), { customer_id: 'x1', orders: 'many' }, { customer_id: 'x2', orders: 'lots' }];
