@@ -212,4 +212,14 @@ describe('eval "$(tidemark sandbox --detach)"', () => {
     expect(none.code).toBe(1);
     expect(none.stderr).toContain('no detached sandbox runs here');
   }, 240_000);
+
+  it('reports a background sandbox that could not start, with its log, and leaves nothing running', async () => {
+    const project = await makeProject();
+    const failed = await run(process.execPath, [BIN, 'sandbox', '--detach', '--port', '0', '--env', 'nope'], project, shellEnv());
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toBe('');
+    expect(failed.stderr).toContain('did not start');
+    expect(failed.stderr).toContain('"nope" is not declared');
+    await expect(readFile(path.join(project, '.tidemark', 'sandbox', 'standalone.pid'))).rejects.toThrow(/ENOENT/);
+  }, 120_000);
 });

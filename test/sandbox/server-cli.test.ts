@@ -3,14 +3,14 @@
  * lifecycle (SIGTERM → state flushed, exit 0).
  */
 import { spawn } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { UsageError, type CommandContext } from '../../reconciler/cli/command.ts';
-import { formatEnv, parseSandboxArgs, runSandbox, DEFAULT_SANDBOX_PORT } from '../../reconciler/cli/commands/sandbox.ts';
+import { formatEnv, parseSandboxArgs, runSandbox, stopSandbox, DEFAULT_SANDBOX_PORT } from '../../reconciler/cli/commands/sandbox.ts';
 import { main } from '../../reconciler/cli/main.ts';
 
 const REPO = resolve(import.meta.dirname, '../..');
@@ -195,6 +195,34 @@ describe('runSandbox in a project', () => {
     expect(await runSandbox(parseSandboxArgs(['--port', '0'], dir), broken.ctx, AbortSignal.abort())).toBe(1);
     expect(broken.err()).toContain('do not validate');
     expect(broken.out()).toBe('');
+  });
+});
+
+describe('stopSandbox', () => {
+  const pidFile = () => join(dir, '.tidemark', 'sandbox', 'standalone.pid');
+  const record = (pid: number) =>
+    JSON.stringify({ pid, urls: { customerioTrack: 'http://127.0.0.1:1', customerioApp: 'http://127.0.0.1:1', qualtrics: 'http://127.0.0.1:1' }, exports: {} });
+
+  it('refuses clearly when no detached sandbox was started here', async () => {
+    const { ctx, err } = capture();
+    expect(await stopSandbox(ctx)).toBe(1);
+    expect(err()).toContain('no detached sandbox runs here');
+  });
+
+  it('removes a stale pid file and never signals a process that does not answer as a sandbox (a reused pid)', async () => {
+    const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60_000)'], { stdio: 'ignore' });
+    try {
+      await mkdir(join(dir, '.tidemark', 'sandbox'), { recursive: true });
+      await writeFile(pidFile(), record(other.pid!));
+      const { ctx, err } = capture();
+      expect(await stopSandbox(ctx)).toBe(1);
+      expect(err()).toContain('stale pid file');
+      expect(other.exitCode).toBeNull();
+      expect(other.signalCode).toBeNull();
+      await expect(readFile(pidFile())).rejects.toThrow(/ENOENT/);
+    } finally {
+      other.kill('SIGKILL');
+    }
   });
 });
 
