@@ -390,7 +390,12 @@ export async function stopSandbox(ctx: CommandContext): Promise<number> {
     ctx.stderr.write(`tidemark sandbox: no detached sandbox runs here (pid ${rec.pid} is gone or no longer answers as one); removed its stale pid file, nothing stopped\n`);
     return 1;
   }
-  process.kill(rec.pid, 'SIGTERM');
+  try {
+    process.kill(rec.pid, 'SIGTERM');
+  } catch (err) {
+    ctx.stderr.write(`tidemark sandbox: could not signal pid ${rec.pid} (${(err as NodeJS.ErrnoException).code ?? String(err)}); nothing stopped\n`);
+    return 1;
+  }
   const deadline = Date.now() + STOP_TIMEOUT_MS;
   while (Date.now() < deadline) {
     if (!isAlive(rec.pid) || readPidRecord(pidFile)?.pid !== rec.pid) {
