@@ -1,6 +1,7 @@
 /** Shared plumbing for commands that open a workspace: flags, errors users can fix, cleanup. */
 import { WorkspaceError } from '../apply/connect.ts';
 import { explainServiceError } from '../apply/service-errors.ts';
+import type { TargetIdentity } from '../apply/target.ts';
 import { redact } from '../core/redact.ts';
 import { openWorkspace, SpecsInvalidError, type OpenWorkspace } from '../apply/use-cases.ts';
 import { styleFor } from '../core/style.ts';
@@ -18,6 +19,11 @@ export interface WorkspaceFlags {
   env?: string;
   specs?: string;
   sandbox?: boolean;
+}
+
+/** What machine-readable outputs say about where they ran: the identity, never a credential. */
+export function publicTarget(t: TargetIdentity): { kind: TargetIdentity['kind']; id: string; label: string } {
+  return { kind: t.kind, id: t.id, label: t.label };
 }
 
 /** Opens the workspace, runs `fn`, always closes; turns problems a user can fix into a message and exit 1. */

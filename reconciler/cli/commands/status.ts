@@ -3,7 +3,7 @@ import { styleFor } from '../../core/style.ts';
 import { DEFAULT_REJECT_RATE_THRESHOLD, formatAge } from '../../sync/monitor.ts';
 import { readSourceStatuses } from '../../sync/source-statuses.ts';
 import { UsageError, type Command } from '../command.ts';
-import { withWorkspace, workspaceFlags } from '../workspace.ts';
+import { publicTarget, withWorkspace, workspaceFlags } from '../workspace.ts';
 
 /** Exit code when the command worked but found something that needs attention. */
 export const ALERT_EXIT_CODE = 3;
@@ -33,11 +33,13 @@ source's max_rejected (--max-reject-rate for sources that declare none); 1 on er
       const statuses = await readSourceStatuses(ws.model, ws.conn.store, ws.conn.environment, now, threshold);
       const alerts = statuses.flatMap((s) => s.alerts);
       if (values.format === 'json') {
-        ctx.stdout.write(`${JSON.stringify({ format_version: 1, environment: ws.conn.environment, checked_at: now.toISOString(), sources: statuses, alerts }, null, 2)}\n`);
+        ctx.stdout.write(`${JSON.stringify({ format_version: 1, environment: ws.conn.environment, target: publicTarget(ws.conn.target), checked_at: now.toISOString(), sources: statuses, alerts }, null, 2)}\n`);
       } else if (values.format === 'github') {
-        for (const a of alerts) ctx.stdout.write(`::error title=tidemark ${a.kind} (${a.source})::${a.message.replace(/%/g, '%25').replace(/\n/g, '%0A')}\n`);
+        const on = ` [${ws.conn.environment} on ${ws.conn.target.label}]`;
+        for (const a of alerts) ctx.stdout.write(`::error title=tidemark ${a.kind} (${a.source})::${`${a.message}${on}`.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A')}\n`);
       } else {
         const style = styleFor(ctx.stdout, ctx.env);
+        ctx.stdout.write(`Status of ${style.bold(ws.conn.environment)} on ${ws.conn.target.label}\n`);
         for (const s of statuses) {
           const age = s.age_seconds === null ? 'never' : `${formatAge(s.age_seconds)} ago`;
           const slo = s.max_age_seconds === null ? 'no SLO' : `SLO ${formatAge(s.max_age_seconds)}`;

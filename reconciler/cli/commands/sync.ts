@@ -7,7 +7,7 @@ import { styleFor, type Style } from '../../core/style.ts';
 import { isDue } from '../../sync/monitor.ts';
 import { syncSource, type SyncProgress, type SyncReport } from '../../sync/run.ts';
 import { UsageError, type Command, type CommandContext } from '../command.ts';
-import { withWorkspace, workspaceFlags } from '../workspace.ts';
+import { publicTarget, withWorkspace, workspaceFlags } from '../workspace.ts';
 
 export const syncCommand: Command = {
   name: 'sync',
@@ -55,6 +55,7 @@ run    syncs the given sources (default: all), or with --due those whose cron sc
       }
       const style = styleFor(ctx.stdout, ctx.env);
       const reports: SyncReport[] = [];
+      if (values.format !== 'json' && selected.length > 0) ctx.stdout.write(`${sub === 'plan' ? 'Planning against' : 'Syncing into'} ${ws.conn.target.label} (environment ${style.bold(ws.conn.environment)})\n`);
       for (const name of selected) {
         const progress = progressPrinter(ctx, name);
         const report = await syncSource(
@@ -74,7 +75,8 @@ run    syncs the given sources (default: all), or with --due those whose cron sc
         reports.push(report);
         if (values.format !== 'json') ctx.stdout.write(renderReport(report, style));
       }
-      if (values.format === 'json') ctx.stdout.write(`${JSON.stringify(sub === 'plan' ? reports[0] : { format_version: 1, runs: reports }, null, 2)}\n`);
+      const target = publicTarget(ws.conn.target);
+      if (values.format === 'json') ctx.stdout.write(`${JSON.stringify(sub === 'plan' ? { ...reports[0], environment: ws.conn.environment, target } : { format_version: 1, environment: ws.conn.environment, target, runs: reports }, null, 2)}\n`);
       // A partial run (entries wait for the next run) did not do everything it planned either.
       return reports.some((r) => r.status === 'failed' || r.status === 'partial') ? 1 : 0;
     });
