@@ -159,8 +159,15 @@ export async function connect(model: SpecModel, opts: ConnectOptions): Promise<C
   // The sandbox keeps its own state beside the live one, so trying something on the sandbox never
   // mixes its ids into the state of the real workspace (nor blocks it: see checkStateTarget).
   const stateEnv = target.kind === 'sandbox' ? `${environment}.sandbox` : environment;
-  const store = await openStateStore({ dir: stateDir, env: stateEnv, ...(databaseUrl ? { databaseUrl } : {}), ...(opts.clock ? { clock: opts.clock } : {}) });
   const ownsSandbox = sandbox && !opts.attachSandbox;
+  let store: StateStore;
+  try {
+    store = await openStateStore({ dir: stateDir, env: stateEnv, ...(databaseUrl ? { databaseUrl } : {}), ...(opts.clock ? { clock: opts.clock } : {}) });
+  } catch (err) {
+    // A state folder that cannot be used must not leave the sandbox's server running (the CLI would hang).
+    if (ownsSandbox) await sandbox!.close().catch(() => undefined);
+    throw err;
+  }
   const closeAll = async () => {
     await store.close();
     if (ownsSandbox) await sandbox!.close();

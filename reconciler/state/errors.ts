@@ -22,7 +22,9 @@ export type StateErrorCode =
   /** A staging session was superseded or used out of order. */
   | 'STATE007'
   /** Bad store configuration (environment name, URL, schema). */
-  | 'STATE008';
+  | 'STATE008'
+  /** The state folder cannot be used: it is a file, or it cannot be created or written. */
+  | 'STATE009';
 
 export class StateError extends UserError {
   override name = 'StateError';

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { systemClock } from '../core/clock.ts';
@@ -96,24 +96,21 @@ export async function openStateStoreWith(opts: StateStoreOptions, migrations: re
   }
 
   const dir = path.resolve(opts.dir ?? DEFAULT_STATE_DIR);
-  // State holds customer identifiers (snapshot keys): keep it private and out of Git.
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const gitignore = path.join(dir, '.gitignore');
-  if (!existsSync(gitignore)) writeFileSync(gitignore, '# tidemark state: never commit it\n*\n');
+  prepareStateDir(dir);
   const file = path.join(dir, `state-${env}.sqlite`);
   const created = !existsSync(file);
   let driver: SqlDriver;
   try {
     driver = new SqliteDriver(file);
   } catch (e) {
-    throw wrapOpenError(e, file);
+    throw localStateError(e, dir) ?? wrapOpenError(e, file);
   }
   if (created) chmodSync(file, 0o600);
   try {
     await migrate(driver, migrations, file, now);
   } catch (e) {
     await driver.close().catch(() => {});
-    throw wrapOpenError(e, file);
+    throw localStateError(e, dir) ?? wrapOpenError(e, file);
   }
   return new SqlStateStore({
     backend: 'sqlite',
@@ -123,6 +120,49 @@ export async function openStateStoreWith(opts: StateStoreOptions, migrations: re
     db: driver,
     locks: new LeaseLockManager(driver, env, clock, holder, file),
   });
+}
+
+const STATE_PATH_HINT = "The state folder is the Workspace's `state.path` setting (default .tidemark), relative to the project.";
+
+/**
+ * Creates the state folder (private, and out of Git: the state holds customer identifiers and payloads).
+ * The usual ways it fails are the machine's state, not bugs, and each gets its own plain message.
+ */
+function prepareStateDir(dir: string): void {
+  const existing = statSync(dir, { throwIfNoEntry: false });
+  if (existing && !existing.isDirectory()) {
+    throw new StateError('STATE009', `The state folder ${dir} is a file, not a folder. Move or delete that file, or point the state elsewhere. ${STATE_PATH_HINT}`);
+  }
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const gitignore = path.join(dir, '.gitignore');
+    if (!existsSync(gitignore)) writeFileSync(gitignore, '# tidemark state: never commit it\n*\n');
+  } catch (e) {
+    throw localStateError(e, dir) ?? e;
+  }
+}
+
+const LOCAL_CAUSES: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'the file system is read-only',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'the disk quota is exceeded',
+  ENOTDIR: 'a part of its path is a file, not a folder',
+  SQLITE_READONLY: 'the database file is read-only',
+  SQLITE_CANTOPEN: 'the database file cannot be opened',
+  SQLITE_FULL: 'no space left on the device',
+};
+
+/** A StateError for a state folder that cannot be created or written, or undefined for other failures. */
+export function localStateError(e: unknown, dir: string): StateError | undefined {
+  const code = e instanceof Error ? (e as { code?: unknown }).code : undefined;
+  if (typeof code !== 'string' || !(code in LOCAL_CAUSES)) return undefined;
+  return new StateError(
+    'STATE009',
+    `The state folder ${dir} cannot be written: ${LOCAL_CAUSES[code]} (${code}). Make it writable by this user, or point the state elsewhere. ${STATE_PATH_HINT}`,
+    { cause: e },
+  );
 }
 
 function wrapOpenError(e: unknown, location: string): unknown {

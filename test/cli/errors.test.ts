@@ -1,0 +1,142 @@
+/**
+ * What reaches the user when something fails: one short paragraph and exit 1, never a stack trace unless
+ * TIDEMARK_DEBUG=1. A user's mistake reads as such; an unexpected error says it is likely a bug.
+ */
+import { execFile } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { commands } from '../../reconciler/cli/commands/index.ts';
+import { describeFailure } from '../../reconciler/cli/main.ts';
+import { registerSecret } from '../../reconciler/core/redact.ts';
+import { UserError } from '../../reconciler/core/user-error.ts';
+import { runCli } from './run-cli.test-support.ts';
+
+const REPO = path.resolve(import.meta.dirname, '../..');
+const BIN = path.join(REPO, 'bin/tidemark.js');
+const STACK_LINE = /^\s+at .+\(.+:\d+:\d+\)$|^\s+at .+:\d+:\d+$/m;
+const SECRET = 'tm-errors-secret-5a4b3c2d1e';
+registerSecret(SECRET);
+
+let root: string;
+beforeAll(() => {
+  root = mkdtempSync(path.join(os.tmpdir(), 'tidemark-errors-'));
+});
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+function project(name: string, edit?: (workspaceYaml: string) => string): string {
+  const dir = path.join(root, name);
+  cpSync(path.join(REPO, 'specs'), path.join(dir, 'specs'), { recursive: true });
+  if (edit) {
+    const file = path.join(dir, 'specs/workspace.yaml');
+    writeFileSync(file, edit(readFileSync(file, 'utf8')));
+  }
+  return dir;
+}
+
+const baseEnv = { PATH: process.env.PATH ?? '', NO_COLOR: '1' };
+
+/** Replaces the `rules` command with one that throws `err`. */
+function failingCommand(err: unknown): void {
+  const entry = commands.find((c) => c.name === 'rules')!;
+  vi.spyOn(entry, 'load').mockResolvedValue({
+    name: 'rules',
+    summary: '',
+    usage: '',
+    run: async () => {
+      throw err;
+    },
+  });
+}
+
+describe('the central error handler', () => {
+  it('an unexpected error: likely a bug, its message redacted, how to get the stack; no stack', async () => {
+    failingCommand(new TypeError(`Cannot read properties of undefined (token ${SECRET})`));
+    const r = await runCli(['rules'], { env: baseEnv });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('tidemark rules: unexpected error (likely a bug in tidemark): Cannot read properties of undefined');
+    expect(r.stderr).toContain('Set TIDEMARK_DEBUG=1 for the stack trace');
+    expect(r.stderr).not.toContain(SECRET);
+    expect(r.stderr).not.toMatch(STACK_LINE);
+  });
+
+  it('with TIDEMARK_DEBUG=1 the stack trace is printed, still redacted', async () => {
+    failingCommand(new TypeError(`boom ${SECRET}`));
+    const r = await runCli(['rules'], { env: { ...baseEnv, TIDEMARK_DEBUG: '1' } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(STACK_LINE);
+    expect(r.stderr).not.toContain(SECRET);
+  });
+
+  it('a UserError is its message and hint, with no stack and no talk of bugs', async () => {
+    failingCommand(new UserError('the thing is misconfigured', { hint: 'Check environments.staging.thing in specs/workspace.yaml.' }));
+    const r = await runCli(['rules'], { env: baseEnv });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('tidemark rules: the thing is misconfigured\nCheck environments.staging.thing in specs/workspace.yaml.\n');
+    const debug = await runCli(['rules'], { env: { ...baseEnv, TIDEMARK_DEBUG: '1' } });
+    expect(debug.stderr).toMatch(STACK_LINE);
+  });
+
+  it('a file system refusal is described as one, not as a bug', () => {
+    for (const code of ['EACCES', 'EROFS', 'ENOSPC']) {
+      const err = Object.assign(new Error(`${code}: oops, open '/srv/project/.tidemark/x'`), { code, syscall: 'open', path: '/srv/project/.tidemark/x' });
+      const text = describeFailure('tidemark plan', err, {});
+      expect(text).toMatch(new RegExp(`^tidemark plan: cannot open /srv/project/.tidemark/x: .+ \\(${code}\\)\\. `));
+      expect(text).toContain('state.path');
+      expect(text).not.toContain('bug');
+    }
+  });
+
+  it('a non-Error thrown value is still one paragraph', () => {
+    expect(describeFailure('tidemark x', 'just a string', {})).toBe(
+      'tidemark x: unexpected error (likely a bug in tidemark): just a string\nSet TIDEMARK_DEBUG=1 for the stack trace, and include it when you report this.\n',
+    );
+  });
+});
+
+describe('local errors', () => {
+  it('.tidemark is a file: names the path and the state.path setting, exit 1, no stack', async () => {
+    const dir = project('dot-file');
+    writeFileSync(path.join(dir, '.tidemark'), 'not a folder\n');
+    for (const args of [['plan'], ['sync', 'run', 'loyalty_tiers'], ['status']]) {
+      const r = await runCli(args, { cwd: dir, env: baseEnv });
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toContain(`${path.join(dir, '.tidemark')} is a file, not a folder`);
+      expect(r.stderr).toContain('state.path');
+      expect(r.stderr).not.toMatch(STACK_LINE);
+    }
+  });
+
+  // Tests run as root, where chmod does not stop a write; /sys refuses new files even to root, so it
+  // stands in for a read-only state folder without mounting anything.
+  it('a state folder that cannot be written: names it, the cause and state.path; the process exits', async () => {
+    const dir = project('read-only', (y) => y.replace(/^( {2}path:) \.tidemark$/m, '$1 /sys'));
+    expect(readFileSync(path.join(dir, 'specs/workspace.yaml'), 'utf8')).toMatch(/^ {2}path: \/sys$/m);
+    const run = promisify(execFile);
+    // As its own process: a server left running by the failed open would keep it from exiting.
+    const r = await run(process.execPath, [BIN, 'plan'], { cwd: dir, env: baseEnv, timeout: 60_000 }).then(
+      (ok) => ({ code: 0, ...ok }),
+      (e: { code: number; stdout: string; stderr: string; killed?: boolean }) => e,
+    );
+    expect((r as { killed?: boolean }).killed ?? false).toBe(false);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/The state folder \/sys cannot be written: (permission denied \(EACCES\)|operation not permitted \(EPERM\)|the file system is read-only \(EROFS\))/);
+    expect(r.stderr).toContain('state.path');
+    expect(r.stderr).not.toMatch(STACK_LINE);
+  });
+
+  it('EPIPE: output piped into a reader that goes away exits quietly with the usual code', async () => {
+    const run = promisify(execFile);
+    const shell = (cmd: string) =>
+      run('bash', ['-c', `${cmd}; echo "rc=\${PIPESTATUS[0]}"`], { cwd: root, env: baseEnv, timeout: 60_000 });
+    // `true` has exited before tidemark writes its first byte, so the write certainly meets a closed pipe.
+    for (const reader of ['true', 'head -1']) {
+      const r = await shell(`"${process.execPath}" "${BIN}" rules 2>err.txt | ${reader}`);
+      const stderr = readFileSync(path.join(root, 'err.txt'), 'utf8');
+      expect(r.stdout).toMatch(/rc=0\n$/);
+      expect(stderr).toBe('');
+    }
+  });
+});
