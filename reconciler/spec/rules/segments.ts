@@ -83,28 +83,96 @@ function eventsContradict(a: NonNullable<Condition['event']>, b: NonNullable<Con
   return nFrom <= yFrom && nTo >= yTo;
 }
 
-/** True when the declared conditions visibly keep the two segments apart. */
-export function provablyDisjoint(a: Located<SegmentSpec>, b: Located<SegmentSpec>): boolean {
-  const ca = conjuncts(a.spec.conditions);
-  const cb = conjuncts(b.spec.conditions);
-  const excludes = (cs: Condition[], name: string) => cs.some((c) => c.not?.segment === name);
-  if (excludes(ca, b.name) || excludes(cb, a.name)) return true;
-  for (const x of ca) {
-    for (const y of cb) {
+/** A segment's conjuncts, worked out once so a group of N members costs N preparations, not N² of them. */
+interface Prepared {
+  seg: Located<SegmentSpec>;
+  conj: Condition[];
+  /** Segments it excludes with a top-level `not: { segment }`. */
+  excluded: Set<string>;
+  /** `not: { attribute }` conjuncts, keyed for comparison with the other side's attributes. */
+  notAttrs: Set<string>;
+  /** The single value it requires of a field (`eq`), by field: the key segments are bucketed by. */
+  eq: Map<string, string>;
+}
+
+function prepare(seg: Located<SegmentSpec>): Prepared {
+  const conj = conjuncts(seg.spec.conditions);
+  const eq = new Map<string, string>();
+  for (const c of conj) {
+    const a = c.attribute;
+    if (a?.op === 'eq' && a.value !== undefined && !Array.isArray(a.value) && !eq.has(a.field)) eq.set(a.field, JSON.stringify(a.value));
+  }
+  return {
+    seg,
+    conj,
+    excluded: new Set(conj.flatMap((c) => (c.not?.segment !== undefined ? [c.not.segment] : []))),
+    notAttrs: new Set(conj.flatMap((c) => (c.not?.attribute ? [attrKey(c.not.attribute)] : []))),
+    eq,
+  };
+}
+
+function disjoint(a: Prepared, b: Prepared): boolean {
+  if (a.excluded.has(b.seg.name) || b.excluded.has(a.seg.name)) return true;
+  for (const x of a.conj) {
+    if (x.segment !== undefined && b.excluded.has(x.segment)) return true;
+    if (x.attribute && b.notAttrs.size > 0 && b.notAttrs.has(attrKey(x.attribute))) return true;
+    for (const y of b.conj) {
       if (x.attribute && y.attribute && attributesContradict(x.attribute, y.attribute)) return true;
       if (x.event && y.event && eventsContradict(x.event, y.event)) return true;
-      if (x.segment && y.not?.segment === x.segment) return true;
-      if (y.segment && x.not?.segment === y.segment) return true;
-      if (x.attribute && y.not?.attribute && sameAttr(x.attribute, y.not.attribute)) return true;
-      if (y.attribute && x.not?.attribute && sameAttr(y.attribute, x.not.attribute)) return true;
     }
+  }
+  for (const y of b.conj) {
+    if (y.segment !== undefined && a.excluded.has(y.segment)) return true;
+    if (y.attribute && a.notAttrs.size > 0 && a.notAttrs.has(attrKey(y.attribute))) return true;
   }
   return false;
 }
 
-function sameAttr(a: Attr, b: Attr): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
+/** True when the declared conditions visibly keep the two segments apart. */
+export function provablyDisjoint(a: Located<SegmentSpec>, b: Located<SegmentSpec>): boolean {
+  return disjoint(prepare(a), prepare(b));
 }
+
+const attrKeys = new WeakMap<Attr, string>();
+
+function attrKey(a: Attr): string {
+  let k = attrKeys.get(a);
+  if (k === undefined) attrKeys.set(a, (k = JSON.stringify(a)));
+  return k;
+}
+
+/**
+ * Pairs of a group that might overlap, without comparing every pair when the group is keyed: members that
+ * require different values of the same field (`tier eq gold` / `tier eq silver`) are apart already, so
+ * segments are bucketed by the field most of them pin to one value, and only members of one bucket, or
+ * members that pin no value (compared with everyone), are checked. `visit` returns false to stop.
+ */
+function candidatePairs(members: Prepared[], visit: (a: Prepared, b: Prepared) => boolean): void {
+  const fieldCounts = new Map<string, number>();
+  for (const m of members) for (const f of m.eq.keys()) fieldCounts.set(f, (fieldCounts.get(f) ?? 0) + 1);
+  const keyField = [...fieldCounts].sort(([fa, a], [fb, b]) => b - a || (fa < fb ? -1 : 1))[0]?.[0];
+  const index = new Map(members.map((m, i) => [m, i]));
+  const buckets = new Map<string, Prepared[]>();
+  const loose: Prepared[] = [];
+  for (const m of members) {
+    const v = keyField === undefined ? undefined : m.eq.get(keyField);
+    if (v === undefined) loose.push(m);
+    else if (buckets.has(v)) buckets.get(v)!.push(m);
+    else buckets.set(v, [m]);
+  }
+  // Every pair is visited once, in member order (a before b), so findings are reproducible.
+  const ordered = (x: Prepared, y: Prepared) => (index.get(x)! < index.get(y)! ? visit(x, y) : visit(y, x));
+  for (const bucket of buckets.values()) {
+    for (let i = 0; i < bucket.length; i++) for (let j = i + 1; j < bucket.length; j++) if (!ordered(bucket[i]!, bucket[j]!)) return;
+  }
+  for (let i = 0; i < loose.length; i++) {
+    for (let j = i + 1; j < loose.length; j++) if (!ordered(loose[i]!, loose[j]!)) return;
+    for (const bucket of buckets.values()) for (const m of bucket) if (!ordered(loose[i]!, m)) return;
+  }
+}
+
+/** Past this many comparisons in one group, SEG001 stops and says the group could not be checked fully. */
+export const MAX_PAIR_CHECKS = 5_000_000;
 
 /** Fields and events a segment reads, following references to other segments. */
 export function segmentInputs(model: SpecModel, seg: Located<SegmentSpec>, seen = new Set<string>()): { fields: Set<string>; events: Set<string> } {
@@ -137,6 +205,63 @@ export function segmentSources(model: SpecModel, seg: Located<SegmentSpec>): str
   return [...out].sort();
 }
 
+/**
+ * SEG001's check: for each exclusive group, the segments that nothing keeps apart from an earlier member.
+ * `maxPairChecks` bounds the work on a huge group that cannot be bucketed (see candidatePairs).
+ */
+export function exclusiveGroupOverlaps(model: SpecModel, maxPairChecks = MAX_PAIR_CHECKS): Finding[] {
+  const groups = new Map<string, Located<SegmentSpec>[]>();
+  for (const s of sorted(model.segments)) {
+    if (!s.spec.exclusive_group || !s.spec.conditions) continue;
+    const list = groups.get(s.spec.exclusive_group);
+    if (list) list.push(s);
+    else groups.set(s.spec.exclusive_group, [s]);
+  }
+  const out: Finding[] = [];
+  for (const [group, list] of [...groups].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const members = list.map(prepare);
+    // One finding per segment that overlaps an earlier one, naming a few of them: a group of 1,500
+    // overlapping segments gives 1,499 findings, not 1.1 million.
+    const overlaps = new Map<Prepared, Prepared[]>();
+    let checks = 0;
+    let stopped = false;
+    candidatePairs(members, (a, b) => {
+      if (++checks > maxPairChecks) {
+        stopped = true;
+        return false;
+      }
+      if (!disjoint(a, b)) {
+        const list = overlaps.get(b);
+        if (list) list.push(a);
+        else overlaps.set(b, [a]);
+      }
+      return true;
+    });
+    const order = new Map(members.map((m, i) => [m, i]));
+    for (const b of members) {
+      const with_ = overlaps.get(b)?.sort((x, y) => order.get(x)! - order.get(y)!);
+      if (!with_) continue;
+      const names = with_.slice(0, 3).map((x) => `"${x.seg.name}"`);
+      const more = with_.length > 3 ? ` and ${with_.length - 3} more` : '';
+      out.push({
+        spec: b.seg,
+        path: ['exclusive_group'],
+        summary: `Segment "${b.seg.name}" is in exclusive group "${group}" with ${names.join(', ')}${more}, but nothing in their conditions keeps them apart: a customer can be in both.`,
+        detail: `Add a condition that excludes one from the other, e.g. \`not: { segment: ${with_[0]!.seg.name} }\`, or contradictory conditions on the same field.`,
+      });
+    }
+    if (stopped) {
+      out.push({
+        spec: members[0]!.seg,
+        path: ['exclusive_group'],
+        summary: `Exclusive group "${group}" has ${members.length} segments: overlap checks stopped after ${maxPairChecks.toLocaleString('en-US')} pairs, so it is not shown to be exclusive.`,
+        detail: 'Key the group on one field (each segment `eq` a different value of it), which lets tidemark check it without comparing every pair, or split the group.',
+      });
+    }
+  }
+  return out;
+}
+
 export const segmentRules: Rule[] = [
   {
     code: 'SEG001',
@@ -145,28 +270,7 @@ export const segmentRules: Rule[] = [
     title: 'Segments in one exclusive group can overlap',
     harm: 'Overlapping segments that drive different survey experiences lead to double-surveying and biased results.',
     check(model) {
-      const groups = new Map<string, Located<SegmentSpec>[]>();
-      for (const s of sorted(model.segments)) {
-        if (!s.spec.exclusive_group || !s.spec.conditions) continue;
-        groups.set(s.spec.exclusive_group, [...(groups.get(s.spec.exclusive_group) ?? []), s]);
-      }
-      const out: Finding[] = [];
-      for (const [group, members] of [...groups].sort(([a], [b]) => (a < b ? -1 : 1))) {
-        for (let i = 0; i < members.length; i++) {
-          for (let j = i + 1; j < members.length; j++) {
-            const a = members[i]!;
-            const b = members[j]!;
-            if (provablyDisjoint(a, b)) continue;
-            out.push({
-              spec: b,
-              path: ['exclusive_group'],
-              summary: `Segments "${a.name}" and "${b.name}" are in exclusive group "${group}" but nothing in their conditions keeps them apart: a customer can be in both.`,
-              detail: `Add a condition that excludes one from the other, e.g. \`not: { segment: ${a.name} }\`, or contradictory conditions on the same field.`,
-            });
-          }
-        }
-      }
-      return out;
+      return exclusiveGroupOverlaps(model);
     },
   },
   {
