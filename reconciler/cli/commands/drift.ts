@@ -3,7 +3,7 @@ import { detectDrift } from '../../apply/use-cases.ts';
 import { canonicalJson } from '../../core/digest.ts';
 import { styleFor } from '../../core/style.ts';
 import { UsageError, type Command } from '../command.ts';
-import { withWorkspace, workspaceFlags } from '../workspace.ts';
+import { publicTarget, withWorkspace, workspaceFlags } from '../workspace.ts';
 
 export const driftCommand: Command = {
   name: 'drift',
@@ -24,9 +24,10 @@ objects whose names match specs (candidates for \`tidemark import\`).
     return withWorkspace(ctx, values, async (ws) => {
       const report = await detectDrift(ws);
       if (values.format === 'json') {
-        ctx.stdout.write(`${canonicalJson({ format_version: 1, ...report })}\n`);
+        ctx.stdout.write(`${canonicalJson({ format_version: 1, ...report, target: publicTarget(ws.conn.target) })}\n`);
       } else {
         const style = styleFor(ctx.stdout, ctx.env);
+        ctx.stdout.write(`Drift of ${style.bold(report.environment)} on ${ws.conn.target.label}\n`);
         if (report.items.length === 0) ctx.stdout.write(`No drift in ${report.environment}: every managed object is as tidemark last applied it.\n`);
         for (const item of report.items) {
           const label = item.type === 'deleted' ? style.red('deleted') : item.type === 'changed' ? style.yellow('changed') : style.dim('unmanaged');
