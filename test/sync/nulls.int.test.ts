@@ -49,7 +49,8 @@ describe('null policy', () => {
       sources: [vipSource()],
       data: { 'vip.ndjson': ndjson([{ customer_id: 'v1', tier: 'gold', tier_at: T1 }, { customer_id: 'v2', tier: 'silver', tier_at: T1 }]) },
     });
-    await syncOk(dir, sandbox, 'vip');
+    // Through the CLI from the start: the plans and runs below share its state.
+    expect((await cli(dir, sandbox, ['sync', 'run', 'vip'])).code).toBe(0);
     expect(attributesOf(sandbox, 'v1')).toMatchObject({ vip_tier: 'gold', vip_tier_updated_at: secs(T1) });
 
     // The export breaks: every tier is blank, stamped with tonight's computation time.
@@ -65,7 +66,9 @@ describe('null policy', () => {
     expect(text.stdout).toContain('  blanks kept from erasing values: vip_tier 2\n  updated_at companions held back with their blank state: vip_tier_updated_at 2\n');
 
     sandbox.resetRequestCounts();
-    const run = await syncOk(dir, sandbox, 'vip');
+    const runJson = await cli(dir, sandbox, ['sync', 'run', 'vip', '--format', 'json']);
+    expect(runJson.code, runJson.stderr).toBe(0);
+    const run = (JSON.parse(runJson.stdout) as { runs: Array<{ counts: Record<string, unknown> }> }).runs[0]!;
     expect(run.counts).toEqual(expect.objectContaining({ changed: 0, unchanged: 2, sent: 0, null_blocked: { vip_tier: 2 }, held_back: { vip_tier_updated_at: 2 } }));
     const runText = await cli(dir, sandbox, ['sync', 'run', 'vip']);
     expect(runText.stdout).toContain('  updated_at companions held back with their blank state: vip_tier_updated_at 2\n');
@@ -77,7 +80,8 @@ describe('null policy', () => {
 
     // The export recovers with a new tier: sent with its new updated_at.
     await writeData(dir, 'vip.ndjson', ndjson([{ customer_id: 'v1', tier: 'platinum', tier_at: T3 }, { customer_id: 'v2', tier: 'silver', tier_at: T1 }]));
-    const fixed = await syncOk(dir, sandbox, 'vip');
+    const fixedJson = await cli(dir, sandbox, ['sync', 'run', 'vip', '--format', 'json']);
+    const fixed = (JSON.parse(fixedJson.stdout) as { runs: Array<{ counts: Record<string, unknown> }> }).runs[0]!;
     expect(fixed.counts).toMatchObject({ changed: 1, unchanged: 1, sent: 1, null_blocked: {} });
     expect(attributesOf(sandbox, 'v1')).toMatchObject({ vip_tier: 'platinum', vip_tier_updated_at: secs(T3) });
   });

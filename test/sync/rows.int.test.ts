@@ -7,6 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
+import type { SyncReport } from '../../reconciler/sync/run.ts';
 import { createConnector } from '../../reconciler/sync/connectors/index.ts';
 import { attributesOf, cli, makeProject, ndjson, personSource, readRejects, rejectsOf, returnsSource, sync, syncOk, useSandbox, writeData } from './support.ts';
 
@@ -174,9 +175,9 @@ describe('early end of a read', () => {
     const report = JSON.parse((await cli(dir, sandbox, ['status', '--format', 'json'])).stdout) as unknown;
     expect(JSON.stringify(report)).toContain('line 502');
     // The run failed, so the next one still reads from the start.
-    const again = await sync(dir, sandbox, 'customers');
-    expect(again.status).toBe('failed');
-    expect(again.last_sync_at).toBeNull();
+    const again = JSON.parse((await cli(dir, sandbox, ['sync', 'run', 'customers', '--format', 'json'])).stdout) as { runs: SyncReport[] };
+    expect(again.runs[0]!.status).toBe('failed');
+    expect(again.runs[0]!.last_sync_at).toBeNull();
   });
 
   it('fails the run at a line over the limit, saying so instead of blaming a quote (NDJSON and CSV)', async () => {
@@ -202,7 +203,7 @@ describe('missing mapped columns', () => {
   it('fails a CSV run before anything is sent when the header lacks a mapped column, naming it and the file', async () => {
     const source = personSource({ connector: '{ type: csv, path: data/customers.csv }', fields: { preferred_store: 'store', order_count: 'orders' } });
     dir = await makeProject({ sources: [source], data: { 'customers.csv': 'customer_id,store,orders\nc1,Berlin,1\nc2,Paris,2\n' } });
-    await syncOk(dir, sandbox, 'customers');
+    expect((await cli(dir, sandbox, ['sync', 'run', 'customers'])).code).toBe(0);
     expect(attributesOf(sandbox, 'c1')).toMatchObject({ preferred_store: 'Berlin' });
 
     // The export renames `store`: read as blank, it would erase the clearable field for everyone.
@@ -231,6 +232,50 @@ describe('missing mapped columns', () => {
     expect(attributesOf(sandbox, 'c2')?.preferred_store).toBeUndefined();
     // Read again, the row without the key is no change: the value Customer.io holds is still mirrored.
     expect((await syncOk(dir, sandbox, 'customers')).counts).toMatchObject({ unchanged: 2, sent: 0 });
+  });
+});
+
+describe('encodings', () => {
+  it('rejects a line that is not UTF-8 with its line number, never sending replacement characters, and sends the others', async () => {
+    dir = await makeProject({
+      primary: 'email',
+      sources: [personSource({ fields: { order_count: 'orders' }, identity: { column: 'email', as: 'email' }, extra: 'max_rejected: 50%\n' })],
+    });
+    await writeFile(
+      path.join(dir, 'data', 'customers.ndjson'),
+      Buffer.concat([Buffer.from('{"email":"ana@example.com","orders":1}\n{"email":"jos'), Buffer.from([0xe9]), Buffer.from('@example.com","orders":2}\n{"email":"bo@example.com","orders":3}\n')]),
+    );
+    const r = await syncOk(dir, sandbox, 'customers');
+    expect(r.counts).toMatchObject({ read: 3, rejected: 1, rejected_by_code: { invalid_encoding: 1 }, acknowledged: 2 });
+    expect(await rejectsOf(dir, r)).toEqual([
+      {
+        location: 'data/customers.ndjson:2',
+        code: 'invalid_encoding',
+        reason: "Line 2 is not valid UTF-8, so it was not read; declare the file's encoding in the connector (`encoding: latin1`, `utf-16le`, …) if it is not UTF-8.",
+      },
+    ]);
+    const emails = sandbox.customerio.listPeople().map((p) => p.email).sort();
+    expect(emails).toEqual(['ana@example.com', 'bo@example.com']);
+    expect(JSON.stringify(sandbox.customerio.listPeople())).not.toContain('\uFFFD');
+  });
+
+  it('decodes a declared latin1 file and a UTF-16 file with a byte-order mark', async () => {
+    const latin1 = personSource({ name: 'legacy', connector: '{ type: csv, path: data/legacy.csv, encoding: latin1 }', fields: { preferred_store: 'store' } });
+    const utf16 = personSource({ name: 'excel', connector: '{ type: csv, path: data/excel.csv }', fields: { preferred_store: 'store' } });
+    dir = await makeProject({ sources: [latin1, utf16], policy: { OWN001: 'off' } });
+    await writeFile(path.join(dir, 'data', 'legacy.csv'), Buffer.from('customer_id,store\nl1,Málaga\n', 'latin1'));
+    await writeFile(path.join(dir, 'data', 'excel.csv'), Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('customer_id,store\r\nx1,Köln\r\n', 'utf16le')]));
+    await syncOk(dir, sandbox, 'legacy');
+    await syncOk(dir, sandbox, 'excel');
+    expect(attributesOf(sandbox, 'l1')).toMatchObject({ preferred_store: 'Málaga' });
+    expect(attributesOf(sandbox, 'x1')).toMatchObject({ preferred_store: 'Köln' });
+  });
+
+  it('refuses at validation an encoding this runtime cannot decode', async () => {
+    dir = await makeProject({ sources: [personSource({ connector: '{ type: csv, path: data/c.csv, encoding: ebcdic }', fields: { order_count: 'orders' } })] });
+    const v = await cli(dir, sandbox, ['validate']);
+    expect(v.code).toBe(1);
+    expect(v.stdout + v.stderr).toMatch(/not an encoding this runtime can decode/);
   });
 });
 

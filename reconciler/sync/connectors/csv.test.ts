@@ -126,6 +126,47 @@ describe('csv connector', () => {
     expect(await collect(createCsvConnector({ type: 'csv', path: name }), context(tmp.dir, { columns: columns.slice(0, 1) }))).toHaveLength(1);
   });
 
+  it('rejects a line that is not valid UTF-8 as invalid_encoding with its line, and reads the others', async () => {
+    const name = file('latin1-row.csv', Buffer.concat([Buffer.from('id,email\n1,ana@example.com\n2,jos'), Buffer.from([0xe9]), Buffer.from('@example.com\n3,bo@example.com\n')]));
+    const rows = await read(name);
+    expect(rows).toEqual([
+      { location: 'latin1-row.csv:2', values: { id: '1', email: 'ana@example.com' } },
+      {
+        location: 'latin1-row.csv:3',
+        values: {
+          __error: "Line 3 is not valid UTF-8, so it was not read; declare the file's encoding in the connector (`encoding: latin1`, `utf-16le`, …) if it is not UTF-8.",
+          __code: 'invalid_encoding',
+        },
+      },
+      { location: 'latin1-row.csv:4', values: { id: '3', email: 'bo@example.com' } },
+    ]);
+    expect(JSON.stringify(rows)).not.toContain('\uFFFD');
+  });
+
+  it('reads the same file with encoding: latin1 declared, and a UTF-16 file by its byte-order mark', async () => {
+    const latin1 = file('latin1.csv', Buffer.from('id,email\n2,josé@example.com\n', 'latin1'));
+    expect(await collect(createCsvConnector({ type: 'csv', path: latin1, encoding: 'latin1' }), context(tmp.dir))).toEqual([
+      { location: 'latin1.csv:2', values: { id: '2', email: 'josé@example.com' } },
+    ]);
+    const utf16 = file('utf16.csv', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from('id,email\r\n2,josé@example.com\r\n', 'utf16le')]));
+    expect(await read(utf16)).toEqual([{ location: 'utf16.csv:2', values: { id: '2', email: 'josé@example.com' } }]);
+  });
+
+  it('fails the read when the header, or every line, is not valid UTF-8: the file is not UTF-8 at all', async () => {
+    const header = file('bad-header.csv', Buffer.concat([Buffer.from('id,'), Buffer.from([0xe9]), Buffer.from('mail\n1,x\n')]));
+    await expect(read(header)).rejects.toMatchObject({ code: 'format', message: expect.stringContaining('The header of bad-header.csv (line 1) is not valid UTF-8') });
+    const all = file('all-bad.csv', Buffer.concat([Buffer.from('id,name\n1,'), Buffer.from([0xe9]), Buffer.from('\n2,'), Buffer.from([0xe8]), Buffer.from('\n')]));
+    await expect(read(all)).rejects.toMatchObject({ code: 'format', message: expect.stringContaining('None of the 2 lines of all-bad.csv is valid UTF-8') });
+  });
+
+  it('fails the read when bytes cannot be decoded in the declared encoding, naming where', async () => {
+    const odd = file('odd.csv', Buffer.concat([Buffer.from('id\n1\n', 'utf16le'), Buffer.from([0x32])]));
+    await expect(collect(createCsvConnector({ type: 'csv', path: odd, encoding: 'utf-16le' }), context(tmp.dir))).rejects.toMatchObject({
+      code: 'format',
+      message: expect.stringContaining('odd.csv is not valid utf-16le'),
+    });
+  });
+
   it('never copies cell contents into error messages', async () => {
     const name = file('pii.csv', 'email,phone\n"jo@example.com"junk,+15551234\n');
     const [row] = await read(name);

@@ -31,7 +31,7 @@ import { checkColumns } from './columns.ts';
 import { ConnectorError } from './errors.ts';
 import { openSourceFile, rowsOf } from './files.ts';
 import { errorRow } from './rows.ts';
-import { ChunkText, CR, LF } from './chunk-text.ts';
+import { ChunkText, CR, hasInvalidBytes, INVALID_UTF8_HINT, LF, TextDecodeError } from './chunk-text.ts';
 
 type CsvSpec = Extract<SourceSpec['connector'], { type: 'csv' }>;
 
@@ -73,7 +73,7 @@ export interface CsvStop {
  * length is capped by `maxRecordChars`).
  */
 export class CsvParser {
-  private readonly text = new ChunkText();
+  private readonly text: ChunkText;
   private readonly delimiter: string;
   private readonly maxRecord: number;
   private readonly sink: CsvRecordSink;
@@ -86,9 +86,11 @@ export class CsvParser {
   private recFields: string[] = [];
   private recBad = false;
 
-  constructor(delimiter: string, maxRecordChars: number, sink: CsvRecordSink) {
+  /** `encoding`: a TextDecoder label (default UTF-8; a byte-order mark overrides it), see chunk-text.ts. */
+  constructor(delimiter: string, maxRecordChars: number, sink: CsvRecordSink, encoding?: string) {
     if (!validDelimiter(delimiter)) throw new RangeError('a CSV delimiter must be non-empty and contain no quote or line end');
     if (!(maxRecordChars >= 1)) throw new RangeError('maxRecordChars must be positive');
+    this.text = new ChunkText(encoding);
     this.delimiter = delimiter;
     this.maxRecord = maxRecordChars;
     this.sink = sink;
@@ -97,6 +99,21 @@ export class CsvParser {
   /** Set once the parser has given up; further input is ignored. */
   get stopped(): CsvStop | undefined {
     return this.stop;
+  }
+
+  /** Whether invalid UTF-8 was met so far: only then can a record hold escaped bytes (see chunk-text.ts). */
+  get invalidSeen(): boolean {
+    return this.text.invalidSeen;
+  }
+
+  /** The encoding in use (after the first bytes: from the byte-order mark, the declaration, or UTF-8). */
+  get encoding(): string {
+    return this.text.encoding;
+  }
+
+  /** The line the next record starts on (where a decoding failure is located). */
+  get nextLine(): number {
+    return this.line;
   }
 
   /** Parses the complete records in `chunk` (bytes are UTF-8; a character split between chunks is fine). */
@@ -336,7 +353,7 @@ export function createCsvConnector(spec: CsvSpec, options: CsvOptions = {}): Con
   if (!validDelimiter(delimiter)) {
     throw new ConnectorError('csv', 'config', `The CSV delimiter ${JSON.stringify(delimiter)} cannot be used: it must be non-empty and contain no quote or line end.`);
   }
-  const readBatches = (ctx: ConnectorContext) => readCsvBatches(spec.path, delimiter, maxRecord, ctx);
+  const readBatches = (ctx: ConnectorContext) => readCsvBatches(spec.path, delimiter, maxRecord, spec.encoding, ctx);
   return {
     type: 'csv',
     readBatches,
@@ -344,7 +361,7 @@ export function createCsvConnector(spec: CsvSpec, options: CsvOptions = {}): Con
   };
 }
 
-async function* readCsvBatches(specPath: string, delimiter: string, maxRecord: number, ctx: ConnectorContext): AsyncGenerator<SourceRow[]> {
+async function* readCsvBatches(specPath: string, delimiter: string, maxRecord: number, encoding: string | undefined, ctx: ConnectorContext): AsyncGenerator<SourceRow[]> {
   ctx.signal?.throwIfAborted();
   const handle = await openSourceFile('csv', specPath, ctx.cwd);
   const size = ctx.onPosition ? (await handle.stat()).size : 0;
@@ -352,14 +369,26 @@ async function* readCsvBatches(specPath: string, delimiter: string, maxRecord: n
   let batch: SourceRow[] = [];
   let header: string[] | undefined;
   let build: (fields: string[]) => Record<string, string> = () => ({});
-  const parser = new CsvParser(delimiter, maxRecord, (fields, line, badQuotes) => {
+  let decoded = 0;
+  let undecodable = 0;
+  const parser: CsvParser = new CsvParser(delimiter, maxRecord, (fields, line, badQuotes) => {
+    // Only once invalid UTF-8 was met can a record hold escaped bytes (see chunk-text.ts).
+    const invalid = parser.invalidSeen && fields.some(hasInvalidBytes);
     if (header === undefined) {
+      // Without a readable header no column can be mapped: the file as a whole is unreadable.
+      if (invalid) throw new ConnectorError('csv', 'format', `The header of ${specPath} (line ${line}) is not valid UTF-8, so no column can be mapped; ${INVALID_UTF8_HINT}.`);
       header = readHeader(fields, specPath);
       checkColumns('csv', `The header of ${specPath}`, header, ctx.columns);
       build = rowBuilder(header);
       return;
     }
     const location = `${specPath}:${line}`;
+    if (invalid) {
+      undecodable++;
+      batch.push(errorRow(location, `Line ${line} is not valid UTF-8, so it was not read; ${INVALID_UTF8_HINT}.`, 'invalid_encoding'));
+      return;
+    }
+    decoded++;
     if (fields.length !== header.length) {
       batch.push(errorRow(location, `Malformed CSV line: expected ${header.length} columns (as in the header), got ${fields.length}.`));
     } else if (badQuotes) {
@@ -367,7 +396,7 @@ async function* readCsvBatches(specPath: string, delimiter: string, maxRecord: n
     } else {
       batch.push({ location, values: build(fields) });
     }
-  });
+  }, encoding);
   // Decoded strings are copies, so one buffer serves every read.
   const buffer = Buffer.allocUnsafe(READ_CHUNK);
   try {
@@ -394,8 +423,14 @@ async function* readCsvBatches(specPath: string, delimiter: string, maxRecord: n
     // complete (and its watermark does not move).
     if (batch.length > 0) yield batch;
     if (stop) throw new ConnectorError('csv', 'truncated', `Reading ${specPath} stopped early: ${describeStop(stop, maxRecord)}.`);
+    if (decoded === 0 && undecodable > 0) {
+      throw new ConnectorError('csv', 'format', `None of the ${undecodable} lines of ${specPath} is valid UTF-8, so the file is not read as UTF-8 at all; ${INVALID_UTF8_HINT}.`);
+    }
   } catch (e) {
     if (e instanceof ConnectorError || (e instanceof Error && e.name === 'AbortError')) throw e;
+    if (e instanceof TextDecodeError) {
+      throw new ConnectorError('csv', 'format', `${specPath} is not valid ${e.encoding} (from its byte-order mark or the connector's encoding): bytes after line ${parser.nextLine} cannot be decoded, so nothing from there on was read.`, { cause: e });
+    }
     throw new ConnectorError('csv', 'io', `Reading ${specPath} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   } finally {
     await handle.close();

@@ -15,7 +15,7 @@ beforeAll(() => {
 });
 afterAll(() => tmp.cleanup());
 
-function file(name: string, content: string): string {
+function file(name: string, content: string | Buffer): string {
   writeFileSync(path.join(tmp.dir, name), content);
   return name;
 }
@@ -196,6 +196,33 @@ describe('LineSplitter', () => {
       ),
       { numRuns: 1000 },
     );
+  });
+});
+
+describe('ndjson encodings', () => {
+  it('rejects a line that is not valid UTF-8 as invalid_encoding, reads the others, and fails when no line is UTF-8', async () => {
+    const mixed = file('mixed.ndjson', Buffer.concat([Buffer.from('{"id":"a"}\n{"email":"jos'), Buffer.from([0xe9]), Buffer.from('@example.com"}\n{"id":"c"}\n')]));
+    const rows = await collect(createNdjsonConnector({ type: 'ndjson', path: mixed }), context(tmp.dir));
+    expect(rows.map((r) => [r.location, r.values.__code ?? r.values.id])).toEqual([
+      ['mixed.ndjson:1', 'a'],
+      ['mixed.ndjson:2', 'invalid_encoding'],
+      ['mixed.ndjson:3', 'c'],
+    ]);
+    expect(JSON.stringify(rows)).not.toMatch(/\uFFFD|jos/);
+    const latin1 = file('latin1.ndjson', Buffer.from('{"email":"josé@example.com"}\n', 'latin1'));
+    await expect(collect(createNdjsonConnector({ type: 'ndjson', path: latin1 }), context(tmp.dir))).rejects.toMatchObject({
+      code: 'format',
+      message: expect.stringContaining('None of the 1 lines of latin1.ndjson is valid UTF-8'),
+    });
+    expect(await collect(createNdjsonConnector({ type: 'ndjson', path: latin1, encoding: 'latin1' }), context(tmp.dir))).toEqual([
+      { location: 'latin1.ndjson:1', values: { email: 'josé@example.com' } },
+    ]);
+  });
+
+  it('reads UTF-16BE by its byte-order mark', async () => {
+    const body = Buffer.from('{"id":"é"}\n{"id":"😀"}\n', 'utf16le').swap16();
+    const name = file('be.ndjson', Buffer.concat([Buffer.from([0xfe, 0xff]), body]));
+    expect((await collect(createNdjsonConnector({ type: 'ndjson', path: name }), context(tmp.dir))).map((r) => r.values.id)).toEqual(['é', '😀']);
   });
 });
 

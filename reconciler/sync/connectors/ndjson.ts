@@ -18,7 +18,7 @@ import type { Connector, ConnectorContext, SourceRow } from '../types.ts';
 import { ConnectorError } from './errors.ts';
 import { openSourceFile, rowsOf } from './files.ts';
 import { errorRow } from './rows.ts';
-import { ChunkText, CR, LF } from './chunk-text.ts';
+import { ChunkText, CR, hasInvalidBytes, INVALID_UTF8_HINT, LF, TextDecodeError } from './chunk-text.ts';
 
 type NdjsonSpec = Extract<SourceSpec['connector'], { type: 'ndjson' }>;
 
@@ -39,7 +39,7 @@ export interface NdjsonOptions {
  * none. Only the unfinished line at the end of a chunk is kept between chunks.
  */
 export class LineSplitter {
-  private readonly text = new ChunkText();
+  private readonly text: ChunkText;
   private readonly sink: (line: string, n: number) => void;
   private carry = '';
   /** Number of the next line. */
@@ -47,11 +47,24 @@ export class LineSplitter {
   /** Set when a line longer than the limit was met: the number of the line where it starts. */
   overlong: number | undefined;
 
+  /** `encoding`: a TextDecoder label (default UTF-8; a byte-order mark overrides it), see chunk-text.ts. */
   constructor(
     sink: (line: string, n: number) => void,
     private readonly maxLine = DEFAULT_MAX_LINE,
+    encoding?: string,
   ) {
     this.sink = sink;
+    this.text = new ChunkText(encoding);
+  }
+
+  /** Whether invalid UTF-8 was met so far: only then can a line hold escaped bytes (see chunk-text.ts). */
+  get invalidSeen(): boolean {
+    return this.text.invalidSeen;
+  }
+
+  /** The number of the next line (where a decoding failure is located). */
+  get nextLine(): number {
+    return this.n;
   }
 
   /** Once a line was too long, nothing more is split: what follows cannot be located. */
@@ -114,7 +127,7 @@ export class LineSplitter {
 /** Streams an NDJSON file as rows. */
 export function createNdjsonConnector(spec: NdjsonSpec, options: NdjsonOptions = {}): Connector {
   const maxLine = options.maxLineChars ?? DEFAULT_MAX_LINE;
-  const readBatches = (ctx: ConnectorContext) => readNdjsonBatches(spec.path, maxLine, ctx);
+  const readBatches = (ctx: ConnectorContext) => readNdjsonBatches(spec.path, maxLine, spec.encoding, ctx);
   return {
     type: 'ndjson',
     readBatches,
@@ -122,15 +135,23 @@ export function createNdjsonConnector(spec: NdjsonSpec, options: NdjsonOptions =
   };
 }
 
-async function* readNdjsonBatches(specPath: string, maxLine: number, ctx: ConnectorContext): AsyncGenerator<SourceRow[]> {
+async function* readNdjsonBatches(specPath: string, maxLine: number, encoding: string | undefined, ctx: ConnectorContext): AsyncGenerator<SourceRow[]> {
   ctx.signal?.throwIfAborted();
   const handle = await openSourceFile('ndjson', specPath, ctx.cwd);
   const size = ctx.onPosition ? (await handle.stat()).size : 0;
   let position = 0;
   let batch: SourceRow[] = [];
-  const lines = new LineSplitter((text, n) => {
+  let decoded = 0;
+  let undecodable = 0;
+  const lines: LineSplitter = new LineSplitter((text, n) => {
     if (text.trim() === '') return;
     const location = `${specPath}:${n}`;
+    if (lines.invalidSeen && hasInvalidBytes(text)) {
+      undecodable++;
+      batch.push(errorRow(location, `Line ${n} is not valid UTF-8, so it was not read; ${INVALID_UTF8_HINT}.`, 'invalid_encoding'));
+      return;
+    }
+    decoded++;
     let value: unknown;
     try {
       value = JSON.parse(text);
@@ -145,7 +166,7 @@ async function* readNdjsonBatches(specPath: string, maxLine: number, ctx: Connec
       return;
     }
     batch.push({ location, values: value as Record<string, unknown> });
-  }, maxLine);
+  }, maxLine, encoding);
   // Decoded strings are copies, so one buffer serves every read.
   const buffer = Buffer.allocUnsafe(READ_CHUNK);
   try {
@@ -174,8 +195,14 @@ async function* readNdjsonBatches(specPath: string, maxLine: number, ctx: Connec
         `Reading ${specPath} stopped early: line ${n} is longer than the limit of ${maxLine} characters (a JSON array or a minified dump is not NDJSON), so nothing from line ${n} on was read.`,
       );
     }
+    if (decoded === 0 && undecodable > 0) {
+      throw new ConnectorError('ndjson', 'format', `None of the ${undecodable} lines of ${specPath} is valid UTF-8, so the file is not read as UTF-8 at all; ${INVALID_UTF8_HINT}.`);
+    }
   } catch (e) {
     if (e instanceof ConnectorError || (e instanceof Error && e.name === 'AbortError')) throw e;
+    if (e instanceof TextDecodeError) {
+      throw new ConnectorError('ndjson', 'format', `${specPath} is not valid ${e.encoding} (from its byte-order mark or the connector's encoding): bytes after line ${lines.nextLine} cannot be decoded, so nothing from there on was read.`, { cause: e });
+    }
     throw new ConnectorError('ndjson', 'io', `Reading ${specPath} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   } finally {
     await handle.close();
