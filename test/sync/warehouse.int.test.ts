@@ -69,6 +69,8 @@ fields:
   vip_tier_updated_at: tier_computed_at
 freshness: { max_age: 2h }
 latency_needed: hourly
+# The tests read a few rows, some of them bad on purpose.
+max_rejected: 50%
 `;
 
 const secs = (iso: string) => Date.parse(iso) / 1000;
