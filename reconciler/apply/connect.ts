@@ -6,6 +6,7 @@
  */
 import path from 'node:path';
 import { redact, registerSecret } from '../core/redact.ts';
+import { UserError } from '../core/user-error.ts';
 import { customerioSegmentKind } from '../providers/customerio/kinds/segment.ts';
 import { CustomerioClient, customerioConfigFromEnv } from '../providers/customerio/client.ts';
 import { RequestCounter } from '../providers/http/http-client.ts';
@@ -30,7 +31,8 @@ import {
   type TargetIdentity,
 } from './target.ts';
 
-export class WorkspaceError extends Error {
+/** A setup the user can fix: the environment, its credentials, the target or the state's owner. */
+export class WorkspaceError extends UserError {
   override name = 'WorkspaceError';
 }
 
