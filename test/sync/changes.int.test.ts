@@ -4,12 +4,10 @@
  * re-read after the snapshot was lost is deduplicated by Customer.io); objects and their relationships use
  * the v2 object operations.
  */
-import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
-import { openStateStore } from '../../reconciler/state/index.ts';
 import type { Connector, SourceRow } from '../../reconciler/sync/types.ts';
-import { attributesOf, batchRequests, makeProject, ndjson, personSource, returnsSource, storesSource, sync, syncOk, trackRequests, useSandbox, writeData } from './support.ts';
+import { attributesOf, batchRequests, makeProject, ndjson, open, personSource, returnsSource, storesSource, sync, syncOk, trackRequests, useSandbox, writeData } from './support.ts';
 
 let sandbox: RunningSandbox;
 let dir: string | undefined;
@@ -20,11 +18,12 @@ const customers = (n: number, change: (i: number) => Record<string, unknown> = (
   ndjson(Array.from({ length: n }, (_, i) => ({ customer_id: `c${i}`, orders: i, store: `store ${i % 7}`, internal_note: 'x', ...change(i) })));
 
 async function dropSnapshot(dir: string, source: string): Promise<void> {
-  const store = await openStateStore({ dir: path.join(dir, '.tidemark'), env: 'test' });
+  // The state the engine uses, opened as the engine opens it.
+  const ws = await open(dir, sandbox);
   try {
-    await store.dropSnapshot(source);
+    await ws.conn.store.dropSnapshot(source);
   } finally {
-    await store.close();
+    await ws.conn.close();
   }
 }
 

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSandbox, type RunningSandbox } from '../../reconciler/sandbox/index.ts';
 import { stateBackends, TEST_DATABASE_URL } from '../state/harness.ts';
-import { attributesOf, makeProject, ndjson, personSource, removeProject, sync, syncOk, writeData } from './support.ts';
+import { attributesOf, makeProject, ndjson, open, personSource, removeProject, sync, syncOk, writeData } from './support.ts';
 
 const postgres = (await stateBackends('sync_engine')).find((b) => b.name === 'postgres')!;
 
@@ -85,12 +85,14 @@ describe.skipIf(!postgres.available)('sync with the state in PostgreSQL', () => 
     expect((await syncOk(dir, sandbox, 'customers', { env })).counts).toMatchObject({ sent: 0, unchanged: N, out_of_order: 1 });
 
     // It was the Postgres store all along.
-    const store = await postgres.open(location, { env: 'test' });
+    const ws = await open(dir, sandbox, { env });
+    const store = ws.conn.store;
     try {
+      expect(store.backend).toBe('postgres');
       expect(await store.countSnapshot('customers')).toBe(N + 1);
       expect((await store.lastRuns('customers', 10)).map((r) => r.status)).toEqual(['succeeded', 'succeeded', 'partial', 'succeeded', 'succeeded']);
     } finally {
-      await store.close();
+      await ws.conn.close();
     }
   });
 });
