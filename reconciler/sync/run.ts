@@ -246,6 +246,7 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
     problems.push(
       `${waiting} entries were refused by Customer.io for a transient reason or not acknowledged (${counts.retry_later} refused, ${counts.unsent} not acknowledged); they are kept in the state and sent on the next run.`,
     );
+    if (sender?.stopCause) problems.push(`Sending stopped: ${redact(sender.stopCause).replace(/[.\s]+$/, '')}.`);
   }
   let status: SyncReport['status'] = opts.mode === 'plan' ? (error ? 'failed' : 'planned') : failed ? 'failed' : problems.length > 0 ? 'partial' : 'succeeded';
   const summary = problems.length > 0 ? problems.join(' ') : undefined;
@@ -449,6 +450,8 @@ class Sender {
   meantToSend = 0;
   stopped = false;
   stoppedEarly = false;
+  /** Why sending stopped, as the client said it (status, Retry-After, attempts, network cause): shown in the report. */
+  stopCause: string | undefined;
   failure: unknown;
   private buffer = new Map<number, Outgoing>();
   /** Per run slot (see run-diff.ts): 1 once a row of the key went out. */
@@ -628,6 +631,7 @@ class Sender {
         if (book.stored.has(o.row.key)) settled.push(o.row.key);
       } else if (r.reason === 'not_sent' || r.reason === 'unknown_outcome') {
         this.stopped = true;
+        this.stopCause ??= r.message;
         keep.push(pendingOf(o, 'unacknowledged'));
       } else if (r.retryable) {
         this.counts.retry_later++;
