@@ -24,6 +24,8 @@ export function issuesToDiagnostics(
   return out;
 }
 
+const SUGGEST_LIMIT = 200;
+
 /** A key that looks like a secret (SEC001 reports it) is never repeated in another message or path. */
 const SECRET_KEY_SHOWN = '(a key that looks like a secret)';
 const shownKey = (k: string | number) => (typeof k === 'string' && looksLikeSecret(undefined, k) ? SECRET_KEY_SHOWN : k);
@@ -47,9 +49,11 @@ function issueToDiagnostics(issue: Issue, pd: ParsedDocument, schema: AnySchema,
     case 'unrecognized_keys': {
       const known = knownKeysAt(schema, path, pd.data);
       const inWhere = where === '(document)' ? 'this spec' : `"${where}"`;
-      return issue.keys.map((k) =>
+      // Past the first few hundred of one mapping the rest are summarised anyway (summarizeByCode): no
+      // "did you mean" for those, which is most of the time 50,000 typos would take.
+      return issue.keys.map((k, i) =>
         shownKey(k) === k
-          ? diag('SPEC004', `Unknown key "${k}" in ${inWhere}.${didYouMean(k, known)}`, [...path, k], true)
+          ? diag('SPEC004', `Unknown key "${k}" in ${inWhere}.${i < SUGGEST_LIMIT ? didYouMean(k, known) : ''}`, [...path, k], true)
           : diag('SPEC004', `Unknown key ${SECRET_KEY_SHOWN} in ${inWhere}.`, [...path, k], true),
       );
     }
