@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
-import { attributesOf, batchRequests, cli, makeProject, ndjson, personSource, syncOk, useSandbox, writeData } from './support.ts';
+import { attributesOf, batchRequests, makeProject, ndjson, personSource, syncOk, useSandbox, writeData } from './support.ts';
 
 let sandbox: RunningSandbox;
 let dir: string | undefined;
@@ -31,8 +31,8 @@ describe('latest timestamp wins', () => {
       'vip.ndjson',
       ndjson([{ customer_id: 'v1', tier: 'silver', tier_at: '2026-05-01T10:00:00Z' }, { customer_id: 'v2', tier: 'silver', tier_at: '2026-05-02T11:00:00Z' }]),
     );
-    const plan = await cli(dir, sandbox, ['sync', 'plan', 'vip']);
-    expect(plan.stdout).toContain('new 0, changed 1, unchanged 0, out of order (older than what was sent) 1, duplicate keys 0');
+    const plan = await syncOk(dir, sandbox, 'vip', { mode: 'plan' });
+    expect(plan.counts).toMatchObject({ new: 0, changed: 1, unchanged: 0, out_of_order: 1, duplicates: 0 });
     sandbox.resetRequestCounts();
     const r = await syncOk(dir, sandbox, 'vip');
     expect(r.counts).toMatchObject({ read: 2, changed: 1, out_of_order: 1, sent: 1, acknowledged: 1 });
