@@ -567,7 +567,8 @@ class Sender {
     this.buffer = new Map();
     this.late.length = 0;
     const pending = left.map((o) => pendingOf(o, 'unacknowledged'));
-    const settled = [...this.book.dropped].filter((k) => this.book.stored.has(k) && !left.some((o) => o.row.key === k));
+    const leftKeys = new Set(left.map((o) => o.row.key));
+    const settled = [...this.book.dropped].filter((k) => this.book.stored.has(k) && !leftKeys.has(k));
     if (pending.length === 0 && settled.length === 0) return;
     await this.acks.record({ acknowledged: [], pending, settled });
     for (const k of settled) this.book.stored.delete(k);
