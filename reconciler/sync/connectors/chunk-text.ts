@@ -23,6 +23,17 @@ const BOM = 0xfeff;
 /** Told to the person fixing the file when a line is not UTF-8 (the bytes themselves are never shown). */
 export const INVALID_UTF8_HINT = "declare the file's encoding in the connector (`encoding: latin1`, `utf-16le`, …) if it is not UTF-8";
 
+/**
+ * Whether the first line of a file looks like UTF-16 read as UTF-8: UTF-16 text without its byte-order
+ * mark is valid UTF-8 in which every other byte of plain text is a NUL, which no CSV header or JSON line
+ * holds. Such a file is refused as a whole rather than read as lines of garbage.
+ */
+export function looksLikeUtf16(firstLine: string): boolean {
+  return firstLine.includes('\u0000');
+}
+
+export const UTF16_HINT = 'it looks like UTF-16 without a byte-order mark; declare `encoding: utf-16le` (or `utf-16be`) in the connector';
+
 /** Raised when bytes cannot be decoded in a declared (non-UTF-8) encoding. */
 export class TextDecodeError extends Error {
   override name = 'TextDecodeError';

@@ -159,6 +159,14 @@ describe('csv connector', () => {
     await expect(read(all)).rejects.toMatchObject({ code: 'format', message: expect.stringContaining('None of the 2 lines of all-bad.csv is valid UTF-8') });
   });
 
+  it('refuses a UTF-16 file without a byte-order mark instead of reading NUL-riddled columns, and reads it once declared', async () => {
+    const name = file('utf16-no-mark.csv', Buffer.from('id,email\n1,a@example.com\n', 'utf16le'));
+    await expect(read(name)).rejects.toMatchObject({ code: 'format', message: expect.stringContaining('looks like UTF-16 without a byte-order mark') });
+    expect(await collect(createCsvConnector({ type: 'csv', path: name, encoding: 'utf-16le' }), context(tmp.dir))).toEqual([
+      { location: 'utf16-no-mark.csv:2', values: { id: '1', email: 'a@example.com' } },
+    ]);
+  });
+
   it('fails the read when bytes cannot be decoded in the declared encoding, naming where', async () => {
     const odd = file('odd.csv', Buffer.concat([Buffer.from('id\n1\n', 'utf16le'), Buffer.from([0x32])]));
     await expect(collect(createCsvConnector({ type: 'csv', path: odd, encoding: 'utf-16le' }), context(tmp.dir))).rejects.toMatchObject({

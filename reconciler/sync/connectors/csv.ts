@@ -31,7 +31,7 @@ import { checkColumns } from './columns.ts';
 import { ConnectorError } from './errors.ts';
 import { openSourceFile, rowsOf } from './files.ts';
 import { errorRow } from './rows.ts';
-import { ChunkText, CR, hasInvalidBytes, INVALID_UTF8_HINT, LF, TextDecodeError } from './chunk-text.ts';
+import { ChunkText, CR, hasInvalidBytes, INVALID_UTF8_HINT, LF, looksLikeUtf16, TextDecodeError, UTF16_HINT } from './chunk-text.ts';
 
 type CsvSpec = Extract<SourceSpec['connector'], { type: 'csv' }>;
 
@@ -377,6 +377,9 @@ async function* readCsvBatches(specPath: string, delimiter: string, maxRecord: n
     if (header === undefined) {
       // Without a readable header no column can be mapped: the file as a whole is unreadable.
       if (invalid) throw new ConnectorError('csv', 'format', `The header of ${specPath} (line ${line}) is not valid UTF-8, so no column can be mapped; ${INVALID_UTF8_HINT}.`);
+      if (parser.encoding === 'utf-8' && fields.some(looksLikeUtf16)) {
+        throw new ConnectorError('csv', 'format', `The header of ${specPath} holds NUL characters, so no column can be mapped: ${UTF16_HINT}.`);
+      }
       header = readHeader(fields, specPath);
       checkColumns('csv', `The header of ${specPath}`, header, ctx.columns);
       build = rowBuilder(header);

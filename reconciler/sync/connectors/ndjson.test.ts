@@ -219,6 +219,14 @@ describe('ndjson encodings', () => {
     ]);
   });
 
+  it('refuses a UTF-16 file without a byte-order mark at its first line', async () => {
+    const name = file('utf16-no-mark.ndjson', Buffer.from('{"id":"a"}\n{"id":"b"}\n', 'utf16le'));
+    await expect(collect(createNdjsonConnector({ type: 'ndjson', path: name }), context(tmp.dir))).rejects.toMatchObject({
+      code: 'format',
+      message: expect.stringContaining('Line 1 of utf16-no-mark.ndjson holds NUL characters'),
+    });
+  });
+
   it('reads UTF-16BE by its byte-order mark', async () => {
     const body = Buffer.from('{"id":"é"}\n{"id":"😀"}\n', 'utf16le').swap16();
     const name = file('be.ndjson', Buffer.concat([Buffer.from([0xfe, 0xff]), body]));

@@ -18,7 +18,7 @@ import type { Connector, ConnectorContext, SourceRow } from '../types.ts';
 import { ConnectorError } from './errors.ts';
 import { openSourceFile, rowsOf } from './files.ts';
 import { errorRow } from './rows.ts';
-import { ChunkText, CR, hasInvalidBytes, INVALID_UTF8_HINT, LF, TextDecodeError } from './chunk-text.ts';
+import { ChunkText, CR, hasInvalidBytes, INVALID_UTF8_HINT, LF, looksLikeUtf16, TextDecodeError, UTF16_HINT } from './chunk-text.ts';
 
 type NdjsonSpec = Extract<SourceSpec['connector'], { type: 'ndjson' }>;
 
@@ -60,6 +60,11 @@ export class LineSplitter {
   /** Whether invalid UTF-8 was met so far: only then can a line hold escaped bytes (see chunk-text.ts). */
   get invalidSeen(): boolean {
     return this.text.invalidSeen;
+  }
+
+  /** The encoding in use (after the first bytes: from the byte-order mark, the declaration, or UTF-8). */
+  get encoding(): string {
+    return this.text.encoding;
   }
 
   /** The number of the next line (where a decoding failure is located). */
@@ -150,6 +155,9 @@ async function* readNdjsonBatches(specPath: string, maxLine: number, encoding: s
       undecodable++;
       batch.push(errorRow(location, `Line ${n} is not valid UTF-8, so it was not read; ${INVALID_UTF8_HINT}.`, 'invalid_encoding'));
       return;
+    }
+    if (decoded === 0 && undecodable === 0 && lines.encoding === 'utf-8' && looksLikeUtf16(text)) {
+      throw new ConnectorError('ndjson', 'format', `Line ${n} of ${specPath} holds NUL characters, which JSON text never does: ${UTF16_HINT}.`);
     }
     decoded++;
     let value: unknown;
