@@ -2,8 +2,13 @@
  * CSV files, read by a hand-written single-pass parser over decoded text: headers from the first record,
  * the spec's delimiter (default `,`; any string, not only one character), RFC 4180 quoting (`""` inside
  * quotes; delimiters and line ends inside quotes are data), CR, LF or CRLF line ends (each line on its
- * own, so a file mixing them still reads line by line), a UTF-8 byte-order mark stripped, blank lines
- * skipped. Values stay strings; the normaliser types them.
+ * own, so a file mixing them still reads line by line), blank lines skipped. Values stay strings; the
+ * normaliser types them. Text is decoded by chunk-text.ts: UTF-8 unless the spec declares `encoding`,
+ * a byte-order mark (UTF-8, UTF-16LE/BE) overriding both.
+ *
+ * The header is checked before any row is delivered: every column the spec maps (`ctx.columns`) must be
+ * in it, or the read fails naming the missing ones; a header that is not valid UTF-8, or that holds NULs
+ * (UTF-16 without its mark), fails the read too.
  *
  * Speed: the engine reads million-row files on every run, so the parser avoids per-character work where
  * it can. A record with no quote character before its line end is cut with `split` on the delimiter;
@@ -14,7 +19,9 @@
  * Bad lines do not stop the read; they become rows carrying `__error` (see rows.ts):
  * - a line with more or fewer columns than the header;
  * - a quoted field followed by other characters before the delimiter (`"7"x`). A bare quote inside an
- *   unquoted field (`12" pizza`) is common in exports and kept literally.
+ *   unquoted field (`12" pizza`) is common in exports and kept literally;
+ * - a record holding bytes that are not valid UTF-8 (`__code: invalid_encoding`); when no record at all is
+ *   valid UTF-8, the read fails at its end: the file is in another encoding.
  * One problem cannot be confined to a line: a quote that is opened and never closed makes the rest of the
  * file one field. That fails the read (a ConnectorError `truncated`, after the records before it were
  * delivered) with a message saying what was found: the line of the quote that never closes, or the line

@@ -1,7 +1,11 @@
 /**
  * Newline-delimited JSON: one JSON object per line, LF or CRLF (a lone CR also ends a line, as it did
- * with readline), a UTF-8 byte-order mark stripped, blank lines skipped. A line that is not JSON, or is
- * JSON but not an object, becomes a row carrying `__error` (see rows.ts) and the read goes on. Locations
+ * with readline), blank lines skipped, text decoded by chunk-text.ts (UTF-8 unless `encoding` is declared;
+ * a byte-order mark overrides both). A line that is not JSON, is JSON but not an object, or holds bytes
+ * that are not valid UTF-8 (`invalid_encoding`), becomes a row carrying `__error` (see rows.ts) and the
+ * read goes on; when no line is valid UTF-8, or the first holds NULs (UTF-16 without its mark), the read
+ * fails. A key missing from an object is left out of the row: the normaliser reads it as not provided,
+ * never as a blank. Locations
  * are `path:line`, 1-based, counting blank lines too so they match an editor. A line longer than
  * `maxLineChars` fails the read (a ConnectorError `truncated` naming the line, after the rows before it
  * were delivered): memory stays bounded even for a file that is one huge line.
