@@ -50,7 +50,7 @@ export function explainServiceError(err: unknown, c: ServiceErrorContext): strin
   if (err.code === 'not_connected' || err.code === 'network' || err.code === 'timeout') {
     const override = err.provider === 'customerio' ? 'CUSTOMERIO_TRACK_URL / CUSTOMERIO_APP_URL' : 'QUALTRICS_BASE_URL';
     return (
-      `${where} could not be reached for environment "${env}" (${err.operation}): ${err.message.replace(/^\S+ \S+: /, '')}. ` +
+      `${where} could not be reached for environment "${env}" (${err.operation}): ${err.reason}. ` +
       `Check the network, and ${override} if set${err.provider === 'qualtrics' && q ? `, and ${key('qualtrics.datacenter')} (${q.datacenter})` : ''}.`
     );
   }
