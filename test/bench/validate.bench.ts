@@ -79,8 +79,9 @@ if (child) {
     }
     const ms = [...got.map((g) => g.ms)].sort((a, b) => a - b)[Math.floor((got.length - 1) / 2)]!;
     const last = got.at(-1)!;
+    const lines = `${last.lines.toLocaleString('en-US')} line${last.lines === 1 ? '' : 's'}`;
     rows.push(
-      `| ${name} | ${(ms / 1000).toFixed(2)} s | ${Math.round(Math.max(...got.map((g) => g.maxRssKb)) / 1024)} MB | ${last.lines.toLocaleString('en-US')} lines, ${Math.round(last.bytes / 1024).toLocaleString('en-US')} KB | ${last.exit} |`,
+      `| ${name} | ${(ms / 1000).toFixed(2)} s | ${Math.round(Math.max(...got.map((g) => g.maxRssKb)) / 1024)} MB | ${lines}, ${Math.round(last.bytes / 1024).toLocaleString('en-US')} KB | ${last.exit} |`,
     );
   }
   console.log(`tidemark validate on generated specs, ${runs} run(s) per case (median), node ${process.version}, ${os.cpus().length} CPUs`);
