@@ -12,6 +12,8 @@ import { commands } from '../../reconciler/cli/commands/index.ts';
 import { describeFailure } from '../../reconciler/cli/main.ts';
 import { registerSecret } from '../../reconciler/core/redact.ts';
 import { UserError } from '../../reconciler/core/user-error.ts';
+import { StateError } from '../../reconciler/state/errors.ts';
+import { localStateError } from '../../reconciler/state/open.ts';
 import { runCli } from './run-cli.test-support.ts';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
@@ -125,6 +127,25 @@ describe('local errors', () => {
     expect(r.stderr).toMatch(/The state folder \/sys cannot be written: (permission denied \(EACCES\)|operation not permitted \(EPERM\)|the file system is read-only \(EROFS\))/);
     expect(r.stderr).toContain('state.path');
     expect(r.stderr).not.toMatch(STACK_LINE);
+  });
+
+  // The codes a read-only or full state folder raises that a test cannot provoke here without mounts.
+  it('the state maps EACCES, EROFS, ENOSPC and SQLite read-only errors to one message naming the folder', () => {
+    for (const [code, words] of [
+      ['EACCES', 'permission denied'],
+      ['EROFS', 'the file system is read-only'],
+      ['ENOSPC', 'no space left on the device'],
+      ['SQLITE_READONLY', 'the database file is read-only'],
+    ] as const) {
+      const err = localStateError(Object.assign(new Error(`${code}: nope`), { code }), '/srv/project/.tidemark');
+      expect(err).toBeInstanceOf(StateError);
+      expect(err!.code).toBe('STATE009');
+      expect(err!.message).toBe(
+        `The state folder /srv/project/.tidemark cannot be written: ${words} (${code}). Make it writable by this user, or point the state elsewhere. ` +
+          "The state folder is the Workspace's `state.path` setting (default .tidemark), relative to the project.",
+      );
+    }
+    expect(localStateError(new Error('something else'), '/x')).toBeUndefined();
   });
 
   it('EPIPE: output piped into a reader that goes away exits quietly with the usual code', async () => {
