@@ -154,7 +154,7 @@ export function parseYamlFile(file: string, rawText: string): ParseResult {
       severity: 'warning',
       code: 'SPEC007',
       summary: 'This file declares nothing: it holds only comments or empty documents.',
-      detail: 'If it should declare specs, check its line endings and indentation; otherwise delete it. Specs that disappear are deleted by the next apply.',
+      detail: 'If it should declare specs, check its line endings and indentation; otherwise delete it. Specs that disappear from the files are planned for deletion.',
       source: rangeFromOffsets(file, lineCounter, 0, 0),
     });
   }
