@@ -3,6 +3,7 @@ import path from 'node:path';
 import { InternalError } from '../core/diagnostics.ts';
 import { redact } from '../core/redact.ts';
 import { UserError } from '../core/user-error.ts';
+import { ProviderError } from '../providers/errors.ts';
 import { UsageError, type Command, type CommandContext } from './command.ts';
 import { commands } from './commands/index.ts';
 
@@ -83,7 +84,8 @@ export function describeFailure(prefix: string, err: unknown, env: NodeJS.Proces
     return `${prefix}: ${redact((err as Error).message)}\nRun \`${prefix} --help\` for usage.\n${stack}`;
   }
   if (err instanceof UserError) {
-    return `${prefix}: ${redact(err.message)}\n${err.hint ? `${redact(err.hint)}\n` : ''}${stack}`;
+    const hint = err.hint ?? (err instanceof ProviderError && err.retryable ? TRANSIENT_HINT : undefined);
+    return `${prefix}: ${redact(err.message)}\n${hint ? `${redact(hint)}\n` : ''}${stack}`;
   }
   const local = describeSystemError(err);
   if (local) return `${prefix}: ${redact(local)}\n${stack}`;
@@ -92,6 +94,8 @@ export function describeFailure(prefix: string, err: unknown, env: NodeJS.Proces
   const next = debug ? stack : 'Set TIDEMARK_DEBUG=1 for the stack trace, and include it when you report this.\n';
   return `${prefix}: ${label}: ${redact(message)}\n${next}`;
 }
+
+const TRANSIENT_HINT = 'The service failed or was busy, which is usually temporary: run the command again later.';
 
 function isParseArgsError(err: unknown): boolean {
   const code = err instanceof Error ? (err as { code?: unknown }).code : undefined;

@@ -12,6 +12,7 @@ import { commands } from '../../reconciler/cli/commands/index.ts';
 import { describeFailure } from '../../reconciler/cli/main.ts';
 import { registerSecret } from '../../reconciler/core/redact.ts';
 import { UserError } from '../../reconciler/core/user-error.ts';
+import { ProviderError } from '../../reconciler/providers/errors.ts';
 import { StateError } from '../../reconciler/state/errors.ts';
 import { localStateError } from '../../reconciler/state/open.ts';
 import { runCli } from './run-cli.test-support.ts';
@@ -79,6 +80,16 @@ describe('the central error handler', () => {
     expect(r.stderr).toBe('tidemark rules: the thing is misconfigured\nCheck environments.staging.thing in specs/workspace.yaml.\n');
     const debug = await runCli(['rules'], { env: { ...baseEnv, TIDEMARK_DEBUG: '1' } });
     expect(debug.stderr).toMatch(STACK_LINE);
+  });
+
+  it('a provider failure that may pass is its message and a hint to retry later; a refusal is not', () => {
+    const busy = new ProviderError({ provider: 'customerio', service: 'app', operation: 'segments.list', message: 'HTTP 503 Service Unavailable after 5 attempts', status: 503, retryable: true });
+    expect(describeFailure('tidemark plan', busy, {})).toBe(
+      'tidemark plan: customerio app API segments.list: HTTP 503 Service Unavailable after 5 attempts\n' +
+        'The service failed or was busy, which is usually temporary: run the command again later.\n',
+    );
+    const refused = new ProviderError({ provider: 'qualtrics', service: 'qualtrics', operation: 'mailing_lists.create', message: 'HTTP 400 Bad Request: bad name', status: 400, retryable: false });
+    expect(describeFailure('tidemark apply', refused, {})).toBe('tidemark apply: qualtrics mailing_lists.create: HTTP 400 Bad Request: bad name\n');
   });
 
   it('a file system refusal is described as one, not as a bug', () => {
