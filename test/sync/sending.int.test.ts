@@ -142,6 +142,7 @@ describe('transient failures', () => {
     expect(failing.problems).toEqual([
       'The read stopped early because sending stopped; the rows after that point were not read.',
       '20 entries were refused by Customer.io for a transient reason or not acknowledged (0 refused, 20 not acknowledged); they are kept in the state and sent on the next run.',
+      expect.stringMatching(/^Sending stopped: .*HTTP 503 Service Unavailable after \d+ attempts/),
     ]);
     // Sent means acknowledged: the chunk that failed is not counted as sent.
     expect(failing.counts).toMatchObject({ sent: 10, acknowledged: 10, unsent: 20, pending: 20 });
