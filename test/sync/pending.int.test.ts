@@ -61,6 +61,10 @@ describe('entries refused for a transient reason', () => {
     const s1 = JSON.parse(st1.stdout) as StatusJson;
     expect(s1.sources[0]).toMatchObject({ last_run_status: 'partial', last_success: null, pending: refused });
     expect(s1.alerts.map((a) => a.kind)).toContain('run_incomplete');
+    const text = await cli(dir, sandbox, ['status']);
+    expect(text.stdout).toContain(`last success never (SLO 2h), last run partial, 0.0% rejected, ${refused} entries waiting for the next run, due`);
+    const github = await cli(dir, sandbox, ['status', '--format', 'github']);
+    expect(github.stdout).toContain('::error title=tidemark run_incomplete (customers)::the last run of customers did not deliver everything: ');
 
     // The next export holds only changes for some other people (and one new person).
     const others = everyone.filter((p) => !missing.includes(p.id)).slice(0, 30);
