@@ -22,6 +22,8 @@ import type { Diagnostic, Path, SourceRange } from '../core/diagnostics.ts';
 export interface Comment {
   offset: number;
   text: string;
+  /** A whole line of a document that could not be parsed, kept so a secret in it is still found. */
+  line?: true;
 }
 
 export interface ParsedDocument {
@@ -34,6 +36,8 @@ export interface ParsedDocument {
   data: unknown;
   /** Comments in this document (those before the first document belong to it), for the secrets scan. */
   comments: Comment[];
+  /** The document has YAML errors: `data` is null and `comments` holds its raw lines. */
+  broken?: true;
 }
 
 export interface ParseResult {
@@ -88,6 +92,9 @@ export function parseYamlFile(file: string, rawText: string): ParseResult {
       for (const e of doc.errors) {
         diagnostics.push({ severity: 'error', code: 'SPEC001', summary: `YAML syntax: ${friendlyYamlMessage(e.message)}`, source: range(e.pos) });
       }
+      // Kept (without data) so the secrets scan still reads it: a leaked secret is leaked whatever the syntax.
+      const end = index + 1 < list.length ? list[index + 1]!.range[0] : text.length;
+      documents.push({ file, index, doc, lineCounter, data: null, comments: rawLines(text, doc.range[0], end), broken: true });
       return;
     }
     const problems: Diagnostic[] = [];
@@ -159,6 +166,16 @@ export function parseYamlFile(file: string, rawText: string): ParseResult {
     });
   }
   return { documents, diagnostics };
+}
+
+function rawLines(text: string, start: number, end: number): Comment[] {
+  const out: Comment[] = [];
+  let offset = start;
+  for (const line of text.slice(start, end).split('\n')) {
+    if (line.trim() !== '') out.push({ offset, text: line, line: true });
+    offset += line.length + 1;
+  }
+  return out;
 }
 
 /** Comments anywhere in a CST token (they sit in `start`, `end`, `sep`, … arrays of many token kinds). */

@@ -141,6 +141,14 @@ describe('secrets', () => {
     expect(ghp.filter((l) => l.includes('SEC001'))).toEqual(['specs/x.yaml:1:1 error SEC001 This looks like a GitHub token (in a comment) written into the spec.']);
   });
 
+  it('a secret in a document that is not valid YAML is still found, on its line', () => {
+    const text = `kind: Segment\nname: broken\ndescription: "export key ${secret}"\nconditions: { attribute: { field: order_count, op: gt, value: 1 }\n---\nkind: Segment\nname: fine\nconditions: { attribute: { field: order_count, op: gt, value: 2 } }\n`;
+    const out = lines([...toFiles(baseSpecs()), { path: 'specs/broken.yaml', text }]);
+    expect(out).toContainEqual('specs/broken.yaml:3:1 error SEC001 This looks like an API secret key (in a document that is not valid YAML) written into the spec.');
+    expect(out.filter((l) => l.includes('SEC001'))).toHaveLength(1);
+    expect(out.some((l) => l.includes('SPEC001'))).toBe(true);
+  });
+
   it('the schema comment every spec starts with is not a secret', () => {
     const files = toFiles(baseSpecs()).map((f) => ({ ...f, text: `# yaml-language-server: $schema=./schema/tidemark.json\n# Owner: crm team, see https://example.com/wiki?page=specs\n${f.text}` }));
     expect(validateSpecs(files).diagnostics).toEqual([]);

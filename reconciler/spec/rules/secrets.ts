@@ -74,14 +74,14 @@ const COMMENT_PAIR = /([A-Za-z_][\w-]*)\s*[:=]\s*["']?([^\s"']+)/g;
 /** Secrets in comments: a commented-out `api_key: …` line is still in Git. */
 function scanComments(pd: ParsedDocument, out: Hit[]): void {
   for (const c of pd.comments) {
-    const body = c.text.replace(/^#/, '');
+    const body = c.line ? c.text : c.text.replace(/^#/, '');
     let what: string | undefined;
     for (const m of body.matchAll(COMMENT_PAIR)) {
       what = looksLikeSecret(m[1], m[2]!);
       if (what) break;
     }
     what ??= looksLikeSecret(undefined, body) ?? body.split(/\s+/).map((w) => looksLikeSecret(undefined, w)).find(Boolean);
-    if (what) out.push({ path: [], what: `${what} (in a comment)`, source: rangeFromOffsets(pd.file, pd.lineCounter, c.offset, c.offset + c.text.length) });
+    if (what) out.push({ path: [], what: `${what} (${c.line ? 'in a document that is not valid YAML' : 'in a comment'})`, source: rangeFromOffsets(pd.file, pd.lineCounter, c.offset, c.offset + c.text.length) });
   }
 }
 
