@@ -62,6 +62,11 @@ export function redactAndTruncate(text: string, max: number): string {
 /**
  * A head of a secret at the end of the text (or its tail at the start) is what a truncation made before
  * redaction leaves behind. A trailing ellipsis or dots are looked through, as truncations add them.
+ *
+ * A piece that is a whole word of letters, which the secret continues with a separator, is left alone:
+ * "sandbox" in "…on the embedded sandbox" is the head of `sandbox-track-key`, and "password" the head
+ * of `password-123`, yet both are ordinary words; masking them would garble messages, and a word is
+ * not what makes a secret hard to guess.
  */
 function maskCutEnds(text: string): string {
   let out = text;
@@ -69,19 +74,25 @@ function maskCutEnds(text: string): string {
     const tailAt = /(?:…|\.{3})?\s*$/.exec(out)!.index;
     const body = out.slice(0, tailAt);
     for (let k = Math.min(s.length - 1, body.length); k >= MIN_PARTIAL_CHARS; k--) {
-      if (body.endsWith(s.slice(0, k))) {
+      const piece = s.slice(0, k);
+      if (body.endsWith(piece) && !isWordAtSeparator(piece, s[k]!)) {
         out = `${body.slice(0, body.length - k)}${MASK}${out.slice(tailAt)}`;
         break;
       }
     }
     for (let k = Math.min(s.length - 1, out.length); k >= MIN_PARTIAL_CHARS; k--) {
-      if (out.startsWith(s.slice(s.length - k))) {
+      const piece = s.slice(s.length - k);
+      if (out.startsWith(piece) && !isWordAtSeparator(piece, s[s.length - k - 1]!)) {
         out = `${MASK}${out.slice(k)}`;
         break;
       }
     }
   }
   return out;
+}
+
+function isWordAtSeparator(piece: string, next: string): boolean {
+  return /^[A-Za-z]+$/.test(piece) && !/[A-Za-z0-9]/.test(next);
 }
 
 /** For tests: forget every registered secret. */
