@@ -34,11 +34,11 @@ export async function main(argv: string[], ctx?: Partial<CommandContext>): Promi
   // Where stderr goes is gone too (`2>&1 | head`): nothing can be said, and it must not crash.
   const errors = watchOutput(context.stderr);
   const code = await dispatch(argv, context);
+  await settle(context.stdout);
   output.stop();
   errors.stop();
   if (output.failure && output.failure.code !== 'EPIPE') {
-    context.stderr.write(`tidemark: could not write the output: ${redact(output.failure.message)}${output.failure.code ? ` (${output.failure.code})` : ''}
-`);
+    context.stderr.write(`tidemark: could not write the output: ${redact(output.failure.message)}${output.failure.code ? ` (${output.failure.code})` : ''}\n`);
     return code === 0 ? 1 : code;
   }
   return code;
@@ -176,3 +176,18 @@ function watchOutput(stream: NodeJS.WritableStream): { failure?: NodeJS.ErrnoExc
 }
 
 const guarded = new WeakSet<NodeJS.WritableStream>();
+
+/**
+ * Resolves once what was written has been handed on, and the error events of those writes (emitted a
+ * tick later) have fired: a full disk under `> plan.txt` must be known before the exit code is chosen.
+ */
+function settle(stream: NodeJS.WritableStream): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => setImmediate(resolve);
+    try {
+      stream.write('', done);
+    } catch {
+      done();
+    }
+  });
+}

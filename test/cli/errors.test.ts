@@ -9,7 +9,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { commands } from '../../reconciler/cli/commands/index.ts';
-import { describeFailure } from '../../reconciler/cli/main.ts';
+import { describeFailure, main } from '../../reconciler/cli/main.ts';
 import { registerSecret } from '../../reconciler/core/redact.ts';
 import { UserError } from '../../reconciler/core/user-error.ts';
 import { ProviderError } from '../../reconciler/providers/errors.ts';
@@ -157,6 +157,25 @@ describe('local errors', () => {
       );
     }
     expect(localStateError(new Error('something else'), '/x')).toBeUndefined();
+  });
+
+  it('output that cannot be written (a full disk) is said on stderr and fails the command', async () => {
+    const { Writable } = await import('node:stream');
+    const full = new Writable({
+      write(_chunk, _enc, cb) {
+        cb(Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }));
+      },
+    });
+    let stderr = '';
+    const sink = new Writable({
+      write(chunk, _enc, cb) {
+        stderr += String(chunk);
+        cb();
+      },
+    });
+    const code = await main(['rules'], { cwd: root, env: baseEnv, stdout: full, stderr: sink });
+    expect(code).toBe(1);
+    expect(stderr).toBe('tidemark: could not write the output: ENOSPC: no space left on device, write (ENOSPC)\n');
   });
 
   it('EPIPE: output piped into a reader that goes away exits quietly with the usual code', async () => {
