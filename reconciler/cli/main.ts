@@ -79,7 +79,7 @@ async function dispatch(argv: string[], context: CommandContext): Promise<number
  */
 export function describeFailure(prefix: string, err: unknown, env: NodeJS.ProcessEnv): string {
   const debug = env.TIDEMARK_DEBUG === '1';
-  const stack = debug && err instanceof Error && err.stack ? `${redact(err.stack)}\n` : '';
+  const stack = debug ? debugTrace(err) : '';
   if (err instanceof UsageError || isParseArgsError(err)) {
     return `${prefix}: ${redact((err as Error).message)}\nRun \`${prefix} --help\` for usage.\n${stack}`;
   }
@@ -93,6 +93,17 @@ export function describeFailure(prefix: string, err: unknown, env: NodeJS.Proces
   const label = err instanceof InternalError ? 'internal error (a bug in tidemark)' : 'unexpected error (likely a bug in tidemark)';
   const next = debug ? stack : 'Set TIDEMARK_DEBUG=1 for the stack trace, and include it when you report this.\n';
   return `${prefix}: ${label}: ${redact(message)}\n${next}`;
+}
+
+/** The stack, and those of the causes behind it (where the root cause usually is), redacted. */
+function debugTrace(err: unknown): string {
+  let out = '';
+  let current: unknown = err;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
+    out += `${depth > 0 ? 'Caused by: ' : ''}${current.stack ?? `${current.name}: ${current.message}`}\n`;
+    current = current.cause;
+  }
+  return redact(out);
 }
 
 const TRANSIENT_HINT = 'The service failed or was busy, which is usually temporary: run the command again later.';

@@ -65,11 +65,12 @@ describe('the central error handler', () => {
     expect(r.stderr).not.toMatch(STACK_LINE);
   });
 
-  it('with TIDEMARK_DEBUG=1 the stack trace is printed, still redacted', async () => {
-    failingCommand(new TypeError(`boom ${SECRET}`));
+  it('with TIDEMARK_DEBUG=1 the stack trace is printed with its causes, still redacted', async () => {
+    failingCommand(new TypeError(`boom ${SECRET}`, { cause: new Error(`root cause ${SECRET}`) }));
     const r = await runCli(['rules'], { env: { ...baseEnv, TIDEMARK_DEBUG: '1' } });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(STACK_LINE);
+    expect(r.stderr).toContain('Caused by: Error: root cause [redacted]');
     expect(r.stderr).not.toContain(SECRET);
   });
 
