@@ -14,7 +14,7 @@ import { registerSecret } from '../../reconciler/core/redact.ts';
 import { UserError } from '../../reconciler/core/user-error.ts';
 import { ProviderError } from '../../reconciler/providers/errors.ts';
 import { StateError } from '../../reconciler/state/errors.ts';
-import { localStateError } from '../../reconciler/state/open.ts';
+import { localStateError, openStateStore } from '../../reconciler/state/open.ts';
 import { runCli } from './run-cli.test-support.ts';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
@@ -139,6 +139,18 @@ describe('local errors', () => {
     expect(r.stderr).toMatch(/The state folder \/sys cannot be written: (permission denied \(EACCES\)|operation not permitted \(EPERM\)|the file system is read-only \(EROFS\))/);
     expect(r.stderr).toContain('state.path');
     expect(r.stderr).not.toMatch(STACK_LINE);
+  });
+
+  it('opening the state where a file stands says so, naming the path and state.path', async () => {
+    const file = path.join(root, 'state-is-a-file');
+    writeFileSync(file, 'x');
+    const err = await openStateStore({ dir: file }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(StateError);
+    expect((err as StateError).code).toBe('STATE009');
+    expect((err as StateError).message).toMatch(new RegExp(`^The state folder ${file} is a file, not a folder\\. .*\`state\\.path\``));
   });
 
   // The codes a read-only or full state folder raises that a test cannot provoke here without mounts.
