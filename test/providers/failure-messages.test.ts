@@ -81,7 +81,7 @@ describe('failure messages keep their root cause', () => {
     const err = await failure(
       client({ retry: { maxAttempts: 10, maxTotalDelayMs: 150_000 } }).request({ operation: 'segments.list', method: 'GET', path: '/v1/segments' }),
     );
-    expect(err.message).toBe('customerio app API segments.list: HTTP 429 Too Many Requests (Retry-After 100 s) (retry time budget of 150 s spent) after 2 attempts');
+    expect(err.message).toBe('customerio app API segments.list: HTTP 429 Too Many Requests (Retry-After 100 s) after 2 attempts (the retry time budget of 150 s is spent)');
   });
 
   it('5xx: the status and the service text after the retries', async () => {

@@ -258,7 +258,7 @@ export class HttpClient {
     const delay =
       retryAfterMs !== undefined ? Math.min(retryAfterMs, this.policy.maxRetryAfterMs) : backoffDelay(attempt, this.policy, this.random);
     if (waitedSoFar + delay > this.policy.maxTotalDelayMs) {
-      throw this.toError(req, { ...verdict, message: `${verdict.message} (retry time budget of ${seconds(this.policy.maxTotalDelayMs)} s spent)` }, attempt);
+      throw this.toError(req, verdict, attempt, `the retry time budget of ${seconds(this.policy.maxTotalDelayMs)} s is spent`);
     }
     if (retryAfterMs !== undefined) {
       for (const limiter of [...(this.options.limiters ?? []), ...(req.limiters ?? [])]) limiter.blockFor(delay);
@@ -532,13 +532,13 @@ export class HttpClient {
     }
   }
 
-  private toError(req: HttpRequest, verdict: Verdict, attempts: number): ProviderError {
+  private toError(req: HttpRequest, verdict: Verdict, attempts: number, note?: string): ProviderError {
     const init: ConstructorParameters<typeof ProviderError>[0] = {
       provider: this.provider,
       service: this.service,
       operation: req.operation,
       // The cause comes first and survives retries: "HTTP 429 … (Retry-After 30 s) after 5 attempts: …".
-      message: `${verdict.message}${attempts > 1 ? ` after ${attempts} attempts` : ''}${verdict.detail ?? ''}`,
+      message: `${verdict.message}${attempts > 1 ? ` after ${attempts} attempts` : ''}${note ? ` (${note})` : ''}${verdict.detail ?? ''}`,
       retryable: verdict.retryable,
       outcome: verdict.outcome,
       code: verdict.code,
