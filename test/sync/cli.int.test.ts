@@ -256,8 +256,8 @@ describe('status', () => {
     expect(r.problems).toEqual(["4 of 40 rows read (10%) were rejected or refused by Customer.io for good, over the source's max_rejected of 5%."]);
     const status = await cli(dir, sandbox, ['status', '--format', 'json']);
     expect(status.code).toBe(3);
-    const out = JSON.parse(status.stdout) as { sources: Array<{ reject_rate: number }>; alerts: Array<{ kind: string }> };
-    expect(out.sources[0]!.reject_rate).toBe(r.counts.refused / 40);
-    expect(out.alerts.map((a) => a.kind)).toEqual(['reject_rate']);
+    const out = JSON.parse(status.stdout) as { sources: Array<{ reject_rate: number; last_run_status: string }>; alerts: Array<{ kind: string }> };
+    expect(out.sources[0]).toMatchObject({ reject_rate: 0.1, last_run_status: 'failed' });
+    expect(out.alerts.map((a) => a.kind).sort()).toEqual(['never_synced', 'reject_rate', 'run_failed']);
   });
 });
