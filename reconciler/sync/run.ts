@@ -14,6 +14,11 @@
  *   deterministic id that Customer.io deduplicates, so a re-send after a lost answer is harmless;
  * - acknowledgements are durable as soon as `commit` resolves (see the state store's SnapshotStage).
  *
+ * Why an entry Customer.io did not take is never lost, even when the next read no longer holds its row (a
+ * file of deltas, an incremental query): refused for a transient reason, or never acknowledged, it is kept
+ * as a pending entry, written in the same transaction as its batch's acknowledgements, and the next run
+ * sends it unless a newer row of the same key supersedes it (see PendingBook in run-diff.ts).
+ *
  * Rejected rows go to a file under the state folder for the person fixing the source, never to logs or
  * PR comments, which only ever carry counts and field names.
  */
