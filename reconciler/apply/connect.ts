@@ -160,7 +160,9 @@ export async function connect(model: SpecModel, opts: ConnectOptions): Promise<C
   if (databaseUrl) checkDatabaseUrl(databaseUrl, ws.state?.backend === 'postgres' ? ws.state.url_env : 'TIDEMARK_DATABASE_URL');
   // The sandbox keeps its own state beside the live one, so trying something on the sandbox never
   // mixes its ids into the state of the real workspace (nor blocks it: see checkStateTarget).
-  const stateEnv = target.kind === 'sandbox' ? `${environment}.sandbox` : environment;
+  // So does a run against services on this machine (a standalone `tidemark sandbox`): its ids would
+  // otherwise claim the state the real credentials need.
+  const stateEnv = target.kind === 'sandbox' ? `${environment}.sandbox` : target.loopback ? `${environment}.local` : environment;
   const ownsSandbox = sandbox && !opts.attachSandbox;
   let store: StateStore;
   try {

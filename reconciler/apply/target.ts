@@ -22,6 +22,8 @@ export interface TargetIdentity {
   id: string;
   /** One line for people: "the embedded sandbox" or "Customer.io site … (us) · Qualtrics iad1, directory …". */
   label: string;
+  /** Some service is reached through an override URL on this machine (a standalone sandbox, an emulator). */
+  loopback?: true;
   customerio?: { region: string; site_id: string; track_url?: string; app_url?: string };
   qualtrics?: { datacenter: string; directory_id: string; base_url?: string };
 }
@@ -87,12 +89,23 @@ export function liveTarget(envCfg: EnvironmentSpec, env: NodeJS.ProcessEnv): Tar
     idParts.push(`qualtrics:${qualtrics.datacenter}:directory=${qualtrics.directory_id}${baseUrl ? `@${baseUrl}` : ''}`);
     labelParts.push(`Qualtrics ${qualtrics.datacenter}, directory ${qualtrics.directory_id}${via(baseUrl)}`);
   }
-  return { kind: 'live', id: idParts.join('|'), label: labelParts.join(' · '), customerio, ...(qualtrics ? { qualtrics } : {}) };
+  const loopback = [trackUrl, appUrl, baseUrl].some(isLoopback);
+  return { kind: 'live', id: idParts.join('|'), label: labelParts.join(' · '), ...(loopback ? { loopback: true as const } : {}), customerio, ...(qualtrics ? { qualtrics } : {}) };
 }
 
 /** The embedded (or attached) sandbox: one identity per environment, whatever ports it listens on. */
 export function sandboxTarget(environment: string, where?: string): TargetIdentity {
   return { kind: 'sandbox', id: `sandbox:${environment}`, label: `the embedded sandbox${where ? ` (${where})` : ''}` };
+}
+
+function isLoopback(origin: string | undefined): boolean {
+  if (!origin) return false;
+  try {
+    const host = new URL(origin).hostname;
+    return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host);
+  } catch {
+    return false;
+  }
 }
 
 /** Only the scheme, host and port of an override URL: a path or query could carry a token. */

@@ -4,6 +4,7 @@
  */
 import os from 'node:os';
 import { formatAddress } from '../core/address.ts';
+import { UserError } from '../core/user-error.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { hasErrors, type Diagnostic } from '../core/diagnostics.ts';
 import { digestOf } from '../core/digest.ts';
@@ -39,7 +40,7 @@ export interface OpenWorkspace {
   cwd: string;
 }
 
-export class SpecsInvalidError extends Error {
+export class SpecsInvalidError extends UserError {
   override name = 'SpecsInvalidError';
   constructor(readonly diagnostics: Diagnostic[]) {
     super('the specs have errors; fix them before planning (run `tidemark validate`)');

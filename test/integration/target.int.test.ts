@@ -120,8 +120,8 @@ describe('the state belongs to one target', () => {
     for (const args of [['plan', '--allow-delete'], ['apply', '--allow-delete', '--auto-approve']]) {
       const r = await cli(credentials(b, 'staging'), ...args);
       expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/the state of environment "staging" \(.*state-staging\.sqlite\) belongs to Customer\.io site .* but this run targets /);
-      expect(r.stderr).toMatch(/To start fresh against this target, move .*state-staging\.sqlite aside/);
+      expect(r.stderr).toMatch(/the state of environment "staging" \(.*state-staging\.local\.sqlite\) belongs to Customer\.io site .* but this run targets /);
+      expect(r.stderr).toMatch(/To start fresh against this target, move .*state-staging\.local\.sqlite aside/);
       noStack(r.stderr);
     }
     expect(b.customerio.listSegments().map((s) => s.name)).toContain('marketing: newsletter');
@@ -134,7 +134,7 @@ describe('the state belongs to one target', () => {
     const plan = JSON.parse(live.stdout) as Plan;
     expect(plan.changes.filter((c) => c.action === 'create')).toHaveLength(6);
     const files = (await readdir(path.join(dir, '.tidemark'))).filter((f) => f.endsWith('.sqlite')).sort();
-    expect(files).toEqual(['state-staging.sandbox.sqlite', 'state-staging.sqlite']);
+    expect(files).toEqual(['state-staging.local.sqlite', 'state-staging.sandbox.sqlite']);
   });
 
   it('refuses a saved plan made against other services', async () => {

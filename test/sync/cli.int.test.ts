@@ -11,7 +11,11 @@ import { describe, expect, it } from 'vitest';
 import { fixedClock } from '../../reconciler/core/clock.ts';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
 import type { SyncReport } from '../../reconciler/sync/run.ts';
-import { attributesOf, cli, makeProject, ndjson, personSource, sync, syncOk, trackRequests, useSandbox, writeData } from './support.ts';
+import { attributesOf, cli, makeProject, ndjson, personSource, sync as syncAttached, syncOk as syncOkAttached, trackRequests, useSandbox, writeData, type SyncCall } from './support.ts';
+
+// The runs in process reach the sandbox as the CLI does, so both share one state.
+const sync = (dir: string, sandbox: RunningSandbox, source: string, o: SyncCall = {}) => syncAttached(dir, sandbox, source, { ...o, live: true });
+const syncOk = (dir: string, sandbox: RunningSandbox, source: string, o: SyncCall = {}) => syncOkAttached(dir, sandbox, source, { ...o, live: true });
 
 let sandbox: RunningSandbox;
 let dir: string | undefined;
@@ -56,6 +60,7 @@ describe('sync plan', () => {
     expect(text.code, text.stderr).toBe(0);
     expect(text.stdout).toBe(
       [
+        `Planning against Customer.io site ${sandbox.env.CUSTOMERIO_SITE_ID} (us) via ${sandbox.urls.customerioTrack} (environment test)`,
         'Sync plan for vip',
         '  read 7, rejected 2 (identity_missing 1, type_mismatch 1)',
         '  new 1, changed 1, unchanged 2, out of order (older than what was sent) 1, duplicate keys 0',
@@ -69,6 +74,8 @@ describe('sync plan', () => {
     const json = await cli(dir, sandbox, ['sync', 'plan', 'vip', '--format', 'json']);
     const report = JSON.parse(json.stdout) as SyncReport;
     expect(report).toMatchObject({
+      environment: 'test',
+      target: { kind: 'live', label: expect.stringMatching(/^Customer\.io site /) },
       format_version: 1,
       source: 'vip',
       mode: 'plan',
@@ -93,8 +100,11 @@ describe('sync plan', () => {
     expect(sandbox.customerio.getPerson('e')).toBeUndefined();
     expect(attributesOf(sandbox, 'b')).toMatchObject({ vip_tier: 'gold' });
     // A plan is not a run: it leaves no run history behind, so a run still sends everything planned.
-    const run = await syncOk(dir, sandbox, 'vip');
+    const run = await sync(dir, sandbox, 'vip');
     expect(run.counts).toMatchObject({ new: 1, changed: 1, sent: 2 });
+    // What was planned went out; the run still fails, because 2 of its 7 rows were rejected.
+    expect(run.status).toBe('failed');
+    expect(run.problems).toEqual(["2 of 7 rows read (28.6%) were rejected or refused by Customer.io for good, over the source's max_rejected of 5%."]);
   });
 });
 
@@ -179,13 +189,14 @@ describe('status', () => {
       },
     });
     await syncOk(dir, sandbox, 'fresh');
-    await syncOk(dir, sandbox, 'messy');
+    // Half of its rows are rejected, over the default max_rejected of 5%: the run fails.
+    expect((await sync(dir, sandbox, 'messy')).status).toBe('failed');
     // Three days ago, against an SLO of two hours.
     await syncOk(dir, sandbox, 'stale', { clock: fixedClock(new Date(Date.now() - 3 * 86_400_000).toISOString()) });
     await syncOk(dir, sandbox, 'broken');
-    sandbox.faults.set({ service: 'track', burst5xx: 1000 });
+    sandbox.faults.set({ service: 'track', burst5xx: 1000, pathPattern: '/api/v2/batch' });
     await writeData(dir, 'broken.ndjson', ndjson([{ customer_id: 'c', tier: 'silver', tier_at: '2026-05-03T00:00:00Z' }]));
-    expect((await sync(dir, sandbox, 'broken')).status).toBe('failed');
+    expect((await sync(dir, sandbox, 'broken')).status).toBe('partial');
     sandbox.faults.clear();
 
     const json = await cli(dir, sandbox, ['status', '--format', 'json']);
@@ -198,7 +209,9 @@ describe('status', () => {
     };
     expect(out).toMatchObject({ format_version: 1, environment: 'test' });
     expect(out.alerts.map((a) => [a.source, a.kind])).toEqual([
-      ['broken', 'run_failed'],
+      ['broken', 'run_incomplete'],
+      ['messy', 'never_synced'],
+      ['messy', 'run_failed'],
       ['messy', 'reject_rate'],
       ['stale', 'stale'],
       ['unsynced', 'never_synced'],
@@ -208,9 +221,10 @@ describe('status', () => {
     expect(by.get('fresh')!.age_seconds).toBeLessThan(7200);
     expect(by.get('stale')).toMatchObject({ fresh: false, max_age_seconds: 7200 });
     expect(by.get('stale')!.age_seconds).toBeGreaterThanOrEqual(3 * 86_400);
-    expect(by.get('messy')).toMatchObject({ reject_rate: 0.5, fresh: true });
+    // A run that rejected too much never counts as a success, so it cannot make the source fresh.
+    expect(by.get('messy')).toMatchObject({ reject_rate: 0.5, fresh: false, last_run_status: 'failed' });
     // The failed run left the earlier success in place: still fresh, but alerting.
-    expect(by.get('broken')).toMatchObject({ fresh: true, last_run_status: 'failed' });
+    expect(by.get('broken')).toMatchObject({ fresh: true, last_run_status: 'partial' });
     expect(out.alerts.find((a) => a.kind === 'stale')!.message).toMatch(/^stale last synced 3d ago, over its freshness SLO of 2h$/);
     expect(out.alerts.find((a) => a.kind === 'reject_rate')!.message).toMatch(/^50\.0% of the rows messy read were rejected/);
 
@@ -218,17 +232,22 @@ describe('status', () => {
     expect(text.code).toBe(3);
     expect(text.stdout).toMatch(/^✓ fresh: last success \d+s ago \(SLO 2h\), last run succeeded, 0\.0% rejected$/m);
     expect(text.stdout).toMatch(/^✗ stale: last success 3d ago \(SLO 2h\), last run succeeded, 0\.0% rejected, due$/m);
-    expect(text.stdout).toMatch(/^✗ messy: .*50\.0% rejected$/m);
+    expect(text.stdout).toMatch(/^Status of test on Customer\.io site \S+ \(us\) via http:\/\/127\.0\.0\.1:\d+$/m);
+    expect(text.stdout).toMatch(/^✗ messy: last success never \(SLO 2h\), last run failed, 50\.0% rejected, due$/m);
+    expect(text.stdout).toMatch(/^✗ broken: .*last run partial, 0\.0% rejected, 1 entries waiting for the next run$/m);
 
     const github = await cli(dir, sandbox, ['status', '--format', 'github']);
     expect(github.code).toBe(3);
     const lines = github.stdout.trim().split('\n');
-    expect(lines).toHaveLength(4);
-    for (const line of lines) expect(line).toMatch(/^::error title=tidemark (run_failed|reject_rate|stale|never_synced) \(\w+\)::.+$/);
+    expect(lines).toHaveLength(6);
+    // Each annotation says where the status was read.
+    for (const line of lines) expect(line).toMatch(/^::error title=tidemark (run_incomplete|run_failed|reject_rate|stale|never_synced) \(\w+\)::.+ \[test on Customer\.io site .+\]$/);
     // Percent signs are escaped for the workflow command parser.
     expect(lines.find((l) => l.includes('reject_rate'))).toContain('50.0%25 of the rows');
 
-    // A tolerant threshold and fresh runs: all clear.
+    // Fixed data and fresh runs: all clear.
+    await writeData(dir, 'messy.ndjson', ndjson([{ customer_id: 'd', tier: 'gold', tier_at: '2026-05-02T00:00:00Z' }]));
+    await syncOk(dir, sandbox, 'messy');
     await syncOk(dir, sandbox, 'stale');
     await syncOk(dir, sandbox, 'broken');
     await syncOk(dir, sandbox, 'unsynced');

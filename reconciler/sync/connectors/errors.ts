@@ -4,6 +4,8 @@
  * are not errors: they travel as rows carrying `__error` so the rest of the source still syncs.
  */
 
+import { UserError } from '../../core/user-error.ts';
+
 export type ConnectorErrorCode =
   /** The connector spec or environment is incomplete (e.g. the URL variable is unset). */
   | 'config'
@@ -18,7 +20,8 @@ export type ConnectorErrorCode =
   /** The data cannot be read at all (e.g. duplicate CSV header names). */
   | 'format';
 
-export class ConnectorError extends Error {
+/** A setup or source the user can fix: the CLI prints it as a paragraph, never as a likely bug. */
+export class ConnectorError extends UserError {
   override name = 'ConnectorError';
   readonly code: ConnectorErrorCode;
   /** The connector type (`postgres`, `csv`, `ndjson`). */
