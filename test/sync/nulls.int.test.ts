@@ -5,9 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
-import { openStateStore } from '../../reconciler/state/index.ts';
-import path from 'node:path';
-import { attributesOf, batchRequests, cli, makeProject, ndjson, personSource, syncOk, useSandbox, writeData } from './support.ts';
+import { attributesOf, batchRequests, cli, makeProject, ndjson, open, personSource, syncOk, useSandbox, writeData } from './support.ts';
 
 let sandbox: RunningSandbox;
 let dir: string | undefined;
@@ -34,12 +32,13 @@ async function identifyByHand(sandbox: RunningSandbox, id: string, attributes: R
 }
 
 async function mirrorOf(dir: string, source: string, key: string): Promise<unknown> {
-  const store = await openStateStore({ dir: path.join(dir, '.tidemark'), env: 'test' });
+  // The state the CLI runs above used: opened the way they opened it.
+  const ws = await open(dir, sandbox, { live: true });
   try {
-    const entry = await store.getSnapshotEntry(source, key);
+    const entry = await ws.conn.store.getSnapshotEntry(source, key);
     return entry?.payload ? (JSON.parse(entry.payload) as { a: unknown }).a : undefined;
   } finally {
-    await store.close();
+    await ws.conn.close();
   }
 }
 
