@@ -17,6 +17,7 @@ import { qualtricsEventSubscriptionKind } from '../providers/qualtrics/kinds/eve
 import { qualtricsMailingListKind } from '../providers/qualtrics/kinds/mailing-list.ts';
 import { createSandbox, type RunningSandbox } from '../sandbox/index.ts';
 import type { SpecModel } from '../spec/model.ts';
+import { locate } from '../spec/parse.ts';
 import { openStateStore, type StateStore } from '../state/index.ts';
 import type { Clock } from '../core/clock.ts';
 import { explainServiceError, type ServiceErrorContext } from './service-errors.ts';
@@ -135,7 +136,7 @@ export async function connect(model: SpecModel, opts: ConnectOptions): Promise<C
       ...(cio.track_requests_per_second ? { trackRatePerSecond: cio.track_requests_per_second } : {}),
     }),
   );
-  const explainCtx = { environment, envCfg, workspaceFile: model.workspace!.pd.file, target };
+  const explainCtx = { environment, envCfg, keyAt: workspaceKeyAt(model, environment), target };
   if (target.kind === 'live') await checkRegion(customerio, explainCtx);
   const kinds: Record<string, ResourceKind> = { 'customerio.segment': customerioSegmentKind(customerio) };
   let qualtrics: QualtricsClient | undefined;
@@ -198,6 +199,15 @@ export async function connect(model: SpecModel, opts: ConnectOptions): Promise<C
   };
 }
 
+/** Points at an environment's key in the Workspace file, with its line, for messages about the setup. */
+export function workspaceKeyAt(model: SpecModel, environment: string): (path: readonly string[]) => string {
+  const ws = model.workspace!;
+  return (p) => {
+    const at = locate(ws.pd, ['environments', environment, ...p]);
+    return `environments.${environment}.${p.join('.')} (${at.file}:${at.start.line})`;
+  };
+}
+
 /**
  * One cheap call before anything else: it proves the Track credentials, and it catches a Workspace whose
  * region is not the account's, which otherwise shows up as puzzling 401s or, worse, data sent nowhere.
@@ -214,8 +224,8 @@ async function checkRegion(client: CustomerioClient, c: ServiceErrorContext): Pr
   const declared = c.envCfg.customerio.region;
   if (info.region.toLowerCase() !== declared) {
     throw new WorkspaceError(
-      `the Customer.io workspace of environment "${c.environment}" (site ${c.target.customerio?.site_id}) is in region ${info.region}, but ${c.workspaceFile} declares ` +
-        `environments.${c.environment}.customerio.region: ${declared}. Set it to ${info.region.toLowerCase()}, or check ${c.envCfg.customerio.site_id_env}.`,
+      `the Customer.io workspace of environment "${c.environment}" (site ${c.target.customerio?.site_id}) is in region ${info.region}, but ` +
+        `${c.keyAt(['customerio', 'region'])} says ${declared}. Set it to ${info.region.toLowerCase()}, or check ${c.envCfg.customerio.site_id_env}.`,
     );
   }
 }

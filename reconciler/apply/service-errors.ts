@@ -9,8 +9,8 @@ import type { EnvironmentSpec, TargetIdentity } from './target.ts';
 export interface ServiceErrorContext {
   environment: string;
   envCfg: EnvironmentSpec;
-  /** Where the Workspace is declared (`specs/workspace.yaml`), to point at its keys. */
-  workspaceFile: string;
+  /** A Workspace key of this environment with where it is declared: `environments.staging.x (specs/workspace.yaml:12)`. */
+  keyAt: (path: readonly string[]) => string;
   target: TargetIdentity;
 }
 
@@ -18,7 +18,7 @@ export interface ServiceErrorContext {
 export function explainServiceError(err: unknown, c: ServiceErrorContext): string | undefined {
   if (!(err instanceof ProviderError)) return undefined;
   const env = c.environment;
-  const key = (k: string) => `environments.${env}.${k} in ${c.workspaceFile}`;
+  const key = (k: string) => c.keyAt(k.split('.'));
   const cio = c.envCfg.customerio;
   const q = c.envCfg.qualtrics;
   const where = c.target.kind === 'sandbox' ? 'the embedded sandbox' : err.provider === 'customerio' ? 'Customer.io' : 'Qualtrics';

@@ -1,5 +1,5 @@
 /** Shared plumbing for commands that open a workspace: flags, errors users can fix, cleanup. */
-import { WorkspaceError } from '../apply/connect.ts';
+import { WorkspaceError, workspaceKeyAt } from '../apply/connect.ts';
 import { explainServiceError } from '../apply/service-errors.ts';
 import type { TargetIdentity } from '../apply/target.ts';
 import { redact } from '../core/redact.ts';
@@ -66,7 +66,7 @@ export async function withWorkspace(ctx: CommandContext, flags: WorkspaceFlags, 
       return 1;
     }
     const envCfg = ws.model.workspace!.spec.environments[ws.conn.environment]!;
-    const why = explainServiceError(err, { environment: ws.conn.environment, envCfg, workspaceFile: ws.model.workspace!.pd.file, target: ws.conn.target });
+    const why = explainServiceError(err, { environment: ws.conn.environment, envCfg, keyAt: workspaceKeyAt(ws.model, ws.conn.environment), target: ws.conn.target });
     if (why) {
       ctx.stderr.write(`tidemark: ${why}\n`);
       if (ctx.env.TIDEMARK_DEBUG === '1' && err instanceof Error) ctx.stderr.write(`${redact(err.stack ?? err.message)}\n`);

@@ -195,7 +195,7 @@ describe('a service that refuses says what to check, without a stack trace', () 
   it('401 from the App API names the App key variable', async () => {
     const r = await cli(credentials(a, 'staging', { CIO_STAGING_APP_API_KEY: 'wrong-app-key-456' }), 'plan');
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/\(401 on app\.[a-z.]+\)\. Check CIO_STAGING_APP_API_KEY, and that environments\.staging\.customerio\.region in .*workspace\.yaml \(us\)/);
+    expect(r.stderr).toMatch(/\(401 on app\.[a-z.]+\)\. Check CIO_STAGING_APP_API_KEY, and that environments\.staging\.customerio\.region \(specs\/workspace\.yaml:18\) \(us\)/);
     expect(r.stderr).not.toContain('wrong-app-key-456');
     noStack(r.stderr);
   });
@@ -204,7 +204,7 @@ describe('a service that refuses says what to check, without a stack trace', () 
     await editSpec(dir, 'workspace.yaml', STAGING_DIRECTORY, 'POOL_doesNotExist00');
     const r = await cli(credentials(a, 'staging'), 'plan');
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/Qualtrics has no directory POOL_doesNotExist00 for environment "staging" in datacenter iad1 \(404\).*Check environments\.staging\.qualtrics\.directory_id in specs\/workspace\.yaml/);
+    expect(r.stderr).toMatch(/Qualtrics has no directory POOL_doesNotExist00 for environment "staging" in datacenter iad1 \(404\).*Check environments\.staging\.qualtrics\.directory_id \(specs\/workspace\.yaml:24\)/);
     noStack(r.stderr);
   });
 
@@ -214,7 +214,7 @@ describe('a service that refuses says what to check, without a stack trace', () 
     await editSpec(dir, 'workspace.yaml', 'region: us', 'region: eu');
     const r = await cli(credentials(a, 'staging'), 'plan');
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/is in region us, but specs\/workspace\.yaml declares environments\.staging\.customerio\.region: eu\. Set it to us/);
+    expect(r.stderr).toMatch(/is in region us, but environments\.staging\.customerio\.region \(specs\/workspace\.yaml:18\) says eu\. Set it to us/);
     expect(existsSync(path.join(dir, '.tidemark'))).toBe(false);
   });
 
