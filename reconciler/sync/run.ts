@@ -12,7 +12,8 @@
  *   or changed again next run and is re-sent;
  * - identify is idempotent (the same attributes again change nothing), and every event carries a
  *   deterministic id that Customer.io deduplicates, so a re-send after a lost answer is harmless;
- * - acknowledgements are durable as soon as `commit` resolves (see the state store's SnapshotStage).
+ * - a chunk's outcome (acknowledgements, pending entries) is durable as soon as `record` resolves (see the
+ *   state store's SnapshotAckSession).
  *
  * Why an entry Customer.io did not take is never lost, even when the next read no longer holds its row (a
  * file of deltas, an incremental query): refused for a transient reason, or never acknowledged, it is kept
