@@ -295,6 +295,9 @@ export function computePlan(input: PlanInput): Plan {
     changes: ordered,
     summary,
     diagnostics,
+    // Nothing adds counts to a plan yet, whatever the note says: `tidemark sync plan` prints a source's counts
+    // on its own and audiences have no planner. The note is plan output (the golden plans), so its wording
+    // changes with the audience planning that fills this (issue 11), not in a change that keeps behaviour.
     data_impact: { status: 'not_computed', note: 'data-plane impact (sync and audience counts) is added by `tidemark sync plan` and audience planning', sources: [], audiences: [] },
   };
 }

@@ -55,11 +55,14 @@ export interface Change {
   ignored_changes?: string[];
 }
 
-/** Counts only: PR comments never carry customer identifiers. Filled by the data-plane issues. */
+/**
+ * Counts only: PR comments never carry customer identifiers. Nothing computes it yet (every plan says
+ * `not_computed`); the count names are the sync engine's (`null_blocked` as in a sync run's counts).
+ */
 export interface DataImpact {
   status: 'not_computed' | 'computed';
   note?: string;
-  sources: Array<{ name: string; new: number; changed: number; unchanged: number; rejected: number; blocked_nulls: number }>;
+  sources: Array<{ name: string; new: number; changed: number; unchanged: number; rejected: number; null_blocked: number }>;
   audiences: Array<{ name: string; joining: number; leaving: number }>;
 }
 

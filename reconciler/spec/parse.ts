@@ -32,7 +32,7 @@ export interface ParsedDocument {
   index: number;
   doc: Document.Parsed;
   lineCounter: LineCounter;
-  /** Plain JS value of the document (null for an empty document). */
+  /** Plain JS value of the document (null for an empty document, and for a `broken` one). */
   data: unknown;
   /** Comments in this document (those before the first document belong to it), for the secrets scan. */
   comments: Comment[];
@@ -65,7 +65,8 @@ export function parseYamlFile(file: string, rawText: string): ParseResult {
   const documents: ParsedDocument[] = [];
   const comments: Comment[] = [];
   // uniqueKeys is checked below with a Set per mapping: the yaml package's own check compares each key
-  // with every earlier one, which takes minutes on a mapping with 50,000 keys.
+  // with every earlier one, which takes minutes on a mapping with 50,000 keys. logLevel 'error' keeps the
+  // package's warnings (an unknown tag or directive) off stderr: they are not reported, only errors are.
   const composer = new Composer({ prettyErrors: false, uniqueKeys: false, logLevel: 'error' });
   const parser = new Parser(lineCounter.addNewLine);
   const hasComments = text.includes('#');

@@ -278,7 +278,7 @@ describe('renderPlanMarkdown', () => {
   it('shows computed data impact as count tables', () => {
     const md = renderPlanMarkdown(
       makePlan([], {
-        data_impact: { status: 'computed', sources: [{ name: 'orders', new: 1, changed: 2, unchanged: 3, rejected: 4, blocked_nulls: 5 }], audiences: [{ name: 'vip', joining: 6, leaving: 7 }] },
+        data_impact: { status: 'computed', sources: [{ name: 'orders', new: 1, changed: 2, unchanged: 3, rejected: 4, null_blocked: 5 }], audiences: [{ name: 'vip', joining: 6, leaving: 7 }] },
       }),
     );
     expect(md).toContain('| orders | 1 | 2 | 3 | 4 | 5 |\n');

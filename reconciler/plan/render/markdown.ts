@@ -3,10 +3,10 @@
  * or a spec is escaped for the place it lands in (table cell, HTML, code span, fenced block), and the
  * comment is cut to fit GitHub's size limit without ever breaking a code block.
  */
+import { assertNever } from '../../core/assert-never.ts';
 import { compareDiagnostics } from '../../core/diagnostics.ts';
 import type { Change, DataImpact, Plan } from '../plan.ts';
 import {
-  assertNever,
   attributeLines,
   countChanges,
   describeDeletes,
@@ -228,7 +228,7 @@ function dataImpact(impact: DataImpact): string {
   if (impact.sources.length > 0) {
     tables.push(
       '| Source | New | Changed | Unchanged | Rejected | Blocked nulls |\n| --- | ---: | ---: | ---: | ---: | ---: |\n' +
-        impact.sources.map((s) => `| ${mdText(s.name)} | ${[s.new, s.changed, s.unchanged, s.rejected, s.blocked_nulls].map((n) => mdText(String(n))).join(' | ')} |\n`).join(''),
+        impact.sources.map((s) => `| ${mdText(s.name)} | ${[s.new, s.changed, s.unchanged, s.rejected, s.null_blocked].map((n) => mdText(String(n))).join(' | ')} |\n`).join(''),
     );
   }
   if (impact.audiences.length > 0) {

@@ -113,8 +113,8 @@ export function representativePlan(): Plan {
       data_impact: {
         status: 'computed',
         sources: [
-          { name: 'shopify_orders', new: 120, changed: 14, unchanged: 20480, rejected: 2, blocked_nulls: 1 },
-          { name: 'recharge_subscriptions', new: 0, changed: 3, unchanged: 900, rejected: 0, blocked_nulls: 0 },
+          { name: 'shopify_orders', new: 120, changed: 14, unchanged: 20480, rejected: 2, null_blocked: 1 },
+          { name: 'recharge_subscriptions', new: 0, changed: 3, unchanged: 900, rejected: 0, null_blocked: 0 },
         ],
         audiences: [{ name: 'vip_customers', joining: 40, leaving: 5 }],
       },
@@ -187,7 +187,7 @@ const arbitraryImpact: fc.Arbitrary<DataImpact> = fc.oneof(
   fc.record({ status: fc.constant('not_computed' as const), note: fc.option(nasty, { nil: undefined }), sources: fc.constant<DataImpact['sources']>([]), audiences: fc.constant<DataImpact['audiences']>([]) }, { requiredKeys: ['status', 'sources', 'audiences'] }),
   fc.record({
     status: fc.constant('computed' as const),
-    sources: fc.array(fc.record({ name: nasty, new: fc.nat(), changed: fc.nat(), unchanged: fc.nat(), rejected: fc.nat(), blocked_nulls: fc.nat() }), { maxLength: 3 }),
+    sources: fc.array(fc.record({ name: nasty, new: fc.nat(), changed: fc.nat(), unchanged: fc.nat(), rejected: fc.nat(), null_blocked: fc.nat() }), { maxLength: 3 }),
     audiences: fc.array(fc.record({ name: nasty, joining: fc.nat(), leaving: fc.nat() }), { maxLength: 3 }),
   }),
 );

@@ -5,7 +5,8 @@
  *
  * The counting and wording helpers here are shared with the markdown renderer, so both say the same thing.
  */
-import { compareDiagnostics, formatLocation, InternalError } from '../../core/diagnostics.ts';
+import { assertNever } from '../../core/assert-never.ts';
+import { compareDiagnostics, formatLocation } from '../../core/diagnostics.ts';
 import type { Style } from '../../core/style.ts';
 import type { Action, AttributeValue, Change, DataImpact, Plan } from '../plan.ts';
 
@@ -264,7 +265,7 @@ function dataImpactLines(impact: DataImpact, style: Style): string[] {
     lines.push(
       ...table(
         ['Source', 'New', 'Changed', 'Unchanged', 'Rejected', 'Blocked nulls'],
-        impact.sources.map((s) => [escapeControls(s.name), s.new, s.changed, s.unchanged, s.rejected, s.blocked_nulls].map(String)),
+        impact.sources.map((s) => [escapeControls(s.name), s.new, s.changed, s.unchanged, s.rejected, s.null_blocked].map(String)),
       ),
     );
   }
@@ -293,8 +294,4 @@ function compareStrings(a: string, b: string): number {
 
 export function plural(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? '' : 's'}`;
-}
-
-export function assertNever(value: never): never {
-  throw new InternalError(`unexpected value ${String(value)}`);
 }
