@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isUlid } from '../providers/customerio/client.ts';
+import { isUlid } from '../core/ulid.ts';
 import type { FieldDef, SourceSpec } from '../spec/schema/index.ts';
 import { createNormalizer, normalize } from './normalize.ts';
 import { EPOCH_SECONDS_CUTOFF, toInstant } from './timezones.ts';

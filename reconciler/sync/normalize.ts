@@ -31,7 +31,7 @@
 import { createHash } from 'node:crypto';
 import { ROW_CODE_KEY, ROW_ERROR_KEY } from './connectors/rows.ts';
 import { isSupportedCountry, parsePhoneNumberFromString, type CountryCode } from 'libphonenumber-js/max';
-import { deterministicUlid } from '../providers/customerio/client.ts';
+import { deterministicUlid } from '../core/ulid.ts';
 import type { FieldDef, SourceSpec } from '../spec/schema/index.ts';
 import { instantReader, isDate, type InstantResult } from './timezones.ts';
 import type { NormalizeContext, NormalizeResult, NormalizedRow, RejectedRow, SourceRow, SyncValue } from './types.ts';

@@ -4,7 +4,8 @@
  * is lost or duplicated. State is checked through the emulator's in-process API, not through the client.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CustomerioClient, customerioConfigFromEnv, deterministicUlid, type CustomerioConfig, type V2Entry } from '../../reconciler/providers/customerio/client.ts';
+import { deterministicUlid } from '../../reconciler/core/ulid.ts';
+import { CustomerioClient, customerioConfigFromEnv, type CustomerioConfig, type V2Entry } from '../../reconciler/providers/customerio/client.ts';
 import { ProviderError } from '../../reconciler/providers/errors.ts';
 import { RequestCounter } from '../../reconciler/providers/http/http-client.ts';
 import { LimiterRegistry } from '../../reconciler/providers/http/rate-limiter.ts';
