@@ -30,20 +30,19 @@ import { finished } from 'node:stream/promises';
 import type { Clock } from '../core/clock.ts';
 import { redact } from '../core/redact.ts';
 import type { CustomerioClient } from '../providers/customerio/client.ts';
-import type { V2Entry } from '../providers/customerio/types.ts';
 import type { SpecModel } from '../spec/model.ts';
 import type { FieldDef, SourceSpec } from '../spec/schema/index.ts';
-import { StateConflictError, type PendingEntry, type SnapshotAckSession, type StagedRow, type StateStore } from '../state/index.ts';
+import { StateConflictError, type SnapshotAckSession, type StateStore } from '../state/index.ts';
 import { createConnector, mappedColumns, readBatches } from './connectors/index.ts';
-import { toEntry, type EntryOptions } from './entries.ts';
 import { createNormalizer } from './normalize.ts';
-import { changedFields, prepareRow, type Payload, type PreparedRow } from './prepare.ts';
+import { changedFields, prepareRow, type Payload } from './prepare.ts';
 import { HeapGovernor } from './memory.ts';
 import { rejectThreshold } from './monitor.ts';
 import { PendingBook, RunDiff } from './run-diff.ts';
+import { Sender, type SendCounts } from './sender.ts';
 import type { Connector, NormalizeContext, NormalizedRow } from './types.ts';
 
-export interface SyncCounts {
+export interface SyncCounts extends SendCounts {
   read: number;
   rejected: number;
   rejected_by_code: Record<string, number>;
@@ -63,19 +62,8 @@ export interface SyncCounts {
   held_back: Record<string, number>;
   /** Per field: how many new or changed rows change it (sync plan only; capped sample). */
   changed_fields?: Record<string, number>;
-  /** Entries Customer.io acknowledged (the same as `acknowledged`): "sent" never counts an attempt. */
-  sent: number;
-  acknowledged: number;
-  /** Entries handed to Customer.io in a request, whatever the answer. */
-  attempted: number;
-  /** Entries Customer.io refused for good (207); their rows are in the rejects file. */
-  refused: number;
-  /** Entries Customer.io refused for a transient reason (207): kept in the state, sent on the next run. */
-  retry_later: number;
   /** Entries whose outcome is unknown or that were not sent because sending stopped: kept, sent on the next run. */
   unsent: number;
-  /** Entries earlier runs left waiting that this run sent (a plan: would send). */
-  retried: number;
   /** Rows read that were not newer than an entry an earlier run left waiting for their key (that entry went instead). */
   behind_pending: number;
   /** Entries waiting in the state for the source's next run once this run ended. */
@@ -186,9 +174,27 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
     }
     // Entries earlier runs meant to send and Customer.io did not take: they go out this run, whatever it reads.
     book = new PendingBook(await deps.store.readPending(name), (key) => diff.snapshotOrdering(key));
-    sender = opts.mode === 'run' ? new Sender(deps, source, acks!, counts, rejects, opts, startedAt, book) : undefined;
+    if (opts.mode === 'run') {
+      const onProgress = opts.onProgress;
+      sender = new Sender({
+        client: deps.client,
+        acks: acks!,
+        counts,
+        rejects,
+        book,
+        entryOptions: {
+          identifier: source.identity.as,
+          ...(source.stamp_last_synced ? { stamp: { field: source.stamp_last_synced, at: Math.floor(startedAt.getTime() / 1000) } } : {}),
+        },
+        signal: opts.signal,
+        sendChunk: opts.sendChunk,
+        maxInFlight: opts.maxInFlight,
+        afterAcknowledge: opts.afterAcknowledge,
+        ...(onProgress ? { onSent: (done: number) => onProgress({ phase: 'sending', done }) } : {}),
+      });
+    }
     const sample = opts.mode === 'plan' ? new FieldChangeSample() : undefined;
-    readComplete = await readAndDiff(deps, source, ctx, fields, diff, heap, counts, rejects, notes, lastSyncAt, opts, sender, sample, book);
+    readComplete = await readAndDiff({ deps, source, ctx, fields, diff, heap, counts, rejects, notes, lastSyncAt, opts, sender, sample, book });
     const c = diff.counts();
     counts.new = c.new;
     counts.changed = c.changed;
@@ -319,22 +325,29 @@ async function readWatermark(store: StateStore, source: string): Promise<Date | 
   return last ? new Date(last.startedAt) : null;
 }
 
-async function readAndDiff(
-  deps: SyncDeps,
-  source: SourceSpec,
-  ctx: NormalizeContext,
-  fields: ReadonlyMap<string, FieldDef>,
-  diff: RunDiff,
-  heap: HeapGovernor,
-  counts: SyncCounts,
-  rejects: RejectsFile,
-  notes: Set<string>,
-  lastSyncAt: Date | null,
-  opts: SyncOptions,
-  sender: Sender | undefined,
-  sample: FieldChangeSample | undefined,
-  book: PendingBook,
-): Promise<boolean> {
+/** What one read-and-diff pass works with: the run's parts, built by `syncSource`. */
+interface ReadAndDiffInput {
+  deps: SyncDeps;
+  source: SourceSpec;
+  ctx: NormalizeContext;
+  fields: ReadonlyMap<string, FieldDef>;
+  diff: RunDiff;
+  heap: HeapGovernor;
+  counts: SyncCounts;
+  rejects: RejectsFile;
+  notes: Set<string>;
+  lastSyncAt: Date | null;
+  opts: SyncOptions;
+  /** Set on a run: changed rows go out while the read goes on. */
+  sender: Sender | undefined;
+  /** Set on a plan: the per-field change counts. */
+  sample: FieldChangeSample | undefined;
+  book: PendingBook;
+}
+
+/** Reads the source a chunk at a time, diffs each row, and hands the rows to send to the sender; false when sending stopped the read early. */
+async function readAndDiff(input: ReadAndDiffInput): Promise<boolean> {
+  const { deps, source, ctx, fields, diff, heap, counts, rejects, notes, lastSyncAt, opts, sender, sample, book } = input;
   // The source timezone is also the warehouse session's: a naive timestamp column compares with
   // :last_sync_at (an instant) as the local time it is, not as UTC.
   const connector = deps.connector ?? createConnector(source.connector, source.timezone ? { timezone: source.timezone } : {});
@@ -430,242 +443,6 @@ class FieldChangeSample {
     }
     return out;
   }
-}
-
-interface Outgoing {
-  slot: number;
-  row: StagedRow;
-  location: string;
-  entry: V2Entry;
-}
-
-/**
- * Sends rows in chunks while the read goes on, with up to `maxInFlight` chunks in flight, and records
- * each chunk's outcome in one transaction: acknowledged rows to the ack log, entries refused for a
- * transient reason or of unknown outcome to the pending entries (sent next run), and the settled keys'
- * pending entries deleted. Once sending stops (a batch whose outcome is unknown, or that could not be
- * sent), nothing more is dispatched, and what was not sent is kept as pending at the end.
- *
- * The entries earlier runs left waiting (and no row of this run superseded) go out after the read.
- *
- * A key read twice in one run (see run-diff.ts) is sent once when its earlier row is still waiting here
- * (the winner replaces it); when the earlier row is already on its way, the winner waits until every
- * chunk in flight has settled, so Customer.io receives the two in the order they were read.
- */
-class Sender {
-  meantToSend = 0;
-  stopped = false;
-  stoppedEarly = false;
-  /** Why sending stopped, as the client said it (status, Retry-After, attempts, network cause): shown in the report. */
-  stopCause: string | undefined;
-  failure: unknown;
-  private buffer = new Map<number, Outgoing>();
-  /** Per run slot (see run-diff.ts): 1 once a row of the key went out. */
-  private dispatched = new Uint8Array(1024);
-  private readonly late: Outgoing[] = [];
-  private readonly inFlight = new Set<Promise<void>>();
-  private ackChain: Promise<void> = Promise.resolve();
-  private readonly entryOpts: EntryOptions;
-  private readonly chunk: number;
-  private readonly maxInFlight: number;
-
-  constructor(
-    private readonly deps: SyncDeps,
-    source: SourceSpec,
-    private readonly acks: SnapshotAckSession,
-    private readonly counts: SyncCounts,
-    private readonly rejects: RejectsFile,
-    private readonly opts: SyncOptions,
-    startedAt: Date,
-    private readonly book: PendingBook,
-  ) {
-    this.entryOpts = {
-      identifier: source.identity.as,
-      ...(source.stamp_last_synced ? { stamp: { field: source.stamp_last_synced, at: Math.floor(startedAt.getTime() / 1000) } } : {}),
-    };
-    this.chunk = opts.sendChunk ?? 5000;
-    this.maxInFlight = opts.maxInFlight ?? 4;
-  }
-
-  async add(slot: number, p: PreparedRow, location: string): Promise<void> {
-    this.meantToSend++;
-    const out: Outgoing = {
-      slot,
-      location,
-      row: { key: p.key, hash: p.hash, ordering: p.ordering, payload: JSON.stringify(p.payload) },
-      entry: toEntry(p.key, p.payload, this.entryOpts),
-    };
-    this.book.onTheWay(p.key);
-    if (slot < this.dispatched.length && this.dispatched[slot] === 1) {
-      this.late.push(out);
-      return;
-    }
-    this.buffer.set(slot, out);
-    if (this.buffer.size >= this.chunk) await this.dispatch();
-  }
-
-  /** A later row of the same key won: the earlier one, if still waiting here, is not sent. */
-  withdraw(slot: number): void {
-    const buffered = this.buffer.get(slot);
-    if (buffered) {
-      this.buffer.delete(slot);
-      this.meantToSend--;
-      this.book.withdrawn(buffered.row.key);
-    } else {
-      const i = this.late.findIndex((o) => o.slot === slot);
-      if (i >= 0) {
-        const [o] = this.late.splice(i, 1);
-        this.meantToSend--;
-        this.book.withdrawn(o!.row.key);
-      }
-    }
-  }
-
-  async finish(): Promise<void> {
-    await this.dispatch();
-    await this.drain();
-    if (this.late.length > 0 && !this.stopped) {
-      const late = this.late.splice(0);
-      let i = 0;
-      for (; i < late.length && !this.stopped; i += this.chunk) {
-        this.send(late.slice(i, i + this.chunk));
-        await this.drain();
-      }
-      // What stopping left unsent stays for keepLeftovers.
-      this.late.push(...late.slice(i));
-    }
-    // No row of this run has these keys any more (a row that superseded one took its place): send them now.
-    const waiting = [...this.book.waiting.values()];
-    for (let i = 0; i < waiting.length && !this.stopped; i += this.chunk) {
-      const chunk = waiting.slice(i, i + this.chunk).map((e) => this.fromPending(e));
-      this.meantToSend += chunk.length;
-      this.counts.retried += chunk.length;
-      for (const o of chunk) this.book.waiting.delete(o.row.key);
-      while (this.inFlight.size >= this.maxInFlight) await Promise.race(this.inFlight);
-      if (this.stopped) {
-        // Never handed over: they stay pending as they are.
-        this.meantToSend -= chunk.length;
-        this.counts.retried -= chunk.length;
-        break;
-      }
-      this.send(chunk);
-    }
-    await this.drain();
-    await this.ackChain;
-  }
-
-  private fromPending(e: PendingEntry): Outgoing {
-    return {
-      slot: -1,
-      location: e.location,
-      row: { key: e.key, hash: e.hash, ordering: e.ordering, payload: e.payload },
-      // Rebuilt from the mirrored payload, so a stamp carries this run's time.
-      entry: toEntry(e.key, JSON.parse(e.payload) as Payload, this.entryOpts),
-    };
-  }
-
-  /**
-   * After sending ended: keeps every entry meant to go out that was never handed over (sending stopped)
-   * as pending, and deletes the pending entries superseded this run with no newer row on its way.
-   */
-  async keepLeftovers(): Promise<void> {
-    const left = [...this.buffer.values(), ...this.late];
-    this.buffer = new Map();
-    this.late.length = 0;
-    const pending = left.map((o) => pendingOf(o, 'unacknowledged'));
-    const leftKeys = new Set(left.map((o) => o.row.key));
-    const settled = [...this.book.dropped].filter((k) => this.book.stored.has(k) && !leftKeys.has(k));
-    if (pending.length === 0 && settled.length === 0) return;
-    await this.acks.record({ acknowledged: [], pending, settled });
-    for (const k of settled) this.book.stored.delete(k);
-    for (const p of pending) this.book.stored.add(p.key);
-  }
-
-  /** Waits for the chunks in flight and their acknowledgements, sending nothing more. */
-  async settle(): Promise<void> {
-    this.stopped = true;
-    await this.drain();
-    await this.ackChain;
-  }
-
-  private async dispatch(): Promise<void> {
-    // Once stopped, the buffer stays as it is: keepLeftovers keeps it for the next run.
-    if (this.buffer.size === 0 || this.stopped) return;
-    while (this.inFlight.size >= this.maxInFlight) await Promise.race(this.inFlight);
-    if (this.stopped) return;
-    const chunk = [...this.buffer.values()];
-    this.buffer = new Map();
-    for (const o of chunk) this.markDispatched(o.slot);
-    this.send(chunk);
-  }
-
-  private markDispatched(slot: number): void {
-    if (slot >= this.dispatched.length) {
-      const grown = new Uint8Array(Math.max(slot + 1, this.dispatched.length * 2));
-      grown.set(this.dispatched);
-      this.dispatched = grown;
-    }
-    this.dispatched[slot] = 1;
-  }
-
-  private async drain(): Promise<void> {
-    while (this.inFlight.size > 0) await Promise.race(this.inFlight);
-  }
-
-  private send(chunk: Outgoing[]): void {
-    const task = this.sendChunk(chunk).catch((err: unknown) => {
-      this.failure ??= err;
-      this.stopped = true;
-    });
-    const tracked = task.finally(() => this.inFlight.delete(tracked));
-    this.inFlight.add(tracked);
-  }
-
-  private async sendChunk(chunk: Outgoing[]): Promise<void> {
-    const summary = await this.deps.client.sendBatches(
-      chunk.map((o) => o.entry),
-      this.opts.signal ? { signal: this.opts.signal } : {},
-    );
-    const acked: StagedRow[] = [];
-    const keep: PendingEntry[] = [];
-    const settled: string[] = [];
-    const { book } = this;
-    for (const r of summary.results) {
-      const o = chunk[r.index]!;
-      if (r.ok || r.reason !== 'not_sent') this.counts.attempted++;
-      if (r.ok) {
-        acked.push(o.row);
-        if (book.stored.has(o.row.key)) settled.push(o.row.key);
-      } else if (r.reason === 'not_sent' || r.reason === 'unknown_outcome') {
-        this.stopped = true;
-        this.stopCause ??= r.message;
-        keep.push(pendingOf(o, 'unacknowledged'));
-      } else if (r.retryable) {
-        this.counts.retry_later++;
-        keep.push(pendingOf(o, 'retryable'));
-      } else {
-        this.counts.refused++;
-        if (book.stored.has(o.row.key)) settled.push(o.row.key);
-        this.rejects.write({ location: o.location, code: `customerio_${r.reason ?? 'rejected'}`, reason: redact(r.message ?? 'refused by Customer.io'), ...(r.field ? { field: r.field } : {}) });
-      }
-    }
-    // Outcomes are recorded one chunk after another: each is a transaction on the one state connection.
-    const record = this.ackChain.then(async () => {
-      await this.opts.afterAcknowledge?.(acked.map((a) => a.key));
-      await this.acks.record({ acknowledged: acked, pending: keep, settled });
-      for (const k of settled) book.stored.delete(k);
-      for (const e of keep) book.stored.add(e.key);
-      this.counts.acknowledged += acked.length;
-      this.counts.sent += acked.length;
-      this.opts.onProgress?.({ phase: 'sending', done: this.counts.sent });
-    });
-    this.ackChain = record.catch(() => undefined);
-    await record;
-  }
-}
-
-function pendingOf(o: Outgoing, reason: 'retryable' | 'unacknowledged'): PendingEntry {
-  return { key: o.row.key, hash: o.row.hash, ordering: o.row.ordering ?? null, payload: o.row.payload ?? '{}', location: o.location, reason };
 }
 
 function flatCounts(c: SyncCounts): Record<string, number> {
