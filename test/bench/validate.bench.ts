@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { disjointGroup, manyDocuments, overlappingGroup, unknownKeys } from '../spec/large-inputs.test-support.ts';
+import { disjointGroup, manyDocuments, overlappingGroup, unknownKeys } from '../support/spec-large-inputs.ts';
 
 const CASES = {
   'exclusive group, 1,500 overlapping segments': () => overlappingGroup(1500),

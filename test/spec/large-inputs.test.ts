@@ -9,7 +9,7 @@ import { renderDiagnosticsText } from '../../reconciler/cli/render/diagnostics.t
 import { styleFor } from '../../reconciler/core/style.ts';
 import { exclusiveGroupOverlaps, provablyDisjoint } from '../../reconciler/spec/rules/segments.ts';
 import { validateSpecs } from '../../reconciler/spec/validate.ts';
-import { disjointGroup, manyDocuments, overlappingGroup, unknownKeys } from './large-inputs.test-support.ts';
+import { disjointGroup, manyDocuments, overlappingGroup, unknownKeys } from '../support/spec-large-inputs.ts';
 
 const plain = styleFor({}, { NO_COLOR: '1' });
 const LONG = 180_000;

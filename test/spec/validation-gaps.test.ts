@@ -3,7 +3,7 @@
  * secrets. Each case is checked against the clean base spec set, so it fails only because of its mistake.
  */
 import { describe, expect, it } from 'vitest';
-import { baseSpecs, toFiles, type SpecSet } from '../../reconciler/spec/fixtures.test-support.ts';
+import { baseSpecs, toFiles, type SpecSet } from '../support/spec-fixtures.ts';
 import { validateSpecs, type SpecFile } from '../../reconciler/spec/validate.ts';
 
 function run(mutate: (s: SpecSet) => void) {

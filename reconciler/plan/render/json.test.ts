@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson, renderPlanJson } from './json.ts';
-import { arbitraryPlan, makePlan, representativePlan, reverseKeyOrder } from './plan-fixtures.test-support.ts';
+import { arbitraryPlan, makePlan, representativePlan, reverseKeyOrder } from '../../../test/support/plan-fixtures.ts';
 
 describe('canonicalJson', () => {
   it('sorts keys recursively, inside arrays too, with a 2-space indent', () => {

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Change, Plan } from '../plan.ts';
 import { codeSpan, mdText, planCommentMarker, renderPlanMarkdown } from './markdown.ts';
-import { arbitraryPlan, create, makePlan, remove, replace, representativePlan, reverseKeyOrder, update } from './plan-fixtures.test-support.ts';
+import { arbitraryPlan, create, makePlan, remove, replace, representativePlan, reverseKeyOrder, update } from '../../../test/support/plan-fixtures.ts';
 
 const blocked = { code: 'PLAN005', message: 'deletes are only applied with --allow-delete' };
 

@@ -14,7 +14,7 @@ import {
   representativePlan,
   reverseKeyOrder,
   update,
-} from './plan-fixtures.test-support.ts';
+} from '../../../test/support/plan-fixtures.ts';
 import { countChanges, describeDeletes, formatPlanSummary, renderPlanText } from './text.ts';
 
 const text = (plan: Plan) => renderPlanText(plan, plainStyle);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { baseSpecs, toFiles, type SpecSet } from '../fixtures.test-support.ts';
+import { baseSpecs, toFiles, type SpecSet } from '../../../test/support/spec-fixtures.ts';
 import { validateSpecs } from '../validate.ts';
 import { RULES } from './index.ts';
 

@@ -8,7 +8,7 @@ import type { SourceRow } from '../types.ts';
 import { CsvParser, createCsvConnector, type CsvStop } from './csv.ts';
 import { ConnectorError } from './errors.ts';
 import { createConnector } from './index.ts';
-import { collect, collectBatches, context, forceGc, makeFifo, openDescriptorsFor, tempDir, openWhileReadingClosedAfterStop } from './files.test-support.ts';
+import { collect, collectBatches, context, forceGc, makeFifo, openDescriptorsFor, tempDir, openWhileReadingClosedAfterStop } from '../../../test/support/connector-files.ts';
 
 let tmp: ReturnType<typeof tempDir>;
 beforeAll(() => {

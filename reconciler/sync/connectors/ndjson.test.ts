@@ -7,7 +7,7 @@ import type { SourceRow } from '../types.ts';
 import { ConnectorError } from './errors.ts';
 import { createConnector } from './index.ts';
 import { LineSplitter, createNdjsonConnector } from './ndjson.ts';
-import { collect, collectBatches, context, makeFifo, openDescriptorsFor, tempDir, openWhileReadingClosedAfterStop } from './files.test-support.ts';
+import { collect, collectBatches, context, makeFifo, openDescriptorsFor, tempDir, openWhileReadingClosedAfterStop } from '../../../test/support/connector-files.ts';
 
 let tmp: ReturnType<typeof tempDir>;
 beforeAll(() => {

@@ -3,8 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { collector } from '../memory.ts';
-import type { Connector, ConnectorContext, SourceRow } from '../types.ts';
+import { collector } from '../../reconciler/sync/memory.ts';
+import type { Connector, ConnectorContext, SourceRow } from '../../reconciler/sync/types.ts';
 
 export function tempDir(): { dir: string; cleanup(): void } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'tidemark-connector-'));

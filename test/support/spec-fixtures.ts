@@ -1,9 +1,8 @@
 /**
  * A small, valid spec set as plain objects, for tests that mutate one thing and check one finding.
- * (Test support only; not imported by product code.)
  */
 import { stringify } from 'yaml';
-import type { SpecFile } from './validate.ts';
+import type { SpecFile } from '../../reconciler/spec/validate.ts';
 
 export type Doc = Record<string, any>;
 

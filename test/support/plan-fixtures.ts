@@ -1,7 +1,7 @@
 /** Hand-built plans for renderer tests: small builders, a representative plan, and a fast-check arbitrary. */
 import fc from 'fast-check';
-import type { Diagnostic } from '../../core/diagnostics.ts';
-import { PLAN_FORMAT_VERSION, type Action, type AttributeValue, type Attributes, type Change, type DataImpact, type Plan } from '../plan.ts';
+import type { Diagnostic } from '../../reconciler/core/diagnostics.ts';
+import { PLAN_FORMAT_VERSION, type Action, type AttributeValue, type Attributes, type Change, type DataImpact, type Plan } from '../../reconciler/plan/plan.ts';
 
 const same = (a: AttributeValue | undefined, b: AttributeValue | undefined) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
 
