@@ -1,9 +1,9 @@
 /** Shared plumbing for commands that open a workspace: flags, errors users can fix, cleanup. */
-import { WorkspaceError, workspaceKeyAt } from '../apply/connect.ts';
-import { explainServiceError } from '../apply/service-errors.ts';
-import type { TargetIdentity } from '../apply/target.ts';
+import { WorkspaceError, workspaceKeyAt } from '../composition/connect.ts';
+import { explainServiceError } from '../composition/service-errors.ts';
+import type { TargetIdentity } from '../composition/target.ts';
 import { redact } from '../core/redact.ts';
-import { openWorkspace, SpecsInvalidError, type OpenWorkspace } from '../apply/use-cases.ts';
+import { openWorkspace, SpecsInvalidError, type OpenWorkspace } from '../composition/use-cases.ts';
 import { styleFor } from '../core/style.ts';
 import { LockHeldError, StateError } from '../state/index.ts';
 import type { CommandContext } from './command.ts';

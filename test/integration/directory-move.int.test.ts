@@ -3,7 +3,7 @@
  * directory, deleted from the old one), never leaked in the old directory.
  */
 import { describe, expect, it } from 'vitest';
-import { applyChanges, makePlan } from '../../reconciler/apply/use-cases.ts';
+import { applyChanges, makePlan } from '../../reconciler/composition/use-cases.ts';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
 import { editSpec, pending, PLAN, planWith, remoteNames, STAGING_DIRECTORY, useSandboxAndProject, withWs } from './support.ts';
 

@@ -3,7 +3,7 @@
  * against the sandbox's real HTTP APIs.
  */
 import { describe, expect, it } from 'vitest';
-import { applyChanges, detectDrift, importObject, makePlan } from '../../reconciler/apply/use-cases.ts';
+import { applyChanges, detectDrift, importObject, makePlan } from '../../reconciler/composition/use-cases.ts';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
 import { expectExactlyDeclared, managedId, pending, PLAN, planWith, remoteNames, servicesOf, STAGING_DIRECTORY, useSandboxAndProject, withWs } from './support.ts';
 

@@ -3,7 +3,7 @@
  * ridden out, and a create whose answer is lost is neither retried blindly nor duplicated by the next run.
  */
 import { describe, expect, it } from 'vitest';
-import { applyChanges, makePlan } from '../../reconciler/apply/use-cases.ts';
+import { applyChanges, makePlan } from '../../reconciler/composition/use-cases.ts';
 import type { FaultConfig } from '../../reconciler/sandbox/common/faults.ts';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
 import { DECLARED, expectExactlyDeclared, pending, PLAN, remoteNames, useSandboxAndProject, withWs } from './support.ts';

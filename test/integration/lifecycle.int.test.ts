@@ -3,7 +3,7 @@
  * prevent_destroy and its release, and the promise that objects tidemark does not manage are never touched.
  */
 import { describe, expect, it } from 'vitest';
-import { applyChanges, makePlan } from '../../reconciler/apply/use-cases.ts';
+import { applyChanges, makePlan } from '../../reconciler/composition/use-cases.ts';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
 import { runCli } from '../cli/run-cli.test-support.ts';
 import { DECLARED, editSpec, expectExactlyDeclared, managedId, pending, PLAN, planWith, remoteNames, removeSpec, servicesOf, STAGING_DIRECTORY, useSandboxAndProject, withWs } from './support.ts';

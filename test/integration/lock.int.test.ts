@@ -3,7 +3,7 @@
  * the workspace meanwhile (a plan, a drift check) leaves the running apply alone.
  */
 import { describe, expect, it } from 'vitest';
-import { applyChanges, detectDrift, makePlan } from '../../reconciler/apply/use-cases.ts';
+import { applyChanges, detectDrift, makePlan } from '../../reconciler/composition/use-cases.ts';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
 import { DECLARED, expectExactlyDeclared, open, PLAN, useSandboxAndProject, withWs } from './support.ts';
 

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { applyChanges, makePlan, openWorkspace } from '../../reconciler/apply/use-cases.ts';
+import { applyChanges, makePlan, openWorkspace } from '../../reconciler/composition/use-cases.ts';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
 import { expectExactlyDeclared, FAST_RETRY, pending, PLAN, STAGING_DIRECTORY, useSandboxAndProject, withWs } from './support.ts';
 

@@ -5,7 +5,7 @@
  * the next apply with --allow-delete removes it.
  */
 import { describe, expect, it } from 'vitest';
-import { applyChanges, makePlan } from '../../reconciler/apply/use-cases.ts';
+import { applyChanges, makePlan } from '../../reconciler/composition/use-cases.ts';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
 import { editSpec, PLAN, planWith, useSandboxAndProject, withWs } from './support.ts';
 

@@ -3,7 +3,7 @@
  * state moved since it was made, apply refuses and names exactly what moved, and nothing is written.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
-import { applyChanges, makePlan } from '../../reconciler/apply/use-cases.ts';
+import { applyChanges, makePlan } from '../../reconciler/composition/use-cases.ts';
 import type { Plan } from '../../reconciler/plan/plan.ts';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
 import { editSpec, managedId, pending, PLAN, servicesOf, STAGING_DIRECTORY, useSandboxAndProject, withWs } from './support.ts';

@@ -7,7 +7,7 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
-import { openWorkspace, type OpenWorkspace, type WorkspaceRequest } from '../../reconciler/apply/use-cases.ts';
+import { openWorkspace, type OpenWorkspace, type WorkspaceRequest } from '../../reconciler/composition/use-cases.ts';
 import type { PlanOptions } from '../../reconciler/plan/diff.ts';
 import type { Plan } from '../../reconciler/plan/plan.ts';
 import { createSandbox, type RunningSandbox } from '../../reconciler/sandbox/index.ts';

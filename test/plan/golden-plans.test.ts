@@ -13,15 +13,13 @@ import { z } from 'zod';
 import { fixedClock } from '../../reconciler/core/clock.ts';
 import { digestOf, sha256 } from '../../reconciler/core/digest.ts';
 import { plainStyle } from '../../reconciler/core/style.ts';
+import { configKinds } from '../../reconciler/composition/kinds.ts';
 import { desiredResources } from '../../reconciler/plan/desired.ts';
 import { computePlan, type KindTraits, type LiveEntry, type StateEntry } from '../../reconciler/plan/diff.ts';
 import type { Plan } from '../../reconciler/plan/plan.ts';
 import { renderPlanJson, renderPlanMarkdown, renderPlanText } from '../../reconciler/plan/render/index.ts';
 import type { CustomerioClient } from '../../reconciler/providers/customerio/client.ts';
-import { customerioSegmentKind } from '../../reconciler/providers/customerio/kinds/segment.ts';
 import type { QualtricsClient } from '../../reconciler/providers/qualtrics/client.ts';
-import { qualtricsEventSubscriptionKind } from '../../reconciler/providers/qualtrics/kinds/event-subscription.ts';
-import { qualtricsMailingListKind } from '../../reconciler/providers/qualtrics/kinds/mailing-list.ts';
 import type { SpecModel } from '../../reconciler/spec/model.ts';
 import { validateSpecs, type SpecFile } from '../../reconciler/spec/validate.ts';
 
@@ -60,15 +58,10 @@ function noClient<T>(): T {
   return new Proxy({}, { get: (_t, prop) => { throw new Error(`the planner touched the client (${String(prop)})`); } }) as T;
 }
 
-/** The same kinds `connect()` wires for an environment, with clients that must never be called. */
+/** The kinds `connect()` wires for an environment (the same registry), with clients that must never be called. */
 function kindTraits(model: SpecModel, environment: string): Record<string, KindTraits> {
-  const kinds: Record<string, KindTraits> = { 'customerio.segment': customerioSegmentKind(noClient<CustomerioClient>()) };
-  const qualtrics = model.workspace?.spec.environments[environment]?.qualtrics;
-  if (qualtrics) {
-    kinds['qualtrics.mailing_list'] = qualtricsMailingListKind(noClient<QualtricsClient>(), qualtrics.directory_id);
-    kinds['qualtrics.event_subscription'] = qualtricsEventSubscriptionKind(noClient<QualtricsClient>());
-  }
-  return kinds;
+  const envCfg = model.workspace!.spec.environments[environment]!;
+  return configKinds(envCfg, { customerio: noClient<CustomerioClient>(), qualtrics: noClient<QualtricsClient>() });
 }
 
 function readJson(file: string): unknown {

@@ -10,8 +10,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { createWriteStream, existsSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openWorkspace } from '../../reconciler/apply/use-cases.ts';
-import { stateDirOf } from '../../reconciler/cli/commands/sync.ts';
+import { openWorkspace } from '../../reconciler/composition/use-cases.ts';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
 import { syncSource } from '../../reconciler/sync/run.ts';
 import { attributesOf, cli, FAST_RETRY, makeProject, ndjson, open, personSource, sandboxEnv, sync, syncOk, trackRequests, useSandbox, workspaceYaml, writeData } from './support.ts';
@@ -215,7 +214,7 @@ describe('a rejects file that cannot be written', () => {
           cwd: dir,
           env: {},
           clock: ws.clock,
-          stateDir: stateDirOf(ws, dir),
+          stateDir: ws.conn.stateDir,
           // Every write to /dev/full fails with ENOSPC.
           openRejectsStream: () => createWriteStream('/dev/full'),
         },

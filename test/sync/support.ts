@@ -13,8 +13,7 @@ import { mkdtemp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
-import { openWorkspace, type OpenWorkspace } from '../../reconciler/apply/use-cases.ts';
-import { stateDirOf } from '../../reconciler/cli/commands/sync.ts';
+import { openWorkspace, type OpenWorkspace } from '../../reconciler/composition/use-cases.ts';
 import { main } from '../../reconciler/cli/main.ts';
 import type { Clock } from '../../reconciler/core/clock.ts';
 import { createSandbox, type RunningSandbox } from '../../reconciler/sandbox/index.ts';
@@ -275,7 +274,7 @@ export async function sync(dir: string, sandbox: RunningSandbox, source: string,
         cwd: dir,
         env: env ?? {},
         clock: ws.clock,
-        stateDir: stateDirOf(ws, dir),
+        stateDir: ws.conn.stateDir,
         ...(connector ? { connector } : {}),
       },
       source,

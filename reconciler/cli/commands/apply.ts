@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
-import { applyChanges, whoAmI } from '../../apply/use-cases.ts';
+import { applyChanges, whoAmI } from '../../composition/use-cases.ts';
 import { styleFor } from '../../core/style.ts';
 import { PLAN_FORMAT_VERSION, type Plan } from '../../plan/plan.ts';
 import { renderPlanText } from '../../plan/render/index.ts';

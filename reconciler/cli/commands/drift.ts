@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { detectDrift } from '../../apply/use-cases.ts';
+import { detectDrift } from '../../composition/use-cases.ts';
 import { canonicalJson } from '../../core/digest.ts';
 import { styleFor } from '../../core/style.ts';
 import { UsageError, type Command } from '../command.ts';

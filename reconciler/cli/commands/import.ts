@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { importObject, whoAmI } from '../../apply/use-cases.ts';
+import { importObject, whoAmI } from '../../composition/use-cases.ts';
 import { UsageError, type Command } from '../command.ts';
 import { withWorkspace, workspaceFlags } from '../workspace.ts';
 

@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { makePlan } from '../../apply/use-cases.ts';
+import { makePlan } from '../../composition/use-cases.ts';
 import { hasErrors } from '../../core/diagnostics.ts';
 import { styleFor } from '../../core/style.ts';
 import { hasChanges } from '../../plan/plan.ts';

@@ -10,7 +10,7 @@ import { mkdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { pickEnvironment, WorkspaceError } from '../../apply/connect.ts';
+import { pickEnvironment, WorkspaceError } from '../../composition/connect.ts';
 import { loadSpecs } from '../../spec/load.ts';
 import type { WorkspaceSpec } from '../../spec/schema/workspace.ts';
 import { parseFaultConfig } from '../../sandbox/common/faults.ts';

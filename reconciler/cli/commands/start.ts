@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { applyChanges, isProtected, makePlan, whoAmI } from '../../apply/use-cases.ts';
+import { applyChanges, isProtected, makePlan, whoAmI } from '../../composition/use-cases.ts';
 import { hasChanges } from '../../plan/plan.ts';
 import { hasErrors } from '../../core/diagnostics.ts';
 import { styleFor } from '../../core/style.ts';
@@ -11,8 +11,7 @@ import { withWorkspace, workspaceFlags } from '../workspace.ts';
 import { DEFAULT_REJECT_RATE_THRESHOLD, isDue } from '../../sync/monitor.ts';
 import { readSourceStatuses, sourcesFor } from '../../sync/source-statuses.ts';
 import { syncSource } from '../../sync/run.ts';
-import { stateDirOf } from './sync.ts';
-import type { OpenWorkspace } from '../../apply/use-cases.ts';
+import type { OpenWorkspace } from '../../composition/use-cases.ts';
 import type { CommandContext } from '../command.ts';
 import type { Style } from '../../core/style.ts';
 
@@ -112,7 +111,7 @@ async function runDueSyncs(ws: OpenWorkspace, ctx: CommandContext, style: Style)
     }
     ran++;
     const r = await syncSource(
-      { model: ws.model, store: ws.conn.store, client: ws.conn.customerio, cwd: ctx.cwd, env: ctx.env, clock: ws.clock, stateDir: stateDirOf(ws, ctx.cwd) },
+      { model: ws.model, store: ws.conn.store, client: ws.conn.customerio, cwd: ctx.cwd, env: ctx.env, clock: ws.clock, stateDir: ws.conn.stateDir },
       s.name,
       { mode: 'run' },
     );

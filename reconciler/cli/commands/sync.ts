@@ -1,8 +1,7 @@
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { appliesTo } from '../../plan/desired.ts';
 import { locate } from '../../spec/parse.ts';
-import type { OpenWorkspace } from '../../apply/use-cases.ts';
+import type { OpenWorkspace } from '../../composition/use-cases.ts';
 import { styleFor, type Style } from '../../core/style.ts';
 import { isDue } from '../../sync/monitor.ts';
 import { syncSource, type SyncProgress, type SyncReport } from '../../sync/run.ts';
@@ -66,7 +65,7 @@ run    syncs the given sources (default: all), or with --due those whose cron sc
             cwd: ctx.cwd,
             env: ctx.env,
             clock: ws.clock,
-            stateDir: stateDirOf(ws, ctx.cwd),
+            stateDir: ws.conn.stateDir,
           },
           name,
           { mode: sub, onProgress: progress.update },
@@ -83,10 +82,6 @@ run    syncs the given sources (default: all), or with --due those whose cron sc
   },
 };
 
-export function stateDirOf(ws: OpenWorkspace, cwd: string): string {
-  const st = ws.model.workspace?.spec.state;
-  return path.resolve(cwd, st?.backend === 'embedded' ? st.path : '.tidemark');
-}
 
 /**
  * A one-line progress bar on a terminal (stderr), nothing otherwise. Reading and sending overlap (rows go

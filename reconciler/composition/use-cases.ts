@@ -16,12 +16,12 @@ import { loadSpecs, type LoadResult } from '../spec/load.ts';
 import type { SpecModel } from '../spec/model.ts';
 import { LockHeldError, type StateStore } from '../state/index.ts';
 import { connect, type Connection, type ConnectOptions } from './connect.ts';
-import { executePlan, type ApplyResult, type ApplyContext } from './executor.ts';
-import { recoverInterruptedApplies, type RecoveryReport } from './recovery.ts';
+import { executePlan, type ApplyResult, type ApplyContext } from '../apply/executor.ts';
+import { recoverInterruptedApplies, type RecoveryReport } from '../apply/recovery.ts';
 import { refreshLive } from './refresh.ts';
 import { specsRevision } from './revision.ts';
-import { planDigest, whatMoved } from './safety.ts';
-import { toManagedInput, toStateEntry } from './state-entries.ts';
+import { planDigest, whatMoved } from '../apply/safety.ts';
+import { toManagedInput, toStateEntry } from '../apply/state-entries.ts';
 
 export const TIDEMARK_VERSION = '0.1.0';
 

@@ -7,19 +7,17 @@
 import path from 'node:path';
 import { redact, registerSecret } from '../core/redact.ts';
 import { UserError } from '../core/user-error.ts';
-import { customerioSegmentKind } from '../providers/customerio/kinds/segment.ts';
 import { CustomerioClient, customerioConfigFromEnv } from '../providers/customerio/client.ts';
 import { RequestCounter } from '../providers/http/http-client.ts';
 import type { RetryPolicy } from '../providers/http/retry.ts';
 import type { ResourceKind } from '../providers/provider.ts';
 import { QualtricsClient, qualtricsConfigFromEnv } from '../providers/qualtrics/client.ts';
-import { qualtricsEventSubscriptionKind } from '../providers/qualtrics/kinds/event-subscription.ts';
-import { qualtricsMailingListKind } from '../providers/qualtrics/kinds/mailing-list.ts';
 import { createSandbox, type RunningSandbox } from '../sandbox/index.ts';
 import type { SpecModel } from '../spec/model.ts';
 import { locate } from '../spec/parse.ts';
 import { openStateStore, type StateStore } from '../state/index.ts';
 import type { Clock } from '../core/clock.ts';
+import { configKinds } from './kinds.ts';
 import { explainServiceError, type ServiceErrorContext } from './service-errors.ts';
 import {
   checkStateTarget,
@@ -40,6 +38,8 @@ export class WorkspaceError extends UserError {
 export interface Connection {
   environment: string;
   mode: 'live' | 'sandbox';
+  /** The state folder (embedded store, rejects files, the embedded sandbox's data). */
+  stateDir: string;
   /** What this connection talks to; every output names it. */
   target: TargetIdentity;
   kinds: Record<string, ResourceKind>;
@@ -138,7 +138,6 @@ export async function connect(model: SpecModel, opts: ConnectOptions): Promise<C
   );
   const explainCtx = { environment, envCfg, keyAt: workspaceKeyAt(model, environment), target };
   if (target.kind === 'live') await checkRegion(customerio, explainCtx);
-  const kinds: Record<string, ResourceKind> = { 'customerio.segment': customerioSegmentKind(customerio) };
   let qualtrics: QualtricsClient | undefined;
   if (envCfg.qualtrics) {
     qualtrics = new QualtricsClient(qualtricsConfigFromEnv(vars, { onRequest: requests.hook, ...(opts.retry ? { retry: opts.retry } : {}) }));
@@ -151,9 +150,8 @@ export async function connect(model: SpecModel, opts: ConnectOptions): Promise<C
         if (!(err instanceof Error && /already exists/.test(err.message))) throw err;
       }
     }
-    kinds['qualtrics.mailing_list'] = qualtricsMailingListKind(qualtrics, directory);
-    kinds['qualtrics.event_subscription'] = qualtricsEventSubscriptionKind(qualtrics);
   }
+  const kinds = configKinds(envCfg, { customerio, ...(qualtrics ? { qualtrics } : {}) });
 
   const databaseUrl = ws.state?.backend === 'postgres' ? opts.env[ws.state.url_env]?.trim() : opts.env.TIDEMARK_DATABASE_URL?.trim();
   if (ws.state?.backend === 'postgres' && !databaseUrl) throw new WorkspaceError(`the Workspace keeps state in Postgres: set ${ws.state.url_env}`);
@@ -187,6 +185,7 @@ export async function connect(model: SpecModel, opts: ConnectOptions): Promise<C
   return {
     environment,
     mode: sandbox ? 'sandbox' : 'live',
+    stateDir,
     target,
     kinds,
     customerio,
