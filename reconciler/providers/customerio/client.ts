@@ -16,11 +16,12 @@ import { randomBytes } from 'node:crypto';
 import type { z } from 'zod';
 import { registerSecret } from '../../core/redact.ts';
 import { generateUlid, isUlid } from '../../core/ulid.ts';
+import { clientErrors, isRecord } from '../client-errors.ts';
 import { ProviderError, type RequestOutcome } from '../errors.ts';
 import { HttpClient, type HttpRequest } from '../http/http-client.ts';
 import { credentialFingerprint, sharedLimiters } from '../http/rate-limiter.ts';
 import { systemTimer, type Timer } from '../http/timer.ts';
-import { describeCustomerioError, formatV2Error, isRecord } from './errors.ts';
+import { describeCustomerioError, formatV2Error } from './errors.ts';
 import {
   customerAttributesSchema,
   exportSchema,
@@ -47,6 +48,8 @@ import {
 } from './types.ts';
 
 export type * from './types.ts';
+
+const { configError, localError, invalidResponse, parseWith } = clientErrors('customerio');
 
 const TRACK_HOSTS: Record<CustomerioRegion, string> = {
   us: 'https://track.customer.io',
@@ -125,10 +128,6 @@ function registerCredentials(config: CustomerioConfig): void {
 
 function basicToken(siteId: string, apiKey: string): string {
   return Buffer.from(`${siteId}:${apiKey}`, 'utf8').toString('base64');
-}
-
-function configError(message: string): ProviderError {
-  return new ProviderError({ provider: 'customerio', operation: 'config', message, retryable: false, code: 'invalid_config', attempts: 0 });
 }
 
 /** Options every call accepts. */
@@ -816,14 +815,6 @@ function withSignal(options: CallOptions): { signal?: AbortSignal } {
   return options.signal ? { signal: options.signal } : {};
 }
 
-function localError(operation: string, message: string, code: string): ProviderError {
-  return new ProviderError({ provider: 'customerio', operation, message, retryable: false, outcome: 'not-applied', code, attempts: 0 });
-}
-
-function invalidResponse(operation: string, message: string, outcome: RequestOutcome): ProviderError {
-  return new ProviderError({ provider: 'customerio', operation, message: `unexpected response: ${message}`, retryable: false, outcome, code: 'invalid_response' });
-}
-
 function assertSegmentId(op: string, id: number): void {
   // segment_id is an int32 in the path (§4.2).
   if (!Number.isInteger(id) || id < 0 || id > 2_147_483_647) throw localError(op, 'segment id must be a non-negative 32-bit integer', 'invalid_request');
@@ -833,14 +824,6 @@ function pageSizeOption(op: string, requested: number | undefined, fallback: num
   const size = requested ?? fallback;
   if (!Number.isInteger(size) || size < 1 || size > max) throw localError(op, `page size must be an integer from 1 to ${max}`, 'invalid_request');
   return size;
-}
-
-function parseWith<S extends z.ZodType>(op: string, data: unknown, schema: S, outcome: RequestOutcome = 'applied'): z.output<S> {
-  const parsed = schema.safeParse(data);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  const where = issue && issue.path.length > 0 ? issue.path.join('.') : '(root)';
-  throw invalidResponse(op, `${where}: ${issue?.message ?? 'does not match the documented shape'}`, outcome);
 }
 
 function parseField<S extends z.ZodType>(op: string, data: unknown, field: string, schema: S, outcome: RequestOutcome = 'applied'): z.output<S> {

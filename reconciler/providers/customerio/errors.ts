@@ -5,6 +5,7 @@
  * - App: `{"errors":[{"detail","status","code"?,"source"?}]}`, where detail ends in "(reference …)";
  * - a bare JSON string, e.g. `"Segment not found"` (2022 add/remove_customers 404).
  */
+import { isRecord } from '../client-errors.ts';
 import type { ServiceErrorDetails } from '../http/http-client.ts';
 
 export function describeCustomerioError(_status: number, body: unknown, _text: string): ServiceErrorDetails {
@@ -48,8 +49,4 @@ export function formatV2Error(e: Record<string, unknown>): string {
   const reason = typeof e.reason === 'string' && e.reason ? e.reason : '';
   if (message && reason) return `${field}${message} (${reason})`;
   return `${field}${message || reason || 'invalid entry'}`;
-}
-
-export function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

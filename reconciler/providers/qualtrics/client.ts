@@ -22,7 +22,8 @@ import { unzipSync } from 'fflate';
 import { parse as parseCsv } from 'csv-parse/sync';
 import type { z } from 'zod';
 import { registerSecret } from '../../core/redact.ts';
-import { ProviderError, type RequestOutcome } from '../errors.ts';
+import { clientErrors, isRecord } from '../client-errors.ts';
+import { ProviderError } from '../errors.ts';
 import { HttpClient, type HttpRequest, type ServiceErrorDetails } from '../http/http-client.ts';
 import { credentialFingerprint, sharedLimiters, type LimiterRegistry, type TokenBucket } from '../http/rate-limiter.ts';
 import { systemTimer, type Timer } from '../http/timer.ts';
@@ -71,6 +72,8 @@ import {
 
 export type * from './types.ts';
 
+const { configError, localError, invalidResponse, parseWith } = clientErrors('qualtrics');
+
 /** Brand limit, per minute (§1.7). */
 const DEFAULT_BRAND_RATE_PER_MINUTE = 3000;
 /**
@@ -112,10 +115,6 @@ export function qualtricsConfigFromEnv(env: Readonly<Record<string, string | und
   const merged = { ...config, ...overrides };
   registerSecret(merged.apiToken);
   return merged;
-}
-
-function configError(message: string): ProviderError {
-  return new ProviderError({ provider: 'qualtrics', operation: 'config', message, retryable: false, code: 'invalid_config', attempts: 0 });
 }
 
 /** Options every call accepts. */
@@ -787,28 +786,8 @@ function isAbsoluteUrl(text: string): boolean {
 
 /** Ids go into paths; anything that is not a plain id is encoded so it cannot change the path. */
 function seg(id: string): string {
-  if (typeof id !== 'string' || id === '') throw new ProviderError({ provider: 'qualtrics', operation: 'request', message: 'ids must be non-empty strings', retryable: false, code: 'invalid_request', attempts: 0 });
+  if (typeof id !== 'string' || id === '') throw localError('request', 'ids must be non-empty strings');
   return encodeURIComponent(id);
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function localError(operation: string, message: string): ProviderError {
-  return new ProviderError({ provider: 'qualtrics', operation, message, retryable: false, outcome: 'not-applied', code: 'invalid_request', attempts: 0 });
-}
-
-function invalidResponse(operation: string, message: string, outcome: RequestOutcome): ProviderError {
-  return new ProviderError({ provider: 'qualtrics', operation, message: `unexpected response: ${message}`, retryable: false, outcome, code: 'invalid_response' });
-}
-
-function parseWith<S extends z.ZodType>(op: string, data: unknown, schema: S, outcome: RequestOutcome = 'applied'): z.output<S> {
-  const parsed = schema.safeParse(data);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  const where = issue && issue.path.length > 0 ? issue.path.join('.') : '(root)';
-  throw invalidResponse(op, `${where}: ${issue?.message ?? 'does not match the documented shape'}`, outcome);
 }
 
 /** Drains an async iterable into an array (for the list endpoints when all pages are wanted). */
