@@ -16,7 +16,7 @@ import path from 'node:path';
 import { tsImport } from 'tsx/esm/api';
 import { describe, expect, it } from 'vitest';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
-import { runCli } from './cli/run-cli.test-support.ts';
+import { runCli } from './support/cli-run.ts';
 
 const repo = path.resolve(import.meta.dirname, '..');
 // The parser imports its JSON schema without an import attribute, which Node's own loader (the one

@@ -15,7 +15,7 @@ import { UserError } from '../../reconciler/core/user-error.ts';
 import { ProviderError } from '../../reconciler/providers/errors.ts';
 import { StateError } from '../../reconciler/state/errors.ts';
 import { localStateError, openStateStore } from '../../reconciler/state/open.ts';
-import { runCli } from './run-cli.test-support.ts';
+import { runCli } from '../support/cli-run.ts';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
 const BIN = path.join(REPO, 'bin/tidemark.js');

@@ -7,7 +7,7 @@ import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from './run-cli.test-support.ts';
+import { runCli } from '../support/cli-run.ts';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
 let dir: string;

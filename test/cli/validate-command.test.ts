@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { runCli } from './run-cli.test-support.ts';
+import { runCli } from '../support/cli-run.ts';
 
 const repo = path.resolve(import.meta.dirname, '../..');
 

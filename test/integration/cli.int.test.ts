@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Plan } from '../../reconciler/plan/plan.ts';
-import { runCli } from '../cli/run-cli.test-support.ts';
+import { runCli } from '../support/cli-run.ts';
 import { DECLARED, editSpec, makeProject, removeProject } from './support.ts';
 
 let dir: string;

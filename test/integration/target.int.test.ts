@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Plan } from '../../reconciler/plan/plan.ts';
 import { createSandbox, type RunningSandbox } from '../../reconciler/sandbox/index.ts';
-import { runCli } from '../cli/run-cli.test-support.ts';
+import { runCli } from '../support/cli-run.ts';
 import { editSpec, makeProject, PRODUCTION_DIRECTORY, removeProject, removeSpec, resetSandbox, servicesOf, STAGING_DIRECTORY } from './support.ts';
 
 let a: RunningSandbox;

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { runCli } from '../cli/run-cli.test-support.ts';
+import { runCli } from '../support/cli-run.ts';
 
 const repo = path.resolve(import.meta.dirname, '../..');
 const STACK = /\bat .*\.(ts|js):\d+|RangeError|ENOENT|ELOOP|EISDIR/;
