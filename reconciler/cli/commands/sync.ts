@@ -1,10 +1,7 @@
 import { parseArgs } from 'node:util';
-import { appliesTo } from '../../plan/desired.ts';
-import { locate } from '../../spec/parse.ts';
-import type { OpenWorkspace } from '../../composition/use-cases.ts';
+import { runSyncJob, selectSources } from '../../composition/sync-job.ts';
 import { styleFor, type Style } from '../../core/style.ts';
-import { isDue } from '../../sync/monitor.ts';
-import { syncSource, type SyncProgress, type SyncReport } from '../../sync/run.ts';
+import type { SyncProgress, SyncReport } from '../../sync/run.ts';
 import { UsageError, type Command, type CommandContext } from '../command.ts';
 import { publicTarget, withWorkspace, workspaceFlags } from '../workspace.ts';
 
@@ -31,53 +28,28 @@ run    syncs the given sources (default: all), or with --due those whose cron sc
     if (sub === 'plan' && names.length !== 1) throw new UsageError('`sync plan` takes exactly one SOURCE');
     if (!['text', 'json'].includes(values.format!)) throw new UsageError(`--format must be text or json (got "${values.format}")`);
     return withWorkspace(ctx, values, async (ws) => {
-      const all = [...ws.model.sources.values()].filter((s) => appliesTo(s.spec, ws.conn.environment)).map((s) => s.name).sort();
-      for (const n of names) {
-        const named = ws.model.sources.get(n);
-        if (!named) throw new UsageError(`no source named "${n}" (sources: ${all.join(', ')})`);
-        if (!appliesTo(named.spec, ws.conn.environment)) {
-          // Named on the command line or not, a source never runs where its spec says it does not apply.
-          const at = locate(named.pd, ['environments']);
-          throw new UsageError(
-            `source "${n}" does not apply to environment ${ws.conn.environment}: its environments are ${named.spec.environments!.join(', ')} ` +
-              `(${at.file}:${at.start.line}); nothing was read or sent. Choose one of them with --env, or add ${ws.conn.environment} to the list.`,
-          );
-        }
-      }
-      let selected = names.length ? names : all;
-      if (sub === 'run' && values.due) {
-        const now = ws.clock.now();
-        const due: string[] = [];
-        for (const n of selected) if (isDue(ws.model.sources.get(n)!.spec, await ws.conn.store.lastSuccess(n), now)) due.push(n);
-        selected = due;
-        if (!due.length && values.format !== 'json') ctx.stdout.write('No source is due.\n');
-      }
+      const selection = await selectSources(ws, names, { due: sub === 'run' && !!values.due });
+      if (!selection.ok) throw new UsageError(selection.message);
+      const selected = selection.sources;
+      if (values.due && !selected.length && values.format !== 'json') ctx.stdout.write('No source is due.\n');
       const style = styleFor(ctx.stdout, ctx.env);
-      const reports: SyncReport[] = [];
       if (values.format !== 'json' && selected.length > 0) ctx.stdout.write(`${sub === 'plan' ? 'Planning against' : 'Syncing into'} ${ws.conn.target.label} (environment ${style.bold(ws.conn.environment)})\n`);
-      for (const name of selected) {
-        const progress = progressPrinter(ctx, name);
-        const report = await syncSource(
-          {
-            model: ws.model,
-            store: ws.conn.store,
-            client: ws.conn.customerio,
-            cwd: ctx.cwd,
-            env: ctx.env,
-            clock: ws.clock,
-            stateDir: ws.conn.stateDir,
-          },
-          name,
-          { mode: sub, onProgress: progress.update },
-        );
-        progress.done();
-        reports.push(report);
-        if (values.format !== 'json') ctx.stdout.write(renderReport(report, style));
-      }
+      const { reports, ok } = await runSyncJob(ws, {
+        mode: sub,
+        sources: selected,
+        env: ctx.env,
+        onSource: (name) => {
+          const progress = progressPrinter(ctx, name);
+          return { onProgress: progress.update, done: progress.done };
+        },
+        onReport: (report) => {
+          if (values.format !== 'json') ctx.stdout.write(renderReport(report, style));
+        },
+      });
       const target = publicTarget(ws.conn.target);
       if (values.format === 'json') ctx.stdout.write(`${JSON.stringify(sub === 'plan' ? { ...reports[0], environment: ws.conn.environment, target } : { format_version: 1, environment: ws.conn.environment, target, runs: reports }, null, 2)}\n`);
       // A partial run (entries wait for the next run) did not do everything it planned either.
-      return reports.some((r) => r.status === 'failed' || r.status === 'partial') ? 1 : 0;
+      return ok ? 0 : 1;
     });
   },
 };
