@@ -1,10 +1,13 @@
 /**
- * Import boundaries, checked on the source text (a lint rule would need a lint toolchain for three facts):
+ * Import boundaries, checked on the source text (a lint rule would need a lint toolchain for these facts):
+ * - the layer map: cli → composition → engines (apply, sync) → plan, providers, state, sandbox → spec →
+ *   core. A module imports only itself and the layers below it; modules of one layer never import each
+ *   other (so the sandbox and the API clients share no code). Static and dynamic imports both count;
  * - only stacks/ imports cdktf (deprecated upstream: an edge, never the engine);
- * - pure modules (core, spec except its loader, plan) do no I/O and read no clock or randomness;
- * - the sandbox emulators and the API clients share no code.
+ * - pure modules (core, spec except its loader, plan, and the sync files whose header says "Pure") do no
+ *   I/O and read no environment, clock or randomness.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
@@ -21,16 +24,76 @@ function tsFiles(dir: string): string[] {
   return out;
 }
 
-const imports = (file: string) => [...readFileSync(path.join(repo, file), 'utf8').matchAll(/from '([^']+)'/g)].map((m) => m[1]!);
+/** Static (`from '…'`, `import '…'`) and dynamic (`import('…')`) specifiers. */
+const imports = (file: string) =>
+  [...readFileSync(path.join(repo, file), 'utf8').matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*|^\s*import\s+)['"]([^'"]+)['"]/gm)].map((m) => m[1]!);
+
+/** Lowest first. Within a layer, no module imports another. */
+const LAYERS: readonly (readonly string[])[] = [['core'], ['spec'], ['plan', 'providers', 'state', 'sandbox'], ['apply', 'sync'], ['composition'], ['cli']];
+const levelOf = new Map(LAYERS.flatMap((mods, level) => mods.map((m) => [m, level] as const)));
+
+/** `reconciler/<module>/…` of a file, or of what a relative specifier from `file` points at. */
+function moduleOf(fileOrTarget: string): string | undefined {
+  const rel = path.relative(path.join(repo, 'reconciler'), path.resolve(repo, fileOrTarget));
+  if (rel.startsWith('..')) return undefined;
+  return rel.split(path.sep)[0];
+}
+
+function layerViolations(files: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const f of files) {
+    const from = moduleOf(f)!;
+    for (const spec of imports(f)) {
+      if (!spec.startsWith('.')) continue;
+      const to = moduleOf(path.join(path.dirname(f), spec));
+      if (to === undefined || to === from) continue;
+      const a = levelOf.get(from);
+      const b = levelOf.get(to);
+      if (a === undefined || b === undefined) out.push(`${f} → ${to}: module not in the layer map`);
+      else if (b >= a) out.push(`${f} → ${spec} (${from} may not import ${to})`);
+    }
+  }
+  return out;
+}
 
 describe('architecture', () => {
+  it('every module of reconciler/ has its place in the layer map', () => {
+    const modules = readdirSync(path.join(repo, 'reconciler')).filter((e) => statSync(path.join(repo, 'reconciler', e)).isDirectory());
+    expect(modules.filter((m) => !levelOf.has(m))).toEqual([]);
+  });
+
+  it('imports only point down the layer map, never across one layer', () => {
+    expect(layerViolations(tsFiles('reconciler'))).toEqual([]);
+  });
+
+  it('the layer check catches upward, sideways and dynamic imports', () => {
+    const dir = path.join(repo, 'reconciler', 'plan');
+    const probe = path.join('reconciler', 'plan', '__layer-probe.ts');
+    writeFileSync(
+      path.join(dir, '__layer-probe.ts'),
+      "import type { X } from '../providers/provider.ts';\nexport const load = () => import('../composition/use-cases.ts');\nimport '../core/clock.ts';\n",
+    );
+    try {
+      expect(layerViolations([probe])).toEqual([
+        `${probe} → ../providers/provider.ts (plan may not import providers)`,
+        `${probe} → ../composition/use-cases.ts (plan may not import composition)`,
+      ]);
+    } finally {
+      rmSync(path.join(dir, '__layer-probe.ts'));
+    }
+  });
+
   it('only stacks/ imports cdktf', () => {
     const offenders = tsFiles('reconciler').filter((f) => imports(f).some((i) => /^(cdktf|constructs|@cdktf\/)/.test(i)));
     expect(offenders).toEqual([]);
   });
 
   it('pure modules do no I/O and take their clock from outside', () => {
-    const pure = [...tsFiles('reconciler/core'), ...tsFiles('reconciler/spec'), ...tsFiles('reconciler/plan')].filter(
+    // The file's header comment (its first block) says so.
+    const saysPure = (f: string) => /\bPure\b/.test(readFileSync(path.join(repo, f), 'utf8').match(/^\/\*[\s\S]*?\*\//)?.[0] ?? '');
+    const pureSync = tsFiles('reconciler/sync').filter(saysPure);
+    expect(pureSync.length).toBeGreaterThanOrEqual(4);
+    const pure = [...tsFiles('reconciler/core'), ...tsFiles('reconciler/spec'), ...tsFiles('reconciler/plan'), ...pureSync].filter(
       (f) => !f.endsWith('spec/load.ts') && !f.endsWith('core/clock.ts'),
     );
     expect(pure.length).toBeGreaterThan(10);

@@ -17,14 +17,14 @@
  *
  * `reason` is for people only: apply never branches on it.
  */
+import type { Attributes } from '../core/attributes.ts';
 import type { Diagnostic, SourceRange } from '../core/diagnostics.ts';
 
 export const PLAN_FORMAT_VERSION = 1;
 
 export type Action = 'noop' | 'create' | 'import' | 'update' | 'replace' | 'delete' | 'forget';
 
-export type AttributeValue = string | number | boolean | string[] | null;
-export type Attributes = Record<string, AttributeValue>;
+export type { AttributeValue, Attributes } from '../core/attributes.ts';
 
 export interface Change {
   /** `customerio.segment.vip_customers`. */

@@ -3,7 +3,7 @@
  * and the flat attribute model the planner diffs, and normalises both sides the same way so a converged
  * workspace plans as no changes (gitops-engine's normaliser idea).
  */
-import type { Attributes } from '../plan/plan.ts';
+import type { Attributes } from '../core/attributes.ts';
 
 export interface LiveObject {
   /** The service's id, as a string. */

@@ -7,7 +7,7 @@
  * are listed (they can be referenced) but are never manageable.
  */
 import { InternalError } from '../../../core/diagnostics.ts';
-import type { Attributes } from '../../../plan/plan.ts';
+import type { Attributes } from '../../../core/attributes.ts';
 import type { LiveObject, ResourceKind } from '../../provider.ts';
 import type { CustomerioClient } from '../client.ts';
 import type { Segment } from '../types.ts';

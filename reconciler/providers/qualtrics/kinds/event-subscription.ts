@@ -3,7 +3,7 @@
  * update operation, so any change is a replace; the new subscription is created before the old one is
  * deleted, so no response goes undelivered in between (the receiver dedupes by response id).
  */
-import type { Attributes } from '../../../plan/plan.ts';
+import type { Attributes } from '../../../core/attributes.ts';
 import type { LiveObject, ResourceKind } from '../../provider.ts';
 import type { QualtricsClient } from '../client.ts';
 import type { EventSubscription } from '../types.ts';

@@ -2,7 +2,7 @@
  * `qualtrics.mailing_list`: the XM Directory mailing list a survey target sends through. The name can
  * be updated in place; moving a list to another directory means a new list (replace).
  */
-import type { Attributes } from '../../../plan/plan.ts';
+import type { Attributes } from '../../../core/attributes.ts';
 import type { LiveObject, ResourceKind } from '../../provider.ts';
 import type { QualtricsClient } from '../client.ts';
 import type { MailingList } from '../types.ts';
