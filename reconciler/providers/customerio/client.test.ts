@@ -4,15 +4,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ProviderError } from '../errors.ts';
 import { LimiterRegistry } from '../http/rate-limiter.ts';
 import { ManualTimer } from '../http/timer.ts';
-import {
-  checkAudienceFilter,
-  CustomerioClient,
-  customerioConfigFromEnv,
-  isIdempotentEntry,
-  V2_BATCH_LIMIT_BYTES,
-  type V2Entry,
-} from './client.ts';
+import { checkAudienceFilter } from './app-api.ts';
+import { CustomerioClient, customerioConfigFromEnv, type V2Entry } from './client.ts';
 import { describeCustomerioError } from './errors.ts';
+import { isIdempotentEntry, V2_BATCH_LIMIT_BYTES } from './v2-batch.ts';
 
 interface Seen {
   method: string;

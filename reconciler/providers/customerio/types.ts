@@ -50,6 +50,36 @@ export interface CustomerioConfig {
 }
 
 // ---------------------------------------------------------------------------------------------------
+// Call options
+
+/** Options every call accepts. */
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+export interface TrackEventOptions extends CallOptions {
+  /**
+   * Generate a ULID when `event.id` is absent. The generated id makes this call's own retries safe, but
+   * not a re-run of the caller: callers that need exactly-once across runs pass a deterministic id.
+   */
+  generateId?: boolean;
+}
+
+export interface SendBatchesOptions extends CallOptions {
+  /** Upper bound for one request body; default (and maximum) 500 kb. */
+  maxBatchBytes?: number;
+  /** Optional cap on entries per request; the API documents none. */
+  maxEntriesPerBatch?: number;
+}
+
+export interface PollOptions extends CallOptions {
+  /** Default 2 s. */
+  pollIntervalMs?: number;
+  /** Default 15 min. */
+  timeoutMs?: number;
+}
+
+// ---------------------------------------------------------------------------------------------------
 // Track v1 (§4)
 
 /** A person event (§4.4). `id` is the dedupe key: a repeated id is ignored by Customer.io. */
