@@ -19,7 +19,7 @@ export type StateErrorCode =
   | 'STATE005'
   /** The write would break an invariant (address taken, remote id already managed, run finished). */
   | 'STATE006'
-  /** A staging session was superseded or used out of order. */
+  /** An ack session was superseded or used after it closed. */
   | 'STATE007'
   /** Bad store configuration (environment name, URL, schema). */
   | 'STATE008'

@@ -1,56 +1,35 @@
 /**
- * Per-source snapshots: what was last sent (and acknowledged) for each key, and the staging sessions
- * that diff a new read of the source against it.
+ * Per-source snapshots: what was last sent (and acknowledged) for each key, and the ack sessions that
+ * advance them.
  *
  * Built for a million rows within a small memory budget, every step is set-oriented SQL; no step holds
  * more than one batch or page in JS:
- * 1. `add` appends rows, in source order, to a staging table created for this session. Appending to a
- *    table keyed by a sequence number costs little; inserting random keys into a key index row by row
- *    is what makes naive staging slow (measured: ~25 s vs ~2 s for 1M rows on SQLite).
- * 2. `seal` builds the key index in one sort, drops duplicate keys, then classifies every key in one
- *    INSERT…SELECT that walks the staged keys in index order against the snapshot's primary key (so
- *    both sides are read in the same order). Only rows worth looking at (everything but `unchanged`, by
- *    default) are materialised into the session's diff table, so iterating 10k changes out of 1M rows
- *    reads 10k rows.
- * 3. `diff` pages through the diff table by sequence number.
- * 4. `commit` appends acknowledged keys, with the staged values, to the session's ack log: durable at
- *    once, and cheap because it is an append. Applying acks one batch at a time to the snapshot would
- *    rewrite random pages of a million-row B-tree on every batch (measured: ~170 s for a first sync
- *    of 1M rows acknowledged 1,000 at a time); the ack log is merged into the snapshot in one sorted
- *    pass when the session is discarded, or, after a crash, when the source's next session opens.
+ * - the sync engine diffs in memory against `readSnapshotIndex` (keys, hashes and orderings in keyset
+ *   pages; no payloads) and fetches the few payloads it needs with `getSnapshotPayloads`;
+ * - an ack session appends acknowledged keys, with their values, to the session's ack log: durable at
+ *   once, and cheap because it is an append. Applying acks one batch at a time to the snapshot would
+ *   rewrite random pages of a million-row B-tree on every batch (measured: ~170 s for a first sync of 1M
+ *   rows acknowledged 1,000 at a time); the ack log is merged into the snapshot in one sorted pass when
+ *   the session closes, or, after a crash, when the source's next session opens.
  *
- * Session tables are per source (`tm_stage_<sid>`, `_diff`, `_ack`), created by the session and dropped
- * by `discard` or by the next session of the same source; they are never part of the migrated schema.
- * On Postgres the staged rows and the diff are UNLOGGED (rebuilt on every run, no WAL needed); the ack
- * log is logged, because it is the only record of what the remote side acknowledged until it is merged.
+ * The ack log is a per-source table (`tm_stage_<sid>_ack`), created by the session and dropped by its
+ * `close` or by the next session of the same source; it is never part of the migrated schema. It is
+ * logged on Postgres too: it is the only record of what the remote side acknowledged until it is merged.
+ * (The staging session that once diffed in SQL is gone; its table names, and the `snapshot_sources`
+ * columns it used, stay as they were so that states written by earlier versions open as before.)
  */
 import type { Clock } from '../core/clock.ts';
 import { InternalError } from '../core/diagnostics.ts';
 import { StateError } from './errors.ts';
 import { newId } from './ids.ts';
 import type { SqlDriver, SqlValue } from './sql/executor.ts';
-import type {
-  SealOptions,
-  SnapshotDiffClass,
-  SnapshotDiffCounts,
-  SnapshotAckSession,
-  SnapshotDiffRow,
-  SnapshotEntry,
-  SnapshotIndexEntry,
-  PendingEntry,
-  SnapshotStage,
-  StagedRow,
-} from './types.ts';
+import type { AckedRow, PendingEntry, SnapshotAckSession, SnapshotEntry, SnapshotIndexEntry } from './types.ts';
 
 /** Rows per INSERT statement (at most 7 parameters each; far below both engines' parameter limits). */
 const ROWS_PER_STATEMENT = 500;
-/** Rows per write transaction: large enough to amortise commits, small enough not to starve other writers. */
-const ROWS_PER_TRANSACTION = 20_000;
 /** Keys per commit statement. */
 const KEYS_PER_COMMIT = 500;
 const DEFAULT_PAGE_SIZE = 1_000;
-
-const DIFF_CLASSES: readonly SnapshotDiffClass[] = ['new', 'changed', 'unchanged', 'out_of_order', 'removed'];
 
 interface SnapshotContext {
   db: SqlDriver;
@@ -62,7 +41,6 @@ interface SourceRow {
   sid: number;
   stage_token: string | null;
   stage_state: string | null;
-  stage_counts: string | null;
 }
 
 export async function findSourceId(ctx: SnapshotContext, source: string): Promise<number | undefined> {
@@ -71,7 +49,7 @@ export async function findSourceId(ctx: SnapshotContext, source: string): Promis
 }
 
 /**
- * The source's numeric id, allocating one if needed. Ids are small integers (they name the staging
+ * The source's numeric id, allocating one if needed. Ids are small integers (they name the session's
  * tables); two processes allocating at once collide on the primary key, and the loser retries.
  */
 async function ensureSourceId(ctx: SnapshotContext, source: string): Promise<number> {
@@ -94,6 +72,7 @@ async function ensureSourceId(ctx: SnapshotContext, source: string): Promise<num
   throw new InternalError(`could not allocate a snapshot id for source ${source}`);
 }
 
+/** `stage` and `diff` are only ever dropped: a staging session of an earlier version may have left them. */
 interface SessionTables {
   stage: string;
   diff: string;
@@ -111,8 +90,9 @@ async function dropSessionTables(db: SqlDriver, t: SessionTables): Promise<void>
 
 /**
  * Applies a session's ack log to the snapshot, in key order so each snapshot page is written once.
- * Per key the latest acknowledgement wins (highest `seq`; a stage's commits carry none and only ever
- * acknowledge a key's one staged value). Idempotent: merging the same log twice leaves the same snapshot.
+ * Per key the latest acknowledgement wins (highest `seq`; the log of an earlier version's staging session
+ * carries none, and removals, and only ever acknowledges a key's one staged value). Idempotent: merging
+ * the same log twice leaves the same snapshot.
  */
 async function mergeAcks(db: SqlDriver, sid: number, t: SessionTables): Promise<void> {
   const latest = `${t.ack}_latest`;
@@ -152,21 +132,22 @@ function ackTableSql(t: SessionTables): string {
 }
 
 /**
- * Makes a new session the source's current one: applies what an unfinished earlier session acknowledged
- * (a crash, a kill), drops its tables, and records the new session's token and state.
+ * Makes a new ack session the source's current one: applies what an unfinished earlier session
+ * acknowledged (a crash, a kill), drops its tables, and records the new session's token. A session whose
+ * ack log may hold acknowledgements is recorded as `sealed`, the state earlier versions gave it too.
  */
-async function beginSession(ctx: SnapshotContext, sid: number, token: string, state: 'open' | 'sealed', ddl: string): Promise<void> {
+async function beginSession(ctx: SnapshotContext, sid: number, token: string): Promise<void> {
   const t = sessionTables(sid);
   await ctx.db.transaction(async () => {
-    const previous = await ctx.db.get<SourceRow>('SELECT sid, stage_token, stage_state, stage_counts FROM snapshot_sources WHERE sid = $1', [sid]);
-    // A session that was sealed and never discarded may hold acknowledgements: keep them.
+    const previous = await ctx.db.get<SourceRow>('SELECT sid, stage_token, stage_state FROM snapshot_sources WHERE sid = $1', [sid]);
+    // A session that never closed may hold acknowledgements: keep them.
     if (previous?.stage_state === 'sealed') await mergeAcks(ctx.db, sid, t);
     await dropSessionTables(ctx.db, t);
     await ctx.db.run(
-      `UPDATE snapshot_sources SET stage_token = $2, stage_state = $3, stage_counts = NULL, staged_at = $4 WHERE sid = $1`,
-      [sid, token, state, ctx.clock.now().toISOString()],
+      `UPDATE snapshot_sources SET stage_token = $2, stage_state = 'sealed', stage_counts = NULL, staged_at = $3 WHERE sid = $1`,
+      [sid, token, ctx.clock.now().toISOString()],
     );
-    await ctx.db.exec(ddl);
+    await ctx.db.exec(ackTableSql(t));
   });
 }
 
@@ -178,30 +159,30 @@ async function assertCurrentSession(ctx: SnapshotContext, sid: number, source: s
     source,
   ]);
   if (row?.stage_token !== token) {
-    throw new StateError('STATE007', `The staging session for source ${source} was superseded by a newer one (another sync of the same source?).`);
+    throw new StateError('STATE007', `The sending session for source ${source} was superseded by a newer one (another sync of the same source?).`);
   }
 }
 
 /** Applies a session's acknowledgements and drops its tables, unless a newer session took over (it merged them). */
-async function endSession(ctx: SnapshotContext, sid: number, token: string, merge: boolean): Promise<void> {
+async function endSession(ctx: SnapshotContext, sid: number, token: string): Promise<void> {
   const t = sessionTables(sid);
   await ctx.db.transaction(async () => {
     const row = await ctx.db.get<{ stage_token: string | null }>('SELECT stage_token FROM snapshot_sources WHERE sid = $1', [sid]);
     if (row?.stage_token !== token) return;
-    if (merge) await mergeAcks(ctx.db, sid, t);
+    await mergeAcks(ctx.db, sid, t);
     await dropSessionTables(ctx.db, t);
     await ctx.db.run('UPDATE snapshot_sources SET stage_token = NULL, stage_state = NULL, stage_counts = NULL WHERE sid = $1', [sid]);
   });
 }
 
-function checkRow(row: StagedRow): void {
-  if (typeof row.key !== 'string' || row.key.length === 0) throw new InternalError('staged row without a key');
-  if (typeof row.hash !== 'string' || row.hash.length === 0) throw new InternalError(`staged row ${row.key} without a hash`);
+function checkRow(row: AckedRow): void {
+  if (typeof row.key !== 'string' || row.key.length === 0) throw new InternalError('acknowledged row without a key');
+  if (typeof row.hash !== 'string' || row.hash.length === 0) throw new InternalError(`acknowledged row ${row.key} without a hash`);
   if (row.ordering !== undefined && row.ordering !== null && !Number.isSafeInteger(row.ordering)) {
-    throw new InternalError(`staged row ${row.key} has ordering ${row.ordering}; orderings are integers (epoch ms for timestamps)`);
+    throw new InternalError(`acknowledged row ${row.key} has ordering ${row.ordering}; orderings are integers (epoch ms for timestamps)`);
   }
   if (row.payload !== undefined && row.payload !== null && typeof row.payload !== 'string') {
-    throw new InternalError(`staged row ${row.key} has a non-text payload`);
+    throw new InternalError(`acknowledged row ${row.key} has a non-text payload`);
   }
 }
 
@@ -235,7 +216,6 @@ async function insertRows<T>(db: SqlDriver, table: string, columns: readonly str
   }
 }
 
-const STAGE_COLUMNS = ['seq', 'row_key', 'hash', 'ordering', 'payload'] as const;
 const ACK_COLUMNS = ['row_key', 'hash', 'ordering', 'payload', 'removed', 'sent_at', 'seq'] as const;
 
 function placeholders(from: number, count: number): string {
@@ -244,314 +224,33 @@ function placeholders(from: number, count: number): string {
   return out.join(', ');
 }
 
-interface DiffDbRow {
-  seq: number;
-  row_key: string;
-  diff_class: SnapshotDiffClass;
-  hash: string | null;
-  ordering: number | null;
-  prev_hash: string | null;
-  prev_ordering: number | null;
-  prev_sent_at: string | null;
-  payload: string | null;
-}
+/** See SnapshotAckSession. The token says whether the session is still the source's current one. */
+export class AckSession implements SnapshotAckSession {
+  private closed = false;
+  private seq = 0;
+  private readonly t: SessionTables;
 
-interface StoredCounts extends SnapshotDiffCounts {
-  keepUnchanged: boolean;
-}
-
-/** What a session of a source holds: its tables, and the token that says whether it is still the current one. */
-abstract class SourceSession {
-  protected readonly t: SessionTables;
-
-  protected constructor(
-    protected readonly ctx: SnapshotContext,
+  private constructor(
+    private readonly ctx: SnapshotContext,
     readonly source: string,
-    protected readonly sid: number,
-    protected readonly token: string,
+    private readonly sid: number,
+    private readonly token: string,
   ) {
     this.t = sessionTables(sid);
   }
 
-  /** Fails unless this session is still the source's current one. */
-  protected assertCurrent(): Promise<void> {
-    return assertCurrentSession(this.ctx, this.sid, this.source, this.token);
-  }
-
-  /** Applies the acknowledgements (when `merge`) and drops the session's tables, unless a newer session took over. */
-  protected end(merge: boolean): Promise<void> {
-    return endSession(this.ctx, this.sid, this.token, merge);
-  }
-}
-
-export class Stage extends SourceSession implements SnapshotStage {
-  private state: 'open' | 'sealed' | 'discarded' = 'open';
-  private seq = 0;
-  private sealedWith: StoredCounts | undefined;
-
-  static async open(ctx: SnapshotContext, source: string): Promise<Stage> {
-    const sid = await ensureSourceId(ctx, source);
-    const token = newId(ctx.clock);
-    const unlogged = ctx.db.dialect === 'postgres' ? 'UNLOGGED ' : '';
-    await beginSession(
-      ctx,
-      sid,
-      token,
-      'open',
-      `CREATE ${unlogged}TABLE ${sessionTables(sid).stage} (seq INTEGER NOT NULL PRIMARY KEY, row_key TEXT NOT NULL, hash TEXT NOT NULL, ordering BIGINT, payload TEXT)`,
-    );
-    return new Stage(ctx, source, sid, token);
-  }
-
-  /** A superseded stage is discarded: its later calls fail without asking the database again. */
-  protected override async assertCurrent(): Promise<void> {
-    try {
-      await super.assertCurrent();
-    } catch (e) {
-      this.state = 'discarded';
-      throw e;
-    }
-  }
-
-  private expect(state: 'open' | 'sealed', action: string): void {
-    if (this.state !== state) {
-      throw new StateError('STATE007', `Cannot ${action} the staging session of ${this.source}: it is ${this.state}, not ${state}.`);
-    }
-  }
-
-  async add(rows: Iterable<StagedRow> | AsyncIterable<StagedRow>): Promise<number> {
-    this.expect('open', 'add rows to');
-    let batch: StagedRow[] = [];
-    let added = 0;
-    // Rows are pulled outside any transaction (a caller's async source may itself use the store), and
-    // a synchronous source is read without an await per row.
-    if (Symbol.iterator in rows) {
-      for (const row of rows) {
-        checkRow(row);
-        batch.push(row);
-        if (batch.length >= ROWS_PER_TRANSACTION) {
-          await this.write(batch);
-          added += batch.length;
-          batch = [];
-        }
-      }
-    } else {
-      for await (const row of rows) {
-        checkRow(row);
-        batch.push(row);
-        if (batch.length >= ROWS_PER_TRANSACTION) {
-          await this.write(batch);
-          added += batch.length;
-          batch = [];
-        }
-      }
-    }
-    if (batch.length > 0) {
-      await this.write(batch);
-      added += batch.length;
-    }
-    return added;
-  }
-
-  private async write(batch: readonly StagedRow[]): Promise<void> {
-    await this.ctx.db.transaction(async () => {
-      await this.assertCurrent();
-      await insertRows(this.ctx.db, this.t.stage, STAGE_COLUMNS, batch, (r) => [++this.seq, r.key, r.hash, r.ordering ?? null, r.payload ?? null]);
-    });
-  }
-
-  async seal(opts: SealOptions = {}): Promise<SnapshotDiffCounts> {
-    this.expect('open', 'seal');
-    const { db } = this.ctx;
-    const { stage: st, diff, ack } = this.t;
-    const unlogged = db.dialect === 'postgres' ? 'UNLOGGED ' : '';
-    const counts = await db.transaction(async () => {
-      await this.assertCurrent();
-      // Built in one sort after loading; covering, so the classification reads key, hash and ordering from it alone.
-      await db.exec(`CREATE INDEX ${st}_key ON ${st} (row_key, hash, ordering)`);
-      const dupKeys = await db.get<{ n: number }>(
-        `SELECT COUNT(*) AS n FROM (SELECT row_key FROM ${st} GROUP BY row_key HAVING COUNT(*) > 1) d`,
-      );
-      let duplicates = 0;
-      if ((dupKeys?.n ?? 0) > 0) {
-        // Per key the winner has the highest ordering (absent lowest); ties go to the row staged last.
-        duplicates = await db.run(
-          `DELETE FROM ${st} WHERE seq IN (
-             SELECT l.seq FROM ${st} l JOIN ${st} w ON w.row_key = l.row_key AND w.seq <> l.seq
-             WHERE (w.ordering IS NOT NULL AND (l.ordering IS NULL OR w.ordering > l.ordering))
-                OR (((w.ordering IS NULL AND l.ordering IS NULL) OR w.ordering = l.ordering) AND w.seq > l.seq))`,
-        );
-      }
-      if (db.dialect === 'postgres') await db.exec(`ANALYZE ${st}`);
-      await db.exec(
-        `CREATE ${unlogged}TABLE ${diff} (
-           seq INTEGER NOT NULL PRIMARY KEY, row_key TEXT NOT NULL, diff_class TEXT NOT NULL, hash TEXT, ordering BIGINT,
-           prev_hash TEXT, prev_ordering BIGINT, prev_sent_at TEXT)`,
-      );
-      const keepUnchanged = opts.keepUnchanged === true;
-      // The join must walk the staged keys in index order (a scan in seq order would probe the snapshot
-      // at random: measured 2-3x slower on 1M rows), while the diff table is best filled in seq order (a
-      // first sync classifies every row as new). MATERIALIZED keeps the planner from merging the two
-      // orders into one seq-ordered scan; only the non-unchanged rows are materialised and sorted.
-      await db.run(
-        `WITH d AS MATERIALIZED (
-           SELECT seq, row_key, diff_class, hash, ordering, prev_hash, prev_ordering, prev_sent_at FROM (
-           SELECT s.seq, s.row_key, s.hash, s.ordering, e.hash AS prev_hash, e.ordering AS prev_ordering, e.sent_at AS prev_sent_at,
-             CASE WHEN e.row_key IS NULL THEN 'new'
-                  WHEN e.hash = s.hash THEN 'unchanged'
-                  WHEN s.ordering IS NOT NULL AND e.ordering IS NOT NULL AND s.ordering < e.ordering THEN 'out_of_order'
-                  ELSE 'changed' END AS diff_class
-           FROM ${st} s LEFT JOIN snapshot_entries e ON e.sid = $1 AND e.row_key = s.row_key
-           ) c ${keepUnchanged ? '' : "WHERE diff_class <> 'unchanged'"})
-         INSERT INTO ${diff} (seq, row_key, diff_class, hash, ordering, prev_hash, prev_ordering, prev_sent_at)
-         SELECT seq, row_key, diff_class, hash, ordering, prev_hash, prev_ordering, prev_sent_at FROM d ORDER BY seq`,
-        [this.sid],
-      );
-      const staged = (await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM ${st}`))?.n ?? 0;
-      if (opts.detectRemoved) {
-        await db.run(
-          `INSERT INTO ${diff} (seq, row_key, diff_class, hash, ordering, prev_hash, prev_ordering, prev_sent_at)
-           SELECT $2 + ROW_NUMBER() OVER (ORDER BY e.row_key), e.row_key, 'removed', NULL, NULL, e.hash, e.ordering, e.sent_at
-           FROM snapshot_entries e
-           WHERE e.sid = $1 AND NOT EXISTS (SELECT 1 FROM ${st} s WHERE s.row_key = e.row_key)`,
-          [this.sid, this.seq],
-        );
-        // `commit` looks removed keys up by key.
-        await db.exec(`CREATE INDEX ${diff}_key ON ${diff} (row_key)`);
-      }
-      // Without statistics Postgres plans each diff page as a full scan and sort.
-      if (db.dialect === 'postgres') await db.exec(`ANALYZE ${diff}`);
-      await db.exec(ackTableSql(this.t));
-      const byClass = new Map(
-        (await db.all<{ diff_class: SnapshotDiffClass; n: number }>(`SELECT diff_class, COUNT(*) AS n FROM ${diff} GROUP BY diff_class`)).map(
-          (r) => [r.diff_class, r.n],
-        ),
-      );
-      const c: StoredCounts = {
-        staged,
-        duplicates,
-        new: byClass.get('new') ?? 0,
-        changed: byClass.get('changed') ?? 0,
-        unchanged: 0,
-        outOfOrder: byClass.get('out_of_order') ?? 0,
-        keepUnchanged,
-      };
-      c.unchanged = keepUnchanged ? (byClass.get('unchanged') ?? 0) : staged - c.new - c.changed - c.outOfOrder;
-      if (opts.detectRemoved) c.removed = byClass.get('removed') ?? 0;
-      await db.run(`UPDATE snapshot_sources SET stage_state = 'sealed', stage_counts = $2 WHERE sid = $1`, [this.sid, JSON.stringify(c)]);
-      return c;
-    });
-    this.sealedWith = counts;
-    this.state = 'sealed';
-    return publicCounts(counts);
-  }
-
-  async counts(): Promise<SnapshotDiffCounts> {
-    this.expect('sealed', 'read the counts of');
-    await this.assertCurrent();
-    return publicCounts(this.sealedWith!);
-  }
-
-  async *diff(classes: readonly SnapshotDiffClass[], opts: { pageSize?: number } = {}): AsyncIterableIterator<SnapshotDiffRow> {
-    this.expect('sealed', 'iterate the diff of');
-    const sealed = this.sealedWith!;
-    const wanted = [...new Set(classes)];
-    for (const c of wanted) {
-      if (!DIFF_CLASSES.includes(c)) throw new InternalError(`unknown diff class ${String(c)}`);
-      if (c === 'unchanged' && !sealed.keepUnchanged) throw new InternalError('unchanged rows were not kept: seal with keepUnchanged');
-      if (c === 'removed' && sealed.removed === undefined) throw new InternalError('removed keys were not detected: seal with detectRemoved');
-    }
-    if (wanted.length === 0) return;
-    const pageSize = opts.pageSize ?? DEFAULT_PAGE_SIZE;
-    if (!Number.isSafeInteger(pageSize) || pageSize <= 0) throw new RangeError(`pageSize must be a positive integer, got ${pageSize}`);
-    // `s.seq > $1` repeats the page bound on the stage side, so a merge join starts at the page
-    // instead of at the first staged row.
-    const sql = `SELECT d.seq, d.row_key, d.diff_class, d.hash, d.ordering, d.prev_hash, d.prev_ordering, d.prev_sent_at, s.payload
-      FROM ${this.t.diff} d LEFT JOIN ${this.t.stage} s ON s.seq = d.seq AND s.seq > $1
-      WHERE d.seq > $1 AND d.diff_class IN (${placeholders(3, wanted.length)})
-      ORDER BY d.seq LIMIT $2`;
-    let after = 0;
-    for (;;) {
-      await this.assertCurrent();
-      const rows = await this.ctx.db.all<DiffDbRow>(sql, [after, pageSize, ...wanted]);
-      for (const r of rows) {
-        yield {
-          seq: r.seq,
-          key: r.row_key,
-          class: r.diff_class,
-          hash: r.hash,
-          ordering: r.ordering,
-          payload: r.payload,
-          previous: r.prev_hash === null ? null : { hash: r.prev_hash, ordering: r.prev_ordering, sentAt: r.prev_sent_at! },
-        };
-      }
-      if (rows.length < pageSize) return;
-      after = rows[rows.length - 1]!.seq;
-    }
-  }
-
-  async commit(keys: Iterable<string>): Promise<number> {
-    this.expect('sealed', 'commit keys of');
-    const { db } = this.ctx;
-    const { stage, diff, ack } = this.t;
-    const detectRemoved = this.sealedWith!.removed !== undefined;
-    let committed = 0;
-    let chunk = new Set<string>();
-    const flush = async () => {
-      if (chunk.size === 0) return;
-      const list = [...chunk];
-      chunk = new Set();
-      const keyList = placeholders(2, list.length);
-      const sentAt = this.ctx.clock.now().toISOString();
-      committed += await db.transaction(async () => {
-        await this.assertCurrent();
-        // The ack carries the staged values, so the log alone can rebuild the snapshot entry later.
-        let n = await db.run(
-          `INSERT INTO ${ack} (row_key, hash, ordering, payload, removed, sent_at)
-           SELECT s.row_key, s.hash, s.ordering, s.payload, 0, CAST($1 AS TEXT) FROM ${stage} s WHERE s.row_key IN (${keyList})`,
-          [sentAt, ...list],
-        );
-        if (detectRemoved) {
-          n += await db.run(
-            `INSERT INTO ${ack} (row_key, hash, ordering, payload, removed, sent_at)
-             SELECT d.row_key, CAST(NULL AS TEXT), CAST(NULL AS BIGINT), CAST(NULL AS TEXT), 1, CAST($1 AS TEXT)
-             FROM ${diff} d WHERE d.diff_class = 'removed' AND d.row_key IN (${keyList})`,
-            [sentAt, ...list],
-          );
-        }
-        return n;
-      });
-    };
-    for (const key of keys) {
-      if (typeof key !== 'string') throw new InternalError('commit keys must be strings');
-      chunk.add(key);
-      if (chunk.size >= KEYS_PER_COMMIT) await flush();
-    }
-    await flush();
-    return committed;
-  }
-
-  async discard(): Promise<void> {
-    if (this.state === 'discarded') return;
-    const wasSealed = this.state === 'sealed';
-    this.state = 'discarded';
-    await this.end(wasSealed);
-  }
-}
-
-/** See SnapshotAckSession. Its session state is `sealed` from the start: only the ack log exists. */
-export class AckSession extends SourceSession implements SnapshotAckSession {
-  private closed = false;
-  private seq = 0;
-
   static async open(ctx: SnapshotContext, source: string): Promise<AckSession> {
     const sid = await ensureSourceId(ctx, source);
     const token = newId(ctx.clock);
-    await beginSession(ctx, sid, token, 'sealed', ackTableSql(sessionTables(sid)));
+    await beginSession(ctx, sid, token);
     return new AckSession(ctx, source, sid, token);
   }
 
-  async append(rows: readonly StagedRow[]): Promise<number> {
+  private assertCurrent(): Promise<void> {
+    return assertCurrentSession(this.ctx, this.sid, this.source, this.token);
+  }
+
+  async append(rows: readonly AckedRow[]): Promise<number> {
     if (this.closed) throw new StateError('STATE007', `Cannot append to the ack session of ${this.source}: it is closed.`);
     for (const r of rows) checkRow(r);
     if (rows.length === 0) return 0;
@@ -563,7 +262,7 @@ export class AckSession extends SourceSession implements SnapshotAckSession {
     return rows.length;
   }
 
-  async record(outcome: { acknowledged: readonly StagedRow[]; pending?: readonly PendingEntry[]; settled?: readonly string[] }): Promise<void> {
+  async record(outcome: { acknowledged: readonly AckedRow[]; pending?: readonly PendingEntry[]; settled?: readonly string[] }): Promise<void> {
     if (this.closed) throw new StateError('STATE007', `Cannot record outcomes in the ack session of ${this.source}: it is closed.`);
     const acked = outcome.acknowledged;
     for (const r of acked) checkRow(r);
@@ -598,7 +297,7 @@ export class AckSession extends SourceSession implements SnapshotAckSession {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.end(true);
+    await endSession(this.ctx, this.sid, this.token);
   }
 }
 
@@ -633,11 +332,6 @@ export async function countPending(ctx: SnapshotContext, source: string): Promis
   const sid = await findSourceId(ctx, source);
   if (sid === undefined) return 0;
   return (await ctx.db.get<{ n: number }>('SELECT COUNT(*) AS n FROM sync_pending WHERE sid = $1', [sid]))?.n ?? 0;
-}
-
-function publicCounts(c: StoredCounts): SnapshotDiffCounts {
-  const { keepUnchanged: _omit, ...rest } = c;
-  return rest;
 }
 
 interface EntryDbRow {

@@ -30,7 +30,6 @@ import type {
   SnapshotAckSession,
   SnapshotEntry,
   SnapshotIndexEntry,
-  SnapshotStage,
   StateBackend,
   StateDescription,
   StateOps,
@@ -462,11 +461,6 @@ export class SqlStateStore implements StateStore {
   }
 
   // ----- snapshots
-
-  openStage(source: string): Promise<SnapshotStage> {
-    requireText(source, 'source name');
-    return snapshot.Stage.open(this.snapshotContext, source);
-  }
 
   openAckSession(source: string): Promise<SnapshotAckSession> {
     requireText(source, 'source name');

@@ -204,8 +204,8 @@ export interface FinishRunInput {
 // ---------------------------------------------------------------------------------------------------
 // Snapshots
 
-/** One incoming row, as the sync engine stages it. */
-export interface StagedRow {
+/** One row the remote side acknowledged, with the values the snapshot records for its key. */
+export interface AckedRow {
   /** The row's identity within the source (e.g. the customer id). Non-empty. */
   key: string;
   /** Digest of the row's normalised content; equal hashes mean nothing to send. */
@@ -215,104 +215,28 @@ export interface StagedRow {
    * timestamp column. Absent when the source has no ordering column.
    */
   ordering?: number | null;
-  /** Opaque text (e.g. the normalised row as JSON) handed back with the diff and kept as the mirror of what was sent. */
+  /** Opaque text (e.g. the prepared payload as JSON) kept as the mirror of what was sent. */
   payload?: string | null;
 }
 
 /**
- * How a staged key compares with what was last sent:
- * - `new`: never sent;
- * - `unchanged`: same hash as last sent;
- * - `out_of_order`: different hash, but older than what was sent (both orderings known, incoming smaller): must not be sent;
- * - `changed`: different hash otherwise;
- * - `removed`: sent before, absent from this stage (only when requested at seal: incremental sources never stage every key).
- */
-export type SnapshotDiffClass = 'new' | 'changed' | 'unchanged' | 'out_of_order' | 'removed';
-
-export interface SnapshotDiffRow {
-  /** Position in staging order (1-based); removed rows come after all staged rows, in key order. Rows arrive sorted by it. */
-  seq: number;
-  key: string;
-  class: SnapshotDiffClass;
-  /** Null for `removed`. */
-  hash: string | null;
-  ordering: number | null;
-  payload: string | null;
-  /** What was last sent for this key; null for `new`. */
-  previous: { hash: string; ordering: number | null; sentAt: string } | null;
-}
-
-export interface SnapshotDiffCounts {
-  /** Distinct keys staged. */
-  staged: number;
-  /** Staged rows dropped because a later or more recent row had the same key. */
-  duplicates: number;
-  new: number;
-  changed: number;
-  unchanged: number;
-  outOfOrder: number;
-  /** Present only when removal detection was requested at seal. */
-  removed?: number;
-}
-
-export interface SealOptions {
-  /** Also find keys that were sent before but are absent now (for full-refresh sources). */
-  detectRemoved?: boolean;
-  /** Keep `unchanged` rows iterable (costs a copy of every unchanged row; counts are always available). */
-  keepUnchanged?: boolean;
-}
-
-/**
- * One staging session for one source: `add` rows (streamed, any number), `seal` (dedupes and diffs
- * against the snapshot in SQL), iterate the diff, `commit` the keys the remote side acknowledged, then
- * `discard` (which applies the acknowledgements). Opening a new stage for the same source supersedes
- * this one (its calls then fail). The diff is fixed at seal time; commits do not change it.
- */
-export interface SnapshotStage {
-  readonly source: string;
-  /** Appends rows. Allowed until `seal`. Resolves to the number of rows added by this call. */
-  add(rows: Iterable<StagedRow> | AsyncIterable<StagedRow>): Promise<number>;
-  /**
-   * Dedupes the staged rows (per key, the highest ordering wins, nulls lowest; ties go to the row staged
-   * last) and classifies each key against the snapshot. Call once.
-   */
-  seal(opts?: SealOptions): Promise<SnapshotDiffCounts>;
-  /** The counts computed at seal. */
-  counts(): Promise<SnapshotDiffCounts>;
-  /** Streams the diff rows of the given classes in `seq` order, a page at a time (never all rows in memory). */
-  diff(classes: readonly SnapshotDiffClass[], opts?: { pageSize?: number }): AsyncIterableIterator<SnapshotDiffRow>;
-  /**
-   * Records that the remote side acknowledged these keys; only acknowledged keys ever advance the
-   * snapshot. A staged key's entry becomes the staged hash, ordering and payload with `sentAt` = now; a
-   * `removed` key's entry is deleted. Keys neither staged nor removed are ignored. Resolves to the number
-   * of acknowledgements recorded.
-   *
-   * Durable as soon as it resolves, but applied to the snapshot (what `getSnapshotEntry`,
-   * `iterateSnapshot`, `countSnapshot` and the next stage's diff see) in one sorted pass by `discard`,
-   * or, if the process died first, when the source's next stage opens.
-   */
-  commit(keys: Iterable<string>): Promise<number>;
-  /** Applies the acknowledgements to the snapshot, then drops the session's tables. Idempotent. */
-  discard(): Promise<void>;
-}
-
-/**
- * A sending session without staging, for engines that diff in memory against `readSnapshotIndex`:
- * acknowledged rows are appended with their values, durable at once, and applied to the snapshot by
- * `close` (or by the source's next session after a crash), exactly like a stage's `commit`s. When a key
- * is appended more than once, the last append wins. Opening supersedes any earlier session of the
- * source (stage or ack session), and is superseded the same way.
+ * A sending session, for engines that diff in memory against `readSnapshotIndex`: acknowledged rows are
+ * appended with their values to the session's ack log, durable at once, and applied to the snapshot in
+ * one sorted pass by `close` (or by the source's next session after a crash). Until then, snapshot reads
+ * other than `readSnapshotIndex` do not show them. When a key is appended more than once, the last
+ * append wins. Opening supersedes any earlier session of the source, and is superseded the same way
+ * (its later calls fail with `STATE007`).
  */
 export interface SnapshotAckSession {
   readonly source: string;
-  append(rows: readonly StagedRow[]): Promise<number>;
+  append(rows: readonly AckedRow[]): Promise<number>;
   /**
    * What became of one batch of entries, in one transaction: the acknowledged rows are appended (as by
    * `append`), the entries to send again are kept as pending (replacing the key's earlier pending entry),
    * and the pending entries of `settled` keys are deleted (acknowledged, refused for good, or superseded).
    * A kill at any moment leaves either all of it or none.
    */
-  record(outcome: { acknowledged: readonly StagedRow[]; pending?: readonly PendingEntry[]; settled?: readonly string[] }): Promise<void>;
+  record(outcome: { acknowledged: readonly AckedRow[]; pending?: readonly PendingEntry[]; settled?: readonly string[] }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -347,7 +271,7 @@ export interface SnapshotEntry {
   hash: string;
   ordering: number | null;
   sentAt: string;
-  /** The payload staged with the row when it was committed (the mirror of what was sent), if any. */
+  /** The payload acknowledged with the row (the mirror of what was sent), if any. */
   payload: string | null;
 }
 
@@ -426,8 +350,6 @@ export interface StateStore extends StateOps {
    */
   forceUnlock(id?: string): Promise<boolean>;
 
-  /** Starts a staging session for a source, superseding any earlier one. */
-  openStage(source: string): Promise<SnapshotStage>;
   getSnapshotEntry(source: string, key: string): Promise<SnapshotEntry | undefined>;
   /** Starts an ack session for a source (see SnapshotAckSession), superseding any earlier session. */
   openAckSession(source: string): Promise<SnapshotAckSession>;

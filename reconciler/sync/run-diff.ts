@@ -10,11 +10,10 @@
  * - `out_of_order`: different hash, but its ordering is older than what was acknowledged (latest wins);
  * - `changed`: otherwise.
  * A key read twice in one run keeps one row: the highest ordering wins (a missing ordering counts as
- * lowest), ties go to the row read last, and the other is counted as a duplicate. These are the rules
- * the state store's staging session applies in SQL, so both engines agree.
+ * lowest), ties go to the row read last, and the other is counted as a duplicate.
  */
 
-import type { PendingEntry, SnapshotDiffCounts } from '../state/index.ts';
+import type { PendingEntry } from '../state/index.ts';
 
 export type RowClass = 'new' | 'changed' | 'unchanged' | 'out_of_order';
 
@@ -27,8 +26,17 @@ export interface Offer {
   displaced?: RowClass;
 }
 
-/** The staging session's counts, less removal detection (a streamed read cannot know what is absent). */
-export type RunDiffCounts = Omit<SnapshotDiffCounts, 'removed'>;
+/** What one run's diff found. A streamed read cannot know which keys are absent, so there is no `removed`. */
+export interface RunDiffCounts {
+  /** Distinct keys read. */
+  staged: number;
+  /** Rows dropped because a later or more recent row had the same key. */
+  duplicates: number;
+  new: number;
+  changed: number;
+  unchanged: number;
+  outOfOrder: number;
+}
 
 const CLASS_CODES: readonly RowClass[] = ['new', 'changed', 'unchanged', 'out_of_order'];
 

@@ -11,7 +11,7 @@
 import { redact } from '../core/redact.ts';
 import type { CustomerioClient } from '../providers/customerio/client.ts';
 import type { V2Entry } from '../providers/customerio/types.ts';
-import type { PendingEntry, SnapshotAckSession, StagedRow } from '../state/index.ts';
+import type { PendingEntry, SnapshotAckSession, AckedRow } from '../state/index.ts';
 import { toEntry, type EntryOptions } from './entries.ts';
 import type { Payload, PreparedRow } from './prepare.ts';
 import type { PendingBook } from './run-diff.ts';
@@ -57,7 +57,7 @@ export interface SenderOptions {
 
 interface Outgoing {
   slot: number;
-  row: StagedRow;
+  row: AckedRow;
   location: string;
   entry: V2Entry;
 }
@@ -248,7 +248,7 @@ export class Sender {
       chunk.map((o) => o.entry),
       this.opts.signal ? { signal: this.opts.signal } : {},
     );
-    const acked: StagedRow[] = [];
+    const acked: AckedRow[] = [];
     const keep: PendingEntry[] = [];
     const settled: string[] = [];
     const { book } = this;

@@ -1,14 +1,15 @@
 /**
- * Snapshot throughput of the embedded store: a person source of N rows (default 1,000,000) is synced
- * once (every row new, all acknowledged), then re-synced with 1% of rows changed. Prints wall time per
- * step, rows/s and peak RSS. A measurement, not a test: nothing is asserted.
+ * Snapshot throughput of the embedded store, as the sync engine uses it: a person source of N rows
+ * (default 1,000,000) is synced once (every row new, all acknowledged), then re-synced with 1% of rows
+ * changed. Each sync reads the snapshot index, diffs in memory, appends the acknowledgements of what
+ * changed to an ack session in Track-batch-sized chunks, and closes it (the one sorted merge). Prints
+ * wall time per step, rows/s and peak RSS. A measurement, not a test: nothing is asserted.
  *
  *   npx tsx test/bench/state-snapshot.bench.ts [rows] [--payload] [--changed=0.01] [--postgres[=URL]]
  *
  * `--postgres` runs the same steps against Postgres instead (default URL: TIDEMARK_TEST_DATABASE_URL or
  * postgres://postgres@127.0.0.1:5432/test), in a throwaway schema.
- * `--payload` stages a ~150-byte JSON payload per row (what the sync engine does to get changed rows
- * back without re-reading the source).
+ * `--payload` acknowledges a ~150-byte JSON payload per row (the mirror of what was sent).
  *
  * CPU time is printed beside wall time: on a shared machine it is the steadier figure.
  */
@@ -17,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { openStateStore } from '../../reconciler/state/open.ts';
-import type { SnapshotStage, StagedRow, StateStore } from '../../reconciler/state/types.ts';
+import type { AckedRow, SnapshotAckSession, StateStore } from '../../reconciler/state/types.ts';
 
 const args = process.argv.slice(2);
 const rows = Number(args.find((a) => /^\d+$/.test(a)) ?? 1_000_000);
@@ -30,16 +31,16 @@ const pgUrl = pgArg
     ? pgArg.slice('--postgres='.length)
     : (process.env.TIDEMARK_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test')
   : undefined;
-/** Acknowledged keys per commit, like one Track API batch. */
+/** Acknowledged rows per append, like one Track API batch. */
 const ACK_BATCH = 1_000;
 
 /** Distinct, unordered keys (a bijection of i over 32 bits), like real customer ids. */
 const keyOf = (i: number) => `cust_${(Math.imul(i, 2654435761) >>> 0).toString(16).padStart(8, '0')}`;
 
-function* source(version: number): Generator<StagedRow> {
+function* source(version: number): Generator<AckedRow> {
   for (let i = 0; i < rows; i++) {
     const v = version > 0 && i % changedEvery === 0 ? version : 0;
-    const row: StagedRow = { key: keyOf(i), hash: `h${v}_${i.toString(36).padStart(18, '0')}`, ordering: 1_700_000_000_000 + v * 1000 + i };
+    const row: AckedRow = { key: keyOf(i), hash: `h${v}_${i.toString(36).padStart(18, '0')}`, ordering: 1_700_000_000_000 + v * 1000 + i };
     if (withPayload) {
       row.payload = JSON.stringify({ id: keyOf(i), email: `person${i}@example.com`, plan: v ? 'gold' : 'silver', orders: i % 17, ltv: (i % 997) * 1.5 });
     }
@@ -63,32 +64,37 @@ async function timed<T>(label: string, n: number, fn: () => Promise<T>): Promise
   return { value, ms };
 }
 
-async function sendAndCommit(stage: SnapshotStage): Promise<number> {
-  let batch: string[] = [];
+/** The snapshot's keys and hashes, as the engine loads them before reading the source. */
+async function loadIndex(store: StateStore): Promise<Map<string, string>> {
+  const index = new Map<string, string>();
+  for await (const page of store.readSnapshotIndex('people')) for (const e of page) index.set(e.key, e.hash);
+  return index;
+}
+
+async function diffAndAcknowledge(index: ReadonlyMap<string, string>, acks: SnapshotAckSession, version: number): Promise<number> {
+  let batch: AckedRow[] = [];
   let sent = 0;
-  for await (const r of stage.diff(['new', 'changed'])) {
-    batch.push(r.key);
+  for (const row of source(version)) {
+    if (index.get(row.key) === row.hash) continue;
+    batch.push(row);
     if (batch.length >= ACK_BATCH) {
-      sent += await stage.commit(batch);
+      sent += await acks.append(batch);
       batch = [];
     }
   }
-  if (batch.length > 0) sent += await stage.commit(batch);
+  if (batch.length > 0) sent += await acks.append(batch);
   return sent;
 }
 
 async function run(store: StateStore, title: string, version: number): Promise<void> {
   console.log(`\n${title}`);
   const started = performance.now();
-  const stage = await store.openStage('people');
-  await timed('stage (add)', rows, () => stage.add(source(version)));
-  const sealed = await timed('seal (dedupe + diff in SQL)', rows, () => stage.seal());
-  const c = sealed.value;
-  console.log(`    new ${c.new}, changed ${c.changed}, unchanged ${c.unchanged}, out of order ${c.outOfOrder}, duplicates ${c.duplicates}`);
-  const sent = await timed('iterate changes + commit acks', c.new + c.changed, () => sendAndCommit(stage));
-  await timed('discard stage', rows, () => stage.discard());
+  const acks = await store.openAckSession('people');
+  const index = await timed('read snapshot index', rows, () => loadIndex(store));
+  const sent = await timed('diff in memory + append acks', rows, () => diffAndAcknowledge(index.value, acks, version));
+  await timed('close session (merge acks)', sent.value, () => acks.close());
   const total = performance.now() - started;
-  console.log(`  ${'total'.padEnd(34)} ${(total / 1000).toFixed(2).padStart(7)} s   ${rate(rows, total).padStart(18)}   committed ${sent.value}`);
+  console.log(`  ${'total'.padEnd(34)} ${(total / 1000).toFixed(2).padStart(7)} s   ${rate(rows, total).padStart(18)}   acknowledged ${sent.value}`);
 }
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'tidemark-bench-'));

@@ -345,11 +345,9 @@ for (const b of backends) {
         await staging.setCursor('c', 'staging');
         const run = await staging.startRun('recharge');
         const lock = await staging.acquireLock({ operation: 'apply', who: 'ana' });
-        const stage = await staging.openStage('people');
-        await stage.add([{ key: 'p1', hash: 'h' }]);
-        await stage.seal();
-        await stage.commit(['p1']);
-        await stage.discard();
+        const acks = await staging.openAckSession('people');
+        await acks.append([{ key: 'p1', hash: 'h' }]);
+        await acks.close();
 
         expect((await production.getManaged('customerio.segment.vip'))?.remoteId).toBe('99');
         expect((await staging.getManaged('customerio.segment.vip'))?.remoteId).toBe('12');
