@@ -10,6 +10,7 @@ import type { z } from 'zod';
 import { clientErrors, isRecord } from '../client-errors.ts';
 import { ProviderError, type RequestOutcome } from '../errors.ts';
 import type { HttpClient, HttpRequest } from '../http/http-client.ts';
+import { followPages } from '../http/paging.ts';
 import type { Timer } from '../http/timer.ts';
 import { assertSegmentId, personPath, withSignal } from './requests.ts';
 import {
@@ -259,24 +260,17 @@ export class CustomerioAppApi {
     return (await this.appRequest(req, options)).data;
   }
 
-  private async *paginate(
-    op: string,
-    build: (start: string | undefined) => Omit<HttpRequest, 'operation'>,
-    options: CallOptions,
-  ): AsyncGenerator<PeoplePage> {
-    const seen = new Set<string>();
-    let start: string | undefined;
-    for (;;) {
-      const data = await this.appCall({ operation: op, ...build(start) }, options);
-      const page = parseWith(op, data, peoplePageSchema);
-      const out: PeoplePage = { identifiers: page.identifiers, ids: page.ids };
-      if (page.next !== undefined) out.next = page.next;
-      yield out;
-      if (page.next === undefined) return;
-      if (seen.has(page.next)) throw invalidResponse(op, 'the pagination cursor repeated itself', 'applied');
-      seen.add(page.next);
-      start = page.next;
-    }
+  private paginate(op: string, build: (start: string | undefined) => Omit<HttpRequest, 'operation'>, options: CallOptions): AsyncGenerator<PeoplePage> {
+    return followPages(
+      async (start) => {
+        const page = parseWith(op, await this.appCall({ operation: op, ...build(start) }, options), peoplePageSchema);
+        const out: PeoplePage = { identifiers: page.identifiers, ids: page.ids };
+        if (page.next !== undefined) out.next = page.next;
+        return out;
+      },
+      (page) => page.next,
+      () => invalidResponse(op, 'the pagination cursor repeated itself', 'applied'),
+    );
   }
 }
 

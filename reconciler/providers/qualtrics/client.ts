@@ -25,6 +25,7 @@ import { registerSecret } from '../../core/redact.ts';
 import { clientErrors, isRecord } from '../client-errors.ts';
 import { ProviderError } from '../errors.ts';
 import { HttpClient, type HttpRequest, type ServiceErrorDetails } from '../http/http-client.ts';
+import { followPages } from '../http/paging.ts';
 import { credentialFingerprint, sharedLimiters, type LimiterRegistry, type TokenBucket } from '../http/rate-limiter.ts';
 import { systemTimer, type Timer } from '../http/timer.ts';
 import {
@@ -602,22 +603,27 @@ export class QualtricsClient {
     schema: S,
     options: CallOptions,
   ): AsyncGenerator<z.output<S>> {
-    const seen = new Set<string>();
-    let req: HttpRequest = { operation: op, ...first };
-    for (;;) {
-      const result = await this.call(req, options);
-      if (!isRecord(result) || !Array.isArray(result.elements)) throw invalidResponse(op, 'expected result.elements', 'applied');
-      for (const element of result.elements) yield parseWith(op, element, schema);
-      const next = result.nextPage;
-      if (next === null || next === undefined || next === '') return;
-      if (typeof next !== 'string') throw invalidResponse(op, 'result.nextPage must be a string or null', 'applied');
-      if (seen.has(next)) throw invalidResponse(op, 'the pagination link repeated itself', 'applied');
-      seen.add(next);
-      // nextPage is a full URL (§1.6); ⚠ for /directories it may be a bare token, sent back as skipToken.
-      req = isAbsoluteUrl(next)
-        ? { operation: op, method: 'GET', url: next, ...(first.limiters ? { limiters: first.limiters } : {}) }
-        : { operation: op, ...first, query: { ...first.query, skipToken: next } };
-    }
+    const pages = followPages(
+      async (next) => {
+        // nextPage is a full URL (§1.6); ⚠ for /directories it may be a bare token, sent back as skipToken.
+        const req: HttpRequest =
+          next === undefined
+            ? { operation: op, ...first }
+            : isAbsoluteUrl(next)
+              ? { operation: op, method: 'GET', url: next, ...(first.limiters ? { limiters: first.limiters } : {}) }
+              : { operation: op, ...first, query: { ...first.query, skipToken: next } };
+        const result = await this.call(req, options);
+        if (!isRecord(result) || !Array.isArray(result.elements)) throw invalidResponse(op, 'expected result.elements', 'applied');
+        return { elements: result.elements as unknown[], nextPage: result.nextPage };
+      },
+      ({ nextPage }) => {
+        if (nextPage === null || nextPage === undefined || nextPage === '') return undefined;
+        if (typeof nextPage !== 'string') throw invalidResponse(op, 'result.nextPage must be a string or null', 'applied');
+        return nextPage;
+      },
+      () => invalidResponse(op, 'the pagination link repeated itself', 'applied'),
+    );
+    for await (const page of pages) for (const element of page.elements) yield parseWith(op, element, schema);
   }
 
   private async poll<T>(op: string, options: PollOptions, check: () => Promise<{ done: T } | undefined>): Promise<T> {
