@@ -1,7 +1,7 @@
 /**
  * Import boundaries, checked on the source text (a lint rule would need a lint toolchain for these facts):
- * - the layer map: cli → composition → engines (apply, sync) → plan, providers, state, sandbox → spec →
- *   core. A module imports only itself and the layers below it; modules of one layer never import each
+ * - the layer map: cli → composition → engines (apply, sync) → config kinds → plan, providers, state,
+ *   sandbox → spec → core. A module imports only itself and the layers below it; modules of one layer never import each
  *   other (so the sandbox and the API clients share no code). Static and dynamic imports both count;
  * - only stacks/ imports cdktf (deprecated upstream: an edge, never the engine);
  * - pure modules (core, spec except its loader, plan, and the sync files whose header says "Pure") do no
@@ -29,7 +29,7 @@ const imports = (file: string) =>
   [...readFileSync(path.join(repo, file), 'utf8').matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*|^\s*import\s+)['"]([^'"]+)['"]/gm)].map((m) => m[1]!);
 
 /** Lowest first. Within a layer, no module imports another. */
-const LAYERS: readonly (readonly string[])[] = [['core'], ['spec'], ['plan', 'providers', 'state', 'sandbox'], ['apply', 'sync'], ['composition'], ['cli']];
+const LAYERS: readonly (readonly string[])[] = [['core'], ['spec'], ['plan', 'providers', 'state', 'sandbox'], ['kinds'], ['apply', 'sync'], ['composition'], ['cli']];
 const levelOf = new Map(LAYERS.flatMap((mods, level) => mods.map((m) => [m, level] as const)));
 
 /** `reconciler/<module>/…` of a file, or of what a relative specifier from `file` points at. */
@@ -71,11 +71,11 @@ describe('architecture', () => {
     const probe = path.join('reconciler', 'plan', '__layer-probe.ts');
     writeFileSync(
       path.join(dir, '__layer-probe.ts'),
-      "import type { X } from '../providers/provider.ts';\nexport const load = () => import('../composition/use-cases.ts');\nimport '../core/clock.ts';\n",
+      "import type { X } from '../providers/errors.ts';\nexport const load = () => import('../composition/use-cases.ts');\nimport '../core/clock.ts';\n",
     );
     try {
       expect(layerViolations([probe])).toEqual([
-        `${probe} → ../providers/provider.ts (plan may not import providers)`,
+        `${probe} → ../providers/errors.ts (plan may not import providers)`,
         `${probe} → ../composition/use-cases.ts (plan may not import composition)`,
       ]);
     } finally {

@@ -15,7 +15,7 @@ import { redact } from '../core/redact.ts';
 import type { DesiredResource } from '../plan/desired.ts';
 import type { StateEntry } from '../plan/diff.ts';
 import type { Change, Plan } from '../plan/plan.ts';
-import type { LiveObject, ResourceKind } from '../providers/provider.ts';
+import type { LiveObject, ResourceKind } from '../kinds/kind.ts';
 import type { StateStore } from '../state/index.ts';
 import { formatAddress } from '../core/address.ts';
 import { ProviderError } from '../providers/errors.ts';

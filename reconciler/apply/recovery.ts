@@ -14,7 +14,7 @@
 import type { DesiredResource } from '../plan/desired.ts';
 import { formatAddress } from '../core/address.ts';
 import { isSameObject, type StateEntry } from '../plan/diff.ts';
-import type { ResourceKind } from '../providers/provider.ts';
+import type { ResourceKind } from '../kinds/kind.ts';
 import { LockHeldError, type ApplyChangeRecord, type ApplyRecord, type StateStore } from '../state/index.ts';
 import { toManagedInput, toStateEntry } from './state-entries.ts';
 

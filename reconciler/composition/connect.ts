@@ -10,14 +10,14 @@ import { UserError } from '../core/user-error.ts';
 import { CustomerioClient, customerioConfigFromEnv } from '../providers/customerio/client.ts';
 import { RequestCounter } from '../providers/http/http-client.ts';
 import type { RetryPolicy } from '../providers/http/retry.ts';
-import type { ResourceKind } from '../providers/provider.ts';
+import type { ResourceKind } from '../kinds/kind.ts';
 import { QualtricsClient, qualtricsConfigFromEnv } from '../providers/qualtrics/client.ts';
 import { createSandbox, type RunningSandbox } from '../sandbox/index.ts';
 import type { SpecModel } from '../spec/model.ts';
 import { locate } from '../spec/parse.ts';
 import { openStateStore, type StateStore } from '../state/index.ts';
 import type { Clock } from '../core/clock.ts';
-import { configKinds } from './kinds.ts';
+import { configKinds } from '../kinds/index.ts';
 import { explainServiceError, type ServiceErrorContext } from './service-errors.ts';
 import {
   checkStateTarget,

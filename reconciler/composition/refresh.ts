@@ -3,7 +3,7 @@
  * client keeps to its service's rate limits). Live state comes back in the same shape as desired state.
  */
 import type { LiveEntry, StateEntry } from '../plan/diff.ts';
-import type { ResourceKind } from '../providers/provider.ts';
+import type { ResourceKind } from '../kinds/kind.ts';
 
 /**
  * `state` tells each kind which objects tidemark manages, so a kind whose objects can live in more than

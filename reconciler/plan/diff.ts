@@ -23,6 +23,8 @@ export interface KindTraits {
   createOnly: readonly string[];
   createBeforeDestroy: boolean;
   normalize(desired: Attributes): Attributes;
+  /** A kind's own reason a change cannot be applied as planned (e.g. a setting its environment lacks). */
+  guard?(change: Change): { code: string; message: string } | undefined;
 }
 
 /** A live object as refreshed (same shape as providers' LiveObject). */
@@ -260,9 +262,9 @@ export function computePlan(input: PlanInput): Plan {
   }
 
   for (const c of changes) {
-    if (c.kind === 'qualtrics.event_subscription' && c.after && !c.after.publication_url && !c.blocked && c.action !== 'noop') {
-      c.blocked = { code: 'PLAN002', message: 'no responses_webhook_url is set for this environment in the Workspace' };
-    }
+    if (c.blocked || c.action === 'noop') continue;
+    const blocked = input.kinds[c.kind]?.guard?.(c);
+    if (blocked) c.blocked = blocked;
   }
 
   const selected = options.targets.length ? selectTargets(changes, options.targets, diagnostics) : changes;

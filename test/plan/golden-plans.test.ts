@@ -13,8 +13,8 @@ import { z } from 'zod';
 import { fixedClock } from '../../reconciler/core/clock.ts';
 import { digestOf, sha256 } from '../../reconciler/core/digest.ts';
 import { plainStyle } from '../../reconciler/core/style.ts';
-import { configKinds } from '../../reconciler/composition/kinds.ts';
-import { desiredResources } from '../../reconciler/plan/desired.ts';
+import { configKinds, desiredResources } from '../../reconciler/kinds/index.ts';
+
 import { computePlan, type KindTraits, type LiveEntry, type StateEntry } from '../../reconciler/plan/diff.ts';
 import type { Plan } from '../../reconciler/plan/plan.ts';
 import { renderPlanJson, renderPlanMarkdown, renderPlanText } from '../../reconciler/plan/render/index.ts';

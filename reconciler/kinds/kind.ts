@@ -1,9 +1,36 @@
 /**
+ * A config kind, whole: the objects the specs declare for it, its diff traits, its plan guard and its client
+ * calls, in one module (kinds/<service>-<kind>.ts) listed once in kinds/index.ts.
+ *
  * What the reconciler needs from a managed resource kind. A kind module maps between the service's API
  * and the flat attribute model the planner diffs, and normalises both sides the same way so a converged
  * workspace plans as no changes (gitops-engine's normaliser idea).
  */
 import type { Attributes } from '../core/attributes.ts';
+import type { DesiredResource } from '../plan/desired.ts';
+import type { Change } from '../plan/plan.ts';
+import type { CustomerioClient } from '../providers/customerio/client.ts';
+import type { QualtricsClient } from '../providers/qualtrics/client.ts';
+import type { SpecModel } from '../spec/model.ts';
+import type { WorkspaceSpec } from '../spec/schema/index.ts';
+
+export type EnvironmentSpec = WorkspaceSpec['environments'][string];
+
+/** The clients of one environment. */
+export interface ConfigClients {
+  customerio: CustomerioClient;
+  /** Present when the environment declares Qualtrics. */
+  qualtrics?: QualtricsClient;
+}
+
+export interface ConfigKind {
+  /** `customerio.segment`. */
+  kind: string;
+  /** The objects of this kind the specs declare for one environment. Pure. */
+  desired(model: SpecModel, environment: string): DesiredResource[];
+  /** Its traits and client calls in an environment, or undefined where the environment lacks its service. */
+  bind(envCfg: EnvironmentSpec, clients: ConfigClients): ResourceKind | undefined;
+}
 
 export interface LiveObject {
   /** The service's id, as a string. */
@@ -29,6 +56,8 @@ export interface ResourceKind {
   createBeforeDestroy: boolean;
   /** Normalise desired attributes the way live ones are (defaults filled, order canonical). */
   normalize(desired: Attributes): Attributes;
+  /** Why a change of this kind cannot be applied as planned (pure: looks at the change only). */
+  guard?(change: Change): { code: string; message: string } | undefined;
   /**
    * Every live object of this kind (all pages). `managed` lists the objects tidemark manages, so a kind
    * whose objects live in several containers can look wherever they are.

@@ -6,11 +6,13 @@
  * which would drop the membership and break every campaign that uses the segment. Data-driven segments
  * are listed (they can be referenced) but are never manageable.
  */
-import { InternalError } from '../../../core/diagnostics.ts';
-import type { Attributes } from '../../../core/attributes.ts';
-import type { LiveObject, ResourceKind } from '../../provider.ts';
-import type { CustomerioClient } from '../client.ts';
-import type { Segment } from '../types.ts';
+import { InternalError } from '../core/diagnostics.ts';
+import type { Attributes } from '../core/attributes.ts';
+import { appliesTo, declaredAt, type DesiredResource } from '../plan/desired.ts';
+import { sorted, type SpecModel } from '../spec/model.ts';
+import type { ConfigKind, LiveObject, ResourceKind } from './kind.ts';
+import type { CustomerioClient } from '../providers/customerio/client.ts';
+import type { Segment } from '../providers/customerio/types.ts';
 
 function toLive(s: Segment): LiveObject {
   return {
@@ -50,3 +52,34 @@ export function customerioSegmentKind(client: CustomerioClient): ResourceKind {
     },
   };
 }
+
+/** Names tidemark gives the segments, so people browsing the Customer.io UI know who manages them. */
+export function remoteSegmentName(segment: string): string {
+  return `tidemark: ${segment}`;
+}
+
+/** Segments published to a Customer.io manual segment. */
+function desired(model: SpecModel, env: string): DesiredResource[] {
+  const out: DesiredResource[] = [];
+  for (const seg of sorted(model.segments)) {
+    if (!appliesTo(seg.spec, env) || !seg.spec.publish?.customerio_segment) continue;
+    out.push({
+      address: { provider: 'customerio', kind: 'segment', name: seg.name },
+      attributes: {
+        name: remoteSegmentName(seg.name),
+        description: seg.spec.description ?? `Managed by tidemark from ${seg.pd.file}`,
+      },
+      dependsOn: [],
+      source: declaredAt(seg),
+      preventDestroy: seg.spec.prevent_destroy === true,
+      movedFrom: seg.spec.moved_from ? { provider: 'customerio', kind: 'segment', name: seg.spec.moved_from } : undefined,
+    });
+  }
+  return out;
+}
+
+export const customerioSegment: ConfigKind = {
+  kind: 'customerio.segment',
+  desired,
+  bind: (_env, clients) => customerioSegmentKind(clients.customerio),
+};

@@ -3,10 +3,13 @@
  * update operation, so any change is a replace; the new subscription is created before the old one is
  * deleted, so no response goes undelivered in between (the receiver dedupes by response id).
  */
-import type { Attributes } from '../../../core/attributes.ts';
-import type { LiveObject, ResourceKind } from '../../provider.ts';
-import type { QualtricsClient } from '../client.ts';
-import type { EventSubscription } from '../types.ts';
+import type { Attributes } from '../core/attributes.ts';
+import { appliesTo, declaredAt, type DesiredResource } from '../plan/desired.ts';
+import { sorted, type SpecModel } from '../spec/model.ts';
+import type { ConfigKind, LiveObject, ResourceKind } from './kind.ts';
+import { mailingListAddress } from './qualtrics-mailing-list.ts';
+import type { QualtricsClient } from '../providers/qualtrics/client.ts';
+import type { EventSubscription } from '../providers/qualtrics/types.ts';
 
 function topicsOf(t: unknown): string {
   const list = Array.isArray(t) ? t.map(String) : String(t ?? '').split(',');
@@ -25,6 +28,10 @@ export function qualtricsEventSubscriptionKind(client: QualtricsClient): Resourc
     replaceOn: ['topics', 'publication_url'],
     createOnly: [],
     createBeforeDestroy: true,
+    guard: (change) =>
+      change.after && !change.after.publication_url
+        ? { code: 'PLAN002', message: 'no responses_webhook_url is set for this environment in the Workspace' }
+        : undefined,
     normalize(desired: Attributes): Attributes {
       return { topics: topicsOf(desired.topics), publication_url: String(desired.publication_url ?? '') };
     },
@@ -50,3 +57,30 @@ export function qualtricsEventSubscriptionKind(client: QualtricsClient): Resourc
     },
   };
 }
+
+/** A webhook for each survey target that asks for webhook delivery, after the target's mailing list. */
+function desired(model: SpecModel, env: string): DesiredResource[] {
+  const environment = model.workspace?.spec.environments[env];
+  const out: DesiredResource[] = [];
+  for (const t of sorted(model.surveyTargets)) {
+    if (!appliesTo(t.spec, env) || !t.spec.responses?.webhook) continue;
+    out.push({
+      address: { provider: 'qualtrics', kind: 'event_subscription', name: t.name },
+      attributes: {
+        topics: `surveyengine.completedResponse.${t.spec.survey}`,
+        publication_url: environment?.qualtrics?.responses_webhook_url ?? null,
+      },
+      dependsOn: [mailingListAddress(t.name)],
+      source: declaredAt(t),
+      preventDestroy: t.spec.prevent_destroy === true,
+      movedFrom: t.spec.moved_from ? { provider: 'qualtrics', kind: 'event_subscription', name: t.spec.moved_from } : undefined,
+    });
+  }
+  return out;
+}
+
+export const qualtricsEventSubscription: ConfigKind = {
+  kind: 'qualtrics.event_subscription',
+  desired,
+  bind: (env, clients) => (env.qualtrics && clients.qualtrics ? qualtricsEventSubscriptionKind(clients.qualtrics) : undefined),
+};

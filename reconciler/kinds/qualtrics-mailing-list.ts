@@ -2,10 +2,13 @@
  * `qualtrics.mailing_list`: the XM Directory mailing list a survey target sends through. The name can
  * be updated in place; moving a list to another directory means a new list (replace).
  */
-import type { Attributes } from '../../../core/attributes.ts';
-import type { LiveObject, ResourceKind } from '../../provider.ts';
-import type { QualtricsClient } from '../client.ts';
-import type { MailingList } from '../types.ts';
+import type { Attributes } from '../core/attributes.ts';
+import type { Address } from '../core/address.ts';
+import { appliesTo, declaredAt, type DesiredResource } from '../plan/desired.ts';
+import { sorted, type SpecModel } from '../spec/model.ts';
+import type { ConfigKind, LiveObject, ResourceKind } from './kind.ts';
+import type { QualtricsClient } from '../providers/qualtrics/client.ts';
+import type { MailingList } from '../providers/qualtrics/types.ts';
 
 function isoDate(v: unknown): string | undefined {
   if (v === null || v === undefined || v === '') return undefined;
@@ -73,3 +76,32 @@ export function qualtricsMailingListKind(client: QualtricsClient, directoryId: s
     },
   };
 }
+
+/** The mailing list of a survey target: its own address, which the target's webhook depends on. */
+export function mailingListAddress(target: string): Address {
+  return { provider: 'qualtrics', kind: 'mailing_list', name: target };
+}
+
+/** One list per survey target, in the environment's XM directory. */
+function desired(model: SpecModel, env: string): DesiredResource[] {
+  const environment = model.workspace?.spec.environments[env];
+  const out: DesiredResource[] = [];
+  for (const t of sorted(model.surveyTargets)) {
+    if (!appliesTo(t.spec, env)) continue;
+    out.push({
+      address: mailingListAddress(t.name),
+      attributes: { name: t.spec.mailing_list.name, directory_id: environment?.qualtrics?.directory_id ?? null },
+      dependsOn: [],
+      source: declaredAt(t),
+      preventDestroy: t.spec.prevent_destroy === true,
+      movedFrom: t.spec.moved_from ? mailingListAddress(t.spec.moved_from) : undefined,
+    });
+  }
+  return out;
+}
+
+export const qualtricsMailingList: ConfigKind = {
+  kind: 'qualtrics.mailing_list',
+  desired,
+  bind: (env, clients) => (env.qualtrics && clients.qualtrics ? qualtricsMailingListKind(clients.qualtrics, env.qualtrics.directory_id) : undefined),
+};
