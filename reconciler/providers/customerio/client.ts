@@ -19,6 +19,7 @@
 import { randomBytes } from 'node:crypto';
 import { generateUlid, isUlid } from '../../core/ulid.ts';
 import { clientErrors, isRecord } from '../client-errors.ts';
+import { passThroughSettings } from '../http/client-settings.ts';
 import { HttpClient, type HttpRequest } from '../http/http-client.ts';
 import { credentialFingerprint, sharedLimiters } from '../http/rate-limiter.ts';
 import { systemTimer } from '../http/timer.ts';
@@ -77,12 +78,7 @@ export class CustomerioClient extends CustomerioAppApi {
       provider: 'customerio' as const,
       describeError: describeCustomerioError,
       timer,
-      random: config.random ?? Math.random,
-      ...(config.timeoutMs !== undefined ? { timeoutMs: config.timeoutMs } : {}),
-      ...(config.retry !== undefined ? { retry: config.retry } : {}),
-      ...(config.concurrency !== undefined ? { concurrency: config.concurrency } : {}),
-      ...(config.onRequest !== undefined ? { onRequest: config.onRequest } : {}),
-      ...(config.fetch !== undefined ? { fetch: config.fetch } : {}),
+      ...passThroughSettings(config),
     };
 
     const appBase = appBaseUrl(config);

@@ -7,10 +7,7 @@
  * `ProviderError` with code `invalid_response` naming the offending path.
  */
 import { z } from 'zod';
-import type { RequestHook } from '../http/http-client.ts';
-import type { LimiterRegistry } from '../http/rate-limiter.ts';
-import type { RetryPolicy } from '../http/retry.ts';
-import type { Timer } from '../http/timer.ts';
+import type { HttpSettings } from '../http/client-settings.ts';
 
 export type CustomerioRegion = 'us' | 'eu';
 
@@ -18,7 +15,7 @@ export type CustomerioRegion = 'us' | 'eu';
 export type TrackIdType = 'id' | 'email' | 'cio_id';
 export type AppIdType = 'id' | 'email' | 'phone' | 'cio_id';
 
-export interface CustomerioConfig {
+export interface CustomerioConfig extends HttpSettings {
   region: CustomerioRegion;
   siteId: string;
   trackApiKey: string;
@@ -36,17 +33,6 @@ export interface CustomerioConfig {
   trackRatePerSecond?: number;
   /** Client-side App budget. Default 10/s, the documented limit for most App endpoints (§2). */
   appRatePerSecond?: number;
-  /** Per-attempt timeout. Default 30 s. */
-  timeoutMs?: number;
-  retry?: Partial<RetryPolicy>;
-  /** Requests in flight per API (Track, App). Default 8. */
-  concurrency?: number;
-  onRequest?: RequestHook;
-  fetch?: typeof fetch;
-  timer?: Timer;
-  random?: () => number;
-  /** Defaults to the process-wide registry, so clients for one account share one budget. */
-  limiters?: LimiterRegistry;
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import type { z } from 'zod';
 import { registerSecret } from '../../core/redact.ts';
 import { clientErrors, isRecord } from '../client-errors.ts';
 import { ProviderError } from '../errors.ts';
+import { passThroughSettings } from '../http/client-settings.ts';
 import { HttpClient, type HttpRequest, type ServiceErrorDetails } from '../http/http-client.ts';
 import { followPages } from '../http/paging.ts';
 import { credentialFingerprint, sharedLimiters, type LimiterRegistry, type TokenBucket } from '../http/rate-limiter.ts';
@@ -168,12 +169,7 @@ export class QualtricsClient {
       limiters: [brandLimiter],
       timer: this.timer,
       isTrustedUrl: (url) => url.origin === new URL(this.http.baseUrl).origin || isQualtricsHost(url),
-      ...(config.random !== undefined ? { random: config.random } : {}),
-      ...(config.timeoutMs !== undefined ? { timeoutMs: config.timeoutMs } : {}),
-      ...(config.retry !== undefined ? { retry: config.retry } : {}),
-      ...(config.concurrency !== undefined ? { concurrency: config.concurrency } : {}),
-      ...(config.onRequest !== undefined ? { onRequest: config.onRequest } : {}),
-      ...(config.fetch !== undefined ? { fetch: config.fetch } : {}),
+      ...passThroughSettings(config),
     });
   }
 

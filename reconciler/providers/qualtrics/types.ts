@@ -4,15 +4,12 @@
  * loose: they check what the client relies on (ids, pagination) and keep all other fields.
  */
 import { z } from 'zod';
-import type { RequestHook } from '../http/http-client.ts';
-import type { LimiterRegistry } from '../http/rate-limiter.ts';
-import type { RetryPolicy } from '../http/retry.ts';
-import type { Timer } from '../http/timer.ts';
+import type { HttpSettings } from '../http/client-settings.ts';
 
 /** Endpoints with their own, stricter per-minute limits (§1.7). */
 export type QualtricsEndpointLimit = 'exportStart' | 'exportProgress' | 'exportFile' | 'distributionLinks' | 'distributionHistory';
 
-export interface QualtricsConfig {
+export interface QualtricsConfig extends HttpSettings {
   apiToken: string;
   /** Datacenter id such as `iad1` or `fra1`; gives `https://{datacenter}.qualtrics.com`. */
   datacenter?: string;
@@ -35,16 +32,6 @@ export interface QualtricsConfig {
   followProxyNotice?: boolean;
   /** Called with every `meta.notice` the service sends (qualtRics surfaces them as warnings). */
   onNotice?: (notice: string) => void;
-  /** Per-attempt timeout. Default 30 s. */
-  timeoutMs?: number;
-  retry?: Partial<RetryPolicy>;
-  /** Requests in flight at once. Default 8. */
-  concurrency?: number;
-  onRequest?: RequestHook;
-  fetch?: typeof fetch;
-  timer?: Timer;
-  random?: () => number;
-  limiters?: LimiterRegistry;
 }
 
 const looseString = z.string().nullable().optional();
