@@ -3,6 +3,7 @@ import path from 'node:path';
 import { InternalError } from '../core/diagnostics.ts';
 import { redact } from '../core/redact.ts';
 import { UserError } from '../core/user-error.ts';
+import { TIDEMARK_VERSION } from '../core/version.ts';
 import { ProviderError } from '../providers/errors.ts';
 import { UsageError, type Command, type CommandContext } from './command.ts';
 import { commands } from './commands/index.ts';
@@ -51,7 +52,7 @@ async function dispatch(argv: string[], context: CommandContext): Promise<number
     return 0;
   }
   if (name === '--version' || name === '-v') {
-    context.stdout.write('tidemark 0.1.0\n');
+    context.stdout.write(`tidemark ${TIDEMARK_VERSION}\n`);
     return 0;
   }
   const entry = commands.find((c) => c.name === name);

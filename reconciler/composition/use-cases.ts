@@ -5,6 +5,7 @@
 import os from 'node:os';
 import { formatAddress } from '../core/address.ts';
 import { UserError } from '../core/user-error.ts';
+import { TIDEMARK_VERSION } from '../core/version.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { hasErrors, type Diagnostic } from '../core/diagnostics.ts';
 import { digestOf } from '../core/digest.ts';
@@ -24,7 +25,6 @@ import { specsRevision } from './revision.ts';
 import { planDigest, whatMoved } from '../apply/safety.ts';
 import { toManagedInput, toStateEntry } from '../apply/state-entries.ts';
 
-export const TIDEMARK_VERSION = '0.1.0';
 
 export interface WorkspaceRequest extends Omit<ConnectOptions, 'clock'> {
   specs: string;

@@ -5,15 +5,11 @@
 import type { Diagnostic, Path } from '../core/diagnostics.ts';
 import { locate, type ParsedDocument } from './parse.ts';
 import { knownSystems, sorted, type Located, type SpecModel } from './model.ts';
-import type { Condition, FieldsSpec, SegmentSpec, SourceSpec, SurveyTargetSpec, WorkspaceSpec } from './schema/index.ts';
+import type { Condition, FieldsSpec, Kind, SegmentSpec, SourceSpec, SpecOfKind, SurveyTargetSpec, WorkspaceSpec } from './schema/index.ts';
 import { didYouMean } from './suggest.ts';
 
-export type AnyLocated =
-  | Located<WorkspaceSpec>
-  | Located<FieldsSpec>
-  | Located<SourceSpec>
-  | Located<SegmentSpec>
-  | Located<SurveyTargetSpec>;
+/** A located spec of any kind (the union follows the kind table in schema/index.ts). */
+export type AnyLocated = { [K in Kind]: Located<SpecOfKind[K]> }[Kind];
 
 export function at(spec: Located<unknown>, path: Path, key = false): Pick<Diagnostic, 'address' | 'path' | 'source'> {
   return { address: spec.address, path, source: locate(spec.pd, path, { key }) };
@@ -37,6 +33,50 @@ export function buildModel(
   const seen = new Map<string, AnyLocated>();
   const workspaces: Located<WorkspaceSpec>[] = [];
 
+  // One handler per kind: the mapped type makes a kind added to the table without one a type error,
+  // instead of a spec that silently never reaches the model.
+  const addToModel: { [K in Kind]: (s: Located<SpecOfKind[K]>) => void } = {
+    Workspace: (s) => {
+      workspaces.push(s);
+    },
+    Fields: (f) => {
+      for (const [name, def] of Object.entries(f.spec.fields ?? {})) {
+        const prior = model.fields.get(name);
+        if (prior) {
+          diagnostics.push({
+            severity: 'error',
+            code: 'SPEC006',
+            summary: `Field "${name}" is registered twice: also at ${prior.at.pd.file}:${locate(prior.at.pd, prior.path).start.line}.`,
+            ...at(f, ['fields', name], true),
+          });
+          continue;
+        }
+        model.fields.set(name, { name, def, at: f, path: ['fields', name] });
+      }
+      for (const [name, def] of Object.entries(f.spec.events ?? {})) {
+        const prior = model.events.get(name);
+        if (prior) {
+          diagnostics.push({
+            severity: 'error',
+            code: 'SPEC006',
+            summary: `Event "${name}" is registered twice: also at ${prior.at.pd.file}:${locate(prior.at.pd, prior.path).start.line}.`,
+            ...at(f, ['events', name], true),
+          });
+          continue;
+        }
+        model.events.set(name, { name, def, at: f, path: ['events', name] });
+      }
+    },
+    Source: (s) => {
+      model.sources.set(s.name, s);
+    },
+    Segment: (s) => {
+      model.segments.set(s.name, s);
+    },
+    SurveyTarget: (s) => {
+      model.surveyTargets.set(s.name, s);
+    },
+  };
   for (const s of specs) {
     // Fields documents may share a name across files only if they are different documents of the
     // registry; duplicate *field* names are what matters and are checked below.
@@ -53,50 +93,7 @@ export function buildModel(
       }
       seen.set(s.address, s);
     }
-    switch (s.kind) {
-      case 'Workspace':
-        workspaces.push(s as Located<WorkspaceSpec>);
-        break;
-      case 'Fields': {
-        const f = s as Located<FieldsSpec>;
-        for (const [name, def] of Object.entries(f.spec.fields ?? {})) {
-          const prior = model.fields.get(name);
-          if (prior) {
-            diagnostics.push({
-              severity: 'error',
-              code: 'SPEC006',
-              summary: `Field "${name}" is registered twice: also at ${prior.at.pd.file}:${locate(prior.at.pd, prior.path).start.line}.`,
-              ...at(f, ['fields', name], true),
-            });
-            continue;
-          }
-          model.fields.set(name, { name, def, at: f, path: ['fields', name] });
-        }
-        for (const [name, def] of Object.entries(f.spec.events ?? {})) {
-          const prior = model.events.get(name);
-          if (prior) {
-            diagnostics.push({
-              severity: 'error',
-              code: 'SPEC006',
-              summary: `Event "${name}" is registered twice: also at ${prior.at.pd.file}:${locate(prior.at.pd, prior.path).start.line}.`,
-              ...at(f, ['events', name], true),
-            });
-            continue;
-          }
-          model.events.set(name, { name, def, at: f, path: ['events', name] });
-        }
-        break;
-      }
-      case 'Source':
-        model.sources.set(s.name, s as Located<SourceSpec>);
-        break;
-      case 'Segment':
-        model.segments.set(s.name, s as Located<SegmentSpec>);
-        break;
-      case 'SurveyTarget':
-        model.surveyTargets.set(s.name, s as Located<SurveyTargetSpec>);
-        break;
-    }
+    addToModel[s.kind](s as never);
   }
 
   if (workspaces.length === 1) model.workspace = workspaces[0];

@@ -15,9 +15,11 @@ export const KIND_SCHEMAS = {
 } as const;
 
 export type Kind = keyof typeof KIND_SCHEMAS;
+/** The validated spec of each kind. */
+export type SpecOfKind = { [K in Kind]: z.infer<(typeof KIND_SCHEMAS)[K]> };
 export const KINDS = Object.keys(KIND_SCHEMAS) as Kind[];
 
-export const AnySpec = z.discriminatedUnion('kind', [WorkspaceSpec, FieldsSpec, SourceSpec, SegmentSpec, SurveyTargetSpec]);
+export const AnySpec = z.discriminatedUnion('kind', Object.values(KIND_SCHEMAS) as unknown as [typeof WorkspaceSpec, ...Array<(typeof KIND_SCHEMAS)[Kind]>]);
 
 /** File names of the generated JSON Schemas in specs/schema/. */
 export const SCHEMA_FILES: Record<Kind | 'all', string> = {
