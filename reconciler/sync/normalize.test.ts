@@ -2,7 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isUlid } from '../core/ulid.ts';
 import type { FieldDef, SourceSpec } from '../spec/schema/index.ts';
-import { createNormalizer, normalize } from './normalize.ts';
+import { normalize } from '../../test/sync/normalizer-cache.ts';
+import { createNormalizer } from './normalize.ts';
 import { EPOCH_SECONDS_CUTOFF, toInstant } from './timezones.ts';
 import type { NormalizeContext, NormalizedRow, NormalizeResult, RejectedRow, SyncValue } from './types.ts';
 
@@ -790,7 +791,7 @@ describe('values found while comparing with the previous implementation', () => 
 
 describe('values that only pretend to be dates', () => {
   it('rejects them with a reason instead of throwing', async () => {
-    const { normalize: run } = await import('./normalize.ts');
+    const { normalize: run } = await import('../../test/sync/normalizer-cache.ts');
     const fake = { [Symbol.toStringTag]: 'Date' };
     const tricky = Object.assign(new Date('2026-05-01T00:00:00Z'), { getTime: () => { throw new Error('boom'); }, toISOString: () => { throw new Error('boom'); } });
     const source = {

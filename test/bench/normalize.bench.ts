@@ -106,9 +106,11 @@ const compiled = current.createNormalizer(ctx);
 const impls: Impl[] = [{ label: 'current', normalize: (row) => compiled(row), prepareRow: currentPrepare.prepareRow }];
 if (oldDir) {
   const dir = path.resolve(oldDir);
-  const n = (await import(path.join(dir, 'normalize.ts'))) as Pick<typeof current, 'normalize'>;
+  const n = (await import(path.join(dir, 'normalize.ts'))) as Pick<typeof current, 'createNormalizer'>;
   const p = (await import(path.join(dir, 'prepare.ts'))) as typeof currentPrepare;
-  impls.unshift({ label: `old (${dir})`, normalize: n.normalize, prepareRow: p.prepareRow });
+  const oldCompiled = n.createNormalizer(ctx);
+  const oldNormalize: Impl['normalize'] = (row) => oldCompiled(row);
+  impls.unshift({ label: `old (${dir})`, normalize: oldNormalize, prepareRow: p.prepareRow });
 }
 
 const int = (n: number): string => Math.round(n).toLocaleString('en-US');

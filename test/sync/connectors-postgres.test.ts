@@ -9,7 +9,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FieldDef, SourceSpec } from '../../reconciler/spec/schema/index.ts';
 import { ConnectorError, createConnector, createPostgresConnector } from '../../reconciler/sync/connectors/index.ts';
-import { normalize } from '../../reconciler/sync/normalize.ts';
+import { normalize } from './normalizer-cache.ts';
 import type { ConnectorContext, SourceRow } from '../../reconciler/sync/types.ts';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
 import { postgresSkipReason, TEST_DATABASE_URL } from '../support/postgres.ts';
