@@ -62,9 +62,7 @@ export class CustomerioAppApi {
   async getSegment(segmentId: number, options: CallOptions = {}): Promise<Segment | undefined> {
     const op = 'app.segments.get';
     assertSegmentId(op, segmentId);
-    const res = await this.appRequest({ operation: op, method: 'GET', path: `/v1/segments/${segmentId}`, acceptStatuses: [404] }, options);
-    if (res.status === 404) return undefined;
-    return parseField(op, res.data, 'segment', segmentSchema);
+    return this.findField({ operation: op, method: 'GET', path: `/v1/segments/${segmentId}` }, 'segment', segmentSchema, options);
   }
 
   /**
@@ -131,18 +129,8 @@ export class CustomerioAppApi {
   /** A person's attributes, or undefined when the person does not exist (404). */
   async getAttributes(identifier: string, idType: AppIdType = 'id', options: CallOptions = {}): Promise<CustomerAttributes | undefined> {
     const op = 'app.customers.attributes';
-    const res = await this.appRequest(
-      {
-        operation: op,
-        method: 'GET',
-        path: `/v1/customers/${personPath(op, identifier)}/attributes`,
-        query: { id_type: idType },
-        acceptStatuses: [404],
-      },
-      options,
-    );
-    if (res.status === 404) return undefined;
-    return parseField(op, res.data, 'customer', customerAttributesSchema);
+    const path = `/v1/customers/${personPath(op, identifier)}/attributes`;
+    return this.findField({ operation: op, method: 'GET', path, query: { id_type: idType } }, 'customer', customerAttributesSchema, options);
   }
 
   /** Attributes of many people by `id`, 100 per request; unknown ids are simply absent. */
@@ -163,18 +151,8 @@ export class CustomerioAppApi {
   /** Segments a person belongs to, or undefined when the person does not exist (404). */
   async getCustomerSegments(identifier: string, idType: AppIdType = 'id', options: CallOptions = {}): Promise<SegmentRef[] | undefined> {
     const op = 'app.customers.segments';
-    const res = await this.appRequest(
-      {
-        operation: op,
-        method: 'GET',
-        path: `/v1/customers/${personPath(op, identifier)}/segments`,
-        query: { id_type: idType },
-        acceptStatuses: [404],
-      },
-      options,
-    );
-    if (res.status === 404) return undefined;
-    return parseField(op, res.data, 'segments', segmentRefSchema.array());
+    const path = `/v1/customers/${personPath(op, identifier)}/segments`;
+    return this.findField({ operation: op, method: 'GET', path, query: { id_type: idType } }, 'segments', segmentRefSchema.array(), options);
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -202,9 +180,7 @@ export class CustomerioAppApi {
 
   async getExport(exportId: number, options: CallOptions = {}): Promise<Export | undefined> {
     const op = 'app.exports.get';
-    const res = await this.appRequest({ operation: op, method: 'GET', path: `/v1/exports/${exportId}`, acceptStatuses: [404] }, options);
-    if (res.status === 404) return undefined;
-    return parseField(op, res.data, 'export', exportSchema);
+    return this.findField({ operation: op, method: 'GET', path: `/v1/exports/${exportId}` }, 'export', exportSchema, options);
   }
 
   /** Polls an export until it is `done`; throws when it fails, disappears, or takes longer than allowed. */
@@ -254,6 +230,12 @@ export class CustomerioAppApi {
 
   private async appRequest(req: HttpRequest, options: CallOptions) {
     return this.appClient(req.operation).request({ ...req, ...withSignal(options) });
+  }
+
+  /** A read whose 404 means "no such object": the named field of the answer, parsed, or undefined. */
+  private async findField<S extends z.ZodType>(req: HttpRequest, field: string, schema: S, options: CallOptions): Promise<z.output<S> | undefined> {
+    const res = await this.appRequest({ ...req, acceptStatuses: [404] }, options);
+    return res.status === 404 ? undefined : parseField(req.operation, res.data, field, schema);
   }
 
   private async appCall(req: HttpRequest, options: CallOptions): Promise<unknown> {

@@ -221,8 +221,7 @@ export class QualtricsClient {
 
   async getMailingList(directoryId: string, mailingListId: string, options: CallOptions = {}): Promise<MailingList | undefined> {
     const op = 'mailing_lists.get';
-    const data = await this.callOrMissing({ operation: op, method: 'GET', path: `/directories/${seg(directoryId)}/mailinglists/${seg(mailingListId)}` }, options);
-    return data === MISSING ? undefined : parseWith(op, data, mailingListSchema);
+    return this.find({ operation: op, method: 'GET', path: `/directories/${seg(directoryId)}/mailinglists/${seg(mailingListId)}` }, mailingListSchema, options);
   }
 
   async updateMailingList(directoryId: string, mailingListId: string, input: { name?: string; ownerId?: string }, options: CallOptions = {}): Promise<void> {
@@ -279,11 +278,11 @@ export class QualtricsClient {
 
   async getMailingListContact(directoryId: string, mailingListId: string, contactId: string, options: CallOptions = {}): Promise<MailingListContact | undefined> {
     const op = 'mailing_list_contacts.get';
-    const data = await this.callOrMissing(
+    return this.find(
       { operation: op, method: 'GET', path: `/directories/${seg(directoryId)}/mailinglists/${seg(mailingListId)}/contacts/${seg(contactId)}` },
+      mailingListContactSchema,
       options,
     );
-    return data === MISSING ? undefined : parseWith(op, data, mailingListContactSchema);
   }
 
   async updateMailingListContact(directoryId: string, mailingListId: string, contactId: string, contact: ContactInput, options: CallOptions = {}): Promise<void> {
@@ -395,8 +394,7 @@ export class QualtricsClient {
   /** ⚠ Whether `surveyId` is required here is unconfirmed; it is sent when given. */
   async getDistribution(distributionId: string, surveyId?: string, options: CallOptions = {}): Promise<Distribution | undefined> {
     const op = 'distributions.get';
-    const data = await this.callOrMissing({ operation: op, method: 'GET', path: `/distributions/${seg(distributionId)}`, query: { surveyId } }, options);
-    return data === MISSING ? undefined : parseWith(op, data, distributionSchema);
+    return this.find({ operation: op, method: 'GET', path: `/distributions/${seg(distributionId)}`, query: { surveyId } }, distributionSchema, options);
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -408,14 +406,12 @@ export class QualtricsClient {
 
   async getSurvey(surveyId: string, options: CallOptions = {}): Promise<Survey | undefined> {
     const op = 'surveys.get';
-    const data = await this.callOrMissing({ operation: op, method: 'GET', path: `/surveys/${seg(surveyId)}` }, options);
-    return data === MISSING ? undefined : parseWith(op, data, surveySchema);
+    return this.find({ operation: op, method: 'GET', path: `/surveys/${seg(surveyId)}` }, surveySchema, options);
   }
 
   async getSurveyDefinition(surveyId: string, options: CallOptions = {}): Promise<SurveyDefinition | undefined> {
     const op = 'survey_definitions.get';
-    const data = await this.callOrMissing({ operation: op, method: 'GET', path: `/survey-definitions/${seg(surveyId)}` }, options);
-    return data === MISSING ? undefined : parseWith(op, data, surveyDefinitionSchema);
+    return this.find({ operation: op, method: 'GET', path: `/survey-definitions/${seg(surveyId)}` }, surveyDefinitionSchema, options);
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -507,8 +503,7 @@ export class QualtricsClient {
   /** One response (`GET /surveys/{surveyId}/responses/{responseId}`), or undefined when unknown. */
   async getResponse(surveyId: string, responseId: string, options: CallOptions = {}): Promise<ResponseRecord | undefined> {
     const op = 'responses.get';
-    const data = await this.callOrMissing({ operation: op, method: 'GET', path: `/surveys/${seg(surveyId)}/responses/${seg(responseId)}` }, options);
-    return data === MISSING ? undefined : parseWith(op, data, responseRecordSchema);
+    return this.find({ operation: op, method: 'GET', path: `/surveys/${seg(surveyId)}/responses/${seg(responseId)}` }, responseRecordSchema, options);
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -536,8 +531,7 @@ export class QualtricsClient {
 
   async getEventSubscription(subscriptionId: string, options: CallOptions = {}): Promise<EventSubscription | undefined> {
     const op = 'event_subscriptions.get';
-    const data = await this.callOrMissing({ operation: op, method: 'GET', path: `/eventsubscriptions/${seg(subscriptionId)}` }, options);
-    return data === MISSING ? undefined : parseWith(op, data, eventSubscriptionSchema);
+    return this.find({ operation: op, method: 'GET', path: `/eventsubscriptions/${seg(subscriptionId)}` }, eventSubscriptionSchema, options);
   }
 
   /**
@@ -591,6 +585,12 @@ export class QualtricsClient {
     const res = await this.request({ ...req, acceptStatuses: [404] }, options);
     if (res.status === 404) return MISSING;
     return unwrap(req.operation, res.data);
+  }
+
+  /** A read whose 404 means "no such object": the parsed result, or undefined. */
+  private async find<S extends z.ZodType>(req: HttpRequest, schema: S, options: CallOptions): Promise<z.output<S> | undefined> {
+    const data = await this.callOrMissing(req, options);
+    return data === MISSING ? undefined : parseWith(req.operation, data, schema);
   }
 
   private async *paginate<S extends z.ZodType>(
