@@ -101,12 +101,29 @@ export function matchLabel(traits: KindTraits, desired: Attributes): string {
 }
 
 export function computePlan(input: PlanInput): Plan {
-  const { kinds, options } = input;
   const diagnostics: Diagnostic[] = [...(input.diagnostics ?? [])];
-  const stateByAddress = new Map(input.state.map((s) => [s.address, s]));
-  const managedIds = new Set(input.state.map((s) => `${s.kind}|${s.remoteId}`));
-  const liveByKind = new Map(Object.entries(input.live).map(([k, list]) => [k, new Map(list.map((l) => [l.id, l]))]));
-  // Adoption looks objects up by name: index them once rather than scanning per desired object.
+  const pairs = pairInputs(input);
+  const changes = [...input.desired.flatMap((d) => decideDesired(d, input, pairs, diagnostics)), ...decideOrphans(input, pairs)];
+  guardChanges(changes, input.kinds);
+  const ordered = orderAndGate(changes, input.options, diagnostics);
+  return assemblePlan(input, ordered, pairs.liveDigests, diagnostics);
+}
+
+/** Desired objects, state entries and live objects, indexed so each desired object finds its pair. */
+interface Pairs {
+  stateByAddress: Map<string, StateEntry>;
+  managedIds: Set<string>;
+  liveByKind: Map<string, Map<string, LiveEntry>>;
+  /** Adoption looks objects up by name: indexed once rather than scanned per desired object. */
+  liveByName: Map<string, LiveEntry[]>;
+  desiredAddresses: Set<string>;
+  /** State entries a desired object claimed (the rest are orphans). */
+  consumedState: Set<string>;
+  /** What each planned address saw live, so a saved plan can tell what moved since. */
+  liveDigests: Record<string, string>;
+}
+
+function pairInputs(input: PlanInput): Pairs {
   const liveByName = new Map<string, LiveEntry[]>();
   for (const [k, list] of Object.entries(input.live)) {
     for (const l of list) {
@@ -116,72 +133,81 @@ export function computePlan(input: PlanInput): Plan {
       else liveByName.set(key, [l]);
     }
   }
-  const desiredAddresses = new Set(input.desired.map((x) => formatAddress(x.address)));
-  const liveDigests: Record<string, string> = {};
-  const recordLive = (address: string, l: LiveEntry | undefined) => {
-    liveDigests[address] = l ? digestOf({ id: l.id, attributes: l.attributes, updatedAt: l.updatedAt ?? null }) : 'absent';
+  return {
+    stateByAddress: new Map(input.state.map((s) => [s.address, s])),
+    managedIds: new Set(input.state.map((s) => `${s.kind}|${s.remoteId}`)),
+    liveByKind: new Map(Object.entries(input.live).map(([k, list]) => [k, new Map(list.map((l) => [l.id, l]))])),
+    liveByName,
+    desiredAddresses: new Set(input.desired.map((x) => formatAddress(x.address))),
+    consumedState: new Set<string>(),
+    liveDigests: {},
   };
+}
 
-  const changes: Change[] = [];
-  const consumedState = new Set<string>();
+function recordLive(pairs: Pairs, address: string, l: LiveEntry | undefined): void {
+  pairs.liveDigests[address] = l ? digestOf({ id: l.id, attributes: l.attributes, updatedAt: l.updatedAt ?? null }) : 'absent';
+}
 
-  for (const d of input.desired) {
-    const address = formatAddress(d.address);
-    const kindName = `${d.address.provider}.${d.address.kind}`;
-    const traits = kinds[kindName];
-    if (!traits) {
-      diagnostics.push({ severity: 'error', code: 'PLAN001', summary: `No provider handles ${kindName}.`, address, source: d.source });
-      continue;
+/** The change one desired object needs: noop, update, replace, rename, import, or create (guarded against duplicates). */
+function decideDesired(d: DesiredResource, input: PlanInput, pairs: Pairs, diagnostics: Diagnostic[]): Change[] {
+  const { kinds, options } = input;
+  const address = formatAddress(d.address);
+  const kindName = `${d.address.provider}.${d.address.kind}`;
+  const traits = kinds[kindName];
+  if (!traits) {
+    diagnostics.push({ severity: 'error', code: 'PLAN001', summary: `No provider handles ${kindName}.`, address, source: d.source });
+    return [];
+  }
+  const after = traits.normalize(d.attributes);
+  const dependsOn = d.dependsOn.map(formatAddress).sort();
+  let entry = pairs.stateByAddress.get(address);
+  let movedFrom: string | undefined;
+  if (!entry && d.movedFrom) {
+    const from = formatAddress(d.movedFrom);
+    const prior = pairs.stateByAddress.get(from);
+    if (prior && prior.kind === kindName && !pairs.desiredAddresses.has(from)) {
+      entry = prior;
+      movedFrom = from;
     }
-    const after = traits.normalize(d.attributes);
-    const dependsOn = d.dependsOn.map(formatAddress).sort();
-    let entry = stateByAddress.get(address);
-    let movedFrom: string | undefined;
-    if (!entry && d.movedFrom) {
-      const from = formatAddress(d.movedFrom);
-      const prior = stateByAddress.get(from);
-      if (prior && prior.kind === kindName && !desiredAddresses.has(from)) {
-        entry = prior;
-        movedFrom = from;
+  }
+  const base = { address, kind: kindName, depends_on: dependsOn, source: d.source } as const;
+  const liveOfKind = pairs.liveByKind.get(kindName) ?? new Map<string, LiveEntry>();
+
+  // Unmanaged objects this spec describes: adopted with --adopt-by-name, otherwise never duplicated.
+  // Named objects come from the name index; kinds without names (few objects) are scanned.
+  const pool = Object.hasOwn(after, 'name') ? (pairs.liveByName.get(`${kindName}|${String(after.name ?? '')}`) ?? []) : [...liveOfKind.values()];
+  const candidates = pool
+    .filter((l) => isSameObject(traits, after, l) && !pairs.managedIds.has(`${kindName}|${l.id}`))
+    .sort((a, b) => (a.id < b.id ? -1 : 1));
+  let createReason = 'declared in the specs, not created yet';
+
+  if (entry) {
+    pairs.consumedState.add(entry.address);
+    const live = liveOfKind.get(entry.remoteId);
+    if (live) {
+      recordLive(pairs, address, live);
+      const changed = changedKeys(live.attributes, after);
+      const ignored = changed.filter((k) => traits.createOnly.includes(k));
+      const effective = changed.filter((k) => !traits.createOnly.includes(k));
+      const forcing = effective.filter((k) => traits.replaceOn.includes(k));
+      const drifted = (keys: string[]) => keys.some((k) => !equalValue(entry!.attributes[k], live.attributes[k]));
+      let action: Action = 'noop';
+      let reason = 'up to date';
+      if (forcing.length) {
+        action = 'replace';
+        reason = `${forcing.join(', ')} cannot be changed in place`;
+      } else if (effective.length) {
+        action = 'update';
+        reason = drifted(effective) ? 'changed outside tidemark since the last apply (drift)' : 'the specs changed';
+      } else if (movedFrom) {
+        // The renderers add "renamed from …" from moved_from; the reason says what happens to the object.
+        action = 'update';
+        reason = 'renamed in the specs; the remote object is kept and only the state entry moves';
+      } else if (ignored.length) {
+        reason = `${ignored.join(', ')} ${drifted(ignored) ? 'changed outside tidemark' : 'changed in the specs'}, but cannot be changed in place: left as it is`;
       }
-    }
-    const base = { address, kind: kindName, depends_on: dependsOn, source: d.source } as const;
-    const liveOfKind = liveByKind.get(kindName) ?? new Map<string, LiveEntry>();
-
-    // Unmanaged objects this spec describes: adopted with --adopt-by-name, otherwise never duplicated.
-    // Named objects come from the name index; kinds without names (few objects) are scanned.
-    const pool = Object.hasOwn(after, 'name') ? (liveByName.get(`${kindName}|${String(after.name ?? '')}`) ?? []) : [...liveOfKind.values()];
-    const candidates = pool
-      .filter((l) => isSameObject(traits, after, l) && !managedIds.has(`${kindName}|${l.id}`))
-      .sort((a, b) => (a.id < b.id ? -1 : 1));
-    let createReason = 'declared in the specs, not created yet';
-
-    if (entry) {
-      consumedState.add(entry.address);
-      const live = liveOfKind.get(entry.remoteId);
-      if (live) {
-        recordLive(address, live);
-        const changed = changedKeys(live.attributes, after);
-        const ignored = changed.filter((k) => traits.createOnly.includes(k));
-        const effective = changed.filter((k) => !traits.createOnly.includes(k));
-        const forcing = effective.filter((k) => traits.replaceOn.includes(k));
-        const drifted = (keys: string[]) => keys.some((k) => !equalValue(entry!.attributes[k], live.attributes[k]));
-        let action: Action = 'noop';
-        let reason = 'up to date';
-        if (forcing.length) {
-          action = 'replace';
-          reason = `${forcing.join(', ')} cannot be changed in place`;
-        } else if (effective.length) {
-          action = 'update';
-          reason = drifted(effective) ? 'changed outside tidemark since the last apply (drift)' : 'the specs changed';
-        } else if (movedFrom) {
-          // The renderers add "renamed from …" from moved_from; the reason says what happens to the object.
-          action = 'update';
-          reason = 'renamed in the specs; the remote object is kept and only the state entry moves';
-        } else if (ignored.length) {
-          reason = `${ignored.join(', ')} ${drifted(ignored) ? 'changed outside tidemark' : 'changed in the specs'}, but cannot be changed in place: left as it is`;
-        }
-        changes.push({
+      return [
+        {
           ...base,
           action,
           remote_id: live.id,
@@ -192,19 +218,20 @@ export function computePlan(input: PlanInput): Plan {
           ...(forcing.length ? { requires_replace: forcing, create_before_destroy: traits.createBeforeDestroy } : {}),
           ...(ignored.length ? { ignored_changes: ignored } : {}),
           ...(movedFrom ? { moved_from: movedFrom } : {}),
-        });
-        continue;
-      }
-      // The managed object is gone: create it again, unless an unmanaged copy exists (made by hand, or by an
-      // apply whose answer was lost), which is adopted or guarded like any other.
-      createReason = `${entry.remoteId} was deleted outside tidemark since the last apply; it will be created again`;
+        },
+      ];
     }
+    // The managed object is gone: create it again, unless an unmanaged copy exists (made by hand, or by an
+    // apply whose answer was lost), which is adopted or guarded like any other.
+    createReason = `${entry.remoteId} was deleted outside tidemark since the last apply; it will be created again`;
+  }
 
-    recordLive(address, candidates[0]);
-    if (candidates.length === 1 && options.adoptByName) {
-      const live = candidates[0]!;
-      const changed = changedKeys(live.attributes, after);
-      changes.push({
+  recordLive(pairs, address, candidates[0]);
+  if (candidates.length === 1 && options.adoptByName) {
+    const live = candidates[0]!;
+    const changed = changedKeys(live.attributes, after);
+    return [
+      {
         ...base,
         action: 'import',
         remote_id: live.id,
@@ -214,36 +241,38 @@ export function computePlan(input: PlanInput): Plan {
         reason: `adopts the existing unmanaged object "${live.name}" (${live.id})`,
         ...(changed.some((k) => traits.createOnly.includes(k)) ? { ignored_changes: changed.filter((k) => traits.createOnly.includes(k)) } : {}),
         ...(movedFrom ? { moved_from: movedFrom } : {}),
-      });
-      continue;
-    }
-    const change: Change = {
-      ...base,
-      action: 'create',
-      before: null,
-      after,
-      changed: changedKeys(null, after),
-      reason: createReason,
-      ...(movedFrom ? { moved_from: movedFrom } : {}),
-    };
-    if (candidates.length > 0) {
-      const label = matchLabel(traits, after);
-      change.blocked = {
-        code: 'PLAN003',
-        message:
-          candidates.length === 1
-            ? `an unmanaged ${kindName} ${label} already exists (${candidates[0]!.id}): adopt it with --adopt-by-name or \`tidemark import ${address} ${candidates[0]!.id}\` instead of creating a duplicate`
-            : `${candidates.length} unmanaged objects ${label} exist (${candidates.map((c) => c.id).join(', ')}): import the right one with \`tidemark import ${address} ID\``,
-      };
-    }
-    changes.push(change);
+      },
+    ];
   }
+  const change: Change = {
+    ...base,
+    action: 'create',
+    before: null,
+    after,
+    changed: changedKeys(null, after),
+    reason: createReason,
+    ...(movedFrom ? { moved_from: movedFrom } : {}),
+  };
+  if (candidates.length > 0) {
+    const label = matchLabel(traits, after);
+    change.blocked = {
+      code: 'PLAN003',
+      message:
+        candidates.length === 1
+          ? `an unmanaged ${kindName} ${label} already exists (${candidates[0]!.id}): adopt it with --adopt-by-name or \`tidemark import ${address} ${candidates[0]!.id}\` instead of creating a duplicate`
+          : `${candidates.length} unmanaged objects ${label} exist (${candidates.map((c) => c.id).join(', ')}): import the right one with \`tidemark import ${address} ID\``,
+    };
+  }
+  return [change];
+}
 
-  // State entries no spec claims any more: delete (gated) or forget (already gone).
+/** State entries no spec claims any more: delete (gated) or forget (already gone). */
+function decideOrphans(input: PlanInput, pairs: Pairs): Change[] {
+  const changes: Change[] = [];
   for (const entry of [...input.state].sort((a, b) => (a.address < b.address ? -1 : 1))) {
-    if (consumedState.has(entry.address)) continue;
-    const live = liveByKind.get(entry.kind)?.get(entry.remoteId);
-    recordLive(entry.address, live);
+    if (pairs.consumedState.has(entry.address)) continue;
+    const live = pairs.liveByKind.get(entry.kind)?.get(entry.remoteId);
+    recordLive(pairs, entry.address, live);
     const base = { address: entry.address, kind: entry.kind, depends_on: [...entry.dependsOn].sort(), remote_id: entry.remoteId } as const;
     if (!live) {
       changes.push({ ...base, action: 'forget', before: entry.attributes, after: null, changed: [], reason: 'its spec was removed and the object is already gone; only the state entry is removed' });
@@ -255,21 +284,27 @@ export function computePlan(input: PlanInput): Plan {
         code: 'PLAN004',
         message: `prevent_destroy was set when it was last applied, so it is kept even though its spec is gone. To delete it, release it with \`tidemark state unprotect ${entry.address}\` first`,
       };
-    } else if (!options.allowDelete) {
+    } else if (!input.options.allowDelete) {
       change.blocked = { code: 'PLAN005', message: 'deletes are only applied with --allow-delete' };
     }
     changes.push(change);
   }
+  return changes;
+}
 
+/** Each kind's own reasons a change cannot be applied as planned. */
+function guardChanges(changes: Change[], kinds: Record<string, KindTraits>): void {
   for (const c of changes) {
     if (c.blocked || c.action === 'noop') continue;
-    const blocked = input.kinds[c.kind]?.guard?.(c);
+    const blocked = kinds[c.kind]?.guard?.(c);
     if (blocked) c.blocked = blocked;
   }
+}
 
+/** The targeted subset in dependency order; what depends on an object that will not exist is blocked too. */
+function orderAndGate(changes: Change[], options: PlanOptions, diagnostics: Diagnostic[]): Change[] {
   const selected = options.targets.length ? selectTargets(changes, options.targets, diagnostics) : changes;
   const ordered = orderChanges(selected);
-  // What depends on an object that will not come into existence cannot be applied either.
   const missing = new Map<string, string>();
   for (const c of ordered) {
     const waitingOn = c.depends_on.find((d) => missing.has(d));
@@ -278,6 +313,11 @@ export function computePlan(input: PlanInput): Plan {
     }
     if (c.blocked && (c.action === 'create' || c.action === 'replace' || c.action === 'import')) missing.set(c.address, c.blocked.code);
   }
+  return ordered;
+}
+
+function assemblePlan(input: PlanInput, ordered: Change[], liveDigests: Record<string, string>, diagnostics: Diagnostic[]): Plan {
+  const { options } = input;
   const summary = { noop: 0, create: 0, import: 0, update: 0, replace: 0, delete: 0, forget: 0, blocked: 0 };
   for (const c of ordered) {
     summary[c.action]++;
