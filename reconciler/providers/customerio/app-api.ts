@@ -8,11 +8,12 @@
  */
 import type { z } from 'zod';
 import { clientErrors, isRecord } from '../client-errors.ts';
+import { withSignal } from '../http/client-settings.ts';
 import { ProviderError, type RequestOutcome } from '../errors.ts';
 import type { HttpClient, HttpRequest } from '../http/http-client.ts';
 import { followPages } from '../http/paging.ts';
 import type { Timer } from '../http/timer.ts';
-import { assertSegmentId, personPath, withSignal } from './requests.ts';
+import { assertSegmentId, personPath } from './requests.ts';
 import {
   customerAttributesSchema,
   exportSchema,

@@ -19,14 +19,14 @@
 import { randomBytes } from 'node:crypto';
 import { generateUlid, isUlid } from '../../core/ulid.ts';
 import { clientErrors, isRecord } from '../client-errors.ts';
-import { passThroughSettings } from '../http/client-settings.ts';
+import { passThroughSettings, withSignal } from '../http/client-settings.ts';
 import { HttpClient, type HttpRequest } from '../http/http-client.ts';
 import { credentialFingerprint, sharedLimiters } from '../http/rate-limiter.ts';
 import { systemTimer } from '../http/timer.ts';
 import { CustomerioAppApi } from './app-api.ts';
 import { appBaseUrl, basicToken, registerCredentials, trackBaseUrl } from './config.ts';
 import { describeCustomerioError } from './errors.ts';
-import { assertSegmentId, personPath, withSignal } from './requests.ts';
+import { assertSegmentId, personPath } from './requests.ts';
 import type {
   BatchSummary,
   CallOptions,

@@ -3,7 +3,6 @@
  * refuse, or one that would change the path it is put into, fails here as `not-applied`.
  */
 import { clientErrors } from '../client-errors.ts';
-import type { CallOptions } from './types.ts';
 
 const { localError } = clientErrors('customerio');
 
@@ -23,8 +22,4 @@ export function personPath(op: string, identifier: string): string {
 export function assertSegmentId(op: string, id: number): void {
   // segment_id is an int32 in the path (§4.2).
   if (!Number.isInteger(id) || id < 0 || id > 2_147_483_647) throw localError(op, 'segment id must be a non-negative 32-bit integer', 'invalid_request');
-}
-
-export function withSignal(options: CallOptions): { signal?: AbortSignal } {
-  return options.signal ? { signal: options.signal } : {};
 }

@@ -7,7 +7,9 @@
  * `ProviderError` with code `invalid_response` naming the offending path.
  */
 import { z } from 'zod';
-import type { HttpSettings } from '../http/client-settings.ts';
+import type { CallOptions, HttpSettings } from '../http/client-settings.ts';
+
+export type { CallOptions } from '../http/client-settings.ts';
 
 export type CustomerioRegion = 'us' | 'eu';
 
@@ -37,11 +39,6 @@ export interface CustomerioConfig extends HttpSettings {
 
 // ---------------------------------------------------------------------------------------------------
 // Call options
-
-/** Options every call accepts. */
-export interface CallOptions {
-  signal?: AbortSignal;
-}
 
 export interface TrackEventOptions extends CallOptions {
   /**

@@ -1,6 +1,6 @@
 /**
- * The HTTP settings a provider client takes in its config and hands to its `HttpClient`s as given, so
- * both clients accept the same ones with the same defaults.
+ * The HTTP settings a provider client takes in its config and hands to its `HttpClient`s as given, and
+ * the options each call takes, so both clients accept the same ones with the same defaults.
  */
 import type { HttpClientOptions, RequestHook } from './http-client.ts';
 import type { LimiterRegistry } from './rate-limiter.ts';
@@ -19,6 +19,16 @@ export interface HttpSettings {
   random?: () => number;
   /** Defaults to the process-wide registry, so clients for one account share one budget. */
   limiters?: LimiterRegistry;
+}
+
+/** Options every call of either client accepts. */
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+/** The call's abort signal as request fields, left out when there is none. */
+export function withSignal(options: CallOptions): { signal?: AbortSignal } {
+  return options.signal ? { signal: options.signal } : {};
 }
 
 type PassedThrough = Pick<HttpClientOptions, 'timeoutMs' | 'retry' | 'concurrency' | 'onRequest' | 'fetch' | 'random'>;

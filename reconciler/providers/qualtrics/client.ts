@@ -24,7 +24,7 @@ import type { z } from 'zod';
 import { registerSecret } from '../../core/redact.ts';
 import { clientErrors, isRecord } from '../client-errors.ts';
 import { ProviderError } from '../errors.ts';
-import { passThroughSettings } from '../http/client-settings.ts';
+import { passThroughSettings, withSignal, type CallOptions } from '../http/client-settings.ts';
 import { HttpClient, type HttpRequest, type ServiceErrorDetails } from '../http/http-client.ts';
 import { followPages } from '../http/paging.ts';
 import { credentialFingerprint, sharedLimiters, type LimiterRegistry, type TokenBucket } from '../http/rate-limiter.ts';
@@ -73,6 +73,7 @@ import {
 } from './types.ts';
 
 export type * from './types.ts';
+export type { CallOptions } from '../http/client-settings.ts';
 
 const { configError, localError, invalidResponse, parseWith } = clientErrors('qualtrics');
 
@@ -117,11 +118,6 @@ export function qualtricsConfigFromEnv(env: Readonly<Record<string, string | und
   const merged = { ...config, ...overrides };
   registerSecret(merged.apiToken);
   return merged;
-}
-
-/** Options every call accepts. */
-export interface CallOptions {
-  signal?: AbortSignal;
 }
 
 export interface PollOptions extends CallOptions {
@@ -560,7 +556,7 @@ export class QualtricsClient {
    * in a 400 answer, the request is repeated once on the new host: the 400 proves it was not applied.
    */
   private async request<T = unknown>(req: HttpRequest, options: CallOptions) {
-    const full = options.signal ? { ...req, signal: options.signal } : req;
+    const full = { ...req, ...withSignal(options) };
     const baseBefore = this.http.baseUrl;
     try {
       const res = await this.http.request<T>(full);
