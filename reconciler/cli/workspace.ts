@@ -7,7 +7,7 @@ import { openWorkspace, SpecsInvalidError, type OpenWorkspace } from '../composi
 import { styleFor } from '../core/style.ts';
 import { LockHeldError, StateError } from '../state/index.ts';
 import type { CommandContext } from './command.ts';
-import { renderDiagnosticsText } from './render/diagnostics.ts';
+import { renderDiagnosticsText } from '../plan/render/diagnostics.ts';
 
 export const workspaceFlags = {
   env: { type: 'string' },

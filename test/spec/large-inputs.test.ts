@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { countBySeverity, summarizeByCode, type Diagnostic } from '../../reconciler/core/diagnostics.ts';
-import { renderDiagnosticsText } from '../../reconciler/cli/render/diagnostics.ts';
+import { renderDiagnosticsText } from '../../reconciler/plan/render/diagnostics.ts';
 import { styleFor } from '../../reconciler/core/style.ts';
 import { exclusiveGroupOverlaps, provablyDisjoint } from '../../reconciler/spec/rules/segments.ts';
 import { validateSpecs } from '../../reconciler/spec/validate.ts';

@@ -6,7 +6,7 @@ import { styleFor, type Style } from '../../core/style.ts';
 import { renderPlanText } from '../../plan/render/index.ts';
 import { loadSpecs } from '../../spec/load.ts';
 import type { Command, CommandContext } from '../command.ts';
-import { renderDiagnosticsText, renderSummaryText } from '../render/diagnostics.ts';
+import { renderDiagnosticsText, renderSummaryText } from '../../plan/render/diagnostics.ts';
 import { withWorkspace, workspaceFlags } from '../workspace.ts';
 
 /**

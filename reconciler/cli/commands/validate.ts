@@ -8,7 +8,7 @@ import {
   renderSummaryText,
   renderSuppressedText,
   renderValidationJson,
-} from '../render/diagnostics.ts';
+} from '../../plan/render/diagnostics.ts';
 import { styleFor } from '../../core/style.ts';
 
 export const validateCommand: Command = {
