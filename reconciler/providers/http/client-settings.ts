@@ -31,16 +31,10 @@ export function withSignal(options: CallOptions): { signal?: AbortSignal } {
   return options.signal ? { signal: options.signal } : {};
 }
 
-type PassedThrough = Pick<HttpClientOptions, 'timeoutMs' | 'retry' | 'concurrency' | 'onRequest' | 'fetch' | 'random'>;
+const PASSED_THROUGH = ['timeoutMs', 'retry', 'concurrency', 'onRequest', 'fetch', 'random'] as const;
+type PassedThrough = Pick<HttpClientOptions, (typeof PASSED_THROUGH)[number]>;
 
 /** The pass-through settings that were set; an unset one is left out so the HttpClient default applies. */
 export function passThroughSettings(settings: HttpSettings): PassedThrough {
-  const out: PassedThrough = {};
-  if (settings.timeoutMs !== undefined) out.timeoutMs = settings.timeoutMs;
-  if (settings.retry !== undefined) out.retry = settings.retry;
-  if (settings.concurrency !== undefined) out.concurrency = settings.concurrency;
-  if (settings.onRequest !== undefined) out.onRequest = settings.onRequest;
-  if (settings.fetch !== undefined) out.fetch = settings.fetch;
-  if (settings.random !== undefined) out.random = settings.random;
-  return out;
+  return Object.fromEntries(PASSED_THROUGH.filter((key) => settings[key] !== undefined).map((key) => [key, settings[key]])) as PassedThrough;
 }
