@@ -6,9 +6,9 @@
 import { hasErrors } from '../core/diagnostics.ts';
 import { hasChanges, type Plan } from '../plan/plan.ts';
 import { DEFAULT_REJECT_RATE_THRESHOLD, isDue, type SourceStatus } from '../sync/monitor.ts';
-import { readSourceStatuses, sourcesFor } from '../sync/source-statuses.ts';
+import { sourcesFor } from '../sync/source-statuses.ts';
 import type { SyncReport } from '../sync/run.ts';
-import { runSyncJob } from './sync-job.ts';
+import { checkFreshness, runSyncJob } from './sync-job.ts';
 import { applyChanges, isProtected, makePlan, type ApplyOutcome } from './use-cases.ts';
 import type { OpenWorkspace } from './use-cases.ts';
 
@@ -73,7 +73,7 @@ export async function runMainJob(ws: OpenWorkspace, req: MainJobRequest, on: Mai
   }
   const syncs = await runSyncJob(ws, { mode: 'run', sources: due, env: req.env, ...(on.synced ? { onReport: on.synced } : {}) });
 
-  const statuses = await readSourceStatuses(ws.model, ws.conn.store, ws.conn.environment, ws.clock.now(), DEFAULT_REJECT_RATE_THRESHOLD);
+  const { statuses } = await checkFreshness(ws, DEFAULT_REJECT_RATE_THRESHOLD);
   on.freshness?.(statuses, skipped);
   const alerts = statuses.filter((st) => !skipped.has(st.source)).reduce((n, st) => n + st.alerts.length, 0);
   if (!configOk || !syncs.ok) return { status: 'failed', alerts };

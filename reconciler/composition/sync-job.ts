@@ -1,10 +1,11 @@
 /**
- * The sync job: which sources a `sync plan|run` (or the main job) covers in this environment, and each
+ * The sync job and the freshness check: which sources a `sync plan|run` (or the main job) covers in this environment, and each
  * one through the sync engine with this workspace's state, client and clock.
  */
 import { appliesTo } from '../plan/desired.ts';
 import { locate } from '../spec/parse.ts';
-import { isDue } from '../sync/monitor.ts';
+import { isDue, type SourceStatus } from '../sync/monitor.ts';
+import { readSourceStatuses } from '../sync/source-statuses.ts';
 import { syncSource, type SyncDeps, type SyncOptions, type SyncReport } from '../sync/run.ts';
 import type { OpenWorkspace } from './use-cases.ts';
 
@@ -70,4 +71,10 @@ export async function runSyncJob(ws: OpenWorkspace, req: SyncJobRequest): Promis
     req.onReport?.(report);
   }
   return { reports, ok: !reports.some((r) => r.status === 'failed' || r.status === 'partial') };
+}
+
+/** The freshness check (`tidemark status`, the main job's last step): each source of the environment now. */
+export async function checkFreshness(ws: OpenWorkspace, rejectRateThreshold: number): Promise<{ checkedAt: Date; statuses: SourceStatus[] }> {
+  const checkedAt = ws.clock.now();
+  return { checkedAt, statuses: await readSourceStatuses(ws.model, ws.conn.store, ws.conn.environment, checkedAt, rejectRateThreshold) };
 }

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { styleFor } from '../../core/style.ts';
 import { DEFAULT_REJECT_RATE_THRESHOLD, formatAge } from '../../sync/monitor.ts';
-import { readSourceStatuses } from '../../sync/source-statuses.ts';
+import { checkFreshness } from '../../composition/sync-job.ts';
 import { UsageError, type Command } from '../command.ts';
 import { publicTarget, withWorkspace, workspaceFlags } from '../workspace.ts';
 
@@ -29,8 +29,7 @@ source's max_rejected (--max-reject-rate for sources that declare none); 1 on er
     if (!(threshold >= 0 && threshold <= 1)) throw new UsageError('--max-reject-rate must be a share between 0 and 1');
     if (!['text', 'json', 'github'].includes(values.format!)) throw new UsageError(`--format must be text, json or github (got "${values.format}")`);
     return withWorkspace(ctx, values, async (ws) => {
-      const now = ws.clock.now();
-      const statuses = await readSourceStatuses(ws.model, ws.conn.store, ws.conn.environment, now, threshold);
+      const { checkedAt: now, statuses } = await checkFreshness(ws, threshold);
       const alerts = statuses.flatMap((s) => s.alerts);
       if (values.format === 'json') {
         ctx.stdout.write(`${JSON.stringify({ format_version: 1, environment: ws.conn.environment, target: publicTarget(ws.conn.target), checked_at: now.toISOString(), sources: statuses, alerts }, null, 2)}\n`);
