@@ -15,37 +15,37 @@ export interface EntryOptions {
 }
 
 /** The attributes to send: the payload's, minus the values only kept as the mirror of what Customer.io holds. */
-function sendable(p: Payload): Payload['a'] {
-  if (!p.k?.length) return p.a;
-  const out = { ...p.a };
-  for (const f of p.k) delete out[f];
+function sendable(p: Payload): Payload['attributes'] {
+  if (!p.kept?.length) return p.attributes;
+  const out = { ...p.attributes };
+  for (const f of p.kept) delete out[f];
   return out;
 }
 
 /** The v2 operation for one payload: a person event, an object identify (with its relationship) or a person identify. */
 export function toEntry(key: string, p: Payload, opts: EntryOptions): V2Entry {
-  switch (p.r) {
+  switch (p.records) {
     case 'event':
       return {
         type: 'person',
         action: 'event',
-        identifiers: { [opts.identifier]: p.e!.person },
-        name: p.e!.name,
-        id: p.e!.id,
-        timestamp: p.e!.timestamp,
-        attributes: p.a,
+        identifiers: { [opts.identifier]: p.event!.person },
+        name: p.event!.name,
+        id: p.event!.id,
+        timestamp: p.event!.timestamp,
+        attributes: p.attributes,
       } as unknown as V2Entry;
     case 'object': {
       const entry: Record<string, unknown> = {
         type: 'object',
         action: 'identify',
-        identifiers: { object_type_id: p.o!.type, object_id: p.o!.id },
+        identifiers: { object_type_id: p.object!.type, object_id: p.object!.id },
         attributes: sendable(p),
       };
       // ⚠ Relating by phone only works in workspaces with phone enabled as an identifier (REFERENCE.md §5);
       // elsewhere Customer.io refuses the entry and the row lands in the rejects file rather than relating
       // the object to a person created with the phone number as an id.
-      if (p.o!.person) entry.cio_relationships = [{ identifiers: { [opts.identifier]: p.o!.person } }];
+      if (p.object!.person) entry.cio_relationships = [{ identifiers: { [opts.identifier]: p.object!.person } }];
       return entry as V2Entry;
     }
     default: {

@@ -6,7 +6,7 @@
  *   is counted as "null-blocked": the nightly export that blanks VIP tiers changes nothing.
  * - A blocked blank is not a change. Customer.io still holds the value last sent, so the row is compared
  *   as if it carried that value: the previous payload's value is kept in the payload (and so in the hash
- *   and in the mirror of what was sent), listed in `k` so that it is never sent again (someone may have
+ *   and in the mirror of what was sent), listed in `kept` so that it is never sent again (someone may have
  *   changed it in Customer.io since, and the source said nothing new about it).
  * - Only mapped fields are compared: the hash covers exactly the values Customer.io should hold after the
  *   row is sent, so a column tidemark does not map can change without a resend.
@@ -23,19 +23,47 @@ import { canonicalJson } from '../core/digest.ts';
 import type { FieldDef, SourceSpec } from '../spec/schema/index.ts';
 import type { NormalizedRow, SyncValue } from './types.ts';
 
-/** What is kept per key in the snapshot, and sent when the key is new or changed. */
+/**
+ * What is kept per key in the snapshot (as JSON: the mirror of what was sent, and the pending entries),
+ * and sent when the key is new or changed. Read stored text with `readPayload`: states written before
+ * issue 9 hold the same payload under one-letter keys (`r`, `a`, `e`, `o`, `k`).
+ */
 export interface Payload {
   /** person | event | object */
-  r: SourceSpec['records'];
+  records: SourceSpec['records'];
   /** Attributes (person, object) or event data. */
-  a: Record<string, SyncValue>;
-  e?: { name: string; id: string; timestamp: number; person: string };
-  o?: { type: string; id: string; person?: string };
+  attributes: Record<string, SyncValue>;
+  event?: { name: string; id: string; timestamp: number; person: string };
+  object?: { type: string; id: string; person?: string };
   /**
-   * Fields of `a` carried over from the previous payload because this row's blank was blocked. They are
-   * part of the hash and the mirror (Customer.io still holds them) but are never sent.
+   * Fields of `attributes` carried over from the previous payload because this row's blank was blocked.
+   * They are part of the hash and the mirror (Customer.io still holds them) but are never sent.
    */
+  kept?: string[];
+}
+
+/** The payload stored before issue 9, under one-letter keys. */
+interface ShortKeyPayload {
+  r: Payload['records'];
+  a: Payload['attributes'];
+  e?: Payload['event'];
+  o?: Payload['object'];
   k?: string[];
+}
+
+/**
+ * A stored payload (snapshot mirror or pending entry), whichever version wrote it: the one-letter keys of
+ * states written before issue 9 are read as their names, so an upgrade neither loses a blocked value
+ * kept in the mirror nor a pending entry.
+ */
+export function readPayload(text: string): Payload {
+  const stored = JSON.parse(text) as Payload | ShortKeyPayload;
+  if (!('r' in stored) || 'records' in stored) return stored as Payload;
+  const payload: Payload = { records: stored.r, attributes: stored.a };
+  if (stored.e !== undefined) payload.event = stored.e;
+  if (stored.o !== undefined) payload.object = stored.o;
+  if (stored.k !== undefined) payload.kept = stored.k;
+  return payload;
 }
 
 export interface PreparedRow {
@@ -58,7 +86,7 @@ export interface PreparedRow {
  * Prepares one row. `previous` is the payload last sent for the row's key, when there is one; the
  * engine looks it up only for rows with blanks, the only rows whose outcome depends on it.
  *
- * A row without blanks needs no copy: its payload's `a` is `row.values` itself (neither is changed
+ * A row without blanks needs no copy: its payload's `attributes` is `row.values` itself (neither is changed
  * afterwards). A row with blanks gets its own copy, since blanks add, replace or remove attributes.
  */
 export function prepareRow(
@@ -77,7 +105,7 @@ export function prepareRow(
   if (blanks.length > 0 || absent !== undefined) {
     attributes = { ...row.values };
     const holdBack = (f: string): void => {
-      const before = previous?.a[f];
+      const before = previous?.attributes[f];
       if (before !== undefined && before !== null) {
         attributes[f] = before;
         (kept ??= []).push(f);
@@ -89,7 +117,7 @@ export function prepareRow(
       if (source.null_policy === 'overwrite' || fields.get(f)?.clearable) {
         attributes[f] = null;
         // Erasing what is already erased is no erase (and the unchanged row is not sent anyway).
-        if (previous?.a[f] !== null) erased.push(f);
+        if (previous?.attributes[f] !== null) erased.push(f);
       } else {
         nullBlocked.push(f);
         holdBack(f);
@@ -107,12 +135,12 @@ export function prepareRow(
       }
     }
   }
-  const payload: Payload = { r: source.records, a: attributes };
-  if (row.event) payload.e = row.event;
-  if (row.object) payload.o = row.object;
-  // Events are immutable: their identity is the event id, whatever the data says later. `k` is not hashed.
+  const payload: Payload = { records: source.records, attributes };
+  if (row.event) payload.event = row.event;
+  if (row.object) payload.object = row.object;
+  // Events are immutable: their identity is the event id, whatever the data says later. `kept` is not hashed.
   const canonical = source.records === 'event' ? eventCanonicalJson(row.event) : payloadCanonicalJson(payload);
-  if (kept) payload.k = kept.sort();
+  if (kept) payload.kept = kept.sort();
   // The one-shot hash() gives the same digest as core's sha256() without a Hash object per row, which
   // made up about a third of this function's time on a million-row source (see docs/BENCHMARKS.md).
   return { key: row.key, hash: hash('sha256', canonical).slice(0, 32), ordering: row.ordering, payload, nullBlocked, heldBack, erased };
@@ -120,7 +148,9 @@ export function prepareRow(
 
 /*
  * The hashed text is canonicalJson() of `{ r, a, e?, o? }` (of `{ e }` for events), byte for byte, so that
- * stored snapshot hashes stay valid. Written out here for what a payload holds (flat records of strings,
+ * stored snapshot hashes stay valid. Those one-letter keys are the hash's format, frozen: they were the
+ * payload's own keys until issue 9 named them, and a hash of other text would make every unchanged row
+ * of every source look changed, and be re-sent, after an upgrade. `hashedForm` gives that object. Written out here for what a payload holds (flat records of strings,
  * numbers, booleans and nulls) because the general serialiser, recursing and sorting keys on every row,
  * cost several times the hash itself. Anything else in a payload goes to canonicalJson() unchanged.
  */
@@ -203,21 +233,29 @@ function flatRecordJson(record: unknown): string | undefined {
 let lastRecords: unknown;
 let lastRecordsJson = '';
 
-/** canonicalJson({ r, a, e?, o? }) for a person or object payload (keys in sorted order: a, e, o, r). */
+/** What a person or object payload's hash is taken of: its content under the hash's one-letter keys, `kept` left out. */
+export function hashedForm(payload: Payload): Omit<ShortKeyPayload, 'k'> {
+  const out: Omit<ShortKeyPayload, 'k'> = { r: payload.records, a: payload.attributes };
+  if (payload.event !== undefined) out.e = payload.event;
+  if (payload.object !== undefined) out.o = payload.object;
+  return out;
+}
+
+/** canonicalJson(hashedForm(payload)) for a person or object payload (keys in sorted order: a, e, o, r). */
 function payloadCanonicalJson(payload: Payload): string {
-  const a = flatRecordJson(payload.a);
-  const e = payload.e === undefined ? '' : flatRecordJson(payload.e);
-  const o = payload.o === undefined ? '' : flatRecordJson(payload.o);
-  if (a === undefined || e === undefined || o === undefined || typeof payload.r !== 'string') {
-    return canonicalJson({ ...payload });
+  const a = flatRecordJson(payload.attributes);
+  const e = payload.event === undefined ? '' : flatRecordJson(payload.event);
+  const o = payload.object === undefined ? '' : flatRecordJson(payload.object);
+  if (a === undefined || e === undefined || o === undefined || typeof payload.records !== 'string') {
+    return canonicalJson(hashedForm(payload));
   }
-  if (payload.r !== lastRecords) {
-    lastRecords = payload.r;
-    lastRecordsJson = JSON.stringify(payload.r);
+  if (payload.records !== lastRecords) {
+    lastRecords = payload.records;
+    lastRecordsJson = JSON.stringify(payload.records);
   }
   let out = `{\n  "a": ${a}`;
-  if (payload.e !== undefined) out += `,\n  "e": ${e}`;
-  if (payload.o !== undefined) out += `,\n  "o": ${o}`;
+  if (payload.event !== undefined) out += `,\n  "e": ${e}`;
+  if (payload.object !== undefined) out += `,\n  "o": ${o}`;
   return `${out},\n  "r": ${lastRecordsJson}\n}`;
 }
 
@@ -230,7 +268,9 @@ function eventCanonicalJson(event: NormalizedRow['event']): string {
 
 /** The fields of a payload that differ from a previous payload (for per-field counts in sync plans). */
 export function changedFields(previous: Payload | undefined, next: Payload): string[] {
-  if (!previous) return Object.keys(next.a).sort();
-  const keys = new Set([...Object.keys(previous.a), ...Object.keys(next.a)]);
-  return [...keys].filter((k) => k in next.a && JSON.stringify(previous.a[k] ?? null) !== JSON.stringify(next.a[k] ?? null)).sort();
+  if (!previous) return Object.keys(next.attributes).sort();
+  const before = previous.attributes;
+  const after = next.attributes;
+  const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
+  return [...keys].filter((k) => k in after && JSON.stringify(before[k] ?? null) !== JSON.stringify(after[k] ?? null)).sort();
 }

@@ -35,7 +35,7 @@ import type { FieldDef, SourceSpec } from '../spec/schema/index.ts';
 import { StateConflictError, type SnapshotAckSession, type StateStore } from '../state/index.ts';
 import { createConnector, mappedColumns, readBatches } from './connectors/index.ts';
 import { createNormalizer } from './normalize.ts';
-import { changedFields, prepareRow, type Payload } from './prepare.ts';
+import { changedFields, prepareRow, readPayload, type Payload } from './prepare.ts';
 import { HeapGovernor } from './memory.ts';
 import { rejectThreshold } from './monitor.ts';
 import { PendingBook, RunDiff } from './run-diff.ts';
@@ -384,7 +384,7 @@ async function readAndDiff(input: ReadAndDiffInput): Promise<boolean> {
     const previous = lookups.length > 0 ? await deps.store.getSnapshotPayloads(source.name, lookups) : undefined;
     for (const n of ok) {
       const before = previous?.get(n.key);
-      const p = prepareRow(n, source, fields, before === undefined ? undefined : (JSON.parse(before) as Payload));
+      const p = prepareRow(n, source, fields, before === undefined ? undefined : readPayload(before));
       if (!book.admit(p.key, p.ordering)) {
         counts.behind_pending++;
         continue;
@@ -439,7 +439,7 @@ class FieldChangeSample {
     const out: Record<string, number> = {};
     for (const r of this.rows.values()) {
       const before = r.cls === 'changed' ? previous.get(r.key) : undefined;
-      for (const f of changedFields(before === undefined ? undefined : (JSON.parse(before) as Payload), r.payload)) bump(out, f);
+      for (const f of changedFields(before === undefined ? undefined : readPayload(before), r.payload)) bump(out, f);
     }
     return out;
   }

@@ -13,7 +13,7 @@ import type { CustomerioClient } from '../providers/customerio/client.ts';
 import type { V2Entry } from '../providers/customerio/types.ts';
 import type { PendingEntry, SnapshotAckSession, AckedRow } from '../state/index.ts';
 import { toEntry, type EntryOptions } from './entries.ts';
-import type { Payload, PreparedRow } from './prepare.ts';
+import { readPayload, type PreparedRow } from './prepare.ts';
 import type { PendingBook } from './run-diff.ts';
 
 /** What a Sender counts; the sync report carries these counts as they are. */
@@ -182,7 +182,7 @@ export class Sender {
       location: e.location,
       row: { key: e.key, hash: e.hash, ordering: e.ordering, payload: e.payload },
       // Rebuilt from the mirrored payload, so a stamp carries this run's time.
-      entry: toEntry(e.key, JSON.parse(e.payload) as Payload, this.entryOpts),
+      entry: toEntry(e.key, readPayload(e.payload), this.entryOpts),
     };
   }
 

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
+import { readPayload } from '../../reconciler/sync/prepare.ts';
 import { attributesOf, batchRequests, cli, makeProject, ndjson, open, personSource, syncOk, useSandbox, writeData } from './support.ts';
 
 let sandbox: RunningSandbox;
@@ -36,7 +37,7 @@ async function mirrorOf(dir: string, source: string, key: string): Promise<unkno
   const ws = await open(dir, sandbox, { live: true });
   try {
     const entry = await ws.conn.store.getSnapshotEntry(source, key);
-    return entry?.payload ? (JSON.parse(entry.payload) as { a: unknown }).a : undefined;
+    return entry?.payload ? readPayload(entry.payload).attributes : undefined;
   } finally {
     await ws.conn.close();
   }
