@@ -234,7 +234,7 @@ let lastRecords: unknown;
 let lastRecordsJson = '';
 
 /** What a person or object payload's hash is taken of: its content under the hash's one-letter keys, `kept` left out. */
-export function hashedForm(payload: Payload): Omit<ShortKeyPayload, 'k'> {
+function hashedForm(payload: Payload): Omit<ShortKeyPayload, 'k'> {
   const out: Omit<ShortKeyPayload, 'k'> = { r: payload.records, a: payload.attributes };
   if (payload.event !== undefined) out.e = payload.event;
   if (payload.object !== undefined) out.o = payload.object;
