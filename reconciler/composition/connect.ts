@@ -31,8 +31,8 @@ import {
 } from './target.ts';
 
 /** A setup the user can fix: the environment, its credentials, the target or the state's owner. */
-export class WorkspaceError extends UserError {
-  override name = 'WorkspaceError';
+export class SetupError extends UserError {
+  override name = 'SetupError';
 }
 
 export interface Connection {
@@ -67,8 +67,8 @@ function rateOverrides(env: NodeJS.ProcessEnv): Record<string, string | undefine
 export function pickEnvironment(model: SpecModel, requested: string | undefined): string {
   const envs = Object.keys(model.workspace?.spec.environments ?? {});
   const env = requested ?? model.workspace?.spec.default_environment ?? (envs.length === 1 ? envs[0] : undefined);
-  if (!env) throw new WorkspaceError(`choose an environment with --env (one of: ${envs.join(', ')}), or set default_environment in the Workspace`);
-  if (!envs.includes(env)) throw new WorkspaceError(`environment "${env}" is not declared in the Workspace (declared: ${envs.join(', ')})`);
+  if (!env) throw new SetupError(`choose an environment with --env (one of: ${envs.join(', ')}), or set default_environment in the Workspace`);
+  if (!envs.includes(env)) throw new SetupError(`environment "${env}" is not declared in the Workspace (declared: ${envs.join(', ')})`);
   return env;
 }
 
@@ -94,7 +94,7 @@ export async function connect(model: SpecModel, opts: ConnectOptions): Promise<C
 
   const cio = envCfg.customerio;
   const choice = opts.attachSandbox ? ({ kind: 'sandbox', reason: 'chosen' } as const) : chooseTarget(environment, envCfg, opts.env, !!opts.sandbox);
-  if (choice.kind === 'refused') throw new WorkspaceError(choice.message);
+  if (choice.kind === 'refused') throw new SetupError(choice.message);
   let sandbox = opts.attachSandbox;
   let vars: Record<string, string | undefined>;
   let target: TargetIdentity;
@@ -154,7 +154,7 @@ export async function connect(model: SpecModel, opts: ConnectOptions): Promise<C
   const kinds = configKinds(envCfg, { customerio, ...(qualtrics ? { qualtrics } : {}) });
 
   const databaseUrl = ws.state?.backend === 'postgres' ? opts.env[ws.state.url_env]?.trim() : opts.env.TIDEMARK_DATABASE_URL?.trim();
-  if (ws.state?.backend === 'postgres' && !databaseUrl) throw new WorkspaceError(`the Workspace keeps state in Postgres: set ${ws.state.url_env}`);
+  if (ws.state?.backend === 'postgres' && !databaseUrl) throw new SetupError(`the Workspace keeps state in Postgres: set ${ws.state.url_env}`);
   registerSecret(databaseUrl);
   if (databaseUrl) checkDatabaseUrl(databaseUrl, ws.state?.backend === 'postgres' ? ws.state.url_env : 'TIDEMARK_DATABASE_URL');
   // The sandbox keeps its own state beside the live one, so trying something on the sandbox never
@@ -217,12 +217,12 @@ async function checkRegion(client: CustomerioClient, c: ServiceErrorContext): Pr
     info = await client.getRegion();
   } catch (err) {
     const why = explainServiceError(err, c);
-    if (why) throw new WorkspaceError(why, { cause: err });
+    if (why) throw new SetupError(why, { cause: err });
     throw err;
   }
   const declared = c.envCfg.customerio.region;
   if (info.region.toLowerCase() !== declared) {
-    throw new WorkspaceError(
+    throw new SetupError(
       `the Customer.io workspace of environment "${c.environment}" (site ${c.target.customerio?.site_id}) is in region ${info.region}, but ` +
         `${c.keyAt(['customerio', 'region'])} says ${declared}. Set it to ${info.region.toLowerCase()}, or check ${c.envCfg.customerio.site_id_env}.`,
     );
@@ -244,7 +244,7 @@ async function claimState(store: StateStore, target: TargetIdentity, model: Spec
   }
   const empty = recorded !== undefined || (await stateIsEmpty(store, model));
   const check = checkStateTarget(recorded, target, empty, { environment, stateLocation: store.location, now });
-  if (!check.ok) throw new WorkspaceError(check.message);
+  if (!check.ok) throw new SetupError(check.message);
   if (check.record) await store.setCursor(TARGET_CURSOR, JSON.stringify(check.record));
 }
 
@@ -261,16 +261,16 @@ function checkDatabaseUrl(url: string, name: string): void {
   try {
     u = new URL(url);
   } catch {
-    throw new WorkspaceError(`${name} is not a valid URL: expected postgres://user:password@host:5432/database`);
+    throw new SetupError(`${name} is not a valid URL: expected postgres://user:password@host:5432/database`);
   }
   if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') {
-    throw new WorkspaceError(`${name} must start with postgres:// or postgresql://, not ${u.protocol}//`);
+    throw new SetupError(`${name} must start with postgres:// or postgresql://, not ${u.protocol}//`);
   }
   for (const [part, value] of [['user name', u.username], ['password', u.password]] as const) {
     try {
       decodeURIComponent(value);
     } catch {
-      throw new WorkspaceError(
+      throw new SetupError(
         `the ${part} in ${name} has a "%" that does not start a valid escape (like %zz): percent-encode special characters in it (% is %25, @ is %40, / is %2F)`,
       );
     }
@@ -285,10 +285,10 @@ function checkedUrl(env: NodeJS.ProcessEnv, name: string): string | undefined {
   try {
     u = new URL(v);
   } catch {
-    throw new WorkspaceError(`${name} is not a URL (got "${redact(v)}"): expected something like https://host or http://127.0.0.1:4010`);
+    throw new SetupError(`${name} is not a URL (got "${redact(v)}"): expected something like https://host or http://127.0.0.1:4010`);
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-    throw new WorkspaceError(`${name} must be an http:// or https:// URL, not ${u.protocol}//: check the variable's value`);
+    throw new SetupError(`${name} must be an http:// or https:// URL, not ${u.protocol}//: check the variable's value`);
   }
   return v;
 }

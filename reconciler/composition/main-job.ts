@@ -10,7 +10,7 @@ import { sourcesFor } from '../sync/source-statuses.ts';
 import type { SyncReport } from '../sync/run.ts';
 import { checkFreshness, runSyncJob } from './sync-job.ts';
 import { applyChanges, isProtected, makePlan, type ApplyOutcome } from './use-cases.ts';
-import type { OpenWorkspace } from './use-cases.ts';
+import type { OpenEnvironment } from './use-cases.ts';
 
 export interface MainJobRequest {
   allowDelete: boolean;
@@ -39,7 +39,7 @@ export interface MainJobResult {
   alerts: number;
 }
 
-export async function runMainJob(ws: OpenWorkspace, req: MainJobRequest, on: MainJobEvents = {}): Promise<MainJobResult> {
+export async function runMainJob(ws: OpenEnvironment, req: MainJobRequest, on: MainJobEvents = {}): Promise<MainJobResult> {
   const options = { allowDelete: req.allowDelete, adoptByName: false, targets: [] };
   const plan = await makePlan(ws, options);
   on.planned?.(plan);

@@ -1,16 +1,16 @@
 /**
  * The sync job and the freshness check: which sources a `sync plan|run` (or the main job) covers in this environment, and each
- * one through the sync engine with this workspace's state, client and clock.
+ * one through the sync engine with this environment's state, client and clock.
  */
 import { appliesTo } from '../plan/desired.ts';
 import { locate } from '../spec/parse.ts';
 import { isDue, type SourceStatus } from '../sync/monitor.ts';
 import { readSourceStatuses } from '../sync/source-statuses.ts';
 import { syncSource, type SyncDeps, type SyncOptions, type SyncReport } from '../sync/run.ts';
-import type { OpenWorkspace } from './use-cases.ts';
+import type { OpenEnvironment } from './use-cases.ts';
 
-/** What the engine needs from an open workspace, for one run of the job. */
-export function syncDeps(ws: OpenWorkspace, env: NodeJS.ProcessEnv): SyncDeps {
+/** What the engine needs from an open environment, for one run of the job. */
+export function syncDeps(ws: OpenEnvironment, env: NodeJS.ProcessEnv): SyncDeps {
   return { model: ws.model, store: ws.conn.store, client: ws.conn.customerio, cwd: ws.cwd, env, clock: ws.clock, stateDir: ws.conn.stateDir };
 }
 
@@ -21,7 +21,7 @@ export type SourceSelection = { ok: true; sources: string[] } | { ok: false; mes
  * the environment; with `due`, only those whose schedule fired since their last success. A source never
  * runs where its spec says it does not apply, named on the command line or not.
  */
-export async function selectSources(ws: OpenWorkspace, names: readonly string[], opts: { due?: boolean } = {}): Promise<SourceSelection> {
+export async function selectSources(ws: OpenEnvironment, names: readonly string[], opts: { due?: boolean } = {}): Promise<SourceSelection> {
   const environment = ws.conn.environment;
   const all = [...ws.model.sources.values()].filter((s) => appliesTo(s.spec, environment)).map((s) => s.name).sort();
   for (const n of names) {
@@ -60,7 +60,7 @@ export interface SyncJobResult {
   ok: boolean;
 }
 
-export async function runSyncJob(ws: OpenWorkspace, req: SyncJobRequest): Promise<SyncJobResult> {
+export async function runSyncJob(ws: OpenEnvironment, req: SyncJobRequest): Promise<SyncJobResult> {
   const deps = syncDeps(ws, req.env);
   const reports: SyncReport[] = [];
   for (const name of req.sources) {
@@ -74,7 +74,7 @@ export async function runSyncJob(ws: OpenWorkspace, req: SyncJobRequest): Promis
 }
 
 /** The freshness check (`tidemark status`, the main job's last step): each source of the environment now. */
-export async function checkFreshness(ws: OpenWorkspace, rejectRateThreshold: number): Promise<{ checkedAt: Date; statuses: SourceStatus[] }> {
+export async function checkFreshness(ws: OpenEnvironment, rejectRateThreshold: number): Promise<{ checkedAt: Date; statuses: SourceStatus[] }> {
   const checkedAt = ws.clock.now();
   return { checkedAt, statuses: await readSourceStatuses(ws.model, ws.conn.store, ws.conn.environment, checkedAt, rejectRateThreshold) };
 }

@@ -26,12 +26,12 @@ import { planDigest, whatMoved } from '../apply/safety.ts';
 import { toManagedInput, toStateEntry } from '../apply/state-entries.ts';
 
 
-export interface WorkspaceRequest extends Omit<ConnectOptions, 'clock'> {
+export interface EnvironmentRequest extends Omit<ConnectOptions, 'clock'> {
   specs: string;
   clock?: Clock;
 }
 
-export interface OpenWorkspace {
+export interface OpenEnvironment {
   load: LoadResult;
   model: SpecModel;
   conn: Connection;
@@ -49,7 +49,7 @@ export class SpecsInvalidError extends UserError {
 }
 
 /** Load and validate the specs, connect to the environment, and settle any interrupted apply. */
-export async function openWorkspace(req: WorkspaceRequest): Promise<OpenWorkspace> {
+export async function openEnvironment(req: EnvironmentRequest): Promise<OpenEnvironment> {
   const load = await loadSpecs(req.specs, req.cwd);
   if (!load.model) throw new SpecsInvalidError(load.diagnostics);
   const clock = req.clock ?? systemClock;
@@ -64,7 +64,7 @@ export async function openWorkspace(req: WorkspaceRequest): Promise<OpenWorkspac
   }
 }
 
-export async function makePlan(ws: OpenWorkspace, options: PlanOptions): Promise<Plan> {
+export async function makePlan(ws: OpenEnvironment, options: PlanOptions): Promise<Plan> {
   const state = (await ws.conn.store.listManaged()).map(toStateEntry);
   const needed = [...ws.desired.map((d) => `${d.address.provider}.${d.address.kind}`), ...state.map((s) => s.kind)];
   const live = await refreshLive(ws.conn.kinds, needed, state);
@@ -85,7 +85,7 @@ export async function makePlan(ws: OpenWorkspace, options: PlanOptions): Promise
 }
 
 /** `protected: true` on the environment: applies take a saved (reviewed) plan only. */
-export function isProtected(ws: OpenWorkspace): boolean {
+export function isProtected(ws: OpenEnvironment): boolean {
   return ws.model.workspace?.spec.environments[ws.conn.environment]?.protected === true;
 }
 
@@ -114,7 +114,7 @@ export type ApplyOutcome =
   | { status: 'protected'; plan: Plan }
   | { status: 'done'; plan: Plan; result: ApplyResult };
 
-export async function applyChanges(ws: OpenWorkspace, req: ApplyRequest): Promise<ApplyOutcome> {
+export async function applyChanges(ws: OpenEnvironment, req: ApplyRequest): Promise<ApplyOutcome> {
   let lock;
   try {
     lock = await ws.conn.store.acquireLock({ operation: 'apply', who: req.who });
@@ -174,7 +174,7 @@ async function writtenSince(store: StateStore, since: string): Promise<Map<strin
   return out;
 }
 
-export async function detectDrift(ws: OpenWorkspace): Promise<DriftReport> {
+export async function detectDrift(ws: OpenEnvironment): Promise<DriftReport> {
   const state = (await ws.conn.store.listManaged()).map(toStateEntry);
   const needed = [...ws.desired.map((d) => `${d.address.provider}.${d.address.kind}`), ...state.map((s) => s.kind)];
   const live = await refreshLive(ws.conn.kinds, needed, state);
@@ -186,7 +186,7 @@ export type ImportOutcome =
   | { status: 'refused'; reason: string };
 
 /** Adopt an existing remote object under a declared address. */
-export async function importObject(ws: OpenWorkspace, address: string, remoteId: string, who: string): Promise<ImportOutcome> {
+export async function importObject(ws: OpenEnvironment, address: string, remoteId: string, who: string): Promise<ImportOutcome> {
   const d = ws.desired.find((x) => formatAddress(x.address) === address);
   if (!d) {
     const declared = ws.desired.map((x) => formatAddress(x.address));

@@ -342,7 +342,7 @@ interface EntryDbRow {
   payload: string | null;
 }
 
-function toEntry(r: EntryDbRow): SnapshotEntry {
+function snapshotEntryOf(r: EntryDbRow): SnapshotEntry {
   return { key: r.row_key, hash: r.hash, ordering: r.ordering, sentAt: r.sent_at, payload: r.payload };
 }
 
@@ -353,7 +353,7 @@ export async function getSnapshotEntry(ctx: SnapshotContext, source: string, key
   const sid = await findSourceId(ctx, source);
   if (sid === undefined) return undefined;
   const row = await ctx.db.get<EntryDbRow>(`${ENTRY_SELECT} WHERE e.sid = $1 AND e.row_key = $2`, [sid, key]);
-  return row ? toEntry(row) : undefined;
+  return row ? snapshotEntryOf(row) : undefined;
 }
 
 export async function countSnapshot(ctx: SnapshotContext, source: string): Promise<number> {
@@ -381,7 +381,7 @@ export async function* iterateSnapshot(
             pageSize,
             after,
           ]);
-    for (const r of rows) yield toEntry(r);
+    for (const r of rows) yield snapshotEntryOf(r);
     if (rows.length < pageSize) return;
     after = rows[rows.length - 1]!.row_key;
   }

@@ -1,39 +1,39 @@
 import { describe, expect, it } from 'vitest';
-import { toEntry } from './entries.ts';
+import { toTrackEntry } from './entries.ts';
 import type { Payload } from './prepare.ts';
 
-describe('toEntry', () => {
+describe('toTrackEntry', () => {
   it('identifies a person under the source identifier with every attribute of the payload', () => {
     const p: Payload = { records: 'person', attributes: { vip_tier: 'gold', vip_tier_updated_at: 100, preferred_store: null } };
-    expect(toEntry('c1', p, { identifier: 'id' })).toEqual({
+    expect(toTrackEntry('c1', p, { identifier: 'id' })).toEqual({
       type: 'person',
       action: 'identify',
       identifiers: { id: 'c1' },
       attributes: { vip_tier: 'gold', vip_tier_updated_at: 100, preferred_store: null },
     });
-    expect(toEntry('ana@example.com', p, { identifier: 'email' })).toMatchObject({ identifiers: { email: 'ana@example.com' } });
+    expect(toTrackEntry('ana@example.com', p, { identifier: 'email' })).toMatchObject({ identifiers: { email: 'ana@example.com' } });
   });
 
   it('leaves out values only kept as the mirror of what Customer.io holds', () => {
     const p: Payload = { records: 'person', attributes: { vip_tier: 'gold', vip_tier_updated_at: 100, order_count: 4 }, kept: ['vip_tier', 'vip_tier_updated_at'] };
-    expect(toEntry('c1', p, { identifier: 'id' })).toMatchObject({ attributes: { order_count: 4 } });
+    expect(toTrackEntry('c1', p, { identifier: 'id' })).toMatchObject({ attributes: { order_count: 4 } });
     expect(p.attributes).toEqual({ vip_tier: 'gold', vip_tier_updated_at: 100, order_count: 4 });
   });
 
   it('stamps people with the run time, and nothing else', () => {
     const stamp = { field: 'last_synced_by_tidemark', at: 1_780_000_000 };
-    expect(toEntry('c1', { records: 'person', attributes: { order_count: 1 } }, { identifier: 'id', stamp })).toMatchObject({
+    expect(toTrackEntry('c1', { records: 'person', attributes: { order_count: 1 } }, { identifier: 'id', stamp })).toMatchObject({
       attributes: { order_count: 1, last_synced_by_tidemark: 1_780_000_000 },
     });
-    const event = toEntry('01J0000000000000000000000A', { records: 'event', attributes: {}, event: { name: 'x', id: '01J0000000000000000000000A', timestamp: 5, person: 'c1' } }, { identifier: 'id', stamp });
+    const event = toTrackEntry('01J0000000000000000000000A', { records: 'event', attributes: {}, event: { name: 'x', id: '01J0000000000000000000000A', timestamp: 5, person: 'c1' } }, { identifier: 'id', stamp });
     expect(event).not.toHaveProperty('attributes.last_synced_by_tidemark');
-    const object = toEntry('s1', { records: 'object', attributes: {}, object: { type: '1', id: 's1' } }, { identifier: 'id', stamp });
+    const object = toTrackEntry('s1', { records: 'object', attributes: {}, object: { type: '1', id: 's1' } }, { identifier: 'id', stamp });
     expect(object).not.toHaveProperty('attributes.last_synced_by_tidemark');
   });
 
   it('sends an event for its person with its deterministic id, timestamp and data', () => {
     const p: Payload = { records: 'event', attributes: { return_reason: 'damaged', return_value: 32 }, event: { name: 'return_created', id: '01J0000000000000000000000A', timestamp: 1_779_000_000, person: 'c1' } };
-    expect(toEntry(p.event!.id, p, { identifier: 'id' })).toEqual({
+    expect(toTrackEntry(p.event!.id, p, { identifier: 'id' })).toEqual({
       type: 'person',
       action: 'event',
       identifiers: { id: 'c1' },
@@ -46,13 +46,13 @@ describe('toEntry', () => {
 
   it('identifies an object by type id and id, related to its person by the source identifier', () => {
     const p: Payload = { records: 'object', attributes: { store_name: 'Mitte' }, object: { type: '1', id: 'berlin-1', person: 'ana@example.com' } };
-    expect(toEntry('berlin-1', p, { identifier: 'email' })).toEqual({
+    expect(toTrackEntry('berlin-1', p, { identifier: 'email' })).toEqual({
       type: 'object',
       action: 'identify',
       identifiers: { object_type_id: '1', object_id: 'berlin-1' },
       attributes: { store_name: 'Mitte' },
       cio_relationships: [{ identifiers: { email: 'ana@example.com' } }],
     });
-    expect(toEntry('lyon-1', { records: 'object', attributes: {}, object: { type: '1', id: 'lyon-1' } }, { identifier: 'id' })).not.toHaveProperty('cio_relationships');
+    expect(toTrackEntry('lyon-1', { records: 'object', attributes: {}, object: { type: '1', id: 'lyon-1' } }, { identifier: 'id' })).not.toHaveProperty('cio_relationships');
   });
 });

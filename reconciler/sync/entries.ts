@@ -23,7 +23,7 @@ function sendable(p: Payload): Payload['attributes'] {
 }
 
 /** The v2 operation for one payload: a person event, an object identify (with its relationship) or a person identify. */
-export function toEntry(key: string, p: Payload, opts: EntryOptions): V2Entry {
+export function toTrackEntry(key: string, p: Payload, opts: EntryOptions): V2Entry {
   switch (p.records) {
     case 'event':
       return {

@@ -12,7 +12,7 @@ import { redact } from '../core/redact.ts';
 import type { CustomerioClient } from '../providers/customerio/client.ts';
 import type { V2Entry } from '../providers/customerio/types.ts';
 import type { PendingEntry, SnapshotAckSession, AckedRow } from '../state/index.ts';
-import { toEntry, type EntryOptions } from './entries.ts';
+import { toTrackEntry, type EntryOptions } from './entries.ts';
 import { readPayload, type PreparedRow } from './prepare.ts';
 import type { PendingBook } from './run-diff.ts';
 
@@ -115,7 +115,7 @@ export class Sender {
       slot,
       location,
       row: { key: p.key, hash: p.hash, ordering: p.ordering, payload: JSON.stringify(p.payload) },
-      entry: toEntry(p.key, p.payload, this.entryOpts),
+      entry: toTrackEntry(p.key, p.payload, this.entryOpts),
     };
     this.book.onTheWay(p.key);
     if (slot < this.dispatched.length && this.dispatched[slot] === 1) {
@@ -182,7 +182,7 @@ export class Sender {
       location: e.location,
       row: { key: e.key, hash: e.hash, ordering: e.ordering, payload: e.payload },
       // Rebuilt from the mirrored payload, so a stamp carries this run's time.
-      entry: toEntry(e.key, readPayload(e.payload), this.entryOpts),
+      entry: toTrackEntry(e.key, readPayload(e.payload), this.entryOpts),
     };
   }
 

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { applyChanges, makePlan, openWorkspace } from '../../reconciler/composition/use-cases.ts';
+import { applyChanges, makePlan, openEnvironment } from '../../reconciler/composition/use-cases.ts';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
 import { expectExactlyDeclared, FAST_RETRY, pending, PLAN, STAGING_DIRECTORY, useSandboxAndProject, withWs } from './support.ts';
 
@@ -95,7 +95,7 @@ describe('recovery', () => {
     expect(output).not.toMatch(/Apply (complete|failed)/);
 
     // The next run talks to the same services the killed one did (their state belongs to them), in process.
-    const ws = await openWorkspace({ cwd: dir, env, specs: 'specs', retry: FAST_RETRY });
+    const ws = await openEnvironment({ cwd: dir, env, specs: 'specs', retry: FAST_RETRY });
     try {
       // The killed run is settled: the lock of the dead process is taken over and its pending create adopted.
       expect(ws.recovery.runs).toBe(1);

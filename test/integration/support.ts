@@ -7,7 +7,7 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
-import { openWorkspace, type OpenWorkspace, type WorkspaceRequest } from '../../reconciler/composition/use-cases.ts';
+import { openEnvironment, type OpenEnvironment, type EnvironmentRequest } from '../../reconciler/composition/use-cases.ts';
 import type { PlanOptions } from '../../reconciler/plan/diff.ts';
 import type { Plan } from '../../reconciler/plan/plan.ts';
 import { createSandbox, type RunningSandbox } from '../../reconciler/sandbox/index.ts';
@@ -46,12 +46,12 @@ export async function removeProject(dir: string): Promise<void> {
 }
 
 /** Opens the project's workspace against the test file's sandbox, with no credentials in the environment. */
-export function open(dir: string, sandbox: RunningSandbox, extra: Partial<WorkspaceRequest> = {}): Promise<OpenWorkspace> {
-  return openWorkspace({ cwd: dir, env: {}, specs: 'specs', attachSandbox: sandbox, retry: FAST_RETRY, ...extra });
+export function open(dir: string, sandbox: RunningSandbox, extra: Partial<EnvironmentRequest> = {}): Promise<OpenEnvironment> {
+  return openEnvironment({ cwd: dir, env: {}, specs: 'specs', attachSandbox: sandbox, retry: FAST_RETRY, ...extra });
 }
 
 /** Opens, runs `fn`, always closes (the sandbox stays up: it belongs to the test file). */
-export async function withWs<T>(dir: string, sandbox: RunningSandbox, fn: (ws: OpenWorkspace) => Promise<T>, extra: Partial<WorkspaceRequest> = {}): Promise<T> {
+export async function withWs<T>(dir: string, sandbox: RunningSandbox, fn: (ws: OpenEnvironment) => Promise<T>, extra: Partial<EnvironmentRequest> = {}): Promise<T> {
   const ws = await open(dir, sandbox, extra);
   try {
     return await fn(ws);
@@ -165,7 +165,7 @@ export function servicesOf(sandbox: RunningSandbox) {
 }
 
 /** The remote id tidemark recorded for an address. */
-export async function managedId(ws: OpenWorkspace, address: string): Promise<string> {
+export async function managedId(ws: OpenEnvironment, address: string): Promise<string> {
   const m = await ws.conn.store.getManaged(address);
   expect(m, `${address} should be managed`).toBeDefined();
   return m!.remoteId;

@@ -10,7 +10,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { createWriteStream, existsSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openWorkspace } from '../../reconciler/composition/use-cases.ts';
+import { openEnvironment } from '../../reconciler/composition/use-cases.ts';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
 import { syncSource } from '../../reconciler/sync/run.ts';
 import { attributesOf, cli, FAST_RETRY, makeProject, ndjson, open, personSource, sandboxEnv, sync, syncOk, trackRequests, useSandbox, workspaceYaml, writeData } from './support.ts';
@@ -188,7 +188,7 @@ describe('a rejects file that cannot be written', () => {
     ]);
     expect(`${run.stdout}${run.stderr}`).not.toMatch(/\n\s+at /);
     // The state the CLI used (opened the way the CLI opens it).
-    const ws = await openWorkspace({ cwd: dir, env: sandboxEnv(sandbox), specs: 'specs', retry: FAST_RETRY });
+    const ws = await openEnvironment({ cwd: dir, env: sandboxEnv(sandbox), specs: 'specs', retry: FAST_RETRY });
     try {
       const [last] = await ws.conn.store.lastRuns('customers', 1);
       expect(last?.status).toBe('failed');

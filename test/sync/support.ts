@@ -13,7 +13,7 @@ import { mkdtemp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
-import { openWorkspace, type OpenWorkspace } from '../../reconciler/composition/use-cases.ts';
+import { openEnvironment, type OpenEnvironment } from '../../reconciler/composition/use-cases.ts';
 import { main } from '../../reconciler/cli/main.ts';
 import type { Clock } from '../../reconciler/core/clock.ts';
 import { createSandbox, type RunningSandbox } from '../../reconciler/sandbox/index.ts';
@@ -242,8 +242,8 @@ export function ndjson(rows: ReadonlyArray<Record<string, unknown>>): string {
  * reaches it the way `cli` below does (credentials and URL overrides, as a standalone sandbox), so runs in
  * process share their state with runs through the CLI: the state of a chosen sandbox is kept apart.
  */
-export function open(dir: string, sandbox: RunningSandbox, o: { clock?: Clock; env?: NodeJS.ProcessEnv; live?: boolean } = {}): Promise<OpenWorkspace> {
-  return openWorkspace({
+export function open(dir: string, sandbox: RunningSandbox, o: { clock?: Clock; env?: NodeJS.ProcessEnv; live?: boolean } = {}): Promise<OpenEnvironment> {
+  return openEnvironment({
     cwd: dir,
     env: o.live ? { ...sandboxEnv(sandbox), ...(o.env ?? {}) } : (o.env ?? {}),
     specs: 'specs',

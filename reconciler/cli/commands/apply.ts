@@ -7,7 +7,7 @@ import { styleFor } from '../../core/style.ts';
 import { PLAN_FORMAT_VERSION, type Plan } from '../../plan/plan.ts';
 import { renderPlanText } from '../../plan/render/index.ts';
 import { UsageError, type Command } from '../command.ts';
-import { withWorkspace, workspaceFlags } from '../workspace.ts';
+import { withEnvironment, environmentFlags } from '../environment.ts';
 
 const SYMBOL: Record<string, string> = { applied: '✓', failed: '✗', skipped: '-', blocked: '!', unchanged: '=' };
 
@@ -25,7 +25,7 @@ Only one apply runs at a time per environment (\`tidemark unlock\` shows and cle
     const { values, positionals } = parseArgs({
       args,
       options: {
-        ...workspaceFlags,
+        ...environmentFlags,
         'auto-approve': { type: 'boolean' },
         'allow-delete': { type: 'boolean' },
         'adopt-by-name': { type: 'boolean' },
@@ -53,7 +53,7 @@ Only one apply runs at a time per environment (\`tidemark unlock\` shows and cle
       if (values['allow-delete'] || values['adopt-by-name'] || values.target) throw new UsageError('a saved plan keeps the options it was made with: make a new plan to change them');
     }
     const style = styleFor(ctx.stdout, ctx.env);
-    return withWorkspace(ctx, { ...values, env: values.env ?? saved?.environment }, async (ws) => {
+    return withEnvironment(ctx, { ...values, env: values.env ?? saved?.environment }, async (ws) => {
       const outcome = await applyChanges(ws, {
         ...(saved ? { saved } : {}),
         options: { allowDelete: !!values['allow-delete'], adoptByName: !!values['adopt-by-name'], targets: values.target ?? [] },

@@ -3,7 +3,7 @@ import { detectDrift } from '../../composition/use-cases.ts';
 import { canonicalJson } from '../../core/digest.ts';
 import { styleFor } from '../../core/style.ts';
 import { UsageError, type Command } from '../command.ts';
-import { publicTarget, withWorkspace, workspaceFlags } from '../workspace.ts';
+import { publicTarget, withEnvironment, environmentFlags } from '../environment.ts';
 
 export const driftCommand: Command = {
   name: 'drift',
@@ -17,11 +17,11 @@ objects whose names match specs (candidates for \`tidemark import\`).
   async run(args, ctx) {
     const { values } = parseArgs({
       args,
-      options: { ...workspaceFlags, format: { type: 'string', default: 'text' }, 'detailed-exitcode': { type: 'boolean' } },
+      options: { ...environmentFlags, format: { type: 'string', default: 'text' }, 'detailed-exitcode': { type: 'boolean' } },
       strict: true,
     });
     if (!['text', 'json'].includes(values.format!)) throw new UsageError(`--format must be text or json (got "${values.format}")`);
-    return withWorkspace(ctx, values, async (ws) => {
+    return withEnvironment(ctx, values, async (ws) => {
       const report = await detectDrift(ws);
       if (values.format === 'json') {
         ctx.stdout.write(`${canonicalJson({ format_version: 1, ...report, target: publicTarget(ws.conn.target) })}\n`);

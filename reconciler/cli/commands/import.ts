@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { importObject, whoAmI } from '../../composition/use-cases.ts';
 import { UsageError, type Command } from '../command.ts';
-import { withWorkspace, workspaceFlags } from '../workspace.ts';
+import { withEnvironment, environmentFlags } from '../environment.ts';
 
 export const importCommand: Command = {
   name: 'import',
@@ -13,10 +13,10 @@ customerio.segment.vip_customers 42). Nothing is changed remotely; run \`tidemar
 any remaining differences. \`tidemark plan --adopt-by-name\` proposes imports by matching names.
 `,
   async run(args, ctx) {
-    const { values, positionals } = parseArgs({ args, options: workspaceFlags, allowPositionals: true, strict: true });
+    const { values, positionals } = parseArgs({ args, options: environmentFlags, allowPositionals: true, strict: true });
     if (positionals.length !== 2) throw new UsageError('give ADDRESS and REMOTE_ID');
     const [address, remoteId] = positionals as [string, string];
-    return withWorkspace(ctx, values, async (ws) => {
+    return withEnvironment(ctx, values, async (ws) => {
       const r = await importObject(ws, address, remoteId, whoAmI(ctx.env));
       if (r.status === 'refused') {
         ctx.stderr.write(`tidemark import: ${r.reason}\n`);

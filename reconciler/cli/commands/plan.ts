@@ -7,7 +7,7 @@ import { styleFor } from '../../core/style.ts';
 import { hasChanges } from '../../plan/plan.ts';
 import { renderPlanJson, renderPlanMarkdown, renderPlanText } from '../../plan/render/index.ts';
 import { UsageError, type Command } from '../command.ts';
-import { withWorkspace, workspaceFlags } from '../workspace.ts';
+import { withEnvironment, environmentFlags } from '../environment.ts';
 
 export const planCommand: Command = {
   name: 'plan',
@@ -30,7 +30,7 @@ Refreshes the live objects tidemark manages, compares them with the specs and pr
     const { values } = parseArgs({
       args,
       options: {
-        ...workspaceFlags,
+        ...environmentFlags,
         out: { type: 'string' },
         format: { type: 'string', default: 'text' },
         'detailed-exitcode': { type: 'boolean' },
@@ -41,7 +41,7 @@ Refreshes the live objects tidemark manages, compares them with the specs and pr
       strict: true,
     });
     if (!['text', 'markdown', 'json'].includes(values.format!)) throw new UsageError(`--format must be text, markdown or json (got "${values.format}")`);
-    return withWorkspace(ctx, values, async (ws) => {
+    return withEnvironment(ctx, values, async (ws) => {
       const plan = await makePlan(ws, { allowDelete: !!values['allow-delete'], adoptByName: !!values['adopt-by-name'], targets: values.target ?? [] });
       if (values.out) await writeFile(path.resolve(ctx.cwd, values.out), renderPlanJson(plan));
       if (values.format === 'json') ctx.stdout.write(renderPlanJson(plan));

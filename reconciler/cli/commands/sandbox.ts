@@ -10,7 +10,7 @@ import { mkdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { pickEnvironment, WorkspaceError } from '../../composition/connect.ts';
+import { pickEnvironment, SetupError } from '../../composition/connect.ts';
 import { loadSpecs } from '../../spec/load.ts';
 import type { WorkspaceSpec } from '../../spec/schema/workspace.ts';
 import { parseFaultConfig } from '../../sandbox/common/faults.ts';
@@ -181,7 +181,7 @@ async function loadProject(inv: SandboxInvocation, cwd: string): Promise<Project
   try {
     return projectSetup(ws, pickEnvironment(loaded.model!, inv.environment));
   } catch (err) {
-    if (err instanceof WorkspaceError) return { error: err.message };
+    if (err instanceof SetupError) return { error: err.message };
     throw err;
   }
 }

@@ -7,7 +7,7 @@ import { renderPlanText } from '../../plan/render/index.ts';
 import { loadSpecs } from '../../spec/load.ts';
 import type { Command, CommandContext } from '../command.ts';
 import { renderDiagnosticsText, renderSummaryText } from '../../plan/render/diagnostics.ts';
-import { withWorkspace, workspaceFlags } from '../workspace.ts';
+import { withEnvironment, environmentFlags } from '../environment.ts';
 
 /**
  * The main job (`npm start`): what the scheduled workflow runs, in order. Today: validate the specs,
@@ -32,7 +32,7 @@ The main job, as the scheduled workflow runs it:
   async run(args, ctx) {
     const { values } = parseArgs({
       args,
-      options: { ...workspaceFlags, 'auto-approve': { type: 'boolean' }, 'allow-delete': { type: 'boolean' } },
+      options: { ...environmentFlags, 'auto-approve': { type: 'boolean' }, 'allow-delete': { type: 'boolean' } },
       strict: true,
     });
     const style = styleFor(ctx.stdout, ctx.env);
@@ -43,7 +43,7 @@ The main job, as the scheduled workflow runs it:
     ctx.stdout.write(renderSummaryText(result, style));
     if (hasErrors(result.diagnostics) || !result.model) return 1;
 
-    return withWorkspace(ctx, values, async (ws) => {
+    return withEnvironment(ctx, values, async (ws) => {
       let syncLines = 0;
       const result = await runMainJob(
         ws,

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { toManagedInput, toStateEntry } from '../../apply/state-entries.ts';
 import { UsageError, type Command } from '../command.ts';
-import { withWorkspace, workspaceFlags } from '../workspace.ts';
+import { withEnvironment, environmentFlags } from '../environment.ts';
 
 export const stateCommand: Command = {
   name: 'state',
@@ -15,11 +15,11 @@ unprotect  clear prevent_destroy on an object whose spec is gone, so --allow-del
 history    the latest apply runs and their outcome
 `,
   async run(args, ctx) {
-    const { values, positionals } = parseArgs({ args, options: workspaceFlags, allowPositionals: true, strict: true });
+    const { values, positionals } = parseArgs({ args, options: environmentFlags, allowPositionals: true, strict: true });
     const [sub, address] = positionals;
     if (!sub || !['list', 'unprotect', 'history'].includes(sub)) throw new UsageError('use `state list`, `state unprotect ADDRESS` or `state history`');
     if (sub === 'unprotect' && !address) throw new UsageError('give the ADDRESS to unprotect');
-    return withWorkspace(ctx, values, async (ws) => {
+    return withEnvironment(ctx, values, async (ws) => {
       const store = ws.conn.store;
       if (sub === 'list') {
         const all = (await store.listManaged()).map(toStateEntry);

@@ -3,7 +3,7 @@ import { styleFor } from '../../core/style.ts';
 import { DEFAULT_REJECT_RATE_THRESHOLD, formatAge } from '../../sync/monitor.ts';
 import { checkFreshness } from '../../composition/sync-job.ts';
 import { UsageError, type Command } from '../command.ts';
-import { publicTarget, withWorkspace, workspaceFlags } from '../workspace.ts';
+import { publicTarget, withEnvironment, environmentFlags } from '../environment.ts';
 
 /** Exit code when the command worked but found something that needs attention. */
 export const ALERT_EXIT_CODE = 3;
@@ -22,13 +22,13 @@ source's max_rejected (--max-reject-rate for sources that declare none); 1 on er
   async run(args, ctx) {
     const { values } = parseArgs({
       args,
-      options: { ...workspaceFlags, format: { type: 'string', default: 'text' }, 'max-reject-rate': { type: 'string', default: String(DEFAULT_REJECT_RATE_THRESHOLD) } },
+      options: { ...environmentFlags, format: { type: 'string', default: 'text' }, 'max-reject-rate': { type: 'string', default: String(DEFAULT_REJECT_RATE_THRESHOLD) } },
       strict: true,
     });
     const threshold = Number(values['max-reject-rate']);
     if (!(threshold >= 0 && threshold <= 1)) throw new UsageError('--max-reject-rate must be a share between 0 and 1');
     if (!['text', 'json', 'github'].includes(values.format!)) throw new UsageError(`--format must be text, json or github (got "${values.format}")`);
-    return withWorkspace(ctx, values, async (ws) => {
+    return withEnvironment(ctx, values, async (ws) => {
       const { checkedAt: now, statuses } = await checkFreshness(ws, threshold);
       const alerts = statuses.flatMap((s) => s.alerts);
       if (values.format === 'json') {

@@ -3,7 +3,7 @@ import { runSyncJob, selectSources } from '../../composition/sync-job.ts';
 import { styleFor, type Style } from '../../core/style.ts';
 import type { SyncProgress, SyncReport } from '../../sync/run.ts';
 import { UsageError, type Command, type CommandContext } from '../command.ts';
-import { publicTarget, withWorkspace, workspaceFlags } from '../workspace.ts';
+import { publicTarget, withEnvironment, environmentFlags } from '../environment.ts';
 
 export const syncCommand: Command = {
   name: 'sync',
@@ -19,7 +19,7 @@ run    syncs the given sources (default: all), or with --due those whose cron sc
   async run(args, ctx) {
     const { values, positionals } = parseArgs({
       args,
-      options: { ...workspaceFlags, due: { type: 'boolean' }, format: { type: 'string', default: 'text' } },
+      options: { ...environmentFlags, due: { type: 'boolean' }, format: { type: 'string', default: 'text' } },
       allowPositionals: true,
       strict: true,
     });
@@ -27,7 +27,7 @@ run    syncs the given sources (default: all), or with --due those whose cron sc
     if (sub !== 'plan' && sub !== 'run') throw new UsageError('use `sync plan SOURCE` or `sync run [SOURCE...] [--due]`');
     if (sub === 'plan' && names.length !== 1) throw new UsageError('`sync plan` takes exactly one SOURCE');
     if (!['text', 'json'].includes(values.format!)) throw new UsageError(`--format must be text or json (got "${values.format}")`);
-    return withWorkspace(ctx, values, async (ws) => {
+    return withEnvironment(ctx, values, async (ws) => {
       const selection = await selectSources(ws, names, { due: sub === 'run' && !!values.due });
       if (!selection.ok) throw new UsageError(selection.message);
       const selected = selection.sources;

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { type Command } from '../command.ts';
-import { withWorkspace, workspaceFlags } from '../workspace.ts';
+import { withEnvironment, environmentFlags } from '../environment.ts';
 
 export const unlockCommand: Command = {
   name: 'unlock',
@@ -12,8 +12,8 @@ over automatically by the next apply; --force releases a lock that is still held
 know the holder is gone.
 `,
   async run(args, ctx) {
-    const { values } = parseArgs({ args, options: { ...workspaceFlags, force: { type: 'boolean' }, id: { type: 'string' } }, strict: true });
-    return withWorkspace(ctx, values, async (ws) => {
+    const { values } = parseArgs({ args, options: { ...environmentFlags, force: { type: 'boolean' }, id: { type: 'string' } }, strict: true });
+    return withEnvironment(ctx, values, async (ws) => {
       const info = await ws.conn.store.lockInfo();
       if (!info) {
         ctx.stdout.write(`No lock is held for ${ws.conn.environment}.\n`);

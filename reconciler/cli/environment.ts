@@ -1,21 +1,21 @@
-/** Shared plumbing for commands that open a workspace: flags, errors users can fix, cleanup. */
-import { WorkspaceError, workspaceKeyAt } from '../composition/connect.ts';
+/** Shared plumbing for commands that open an environment: flags, errors users can fix, cleanup. */
+import { SetupError, workspaceKeyAt } from '../composition/connect.ts';
 import { explainServiceError } from '../composition/service-errors.ts';
 import type { TargetIdentity } from '../composition/target.ts';
 import { redact } from '../core/redact.ts';
-import { openWorkspace, SpecsInvalidError, type OpenWorkspace } from '../composition/use-cases.ts';
+import { openEnvironment, SpecsInvalidError, type OpenEnvironment } from '../composition/use-cases.ts';
 import { styleFor } from '../core/style.ts';
 import { LockHeldError, StateError } from '../state/index.ts';
 import type { CommandContext } from './command.ts';
 import { renderDiagnosticsText } from '../plan/render/diagnostics.ts';
 
-export const workspaceFlags = {
+export const environmentFlags = {
   env: { type: 'string' },
   specs: { type: 'string' },
   sandbox: { type: 'boolean' },
 } as const;
 
-export interface WorkspaceFlags {
+export interface EnvironmentFlags {
   env?: string;
   specs?: string;
   sandbox?: boolean;
@@ -26,12 +26,12 @@ export function publicTarget(t: TargetIdentity): { kind: TargetIdentity['kind'];
   return { kind: t.kind, id: t.id, label: t.label };
 }
 
-/** Opens the workspace, runs `fn`, always closes; turns problems a user can fix into a message and exit 1. */
-export async function withWorkspace(ctx: CommandContext, flags: WorkspaceFlags, fn: (ws: OpenWorkspace) => Promise<number>): Promise<number> {
+/** Opens the environment, runs `fn`, always closes; turns problems a user can fix into a message and exit 1. */
+export async function withEnvironment(ctx: CommandContext, flags: EnvironmentFlags, fn: (ws: OpenEnvironment) => Promise<number>): Promise<number> {
   const style = styleFor(ctx.stderr, ctx.env);
-  let ws: OpenWorkspace;
+  let ws: OpenEnvironment;
   try {
-    ws = await openWorkspace({
+    ws = await openEnvironment({
       cwd: ctx.cwd,
       env: ctx.env,
       specs: flags.specs ?? ctx.env.TIDEMARK_SPECS ?? 'specs',
@@ -44,7 +44,7 @@ export async function withWorkspace(ctx: CommandContext, flags: WorkspaceFlags, 
       ctx.stderr.write(`tidemark: ${err.message}\n`);
       return 1;
     }
-    if (err instanceof WorkspaceError || err instanceof StateError) {
+    if (err instanceof SetupError || err instanceof StateError) {
       ctx.stderr.write(`tidemark: ${err.message}\n`);
       return 1;
     }
@@ -61,7 +61,7 @@ export async function withWorkspace(ctx: CommandContext, flags: WorkspaceFlags, 
     }
     return await fn(ws);
   } catch (err) {
-    if (err instanceof LockHeldError || err instanceof WorkspaceError) {
+    if (err instanceof LockHeldError || err instanceof SetupError) {
       ctx.stderr.write(`tidemark: ${err.message}\n`);
       return 1;
     }
