@@ -8,7 +8,7 @@
  */
 import type { Attributes } from '../core/attributes.ts';
 import type { DesiredResource } from '../plan/desired.ts';
-import type { Change } from '../plan/plan.ts';
+import type { KindTraits } from '../plan/diff.ts';
 import type { CustomerioClient } from '../providers/customerio/client.ts';
 import type { QualtricsClient } from '../providers/qualtrics/client.ts';
 import type { SpecModel } from '../spec/model.ts';
@@ -45,19 +45,8 @@ export interface LiveObject {
   manageable: boolean;
 }
 
-export interface ResourceKind {
-  /** `customerio.segment`. */
-  kind: string;
-  /** Attributes the service cannot change in place: a difference forces a replace. */
-  replaceOn: readonly string[];
-  /** Attributes that can only be set at creation and cannot be updated or replaced safely: reported only. */
-  createOnly: readonly string[];
-  /** Whether a new object may be created before the old one is deleted during a replace. */
-  createBeforeDestroy: boolean;
-  /** Normalise desired attributes the way live ones are (defaults filled, order canonical). */
-  normalize(desired: Attributes): Attributes;
-  /** Why a change of this kind cannot be applied as planned (pure: looks at the change only). */
-  guard?(change: Change): { code: string; message: string } | undefined;
+/** A kind's traits (what the planner needs: see plan/diff.ts) and its client calls. */
+export interface ResourceKind extends KindTraits {
   /**
    * Every live object of this kind (all pages). `managed` lists the objects tidemark manages, so a kind
    * whose objects live in several containers can look wherever they are.

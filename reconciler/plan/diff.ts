@@ -18,10 +18,15 @@ import { PLAN_FORMAT_VERSION, type Action, type Attributes, type Change, type Pl
 
 /** The pure part of a resource kind the planner needs (no I/O). */
 export interface KindTraits {
+  /** `customerio.segment`. */
   kind: string;
+  /** Attributes the service cannot change in place: a difference forces a replace. */
   replaceOn: readonly string[];
+  /** Attributes that can only be set at creation and cannot be updated or replaced safely: reported only. */
   createOnly: readonly string[];
+  /** Whether a new object may be created before the old one is deleted during a replace. */
   createBeforeDestroy: boolean;
+  /** Normalise desired attributes the way live ones are (defaults filled, order canonical). */
   normalize(desired: Attributes): Attributes;
   /** A kind's own reason a change cannot be applied as planned (e.g. a setting its environment lacks). */
   guard?(change: Change): { code: string; message: string } | undefined;
