@@ -57,13 +57,13 @@ export function parseV2PersonIdentifiers(v: unknown, field: string): Parsed<Pers
   return ref ? { ok: true, value: ref } : { ok: false, issues: [{ reason: 'invalid', field: `${field}.${key}`, message: 'identifier does not match its type' }] };
 }
 
-/** Person → objects: `[{identifiers: ObjectIdentifiers, relationship_attributes?}]`. */
-export function parseObjectRelationships(
-  v: unknown,
-  field: string,
-): Parsed<Array<{ object: ObjectRef; attributes?: Record<string, unknown> }>> {
+/**
+ * A relationship list, `[{identifiers, relationship_attributes?}]`: every item is checked, and its
+ * identifiers read by `parseIds`, whichever side of the relationship they name.
+ */
+function parseRelationshipList<R>(v: unknown, field: string, parseIds: (ids: unknown, field: string) => Parsed<R>): Parsed<Array<{ ref: R; attributes?: Record<string, unknown> }>> {
   if (!Array.isArray(v)) return { ok: false, issues: [{ reason: 'invalid', field, message: `${field} must be an array` }] };
-  const out: Array<{ object: ObjectRef; attributes?: Record<string, unknown> }> = [];
+  const out: Array<{ ref: R; attributes?: Record<string, unknown> }> = [];
   const issues: Issue[] = [];
   v.forEach((item, i) => {
     const f = `${field}[${i}]`;
@@ -71,15 +71,24 @@ export function parseObjectRelationships(
       issues.push({ reason: 'invalid', field: f, message: `${f} must be an object` });
       return;
     }
-    const ids = parseObjectIdentifiers(item.identifiers, `${f}.identifiers`);
+    const ids = parseIds(item.identifiers, `${f}.identifiers`);
     const attrIssues = checkObjectAttributes(item.relationship_attributes, `${f}.relationship_attributes`);
     if (!ids.ok) issues.push(...ids.issues);
     issues.push(...attrIssues);
     if (ids.ok && attrIssues.length === 0) {
-      out.push({ object: ids.value, ...(isPlainObject(item.relationship_attributes) ? { attributes: item.relationship_attributes } : {}) });
+      out.push({ ref: ids.value, ...(isPlainObject(item.relationship_attributes) ? { attributes: item.relationship_attributes } : {}) });
     }
   });
   return issues.length > 0 ? { ok: false, issues } : { ok: true, value: out };
+}
+
+/** Person → objects: `[{identifiers: ObjectIdentifiers, relationship_attributes?}]`. */
+export function parseObjectRelationships(
+  v: unknown,
+  field: string,
+): Parsed<Array<{ object: ObjectRef; attributes?: Record<string, unknown> }>> {
+  const r = parseRelationshipList(v, field, parseObjectIdentifiers);
+  return r.ok ? { ok: true, value: r.value.map(({ ref, ...rest }) => ({ object: ref, ...rest })) } : r;
 }
 
 /** Object → people: `[{identifiers: {id}|{email}|{cio_id}, relationship_attributes?}]`. */
@@ -87,22 +96,6 @@ export function parsePeopleRelationships(
   v: unknown,
   field: string,
 ): Parsed<Array<{ person: PersonRef; attributes?: Record<string, unknown> }>> {
-  if (!Array.isArray(v)) return { ok: false, issues: [{ reason: 'invalid', field, message: `${field} must be an array` }] };
-  const out: Array<{ person: PersonRef; attributes?: Record<string, unknown> }> = [];
-  const issues: Issue[] = [];
-  v.forEach((item, i) => {
-    const f = `${field}[${i}]`;
-    if (!isPlainObject(item)) {
-      issues.push({ reason: 'invalid', field: f, message: `${f} must be an object` });
-      return;
-    }
-    const ids = parseV2PersonIdentifiers(item.identifiers, `${f}.identifiers`);
-    const attrIssues = checkObjectAttributes(item.relationship_attributes, `${f}.relationship_attributes`);
-    if (!ids.ok) issues.push(...ids.issues);
-    issues.push(...attrIssues);
-    if (ids.ok && attrIssues.length === 0) {
-      out.push({ person: ids.value, ...(isPlainObject(item.relationship_attributes) ? { attributes: item.relationship_attributes } : {}) });
-    }
-  });
-  return issues.length > 0 ? { ok: false, issues } : { ok: true, value: out };
+  const r = parseRelationshipList(v, field, parseV2PersonIdentifiers);
+  return r.ok ? { ok: true, value: r.value.map(({ ref, ...rest }) => ({ person: ref, ...rest })) } : r;
 }

@@ -14,6 +14,7 @@
 import type { Prng } from '../common/prng.ts';
 import { matchesFilter, type AudienceFilter } from './filter.ts';
 import { makeUlid } from './ulid.ts';
+import { IDENTIFY_RESERVED_KEYS } from './validate.ts';
 
 export type AttrValue = string | number | boolean | Record<string, unknown> | unknown[];
 
@@ -137,18 +138,6 @@ export interface WorkspaceOptions {
 }
 
 export type WriteOutcome = { applied: true; person: Person } | { applied: false; reason: string };
-
-/** Attribute keys that steer identify and are not stored as attributes. */
-const RESERVED_IDENTIFY_KEYS = new Set([
-  'id',
-  'email',
-  'cio_id',
-  '_timestamp',
-  '_update',
-  'anonymous_id',
-  'cio_relationships',
-  'cio_subscription_preferences',
-]);
 
 const TOPIC_KEY = /^cio_subscription_preferences\.topics\.(topic_[0-9]+)$/;
 const ACTIVITY_CAP = 1000;
@@ -404,7 +393,7 @@ export class Workspace {
   /** Merges attribute values into a person, obeying per-attribute timestamps and blank-means-remove. */
   private applyAttributes(person: Person, attrs: Record<string, unknown>, ts: number): void {
     for (const [key, value] of Object.entries(attrs)) {
-      if (RESERVED_IDENTIFY_KEYS.has(key)) continue;
+      if (IDENTIFY_RESERVED_KEYS.has(key)) continue;
       const topic = TOPIC_KEY.exec(key);
       if (topic) {
         if (typeof value === 'boolean') person.subscriptionTopics[topic[1]!] = value;
@@ -432,7 +421,7 @@ export class Workspace {
     const existing = ref ? this.findPerson(ref) : undefined;
     const names = new Set(existing ? Object.keys(existing.attributes) : []);
     for (const [k, v] of Object.entries(attrs)) {
-      if (RESERVED_IDENTIFY_KEYS.has(k) || TOPIC_KEY.test(k)) continue;
+      if (IDENTIFY_RESERVED_KEYS.has(k) || TOPIC_KEY.test(k)) continue;
       if (isRemoval(v)) names.delete(k);
       else names.add(k);
     }
