@@ -12,7 +12,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
-import { cli, CREDENTIAL_VARS, makeProject, ndjson, personSource, sandboxEnv, useSandbox, type CliResult } from '../sync/support.ts';
+import { cli, CREDENTIAL_VARS, makeProject, ndjson, personSource, sandboxEnv, useSandbox, type CliResult } from '../support/sync-fixture.ts';
 
 let sandbox: RunningSandbox;
 useSandbox(8_008, (s) => (sandbox = s));

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Plan } from '../../reconciler/plan/plan.ts';
 import { runCli } from '../support/cli-run.ts';
-import { DECLARED, editSpec, makeProject, removeProject } from './support.ts';
+import { DECLARED, editSpec, makeProject, removeProject } from '../support/integration-fixture.ts';
 
 let dir: string;
 const cli = (...args: string[]) => runCli([...args, '--sandbox'], { cwd: dir });

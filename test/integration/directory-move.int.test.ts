@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { applyChanges, makePlan } from '../../reconciler/composition/use-cases.ts';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
-import { editSpec, pending, PLAN, planWith, remoteNames, STAGING_DIRECTORY, useSandboxAndProject, withWs } from './support.ts';
+import { editSpec, pending, PLAN, planWith, remoteNames, STAGING_DIRECTORY, useSandboxAndProject, withWs } from '../support/integration-fixture.ts';
 
 const NEW_DIRECTORY = 'POOL_9zNewDirectory1';
 

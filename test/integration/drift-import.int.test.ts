@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { applyChanges, detectDrift, importObject, makePlan } from '../../reconciler/composition/use-cases.ts';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
-import { expectExactlyDeclared, managedId, pending, PLAN, planWith, remoteNames, servicesOf, STAGING_DIRECTORY, useSandboxAndProject, withWs } from './support.ts';
+import { expectExactlyDeclared, managedId, pending, PLAN, planWith, remoteNames, servicesOf, STAGING_DIRECTORY, useSandboxAndProject, withWs } from '../support/integration-fixture.ts';
 
 let sandbox: RunningSandbox;
 let dir: string;

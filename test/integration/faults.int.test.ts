@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { applyChanges, makePlan } from '../../reconciler/composition/use-cases.ts';
 import type { FaultConfig } from '../../reconciler/sandbox/common/faults.ts';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
-import { DECLARED, expectExactlyDeclared, pending, PLAN, remoteNames, useSandboxAndProject, withWs } from './support.ts';
+import { DECLARED, expectExactlyDeclared, pending, PLAN, remoteNames, useSandboxAndProject, withWs } from '../support/integration-fixture.ts';
 
 let sandbox: RunningSandbox;
 let dir: string;

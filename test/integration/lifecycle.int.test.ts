@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { applyChanges, makePlan } from '../../reconciler/composition/use-cases.ts';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
 import { runCli } from '../support/cli-run.ts';
-import { DECLARED, editSpec, expectExactlyDeclared, managedId, pending, PLAN, planWith, remoteNames, removeSpec, servicesOf, STAGING_DIRECTORY, useSandboxAndProject, withWs } from './support.ts';
+import { DECLARED, editSpec, expectExactlyDeclared, managedId, pending, PLAN, planWith, remoteNames, removeSpec, servicesOf, STAGING_DIRECTORY, useSandboxAndProject, withWs } from '../support/integration-fixture.ts';
 
 let sandbox: RunningSandbox;
 let dir: string;

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { applyChanges, detectDrift, makePlan } from '../../reconciler/composition/use-cases.ts';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
-import { DECLARED, expectExactlyDeclared, open, PLAN, useSandboxAndProject, withWs } from './support.ts';
+import { DECLARED, expectExactlyDeclared, open, PLAN, useSandboxAndProject, withWs } from '../support/integration-fixture.ts';
 
 let sandbox: RunningSandbox;
 let dir: string;

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { applyChanges, makePlan, openEnvironment } from '../../reconciler/composition/use-cases.ts';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
-import { expectExactlyDeclared, FAST_RETRY, pending, PLAN, STAGING_DIRECTORY, useSandboxAndProject, withWs } from './support.ts';
+import { expectExactlyDeclared, FAST_RETRY, pending, PLAN, STAGING_DIRECTORY, useSandboxAndProject, withWs } from '../support/integration-fixture.ts';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
 

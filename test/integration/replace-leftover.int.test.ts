@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { applyChanges, makePlan } from '../../reconciler/composition/use-cases.ts';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
-import { editSpec, PLAN, planWith, useSandboxAndProject, withWs } from './support.ts';
+import { editSpec, PLAN, planWith, useSandboxAndProject, withWs } from '../support/integration-fixture.ts';
 
 const ADDRESS = 'qualtrics.event_subscription.post_purchase_fit';
 const OLD_URL = 'https://hooks.staging.hearthandharvest.example/qualtrics/responses';

@@ -6,7 +6,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { applyChanges, makePlan } from '../../reconciler/composition/use-cases.ts';
 import type { Plan } from '../../reconciler/plan/plan.ts';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
-import { editSpec, managedId, pending, PLAN, servicesOf, STAGING_DIRECTORY, useSandboxAndProject, withWs } from './support.ts';
+import { editSpec, managedId, pending, PLAN, servicesOf, STAGING_DIRECTORY, useSandboxAndProject, withWs } from '../support/integration-fixture.ts';
 
 let sandbox: RunningSandbox;
 let dir: string;

@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { Plan } from '../../reconciler/plan/plan.ts';
 import { createSandbox, type RunningSandbox } from '../../reconciler/sandbox/index.ts';
 import { runCli } from '../support/cli-run.ts';
-import { editSpec, makeProject, PRODUCTION_DIRECTORY, removeProject, removeSpec, resetSandbox, servicesOf, STAGING_DIRECTORY } from './support.ts';
+import { editSpec, makeProject, PRODUCTION_DIRECTORY, removeProject, removeSpec, resetSandbox, servicesOf, STAGING_DIRECTORY } from '../support/integration-fixture.ts';
 
 let a: RunningSandbox;
 let b: RunningSandbox;

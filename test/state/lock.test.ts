@@ -5,7 +5,7 @@ import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LockHeldError, LockLostError } from '../../reconciler/state/errors.ts';
 import type { LockInfo, StateStore } from '../../reconciler/state/types.ts';
-import { stateBackends, testClock, type Backend, type Location } from './harness.ts';
+import { stateBackends, testClock, type Backend, type Location } from '../support/state-backends.ts';
 
 const backends = await stateBackends('lock');
 const repo = path.resolve(import.meta.dirname, '../..');

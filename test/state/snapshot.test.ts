@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StateStore } from '../../reconciler/state/types.ts';
-import { stateBackends, testClock } from './harness.ts';
+import { stateBackends, testClock } from '../support/state-backends.ts';
 
 const backends = await stateBackends('snapshot');
 

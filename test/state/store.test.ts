@@ -6,7 +6,7 @@ import { StateConflictError, StateNotFoundError, StateSchemaError } from '../../
 import { MIGRATIONS } from '../../reconciler/state/migrations/all.ts';
 import { migrationChecksum, type Migration } from '../../reconciler/state/migrations/migration.ts';
 import type { StateStore } from '../../reconciler/state/types.ts';
-import { stateBackends, testClock, type Backend, type Location } from './harness.ts';
+import { stateBackends, testClock, type Backend, type Location } from '../support/state-backends.ts';
 
 const backends = await stateBackends('store');
 

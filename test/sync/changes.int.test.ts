@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
 import type { Connector, SourceRow } from '../../reconciler/sync/types.ts';
-import { attributesOf, batchRequests, makeProject, ndjson, open, personSource, returnsSource, storesSource, sync, syncOk, trackRequests, useSandbox, writeData } from './support.ts';
+import { attributesOf, batchRequests, makeProject, ndjson, open, personSource, returnsSource, storesSource, sync, syncOk, trackRequests, useSandbox, writeData } from '../support/sync-fixture.ts';
 
 let sandbox: RunningSandbox;
 let dir: string | undefined;

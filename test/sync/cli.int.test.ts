@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { fixedClock } from '../../reconciler/core/clock.ts';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
 import type { SyncReport } from '../../reconciler/sync/run.ts';
-import { attributesOf, cli, makeProject, ndjson, personSource, sync as syncAttached, syncOk as syncOkAttached, trackRequests, useSandbox, writeData, type SyncCall } from './support.ts';
+import { attributesOf, cli, makeProject, ndjson, personSource, sync as syncAttached, syncOk as syncOkAttached, trackRequests, useSandbox, writeData, type SyncCall } from '../support/sync-fixture.ts';
 
 // The runs in process reach the sandbox as the CLI does, so both share one state.
 const sync = (dir: string, sandbox: RunningSandbox, source: string, o: SyncCall = {}) => syncAttached(dir, sandbox, source, { ...o, live: true });

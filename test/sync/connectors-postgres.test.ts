@@ -13,7 +13,7 @@ import { normalize } from './normalizer-cache.ts';
 import type { ConnectorContext, SourceRow } from '../../reconciler/sync/types.ts';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
 import { postgresSkipReason, TEST_DATABASE_URL } from '../support/postgres.ts';
-import { cli, makeProject, personSource, useSandbox } from './support.ts';
+import { cli, makeProject, personSource, useSandbox } from '../support/sync-fixture.ts';
 
 const DATABASE_URL = TEST_DATABASE_URL;
 const SCHEMA = `tm_conn_${process.pid}_${randomBytes(3).toString('hex')}`;

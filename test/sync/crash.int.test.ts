@@ -29,7 +29,7 @@ import {
   returnsSource,
   sandboxEnv,
   writeData,
-} from './support.ts';
+} from '../support/sync-fixture.ts';
 
 const SLOW = process.env.TIDEMARK_SLOW_TESTS === '1';
 if (!SLOW) console.log('sync crash test: 3 kill/rerun iterations; run 25 with `TIDEMARK_SLOW_TESTS=1 npm run test:slow`');

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
 import { readPayload } from '../../reconciler/sync/prepare.ts';
-import { attributesOf, batchRequests, cli, makeProject, ndjson, open, personSource, syncOk, useSandbox, writeData } from './support.ts';
+import { attributesOf, batchRequests, cli, makeProject, ndjson, open, personSource, syncOk, useSandbox, writeData } from '../support/sync-fixture.ts';
 
 let sandbox: RunningSandbox;
 let dir: string | undefined;

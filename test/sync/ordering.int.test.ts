@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
-import { attributesOf, batchRequests, makeProject, ndjson, personSource, syncOk, useSandbox, writeData } from './support.ts';
+import { attributesOf, batchRequests, makeProject, ndjson, personSource, syncOk, useSandbox, writeData } from '../support/sync-fixture.ts';
 
 let sandbox: RunningSandbox;
 let dir: string | undefined;

@@ -13,7 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { openEnvironment } from '../../reconciler/composition/use-cases.ts';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
 import { syncSource } from '../../reconciler/sync/run.ts';
-import { attributesOf, cli, FAST_RETRY, makeProject, ndjson, open, personSource, sandboxEnv, sync, syncOk, trackRequests, useSandbox, workspaceYaml, writeData } from './support.ts';
+import { attributesOf, cli, FAST_RETRY, makeProject, ndjson, open, personSource, sandboxEnv, sync, syncOk, trackRequests, useSandbox, workspaceYaml, writeData } from '../support/sync-fixture.ts';
 
 let sandbox: RunningSandbox;
 

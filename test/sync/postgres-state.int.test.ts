@@ -1,12 +1,12 @@
 /**
  * The sync engine with its state in PostgreSQL (the real server of the test machine): the snapshot index,
  * the bulk payload reads and the ack log behave as on the embedded store. Skipped with a loud banner when
- * no server answers (see test/state/harness.ts).
+ * no server answers (see test/support/state-backends.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSandbox, type RunningSandbox } from '../../reconciler/sandbox/index.ts';
-import { stateBackends, TEST_DATABASE_URL } from '../state/harness.ts';
-import { attributesOf, makeProject, ndjson, open, personSource, removeProject, sync, syncOk, writeData } from './support.ts';
+import { stateBackends, TEST_DATABASE_URL } from '../support/state-backends.ts';
+import { attributesOf, makeProject, ndjson, open, personSource, removeProject, sync, syncOk, writeData } from '../support/sync-fixture.ts';
 
 const postgres = (await stateBackends('sync_engine')).find((b) => b.name === 'postgres')!;
 

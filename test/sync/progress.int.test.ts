@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { progressPrinter } from '../../reconciler/cli/commands/sync.ts';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
 import type { SyncProgress } from '../../reconciler/sync/run.ts';
-import { makeProject, personSource, syncOk, useSandbox } from './support.ts';
+import { makeProject, personSource, syncOk, useSandbox } from '../support/sync-fixture.ts';
 
 let sandbox: RunningSandbox;
 let dir: string | undefined;

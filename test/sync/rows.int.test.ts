@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
 import type { SyncReport } from '../../reconciler/sync/run.ts';
 import { createConnector } from '../../reconciler/sync/connectors/index.ts';
-import { attributesOf, cli, makeProject, ndjson, personSource, readRejects, rejectsOf, returnsSource, sync, syncOk, useSandbox, writeData } from './support.ts';
+import { attributesOf, cli, makeProject, ndjson, personSource, readRejects, rejectsOf, returnsSource, sync, syncOk, useSandbox, writeData } from '../support/sync-fixture.ts';
 
 let sandbox: RunningSandbox;
 let dir: string | undefined;

@@ -12,7 +12,7 @@ import { fixedClock } from '../../reconciler/core/clock.ts';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
 import type { StateStore } from '../../reconciler/state/index.ts';
 import type { Connector, SourceRow } from '../../reconciler/sync/types.ts';
-import { batchRequests, makeProject, ndjson, open, personSource, rejectsOf, returnsSource, sync, syncOk, useSandbox } from './support.ts';
+import { batchRequests, makeProject, ndjson, open, personSource, rejectsOf, returnsSource, sync, syncOk, useSandbox } from '../support/sync-fixture.ts';
 
 let sandbox: RunningSandbox;
 let dir: string | undefined;

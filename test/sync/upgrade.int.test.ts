@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
 import type { SnapshotAckSession } from '../../reconciler/state/index.ts';
-import { attributesOf, makeProject, ndjson, open, personSource, syncOk, useSandbox, writeData } from './support.ts';
+import { attributesOf, makeProject, ndjson, open, personSource, syncOk, useSandbox, writeData } from '../support/sync-fixture.ts';
 
 let sandbox: RunningSandbox;
 

@@ -10,7 +10,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { fixedClock } from '../../reconciler/core/clock.ts';
 import { createSandbox, type RunningSandbox } from '../../reconciler/sandbox/index.ts';
-import { attributesOf, batchRequests, makeProject, removeProject, resetSandbox, syncOk } from './support.ts';
+import { attributesOf, batchRequests, makeProject, removeProject, resetSandbox, syncOk } from '../support/sync-fixture.ts';
 import { postgresSkipReason, TEST_DATABASE_URL } from '../support/postgres.ts';
 
 const DATABASE_URL = TEST_DATABASE_URL;

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { toManagedInput, toStateEntry } from '../../apply/state-entries.ts';
+import { applyHistory, listManaged, unprotect } from '../../composition/state-admin.ts';
 import { UsageError, type Command } from '../command.ts';
 import { withEnvironment, environmentFlags } from '../environment.ts';
 
@@ -20,23 +20,20 @@ history    the latest apply runs and their outcome
     if (!sub || !['list', 'unprotect', 'history'].includes(sub)) throw new UsageError('use `state list`, `state unprotect ADDRESS` or `state history`');
     if (sub === 'unprotect' && !address) throw new UsageError('give the ADDRESS to unprotect');
     return withEnvironment(ctx, values, async (ws) => {
-      const store = ws.conn.store;
       if (sub === 'list') {
-        const all = (await store.listManaged()).map(toStateEntry);
+        const all = await listManaged(ws);
         if (!all.length) ctx.stdout.write(`Nothing is managed in ${ws.conn.environment} yet.\n`);
         for (const m of all) ctx.stdout.write(`${m.address}\t${m.remoteId}${m.preventDestroy ? '\tprevent_destroy' : ''}\n`);
         return 0;
       }
       if (sub === 'history') {
-        for (const r of await store.listApplies(20)) ctx.stdout.write(`${r.startedAt}\t${r.status}\t${r.who}${r.error ? `\t${r.error}` : ''}\n`);
+        for (const r of await applyHistory(ws)) ctx.stdout.write(`${r.startedAt}\t${r.status}\t${r.who}${r.error ? `\t${r.error}` : ''}\n`);
         return 0;
       }
-      const m = await store.getManaged(address!);
-      if (!m) {
+      if (!(await unprotect(ws, address!))) {
         ctx.stderr.write(`tidemark state: ${address} is not managed in ${ws.conn.environment}\n`);
         return 1;
       }
-      await store.putManaged(toManagedInput({ ...toStateEntry(m), preventDestroy: false }));
       ctx.stdout.write(`${address} is no longer protected. \`tidemark plan --allow-delete\` will now plan its deletion if its spec is gone.\n`);
       return 0;
     });

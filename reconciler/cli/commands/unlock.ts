@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { type Command } from '../command.ts';
+import { applyLock, releaseLock } from '../../composition/state-admin.ts';
 import { withEnvironment, environmentFlags } from '../environment.ts';
 
 export const unlockCommand: Command = {
@@ -14,7 +15,7 @@ know the holder is gone.
   async run(args, ctx) {
     const { values } = parseArgs({ args, options: { ...environmentFlags, force: { type: 'boolean' }, id: { type: 'string' } }, strict: true });
     return withEnvironment(ctx, values, async (ws) => {
-      const info = await ws.conn.store.lockInfo();
+      const info = await applyLock(ws);
       if (!info) {
         ctx.stdout.write(`No lock is held for ${ws.conn.environment}.\n`);
         return 0;
@@ -26,7 +27,7 @@ know the holder is gone.
         if (!info.stale) ctx.stdout.write('Re-run with --force to release it (only if that holder is really gone).\n');
         return 0;
       }
-      const released = await ws.conn.store.forceUnlock(values.id ?? info.id);
+      const released = await releaseLock(ws, values.id ?? info.id);
       ctx.stdout.write(released ? 'Released.\n' : 'The lock changed hands meanwhile; nothing released.\n');
       return released ? 0 : 1;
     });

@@ -16,7 +16,7 @@ import { MIGRATIONS } from '../../reconciler/state/migrations/all.ts';
 import type { Migration } from '../../reconciler/state/migrations/migration.ts';
 import type { StateStore, StateStoreOptions } from '../../reconciler/state/types.ts';
 
-import { TEST_DATABASE_URL, postgresSkipReason } from '../support/postgres.ts';
+import { TEST_DATABASE_URL, postgresSkipReason } from './postgres.ts';
 
 export { TEST_DATABASE_URL };
 
