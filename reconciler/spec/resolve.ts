@@ -40,32 +40,24 @@ export function buildModel(
       workspaces.push(s);
     },
     Fields: (f) => {
-      for (const [name, def] of Object.entries(f.spec.fields ?? {})) {
-        const prior = model.fields.get(name);
-        if (prior) {
-          diagnostics.push({
-            severity: 'error',
-            code: 'SPEC006',
-            summary: `Field "${name}" is registered twice: also at ${prior.at.pd.file}:${locate(prior.at.pd, prior.path).start.line}.`,
-            ...at(f, ['fields', name], true),
-          });
-          continue;
+      // Names are unique across the registry's files: a second registration is reported where it stands.
+      const register = <D>(registry: Map<string, { at: Located<FieldsSpec>; path: Path }>, key: 'fields' | 'events', label: string, entries: Record<string, D>, add: (name: string, def: D) => void) => {
+        for (const [name, def] of Object.entries(entries)) {
+          const prior = registry.get(name);
+          if (prior) {
+            diagnostics.push({
+              severity: 'error',
+              code: 'SPEC006',
+              summary: `${label} "${name}" is registered twice: also at ${prior.at.pd.file}:${locate(prior.at.pd, prior.path).start.line}.`,
+              ...at(f, [key, name], true),
+            });
+            continue;
+          }
+          add(name, def);
         }
-        model.fields.set(name, { name, def, at: f, path: ['fields', name] });
-      }
-      for (const [name, def] of Object.entries(f.spec.events ?? {})) {
-        const prior = model.events.get(name);
-        if (prior) {
-          diagnostics.push({
-            severity: 'error',
-            code: 'SPEC006',
-            summary: `Event "${name}" is registered twice: also at ${prior.at.pd.file}:${locate(prior.at.pd, prior.path).start.line}.`,
-            ...at(f, ['events', name], true),
-          });
-          continue;
-        }
-        model.events.set(name, { name, def, at: f, path: ['events', name] });
-      }
+      };
+      register(model.fields, 'fields', 'Field', f.spec.fields ?? {}, (name, def) => model.fields.set(name, { name, def, at: f, path: ['fields', name] }));
+      register(model.events, 'events', 'Event', f.spec.events ?? {}, (name, def) => model.events.set(name, { name, def, at: f, path: ['events', name] }));
     },
     Source: (s) => {
       model.sources.set(s.name, s);
