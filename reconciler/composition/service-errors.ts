@@ -26,7 +26,7 @@ export function explainServiceError(err: unknown, c: ServiceErrorContext): strin
   const status = err.status;
 
   if (status === 401 || status === 403) {
-    const what = status === 401 ? 'refused the credentials' : 'denied access';
+    const what = status === 401 ? 'refused the credentials' : 'refused access with the credentials';
     if (err.provider === 'customerio') {
       const vars = app ? [cio.app_api_key_env] : [cio.site_id_env, cio.track_api_key_env];
       return (
