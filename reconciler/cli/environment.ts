@@ -22,8 +22,8 @@ export interface EnvironmentFlags {
 }
 
 /** What machine-readable outputs say about where they ran: the identity, never a credential. */
-export function publicTarget(t: TargetIdentity): { kind: TargetIdentity['kind']; id: string; label: string } {
-  return { kind: t.kind, id: t.id, label: t.label };
+export function publicTarget(t: TargetIdentity): { mode: TargetIdentity['mode']; id: string; label: string } {
+  return { mode: t.mode, id: t.id, label: t.label };
 }
 
 /** Opens the environment, runs `fn`, always closes; turns problems a user can fix into a message and exit 1. */

@@ -93,12 +93,12 @@ export async function connect(model: SpecModel, opts: ConnectOptions): Promise<C
   const notes: string[] = [];
 
   const cio = envCfg.customerio;
-  const choice = opts.attachSandbox ? ({ kind: 'sandbox', reason: 'chosen' } as const) : chooseTarget(environment, envCfg, opts.env, !!opts.sandbox);
-  if (choice.kind === 'refused') throw new SetupError(choice.message);
+  const choice = opts.attachSandbox ? ({ outcome: 'sandbox', reason: 'chosen' } as const) : chooseTarget(environment, envCfg, opts.env, !!opts.sandbox);
+  if (choice.outcome === 'refused') throw new SetupError(choice.message);
   let sandbox = opts.attachSandbox;
   let vars: Record<string, string | undefined>;
   let target: TargetIdentity;
-  if (choice.kind === 'sandbox') {
+  if (choice.outcome === 'sandbox') {
     const dataFile = path.join(stateDir, 'sandbox', `${environment}.json`);
     if (!sandbox) {
       sandbox = await createSandbox({ port: 0, dataFile, retryAfterSeconds: 0 });
@@ -137,7 +137,7 @@ export async function connect(model: SpecModel, opts: ConnectOptions): Promise<C
     }),
   );
   const explainCtx = { environment, envCfg, keyAt: workspaceKeyAt(model, environment), target };
-  if (target.kind === 'live') await checkRegion(customerio, explainCtx);
+  if (target.mode === 'live') await checkRegion(customerio, explainCtx);
   let qualtrics: QualtricsClient | undefined;
   if (envCfg.qualtrics) {
     qualtrics = new QualtricsClient(qualtricsConfigFromEnv(vars, { onRequest: requests.hook, ...(opts.retry ? { retry: opts.retry } : {}) }));
@@ -161,7 +161,7 @@ export async function connect(model: SpecModel, opts: ConnectOptions): Promise<C
   // mixes its ids into the state of the real workspace (nor blocks it: see checkStateTarget).
   // So does a run against services on this machine (a standalone `tidemark sandbox`): its ids would
   // otherwise claim the state the real credentials need.
-  const stateEnv = target.kind === 'sandbox' ? `${environment}.sandbox` : target.loopback ? `${environment}.local` : environment;
+  const stateEnv = target.mode === 'sandbox' ? `${environment}.sandbox` : target.loopback ? `${environment}.local` : environment;
   const ownsSandbox = sandbox && !opts.attachSandbox;
   let store: StateStore;
   try {

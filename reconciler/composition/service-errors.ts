@@ -21,7 +21,7 @@ export function explainServiceError(err: unknown, c: ServiceErrorContext): strin
   const key = (k: string) => c.keyAt(k.split('.'));
   const cio = c.envCfg.customerio;
   const q = c.envCfg.qualtrics;
-  const where = c.target.kind === 'sandbox' ? 'the embedded sandbox' : err.provider === 'customerio' ? 'Customer.io' : 'Qualtrics';
+  const where = c.target.mode === 'sandbox' ? 'the embedded sandbox' : err.provider === 'customerio' ? 'Customer.io' : 'Qualtrics';
   const app = err.operation.startsWith('app.') || !err.operation.startsWith('track.');
   const status = err.status;
 

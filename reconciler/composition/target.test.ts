@@ -11,22 +11,22 @@ const all = { S: 'site1', T: 'track', A: 'app', Q: 'token' };
 
 describe('chooseTarget', () => {
   it('goes live with every credential, and to the sandbox when chosen even then', () => {
-    expect(chooseTarget('staging', envCfg(), all, false)).toEqual({ kind: 'live' });
-    expect(chooseTarget('staging', envCfg({ protected: true }), {}, true)).toEqual({ kind: 'sandbox', reason: 'chosen' });
+    expect(chooseTarget('staging', envCfg(), all, false)).toEqual({ outcome: 'live' });
+    expect(chooseTarget('staging', envCfg({ protected: true }), {}, true)).toEqual({ outcome: 'sandbox', reason: 'chosen' });
   });
 
   it('falls back to the sandbox only for an unprotected environment outside CI with no credentials at all', () => {
-    expect(chooseTarget('staging', envCfg(), {}, false)).toEqual({ kind: 'sandbox', reason: 'no-credentials' });
-    expect(chooseTarget('staging', envCfg(), { CI: 'false' }, false)).toEqual({ kind: 'sandbox', reason: 'no-credentials' });
+    expect(chooseTarget('staging', envCfg(), {}, false)).toEqual({ outcome: 'sandbox', reason: 'no-credentials' });
+    expect(chooseTarget('staging', envCfg(), { CI: 'false' }, false)).toEqual({ outcome: 'sandbox', reason: 'no-credentials' });
     for (const [cfg, env] of [[envCfg({ protected: true }), {}], [envCfg(), { CI: 'true' }], [envCfg(), { CI: '1' }]] as const) {
       const c = chooseTarget('staging', cfg, env, false);
-      expect(c.kind).toBe('refused');
+      expect(c.outcome).toBe('refused');
     }
   });
 
   it('treats whitespace-only values as missing and names them', () => {
     const c = chooseTarget('staging', envCfg(), { ...all, T: '  \n' }, false);
-    expect(c).toEqual({ kind: 'refused', message: expect.stringContaining('no credentials in T (T is set but empty)') });
+    expect(c).toEqual({ outcome: 'refused', message: expect.stringContaining('no credentials in T (T is set but empty)') });
   });
 });
 

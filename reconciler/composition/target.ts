@@ -17,7 +17,7 @@ export type EnvironmentSpec = WorkspaceSpec['environments'][string];
 
 /** The identity of what a run talks to; `id` is what the state records, `label` what outputs say. */
 export interface TargetIdentity {
-  kind: 'sandbox' | 'live';
+  mode: 'sandbox' | 'live';
   /** Stable across runs against the same services (no ports of the embedded sandbox, no secrets). */
   id: string;
   /** One line for people: "the embedded sandbox" or "Customer.io site … (us) · Qualtrics iad1, directory …". */
@@ -29,9 +29,9 @@ export interface TargetIdentity {
 }
 
 export type TargetChoice =
-  | { kind: 'sandbox'; reason: 'chosen' | 'no-credentials' }
-  | { kind: 'live' }
-  | { kind: 'refused'; message: string };
+  | { outcome: 'sandbox'; reason: 'chosen' | 'no-credentials' }
+  | { outcome: 'live' }
+  | { outcome: 'refused'; message: string };
 
 /** Names of the variables holding the credentials of one environment, Customer.io first. */
 export function credentialNames(envCfg: EnvironmentSpec): string[] {
@@ -52,12 +52,12 @@ export function isCi(env: NodeJS.ProcessEnv): boolean {
 
 /** Where a run goes, before anything is opened. */
 export function chooseTarget(environment: string, envCfg: EnvironmentSpec, env: NodeJS.ProcessEnv, sandboxChosen: boolean): TargetChoice {
-  if (sandboxChosen) return { kind: 'sandbox', reason: 'chosen' };
+  if (sandboxChosen) return { outcome: 'sandbox', reason: 'chosen' };
   const names = credentialNames(envCfg);
   const missing = names.filter((n) => credentialValue(env, n) === undefined);
-  if (missing.length === 0) return { kind: 'live' };
+  if (missing.length === 0) return { outcome: 'live' };
   const none = missing.length === names.length;
-  if (none && !envCfg.protected && !isCi(env)) return { kind: 'sandbox', reason: 'no-credentials' };
+  if (none && !envCfg.protected && !isCi(env)) return { outcome: 'sandbox', reason: 'no-credentials' };
   const why = envCfg.protected
     ? `environment "${environment}" is protected, so it never falls back to the sandbox`
     : none
@@ -65,7 +65,7 @@ export function chooseTarget(environment: string, envCfg: EnvironmentSpec, env: 
       : `some of its credentials are set, so it is meant for the live services`;
   const empty = missing.filter((n) => env[n] !== undefined);
   return {
-    kind: 'refused',
+    outcome: 'refused',
     message:
       `environment "${environment}" has no credentials in ${missing.join(', ')}${empty.length ? ` (${empty.join(', ')} ${empty.length > 1 ? 'are' : 'is'} set but empty)` : ''}: ${why}. ` +
       `Set ${missing.length > 1 ? 'them' : 'it'}, or pass --sandbox to run on the embedded sandbox instead.`,
@@ -90,12 +90,12 @@ export function liveTarget(envCfg: EnvironmentSpec, env: NodeJS.ProcessEnv): Tar
     labelParts.push(`Qualtrics ${qualtrics.datacenter}, directory ${qualtrics.directory_id}${via(baseUrl)}`);
   }
   const loopback = [trackUrl, appUrl, baseUrl].some(isLoopback);
-  return { kind: 'live', id: idParts.join('|'), label: labelParts.join(' · '), ...(loopback ? { loopback: true as const } : {}), customerio, ...(qualtrics ? { qualtrics } : {}) };
+  return { mode: 'live', id: idParts.join('|'), label: labelParts.join(' · '), ...(loopback ? { loopback: true as const } : {}), customerio, ...(qualtrics ? { qualtrics } : {}) };
 }
 
 /** The embedded (or attached) sandbox: one identity per environment, whatever ports it listens on. */
 export function sandboxTarget(environment: string, where?: string): TargetIdentity {
-  return { kind: 'sandbox', id: `sandbox:${environment}`, label: `the embedded sandbox${where ? ` (${where})` : ''}` };
+  return { mode: 'sandbox', id: `sandbox:${environment}`, label: `the embedded sandbox${where ? ` (${where})` : ''}` };
 }
 
 function isLoopback(origin: string | undefined): boolean {

@@ -13,7 +13,7 @@ import { desiredResources } from '../kinds/index.ts';
 import type { DesiredResource } from '../plan/desired.ts';
 import { computePlan, type PlanOptions } from '../plan/diff.ts';
 import { driftReport, type DriftReport } from '../plan/drift.ts';
-import type { Plan } from '../plan/plan.ts';
+import { readSavedPlan, type Plan } from '../plan/plan.ts';
 import { loadSpecs, type LoadResult } from '../spec/load.ts';
 import type { SpecModel } from '../spec/model.ts';
 import { LockHeldError, type StateStore } from '../state/index.ts';
@@ -66,12 +66,12 @@ export async function openEnvironment(req: EnvironmentRequest): Promise<OpenEnvi
 
 export async function makePlan(ws: OpenEnvironment, options: PlanOptions): Promise<Plan> {
   const state = (await ws.conn.store.listManaged()).map(toStateEntry);
-  const needed = [...ws.desired.map((d) => `${d.address.provider}.${d.address.kind}`), ...state.map((s) => s.kind)];
+  const needed = [...ws.desired.map((d) => `${d.address.provider}.${d.address.type}`), ...state.map((s) => s.kind)];
   const live = await refreshLive(ws.conn.kinds, needed, state);
   const rev = await specsRevision(ws.cwd, ws.load.dir);
   return computePlan({
     environment: ws.conn.environment,
-    target: { kind: ws.conn.target.kind, id: ws.conn.target.id, label: ws.conn.target.label },
+    target: { mode: ws.conn.target.mode, id: ws.conn.target.id, label: ws.conn.target.label },
     desired: ws.desired,
     kinds: ws.conn.kinds,
     state,
@@ -123,21 +123,22 @@ export async function applyChanges(ws: OpenEnvironment, req: ApplyRequest): Prom
     throw err;
   }
   try {
-    const options = req.saved
-      ? { allowDelete: req.saved.options.allow_delete, adoptByName: req.saved.options.adopt_by_name, targets: req.saved.options.targets }
+    const saved = req.saved ? readSavedPlan(req.saved) : undefined;
+    const options = saved
+      ? { allowDelete: saved.options.allow_delete, adoptByName: saved.options.adopt_by_name, targets: saved.options.targets }
       : req.options;
     const fresh = await makePlan(ws, options);
     let plan = fresh;
-    if (req.saved) {
-      const moved = whatMoved(req.saved, fresh, await writtenSince(ws.conn.store, req.saved.created_at));
-      if (moved.length) return { status: 'stale', plan: req.saved, moved };
-      plan = req.saved;
+    if (saved) {
+      const moved = whatMoved(saved, fresh, await writtenSince(ws.conn.store, saved.created_at));
+      if (moved.length) return { status: 'stale', plan: saved, moved };
+      plan = saved;
     }
     // A plan with errors (e.g. no provider for a kind in this environment) is shown, never applied.
     if (hasErrors(plan.diagnostics)) return { status: 'invalid', plan };
     if (!plan.changes.some((c) => c.action !== 'noop')) return { status: 'nothing', plan };
     // A protected environment changes only by the plan someone reviewed: never a plan made just now.
-    if (!req.saved && isProtected(ws)) return { status: 'protected', plan };
+    if (!saved && isProtected(ws)) return { status: 'protected', plan };
     if (req.confirm && !(await req.confirm(plan))) return { status: 'declined', plan };
     const result = await executePlan(plan, {
       store: ws.conn.store,
@@ -176,7 +177,7 @@ async function writtenSince(store: StateStore, since: string): Promise<Map<strin
 
 export async function detectDrift(ws: OpenEnvironment): Promise<DriftReport> {
   const state = (await ws.conn.store.listManaged()).map(toStateEntry);
-  const needed = [...ws.desired.map((d) => `${d.address.provider}.${d.address.kind}`), ...state.map((s) => s.kind)];
+  const needed = [...ws.desired.map((d) => `${d.address.provider}.${d.address.type}`), ...state.map((s) => s.kind)];
   const live = await refreshLive(ws.conn.kinds, needed, state);
   return driftReport({ environment: ws.conn.environment, desired: ws.desired, kinds: ws.conn.kinds, state, live });
 }
@@ -192,7 +193,7 @@ export async function importObject(ws: OpenEnvironment, address: string, remoteI
     const declared = ws.desired.map((x) => formatAddress(x.address));
     return { status: 'refused', reason: `${address} is not declared in the specs for environment "${ws.conn.environment}" (declared: ${declared.join(', ') || 'none'})` };
   }
-  const kindName = `${d.address.provider}.${d.address.kind}`;
+  const kindName = `${d.address.provider}.${d.address.type}`;
   const kind = ws.conn.kinds[kindName];
   if (!kind) return { status: 'refused', reason: `no provider for ${kindName} in this environment` };
   const lock = await ws.conn.store.acquireLock({ operation: `import ${address}`, who });

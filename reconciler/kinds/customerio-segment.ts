@@ -64,7 +64,7 @@ function desired(model: SpecModel, env: string): DesiredResource[] {
   for (const seg of sorted(model.segments)) {
     if (!appliesTo(seg.spec, env) || !seg.spec.publish?.customerio_segment) continue;
     out.push({
-      address: { provider: 'customerio', kind: 'segment', name: seg.name },
+      address: { provider: 'customerio', type: 'segment', name: seg.name },
       attributes: {
         name: remoteSegmentName(seg.name),
         description: seg.spec.description ?? `Managed by tidemark from ${seg.pd.file}`,
@@ -72,7 +72,7 @@ function desired(model: SpecModel, env: string): DesiredResource[] {
       dependsOn: [],
       source: declaredAt(seg),
       preventDestroy: seg.spec.prevent_destroy === true,
-      movedFrom: seg.spec.moved_from ? { provider: 'customerio', kind: 'segment', name: seg.spec.moved_from } : undefined,
+      movedFrom: seg.spec.moved_from ? { provider: 'customerio', type: 'segment', name: seg.spec.moved_from } : undefined,
     });
   }
   return out;

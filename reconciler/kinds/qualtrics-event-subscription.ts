@@ -65,7 +65,7 @@ function desired(model: SpecModel, env: string): DesiredResource[] {
   for (const t of sorted(model.surveyTargets)) {
     if (!appliesTo(t.spec, env) || !t.spec.responses?.webhook) continue;
     out.push({
-      address: { provider: 'qualtrics', kind: 'event_subscription', name: t.name },
+      address: { provider: 'qualtrics', type: 'event_subscription', name: t.name },
       attributes: {
         topics: `surveyengine.completedResponse.${t.spec.survey}`,
         publication_url: environment?.qualtrics?.responses_webhook_url ?? null,
@@ -73,7 +73,7 @@ function desired(model: SpecModel, env: string): DesiredResource[] {
       dependsOn: [mailingListAddress(t.name)],
       source: declaredAt(t),
       preventDestroy: t.spec.prevent_destroy === true,
-      movedFrom: t.spec.moved_from ? { provider: 'qualtrics', kind: 'event_subscription', name: t.spec.moved_from } : undefined,
+      movedFrom: t.spec.moved_from ? { provider: 'qualtrics', type: 'event_subscription', name: t.spec.moved_from } : undefined,
     });
   }
   return out;

@@ -79,7 +79,7 @@ export function qualtricsMailingListKind(client: QualtricsClient, directoryId: s
 
 /** The mailing list of a survey target: its own address, which the target's webhook depends on. */
 export function mailingListAddress(target: string): Address {
-  return { provider: 'qualtrics', kind: 'mailing_list', name: target };
+  return { provider: 'qualtrics', type: 'mailing_list', name: target };
 }
 
 /** One list per survey target, in the environment's XM directory. */

@@ -23,16 +23,16 @@ const kinds: Record<string, KindTraits> = {
 };
 
 function list(name: string, attrs: Partial<Attributes> = {}, extra: Partial<DesiredResource> = {}): DesiredResource {
-  return { address: { provider: 'qualtrics', kind: 'mailing_list', name }, attributes: { name, directory_id: 'POOL_1', ...attrs }, dependsOn: [], source: src, preventDestroy: false, ...extra };
+  return { address: { provider: 'qualtrics', type: 'mailing_list', name }, attributes: { name, directory_id: 'POOL_1', ...attrs }, dependsOn: [], source: src, preventDestroy: false, ...extra };
 }
 function segment(name: string, extra: Partial<DesiredResource> = {}): DesiredResource {
-  return { address: { provider: 'customerio', kind: 'segment', name }, attributes: { name: `tidemark: ${name}`, description: 'd' }, dependsOn: [], source: src, preventDestroy: false, ...extra };
+  return { address: { provider: 'customerio', type: 'segment', name }, attributes: { name: `tidemark: ${name}`, description: 'd' }, dependsOn: [], source: src, preventDestroy: false, ...extra };
 }
 function sub(name: string): DesiredResource {
   return {
-    address: { provider: 'qualtrics', kind: 'event_subscription', name },
+    address: { provider: 'qualtrics', type: 'event_subscription', name },
     attributes: { topics: 'surveyengine.completedResponse.SV_1', publication_url: 'https://h.example/q' },
-    dependsOn: [{ provider: 'qualtrics', kind: 'mailing_list', name }],
+    dependsOn: [{ provider: 'qualtrics', type: 'mailing_list', name }],
     source: src,
     preventDestroy: false,
   };
@@ -41,7 +41,7 @@ function sub(name: string): DesiredResource {
 function input(over: Partial<PlanInput>): PlanInput {
   return {
     environment: 'staging',
-    target: { kind: 'sandbox', id: 'sandbox:staging', label: 'the embedded sandbox' },
+    target: { mode: 'sandbox', id: 'sandbox:staging', label: 'the embedded sandbox' },
     desired: [],
     kinds,
     state: [],
@@ -144,7 +144,7 @@ describe('computePlan', () => {
 
   it('a declared rename moves the state entry and keeps the remote object', () => {
     const p = computePlan(input({
-      desired: [list('new_name', { name: 'old' }, { movedFrom: { provider: 'qualtrics', kind: 'mailing_list', name: 'old' } })],
+      desired: [list('new_name', { name: 'old' }, { movedFrom: { provider: 'qualtrics', type: 'mailing_list', name: 'old' } })],
       state: [{ address: 'qualtrics.mailing_list.old', kind: 'qualtrics.mailing_list', remoteId: 'CG_o', attributes: { name: 'old', directory_id: 'POOL_1' }, dependsOn: [], preventDestroy: false }],
       live: { 'qualtrics.mailing_list': [{ id: 'CG_o', name: 'old', attributes: { name: 'old', directory_id: 'POOL_1' }, manageable: true }] },
     }));

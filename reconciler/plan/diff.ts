@@ -157,7 +157,7 @@ function recordLive(pairs: Pairs, address: string, l: LiveEntry | undefined): vo
 function decideDesired(d: DesiredResource, input: PlanInput, pairs: Pairs, diagnostics: Diagnostic[]): Change[] {
   const { kinds, options } = input;
   const address = formatAddress(d.address);
-  const kindName = `${d.address.provider}.${d.address.kind}`;
+  const kindName = `${d.address.provider}.${d.address.type}`;
   const traits = kinds[kindName];
   if (!traits) {
     diagnostics.push({ severity: 'error', code: 'PLAN001', summary: `No provider handles ${kindName}.`, address, source: d.source });
@@ -373,7 +373,7 @@ function selectTargets(changes: Change[], targets: string[], diagnostics: Diagno
  * reverse dependency order (a dependant goes before what it depends on).
  */
 export function orderChanges(changes: Change[]): Change[] {
-  const toNode = (c: Change) => ({ change: c, address: parseAddress(c.address) ?? { kind: c.kind, name: c.address }, dependsOn: c.depends_on.map((d) => parseAddress(d)!).filter(Boolean) });
+  const toNode = (c: Change) => ({ change: c, address: parseAddress(c.address) ?? { type: c.kind, name: c.address }, dependsOn: c.depends_on.map((d) => parseAddress(d)!).filter(Boolean) });
   const forward = changes.filter((c) => c.action !== 'delete' && c.action !== 'forget').map(toNode);
   const backward = changes.filter((c) => c.action === 'delete' || c.action === 'forget').map(toNode);
   return [...dependencyWaves(forward).flat(), ...dependencyWaves(backward).reverse().flat()].map((n) => n.change);

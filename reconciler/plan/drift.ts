@@ -60,7 +60,7 @@ export function driftReport(input: {
   for (const d of input.desired) {
     const address = formatAddress(d.address);
     if (managedAddresses.has(address)) continue;
-    const kind = `${d.address.provider}.${d.address.kind}`;
+    const kind = `${d.address.provider}.${d.address.type}`;
     const traits = input.kinds[kind];
     if (!traits) continue;
     const wanted = traits.normalize(d.attributes);

@@ -4,8 +4,8 @@ import { formatAddress } from '../core/address.ts';
 import { creationOrder, deletionOrder, dependencyWaves } from './order.ts';
 
 const a = (name: string, deps: string[] = []) => ({
-  address: { provider: 'p', kind: 'k', name },
-  dependsOn: deps.map((d) => ({ provider: 'p', kind: 'k', name: d })),
+  address: { provider: 'p', type: 'k', name },
+  dependsOn: deps.map((d) => ({ provider: 'p', type: 'k', name: d })),
 });
 
 describe('dependency order', () => {

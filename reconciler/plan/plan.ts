@@ -67,11 +67,22 @@ export interface DataImpact {
 }
 
 export interface PlanTarget {
-  kind: 'sandbox' | 'live';
+  mode: 'sandbox' | 'live';
   /** Stable identity (no secrets): a saved plan is refused against any other. */
   id: string;
   /** For people: "the embedded sandbox", "Customer.io site … (us) · Qualtrics …". */
   label: string;
+}
+
+/**
+ * A plan as read back from a saved file. Plans saved by older versions name the target's mode `kind`
+ * (`target.kind`); they read as `target.mode`, so they compare and apply as they did.
+ */
+export function readSavedPlan(saved: Plan): Plan {
+  const target = saved.target as (Partial<PlanTarget> & { kind?: PlanTarget['mode'] }) | undefined;
+  if (!target || target.mode !== undefined || target.kind === undefined) return saved;
+  const { kind, ...rest } = target;
+  return { ...saved, target: { ...rest, mode: kind } as PlanTarget };
 }
 
 export interface Plan {

@@ -5,6 +5,7 @@ import type { EventDef, FieldDef, FieldsSpec, SegmentSpec, SourceSpec, SurveyTar
 
 /** A validated spec with the document it came from, so findings can be located. */
 export interface Located<T> {
+  /** The spec kind: the document's `kind:` (`Segment`, `Source`, …). */
   kind: T extends { kind: infer K } ? K : string;
   name: string;
   /** `source.recharge_subscriptions`, `segment.vip`, `survey_target.post_purchase_fit`, … */
@@ -57,8 +58,8 @@ export function knownSystems(model: SpecModel): Set<string> {
   return out;
 }
 
-export function addressFor(kind: string, name: string): string {
-  const k = kind === 'SurveyTarget' ? 'survey_target' : kind.toLowerCase();
+export function addressFor(specKind: string, name: string): string {
+  const k = specKind === 'SurveyTarget' ? 'survey_target' : specKind.toLowerCase();
   return `${k}.${name}`;
 }
 

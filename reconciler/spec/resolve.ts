@@ -8,7 +8,7 @@ import { knownSystems, sorted, type Located, type SpecModel } from './model.ts';
 import type { Condition, FieldsSpec, Kind, SegmentSpec, SourceSpec, SpecOfKind, SurveyTargetSpec, WorkspaceSpec } from './schema/index.ts';
 import { didYouMean } from './suggest.ts';
 
-/** A located spec of any kind (the union follows the kind table in schema/index.ts). */
+/** A located spec of any spec kind (the union follows the kind table in schema/index.ts). */
 export type AnyLocated = { [K in Kind]: Located<SpecOfKind[K]> }[Kind];
 
 export function at(spec: Located<unknown>, path: Path, key = false): Pick<Diagnostic, 'address' | 'path' | 'source'> {
@@ -33,7 +33,7 @@ export function buildModel(
   const seen = new Map<string, AnyLocated>();
   const workspaces: Located<WorkspaceSpec>[] = [];
 
-  // One handler per kind: the mapped type makes a kind added to the table without one a type error,
+  // One handler per spec kind: the mapped type makes a spec kind added to the table without one a type error,
   // instead of a spec that silently never reaches the model.
   const addToModel: { [K in Kind]: (s: Located<SpecOfKind[K]>) => void } = {
     Workspace: (s) => {

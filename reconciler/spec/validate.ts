@@ -56,12 +56,12 @@ export function validateSpecs(files: SpecFile[], opts: ValidateOptions = {}): Va
       documents.push(pd);
       const result = validateDocument(pd);
       diagnostics.push(...result.diagnostics);
-      if (result.kind) counts[result.kind]++;
+      if (result.specKind) counts[result.specKind]++;
       if (result.spec) located.push(result.spec);
-      if (result.kind && (!result.spec || result.diagnostics.length > 0)) {
+      if (result.specKind && (!result.spec || result.diagnostics.length > 0)) {
         const raw = pd.data as Record<string, unknown>;
-        if (typeof raw.name === 'string') invalid.addresses.add(addressFor(result.kind, raw.name));
-        if (result.kind === 'Source' && typeof raw.system === 'string') invalid.systems.add(raw.system);
+        if (typeof raw.name === 'string') invalid.addresses.add(addressFor(result.specKind, raw.name));
+        if (result.specKind === 'Source' && typeof raw.system === 'string') invalid.systems.add(raw.system);
       }
     }
   }
@@ -93,7 +93,7 @@ export function validateSpecs(files: SpecFile[], opts: ValidateOptions = {}): Va
   };
 }
 
-function validateDocument(pd: ParsedDocument): { kind?: Kind; spec?: AnyLocated; diagnostics: Diagnostic[] } {
+function validateDocument(pd: ParsedDocument): { specKind?: Kind; spec?: AnyLocated; diagnostics: Diagnostic[] } {
   const data = pd.data;
   if (data === null || data === undefined) return { diagnostics: [] }; // an empty document, e.g. a trailing `---`
   const where = (path: (string | number)[], key = false) => ({ source: locate(pd, path, { key }), path });
@@ -102,23 +102,23 @@ function validateDocument(pd: ParsedDocument): { kind?: Kind; spec?: AnyLocated;
       diagnostics: [{ severity: 'error', code: 'SPEC002', summary: `A spec document must be a mapping starting with \`kind:\` (one of ${KINDS.join(', ')}).`, ...where([]) }],
     };
   }
-  const kind = (data as Record<string, unknown>).kind;
-  if (kind === undefined) {
+  const specKind = (data as Record<string, unknown>).kind;
+  if (specKind === undefined) {
     return {
       diagnostics: [{ severity: 'error', code: 'SPEC002', summary: `Missing \`kind:\`: say which kind of spec this is (${KINDS.join(', ')}).`, ...where([]) }],
     };
   }
-  if (typeof kind !== 'string' || !(KINDS as string[]).includes(kind)) {
+  if (typeof specKind !== 'string' || !(KINDS as string[]).includes(specKind)) {
     return {
       diagnostics: [{
         severity: 'error',
         code: 'SPEC002',
-        summary: `Unknown kind "${String(kind)}": expected one of ${KINDS.join(', ')}.${typeof kind === 'string' ? didYouMean(kind, KINDS) : ''}`,
+        summary: `Unknown kind "${String(specKind)}": expected one of ${KINDS.join(', ')}.${typeof specKind === 'string' ? didYouMean(specKind, KINDS) : ''}`,
         ...where(['kind']),
       }],
     };
   }
-  const k = kind as Kind;
+  const k = specKind as Kind;
   const schema = KIND_SCHEMAS[k];
   const rawName = (data as Record<string, unknown>).name;
   const address = addressFor(k, typeof rawName === 'string' ? rawName : '?');
@@ -131,14 +131,14 @@ function validateDocument(pd: ParsedDocument): { kind?: Kind; spec?: AnyLocated;
       const retry = schema.safeParse(withoutKeys(data, parsed.error.issues as Array<{ path: PropertyKey[]; keys: string[] }>));
       if (retry.success) {
         const spec = retry.data as { name: string };
-        return { kind: k, spec: { kind: k, name: spec.name, address, spec, pd } as unknown as AnyLocated, diagnostics };
+        return { specKind: k, spec: { kind: k, name: spec.name, address, spec, pd } as unknown as AnyLocated, diagnostics };
       }
     }
-    return { kind: k, diagnostics };
+    return { specKind: k, diagnostics };
   }
   const spec = parsed.data as { name: string };
   const loc = { kind: k, name: spec.name, address, spec, pd } as unknown as AnyLocated;
-  return { kind: k, spec: loc, diagnostics: [] };
+  return { specKind: k, spec: loc, diagnostics: [] };
 }
 
 function withoutKeys(data: unknown, issues: Array<{ path: PropertyKey[]; keys: string[] }>): unknown {

@@ -45,7 +45,7 @@ export class RunDiff {
   /** Per slot, the snapshot hash packed as four 32-bit words (see `pack`). */
   private words = new Uint32Array(4 * 1024);
   /** 0 = not in the snapshot, 1 = packed in `words`, 2 = kept as text in `odd` (not a 32-digit hex hash). */
-  private hashKind = new Uint8Array(1024);
+  private hashStorage = new Uint8Array(1024);
   private readonly odd = new Map<number, string>();
   private readonly scratch = new Uint32Array(4);
   /** Snapshot ordering per slot; NaN when absent. */
@@ -62,10 +62,10 @@ export class RunDiff {
     const slot = this.slotOf(key);
     if (pack(hash, this.scratch)) {
       this.words.set(this.scratch, slot * 4);
-      this.hashKind[slot] = 1;
+      this.hashStorage[slot] = 1;
       this.odd.delete(slot);
     } else {
-      this.hashKind[slot] = 2;
+      this.hashStorage[slot] = 2;
       this.odd.set(slot, hash);
     }
     this.orderings[slot] = ordering ?? Number.NaN;
@@ -74,7 +74,7 @@ export class RunDiff {
   /** Number of keys the snapshot holds. */
   get snapshotSize(): number {
     let n = 0;
-    for (let i = 0; i < this.size; i++) if (this.hashKind[i] !== 0) n++;
+    for (let i = 0; i < this.size; i++) if (this.hashStorage[i] !== 0) n++;
     return n;
   }
 
@@ -107,7 +107,7 @@ export class RunDiff {
   /** The ordering the snapshot holds for a key: undefined when the key is not in it, null when it has none. */
   snapshotOrdering(key: string): number | null | undefined {
     const slot = this.slots.find(key);
-    if (slot < 0 || this.hashKind[slot] === 0) return undefined;
+    if (slot < 0 || this.hashStorage[slot] === 0) return undefined;
     const o = this.orderings[slot]!;
     return Number.isNaN(o) ? null : o;
   }
@@ -115,20 +115,20 @@ export class RunDiff {
   /** Whether the snapshot holds the key (its previous payload may matter). */
   inSnapshot(key: string): boolean {
     const slot = this.slots.find(key);
-    return slot >= 0 && this.hashKind[slot] !== 0;
+    return slot >= 0 && this.hashStorage[slot] !== 0;
   }
 
   private classify(slot: number, hash: string, ordering: number | null): RowClass {
-    const kind = this.hashKind[slot];
-    if (kind === 0) return 'new';
-    if (this.sameHash(slot, kind!, hash)) return 'unchanged';
+    const storage = this.hashStorage[slot];
+    if (storage === 0) return 'new';
+    if (this.sameHash(slot, storage!, hash)) return 'unchanged';
     const prevOrdering = this.orderings[slot]!;
     if (ordering !== null && !Number.isNaN(prevOrdering) && ordering < prevOrdering) return 'out_of_order';
     return 'changed';
   }
 
-  private sameHash(slot: number, kind: number, hash: string): boolean {
-    if (kind === 2) return this.odd.get(slot) === hash;
+  private sameHash(slot: number, storage: number, hash: string): boolean {
+    if (storage === 2) return this.odd.get(slot) === hash;
     if (!pack(hash, this.scratch)) return false;
     const w = this.words;
     const b = slot * 4;
@@ -165,8 +165,8 @@ export class RunDiff {
     c.set(this.runClass);
     this.runClass = c;
     const k = new Uint8Array(n);
-    k.set(this.hashKind);
-    this.hashKind = k;
+    k.set(this.hashStorage);
+    this.hashStorage = k;
     const w = new Uint32Array(4 * n);
     w.set(this.words);
     this.words = w;

@@ -70,4 +70,19 @@ describe('a saved plan', () => {
     if (outcome.status !== 'stale') return;
     expect(outcome.moved[0]).toBe('the plan is for environment "production", not "staging"');
   });
+
+  it('saved by an older tidemark (`target.kind`, not `target.mode`) still compares and applies', async () => {
+    const saved = await savePlan();
+    const { mode, ...target } = saved.target;
+    const older = JSON.parse(JSON.stringify({ ...saved, target: { kind: mode, ...target } })) as Plan;
+    const elsewhere = await applySaved({ ...older, target: { ...older.target, id: 'sandbox:elsewhere', label: 'another sandbox' } });
+    expect(elsewhere.status).toBe('stale');
+    if (elsewhere.status !== 'stale') return;
+    expect(elsewhere.moved).toEqual([`the plan was made against another sandbox, and this apply targets ${saved.target.label}`]);
+    const outcome = await applySaved(older);
+    expect(outcome.status).toBe('done');
+    if (outcome.status !== 'done') return;
+    expect(outcome.plan.target).toEqual(saved.target);
+    expect(listNames()).toContain('tidemark: cancel intent v2');
+  });
 });

@@ -88,7 +88,7 @@ describe('the sandbox is used only when it was chosen', () => {
     const plan = await cli(BASE, 'plan', '--format', 'json');
     expect(plan.code).toBe(0);
     expect(plan.stderr).toMatch(/No credentials for environment "staging" .*: using the embedded sandbox/);
-    expect((JSON.parse(plan.stdout) as Plan).target).toMatchObject({ kind: 'sandbox', id: 'sandbox:staging' });
+    expect((JSON.parse(plan.stdout) as Plan).target).toMatchObject({ mode: 'sandbox', id: 'sandbox:staging' });
     const md = await cli(BASE, 'plan', '--format', 'markdown');
     expect(md.stdout).toMatch(/> \[!NOTE\]\n> Planned against the embedded sandbox/);
     const apply = await cli(BASE, 'apply', '--auto-approve');
@@ -102,7 +102,7 @@ describe('the sandbox is used only when it was chosen', () => {
     expect(text.code).toBe(0);
     expect(text.stdout).toMatch(new RegExp(`^Against: Customer\\.io site ${a.env.CUSTOMERIO_SITE_ID} \\(us\\) via http://127\\.0\\.0\\.1:\\d+ · Qualtrics iad1, directory ${STAGING_DIRECTORY} via http://127\\.0\\.0\\.1:\\d+$`, 'm'));
     const json = JSON.parse((await cli(env, 'plan', '--format', 'json')).stdout) as Plan;
-    expect(json.target.kind).toBe('live');
+    expect(json.target.mode).toBe('live');
     expect(json.target.id).toContain(`directory=${STAGING_DIRECTORY}`);
     expect((await cli(env, 'plan', '--format', 'markdown')).stdout).toMatch(/^Against: Customer\.io site /m);
   });

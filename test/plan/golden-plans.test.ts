@@ -91,7 +91,7 @@ function planCase(name: string, inputs?: { state: unknown; live: unknown }): Pla
   const digests = Object.fromEntries(files.map((f) => [f.path, sha256(f.text)]));
   return computePlan({
     environment,
-    target: { kind: 'sandbox', id: `sandbox:${environment}`, label: 'the embedded sandbox' },
+    target: { mode: 'sandbox', id: `sandbox:${environment}`, label: 'the embedded sandbox' },
     desired: desiredResources(model, environment),
     kinds: kindTraits(model, environment),
     state,

@@ -744,6 +744,19 @@ describe('Qualtrics emulator over handle()', () => {
       expect(nextB.result.id).toBe(nextA.result.id);
     });
 
+    it('restores a snapshot written by an older version, whose questions name their type `kind`', async () => {
+      const sv = emu.seedSurvey({ name: 'Fit', questions: [{ text: 'Why', type: 'single', choices: ['A', 'B'] }, { text: 'Say more', type: 'text' }] });
+      const snap = JSON.parse(JSON.stringify(emu.snapshot())) as { surveys: Array<{ questions: Array<Record<string, unknown>> }> };
+      for (const q of snap.surveys.flatMap((s) => s.questions)) {
+        q.kind = q.type;
+        delete q.type;
+      }
+      const twin = createQualtricsEmulator({ apiToken: TOKEN, seed: 7, now: () => new Date(nowMs) });
+      twin.restore(snap);
+      expect((await caller(twin)('GET', `/surveys/${sv}`)).json).toEqual((await call('GET', `/surveys/${sv}`)).json);
+      expect(twin.snapshot()).toEqual(emu.snapshot());
+    });
+
     it('refuses a snapshot that is not one, and reset returns to the initial state', async () => {
       expect(() => emu.restore({ service: 'customerio' })).toThrow(/Not a Qualtrics sandbox snapshot/);
       const initial = JSON.stringify(emu.snapshot());

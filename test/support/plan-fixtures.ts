@@ -54,7 +54,7 @@ export function makePlan(changes: Change[], overrides: Partial<Omit<Plan, 'chang
     format_version: PLAN_FORMAT_VERSION,
     tool: { name: 'tidemark', version: '0.1.0' },
     environment: 'production',
-    target: { kind: 'live', id: 'customerio:us:site=3f2a|qualtrics:iad1:directory=POOL_7hNcW3p5YqE2dVu', label: 'Customer.io site 3f2a (us) · Qualtrics iad1, directory POOL_7hNcW3p5YqE2dVu' },
+    target: { mode: 'live', id: 'customerio:us:site=3f2a|qualtrics:iad1:directory=POOL_7hNcW3p5YqE2dVu', label: 'Customer.io site 3f2a (us) · Qualtrics iad1, directory POOL_7hNcW3p5YqE2dVu' },
     created_at: '2026-03-01T09:30:00.000Z',
     specs: { revision: '4f2a9c1e8b7d6a5f4e3d2c1b0a9f8e7d6c5b4a39', dirty: false, digest: 'a'.repeat(64), files: { 'specs/segments.yaml': 'b'.repeat(64) } },
     live: { digest: '0123456789abcdef'.repeat(4), objects: Object.fromEntries(changes.map((c) => [c.address, 'c'.repeat(64)])) },

@@ -75,7 +75,7 @@ describe('sync plan', () => {
     const report = JSON.parse(json.stdout) as SyncReport;
     expect(report).toMatchObject({
       environment: 'test',
-      target: { kind: 'live', label: expect.stringMatching(/^Customer\.io site /) },
+      target: { mode: 'live', label: expect.stringMatching(/^Customer\.io site /) },
       format_version: 1,
       source: 'vip',
       mode: 'plan',

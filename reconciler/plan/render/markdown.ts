@@ -124,7 +124,7 @@ function buildParts(plan: Plan): Parts {
   let head = `${planCommentMarker(plan.environment)}\n`;
   head += pending > 0 ? `## Plan for ${environment}: ${formatCounts(counts)}, ${counts.noop} unchanged\n\n` : `## Plan for ${environment}: no changes\n\n`;
 
-  head += plan.target.kind === 'sandbox'
+  head += plan.target.mode === 'sandbox'
     ? `> [!NOTE]\n> Planned against ${mdText(plan.target.label)}, not the live services.\n\n`
     : `Against: ${mdText(plan.target.label)}\n\n`;
   const deletes = describeDeletes(plan);

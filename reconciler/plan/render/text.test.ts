@@ -135,7 +135,7 @@ describe('renderPlanText', () => {
 
   it('says which services it was made against, the sandbox in colour so it stands out', () => {
     expect(lines(makePlan([]))[1]).toBe('Against: Customer.io site 3f2a (us) · Qualtrics iad1, directory POOL_7hNcW3p5YqE2dVu');
-    const sandbox = makePlan([], { target: { kind: 'sandbox', id: 'sandbox:production', label: 'the embedded sandbox' } });
+    const sandbox = makePlan([], { target: { mode: 'sandbox', id: 'sandbox:production', label: 'the embedded sandbox' } });
     expect(lines(sandbox)[1]).toBe('Against: the embedded sandbox');
     expect(renderPlanText(sandbox, colorStyle).split('\n')[1]).toContain('\u001b[33mthe embedded sandbox');
   });

@@ -177,7 +177,7 @@ export function renderPlanText(plan: Plan, style: Style): string {
   if (deletes) out.push(style.red(style.bold(`! ${deletes}`)), '');
 
   out.push(`tidemark plan for ${style.bold(escapeControls(plan.environment))}`);
-  out.push(`Against: ${plan.target.kind === 'sandbox' ? style.yellow(escapeControls(plan.target.label)) : escapeControls(plan.target.label)}`);
+  out.push(`Against: ${plan.target.mode === 'sandbox' ? style.yellow(escapeControls(plan.target.label)) : escapeControls(plan.target.label)}`);
   out.push(`Specs: ${formatSpecsRevision(plan.specs)}`);
   if (plan.options.targets.length > 0) {
     out.push(`Targets: ${plan.options.targets.map(escapeControls).join(', ')} (and what they depend on; everything else is left out)`);

@@ -149,10 +149,11 @@ const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 5;
 const MAX_ERROR_TEXT = 500;
 
+/** How one attempt ended (`outcome` is another thing: whether the request was applied). */
 type AttemptResult =
-  | { kind: 'response'; status: number; headers: Headers; bytes: Uint8Array }
-  | { kind: 'network'; failure: NetworkFailure; error: unknown; status?: number; host: string; timeoutMs: number }
-  | { kind: 'refused-redirect'; status: number };
+  | { ended: 'response'; status: number; headers: Headers; bytes: Uint8Array }
+  | { ended: 'network'; failure: NetworkFailure; error: unknown; status?: number; host: string; timeoutMs: number }
+  | { ended: 'refused-redirect'; status: number };
 
 interface Verdict {
   /** May this failure be retried for this request? */
@@ -223,7 +224,7 @@ export class HttpClient {
     let waited = 0;
     for (let attempt = 1; ; attempt++) {
       const result = await this.attempt(req, url, bodyText, attempt, idempotent);
-      if (result.kind === 'response' && (isSuccess(result.status) || accept.has(result.status))) {
+      if (result.ended === 'response' && (isSuccess(result.status) || accept.has(result.status))) {
         const parsed = this.parseBody(req, result);
         if (parsed.ok) return { status: result.status, headers: result.headers, data: parsed.value as T, attempts: attempt };
         // An expected error status (say a 404 page from a proxy) needs no body to be understood.
@@ -366,7 +367,7 @@ export class HttpClient {
             this.emit({ req, method, attempt, idempotent, status: res.status });
             const next = this.redirectTarget(req, target, res, method);
             await res.body?.cancel().catch(() => undefined);
-            if (!next) return { kind: 'refused-redirect', status: res.status };
+            if (!next) return { ended: 'refused-redirect', status: res.status };
             target = next;
             if (res.status === 303) {
               method = 'GET';
@@ -376,11 +377,11 @@ export class HttpClient {
           }
           const bytes = new Uint8Array(await res.arrayBuffer());
           this.emit({ req, method, attempt, idempotent, status: res.status });
-          return { kind: 'response', status: res.status, headers: res.headers, bytes };
+          return { ended: 'response', status: res.status, headers: res.headers, bytes };
         } catch (error) {
           const failure = classifyNetworkError(error, req.signal, timeout.aborted);
           this.emit({ req, method, attempt, idempotent, failure });
-          const network = { kind: 'network' as const, failure, error, host: target.host, timeoutMs };
+          const network = { ended: 'network' as const, failure, error, host: target.host, timeoutMs };
           return status === undefined ? network : { ...network, status };
         }
       }
@@ -450,7 +451,7 @@ export class HttpClient {
   }
 
   private judge(result: AttemptResult, idempotent: boolean): Verdict {
-    if (result.kind === 'refused-redirect') {
+    if (result.ended === 'refused-redirect') {
       return {
         retry: false,
         retryable: false,
@@ -461,7 +462,7 @@ export class HttpClient {
         detail: ` (untrusted host or a write redirected with ${result.status})`,
       };
     }
-    if (result.kind === 'network') return this.judgeNetwork(result, idempotent);
+    if (result.ended === 'network') return this.judgeNetwork(result, idempotent);
 
     const status = result.status;
     const text = new TextDecoder().decode(result.bytes);
@@ -496,7 +497,7 @@ export class HttpClient {
     return verdict;
   }
 
-  private judgeNetwork(result: Extract<AttemptResult, { kind: 'network' }>, idempotent: boolean): Verdict {
+  private judgeNetwork(result: Extract<AttemptResult, { ended: 'network' }>, idempotent: boolean): Verdict {
     const cause = describeNetworkCause(result.error, result.host);
     const base = { cause: result.error };
     const advice = idempotent ? '' : UNKNOWN_OUTCOME_ADVICE;

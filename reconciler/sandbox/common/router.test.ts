@@ -12,8 +12,8 @@ const routes = compileRoutes([
 describe('matchRoute', () => {
   it('matches by method and decodes parameters', () => {
     const m = matchRoute(routes, 'PUT', '/api/v1/customers/a%40b.com');
-    expect(m.kind).toBe('match');
-    if (m.kind === 'match') {
+    expect(m.outcome).toBe('match');
+    if (m.outcome === 'match') {
       expect(m.route.handler).toBe('identify');
       expect(m.params).toEqual({ identifier: 'a@b.com' });
     }
@@ -21,21 +21,21 @@ describe('matchRoute', () => {
 
   it('reports the allowed methods when only the method is wrong', () => {
     const m = matchRoute(routes, 'GET', '/api/v1/customers/42');
-    expect(m).toEqual({ kind: 'method', template: '/api/v1/customers/{identifier}', allowed: ['PUT', 'DELETE'] });
+    expect(m).toEqual({ outcome: 'method', template: '/api/v1/customers/{identifier}', allowed: ['PUT', 'DELETE'] });
   });
 
   it('does not let a parameter span segments', () => {
-    expect(matchRoute(routes, 'PUT', '/api/v1/customers/42/extra').kind).toBe('none');
-    expect(matchRoute(routes, 'PUT', '/api/v1/customers/').kind).toBe('none');
+    expect(matchRoute(routes, 'PUT', '/api/v1/customers/42/extra').outcome).toBe('none');
+    expect(matchRoute(routes, 'PUT', '/api/v1/customers/').outcome).toBe('none');
   });
 
   it('prefers the literal route whose method matches', () => {
     const m = matchRoute(routes, 'POST', '/v1/customers/attributes');
-    expect(m.kind === 'match' && m.route.handler).toBe('lookup');
+    expect(m.outcome === 'match' && m.route.handler).toBe('lookup');
   });
 
   it('treats malformed percent-encoding as no match', () => {
-    expect(matchRoute(routes, 'PUT', '/api/v1/customers/%E0%A4%A').kind).toBe('none');
+    expect(matchRoute(routes, 'PUT', '/api/v1/customers/%E0%A4%A').outcome).toBe('none');
   });
 
   it('gives the template for counting, even on a method mismatch', () => {

@@ -16,10 +16,10 @@ export interface CompiledRoute<H> extends Route<H> {
 }
 
 export type RouteMatch<H> =
-  | { kind: 'match'; route: CompiledRoute<H>; params: Record<string, string> }
+  | { outcome: 'match'; route: CompiledRoute<H>; params: Record<string, string> }
   /** The path exists under another method. */
-  | { kind: 'method'; template: string; allowed: string[] }
-  | { kind: 'none' };
+  | { outcome: 'method'; template: string; allowed: string[] }
+  | { outcome: 'none' };
 
 export function compileRoutes<H>(routes: ReadonlyArray<Route<H>>): CompiledRoute<H>[] {
   return routes.map((r) => {
@@ -64,16 +64,16 @@ export function matchRoute<H>(routes: ReadonlyArray<CompiledRoute<H>>, method: s
       }
     });
     // A path that is not valid percent-encoding cannot name anything.
-    if (!ok) return { kind: 'none' };
-    return { kind: 'match', route, params };
+    if (!ok) return { outcome: 'none' };
+    return { outcome: 'match', route, params };
   }
-  return allowed.length > 0 ? { kind: 'method', template, allowed } : { kind: 'none' };
+  return allowed.length > 0 ? { outcome: 'method', template, allowed } : { outcome: 'none' };
 }
 
 /** The template a request would be counted under, regardless of method mismatches. */
 export function templateFor<H>(routes: ReadonlyArray<CompiledRoute<H>>, method: string, pathname: string): string | undefined {
   const m = matchRoute(routes, method, pathname);
-  if (m.kind === 'match') return m.route.template;
-  if (m.kind === 'method') return m.template;
+  if (m.outcome === 'match') return m.route.template;
+  if (m.outcome === 'method') return m.template;
   return undefined;
 }

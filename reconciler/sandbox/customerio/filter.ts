@@ -4,12 +4,13 @@
  * `{"and":[…]}`, `{"or":[…]}`, `{"not":{…one filter…}}`. Every filter object holds exactly one property.
  */
 
+/** `op` is the filter's one property: a group (`and`, `or`, `not`) or a leaf (`segment`, `attribute`). */
 export type AudienceFilter =
-  | { kind: 'and'; items: AudienceFilter[] }
-  | { kind: 'or'; items: AudienceFilter[] }
-  | { kind: 'not'; item: AudienceFilter }
-  | { kind: 'segment'; id: number }
-  | { kind: 'attribute'; field: string; operator: 'eq' | 'exists'; value?: string };
+  | { op: 'and'; items: AudienceFilter[] }
+  | { op: 'or'; items: AudienceFilter[] }
+  | { op: 'not'; item: AudienceFilter }
+  | { op: 'segment'; id: number }
+  | { op: 'attribute'; field: string; operator: 'eq' | 'exists'; value?: string };
 
 export type FilterParse = { ok: true; filter: AudienceFilter } | { ok: false; message: string };
 
@@ -36,20 +37,20 @@ export function parseAudienceFilter(input: unknown, path = 'filter'): FilterPars
         if (!r.ok) return r;
         items.push(r.filter);
       }
-      return { ok: true, filter: { kind: key, items } };
+      return { ok: true, filter: { op: key, items } };
     }
     case 'not': {
       // `not` takes one filter object, not an array [S2].
       if (Array.isArray(value)) return { ok: false, message: `${path}.not must be a single filter object, not an array` };
       const r = parseAudienceFilter(value, `${path}.not`);
       if (!r.ok) return r;
-      return { ok: true, filter: { kind: 'not', item: r.filter } };
+      return { ok: true, filter: { op: 'not', item: r.filter } };
     }
     case 'segment': {
       if (!isPlainObject(value)) return { ok: false, message: `${path}.segment must be an object with an integer id` };
       const id = value.id;
       if (typeof id !== 'number' || !Number.isInteger(id)) return { ok: false, message: `${path}.segment.id must be an integer` };
-      return { ok: true, filter: { kind: 'segment', id } };
+      return { ok: true, filter: { op: 'segment', id } };
     }
     case 'attribute': {
       if (!isPlainObject(value)) return { ok: false, message: `${path}.attribute must be an object` };
@@ -66,9 +67,9 @@ export function parseAudienceFilter(input: unknown, path = 'filter'): FilterPars
         if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
           return { ok: false, message: `${path}.attribute.value must be a string` };
         }
-        return { ok: true, filter: { kind: 'attribute', field, operator, value: String(v) } };
+        return { ok: true, filter: { op: 'attribute', field, operator, value: String(v) } };
       }
-      return { ok: true, filter: { kind: 'attribute', field, operator } };
+      return { ok: true, filter: { op: 'attribute', field, operator } };
     }
     default:
       return { ok: false, message: `${path} has unknown property "${key}" (expected and, or, not, segment, attribute)` };
@@ -87,7 +88,7 @@ export interface FilterSubject {
  * the attribute's string form, except `email`, which Customer.io treats case-insensitively as an identifier.
  */
 export function matchesFilter(filter: AudienceFilter, subject: FilterSubject): boolean {
-  switch (filter.kind) {
+  switch (filter.op) {
     case 'and':
       return filter.items.every((f) => matchesFilter(f, subject));
     case 'or':

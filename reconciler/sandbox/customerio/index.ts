@@ -93,7 +93,7 @@ export interface ObjectView {
 export interface SeedSegmentInput {
   name: string;
   description?: string;
-  /** Default `dynamic`: the point of seeding is the segment kind the public API cannot create. */
+  /** Default `dynamic`: the point of seeding is the segment type the public API cannot create. */
   type?: 'dynamic' | 'manual';
   /** Members by `idType` (default id). Every one must exist. */
   memberIds?: string[];
@@ -197,8 +197,8 @@ export function createCustomerioEmulator(options: CustomerioEmulatorOptions): Cu
     service: 'track',
     async handle(req, faults) {
       const m = matchRoute(trackRoutes, req.method, req.url.pathname);
-      if (m.kind === 'none') return isV2(req) ? v2Error(404, [{ reason: 'not_found', field: '', message: 'Not Found' }]) : v1Error(404, ['Not Found']);
-      if (m.kind === 'method') {
+      if (m.outcome === 'none') return isV2(req) ? v2Error(404, [{ reason: 'not_found', field: '', message: 'Not Found' }]) : v1Error(404, ['Not Found']);
+      if (m.outcome === 'method') {
         const res = isV2(req) ? v2Error(405, [{ reason: 'method_not_allowed', field: '', message: 'Method Not Allowed' }]) : v1Error(405, ['Method Not Allowed']);
         res.headers = { allow: m.allowed.join(', ') };
         return res;
@@ -219,8 +219,8 @@ export function createCustomerioEmulator(options: CustomerioEmulatorOptions): Cu
     service: 'app',
     async handle(req, faults) {
       const m = matchRoute(compiledApp, req.method, req.url.pathname);
-      if (m.kind === 'none') return appError(404, 'Not Found');
-      if (m.kind === 'method') {
+      if (m.outcome === 'none') return appError(404, 'Not Found');
+      if (m.outcome === 'method') {
         const res = appError(405, 'Method Not Allowed');
         res.headers = { allow: m.allowed.join(', ') };
         return res;

@@ -56,7 +56,7 @@ function columnsFor(survey: Survey, responses: readonly SurveyResponse[], req: E
   const wanted = req.questionIds ? new Set(req.questionIds) : undefined;
   for (const q of survey.questions) {
     if (wanted && !wanted.has(q.id)) continue;
-    switch (q.kind) {
+    switch (q.type) {
       case 'single':
         cols.push({ header: q.exportTag, label: q.text, importId: q.id, isDate: false, key: q.id });
         break;

@@ -133,7 +133,7 @@ function buildQuestion(q: z.output<typeof seedQuestionSchema>, position: number)
       if (!/^-?\d+$/.test(c.recode)) throw new SeedError(`question ${id}: recode values are integers, got ${c.recode}`);
     }
   }
-  return { id, exportTag, text: q.text, kind: q.type, forceResponse: q.forceResponse ?? false, choices };
+  return { id, exportTag, text: q.text, type: q.type, forceResponse: q.forceResponse ?? false, choices };
 }
 
 export function seedSurvey(store: QualtricsStore, rng: SeededRandom, now: Date, raw: unknown): Survey {
@@ -167,7 +167,7 @@ export function seedSurvey(store: QualtricsStore, rng: SeededRandom, now: Date, 
 
 function normaliseAnswer(q: Question, value: unknown): Answer {
   const choiceIds = new Set(q.choices.map((c) => c.id));
-  switch (q.kind) {
+  switch (q.type) {
     case 'single': {
       const id = String(value);
       if ((typeof value !== 'string' && typeof value !== 'number') || !choiceIds.has(id)) {

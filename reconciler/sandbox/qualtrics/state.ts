@@ -185,18 +185,23 @@ export const transactionSchema = z.object({
 });
 export type Transaction = z.infer<typeof transactionSchema>;
 
-export const questionKindSchema = z.enum(['single', 'multi', 'text', 'nps']);
-export type QuestionKind = z.infer<typeof questionKindSchema>;
+/** The emulator's question types (each maps to one Qualtrics `QuestionType`/`Selector`). */
+export const questionTypeSchema = z.enum(['single', 'multi', 'text', 'nps']);
+export type QuestionType = z.infer<typeof questionTypeSchema>;
 
-export const questionSchema = z.object({
-  id: z.string(),
-  /** `DataExportTag`, the CSV column name (`Q1`). */
-  exportTag: z.string(),
-  text: z.string(),
-  kind: questionKindSchema,
-  forceResponse: z.boolean(),
-  choices: z.array(z.object({ id: z.string(), text: z.string(), recode: z.string() })),
-});
+export const questionSchema = z.preprocess(
+  // Snapshots written by older versions name the question type `kind`.
+  (q) => (q !== null && typeof q === 'object' && !('type' in q) && 'kind' in q ? (({ kind, ...rest }) => ({ ...rest, type: kind }))(q) : q),
+  z.object({
+    id: z.string(),
+    /** `DataExportTag`, the CSV column name (`Q1`). */
+    exportTag: z.string(),
+    text: z.string(),
+    type: questionTypeSchema,
+    forceResponse: z.boolean(),
+    choices: z.array(z.object({ id: z.string(), text: z.string(), recode: z.string() })),
+  }),
+);
 export type Question = z.infer<typeof questionSchema>;
 
 export const surveySchema = z.object({

@@ -6,7 +6,7 @@
 import type { QualtricsConfig, Question, Survey, SurveyResponse } from './state.ts';
 
 function questionType(q: Question): { type: string; selector: string; subSelector: string | null } {
-  switch (q.kind) {
+  switch (q.type) {
     case 'single':
       return { type: 'MC', selector: 'SAVR', subSelector: 'TX' };
     case 'multi':
@@ -49,14 +49,14 @@ export function surveyView(s: Survey, config: QualtricsConfig, responseCount: nu
       questionLabel: null,
       validation: { doesForceResponse: q.forceResponse },
       questionName: q.exportTag,
-      ...(q.kind === 'text' ? {} : { choices }),
+      ...(q.type === 'text' ? {} : { choices }),
     };
-    if (q.kind === 'multi') {
+    if (q.type === 'multi') {
       for (const c of q.choices) exportColumnMap[`${q.exportTag}_${c.id}`] = { question: q.id, choice: `${q.id}.choices.${c.id}` };
     } else {
       exportColumnMap[q.exportTag] = { question: q.id };
     }
-    if (q.kind === 'nps') exportColumnMap[`${q.exportTag}_NPS_GROUP`] = { question: q.id };
+    if (q.type === 'nps') exportColumnMap[`${q.exportTag}_NPS_GROUP`] = { question: q.id };
   }
   const blockId = defaultBlockId(s);
   return {
@@ -102,7 +102,7 @@ export function questionDefinition(q: Question): Record<string, unknown> {
     Language: [],
     DataVisibility: { Private: false, Hidden: false },
   };
-  if (q.kind !== 'text') {
+  if (q.type !== 'text') {
     const choices: Record<string, unknown> = {};
     for (const c of q.choices) choices[c.id] = { Display: c.text };
     def['Choices'] = choices;
@@ -326,9 +326,9 @@ export function buildResponseRecord(survey: Survey, r: SurveyResponse, opts: Rec
     const answer = r.answers[q.id];
     if (shown) {
       displayedFields.push(q.id);
-      if (q.kind !== 'text') displayedValues[q.id] = q.choices.map((c) => Number(c.recode));
+      if (q.type !== 'text') displayedValues[q.id] = q.choices.map((c) => Number(c.recode));
     }
-    switch (q.kind) {
+    switch (q.type) {
       case 'single': {
         const choice = q.choices.find((c) => c.id === answer);
         if (choice) {

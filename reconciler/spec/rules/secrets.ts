@@ -111,9 +111,9 @@ export const secretRules: Rule[] = [
       // Every parsed document, valid or not: a leaked secret is leaked whatever else is wrong.
       for (const pd of model.documents) {
         const data = pd.data as Record<string, unknown> | null;
-        const kind = typeof data?.kind === 'string' ? data.kind : 'spec';
+        const specKind = typeof data?.kind === 'string' ? data.kind : 'spec';
         const name = typeof data?.name === 'string' ? data.name : `document ${pd.index + 1}`;
-        const spec: Located<unknown> = { kind, name, address: addressFor(kind, name), spec: data, pd };
+        const spec: Located<unknown> = { kind: specKind, name, address: addressFor(specKind, name), spec: data, pd };
         const hits: Hit[] = [];
         scan(pd, pd.data, [], hits);
         scanComments(pd, hits);

@@ -173,8 +173,8 @@ async function* readNdjsonBatches(specPath: string, maxLine: number, encoding: s
       return;
     }
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      const kind = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
-      batch.push(errorRow(location, `Malformed NDJSON line: expected a JSON object, got ${kind}.`));
+      const got = value === null ? 'null' : Array.isArray(value) ? 'an array' : `a ${typeof value}`;
+      batch.push(errorRow(location, `Malformed NDJSON line: expected a JSON object, got ${got}.`));
       return;
     }
     batch.push({ location, values: value as Record<string, unknown> });
