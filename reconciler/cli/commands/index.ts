@@ -12,6 +12,7 @@ export interface CommandEntry {
 }
 
 export const commands: CommandEntry[] = [
+  { name: 'init', summary: "Start a team's repository: starter specs, GitHub workflows and a README (never overwrites)", load: async () => (await import('./init.ts')).initCommand },
   { name: 'start', summary: 'Run the main job: validate, then plan and apply the config (on the sandbox without credentials)', load: async () => (await import('./start.ts')).startCommand },
   { name: 'validate', summary: 'Check the specs: schema, references and policy rules (exit 0 clean, 1 on errors)', load: async () => (await import('./validate.ts')).validateCommand },
   { name: 'plan', summary: 'Show what apply would change in Customer.io and Qualtrics', load: async () => (await import('./plan.ts')).planCommand },
