@@ -5,7 +5,8 @@ import { DURATION_PATTERN } from '../../core/duration.ts';
 export const Name = z
   .string()
   .regex(/^[a-z][a-z0-9_]*$/, 'use snake_case: lowercase letters, digits and underscores, starting with a letter')
-  .max(100);
+  .max(100)
+  .meta({ description: 'A snake_case name: lowercase letters, digits and underscores, starting with a letter (at most 100 characters).' });
 
 export const EnvVarName = z
   .string()
@@ -25,7 +26,7 @@ export const Percentage = z
 export const Cron = z
   .string()
   .min(1)
-  .meta({ description: 'Cron expression (5 fields: minute hour day-of-month month day-of-week), evaluated in UTC.' });
+  .meta({ description: 'When the sync runs: a cron expression with 5 fields (minute hour day-of-month month day-of-week), evaluated in UTC, e.g. "5 * * * *" for five past every hour.' });
 
 /**
  * An IANA zone name the runtime knows (`America/New_York`, `UTC`, accepted aliases such as `US/Eastern`).
@@ -50,7 +51,10 @@ export const TimeZone = z
 /** Common to every kind: where the spec applies and which policy findings it knowingly accepts. */
 export const specBase = {
   name: Name.meta({ description: 'Unique name of this spec within its kind.' }),
-  description: z.string().optional(),
+  description: z
+    .string()
+    .optional()
+    .meta({ description: 'Free text for the people who read this spec and its plans. A published Segment also shows it in Customer.io.' }),
   environments: z
     .array(Name)
     .optional()
@@ -65,4 +69,6 @@ export const IdentifierKind = z.enum(['id', 'email']).meta({
   description: 'The Customer.io identifier: `id` (your immutable customer id, preferred) or `email`.',
 });
 
-export const FieldType = z.enum(['string', 'number', 'boolean', 'timestamp', 'enum']);
+export const FieldType = z.enum(['string', 'number', 'boolean', 'timestamp', 'enum']).meta({
+  description: 'Value type: string, number, boolean, timestamp (a date-time; naive values are read in the source’s timezone) or enum (one of `values`).',
+});

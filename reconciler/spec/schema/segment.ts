@@ -5,15 +5,23 @@ import { Duration, Name, specBase } from './common.ts';
 const Scalar = z.union([z.string(), z.number(), z.boolean()]);
 
 const AttributeCondition = z.strictObject({
-  field: Name,
-  op: z.enum(['eq', 'neq', 'in', 'not_in', 'gt', 'gte', 'lt', 'lte', 'exists', 'not_exists', 'within', 'older_than']),
-  value: z.union([Scalar, z.array(Scalar)]).optional(),
-  duration: Duration.optional().meta({ description: 'For within/older_than on a timestamp field.' }),
+  field: Name.meta({ description: 'The person attribute to test, as declared in Fields, e.g. subscription_status.' }),
+  op: z
+    .enum(['eq', 'neq', 'in', 'not_in', 'gt', 'gte', 'lt', 'lte', 'exists', 'not_exists', 'within', 'older_than'])
+    .meta({
+      description:
+        'Comparison: eq, neq, gt, gte, lt, lte (with value); in, not_in (value is a list); exists, not_exists (no value); within, older_than (a timestamp field against now, with duration).',
+    }),
+  value: z
+    .union([Scalar, z.array(Scalar)])
+    .optional()
+    .meta({ description: 'What the attribute is compared with: a string, number or boolean, or a list for in/not_in, e.g. active or [gold, platinum].' }),
+  duration: Duration.optional().meta({ description: 'For within/older_than on a timestamp field: within 14d means at most 14 days ago, older_than 60d at least 60 days ago.' }),
 });
 
 const EventCondition = z.strictObject({
-  name: Name,
-  occurred: z.boolean().default(true).meta({ description: 'false: the event did NOT occur in the window.' }),
+  name: Name.meta({ description: 'The event, as declared in Fields, e.g. order_delivered.' }),
+  occurred: z.boolean().default(true).meta({ description: 'true (default): the event occurred in the window; false: it did NOT occur in the window.' }),
   from: Duration.optional().meta({ description: 'Window start, as an age: the event happened at least this long ago.' }),
   to: Duration.optional().meta({ description: 'Window end, as an age: the event happened at most this long ago.' }),
 }).superRefine((e, ctx) => {
@@ -52,26 +60,26 @@ export const CONDITION_KEYS = ['attribute', 'event', 'segment', 'all', 'any', 'n
 export const Condition: z.ZodType<Condition> = z.lazy(() =>
   z
     .strictObject({
-      attribute: AttributeCondition.optional(),
-      event: EventCondition.optional(),
-      segment: Name.optional(),
-      all: z.array(Condition).min(1).optional(),
-      any: z.array(Condition).min(1).optional(),
-      not: Condition.optional(),
+      attribute: AttributeCondition.optional().meta({ description: 'Test a person attribute, e.g. { field: subscription_status, op: eq, value: active }.' }),
+      event: EventCondition.optional().meta({ description: 'The person had (or, with occurred: false, had not) an event in a window of ages, e.g. { name: order_delivered, to: 30d }.' }),
+      segment: Name.optional().meta({ description: 'The person is a member of this other Segment, by name.' }),
+      all: z.array(Condition).min(1).optional().meta({ description: 'Every condition in the list holds (AND).' }),
+      any: z.array(Condition).min(1).optional().meta({ description: 'At least one condition in the list holds (OR).' }),
+      not: Condition.optional().meta({ description: 'The condition does not hold (NOT), e.g. not: { segment: restarted_subscribers }.' }),
     })
     .refine((c) => CONDITION_KEYS.filter((k) => c[k] !== undefined).length === 1, {
       message: 'a condition has exactly one of: attribute, event, segment, all, any, not',
     })
-    .meta({ minProperties: 1, maxProperties: 1 }),
+    .meta({ minProperties: 1, maxProperties: 1, description: 'A condition: exactly one of attribute, event, segment, all, any or not.' }),
 );
 
 export const SegmentSpec = z
   .strictObject({
-    kind: z.literal('Segment'),
+    kind: z.literal('Segment').meta({ description: 'Always Segment: this document declares an audience.' }),
     ...specBase,
-    conditions: Condition.optional(),
+    conditions: Condition.optional().meta({ description: 'Who is in the segment: one condition, usually all: [...] or any: [...]. Give conditions or customerio_segment, not both.' }),
     customerio_segment: z
-      .strictObject({ id: z.number().int().positive() })
+      .strictObject({ id: z.number().int().positive().meta({ description: 'The segment’s numeric id in Customer.io (in the segment’s URL), e.g. 42.' }) })
       .optional()
       .meta({ description: 'Reference an existing (data-driven) Customer.io segment instead of declaring conditions.' }),
     exclusive_group: Name.optional().meta({ description: 'Segments in one group must never overlap.' }),
@@ -88,8 +96,12 @@ export const SegmentSpec = z
         customerio_segment: z.boolean().optional().meta({ description: 'Publish membership to a Customer.io manual segment.' }),
         attribute: Name.optional().meta({ description: 'Also write membership to this boolean attribute.' }),
       })
-      .optional(),
-    prevent_destroy: z.boolean().optional(),
+      .optional()
+      .meta({ description: 'Where membership goes in Customer.io: a manual segment, a boolean attribute, or both.' }),
+    prevent_destroy: z
+      .boolean()
+      .optional()
+      .meta({ description: 'true: the Customer.io segment this spec publishes is never deleted, even once the spec is removed, until released with `tidemark state unprotect`. Default false.' }),
     moved_from: Name.optional().meta({ description: 'Previous name of this segment: a rename, not a delete and create.' }),
   })
   .meta({ title: 'tidemark Segment', description: 'An audience: declared conditions or a reference to a Customer.io segment.' });
