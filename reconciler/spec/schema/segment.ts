@@ -70,7 +70,7 @@ export const Condition: z.ZodType<Condition> = z.lazy(() =>
     .refine((c) => CONDITION_KEYS.filter((k) => c[k] !== undefined).length === 1, {
       message: 'a condition has exactly one of: attribute, event, segment, all, any, not',
     })
-    .meta({ minProperties: 1, maxProperties: 1, description: 'A condition: exactly one of attribute, event, segment, all, any or not.' }),
+    .meta({ minProperties: 1, maxProperties: 1, description: 'Who matches: exactly one of attribute, event, segment, all (AND of a list), any (OR of a list) or not, e.g. all: [{ segment: vip_customers }, ...].' }),
 );
 
 export const SegmentSpec = z
