@@ -8,8 +8,9 @@ import { AnySpec, KIND_SCHEMAS, KINDS, SCHEMA_FILES, type Kind } from './schema/
 
 const BASE_ID = 'https://tidemark.dev/schema/';
 
-// Draft-07, not 2020-12: it is the newest draft yaml-language-server (the VS Code YAML extension) fully
-// supports, and 2020-12 keywords such as `$defs` are silently ignored there, leaving specs unchecked.
+// Draft-07, not 2020-12: it is the draft every yaml-language-server release (the VS Code YAML extension,
+// and the editors built on it) understands; an operator's editor may well run a release that does not read
+// 2020-12 keywords such as `$defs`, and would then leave conditions unchecked without a word.
 function toSchema(schema: z.ZodType, file: string): Record<string, unknown> {
   const json = z.toJSONSchema(schema, { target: 'draft-7', io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
   return { ...json, $id: `${BASE_ID}${file}` };
