@@ -3,6 +3,7 @@ import { SetupError, workspaceKeyAt } from '../composition/connect.ts';
 import { explainServiceError } from '../composition/service-errors.ts';
 import type { TargetIdentity } from '../composition/target.ts';
 import { redact } from '../core/redact.ts';
+import { fixedClock, type Clock } from '../core/clock.ts';
 import { openEnvironment, SpecsInvalidError, type OpenEnvironment } from '../composition/use-cases.ts';
 import { styleFor } from '../core/style.ts';
 import { LockHeldError, StateError } from '../state/index.ts';
@@ -13,12 +14,26 @@ export const environmentFlags = {
   env: { type: 'string' },
   specs: { type: 'string' },
   sandbox: { type: 'boolean' },
+  now: { type: 'string' },
 } as const;
 
 export interface EnvironmentFlags {
   env?: string;
   specs?: string;
   sandbox?: boolean;
+  /** The clock, as an ISO-8601 time (or TIDEMARK_NOW): schedules, freshness and the sandbox world read it. */
+  now?: string;
+}
+
+/** `--now` / TIDEMARK_NOW as a fixed clock; the system clock when neither is given. */
+export function clockFrom(flags: EnvironmentFlags, env: NodeJS.ProcessEnv): Clock | undefined {
+  const text = flags.now ?? env.TIDEMARK_NOW;
+  if (text === undefined || text.trim() === '') return undefined;
+  const ms = Date.parse(text);
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(text) || !/(Z|[+-]\d{2}:?\d{2})$/.test(text) || Number.isNaN(ms)) {
+    throw new SetupError(`${flags.now !== undefined ? '--now' : 'TIDEMARK_NOW'} must be an ISO-8601 time with a zone, e.g. 2026-12-02T09:00:00Z (got "${text}")`);
+  }
+  return fixedClock(new Date(ms).toISOString());
 }
 
 /** What machine-readable outputs say about where they ran: the identity, never a credential. */
@@ -31,7 +46,9 @@ export async function withEnvironment(ctx: CommandContext, flags: EnvironmentFla
   const style = styleFor(ctx.stderr, ctx.env);
   let ws: OpenEnvironment;
   try {
+    const clock = clockFrom(flags, ctx.env);
     ws = await openEnvironment({
+      ...(clock ? { clock } : {}),
       cwd: ctx.cwd,
       env: ctx.env,
       specs: flags.specs ?? ctx.env.TIDEMARK_SPECS ?? 'specs',

@@ -11,6 +11,7 @@ import type { SyncReport } from '../sync/run.ts';
 import { checkFreshness, runSyncJob } from './sync-job.ts';
 import { applyChanges, isProtected, makePlan, type ApplyOutcome } from './use-cases.ts';
 import type { OpenEnvironment } from './use-cases.ts';
+import { worldOptions, type WorldOverrides } from './world.ts';
 
 export interface MainJobRequest {
   allowDelete: boolean;
@@ -18,6 +19,8 @@ export interface MainJobRequest {
   autoApprove: boolean;
   who: string;
   env: NodeJS.ProcessEnv;
+  /** On the sandbox: the world's size and seed. */
+  world?: WorldOverrides;
 }
 
 /** Why the config was not applied although the plan had changes. */
@@ -28,30 +31,47 @@ export interface MainJobEvents {
   applyWithheld?(reason: ApplyWithheld): void;
   applied?(outcome: ApplyOutcome): void;
   syncsStarting?(): void;
-  syncSkipped?(source: string, reason: string): void;
+  /** What the sandbox world did (embedded warehouse started, exports written). */
+  world?(notes: string[]): void;
   synced?(report: SyncReport): void;
-  freshness?(statuses: SourceStatus[], skipped: ReadonlySet<string>): void;
+  freshness?(statuses: SourceStatus[]): void;
+}
+
+/** A source of this environment the job did not sync, and why. */
+export interface NotRun {
+  source: string;
+  /** `not_due`: its schedule has not fired since its last success; `never_synced`: not due, yet it has never succeeded. */
+  reason: 'not_due' | 'never_synced';
 }
 
 export interface MainJobResult {
   /** `failed`: a step did not do what it planned; `alerts`: all done, but a source needs attention. */
   status: 'ok' | 'failed' | 'alerts';
   alerts: number;
+  plan?: Plan;
+  apply?: ApplyOutcome;
+  reports: SyncReport[];
+  notRun: NotRun[];
+  /** Sources with freshness alerts. */
+  alerting: string[];
 }
 
 export async function runMainJob(ws: OpenEnvironment, req: MainJobRequest, on: MainJobEvents = {}): Promise<MainJobResult> {
   const options = { allowDelete: req.allowDelete, adoptByName: false, targets: [] };
+  const empty = { reports: [], notRun: [], alerting: [] };
+  // A world it cannot build is refused before anything is planned or applied.
+  worldOptions(ws, req.world);
   const plan = await makePlan(ws, options);
   on.planned?.(plan);
-  if (hasErrors(plan.diagnostics)) return { status: 'failed', alerts: 0 };
+  if (hasErrors(plan.diagnostics)) return { status: 'failed', alerts: 0, plan, ...empty };
   // The main job never applies a fresh plan to a protected environment, approved or not.
   if (isProtected(ws) && ws.conn.mode === 'live' && hasChanges(plan)) {
     on.applyWithheld?.('protected');
-    return { status: 'failed', alerts: 0 };
+    return { status: 'failed', alerts: 0, plan, ...empty };
   }
   if (ws.conn.mode !== 'sandbox' && !req.autoApprove && hasChanges(plan)) {
     on.applyWithheld?.('not_approved');
-    return { status: 'failed', alerts: 0 };
+    return { status: 'failed', alerts: 0, plan, ...empty };
   }
   const outcome = await applyChanges(ws, { options, who: req.who });
   on.applied?.(outcome);
@@ -59,23 +79,28 @@ export async function runMainJob(ws: OpenEnvironment, req: MainJobRequest, on: M
 
   on.syncsStarting?.();
   const now = ws.clock.now();
-  const skipped = new Set<string>();
   const due: string[] = [];
+  const notRun: NotRun[] = [];
   for (const s of sourcesFor(ws.model, ws.conn.environment)) {
-    if (!isDue(s.spec, await ws.conn.store.lastSuccess(s.name), now)) continue;
-    const c = s.spec.connector;
-    if (c.type === 'postgres' && !req.env[c.url_env] && ws.conn.mode === 'sandbox') {
-      skipped.add(s.name);
-      on.syncSkipped?.(s.name, `${c.url_env} is not set (no warehouse connection in the sandbox)`);
-      continue;
-    }
-    due.push(s.name);
+    const last = await ws.conn.store.lastSuccess(s.name);
+    if (isDue(s.spec, last, now)) due.push(s.name);
+    else notRun.push({ source: s.name, reason: last ? 'not_due' : 'never_synced' });
   }
-  const syncs = await runSyncJob(ws, { mode: 'run', sources: due, env: req.env, ...(on.synced ? { onReport: on.synced } : {}) });
+  const syncs = await runSyncJob(ws, {
+    mode: 'run',
+    sources: due,
+    env: req.env,
+    ...(req.world ? { world: req.world } : {}),
+    ...(on.world ? { onWorld: on.world } : {}),
+    ...(on.synced ? { onReport: on.synced } : {}),
+  });
 
   const { statuses } = await checkFreshness(ws, DEFAULT_REJECT_RATE_THRESHOLD);
-  on.freshness?.(statuses, skipped);
-  const alerts = statuses.filter((st) => !skipped.has(st.source)).reduce((n, st) => n + st.alerts.length, 0);
-  if (!configOk || !syncs.ok) return { status: 'failed', alerts };
-  return { status: alerts > 0 ? 'alerts' : 'ok', alerts };
+  on.freshness?.(statuses);
+  const alerting = statuses.filter((st) => st.alerts.length > 0).map((st) => st.source);
+  const alerts = statuses.reduce((n, st) => n + st.alerts.length, 0);
+  const result = { alerts, plan, apply: outcome, reports: syncs.reports, notRun, alerting };
+  // A source that never succeeded and did not run this time should have: the job did not do its work.
+  if (!configOk || !syncs.ok || notRun.some((n) => n.reason === 'never_synced')) return { status: 'failed', ...result };
+  return { status: alerts > 0 ? 'alerts' : 'ok', ...result };
 }

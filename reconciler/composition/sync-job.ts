@@ -8,6 +8,7 @@ import { isDue, type SourceStatus } from '../sync/monitor.ts';
 import { readSourceStatuses } from '../sync/source-statuses.ts';
 import { syncSource, type SyncDeps, type SyncOptions, type SyncReport } from '../sync/run.ts';
 import type { OpenEnvironment } from './use-cases.ts';
+import { prepareWorld, type WorldOverrides } from './world.ts';
 
 /** What the engine needs from an open environment, for one run of the job. */
 export function syncDeps(ws: OpenEnvironment, env: NodeJS.ProcessEnv): SyncDeps {
@@ -52,6 +53,10 @@ export interface SyncJobRequest {
   /** Called before each source; what it returns receives that source's progress. */
   onSource?: (name: string) => { onProgress?: SyncOptions['onProgress']; done?: () => void };
   onReport?: (report: SyncReport) => void;
+  /** On the sandbox: the world's size and seed (see world.ts). */
+  world?: WorldOverrides;
+  /** What the sandbox world did for this job (warehouse started, exports written). */
+  onWorld?: (notes: string[]) => void;
 }
 
 export interface SyncJobResult {
@@ -61,16 +66,23 @@ export interface SyncJobResult {
 }
 
 export async function runSyncJob(ws: OpenEnvironment, req: SyncJobRequest): Promise<SyncJobResult> {
-  const deps = syncDeps(ws, req.env);
-  const reports: SyncReport[] = [];
-  for (const name of req.sources) {
-    const hooks = req.onSource?.(name) ?? {};
-    const report = await syncSource(deps, name, { mode: req.mode, ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}) });
-    hooks.done?.();
-    reports.push(report);
-    req.onReport?.(report);
+  if (req.sources.length === 0) return { reports: [], ok: true };
+  const world = await prepareWorld(ws, req.sources, req.env, req.world);
+  try {
+    if (world.notes.length) req.onWorld?.(world.notes);
+    const deps = syncDeps(ws, world.env);
+    const reports: SyncReport[] = [];
+    for (const name of req.sources) {
+      const hooks = req.onSource?.(name) ?? {};
+      const report = await syncSource(deps, name, { mode: req.mode, ...(hooks.onProgress ? { onProgress: hooks.onProgress } : {}) });
+      hooks.done?.();
+      reports.push(report);
+      req.onReport?.(report);
+    }
+    return { reports, ok: !reports.some((r) => r.status === 'failed' || r.status === 'partial') };
+  } finally {
+    await world.close();
   }
-  return { reports, ok: !reports.some((r) => r.status === 'failed' || r.status === 'partial') };
 }
 
 /** The freshness check (`tidemark status`, the main job's last step): each source of the environment now. */

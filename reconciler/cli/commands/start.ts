@@ -1,40 +1,52 @@
 import { parseArgs } from 'node:util';
-import { runMainJob } from '../../composition/main-job.ts';
+import { runMainJob, type MainJobResult } from '../../composition/main-job.ts';
 import { whoAmI, type ApplyOutcome } from '../../composition/use-cases.ts';
 import { hasErrors } from '../../core/diagnostics.ts';
 import { styleFor, type Style } from '../../core/style.ts';
 import { renderPlanText } from '../../plan/render/index.ts';
 import { loadSpecs } from '../../spec/load.ts';
-import type { Command, CommandContext } from '../command.ts';
+import { UsageError, type Command, type CommandContext } from '../command.ts';
 import { renderDiagnosticsText, renderSummaryText } from '../../plan/render/diagnostics.ts';
 import { withEnvironment, environmentFlags } from '../environment.ts';
 
 /**
- * The main job (`npm start`): what the scheduled workflow runs, in order. Today: validate the specs,
- * then reconcile the config plane. Against the embedded sandbox (no credentials) changes are applied;
- * against live services only with --auto-approve (or TIDEMARK_AUTO_APPROVE=1), and never deletes
- * without --allow-delete.
+ * The main job (`npm start`): what the scheduled workflow runs, in order: validate, plan, apply, the due
+ * syncs, freshness, and a short summary. Against the embedded sandbox (no credentials) changes are
+ * applied and the sources read the sandbox world; against live services only with --auto-approve (or
+ * TIDEMARK_AUTO_APPROVE=1), and never deletes without --allow-delete.
  */
 export const startCommand: Command = {
   name: 'start',
-  summary: 'Run the main job: validate, then plan and apply the config (on the sandbox without credentials)',
+  summary: 'Run the main job: validate, plan, apply, sync what is due, check freshness (on the sandbox without credentials)',
   usage: `Usage: tidemark start [--env E] [--specs DIR] [--auto-approve] [--allow-delete] [--sandbox]
+                      [--now TIME] [--people N] [--seed N]
 
 The main job, as the scheduled workflow runs it:
   1. validate the specs (stops on errors);
   2. plan the config plane (Customer.io segments, Qualtrics mailing lists and webhooks);
   3. apply it: always on the embedded sandbox; on live services only with --auto-approve
      (or TIDEMARK_AUTO_APPROVE=1). Deletes need --allow-delete;
-  4. run the syncs that are due (on the sandbox, warehouse sources whose connection variable is not
-     set are skipped);
-  5. report freshness: exits 3 when a source is stale, failed or rejects too many rows.
+  4. run the syncs that are due. On the sandbox, when the Workspace names a world
+     (sandbox.world), Postgres sources whose connection variable is unset read the embedded
+     warehouse (PGlite on 127.0.0.1) and file sources read the world's exports;
+  5. report freshness, then a summary.
+
+  --now TIME   the clock (ISO-8601 with a zone; also TIDEMARK_NOW): schedules, freshness and
+               the sandbox world read it, so "delivered 7-14 days ago" holds on any day
+  --people N   customers in the sandbox world (default 5000, up to 1000000)
+  --seed N     the sandbox world's seed
+
+Exit codes: 0 done; 1 a step did not do what it planned (a change or a sync failed, a source that
+should have run did not); 3 done, but a source is stale, failed earlier or rejects too many rows.
 `,
   async run(args, ctx) {
     const { values } = parseArgs({
       args,
-      options: { ...environmentFlags, 'auto-approve': { type: 'boolean' }, 'allow-delete': { type: 'boolean' } },
+      options: { ...environmentFlags, 'auto-approve': { type: 'boolean' }, 'allow-delete': { type: 'boolean' }, people: { type: 'string' }, seed: { type: 'string' } },
       strict: true,
     });
+    const people = wholeNumber(values.people, '--people');
+    const seed = wholeNumber(values.seed, '--seed');
     const style = styleFor(ctx.stdout, ctx.env);
     const specs = values.specs ?? ctx.env.TIDEMARK_SPECS ?? 'specs';
     ctx.stdout.write(style.bold('1. Validate specs\n'));
@@ -44,7 +56,7 @@ The main job, as the scheduled workflow runs it:
     if (hasErrors(result.diagnostics) || !result.model) return 1;
 
     return withEnvironment(ctx, values, async (ws) => {
-      let syncLines = 0;
+      let synced = 0;
       const result = await runMainJob(
         ws,
         {
@@ -52,6 +64,7 @@ The main job, as the scheduled workflow runs it:
           autoApprove: !!values['auto-approve'] || ctx.env.TIDEMARK_AUTO_APPROVE === '1',
           who: whoAmI(ctx.env),
           env: ctx.env,
+          world: { ...(people !== undefined ? { people } : {}), ...(seed !== undefined ? { seed } : {}) },
         },
         {
           planned: (plan) => {
@@ -70,32 +83,68 @@ The main job, as the scheduled workflow runs it:
             renderApply(outcome, ctx, style);
           },
           syncsStarting: () => ctx.stdout.write(style.bold('\n4. Run due syncs\n')),
-          syncSkipped: (name, reason) => {
-            syncLines++;
-            ctx.stdout.write(style.dim(`  skipped ${name}: ${reason}\n`));
+          world: (notes) => {
+            for (const n of notes) ctx.stdout.write(style.dim(`  sandbox world: ${n}\n`));
           },
           synced: (r) => {
-            syncLines++;
+            synced++;
             const k = r.counts;
             ctx.stdout.write(`  ${r.status === 'succeeded' ? style.green('synced') : style.red(r.status)} ${r.source}: read ${k.read}, sent ${k.sent} (new ${k.new}, changed ${k.changed}), unchanged ${k.unchanged}, rejected ${k.rejected}${r.error ? ` — ${r.error}` : ''}\n`);
           },
-          freshness: (statuses, skipped) => {
-            if (syncLines === 0) ctx.stdout.write('  No source is due.\n');
+          freshness: (statuses) => {
+            if (synced === 0) ctx.stdout.write('  No source is due.\n');
             ctx.stdout.write(style.bold('\n5. Freshness\n'));
             for (const st of statuses) {
-              if (skipped.has(st.source)) {
-                ctx.stdout.write(style.dim(`  - ${st.source}: not checked (no connection in the sandbox)\n`));
-                continue;
-              }
               ctx.stdout.write(`  ${st.alerts.length ? style.red('✗') : style.green('✓')} ${st.source}${st.alerts.length ? `: ${st.alerts.map((a) => a.message).join('; ')}` : ''}\n`);
             }
           },
         },
       );
+      renderSummary(result, ws.conn.environment, ws.conn.target.label, ctx, style);
       return result.status === 'failed' ? 1 : result.status === 'alerts' ? 3 : 0;
     });
   },
 };
+
+function wholeNumber(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^-?\d+$/.test(text.trim())) throw new UsageError(`${flag} must be a whole number (got "${text}")`);
+  return Number(text);
+}
+
+const PAST = { create: 'created', import: 'imported', update: 'updated', replace: 'replaced', delete: 'deleted', forget: 'forgot' } as const;
+
+/** The last thing on screen: what happened, where to look, what to do next. */
+function renderSummary(r: MainJobResult, environment: string, where: string, ctx: CommandContext, style: Style): void {
+  const out: string[] = [style.bold(`\nSummary (${environment} on ${where})`)];
+  if (r.apply?.status === 'done') {
+    const results = r.apply.result.results;
+    const applied = (action: string) => results.filter((c) => c.status === 'applied' && c.action === action).map((c) => c.address);
+    const parts = (['create', 'import', 'update', 'replace', 'delete', 'forget'] as const).flatMap((a) => {
+      const list = applied(a);
+      return list.length ? [`${PAST[a]} ${list.join(', ')}`] : [];
+    });
+    const notDone = results.filter((c) => c.status !== 'applied' && c.status !== 'unchanged');
+    out.push(`  config: ${parts.length ? parts.join('; ') : 'nothing changed'}${notDone.length ? style.red(`; ${notDone.map((c) => `${c.status} ${c.address}`).join(', ')}`) : ''}`);
+  } else if (r.apply?.status === 'nothing') out.push('  config: up to date, nothing applied');
+  else if (r.plan) out.push('  config: not applied (see step 3)');
+  for (const rep of r.reports) {
+    const k = rep.counts;
+    const tail = rep.status === 'succeeded' ? '' : style.red(` — ${rep.status}${rep.problems?.length ? `: ${rep.problems.join(' ')}` : ''}`);
+    out.push(`  ${rep.source}: sent ${k.sent} of ${k.read} read${k.rejected ? `, ${k.rejected} rejected (${rep.rejects_file ?? 'see `tidemark status`'})` : ''}${tail}`);
+  }
+  for (const n of r.notRun) {
+    out.push(n.reason === 'never_synced' ? style.red(`  ${n.source}: never synced, and not run now`) : style.dim(`  ${n.source}: not due (its schedule has not fired since the last run)`));
+  }
+  if (r.alerting.length) out.push(style.red(`  freshness alerts: ${r.alerting.join(', ')} (\`tidemark status\` says why)`));
+  out.push('', 'Next:');
+  const rejected = r.reports.some((rep) => rep.counts.rejected > 0);
+  if (rejected) out.push('  - read why rows were rejected in the rejects files above (one JSON line per row: location, field, reason)');
+  out.push('  - `tidemark sync plan SOURCE` shows what a sync would send, per field, without sending');
+  out.push('  - edit specs/segments.yaml, then `tidemark plan` shows the change; `tidemark status` shows freshness');
+  out.push('  - `npm start -- --now <later ISO time>` moves the clock: the world moves with it and only what changed is sent');
+  ctx.stdout.write(`${out.join('\n')}\n`);
+}
 
 function renderApply(outcome: ApplyOutcome, ctx: CommandContext, style: Style): void {
   switch (outcome.status) {

@@ -4,7 +4,8 @@
  * batch failures), made reproducible by a seeded PRNG so tests assert on outcomes, not on luck.
  */
 import { z } from 'zod';
-import { createPrng, type Prng } from './prng.ts';
+import { createPrng, type Prng } from '../../core/prng.ts';
+import { randomSeed } from './random-seed.ts';
 import type { ServiceFaults } from './types.ts';
 
 /** Which listener a fault applies to. Customer.io has two (Track, App); Qualtrics one. */
@@ -131,7 +132,7 @@ export interface FaultController {
 }
 
 export function createFaultController(options: { seed?: number; initial?: FaultConfig; prng?: Prng } = {}): FaultController {
-  const prng = options.prng ?? createPrng(options.seed);
+  const prng = options.prng ?? createPrng(options.seed ?? randomSeed());
   let config: FaultConfig = {};
   let pattern: RegExp | undefined;
 

@@ -3,7 +3,8 @@
  * `app` (App API, Bearer auth), plus an in-process API for tests and an admin extension for seeding.
  */
 import type { Clock } from '../../core/clock.ts';
-import { createPrng, type Prng } from '../common/prng.ts';
+import { createPrng, type Prng } from '../../core/prng.ts';
+import { randomSeed } from '../common/random-seed.ts';
 import { SlidingWindowLimiter } from '../common/rate-limit.ts';
 import { compileRoutes, matchRoute, templateFor } from '../common/router.ts';
 import type { AdminExtension, Emulator, SandboxRequest, SandboxResponse, ServiceFaults } from '../common/types.ts';
@@ -131,7 +132,7 @@ const isV2 = (req: SandboxRequest): boolean => req.url.pathname.startsWith('/api
 
 export function createCustomerioEmulator(options: CustomerioEmulatorOptions): CustomerioEmulator {
   const nowMs = (): number => (options.clock ? options.clock.now().getTime() : Date.now());
-  const prng: Prng = createPrng(options.seed);
+  const prng: Prng = createPrng(options.seed ?? randomSeed());
   const retryAfter = options.retryAfterSeconds ?? 1;
   const trackLimit = options.trackRateLimitPerSecond ?? 1000;
   const appLimit = options.appRateLimitPerSecond ?? 10;

@@ -6,7 +6,7 @@
  * and, if valid, applied in order; invalid entries are reported in a 207
  * `{"errors":[{batch_index, reason, field, message}]}` while "all other requests are accepted". All valid → 200 `{}`.
  */
-import type { Prng } from '../common/prng.ts';
+import type { Prng } from '../../core/prng.ts';
 import type { Route } from '../common/router.ts';
 import type { SandboxRequest, SandboxResponse, ServiceFaults } from '../common/types.ts';
 import { LIMITS, byteLength } from './limits.ts';

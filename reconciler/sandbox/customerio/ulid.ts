@@ -1,7 +1,7 @@
 /**
  * ULIDs: Customer.io event `id`s are "a valid ULID used to deduplicate events" (Track OpenAPI `dedupe_id`).
  */
-import type { Prng } from '../common/prng.ts';
+import type { Prng } from '../../core/prng.ts';
 
 const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
 

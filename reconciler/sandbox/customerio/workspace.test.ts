@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createPrng } from '../common/prng.ts';
+import { createPrng } from '../../core/prng.ts';
 import { parsePathIdentifier, refForIdType, Workspace } from './workspace.ts';
 
 function setup(overrides: Partial<{ allowEmailUpdateById: boolean; eventDedupeWindowMs: number }> = {}) {

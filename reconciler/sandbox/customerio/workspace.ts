@@ -11,7 +11,7 @@
  * `cio_id`, `_update` on nobody) are not applied and are recorded in `activity`, as the real workspace records
  * an "Attribute Update Failure" in its activity log.
  */
-import type { Prng } from '../common/prng.ts';
+import type { Prng } from '../../core/prng.ts';
 import { matchesFilter, type AudienceFilter } from './filter.ts';
 import { makeUlid } from './ulid.ts';
 import { IDENTIFY_RESERVED_KEYS } from './validate.ts';

@@ -1,6 +1,6 @@
 /**
  * A small seeded pseudo-random generator (mulberry32). Fault injection and emulator-side randomness draw from
- * it so a test that passes a seed sees the same sequence of decisions on every run. Not for anything secret.
+ * it (and the sandbox world's generator) so a test that passes a seed sees the same sequence of decisions on every run. Not for anything secret.
  */
 export interface Prng {
   /** Uniform in [0, 1). */
@@ -15,12 +15,8 @@ export interface Prng {
   pick<T>(items: readonly T[]): T;
 }
 
-/** A seed for runs that did not ask for determinism. */
-export function randomSeed(): number {
-  return Math.floor(Math.random() * 0x1_0000_0000) >>> 0;
-}
-
-export function createPrng(seed: number = randomSeed()): Prng {
+/** Pure: the caller chooses the seed (the sandbox draws one when a run did not ask for determinism). */
+export function createPrng(seed: number): Prng {
   let state = seed >>> 0;
   const next = (): number => {
     state = (state + 0x6d2b79f5) >>> 0;
