@@ -13,7 +13,7 @@ export interface CommandEntry {
 
 export const commands: CommandEntry[] = [
   { name: 'init', summary: "Start a team's repository: starter specs, GitHub workflows and a README (never overwrites)", load: async () => (await import('./init.ts')).initCommand },
-  { name: 'start', summary: 'Run the main job: validate, then plan and apply the config (on the sandbox without credentials)', load: async () => (await import('./start.ts')).startCommand },
+  { name: 'start', summary: 'Run the main job: validate, plan, apply, sync what is due, check freshness (on the sandbox without credentials)', load: async () => (await import('./start.ts')).startCommand },
   { name: 'validate', summary: 'Check the specs: schema, references and policy rules (exit 0 clean, 1 on errors)', load: async () => (await import('./validate.ts')).validateCommand },
   { name: 'plan', summary: 'Show what apply would change in Customer.io and Qualtrics', load: async () => (await import('./plan.ts')).planCommand },
   { name: 'apply', summary: 'Apply the changes (a fresh plan after approval, or exactly a saved plan)', load: async () => (await import('./apply.ts')).applyCommand },
