@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
+import { UserError } from '../../core/user-error.ts';
 import { initProject } from '../../starter/init-project.ts';
 import { checkWorkspaceName, workspaceNameFrom } from '../../starter/templates.ts';
 import { UsageError, type Command, type CommandContext } from '../command.ts';
@@ -25,7 +26,12 @@ async function askName(suggested: string, ctx: CommandContext): Promise<string> 
   const rl = createInterface({ input, output: ctx.stdout });
   try {
     for (;;) {
-      const answer = (await rl.question(`Workspace name [${suggested}]: `)).trim();
+      // Ctrl+D or Ctrl+C at the prompt rejects the question: the user left, which is no bug.
+      const answer = (
+        await rl.question(`Workspace name [${suggested}]: `).catch(() => {
+          throw new UserError('cancelled at the Workspace name prompt; nothing was written.');
+        })
+      ).trim();
       if (answer === '') return suggested;
       const valid = checkWorkspaceName(answer);
       if (valid === true) return answer;
