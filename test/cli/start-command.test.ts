@@ -43,6 +43,10 @@ describe('tidemark start on the embedded sandbox', () => {
     expect(first.stdout).toMatch(/config: created customerio\.segment\.vip_customers/);
     expect(first.stdout).toMatch(/Next:/);
     expect(existsSync(path.join(dir, 'specs/data/loyalty_export.csv'))).toBe(true);
+    // The sandbox's Qualtrics holds the surveys the SurveyTargets name, with the questions they read.
+    const sandboxData = readFileSync(path.join(dir, '.tidemark/sandbox/staging.json'), 'utf8');
+    for (const survey of ['SV_3kZ8cTqQ4rPbUuG', 'SV_8mWq2ZcR5tYhJ1n', 'SV_1pXv7KdN3sGa9Lq']) expect(sandboxData).toContain(survey);
+    expect(sandboxData).toContain('What is the main reason you want to cancel?');
 
     const second = await runCli(['start', '--now', '2026-12-02T12:00:00Z'], { cwd: dir, env });
     expect(second.code, second.stdout + second.stderr).toBe(0);
