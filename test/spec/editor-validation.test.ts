@@ -49,7 +49,11 @@ function editor() {
 }
 
 /** A diagnostic's message as text (LSP allows markup there). */
-const messageOf = (d: Diagnostic): string => (typeof d.message === 'string' ? d.message : d.message.value);
+const messageOf = (d: Diagnostic): string => {
+  // Newer LSP types allow markup here; the 1.x language server's types say string.
+  const m: unknown = d.message;
+  return typeof m === 'string' ? m : (m as { value: string }).value;
+};
 
 /** 0-based line of each document's first line: the top of the file, and each line after a `---` marker. */
 function documentStarts(text: string): number[] {

@@ -38,6 +38,10 @@ run    syncs the given sources (default: all), or with --due those whose cron sc
         mode: sub,
         sources: selected,
         env: ctx.env,
+        // What the sandbox world stood in for (the embedded warehouse, the exports): never a surprise.
+        onWorld: (notes) => {
+          for (const n of notes) ctx.stderr.write(`sandbox world: ${n}\n`);
+        },
         onSource: (name) => {
           const progress = progressPrinter(ctx, name);
           return { onProgress: progress.update, done: progress.done };
