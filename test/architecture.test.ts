@@ -1,6 +1,6 @@
 /**
  * Import boundaries, checked on the source text (a lint rule would need a lint toolchain for these facts):
- * - the layer map: cli → composition → engines (apply, sync) → config kinds → plan, providers, state,
+ * - the layer map: cli → composition → engines (apply, sync, audiences) → config kinds → plan, providers, state,
  *   sandbox → spec → core. A module imports only itself and the layers below it; modules of one layer never import each
  *   other (so the sandbox and the API clients share no code). Static and dynamic imports both count;
  * - only stacks/ imports cdktf (deprecated upstream: an edge, never the engine);
@@ -29,7 +29,7 @@ const imports = (file: string) =>
   [...readFileSync(path.join(repo, file), 'utf8').matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*|^\s*import\s+)['"]([^'"]+)['"]/gm)].map((m) => m[1]!);
 
 /** Lowest first. Within a layer, no module imports another. */
-const LAYERS: readonly (readonly string[])[] = [['core'], ['spec'], ['plan', 'providers', 'state', 'sandbox', 'world'], ['kinds'], ['apply', 'sync'], ['composition', 'starter'], ['cli']];
+const LAYERS: readonly (readonly string[])[] = [['core'], ['spec'], ['plan', 'providers', 'state', 'sandbox', 'world'], ['kinds'], ['apply', 'sync', 'audiences'], ['composition', 'starter'], ['cli']];
 const levelOf = new Map(LAYERS.flatMap((mods, level) => mods.map((m) => [m, level] as const)));
 
 /** `reconciler/<module>/…` of a file, or of what a relative specifier from `file` points at. */
@@ -105,6 +105,22 @@ describe('architecture', () => {
       const text = readFileSync(path.join(repo, f), 'utf8');
       if (imports(f).some((i) => /^node:(fs|http|https|net|child_process|dgram|worker_threads)/.test(i))) offenders.push(`${f}: node I/O import`);
       if (/\bprocess\.env\b|\bDate\.now\(|\bMath\.random\(|\bnew Date\(\)|\bfetch\(/.test(text)) offenders.push(`${f}: clock, randomness, env or network`);
+    }
+    expect(offenders).toEqual([]);
+  });
+
+  it('audiences compiles from the spec alone: it imports only core and spec, and every file is pure', () => {
+    // The compiler must give the same SQL for the same spec and instant, whatever the store or sandbox holds.
+    const files = tsFiles('reconciler/audiences');
+    expect(files.length).toBeGreaterThanOrEqual(2);
+    const offenders: string[] = [];
+    for (const f of files) {
+      for (const i of imports(f)) {
+        const to = i.startsWith('.') ? moduleOf(path.join(path.dirname(f), i)) : i;
+        if (!['core', 'spec', 'audiences'].includes(to ?? '')) offenders.push(`${f} → ${i}`);
+      }
+      if (!/\bPure\b/.test(readFileSync(path.join(repo, f), 'utf8').match(/^\/\*[\s\S]*?\*\//)?.[0] ?? '')) offenders.push(`${f}: header does not say Pure`);
+      if (/\bprocess\.env\b|\bDate\.now\(|\bMath\.random\(|\bnew Date\(\)|\bfetch\(/.test(readFileSync(path.join(repo, f), 'utf8'))) offenders.push(`${f}: clock, randomness, env or network`);
     }
     expect(offenders).toEqual([]);
   });

@@ -1,0 +1,214 @@
+/**
+ * Segment conditions → one SQL query over the mirror tables (see mirror-layout.ts), for SQLite or
+ * Postgres, so the database computes membership instead of tidemark walking every profile. Pure: no I/O,
+ * and `now` is an argument, so the same spec and mirror give the same members at the same instant.
+ *
+ * Every condition compiles to a boolean predicate on one person row `p` of mirror_people (EXISTS /
+ * NOT EXISTS probes, AND, OR, NOT). Predicates rather than INTERSECT/UNION/EXCEPT of sets because SQLite
+ * does not accept parenthesised compound SELECTs, and because EXISTS is never NULL, so NOT is a plain
+ * complement within mirror_people with no three-valued-logic surprises.
+ *
+ * Values are always bound as parameters, never spliced into the text; only placeholders differ by
+ * dialect (`?` for SQLite, `$n` for Postgres).
+ */
+import { parseDuration } from '../core/duration.ts';
+import { UserError } from '../core/user-error.ts';
+import type { AttributeCondition, Condition, EventCondition } from '../spec/schema/segment.ts';
+import type { Dialect } from './mirror-layout.ts';
+
+export type { Dialect } from './mirror-layout.ts';
+export type FieldType = 'string' | 'number' | 'boolean' | 'timestamp' | 'enum';
+export type SqlParam = string | number;
+
+export interface CompileContext {
+  dialect: Dialect;
+  env: string;
+  nowMs: number;
+  /** Declared attribute types, from Fields. */
+  fieldTypes: Readonly<Record<string, FieldType>>;
+  /**
+   * The conditions of another declared segment, for `segment: name`; undefined when no such segment is
+   * declared, null when it exists but has no conditions (it references a Customer.io segment).
+   */
+  segmentConditions(name: string): Condition | null | undefined;
+  /** The segment being compiled, for messages and to catch a reference back to itself. */
+  name?: string;
+}
+
+export interface CompiledSegment {
+  /** Selects DISTINCT person_id of the members. */
+  sql: string;
+  params: SqlParam[];
+}
+
+export class SegmentCompileError extends UserError {
+  override name = 'SegmentCompileError';
+}
+
+export function compileSegment(cond: Condition, ctx: CompileContext): CompiledSegment {
+  const c = new Compiler(ctx);
+  const env = c.bind(ctx.env);
+  const stack = ctx.name === undefined ? [] : [ctx.name];
+  const pred = c.condition(cond, stack);
+  return { sql: `SELECT DISTINCT p.person_id FROM mirror_people p WHERE p.env = ${env} AND ${pred}`, params: c.params };
+}
+
+class Compiler {
+  readonly params: SqlParam[] = [];
+
+  constructor(private readonly ctx: CompileContext) {}
+
+  bind(v: SqlParam): string {
+    this.params.push(v);
+    return this.ctx.dialect === 'postgres' ? `$${this.params.length}` : '?';
+  }
+
+  private fail(stack: readonly string[], what: string, hint?: string): never {
+    const where = stack.length > 0 ? `segment ${stack[stack.length - 1]}` : 'segment conditions';
+    throw new SegmentCompileError(`${where}: ${what}`, hint === undefined ? {} : { hint });
+  }
+
+  // Text is emitted left to right and every bind happens at its place in the text, which keeps `?`
+  // positions in step with the params array.
+  condition(cond: Condition, stack: string[]): string {
+    if (cond.attribute) return this.attribute(cond.attribute, stack);
+    if (cond.event) return this.event(cond.event, stack);
+    if (cond.segment !== undefined) return this.segment(cond.segment, stack);
+    if (cond.all) return this.list(cond.all, 'AND', 'all', stack);
+    if (cond.any) return this.list(cond.any, 'OR', 'any', stack);
+    if (cond.not) return `(NOT ${this.condition(cond.not, stack)})`;
+    return this.fail(stack, 'a condition has none of attribute, event, segment, all, any, not');
+  }
+
+  private list(items: readonly Condition[], op: 'AND' | 'OR', key: string, stack: string[]): string {
+    if (items.length === 0) this.fail(stack, `${key} has an empty list`);
+    return `(${items.map((i) => this.condition(i, stack)).join(` ${op} `)})`;
+  }
+
+  private segment(name: string, stack: string[]): string {
+    if (stack.includes(name)) {
+      const cycle = [...stack.slice(stack.indexOf(name)), name].join(' → ');
+      this.fail(stack, `segment references form a cycle: ${cycle}`, 'A segment cannot contain itself; break the cycle in one of these segments.');
+    }
+    const inner = this.ctx.segmentConditions(name);
+    if (inner === undefined) this.fail(stack, `references segment ${name}, which is not declared`);
+    if (inner === null) {
+      this.fail(stack, `references segment ${name}, which has no conditions (it points at a Customer.io segment), so its members are not in the mirror`);
+    }
+    // Inlined: the referenced segment's predicate reads the same `p`, so it is exactly its membership.
+    return this.condition(inner, [...stack, name]);
+  }
+
+  private attrProbe(field: string, extra: string): string {
+    const env = this.bind(this.ctx.env);
+    const f = this.bind(field);
+    return `EXISTS (SELECT 1 FROM mirror_attributes a WHERE a.env = ${env} AND a.person_id = p.person_id AND a.field = ${f}${extra ? ` AND ${extra}` : ''})`;
+  }
+
+  private attribute(a: AttributeCondition, stack: string[]): string {
+    const type = this.ctx.fieldTypes[a.field];
+    if (type === undefined) this.fail(stack, `attribute ${a.field} is not declared in Fields`);
+    const where = `attribute ${a.field} (${a.op})`;
+    switch (a.op) {
+      case 'exists':
+        return this.attrProbe(a.field, '');
+      case 'not_exists':
+        return `(NOT ${this.attrProbe(a.field, '')})`;
+      case 'eq':
+      case 'neq': {
+        const v = this.scalar(a.value, type, where, stack);
+        const col = columnOf(type);
+        // Binds must follow the text order: probe's env and field first, then the value.
+        const env = this.bind(this.ctx.env);
+        const f = this.bind(a.field);
+        const p = this.bind(v);
+        return `EXISTS (SELECT 1 FROM mirror_attributes a WHERE a.env = ${env} AND a.person_id = p.person_id AND a.field = ${f} AND a.${col} ${a.op === 'eq' ? '=' : '<>'} ${p})`;
+      }
+      case 'in':
+      case 'not_in': {
+        const raw = Array.isArray(a.value) ? a.value : a.value === undefined ? undefined : [a.value];
+        if (raw === undefined) this.fail(stack, `${where} needs a value list, e.g. value: [gold, platinum]`);
+        const values = raw.map((r) => this.scalar(r, type, where, stack));
+        // Nothing is in an empty list, and everyone who has the attribute is outside it.
+        if (values.length === 0) return a.op === 'in' ? `(1 = 0)` : this.attrProbe(a.field, '');
+        const col = columnOf(type);
+        const env = this.bind(this.ctx.env);
+        const f = this.bind(a.field);
+        const base = `EXISTS (SELECT 1 FROM mirror_attributes a WHERE a.env = ${env} AND a.person_id = p.person_id AND a.field = ${f}`;
+        const list = values.map((v) => this.bind(v)).join(', ');
+        return `${base} AND a.${col} ${a.op === 'in' ? 'IN' : 'NOT IN'} (${list}))`;
+      }
+      case 'gt':
+      case 'gte':
+      case 'lt':
+      case 'lte': {
+        if (type !== 'number' && type !== 'timestamp') {
+          this.fail(stack, `${where} compares order, which needs a number or timestamp field; ${a.field} is ${type}`);
+        }
+        const v = this.scalar(a.value, type, where, stack);
+        const sym = { gt: '>', gte: '>=', lt: '<', lte: '<=' }[a.op];
+        const env = this.bind(this.ctx.env);
+        const f = this.bind(a.field);
+        const p = this.bind(v);
+        return `EXISTS (SELECT 1 FROM mirror_attributes a WHERE a.env = ${env} AND a.person_id = p.person_id AND a.field = ${f} AND a.${columnOf(type)} ${sym} ${p})`;
+      }
+      case 'within':
+      case 'older_than': {
+        if (type !== 'timestamp') this.fail(stack, `${where} needs a timestamp field; ${a.field} is ${type}`);
+        const d = a.duration === undefined ? undefined : parseDuration(a.duration);
+        if (d === undefined) this.fail(stack, `${where} needs a duration, e.g. duration: 14d`);
+        const env = this.bind(this.ctx.env);
+        const f = this.bind(a.field);
+        const edge = this.bind(this.ctx.nowMs - d);
+        const cond = a.op === 'within' ? `a.ts_ms >= ${edge} AND a.ts_ms <= ${this.bind(this.ctx.nowMs)}` : `a.ts_ms < ${edge}`;
+        return `EXISTS (SELECT 1 FROM mirror_attributes a WHERE a.env = ${env} AND a.person_id = p.person_id AND a.field = ${f} AND ${cond})`;
+      }
+    }
+  }
+
+  /** A spec value in the form of the column it is compared with (see columnOf). */
+  private scalar(value: AttributeCondition['value'], type: FieldType, where: string, stack: string[]): SqlParam {
+    if (value === undefined || Array.isArray(value)) this.fail(stack, `${where} needs a single value`);
+    switch (type) {
+      case 'number': {
+        const n = typeof value === 'number' ? value : typeof value === 'string' && value.trim() !== '' ? Number(value) : NaN;
+        if (!Number.isFinite(n)) this.fail(stack, `${where}: the value is not a number`);
+        return n;
+      }
+      case 'timestamp': {
+        // A number is epoch milliseconds (the mirror's unit); text must carry its own offset or Z, since
+        // a pure compiler has no timezone to read a naive date-time in.
+        if (typeof value === 'number' && Number.isSafeInteger(value)) return value;
+        if (typeof value === 'string' && /(?:Z|[+-]\d\d:?\d\d)$/i.test(value.trim())) {
+          const ms = Date.parse(value.trim());
+          if (Number.isFinite(ms)) return ms;
+        }
+        return this.fail(stack, `${where}: the value is not a timestamp`, 'Give an ISO date-time with an offset (2026-01-31T00:00:00Z) or epoch milliseconds.');
+      }
+      case 'boolean': {
+        const t = String(value).trim().toLowerCase();
+        if (t !== 'true' && t !== 'false') this.fail(stack, `${where}: the value is not true or false`);
+        return t;
+      }
+      default:
+        return String(value);
+    }
+  }
+
+  private event(e: EventCondition, stack: string[]): string {
+    const from = e.from === undefined ? 0 : parseDuration(e.from);
+    const to = e.to === undefined ? undefined : parseDuration(e.to);
+    if (from === undefined || (e.to !== undefined && to === undefined)) this.fail(stack, `event ${e.name}: the window is not a duration`);
+    const env = this.bind(this.ctx.env);
+    const name = this.bind(e.name);
+    const upper = this.bind(this.ctx.nowMs - from);
+    const lower = to === undefined ? '' : ` AND ev.occurred_ms > ${this.bind(this.ctx.nowMs - to)}`;
+    const probe = `EXISTS (SELECT 1 FROM mirror_events ev WHERE ev.env = ${env} AND ev.person_id = p.person_id AND ev.name = ${name} AND ev.occurred_ms <= ${upper}${lower})`;
+    return e.occurred === false ? `(NOT ${probe})` : probe;
+  }
+}
+
+/** Which mirror column a field's comparisons read: numbers numerically, timestamps by instant, the rest as text. */
+function columnOf(type: FieldType): 'num' | 'ts_ms' | 'value' {
+  return type === 'number' ? 'num' : type === 'timestamp' ? 'ts_ms' : 'value';
+}

@@ -1,0 +1,21 @@
+/**
+ * The mirror tables the segment compiler targets: what tidemark delivered to Customer.io, per environment.
+ * Pure: only text. The mirror's writer (not built yet) creates these tables and must keep to the rules in
+ * README.md (one row per present attribute, blank = no row, every person in mirror_people).
+ */
+
+export type Dialect = 'sqlite' | 'postgres';
+
+/** CREATE statements for the layout, in order; each is idempotent. */
+export function mirrorDdl(dialect: Dialect): string[] {
+  const real = dialect === 'postgres' ? 'DOUBLE PRECISION' : 'REAL';
+  const int = dialect === 'postgres' ? 'BIGINT' : 'INTEGER';
+  return [
+    `CREATE TABLE IF NOT EXISTS mirror_people (env TEXT NOT NULL, person_id TEXT NOT NULL, PRIMARY KEY (env, person_id))`,
+    `CREATE TABLE IF NOT EXISTS mirror_attributes (env TEXT NOT NULL, person_id TEXT NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL, num ${real}, ts_ms ${int}, PRIMARY KEY (env, person_id, field))`,
+    `CREATE TABLE IF NOT EXISTS mirror_events (env TEXT NOT NULL, person_id TEXT NOT NULL, name TEXT NOT NULL, occurred_ms ${int} NOT NULL)`,
+    // The compiled SQL probes attributes and events per person (correlated EXISTS), so these keys lead
+    // with (env, person_id); without them every probe is a scan.
+    `CREATE INDEX IF NOT EXISTS mirror_events_person ON mirror_events (env, person_id, name, occurred_ms)`,
+  ];
+}
