@@ -1,5 +1,6 @@
 /**
- * The sandbox world: when the target is the embedded sandbox and the Workspace names a seeded world
+ * The sandbox world: when the target is the sandbox (embedded, or a standalone `tidemark sandbox` on
+ * 127.0.0.1) and the Workspace names a seeded world
  * (`sandbox.world: hearth_and_harvest`), the sources read that world instead of nothing.
  * - File sources: the world's exports are written where the Workspace says (`sandbox.exports`), only
  *   when their content changed, atomically.
@@ -31,7 +32,8 @@ export class WorldSetupError extends UserError {
 /** The world this run uses, or undefined (live target, or no world declared). */
 export function worldOptions(ws: OpenEnvironment, overrides: WorldOverrides = {}): WorldOptions | undefined {
   const declared = ws.model.workspace?.spec.sandbox;
-  if (ws.conn.mode !== 'sandbox' || !declared) return undefined;
+  // The embedded sandbox, or services on this machine (a standalone `tidemark sandbox`): both are the sandbox.
+  if (!declared || (ws.conn.mode !== 'sandbox' && !ws.conn.target.loopback)) return undefined;
   const o: WorldOptions = { seed: overrides.seed ?? declared.seed ?? DEFAULT_SEED, people: overrides.people ?? declared.people ?? DEFAULT_PEOPLE, now: ws.clock.now() };
   try {
     checkWorldOptions(o);

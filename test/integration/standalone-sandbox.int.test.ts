@@ -152,10 +152,15 @@ describe('the README two-terminal flow', () => {
     expect(lists.status).toBe(200);
     const body = (await lists.json()) as { result: { elements: Array<{ name: string }> } };
     expect(body.result.elements.map((l) => l.name).sort()).toEqual(['tidemark: cancel intent', 'tidemark: lapsed diagnosis', 'tidemark: post-purchase fit']);
-    const person = await fetch(`${exports.CUSTOMERIO_TRACK_URL}/__sandbox/customerio/people/1001`);
-    const { person: p, events } = (await person.json()) as { person: { attributes: Record<string, unknown> }; events: Array<{ name: string }> };
-    expect(p.attributes).toMatchObject({ loyalty_tier: 'insider', loyalty_points: 1250 });
-    expect(events.map((e) => e.name)).toContain('return_created');
+    // The file sources read the sandbox world's exports (written into the project by the sync): a loyalty
+    // row and a return each reached the person they name.
+    const loyalty = (await readFile(path.join(project, 'specs/data/loyalty_export.csv'), 'utf8')).trim().split('\n').slice(1).map((l) => l.split(','));
+    const once = loyalty.filter((r) => r[1] !== '' && r[2] !== '' && loyalty.filter((o) => o[0] === r[0]).length === 1)[0]!;
+    const fetchPerson = async (id: string) =>
+      (await (await fetch(`${exports.CUSTOMERIO_TRACK_URL}/__sandbox/customerio/people/${id}`)).json()) as { person: { attributes: Record<string, unknown> }; events: Array<{ name: string }> };
+    expect((await fetchPerson(once[0]!)).person.attributes).toMatchObject({ loyalty_tier: once[2], loyalty_points: Number(once[1]) });
+    const firstReturn = JSON.parse((await readFile(path.join(project, 'specs/data/returns.ndjson'), 'utf8')).split('\n')[0]!) as { customer_id: string };
+    expect((await fetchPerson(firstReturn.customer_id)).events.map((e) => e.name)).toContain('return_created');
     // And the next plan sees exactly what was applied.
     const again = await run(process.execPath, [BIN, 'plan', '--detailed-exitcode'], project, shellEnv(exports));
     expect(again.code, again.stdout + again.stderr).toBe(0);
