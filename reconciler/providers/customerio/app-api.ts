@@ -103,6 +103,18 @@ export class CustomerioAppApi {
     return this.paginate(op, (start) => ({ method: 'GET', path: `/v1/segments/${segmentId}/membership`, query: { start, limit } }), options);
   }
 
+  /**
+   * A segment's members, one array per page, as the API identifies them: `id`, `email` and `cio_id`, null
+   * when unset (an "id only" workspace never sends `email`). Same paging and budget as `segmentMembership`;
+   * arguments are checked on the call, not on the first read.
+   */
+  segmentMembers(segmentId: number, options: CallOptions & { pageSize?: number } = {}): AsyncIterable<CustomerIdentifiers[]> {
+    const pages = this.segmentMembership(segmentId, options);
+    return (async function* () {
+      for await (const page of pages) yield membersOf(page);
+    })();
+  }
+
   // -------------------------------------------------------------------------------------------------
   // App API: people (§6.2)
 
@@ -255,6 +267,15 @@ export class CustomerioAppApi {
       () => invalidResponse(op, 'the pagination cursor repeated itself', 'applied'),
     );
   }
+}
+
+/**
+ * `identifiers` is what the docs recommend reading; a page that carries only `ids` (as the 2022 spec allowed)
+ * still names its members, with '' meaning "this person has no id".
+ */
+function membersOf(page: PeoplePage): CustomerIdentifiers[] {
+  if (page.identifiers.length > 0 || page.ids.length === 0) return page.identifiers;
+  return page.ids.map((id) => ({ id: id === '' ? null : id, email: null, cio_id: null }));
 }
 
 function pageSizeOption(op: string, requested: number | undefined, fallback: number, max: number): number {

@@ -224,6 +224,27 @@ describe('App API', () => {
     ]);
   });
 
+  it('segmentMembers yields identifiers per page, and names the members of a page that carries only ids', async () => {
+    handler = (req, _body, res) => {
+      const start = new URL(req.url!, base).searchParams.get('start');
+      if (!start) reply(res, 200, { identifiers: [{ id: '1', email: 'a@b.c', cio_id: 'c1' }, { email: 'n@b.c', cio_id: 'c9' }], ids: ['1', ''], next: 'p2' });
+      else reply(res, 200, { ids: ['2', ''], next: '' });
+    };
+    const pages = [];
+    for await (const page of client().segmentMembers(3)) pages.push(page);
+    expect(pages).toEqual([
+      [
+        { id: '1', email: 'a@b.c', cio_id: 'c1' },
+        { id: null, email: 'n@b.c', cio_id: 'c9' },
+      ],
+      [
+        { id: '2', email: null, cio_id: null },
+        { id: null, email: null, cio_id: null },
+      ],
+    ]);
+    expect(seen.map((s) => s.url)).toEqual(['/v1/segments/3/membership?limit=1000', '/v1/segments/3/membership?start=p2&limit=1000']);
+  });
+
   it('refuses a cursor that repeats', async () => {
     handler = (_req, _body, res) => reply(res, 200, { identifiers: [], ids: [], next: 'same' });
     const iterate = async (): Promise<void> => {
