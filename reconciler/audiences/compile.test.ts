@@ -15,6 +15,7 @@ const FIELD_TYPES: Record<string, FieldType> = {
   age: 'number',
   vip: 'boolean',
   last_login: 'timestamp',
+  nickname: 'string',
 };
 
 interface Attr {
@@ -37,8 +38,14 @@ const PEOPLE: Record<string, Profile> = {
       age: { value: '30', num: 30 },
       vip: { value: 'true' },
       last_login: { value: 'x', ts: NOW - 14 * DAY }, // exactly on the within 14d edge
+      nickname: { value: 'Coffee Lover' },
     },
-    events: [['order_delivered', NOW - 5 * DAY]], // exactly on the from 5d edge
+    events: [
+      ['order_delivered', NOW - 5 * DAY], // exactly on the from 5d edge
+      ['page_viewed', NOW - DAY],
+      ['page_viewed', NOW - 2 * DAY],
+      ['page_viewed', NOW - 3 * DAY],
+    ],
   },
   p2: {
     attrs: {
@@ -47,8 +54,12 @@ const PEOPLE: Record<string, Profile> = {
       age: { value: '30.0', num: 30 }, // the same number written differently
       vip: { value: 'false' },
       last_login: { value: 'x', ts: NOW - 14 * DAY - 1 },
+      nickname: { value: 'coffee' },
     },
-    events: [['order_delivered', NOW - 10 * DAY]], // exactly on the to 10d edge
+    events: [
+      ['order_delivered', NOW - 10 * DAY], // exactly on the to 10d edge
+      ['page_viewed', NOW - 2 * DAY],
+    ],
   },
   p3: {
     // no status at all
@@ -56,8 +67,13 @@ const PEOPLE: Record<string, Profile> = {
       plan: { value: 'platinum' },
       age: { value: '9', num: 9 }, // as text '9' > '30'; as a number it is smaller
       last_login: { value: 'x', ts: NOW },
+      nickname: { value: 'C_ffee 100%' }, // LIKE wildcards, which contains must take literally
     },
-    events: [['order_delivered', NOW - 10 * DAY + 1]],
+    events: [
+      ['order_delivered', NOW - 10 * DAY + 1],
+      ['page_viewed', NOW - 10 * DAY], // on the to 10d edge: out
+      ['page_viewed', NOW - 9 * DAY], // on the from 9d edge: in
+    ],
   },
   p4: { attrs: {}, events: [['signup', NOW - DAY]] },
   p5: {
@@ -67,7 +83,11 @@ const PEOPLE: Record<string, Profile> = {
       age: { value: '100', num: 100 },
       last_login: { value: 'x', ts: NOW - 60 * DAY }, // exactly on the older_than 60d edge
     },
-    events: [['order_delivered', NOW + 3_600_000]], // in the future: in no window
+    events: [
+      ['order_delivered', NOW + 3_600_000], // in the future: in no window
+      ['page_viewed', NOW - DAY],
+      ['page_viewed', NOW + 3_600_000], // in the future: never counted
+    ],
   },
   px: { env: 'staging', attrs: { status: { value: 'active' } }, events: [['order_delivered', NOW - 6 * DAY]] },
 };
@@ -84,8 +104,14 @@ const SEGMENTS: Record<string, Condition | null> = {
 const attr = (field: string, op: NonNullable<Condition['attribute']>['op'], value?: unknown, duration?: string): Condition => ({
   attribute: { field, op, ...(value === undefined ? {} : { value: value as string }), ...(duration === undefined ? {} : { duration }) },
 });
-const ev = (name: string, window: { from?: string; to?: string; occurred?: boolean } = {}): Condition => ({
-  event: { name, occurred: window.occurred ?? true, ...(window.from ? { from: window.from } : {}), ...(window.to ? { to: window.to } : {}) },
+const ev = (name: string, window: { from?: string; to?: string; occurred?: boolean; count?: { min?: number; max?: number } } = {}): Condition => ({
+  event: {
+    name,
+    occurred: window.occurred ?? true,
+    ...(window.from ? { from: window.from } : {}),
+    ...(window.to ? { to: window.to } : {}),
+    ...(window.count ? { count: window.count } : {}),
+  },
 });
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -133,6 +159,33 @@ const CASES: [title: string, cond: Condition, members: string[], env?: string][]
   ['segment reference', { all: [{ segment: 'active' }, attr('age', 'gt', 50)] }, ['p5']],
   ['not a segment', { not: { segment: 'active' } }, ['p2', 'p3', 'p4']],
   ['segment of segments', { segment: 'active_recent' }, ['p1']],
+  // page_viewed per person (ages in days): p1 1, 2, 3; p2 2; p3 10 (edge), 9; p4 none; p5 1 and one in the future.
+  ['between includes both ends', attr('age', 'between', [9, 30]), ['p1', 'p2', 'p3']],
+  ['between with nothing inside', attr('age', 'between', [10, 29]), []],
+  ['between compares numerically, whatever the text', attr('age', 'between', ['30.0', 100]), ['p1', 'p2', 'p5']],
+  ['between of one value', attr('age', 'between', [100, 100]), ['p5']],
+  ['between ISO instants includes both edges', attr('last_login', 'between', [iso(NOW - 14 * DAY), iso(NOW)]), ['p1', 'p3']],
+  ['between just past an edge', attr('last_login', 'between', [iso(NOW - 14 * DAY + 1), iso(NOW - 1)]), []],
+  ['between epoch milliseconds', attr('last_login', 'between', [NOW - 60 * DAY, NOW - 14 * DAY - 1]), ['p2', 'p5']],
+  ['contains a substring', attr('nickname', 'contains', 'offee'), ['p1', 'p2']],
+  ['contains is case-sensitive', attr('nickname', 'contains', 'Coffee'), ['p1']],
+  ['contains takes LIKE wildcards literally', attr('nickname', 'contains', '_ffee 100%'), ['p3']],
+  ['contains % matches only a real %', attr('nickname', 'contains', '%'), ['p3']],
+  ['contains the whole value', attr('nickname', 'contains', 'coffee'), ['p2']],
+  ['contains an empty string: everyone who has the attribute', attr('nickname', 'contains', ''), ['p1', 'p2', 'p3']],
+  ['not contains takes in people without the attribute', { not: attr('nickname', 'contains', 'offee') }, ['p3', 'p4', 'p5']],
+  ['count at least 2 in the last 7 days', ev('page_viewed', { to: '7d', count: { min: 2 } }), ['p1']],
+  ['count at least 2 at any time: future events do not count', ev('page_viewed', { count: { min: 2 } }), ['p1', 'p3']],
+  ['count exactly 3', ev('page_viewed', { count: { min: 3, max: 3 } }), ['p1']],
+  ['count at least 4', ev('page_viewed', { count: { min: 4 } }), []],
+  ['count exactly 1 in the last 7 days', ev('page_viewed', { to: '7d', count: { min: 1, max: 1 } }), ['p2', 'p5']],
+  ['count max alone keeps the default min of 1', ev('page_viewed', { to: '7d', count: { max: 1 } }), ['p2', 'p5']],
+  ['count min 0 takes in people with none', ev('page_viewed', { to: '7d', count: { min: 0, max: 1 } }), ['p2', 'p3', 'p4', 'p5']],
+  ['count {} is the default: at least 1', ev('page_viewed', { to: '7d', count: {} }), ['p1', 'p2', 'p5']],
+  ['count on window edges: from edge in, to edge out', ev('page_viewed', { from: '9d', to: '10d', count: { min: 1, max: 1 } }), ['p3']],
+  ['count with both window edges needs both events in', ev('page_viewed', { from: '9d', to: '10d', count: { min: 2 } }), []],
+  ['count, did not occur: fewer than 2 in the last 7 days', ev('page_viewed', { to: '7d', occurred: false, count: { min: 2 } }), ['p2', 'p3', 'p4', 'p5']],
+  ['count, did not occur: outside 1..1', ev('page_viewed', { to: '7d', occurred: false, count: { min: 1, max: 1 } }), ['p1', 'p3', 'p4']],
   ['another environment is another mirror', attr('status', 'eq', 'active'), ['px'], 'staging'],
   ['not within another environment', { not: ev('order_delivered', { to: '7d' }) }, [], 'staging'],
 ];
@@ -201,7 +254,17 @@ describe('compileSegment on the mirror', () => {
   });
 
   it('binds every value: one parameter per placeholder, no value in the text', () => {
-    const cond: Condition = { all: [attr('status', 'in', ["o'brien", 'x']), ev('order_delivered', { to: '3d' }), { segment: 'active' }] };
+    const cond: Condition = {
+      all: [
+        attr('status', 'in', ["o'brien", 'x']),
+        ev('order_delivered', { to: '3d' }),
+        { segment: 'active' },
+        attr('age', 'between', [1, 2]),
+        attr('nickname', 'contains', "o'b"),
+        ev('page_viewed', { from: '1d', to: '3d', count: { min: 2, max: 4 } }),
+        ev('page_viewed', { count: { min: 5 } }),
+      ],
+    };
     const s = compileSegment(cond, ctx('sqlite'));
     expect(s.sql.split('?').length - 1).toBe(s.params.length);
     expect(s.sql).not.toContain("o'brien");
@@ -241,6 +304,13 @@ describe('compileSegment refuses', () => {
     ['a boolean that is not one', attr('vip', 'eq', 'yes'), 'the value is not true or false'],
     ['eq without a value', attr('status', 'eq'), 'needs a single value'],
     ['eq with a list', attr('status', 'eq', ['a']), 'needs a single value'],
+    ['between on text', attr('status', 'between', ['a', 'b']), 'needs a number or timestamp field; status is string'],
+    ['between with one value', attr('age', 'between', 3), 'needs value: [low, high]'],
+    ['between with three values', attr('age', 'between', [1, 2, 3]), 'needs value: [low, high]'],
+    ['between with a naive date-time', attr('last_login', 'between', ['2026-01-01T00:00:00', iso(NOW)]), 'the value is not a timestamp'],
+    ['contains on a number', attr('age', 'contains', '3'), 'needs a string field; age is number'],
+    ['contains with a list', attr('nickname', 'contains', ['a']), 'needs a single value'],
+    ['a reversed count', ev('page_viewed', { count: { min: 3, max: 1 } }), 'count min 3 is above max 1'],
   ] as [string, Condition, string][])('%s', (_t, cond, message) => {
     expect(fails(cond, 'seg')).toThrow(SegmentCompileError);
     expect(fails(cond, 'seg')).toThrow(/^segment seg: /);

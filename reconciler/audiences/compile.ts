@@ -152,6 +152,31 @@ class Compiler {
         const p = this.bind(v);
         return `EXISTS (SELECT 1 FROM mirror_attributes a WHERE a.env = ${env} AND a.person_id = p.person_id AND a.field = ${f} AND a.${columnOf(type)} ${sym} ${p})`;
       }
+      case 'between': {
+        if (type !== 'number' && type !== 'timestamp') {
+          this.fail(stack, `${where} compares order, which needs a number or timestamp field; ${a.field} is ${type}`);
+        }
+        if (!Array.isArray(a.value) || a.value.length !== 2) this.fail(stack, `${where} needs value: [low, high]`);
+        const lo = this.scalar(a.value[0], type, where, stack);
+        const hi = this.scalar(a.value[1], type, where, stack);
+        const env = this.bind(this.ctx.env);
+        const f = this.bind(a.field);
+        const col = columnOf(type);
+        // Both ends included, as SQL BETWEEN; a reversed pair matches no one (the schema refuses it).
+        return `EXISTS (SELECT 1 FROM mirror_attributes a WHERE a.env = ${env} AND a.person_id = p.person_id AND a.field = ${f} AND a.${col} >= ${this.bind(lo)} AND a.${col} <= ${this.bind(hi)})`;
+      }
+      case 'contains': {
+        if (type !== 'string' && type !== 'enum') this.fail(stack, `${where} looks for text, which needs a string field; ${a.field} is ${type}`);
+        if (a.value === undefined || Array.isArray(a.value)) this.fail(stack, `${where} needs a single value`);
+        const env = this.bind(this.ctx.env);
+        const f = this.bind(a.field);
+        const needle = this.bind(String(a.value));
+        // instr and strpos are both byte/character-exact and case-sensitive, and both give 1 for an
+        // empty needle, so the two engines agree on every input (LIKE would not: its case folding and
+        // escapes differ).
+        const fn = this.ctx.dialect === 'postgres' ? 'strpos' : 'instr';
+        return `EXISTS (SELECT 1 FROM mirror_attributes a WHERE a.env = ${env} AND a.person_id = p.person_id AND a.field = ${f} AND ${fn}(a.value, ${needle}) > 0)`;
+      }
       case 'within':
       case 'older_than': {
         if (type !== 'timestamp') this.fail(stack, `${where} needs a timestamp field; ${a.field} is ${type}`);
@@ -199,11 +224,20 @@ class Compiler {
     const from = e.from === undefined ? 0 : parseDuration(e.from);
     const to = e.to === undefined ? undefined : parseDuration(e.to);
     if (from === undefined || (e.to !== undefined && to === undefined)) this.fail(stack, `event ${e.name}: the window is not a duration`);
+    const min = e.count?.min ?? 1;
+    const max = e.count?.max;
+    if (max !== undefined && min > max) this.fail(stack, `event ${e.name}: count min ${min} is above max ${max}`);
     const env = this.bind(this.ctx.env);
     const name = this.bind(e.name);
     const upper = this.bind(this.ctx.nowMs - from);
     const lower = to === undefined ? '' : ` AND ev.occurred_ms > ${this.bind(this.ctx.nowMs - to)}`;
-    const probe = `EXISTS (SELECT 1 FROM mirror_events ev WHERE ev.env = ${env} AND ev.person_id = p.person_id AND ev.name = ${name} AND ev.occurred_ms <= ${upper}${lower})`;
+    const where = `ev.env = ${env} AND ev.person_id = p.person_id AND ev.name = ${name} AND ev.occurred_ms <= ${upper}${lower}`;
+    // The default (at least one) stays an EXISTS probe, which stops at the first row; only a real count
+    // pays for COUNT(*).
+    const probe =
+      min === 1 && max === undefined
+        ? `EXISTS (SELECT 1 FROM mirror_events ev WHERE ${where})`
+        : `((SELECT COUNT(*) FROM mirror_events ev WHERE ${where}) ${max === undefined ? `>= ${this.bind(min)}` : `BETWEEN ${this.bind(min)} AND ${this.bind(max)}`})`;
     return e.occurred === false ? `(NOT ${probe})` : probe;
   }
 }

@@ -73,6 +73,8 @@ function attributesContradict(a: Attr, b: Attr): boolean {
 
 function eventsContradict(a: NonNullable<Condition['event']>, b: NonNullable<Condition['event']>): boolean {
   if (a.name !== b.name || a.occurred === b.occurred) return false;
+  // A count changes what "did not occur" excludes (fewer than 2 still allows one): not decided here.
+  if (a.count !== undefined || b.count !== undefined) return false;
   const yes = a.occurred ? a : b;
   const no = a.occurred ? b : a;
   // "did not occur in window N" excludes "occurred in window Y" when N contains Y.

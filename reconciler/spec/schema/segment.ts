@@ -7,23 +7,70 @@ const Scalar = z.union([z.string(), z.number(), z.boolean()]);
 const AttributeCondition = z.strictObject({
   field: Name.meta({ description: 'The person attribute to test, as declared in Fields, e.g. subscription_status.' }),
   op: z
-    .enum(['eq', 'neq', 'in', 'not_in', 'gt', 'gte', 'lt', 'lte', 'exists', 'not_exists', 'within', 'older_than'])
+    .enum(['eq', 'neq', 'in', 'not_in', 'gt', 'gte', 'lt', 'lte', 'between', 'exists', 'not_exists', 'within', 'older_than', 'contains'])
     .meta({
       description:
-        'Comparison: eq, neq, gt, gte, lt, lte (with value); in, not_in (value is a list); exists, not_exists (no value); within, older_than (a timestamp field against now, with duration).',
+        'Comparison: eq, neq, gt, gte, lt, lte (with value); in, not_in (value is a list); between (value is [low, high], both ends included, on a number or timestamp field); contains (a string field holds value as a substring, case-sensitive); exists, not_exists (no value); within, older_than (a timestamp field against now, with duration).',
     }),
   value: z
     .union([Scalar, z.array(Scalar)])
     .optional()
-    .meta({ description: 'What the attribute is compared with: a string, number or boolean, or a list for in/not_in, e.g. active or [gold, platinum].' }),
+    .meta({
+      description:
+        'What the attribute is compared with: a string, number or boolean, a list for in/not_in, or [low, high] for between, e.g. active, [gold, platinum] or [10, 20].',
+    }),
   duration: Duration.optional().meta({ description: 'For within/older_than on a timestamp field: within 14d means at most 14 days ago, older_than 60d at least 60 days ago.' }),
+}).superRefine((a, ctx) => {
+  if (a.op !== 'between') return;
+  if (!Array.isArray(a.value) || a.value.length !== 2) {
+    ctx.addIssue({ code: 'custom', path: ['value'], message: 'between needs value: [low, high], two numbers or two ISO timestamps, e.g. [10, 20]' });
+    return;
+  }
+  // Both ends are included, so lo == hi is one value; lo > hi matches no one and the audience silently
+  // stays empty.
+  const [lo, hi] = a.value.map(orderable);
+  if (lo !== undefined && hi !== undefined && lo > hi) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['value'],
+      message: `between is reversed: the low end ${JSON.stringify(a.value[0])} is above the high end ${JSON.stringify(a.value[1])}; write [low, high]`,
+    });
+  }
 });
+
+/** A between end as a comparable number: a number, a numeric string, or an ISO date-time with an offset. */
+function orderable(v: string | number | boolean | undefined): number | undefined {
+  if (typeof v === 'number') return Number.isFinite(v) ? v : undefined;
+  if (typeof v !== 'string' || v.trim() === '') return undefined;
+  const n = Number(v);
+  if (Number.isFinite(n)) return n;
+  if (/(?:Z|[+-]\d\d:?\d\d)$/i.test(v.trim())) {
+    const ms = Date.parse(v.trim());
+    if (Number.isFinite(ms)) return ms;
+  }
+  return undefined;
+}
+
+const EventCount = z
+  .strictObject({
+    min: z.number().int().nonnegative().optional().meta({ description: 'At least this many such events in the window, e.g. 2. Default 1.' }),
+    max: z.number().int().nonnegative().optional().meta({ description: 'At most this many such events in the window, e.g. 5. Default: no upper limit.' }),
+  })
+  .superRefine((c, ctx) => {
+    if (c.min !== undefined && c.max !== undefined && c.min > c.max) {
+      ctx.addIssue({ code: 'custom', path: ['max'], message: `count is reversed: min ${c.min} is above max ${c.max}, so no one can match` });
+    }
+  });
 
 const EventCondition = z.strictObject({
   name: Name.meta({ description: 'The event, as declared in Fields, e.g. order_delivered.' }),
   occurred: z.boolean().default(true).meta({ description: 'true (default): the event occurred in the window; false: it did NOT occur in the window.' }),
   from: Duration.optional().meta({ description: 'Window start, as an age: the event happened at least this long ago.' }),
   to: Duration.optional().meta({ description: 'Window end, as an age: the event happened at most this long ago.' }),
+  count: EventCount.optional().meta({
+    description:
+      'How many such events in the window, e.g. { min: 2 } or { min: 1, max: 3 }. Default: at least 1. With occurred: false, the person does not have that many.',
+  }),
 }).superRefine((e, ctx) => {
   // Both bounds are ages counted back from now, so the nearer one (from) is the smaller: a reversed
   // window matches no one, and the audience silently stays empty.
@@ -40,6 +87,7 @@ const EventCondition = z.strictObject({
 
 export type AttributeCondition = z.infer<typeof AttributeCondition>;
 export type EventCondition = z.infer<typeof EventCondition>;
+export type EventCount = z.infer<typeof EventCount>;
 
 /**
  * A condition is an object with exactly one of these keys. It is modelled as one object with optional
