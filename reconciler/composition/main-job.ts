@@ -12,6 +12,7 @@ import { checkFreshness, runSyncJob } from './sync-job.ts';
 import { applyChanges, isProtected, makePlan, type ApplyOutcome } from './use-cases.ts';
 import type { OpenEnvironment } from './use-cases.ts';
 import { worldOptions, type WorldOverrides } from './world.ts';
+import { runAudienceJob, type AudienceJobResult } from './audiences-job.ts';
 
 export interface MainJobRequest {
   allowDelete: boolean;
@@ -34,6 +35,8 @@ export interface MainJobEvents {
   /** What the sandbox world did (embedded warehouse started, exports written). */
   world?(notes: string[]): void;
   synced?(report: SyncReport): void;
+  audiencesStarting?(): void;
+  audiences?(result: AudienceJobResult): void;
   freshness?(statuses: SourceStatus[]): void;
 }
 
@@ -50,6 +53,7 @@ export interface MainJobResult {
   alerts: number;
   plan?: Plan;
   apply?: ApplyOutcome;
+  audiences?: AudienceJobResult;
   reports: SyncReport[];
   notRun: NotRun[];
   /** Sources with freshness alerts. */
@@ -95,12 +99,17 @@ export async function runMainJob(ws: OpenEnvironment, req: MainJobRequest, on: M
     ...(on.synced ? { onReport: on.synced } : {}),
   });
 
+  // Audiences after the syncs: they are evaluated from what the syncs just delivered.
+  on.audiencesStarting?.();
+  const audiences = await runAudienceJob(ws, { mode: 'run' });
+  on.audiences?.(audiences);
+
   const { statuses } = await checkFreshness(ws, DEFAULT_REJECT_RATE_THRESHOLD);
   on.freshness?.(statuses);
   const alerting = statuses.filter((st) => st.alerts.length > 0).map((st) => st.source);
   const alerts = statuses.reduce((n, st) => n + st.alerts.length, 0);
-  const result = { alerts, plan, apply: outcome, reports: syncs.reports, notRun, alerting };
+  const result = { alerts, plan, apply: outcome, audiences, reports: syncs.reports, notRun, alerting };
   // A source that never succeeded and did not run this time should have: the job did not do its work.
-  if (!configOk || !syncs.ok || notRun.some((n) => n.reason === 'never_synced')) return { status: 'failed', ...result };
+  if (!configOk || !syncs.ok || !audiences.ok || notRun.some((n) => n.reason === 'never_synced')) return { status: 'failed', ...result };
   return { status: alerts > 0 ? 'alerts' : 'ok', ...result };
 }

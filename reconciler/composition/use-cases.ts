@@ -21,6 +21,7 @@ import { connect, type Connection, type ConnectOptions } from './connect.ts';
 import { executePlan, type ApplyResult, type ApplyContext } from '../apply/executor.ts';
 import { recoverInterruptedApplies, type RecoveryReport } from '../apply/recovery.ts';
 import { refreshLive } from './refresh.ts';
+import { audienceImpact } from './audiences-job.ts';
 import { specsRevision } from './revision.ts';
 import { planDigest, whatMoved } from '../apply/safety.ts';
 import { toManagedInput, toStateEntry } from '../apply/state-entries.ts';
@@ -69,7 +70,7 @@ export async function makePlan(ws: OpenEnvironment, options: PlanOptions): Promi
   const needed = [...ws.desired.map((d) => `${d.address.provider}.${d.address.type}`), ...state.map((s) => s.kind)];
   const live = await refreshLive(ws.conn.kinds, needed, state);
   const rev = await specsRevision(ws.cwd, ws.load.dir);
-  return computePlan({
+  const plan = computePlan({
     environment: ws.conn.environment,
     target: { mode: ws.conn.target.mode, id: ws.conn.target.id, label: ws.conn.target.label },
     desired: ws.desired,
@@ -82,6 +83,7 @@ export async function makePlan(ws: OpenEnvironment, options: PlanOptions): Promi
     version: TIDEMARK_VERSION,
     diagnostics: ws.load.diagnostics.filter((d) => d.severity === 'warning'),
   });
+  return { ...plan, data_impact: await audienceImpact(ws) };
 }
 
 /** `protected: true` on the environment: applies take a saved (reviewed) plan only. */

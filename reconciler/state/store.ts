@@ -10,6 +10,7 @@ import { newId } from './ids.ts';
 import type { LockManager } from './locks.ts';
 import { readAppliedMigrations } from './migrations/migrate.ts';
 import * as snapshot from './snapshot.ts';
+import * as audiences from './audiences.ts';
 import type { SqlDriver } from './sql/executor.ts';
 import type {
   ApplyChangeRecord,
@@ -36,6 +37,7 @@ import type {
   StateStore,
   SyncRun,
   SyncRunStatus,
+  AudienceStore,
 } from './types.ts';
 
 interface ManagedRow {
@@ -497,6 +499,21 @@ export class SqlStateStore implements StateStore {
 
   countPending(source: string): Promise<number> {
     return snapshot.countPending(this.snapshotContext, source);
+  }
+
+  get audiences(): AudienceStore {
+    const ctx = { db: this.db, env: this.env };
+    return {
+      dialect: this.db.dialect,
+      env: this.env,
+      rebuildMirror: (sources, stamps) => audiences.rebuildMirror(ctx, sources, stamps),
+      storeCandidates: (segment, select, params) => audiences.storeCandidates(ctx, segment, select, params),
+      delta: (segment) => audiences.membershipDelta(ctx, segment),
+      publishedCount: (segment) => audiences.publishedCount(ctx, segment),
+      changes: (segment, direction, pageSize) => audiences.membershipChanges(ctx, segment, direction, pageSize),
+      recordPublished: (segment, direction, ids) => audiences.recordPublished(ctx, segment, direction, ids, this.now()),
+      replaceUiSegmentMembers: (segment, pages) => audiences.replaceUiSegmentMembers(ctx, segment, pages),
+    };
   }
 }
 

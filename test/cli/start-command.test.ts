@@ -47,12 +47,20 @@ describe('tidemark start on the embedded sandbox', () => {
     const sandboxData = readFileSync(path.join(dir, '.tidemark/sandbox/staging.json'), 'utf8');
     for (const survey of ['SV_3kZ8cTqQ4rPbUuG', 'SV_8mWq2ZcR5tYhJ1n', 'SV_1pXv7KdN3sGa9Lq']) expect(sandboxData).toContain(survey);
     expect(sandboxData).toContain('What is the main reason you want to cancel?');
+    // The published segments are no longer empty: evaluated from what was delivered, then published.
+    const vip = /✓ vip_customers: added (\d+), removed 0/.exec(first.stdout);
+    expect(vip, first.stdout).not.toBeNull();
+    expect(Number(vip![1])).toBeGreaterThan(100);
+    const segments = (JSON.parse(sandboxData) as { services: { customerio: { segments: Array<{ name: string; members: unknown[] }> } } }).services.customerio.segments;
+    expect(segments.find((g) => g.name === 'tidemark: vip_customers')?.members.length).toBe(Number(vip![1]));
+    expect(first.stdout).toMatch(/winback_eligible: \d+ members, \+\d+ entering/);
 
     const second = await runCli(['start', '--now', '2026-12-02T12:00:00Z'], { cwd: dir, env });
     expect(second.code, second.stdout + second.stderr).toBe(0);
     expect(second.stdout).toMatch(/Nothing to apply: the config is up to date/);
     expect(second.stdout).toMatch(/No source is due/);
     expect(second.stdout).not.toMatch(/synced /);
+    expect(second.stdout).toMatch(/✓ vip_customers: added 0, removed 0 in 0 request/);
     for (const s of SOURCES) expect(second.stdout).toMatch(new RegExp(`${s}: not due`));
 
     // Three hours on: the hourly sources run again and send only what happened since.
@@ -62,7 +70,7 @@ describe('tidemark start on the embedded sandbox', () => {
     expect(sentOf(later.stdout, 'shopify_deliveries')).toBeLessThan(sentOf(first.stdout, 'shopify_deliveries') / 20);
     expect(later.stdout).toMatch(/synced returns: read \d+, sent 0 /);
     expect(later.stdout).toMatch(/loyalty_tiers: not due/);
-  });
+  }, 300_000);
 
   it('exits 1 and names the source when one that should have run could not: a warehouse source with no world and no connection', async () => {
     const bare = mkdtempSync(path.join(os.tmpdir(), 'tidemark-start-bare-'));
@@ -76,7 +84,7 @@ describe('tidemark start on the embedded sandbox', () => {
     } finally {
       rmSync(bare, { recursive: true, force: true });
     }
-  });
+  }, 120_000);
 
   it('refuses a clock or a world size it cannot use, before doing anything', async () => {
     const badNow = await runCli(['start', '--now', 'yesterday'], { cwd: dir, env });
@@ -86,5 +94,5 @@ describe('tidemark start on the embedded sandbox', () => {
     expect(badPeople.code).not.toBe(0);
     expect(badPeople.stdout + badPeople.stderr).toMatch(/people must be a whole number from 1 to 1,000,000/);
     expect(badPeople.stdout + badPeople.stderr).not.toMatch(/\n\s+at /);
-  });
+  }, 120_000);
 });

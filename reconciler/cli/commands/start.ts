@@ -8,6 +8,7 @@ import { loadSpecs } from '../../spec/load.ts';
 import { UsageError, type Command, type CommandContext } from '../command.ts';
 import { renderDiagnosticsText, renderSummaryText } from '../../plan/render/diagnostics.ts';
 import { withEnvironment, environmentFlags } from '../environment.ts';
+import { renderAudiences } from './audiences.ts';
 
 /**
  * The main job (`npm start`): what the scheduled workflow runs, in order: validate, plan, apply, the due
@@ -29,7 +30,9 @@ The main job, as the scheduled workflow runs it:
   4. run the syncs that are due. On the sandbox, when the Workspace names a world
      (sandbox.world), Postgres sources whose connection variable is unset read the embedded
      warehouse (PGlite on 127.0.0.1) and file sources read the world's exports;
-  5. report freshness, then a summary.
+  5. evaluate the declared segments from what Customer.io acknowledged and publish them
+     (frozen while a guarded source is stale; held when membership leaves its \`expect\`);
+  6. report freshness, then a summary.
 
   --now TIME   the clock (ISO-8601 with a zone; also TIDEMARK_NOW): schedules, freshness and
                the sandbox world read it, so "delivered 7-14 days ago" holds on any day
@@ -91,9 +94,13 @@ should have run did not); 3 done, but a source is stale, failed earlier or rejec
             const k = r.counts;
             ctx.stdout.write(`  ${r.status === 'succeeded' ? style.green('synced') : style.red(r.status)} ${r.source}: read ${k.read}, sent ${k.sent} (new ${k.new}, changed ${k.changed}), unchanged ${k.unchanged}, rejected ${k.rejected}${r.error ? ` — ${r.error}` : ''}\n`);
           },
-          freshness: (statuses) => {
+          audiencesStarting: () => {
             if (synced === 0) ctx.stdout.write('  No source is due.\n');
-            ctx.stdout.write(style.bold('\n5. Freshness\n'));
+            ctx.stdout.write(style.bold('\n5. Audiences\n'));
+          },
+          audiences: (r) => ctx.stdout.write(renderAudiences(r, style)),
+          freshness: (statuses) => {
+            ctx.stdout.write(style.bold('\n6. Freshness\n'));
             for (const st of statuses) {
               ctx.stdout.write(`  ${st.alerts.length ? style.red('✗') : style.green('✓')} ${st.source}${st.alerts.length ? `: ${st.alerts.map((a) => a.message).join('; ')}` : ''}\n`);
             }
@@ -132,6 +139,10 @@ function renderSummary(r: MainJobResult, environment: string, where: string, ctx
     const k = rep.counts;
     const tail = rep.status === 'succeeded' ? '' : style.red(` — ${rep.status}${rep.problems?.length ? `: ${rep.problems.join(' ')}` : ''}`);
     out.push(`  ${rep.source}: sent ${k.sent} of ${k.read} read${k.rejected ? `, ${k.rejected} rejected (${rep.rejects_file ?? 'see `tidemark status`'})` : ''}${tail}`);
+  }
+  for (const p of r.audiences?.published ?? []) {
+    if (p.skipped) out.push(style.dim(`  audience ${p.segment}: not published (${p.skipped})`));
+    else out.push(`  audience ${p.segment}: +${p.added} −${p.removed}${p.error ? style.red(` — ${p.error}`) : ''}`);
   }
   for (const n of r.notRun) {
     out.push(n.reason === 'never_synced' ? style.red(`  ${n.source}: never synced, and not run now`) : style.dim(`  ${n.source}: not due (its schedule has not fired since the last run)`));

@@ -1,6 +1,7 @@
 import { initial } from './0001-initial.ts';
 import { syncPending } from './0002-sync-pending.ts';
+import { audiences } from './0003-audiences.ts';
 import type { Migration } from './migration.ts';
 
 /** Every migration this tidemark knows, in version order. Append only. */
-export const MIGRATIONS: readonly Migration[] = [initial, syncPending];
+export const MIGRATIONS: readonly Migration[] = [initial, syncPending, audiences];

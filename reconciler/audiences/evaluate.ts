@@ -1,0 +1,174 @@
+/**
+ * Evaluating the declared segments of one environment: the mirror is rebuilt from what Customer.io
+ * acknowledged, each segment's conditions are compiled to SQL and run in the state's database, and the
+ * members found are compared with what was last published. Then the guards decide what may be published:
+ * a stale source freezes (or empties) a guarded segment; a membership outside its `expect` is held.
+ *
+ * Counts only: no customer identifier leaves this module (the ids stay in the database).
+ */
+import { parseDuration } from '../core/duration.ts';
+import { appliesTo } from '../plan/desired.ts';
+import type { SpecModel } from '../spec/model.ts';
+import { walkConditions } from '../spec/resolve.ts';
+import { sourcesFeeding } from '../spec/rules/writers.ts';
+import type { Condition, SegmentSpec } from '../spec/schema/index.ts';
+import type { StateStore } from '../state/index.ts';
+import { compileSegment, type FieldType } from './compile.ts';
+
+/** What happens to a segment this run. */
+export type SegmentVerdict =
+  /** Its members may be published. */
+  | 'publish'
+  /** A source it depends on is stale: nothing changes in Customer.io until it is fresh again. */
+  | 'frozen'
+  /** A source it depends on is stale and the spec says to empty it meanwhile. */
+  | 'emptied'
+  /** Its membership moved outside what the spec expects: held until accepted (`--accept`). */
+  | 'held';
+
+export interface SegmentEvaluation {
+  segment: string;
+  members: number;
+  entering: number;
+  leaving: number;
+  /** Members published before this run. */
+  published: number;
+  verdict: SegmentVerdict;
+  /** Why it is frozen, emptied or held, for people. */
+  reason?: string;
+  /** Where membership goes: the segment's manual segment, a boolean attribute. */
+  publish: { customerio_segment: boolean; attribute?: string };
+}
+
+export interface AudienceEvaluation {
+  /** When the conditions were evaluated (the injected clock). */
+  at: string;
+  mirror: { people: number; attributes: number; events: number };
+  segments: SegmentEvaluation[];
+}
+
+export interface EvaluateRequest {
+  model: SpecModel;
+  environment: string;
+  store: StateStore;
+  now: Date;
+  /** Publish segments whose membership is outside their `expect` anyway. */
+  accept?: boolean;
+}
+
+/** Optional spec keys the engine reads (declared in the Segment schema). */
+type Guarded = SegmentSpec & {
+  freshness_guard?: SegmentSpec['freshness_guard'] & { on_stale?: 'freeze' | 'empty' };
+  expect?: { min?: number; max?: number; max_change?: string | number };
+};
+
+/** The declared segments this environment evaluates: those with conditions. */
+export function evaluatedSegments(model: SpecModel, environment: string): Array<{ name: string; spec: Guarded }> {
+  return [...model.segments.values()]
+    .filter((s) => s.spec.conditions && appliesTo(s.spec, environment))
+    .map((s) => ({ name: s.name, spec: s.spec as Guarded }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+export async function evaluateAudiences(req: EvaluateRequest): Promise<AudienceEvaluation> {
+  const { model, environment, store, now } = req;
+  const audiences = store.audiences;
+  const sources = [...model.sources.values()].filter((s) => appliesTo(s.spec, environment));
+  const fieldTypes: Record<string, FieldType> = {};
+  for (const [name, f] of model.fields) fieldTypes[name] = f.def.type as FieldType;
+  const stamps = Object.entries(fieldTypes).filter(([, t]) => t === 'timestamp').map(([n]) => n);
+  const mirror = await audiences.rebuildMirror(sources.map((s) => ({ source: s.name, records: s.spec.records })), stamps);
+
+  const feeding = sourcesFeeding(model);
+  const out: SegmentEvaluation[] = [];
+  for (const seg of evaluatedSegments(model, environment)) {
+    const compiled = compileSegment(seg.spec.conditions!, {
+      dialect: audiences.dialect,
+      env: audiences.env,
+      nowMs: now.getTime(),
+      fieldTypes,
+      name: seg.name,
+      segmentConditions: (n) => {
+        const other = model.segments.get(n);
+        if (!other) return undefined;
+        return other.spec.conditions ?? null;
+      },
+    } as Parameters<typeof compileSegment>[1]);
+    await audiences.storeCandidates(seg.name, dollarPlaceholders(compiled.sql, audiences.dialect), compiled.params);
+    const delta = await audiences.delta(seg.name);
+    const published = await audiences.publishedCount(seg.name);
+    const base = { segment: seg.name, ...delta, published, publish: { customerio_segment: !!seg.spec.publish?.customerio_segment, ...(seg.spec.publish?.attribute ? { attribute: seg.spec.publish.attribute } : {}) } };
+
+    const stale = seg.spec.freshness_guard ? await staleSources(seg.spec, dependsOn(seg.spec.conditions!, model, feeding), req) : [];
+    if (stale.length) {
+      const empty = seg.spec.freshness_guard?.on_stale === 'empty';
+      out.push({ ...base, verdict: empty ? 'emptied' : 'frozen', reason: `${stale.join('; ')}: ${empty ? 'emptied until it is fresh (on_stale: empty)' : 'frozen, nothing is published until it is fresh'}` });
+      continue;
+    }
+    const held = req.accept ? undefined : outsideExpectation(seg.spec.expect, delta.members, published);
+    out.push(held ? { ...base, verdict: 'held', reason: `${held}; publish it anyway with --accept` } : { ...base, verdict: 'publish' });
+  }
+  return { at: now.toISOString(), mirror, segments: out };
+}
+
+/** The compiler writes `?` for SQLite; the store's SQL is written with `$n` (its SQLite driver maps them back). */
+function dollarPlaceholders(sql: string, dialect: 'sqlite' | 'postgres'): string {
+  if (dialect === 'postgres') return sql;
+  let i = 0;
+  // Every value is a parameter, so a `?` in the compiled SQL is always a placeholder.
+  return sql.replace(/\?/g, () => `$${++i}`);
+}
+
+/** The sources a segment's data comes from: those that write its fields and events, through referenced segments too. */
+function dependsOn(cond: Condition, model: SpecModel, feeding: ReturnType<typeof sourcesFeeding>, seen = new Set<string>()): Set<string> {
+  const out = new Set<string>();
+  walkConditions(cond, [], (c) => {
+    if (c.attribute) for (const s of feeding.fields.get(c.attribute.field) ?? []) out.add(s);
+    if (c.event) for (const s of feeding.events.get(c.event.name) ?? []) out.add(s);
+    if (c.segment !== undefined && !seen.has(c.segment)) {
+      seen.add(c.segment);
+      const other = model.segments.get(c.segment)?.spec.conditions;
+      if (other) for (const s of dependsOn(other, model, feeding, seen)) out.add(s);
+    }
+  });
+  return out;
+}
+
+/** The guard's sources that are staler than allowed, each as a sentence (no identifiers). */
+async function staleSources(spec: Guarded, deps: Set<string>, req: EvaluateRequest): Promise<string[]> {
+  const guard = spec.freshness_guard!;
+  const watched = guard.sources ?? [...deps].sort();
+  const out: string[] = [];
+  for (const name of watched) {
+    const source = req.model.sources.get(name);
+    if (!source || !appliesTo(source.spec, req.environment)) continue;
+    const maxAge = parseDuration(guard.max_age ?? source.spec.freshness?.max_age ?? '') ?? undefined;
+    if (maxAge === undefined) continue;
+    const last = await req.store.lastSuccess(name);
+    if (!last) {
+      out.push(`source ${name} has never synced`);
+      continue;
+    }
+    const age = req.now.getTime() - Date.parse(last.startedAt);
+    if (age > maxAge) out.push(`source ${name} last synced ${formatAge(age)} ago (max_age ${guard.max_age ?? source.spec.freshness?.max_age})`);
+  }
+  return out;
+}
+
+function formatAge(ms: number): string {
+  const h = ms / 3_600_000;
+  return h >= 48 ? `${Math.floor(h / 24)}d` : h >= 1 ? `${Math.floor(h)}h` : `${Math.max(1, Math.floor(ms / 60_000))}m`;
+}
+
+/** Why a membership is outside what the spec expects, or undefined when it is inside (or nothing is expected). */
+export function outsideExpectation(expect: Guarded['expect'], members: number, published: number): string | undefined {
+  if (!expect) return undefined;
+  if (expect.min !== undefined && members < expect.min) return `membership ${members} is below the expected minimum ${expect.min}`;
+  if (expect.max !== undefined && members > expect.max) return `membership ${members} is above the expected maximum ${expect.max}`;
+  if (expect.max_change !== undefined && published > 0) {
+    const limit = typeof expect.max_change === 'number' ? expect.max_change : Number(String(expect.max_change).replace('%', '')) / (String(expect.max_change).endsWith('%') ? 100 : 1);
+    const change = Math.abs(members - published) / published;
+    if (change > limit) return `membership moved ${(change * 100).toFixed(1)}% (${published} → ${members}), more than the expected max_change ${expect.max_change}`;
+  }
+  return undefined;
+}

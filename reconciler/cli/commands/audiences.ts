@@ -1,0 +1,65 @@
+import { parseArgs } from 'node:util';
+import { runAudienceJob, type AudienceJobResult } from '../../composition/audiences-job.ts';
+import { styleFor, type Style } from '../../core/style.ts';
+import { UsageError, type Command } from '../command.ts';
+import { publicTarget, withEnvironment, environmentFlags } from '../environment.ts';
+
+export const audiencesCommand: Command = {
+  name: 'audiences',
+  summary: 'Evaluate the declared segments from what Customer.io acknowledged; plan shows counts, run publishes',
+  usage: `Usage: tidemark audiences plan [--env E] [--format text|json]
+       tidemark audiences run  [--env E] [--accept] [--format text|json]
+
+plan   evaluates every declared segment (conditions compiled to SQL, run in the state's database
+       against the mirror of what Customer.io acknowledged) and shows, per segment, members,
+       entering and leaving: counts only, never who.
+run    publishes: to the segment's Customer.io manual segment (add/remove, 1,000 ids per request)
+       and/or its boolean attribute. Only acknowledged requests advance the published state.
+
+Guards: a segment with a freshness_guard is frozen (or emptied, with on_stale: empty) while a
+source it depends on is staler than allowed; a segment whose membership moves outside its
+\`expect\` is held (--accept publishes it anyway). Both are said, with why.
+Exit codes: 0 done; 1 a publish failed or could not start; 3 done, but a segment is frozen,
+emptied or held.
+`,
+  async run(args, ctx) {
+    const { values, positionals } = parseArgs({
+      args,
+      options: { ...environmentFlags, accept: { type: 'boolean' }, format: { type: 'string', default: 'text' } },
+      allowPositionals: true,
+      strict: true,
+    });
+    const [sub, ...rest] = positionals;
+    if ((sub !== 'plan' && sub !== 'run') || rest.length) throw new UsageError('use `audiences plan` or `audiences run [--accept]`');
+    if (!['text', 'json'].includes(values.format!)) throw new UsageError(`--format must be text or json (got "${values.format}")`);
+    return withEnvironment(ctx, values, async (ws) => {
+      const result = await runAudienceJob(ws, { mode: sub, ...(values.accept ? { accept: true } : {}) });
+      if (values.format === 'json') {
+        ctx.stdout.write(`${JSON.stringify({ format_version: 1, environment: ws.conn.environment, target: publicTarget(ws.conn.target), mode: sub, ...result.evaluation, published: result.published, ok: result.ok }, null, 2)}\n`);
+      } else {
+        const style = styleFor(ctx.stdout, ctx.env);
+        ctx.stdout.write(`Audiences for ${style.bold(ws.conn.environment)} on ${ws.conn.target.label}, evaluated at ${result.evaluation.at}\n`);
+        ctx.stdout.write(renderAudiences(result, style));
+      }
+      if (!result.ok) return 1;
+      return result.evaluation.segments.some((s) => s.verdict !== 'publish') ? 3 : 0;
+    });
+  },
+};
+
+export function renderAudiences(r: AudienceJobResult, style: Style): string {
+  const m = r.evaluation.mirror;
+  const out = [style.dim(`  mirror: ${m.people} people, ${m.attributes} attributes, ${m.events} events acknowledged by Customer.io`)];
+  if (!r.evaluation.segments.length) out.push('  No declared segment has conditions to evaluate here.');
+  for (const s of r.evaluation.segments) {
+    const counts = `${s.members} members, +${s.entering} entering, -${s.leaving} leaving`;
+    const targets = [s.publish.customerio_segment ? 'Customer.io segment' : '', s.publish.attribute ? `attribute ${s.publish.attribute}` : ''].filter(Boolean).join(' + ') || 'not published';
+    const verdict = s.verdict === 'publish' ? '' : ` ${style.yellow(s.verdict.toUpperCase())}: ${s.reason}`;
+    out.push(`  ${s.segment}: ${counts} (${targets})${verdict}`);
+  }
+  for (const p of r.published) {
+    if (p.skipped) out.push(style.dim(`  ${p.segment}: not published: ${p.skipped}`));
+    else out.push(`  ${p.error ? style.red('✗') : style.green('✓')} ${p.segment}: added ${p.added}, removed ${p.removed} in ${p.requests} request(s)${p.error ? ` — ${p.error}` : ''}`);
+  }
+  return `${out.join('\n')}\n`;
+}

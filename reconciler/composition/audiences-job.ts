@@ -1,0 +1,73 @@
+/**
+ * The audience job (`tidemark audiences plan|run`, and a step of the main job): evaluate the declared
+ * segments of this environment against the mirror of what Customer.io acknowledged, and publish the
+ * ones the guards allow.
+ */
+import { evaluateAudiences, type AudienceEvaluation } from '../audiences/evaluate.ts';
+import { publishSegment, type PublishOutcome } from '../audiences/publish.ts';
+import { UserError } from '../core/user-error.ts';
+import type { Plan } from '../plan/plan.ts';
+import type { OpenEnvironment } from './use-cases.ts';
+
+export interface AudienceJobRequest {
+  mode: 'plan' | 'run';
+  /** Publish segments whose membership is outside their `expect`. */
+  accept?: boolean;
+}
+
+export interface AudienceJobResult {
+  evaluation: AudienceEvaluation;
+  published: PublishOutcome[];
+  /** Everything the run set out to publish was acknowledged (a plan is always ok). */
+  ok: boolean;
+}
+
+export async function runAudienceJob(ws: OpenEnvironment, req: AudienceJobRequest): Promise<AudienceJobResult> {
+  const evaluation = await evaluateAudiences({ model: ws.model, environment: ws.conn.environment, store: ws.conn.store, now: ws.clock.now(), ...(req.accept ? { accept: true } : {}) });
+  if (req.mode === 'plan') return { evaluation, published: [], ok: true };
+  const published: PublishOutcome[] = [];
+  const deps = {
+    audiences: ws.conn.store.audiences,
+    client: ws.conn.customerio,
+    segmentId: async (segment: string) => {
+      const managed = await ws.conn.store.getManaged(`customerio.segment.${segment}`);
+      const id = managed ? Number(managed.remoteId) : NaN;
+      return Number.isSafeInteger(id) ? id : undefined;
+    },
+  };
+  for (const ev of evaluation.segments) published.push(...(await publishSegment(ev, deps)));
+  // Frozen and held segments did what they should (nothing); an error or an unapplied segment did not.
+  const ok = published.every((p) => !p.error && !(p.skipped && /not created yet/.test(p.skipped)));
+  return { evaluation, published, ok };
+}
+
+/** Carries the evaluation out of a transaction that must not commit. */
+class DryRun extends Error {
+  constructor(readonly evaluation: AudienceEvaluation) {
+    super('dry run');
+  }
+}
+
+/**
+ * The audience part of a plan's data impact: each evaluated segment's joining and leaving counts against
+ * what was last published. Evaluated inside a transaction that is rolled back, so planning writes nothing.
+ */
+export async function audienceImpact(ws: OpenEnvironment): Promise<Plan['data_impact']> {
+  try {
+    await ws.conn.store.transaction(async () => {
+      throw new DryRun(await evaluateAudiences({ model: ws.model, environment: ws.conn.environment, store: ws.conn.store, now: ws.clock.now() }));
+    });
+  } catch (err) {
+    if (err instanceof DryRun) {
+      return {
+        status: 'computed',
+        note: 'audience counts from what Customer.io acknowledged; source rows: `tidemark sync plan SOURCE`',
+        sources: [],
+        audiences: err.evaluation.segments.map((s) => ({ name: s.segment, joining: s.entering, leaving: s.leaving })),
+      };
+    }
+    if (err instanceof UserError) return { status: 'not_computed', note: `audiences could not be evaluated: ${err.message}`, sources: [], audiences: [] };
+    throw err;
+  }
+  throw new Error('unreachable: the dry run always rolls back');
+}
