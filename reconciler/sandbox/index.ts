@@ -43,6 +43,7 @@ export interface SandboxOptions {
   /**
    * Customer.io segments to seed on a fresh start (ignored when `dataFile` restored state): typically the
    * data-driven segments a workspace has and the public API cannot create. Members that do not exist are created.
+   * An `id` seeds the segment under that id (a Workspace references UI segments by id); a taken id fails the start.
    */
   customerioSegments?: SeedSegmentInput[];
   /**

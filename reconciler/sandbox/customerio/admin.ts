@@ -1,8 +1,9 @@
 /**
  * Customer.io admin routes, mounted at `/__sandbox/customerio/…` on every sandbox listener:
  *
- *   POST /segments                 seed a segment: {name, description?, type?: "dynamic"|"manual" (default dynamic),
- *                                  member_ids?: string[], id_type?: "id"|"email"|"cio_id", tags?: string[]}
+ *   POST /segments                 seed a segment: {id?: int (refused when taken), name, description?,
+ *                                  type?: "dynamic"|"manual" (default dynamic), member_ids?: string[],
+ *                                  id_type?: "id"|"email"|"cio_id", tags?: string[]}
  *   PUT  /segments/{id}/members    replace a segment's members: {member_ids, id_type?}
  *   GET  /people                   every person (inspection view)
  *   GET  /people/{identifier}      one person by id, email or cio_<cio_id>
@@ -62,8 +63,10 @@ export async function handleCustomerioAdmin(emu: CustomerioEmulator, req: Sandbo
     if (typeof body.body.name !== 'string' || body.body.name.trim() === '') return bad(400, 'name is required');
     const input = seedInput(body.body);
     if (!input.ok) return bad(400, input.message);
+    const id = body.body.id;
+    if (id !== undefined && (typeof id !== 'number' || !Number.isInteger(id))) return bad(400, 'id must be an integer');
     try {
-      return { status: 200, json: { segment: emu.seedSegment({ name: body.body.name, ...input.input }) } };
+      return { status: 200, json: { segment: emu.seedSegment({ name: body.body.name, ...input.input, ...(id !== undefined ? { id } : {}) }) } };
     } catch (err) {
       return bad(400, err instanceof Error ? err.message : String(err));
     }

@@ -3,6 +3,7 @@
  * `app` (App API, Bearer auth), plus an in-process API for tests and an admin extension for seeding.
  */
 import type { Clock } from '../../core/clock.ts';
+import { sha256 } from '../../core/digest.ts';
 import { createPrng, type Prng } from '../../core/prng.ts';
 import { randomSeed } from '../common/random-seed.ts';
 import { SlidingWindowLimiter } from '../common/rate-limit.ts';
@@ -92,6 +93,11 @@ export interface ObjectView {
 }
 
 export interface SeedSegmentInput {
+  /**
+   * The segment's id, for a segment the real workspace has under a known id (a Workspace references it by
+   * id). Refused when taken. Default: the next free id.
+   */
+  id?: number;
   name: string;
   description?: string;
   /** Default `dynamic`: the point of seeding is the segment type the public API cannot create. */
@@ -114,6 +120,12 @@ export interface CustomerioEmulator {
   eventsFor(identifier: string): EventView[];
   anonymousEvents(): EventView[];
   seedSegment(input: SeedSegmentInput): SegmentView;
+  /**
+   * Seeds, as data-driven segments, the referenced segments whose ids do not exist yet; existing ids are left
+   * as they are. Members are drawn deterministically from the people present now (about one in three, by id or
+   * email), none when there are none. Returns the segments it created.
+   */
+  seedReferencedSegments(refs: ReadonlyArray<{ id: number; name: string; description?: string }>): SegmentView[];
   /** Replaces the members of any segment (manual or dynamic). Throws on an unknown segment or person. */
   setSegmentMembers(segmentId: number, ids: string[], idType?: IdentifierType): void;
   segmentMembers(segmentId: number): Array<{ id: string | null; email: string | null; cio_id: string }>;
@@ -127,6 +139,16 @@ export interface CustomerioEmulator {
 }
 
 type Handler = (req: SandboxRequest, params: Record<string, string>, faults: ServiceFaults) => SandboxResponse;
+
+/**
+ * Whether a seeded stand-in for a UI segment counts this person in: keyed on the segment id and the person's id
+ * (or email), never on cio_id, which differs between sandboxes, so the same people give the same members.
+ */
+function drawnInto(segmentId: number, p: Person): boolean {
+  const key = p.id ?? p.email;
+  if (key === null) return false;
+  return Number.parseInt(sha256(`${segmentId}:${key}`).slice(0, 8), 16) % 3 === 0;
+}
 
 const isV2 = (req: SandboxRequest): boolean => req.url.pathname.startsWith('/api/v2/');
 
@@ -305,8 +327,12 @@ export function createCustomerioEmulator(options: CustomerioEmulatorOptions): Cu
       return structuredClone(ws.anonymousEvents);
     },
     seedSegment(input) {
+      // Before the members: resolving them may create people, which a refused id must not leave behind.
+      const idProblem = input.id === undefined ? undefined : ws.segmentIdProblem(input.id);
+      if (idProblem) throw new RangeError(idProblem);
       const members = resolveMembers(input.memberIds ?? [], input.idType ?? 'id', input.createMissingPeople ?? false);
       const s = ws.createSegment({
+        ...(input.id !== undefined ? { id: input.id } : {}),
         name: input.name,
         ...(input.description !== undefined ? { description: input.description } : {}),
         type: input.type ?? 'dynamic',
@@ -314,6 +340,16 @@ export function createCustomerioEmulator(options: CustomerioEmulatorOptions): Cu
       });
       for (const m of members) s.members.add(m);
       return segmentView(s.id);
+    },
+    seedReferencedSegments(refs) {
+      const created: SegmentView[] = [];
+      for (const ref of refs) {
+        if (ws.segments.has(ref.id)) continue;
+        const s = ws.createSegment({ id: ref.id, name: ref.name, type: 'dynamic', ...(ref.description !== undefined ? { description: ref.description } : {}) });
+        for (const p of ws.sortedPeople()) if (drawnInto(ref.id, p)) s.members.add(p.cioId);
+        created.push(segmentView(s.id));
+      }
+      return created;
     },
     setSegmentMembers(segmentId, ids, idType = 'id') {
       const s = ws.segments.get(segmentId);

@@ -748,11 +748,25 @@ export class Workspace {
 
   // ---------------------------------------------------------------- segments
 
-  createSegment(input: { name: string; description?: string; type: Segment['type']; tags?: string[] | null }): Segment {
-    this.segmentSeq += 1;
+  /**
+   * A new segment. `id` is for seeding a segment the real workspace already has (its id is in the Workspace
+   * specs); a taken or invalid id throws. Ids handed out afterwards step over ids seeded that way.
+   */
+  createSegment(input: { name: string; description?: string; type: Segment['type']; tags?: string[] | null; id?: number }): Segment {
+    let id: number;
+    if (input.id !== undefined) {
+      const problem = this.segmentIdProblem(input.id);
+      if (problem) throw new RangeError(problem);
+      id = input.id;
+    } else {
+      do {
+        this.segmentSeq += 1;
+      } while (this.segments.has(this.segmentSeq));
+      id = this.segmentSeq;
+    }
     const now = this.nowSeconds();
     const s: Segment = {
-      id: this.segmentSeq,
+      id,
       name: input.name,
       description: input.description ?? '',
       type: input.type,
@@ -765,6 +779,14 @@ export class Workspace {
     };
     this.segments.set(s.id, s);
     return s;
+  }
+
+  /** Why a segment cannot be seeded with this id, or undefined when it can. */
+  segmentIdProblem(id: number): string | undefined {
+    // segment_id is an int32 in the App API.
+    if (!Number.isInteger(id) || id < 1 || id > 2_147_483_647) return `segment id must be a positive 32-bit integer (got ${id})`;
+    const taken = this.segments.get(id);
+    return taken ? `segment id ${id} is taken (by "${taken.name}")` : undefined;
   }
 
   deleteSegment(id: number): boolean {
