@@ -19,6 +19,7 @@ import { openStateStore, type StateStore } from '../state/index.ts';
 import type { Clock } from '../core/clock.ts';
 import { configKinds } from '../kinds/index.ts';
 import { explainServiceError, type ServiceErrorContext } from './service-errors.ts';
+import { referencedUiSegments } from './ui-segments.ts';
 import {
   checkStateTarget,
   chooseTarget,
@@ -102,6 +103,8 @@ export async function connect(model: SpecModel, opts: ConnectOptions): Promise<C
     const dataFile = path.join(stateDir, 'sandbox', `${environment}.json`);
     if (!sandbox) {
       sandbox = await createSandbox({ port: 0, dataFile, retryAfterSeconds: 0 });
+      // The real workspace has the segments built in its UI; stand in for those the sandbox lacks.
+      sandbox.customerio.seedReferencedSegments(referencedUiSegments(model, environment));
       notes.push(
         choice.reason === 'chosen'
           ? `Using the embedded sandbox for environment "${environment}" (--sandbox); its data is in ${path.relative(opts.cwd, dataFile)}.`
