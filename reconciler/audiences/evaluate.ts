@@ -56,11 +56,7 @@ export interface EvaluateRequest {
   accept?: boolean;
 }
 
-/** Optional spec keys the engine reads (declared in the Segment schema). */
-type Guarded = SegmentSpec & {
-  freshness_guard?: SegmentSpec['freshness_guard'] & { on_stale?: 'freeze' | 'empty' };
-  expect?: { min?: number; max?: number; max_change?: string | number };
-};
+type Guarded = SegmentSpec;
 
 /** The declared segments this environment evaluates: those with conditions. */
 export function evaluatedSegments(model: SpecModel, environment: string): Array<{ name: string; spec: Guarded }> {
@@ -111,6 +107,29 @@ export async function evaluateAudiences(req: EvaluateRequest): Promise<AudienceE
   return { at: now.toISOString(), mirror, segments: out };
 }
 
+export interface GuardVerdict {
+  segment: string;
+  verdict: 'frozen' | 'emptied';
+  reason: string;
+}
+
+/**
+ * The guarded segments a stale source stops right now (for `tidemark status`): no evaluation, only the
+ * freshness of the sources each guard watches.
+ */
+export async function guardVerdicts(req: Omit<EvaluateRequest, 'accept'>): Promise<GuardVerdict[]> {
+  const feeding = sourcesFeeding(req.model);
+  const out: GuardVerdict[] = [];
+  for (const seg of evaluatedSegments(req.model, req.environment)) {
+    if (!seg.spec.freshness_guard) continue;
+    const stale = await staleSources(seg.spec, dependsOn(seg.spec.conditions!, req.model, feeding), req);
+    if (!stale.length) continue;
+    const empty = seg.spec.freshness_guard.on_stale === 'empty';
+    out.push({ segment: seg.name, verdict: empty ? 'emptied' : 'frozen', reason: stale.join('; ') });
+  }
+  return out;
+}
+
 /** The compiler writes `?` for SQLite; the store's SQL is written with `$n` (its SQLite driver maps them back). */
 function dollarPlaceholders(sql: string, dialect: 'sqlite' | 'postgres'): string {
   if (dialect === 'postgres') return sql;
@@ -135,7 +154,7 @@ function dependsOn(cond: Condition, model: SpecModel, feeding: ReturnType<typeof
 }
 
 /** The guard's sources that are staler than allowed, each as a sentence (no identifiers). */
-async function staleSources(spec: Guarded, deps: Set<string>, req: EvaluateRequest): Promise<string[]> {
+async function staleSources(spec: Guarded, deps: Set<string>, req: Omit<EvaluateRequest, 'accept'>): Promise<string[]> {
   const guard = spec.freshness_guard!;
   const watched = guard.sources ?? [...deps].sort();
   const out: string[] = [];

@@ -63,7 +63,7 @@ export async function audienceImpact(ws: OpenEnvironment): Promise<Plan['data_im
         status: 'computed',
         note: 'audience counts from what Customer.io acknowledged; source rows: `tidemark sync plan SOURCE`',
         sources: [],
-        audiences: err.evaluation.segments.map((s) => ({ name: s.segment, joining: s.entering, leaving: s.leaving })),
+        audiences: err.evaluation.segments.map((s) => ({ name: s.segment, joining: s.entering, leaving: s.leaving, ...(s.verdict !== 'publish' ? { held: s.reason ?? s.verdict } : {}) })),
       };
     }
     if (err instanceof UserError) return { status: 'not_computed', note: `audiences could not be evaluated: ${err.message}`, sources: [], audiences: [] };

@@ -63,7 +63,8 @@ export interface DataImpact {
   status: 'not_computed' | 'computed';
   note?: string;
   sources: Array<{ name: string; new: number; changed: number; unchanged: number; rejected: number; null_blocked: number }>;
-  audiences: Array<{ name: string; joining: number; leaving: number }>;
+  /** `held`: not published this run (frozen by a stale source, emptied, or outside its `expect`), with why. */
+  audiences: Array<{ name: string; joining: number; leaving: number; held?: string }>;
 }
 
 export interface PlanTarget {

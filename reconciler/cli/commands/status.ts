@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { styleFor } from '../../core/style.ts';
 import { DEFAULT_REJECT_RATE_THRESHOLD, formatAge } from '../../sync/monitor.ts';
 import { checkFreshness } from '../../composition/sync-job.ts';
+import { guardVerdicts } from '../../audiences/evaluate.ts';
 import { UsageError, type Command } from '../command.ts';
 import { publicTarget, withEnvironment, environmentFlags } from '../environment.ts';
 
@@ -31,11 +32,15 @@ source's max_rejected (--max-reject-rate for sources that declare none); 1 on er
     return withEnvironment(ctx, values, async (ws) => {
       const { checkedAt: now, statuses } = await checkFreshness(ws, threshold);
       const alerts = statuses.flatMap((s) => s.alerts);
+      // Guarded segments a stale source stops: they publish nothing (or are emptied) until it is fresh.
+      const guards = await guardVerdicts({ model: ws.model, environment: ws.conn.environment, store: ws.conn.store, now });
       if (values.format === 'json') {
-        ctx.stdout.write(`${JSON.stringify({ format_version: 1, environment: ws.conn.environment, target: publicTarget(ws.conn.target), checked_at: now.toISOString(), sources: statuses, alerts }, null, 2)}\n`);
+        ctx.stdout.write(`${JSON.stringify({ format_version: 1, environment: ws.conn.environment, target: publicTarget(ws.conn.target), checked_at: now.toISOString(), sources: statuses, alerts, audiences: guards }, null, 2)}\n`);
       } else if (values.format === 'github') {
         const on = ` [${ws.conn.environment} on ${ws.conn.target.label}]`;
-        for (const a of alerts) ctx.stdout.write(`::error title=tidemark ${a.kind} (${a.source})::${`${a.message}${on}`.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A')}\n`);
+        const escape = (t: string) => t.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
+        for (const a of alerts) ctx.stdout.write(`::error title=tidemark ${a.kind} (${a.source})::${escape(`${a.message}${on}`)}\n`);
+        for (const g of guards) ctx.stdout.write(`::warning title=tidemark segment ${g.verdict} (${g.segment})::${escape(`segment ${g.segment} is ${g.verdict}: ${g.reason}${on}`)}\n`);
       } else {
         const style = styleFor(ctx.stdout, ctx.env);
         ctx.stdout.write(`Status of ${style.bold(ws.conn.environment)} on ${ws.conn.target.label}\n`);
@@ -48,8 +53,9 @@ source's max_rejected (--max-reject-rate for sources that declare none); 1 on er
           ctx.stdout.write(`${mark} ${style.bold(s.source)}: last success ${age} (${slo}), last run ${s.last_run_status ?? 'none'}${rate}${waiting}${s.due ? ', due' : ''}\n`);
           for (const a of s.alerts) ctx.stdout.write(`    ${style.red(a.kind)}: ${a.message}\n`);
         }
+        for (const g of guards) ctx.stdout.write(`${style.yellow('⏸')} segment ${style.bold(g.segment)} is ${g.verdict}: ${g.reason}\n`);
       }
-      return alerts.length ? ALERT_EXIT_CODE : 0;
+      return alerts.length || guards.length ? ALERT_EXIT_CODE : 0;
     });
   },
 };

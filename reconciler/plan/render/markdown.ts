@@ -234,7 +234,7 @@ function dataImpact(impact: DataImpact): string {
   if (impact.audiences.length > 0) {
     tables.push(
       '| Audience | Joining | Leaving |\n| --- | ---: | ---: |\n' +
-        impact.audiences.map((a) => `| ${mdText(a.name)} | ${mdText(String(a.joining))} | ${mdText(String(a.leaving))} |\n`).join(''),
+        impact.audiences.map((a) => `| ${mdText(a.name)}${a.held ? ` (held: ${mdText(a.held)})` : ''} | ${mdText(String(a.joining))} | ${mdText(String(a.leaving))} |\n`).join(''),
     );
   }
   return tables.join('\n');

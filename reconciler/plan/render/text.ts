@@ -272,6 +272,7 @@ function dataImpactLines(impact: DataImpact, style: Style): string[] {
   if (impact.audiences.length > 0) {
     if (impact.sources.length > 0) lines.push('');
     lines.push(...table(['Audience', 'Joining', 'Leaving'], impact.audiences.map((a) => [escapeControls(a.name), String(a.joining), String(a.leaving)])));
+    for (const a of impact.audiences) if (a.held) lines.push(`  ${escapeControls(a.name)} is not published this run: ${escapeControls(a.held)}`);
   }
   return lines;
 }

@@ -136,9 +136,24 @@ export const SegmentSpec = z
       .strictObject({
         sources: z.array(Name).optional().meta({ description: 'Sources to watch (default: every source it depends on).' }),
         max_age: Duration.optional().meta({ description: 'Default: each source’s freshness SLO.' }),
+        on_stale: z
+          .enum(['freeze', 'empty'])
+          .default('freeze')
+          .meta({ description: 'freeze (default): publish nothing, so Customer.io keeps the last good membership; empty: remove every member until the data is fresh again.' }),
       })
       .optional()
-      .meta({ description: 'Suppress all members while a source it depends on is stale.' }),
+      .meta({ description: 'While a source it depends on is staler than allowed, the segment is not published: frozen at its last good membership, or emptied (on_stale). plan, run and status say which segment and why.' }),
+    expect: z
+      .strictObject({
+        min: z.number().int().nonnegative().optional().meta({ description: 'Fewest members a healthy run has; fewer and the run is held, not published.' }),
+        max: z.number().int().positive().optional().meta({ description: 'Most members a healthy run has; more and the run is held.' }),
+        max_change: z
+          .union([z.string().regex(/^\d+(\.\d+)?%$/), z.number().positive()])
+          .optional()
+          .meta({ description: 'Largest change from the last published size, e.g. 20% (or 0.2). A bad export collapsing VIP to zero is held, not published; `--accept` publishes it anyway.' }),
+      })
+      .optional()
+      .meta({ description: 'What the membership should look like after a sync; a run outside it is held and says so.' }),
     publish: z
       .strictObject({
         customerio_segment: z.boolean().optional().meta({ description: 'Publish membership to a Customer.io manual segment.' }),
