@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { baseSpecs, toFiles, type SpecSet } from '../../../test/support/spec-fixtures.ts';
 import { validateSpecs } from '../validate.ts';
@@ -164,6 +165,15 @@ const cases: Case[] = [
     why: 'two segments of one group can overlap',
     fail: (s) => { seg(s, 'apparel_buyers').conditions = { attribute: { field: 'order_count', op: 'gt', value: 1 } }; },
     fix: (s) => { seg(s, 'apparel_buyers').conditions = { all: [{ attribute: { field: 'order_count', op: 'gt', value: 1 } }, { not: { segment: 'consumable_buyers' } }] }; },
+  },
+  {
+    code: 'SEG004',
+    why: 'an overlap the analysis cannot decide (fixed instant against an age, no fixed now)',
+    fail: (s) => {
+      seg(s, 'consumable_buyers').conditions = { all: [{ attribute: { field: 'category', op: 'eq', value: 'consumables' } }, { attribute: { field: 'last_purchase_at', op: 'gt', value: '2026-01-01T00:00:00Z' } }] };
+      seg(s, 'apparel_buyers').conditions = { attribute: { field: 'last_purchase_at', op: 'older_than', duration: '30d' } };
+    },
+    fix: (s) => { seg(s, 'apparel_buyers').conditions = { all: [{ attribute: { field: 'category', op: 'eq', value: 'apparel' } }, { attribute: { field: 'last_purchase_at', op: 'older_than', duration: '30d' } }] }; },
   },
   {
     code: 'SEG002',
@@ -341,5 +351,77 @@ describe('policy rules', () => {
   it('structural errors cannot be switched off by policy', () => {
     const r = run((s) => { survey(s).audience = 'nobody'; s.workspace.policy = { REF003: 'off' }; });
     expect(r.diagnostics.map((d) => d.code)).toContain('REF003');
+  });
+});
+
+describe('SEG001 / SEG004: exclusive groups, proven', () => {
+  const seg001 = (mutate: (s: SpecSet) => void) => run(mutate).diagnostics.filter((d) => d.code === 'SEG001' || d.code === 'SEG004');
+
+  it('an overlap is an error showing a made-up customer who lands in both', () => {
+    const d = seg001((s) => { seg(s, 'apparel_buyers').conditions = { attribute: { field: 'order_count', op: 'gt', value: 1 } }; });
+    expect(d.map((x) => [x.severity, x.code, x.summary])).toEqual([
+      ['error', 'SEG001', 'Segment "consumable_buyers" is in exclusive group "post_purchase" with "apparel_buyers", but a customer can be in both: e.g. one with category=consumables, order_count=2 is in "consumable_buyers" and "apparel_buyers".'],
+    ]);
+    expect(d[0]!.detail).toContain('made up');
+  });
+
+  it('the witness carries events with their ages and says which attributes are not set', () => {
+    const d = seg001((s) => {
+      seg(s, 'consumable_buyers').conditions = { all: [{ attribute: { field: 'category', op: 'eq', value: 'consumables' } }, { event: { name: 'order_delivered', to: '30d' } }] };
+      seg(s, 'apparel_buyers').conditions = { all: [{ not: { attribute: { field: 'category', op: 'eq', value: 'apparel' } } }, { attribute: { field: 'last_purchase_at', op: 'within', duration: '90d' } }] };
+    });
+    expect(d.map((x) => x.summary)).toEqual([
+      'Segment "consumable_buyers" is in exclusive group "post_purchase" with "apparel_buyers", but a customer can be in both: e.g. one with category=consumables, last_purchase_at 45d ago, order_delivered 15d ago is in "consumable_buyers" and "apparel_buyers".',
+    ]);
+  });
+
+  it('disjoint by a value, by a window, by a count or by `not: segment`: clean', () => {
+    const cases: Array<(s: SpecSet) => void> = [
+      (s) => {
+        seg(s, 'consumable_buyers').conditions = { attribute: { field: 'order_count', op: 'between', value: [1, 5] } };
+        seg(s, 'apparel_buyers').conditions = { attribute: { field: 'order_count', op: 'gt', value: '5' } };
+      },
+      (s) => {
+        seg(s, 'consumable_buyers').conditions = { event: { name: 'order_delivered', from: '5d', to: '10d' } };
+        seg(s, 'apparel_buyers').conditions = { event: { name: 'order_delivered', occurred: false, to: '30d' } };
+      },
+      (s) => {
+        seg(s, 'consumable_buyers').conditions = { event: { name: 'order_delivered', to: '30d', count: { min: 3 } } };
+        seg(s, 'apparel_buyers').conditions = { event: { name: 'order_delivered', to: '60d', count: { max: 2 } } };
+      },
+      (s) => {
+        seg(s, 'apparel_buyers').conditions = { all: [{ attribute: { field: 'order_count', op: 'gt', value: 1 } }, { not: { segment: 'consumable_buyers' } }] };
+      },
+    ];
+    for (const mutate of cases) expect(seg001(mutate)).toEqual([]);
+  });
+
+  it('a count that allows the other side is an overlap, found with its events', () => {
+    const d = seg001((s) => {
+      seg(s, 'consumable_buyers').conditions = { event: { name: 'order_delivered', to: '30d', count: { min: 2 } } };
+      seg(s, 'apparel_buyers').conditions = { event: { name: 'order_delivered', to: '7d', occurred: false } };
+    });
+    expect(d.map((x) => x.summary)).toEqual([
+      'Segment "consumable_buyers" is in exclusive group "post_purchase" with "apparel_buyers", but a customer can be in both: e.g. one with order_delivered ×2 18d ago is in "consumable_buyers" and "apparel_buyers".',
+    ]);
+  });
+
+  it('an undecided pair is a warning that says why, not an error and not silence', () => {
+    const d = seg001((s) => {
+      seg(s, 'consumable_buyers').conditions = { attribute: { field: 'last_purchase_at', op: 'gt', value: '2026-01-01T00:00:00Z' } };
+      seg(s, 'apparel_buyers').conditions = { attribute: { field: 'last_purchase_at', op: 'older_than', duration: '30d' } };
+    });
+    expect(d.map((x) => [x.severity, x.code, x.summary])).toEqual([
+      ['warning', 'SEG004', 'Segment "consumable_buyers" is in exclusive group "post_purchase" with "apparel_buyers", but tidemark could not decide whether a customer can be in both: last_purchase_at is compared both with fixed instants and with ages from now; without a fixed now they cannot be related.'],
+    ]);
+  });
+
+  it('the example specs’ groups are shown disjoint, not just left unchecked', async () => {
+    const { loadSpecs } = await import('../load.ts');
+    const { pairVerdict } = await import('./segments.ts');
+    const { model } = await loadSpecs('specs', path.resolve(import.meta.dirname, '../../..'));
+    const s = (n: string) => model!.segments.get(n)!;
+    expect(pairVerdict(model!, s('delivered_consumables'), s('delivered_apparel'))).toEqual({ verdict: 'disjoint' });
+    expect(pairVerdict(model!, s('cancel_intent'), s('lapsed_60_120'))).toEqual({ verdict: 'disjoint' });
   });
 });

@@ -1,9 +1,9 @@
 import type { Path } from '../../core/diagnostics.ts';
-import { parseDuration } from '../../core/duration.ts';
 import { walkConditions } from '../resolve.ts';
 import { sorted, type Located, type SpecModel } from '../model.ts';
 import type { Condition, SegmentSpec } from '../schema/index.ts';
 import type { Finding, Rule } from './rule.ts';
+import { decidePrepared, describeProfile, prepareCondition, type FieldType, type OverlapContext, type Prepared as PreparedCondition, type Profile, type Verdict } from './overlap.ts';
 import { sourcesFeeding } from './writers.ts';
 
 /** The conditions that must all hold for a member: the top-level conjunction. */
@@ -13,134 +13,81 @@ function conjuncts(c: Condition | undefined): Condition[] {
   return [c];
 }
 
-type Attr = NonNullable<Condition['attribute']>;
-
-function valueSet(a: Attr): Array<string | number | boolean> | undefined {
-  if (a.op === 'eq' && a.value !== undefined && !Array.isArray(a.value)) return [a.value];
-  if (a.op === 'in' && Array.isArray(a.value)) return a.value;
-  return undefined;
-}
-
-function excludedSet(a: Attr): Array<string | number | boolean> | undefined {
-  if (a.op === 'neq' && a.value !== undefined && !Array.isArray(a.value)) return [a.value];
-  if (a.op === 'not_in' && Array.isArray(a.value)) return a.value;
-  return undefined;
-}
-
-/** Numeric interval [lo, hi] with open/closed ends implied by an attribute comparison. */
-function interval(a: Attr): { lo: number; loOpen: boolean; hi: number; hiOpen: boolean } | undefined {
-  if (typeof a.value !== 'number') return undefined;
-  const v = a.value;
-  switch (a.op) {
-    case 'gt': return { lo: v, loOpen: true, hi: Infinity, hiOpen: false };
-    case 'gte': return { lo: v, loOpen: false, hi: Infinity, hiOpen: false };
-    case 'lt': return { lo: -Infinity, loOpen: false, hi: v, hiOpen: true };
-    case 'lte': return { lo: -Infinity, loOpen: false, hi: v, hiOpen: false };
-    case 'eq': return { lo: v, loOpen: false, hi: v, hiOpen: false };
-    default: return undefined;
-  }
-}
-
-function attributesContradict(a: Attr, b: Attr): boolean {
-  if (a.field !== b.field) return false;
-  const ops = new Set([a.op, b.op]);
-  if (ops.has('exists') && ops.has('not_exists')) return true;
-  const va = valueSet(a);
-  const vb = valueSet(b);
-  if (va && vb && !va.some((x) => vb.includes(x))) return true;
-  const xa = excludedSet(a);
-  const xb = excludedSet(b);
-  if (va && xb && va.every((x) => xb.includes(x))) return true;
-  if (vb && xa && vb.every((x) => xa.includes(x))) return true;
-  const ia = interval(a);
-  const ib = interval(b);
-  if (ia && ib) {
-    const lo = Math.max(ia.lo, ib.lo);
-    const hi = Math.min(ia.hi, ib.hi);
-    if (lo > hi) return true;
-    if (lo === hi && ((lo === ia.lo && ia.loOpen) || (lo === ib.lo && ib.loOpen) || (hi === ia.hi && ia.hiOpen) || (hi === ib.hi && ib.hiOpen))) return true;
-  }
-  // "within 30d" (recent) versus "older_than 30d" or more: disjoint on the same timestamp field.
-  const within = a.op === 'within' ? a : b.op === 'within' ? b : undefined;
-  const older = a.op === 'older_than' ? a : b.op === 'older_than' ? b : undefined;
-  if (within && older && within !== older) {
-    const w = parseDuration(within.duration ?? '');
-    const o = parseDuration(older.duration ?? '');
-    if (w !== undefined && o !== undefined && w <= o) return true;
-  }
-  return false;
-}
-
-function eventsContradict(a: NonNullable<Condition['event']>, b: NonNullable<Condition['event']>): boolean {
-  if (a.name !== b.name || a.occurred === b.occurred) return false;
-  // A count changes what "did not occur" excludes (fewer than 2 still allows one): not decided here.
-  if (a.count !== undefined || b.count !== undefined) return false;
-  const yes = a.occurred ? a : b;
-  const no = a.occurred ? b : a;
-  // "did not occur in window N" excludes "occurred in window Y" when N contains Y.
-  const yFrom = parseDuration(yes.from ?? '0s') ?? 0;
-  const yTo = yes.to ? parseDuration(yes.to) ?? Infinity : Infinity;
-  const nFrom = parseDuration(no.from ?? '0s') ?? 0;
-  const nTo = no.to ? parseDuration(no.to) ?? Infinity : Infinity;
-  return nFrom <= yFrom && nTo >= yTo;
-}
-
-/** A segment's conjuncts, worked out once so a group of N members costs N preparations, not N² of them. */
-interface Prepared {
-  seg: Located<SegmentSpec>;
-  conj: Condition[];
-  /** Segments it excludes with a top-level `not: { segment }`. */
-  excluded: Set<string>;
-  /** `not: { attribute }` conjuncts, keyed for comparison with the other side's attributes. */
-  notAttrs: Set<string>;
-  /** The single value it requires of a field (`eq`), by field: the key segments are bucketed by. */
-  eq: Map<string, string>;
-}
-
-function prepare(seg: Located<SegmentSpec>): Prepared {
-  const conj = conjuncts(seg.spec.conditions);
-  const eq = new Map<string, string>();
-  for (const c of conj) {
-    const a = c.attribute;
-    if (a?.op === 'eq' && a.value !== undefined && !Array.isArray(a.value) && !eq.has(a.field)) eq.set(a.field, JSON.stringify(a.value));
+/** What the overlap analysis needs to know of the model: field types, enum values, other segments. */
+function overlapContext(model: SpecModel): OverlapContext {
+  const fieldTypes: Record<string, FieldType> = {};
+  const enumValues: Record<string, string[]> = {};
+  for (const [name, f] of model.fields) {
+    fieldTypes[name] = f.def.type;
+    if (f.def.type === 'enum' && f.def.values) enumValues[name] = f.def.values;
   }
   return {
-    seg,
-    conj,
-    excluded: new Set(conj.flatMap((c) => (c.not?.segment !== undefined ? [c.not.segment] : []))),
-    notAttrs: new Set(conj.flatMap((c) => (c.not?.attribute ? [attrKey(c.not.attribute)] : []))),
-    eq,
+    fieldTypes,
+    enumValues,
+    segmentConditions: (name) => {
+      const s = model.segments.get(name);
+      return s === undefined ? undefined : (s.spec.conditions ?? null);
+    },
   };
 }
 
-function disjoint(a: Prepared, b: Prepared): boolean {
-  if (a.excluded.has(b.seg.name) || b.excluded.has(a.seg.name)) return true;
-  for (const x of a.conj) {
-    if (x.segment !== undefined && b.excluded.has(x.segment)) return true;
-    if (x.attribute && b.notAttrs.size > 0 && b.notAttrs.has(attrKey(x.attribute))) return true;
-    for (const y of b.conj) {
-      if (x.attribute && y.attribute && attributesContradict(x.attribute, y.attribute)) return true;
-      if (x.event && y.event && eventsContradict(x.event, y.event)) return true;
+/** A segment's conditions in DNF, worked out once so a group of N members costs N preparations, not N². */
+interface Prepared {
+  seg: Located<SegmentSpec>;
+  dnf: PreparedCondition;
+  /** The single value it requires of a field (a top-level `eq`), by field, as the database compares it. */
+  eq: Map<string, string>;
+}
+
+function prepare(seg: Located<SegmentSpec>, ctx: OverlapContext): Prepared {
+  const eq = new Map<string, string>();
+  for (const c of conjuncts(seg.spec.conditions)) {
+    const a = c.attribute;
+    if (a?.op !== 'eq' || eq.has(a.field)) continue;
+    const key = comparedAs(a.value, ctx.fieldTypes[a.field]);
+    if (key !== undefined) eq.set(a.field, key);
+  }
+  return { seg, dnf: prepareCondition(seg.spec.conditions!, ctx, [seg.name]), eq };
+}
+
+/**
+ * A value as the database compares it, so `eq 30` and `eq "30.0"` on a number land in one bucket (they
+ * are the same people). Undefined when the value cannot be read: such a segment is compared with all.
+ */
+function comparedAs(v: unknown, type: FieldType | undefined): string | undefined {
+  if (v === undefined || Array.isArray(v) || type === undefined) return undefined;
+  switch (type) {
+    case 'number': {
+      const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : NaN;
+      return Number.isFinite(n) ? `n${n}` : undefined;
     }
+    case 'timestamp': {
+      if (typeof v === 'number' && Number.isSafeInteger(v)) return `t${v}`;
+      const ms = typeof v === 'string' && /(?:Z|[+-]\d\d:?\d\d)$/i.test(v.trim()) ? Date.parse(v.trim()) : NaN;
+      return Number.isFinite(ms) ? `t${ms}` : undefined;
+    }
+    case 'boolean': {
+      const t = String(v).trim().toLowerCase();
+      return t === 'true' || t === 'false' ? `b${t}` : undefined;
+    }
+    default:
+      return `s${String(v)}`;
   }
-  for (const y of b.conj) {
-    if (y.segment !== undefined && a.excluded.has(y.segment)) return true;
-    if (y.attribute && a.notAttrs.size > 0 && a.notAttrs.has(attrKey(y.attribute))) return true;
-  }
-  return false;
 }
 
-/** True when the declared conditions visibly keep the two segments apart. */
-export function provablyDisjoint(a: Located<SegmentSpec>, b: Located<SegmentSpec>): boolean {
-  return disjoint(prepare(a), prepare(b));
+function decide(a: Prepared, b: Prepared, ctx: OverlapContext): Verdict {
+  return decidePrepared(a.dnf, b.dnf, a.seg.spec.conditions!, b.seg.spec.conditions!, ctx);
 }
 
-const attrKeys = new WeakMap<Attr, string>();
+/** Whether two segments can share a member, by the analysis in overlap.ts. */
+export function pairVerdict(model: SpecModel, a: Located<SegmentSpec>, b: Located<SegmentSpec>): Verdict {
+  const ctx = overlapContext(model);
+  return decide(prepare(a, ctx), prepare(b, ctx), ctx);
+}
 
-function attrKey(a: Attr): string {
-  let k = attrKeys.get(a);
-  if (k === undefined) attrKeys.set(a, (k = JSON.stringify(a)));
-  return k;
+/** True when the analysis shows that no customer can be in both. */
+export function provablyDisjoint(model: SpecModel, a: Located<SegmentSpec>, b: Located<SegmentSpec>): boolean {
+  return pairVerdict(model, a, b).verdict === 'disjoint';
 }
 
 /**
@@ -207,11 +154,33 @@ export function segmentSources(model: SpecModel, seg: Located<SegmentSpec>): str
   return [...out].sort();
 }
 
+interface GroupFindings {
+  /** SEG001: segments a customer can share with an earlier member, with a witness. */
+  overlaps: Finding[];
+  /** SEG004: pairs the analysis could not decide. */
+  undecided: Finding[];
+}
+
+const analyses = new WeakMap<SpecModel, GroupFindings>();
+
 /**
- * SEG001's check: for each exclusive group, the segments that nothing keeps apart from an earlier member.
+ * SEG001's check: for each exclusive group, the segments that can share a member with an earlier one.
  * `maxPairChecks` bounds the work on a huge group that cannot be bucketed (see candidatePairs).
  */
 export function exclusiveGroupOverlaps(model: SpecModel, maxPairChecks = MAX_PAIR_CHECKS): Finding[] {
+  return analyseGroups(model, maxPairChecks).overlaps;
+}
+
+/** SEG004's check: pairs of one group whose overlap could not be decided. */
+export function exclusiveGroupUndecided(model: SpecModel, maxPairChecks = MAX_PAIR_CHECKS): Finding[] {
+  return analyseGroups(model, maxPairChecks).undecided;
+}
+
+function analyseGroups(model: SpecModel, maxPairChecks: number): GroupFindings {
+  // SEG001 and SEG004 read one analysis of the model.
+  const cached = maxPairChecks === MAX_PAIR_CHECKS ? analyses.get(model) : undefined;
+  if (cached) return cached;
+  const ctx = overlapContext(model);
   const groups = new Map<string, Located<SegmentSpec>[]>();
   for (const s of sorted(model.segments)) {
     if (!s.spec.exclusive_group || !s.spec.conditions) continue;
@@ -219,12 +188,13 @@ export function exclusiveGroupOverlaps(model: SpecModel, maxPairChecks = MAX_PAI
     if (list) list.push(s);
     else groups.set(s.spec.exclusive_group, [s]);
   }
-  const out: Finding[] = [];
+  const result: GroupFindings = { overlaps: [], undecided: [] };
   for (const [group, list] of [...groups].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    const members = list.map(prepare);
-    // One finding per segment that overlaps an earlier one, naming a few of them: a group of 1,500
-    // overlapping segments gives 1,499 findings, not 1.1 million.
-    const overlaps = new Map<Prepared, Prepared[]>();
+    const members = list.map((s) => prepare(s, ctx));
+    // One finding per segment that overlaps an earlier one, naming a few of them and showing one
+    // witness: a group of 1,500 overlapping segments gives 1,499 findings, not 1.1 million.
+    const overlaps = new Map<Prepared, Array<{ with: Prepared; witness: Profile }>>();
+    const undecided = new Map<Prepared, Array<{ with: Prepared; why: string }>>();
     let checks = 0;
     let stopped = false;
     candidatePairs(members, (a, b) => {
@@ -232,28 +202,41 @@ export function exclusiveGroupOverlaps(model: SpecModel, maxPairChecks = MAX_PAI
         stopped = true;
         return false;
       }
-      if (!disjoint(a, b)) {
-        const list = overlaps.get(b);
-        if (list) list.push(a);
-        else overlaps.set(b, [a]);
-      }
+      const v = decide(a, b, ctx);
+      if (v.verdict === 'overlap') push(overlaps, b, { with: a, witness: v.witness });
+      else if (v.verdict === 'unknown') push(undecided, b, { with: a, why: v.why });
       return true;
     });
     const order = new Map(members.map((m, i) => [m, i]));
+    const byOrder = (x: { with: Prepared }, y: { with: Prepared }) => order.get(x.with)! - order.get(y.with)!;
+    const named = (list: Array<{ with: Prepared }>) => {
+      const names = list.slice(0, 3).map((x) => `"${x.with.seg.name}"`);
+      return `${names.join(', ')}${list.length > 3 ? ` and ${list.length - 3} more` : ''}`;
+    };
     for (const b of members) {
-      const with_ = overlaps.get(b)?.sort((x, y) => order.get(x)! - order.get(y)!);
-      if (!with_) continue;
-      const names = with_.slice(0, 3).map((x) => `"${x.seg.name}"`);
-      const more = with_.length > 3 ? ` and ${with_.length - 3} more` : '';
-      out.push({
-        spec: b.seg,
-        path: ['exclusive_group'],
-        summary: `Segment "${b.seg.name}" is in exclusive group "${group}" with ${names.join(', ')}${more}, but nothing in their conditions keeps them apart: a customer can be in both.`,
-        detail: `Add a condition that excludes one from the other, e.g. \`not: { segment: ${with_[0]!.seg.name} }\`, or contradictory conditions on the same field.`,
-      });
+      const found = overlaps.get(b)?.sort(byOrder);
+      if (found) {
+        const first = found[0]!;
+        const fields = [...new Set([...segmentInputs(model, b.seg).fields, ...segmentInputs(model, first.with.seg).fields])];
+        result.overlaps.push({
+          spec: b.seg,
+          path: ['exclusive_group'],
+          summary: `Segment "${b.seg.name}" is in exclusive group "${group}" with ${named(found)}, but a customer can be in both: e.g. one with ${describeProfile(first.witness, fields)} is in "${b.seg.name}" and "${first.with.seg.name}".`,
+          detail: `That customer is made up (a witness, not someone in your data). Add a condition that excludes one from the other, e.g. \`not: { segment: ${first.with.seg.name} }\`, or contradictory conditions on the same field.`,
+        });
+      }
+      const open = undecided.get(b)?.sort(byOrder);
+      if (open) {
+        result.undecided.push({
+          spec: b.seg,
+          path: ['exclusive_group'],
+          summary: `Segment "${b.seg.name}" is in exclusive group "${group}" with ${named(open)}, but tidemark could not decide whether a customer can be in both: ${open[0]!.why}.`,
+          detail: `Keep them apart with conditions tidemark can check, e.g. \`not: { segment: ${open[0]!.with.seg.name} }\` or different values of one field.`,
+        });
+      }
     }
     if (stopped) {
-      out.push({
+      result.overlaps.push({
         spec: members[0]!.seg,
         path: ['exclusive_group'],
         summary: `Exclusive group "${group}" has ${members.length} segments: overlap checks stopped after ${maxPairChecks.toLocaleString('en-US')} pairs, so it is not shown to be exclusive.`,
@@ -261,7 +244,14 @@ export function exclusiveGroupOverlaps(model: SpecModel, maxPairChecks = MAX_PAI
       });
     }
   }
-  return out;
+  if (maxPairChecks === MAX_PAIR_CHECKS) analyses.set(model, result);
+  return result;
+}
+
+function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
+  const list = m.get(k);
+  if (list) list.push(v);
+  else m.set(k, [v]);
 }
 
 export const segmentRules: Rule[] = [
@@ -314,6 +304,16 @@ export const segmentRules: Rule[] = [
           path: ['exclusive_group'],
           summary: `Segment "${s.name}" references Customer.io segment ${s.spec.customerio_segment!.id}; its overlap with group "${s.spec.exclusive_group}" can only be checked at run time.`,
         }));
+    },
+  },
+  {
+    code: 'SEG004',
+    family: 'segments',
+    severity: 'warning',
+    title: 'Exclusive group overlap that could not be decided',
+    harm: 'tidemark cannot show that these segments stay apart, so a customer may land in both and be surveyed twice; it says so rather than guess.',
+    check(model) {
+      return exclusiveGroupUndecided(model);
     },
   },
 ];
