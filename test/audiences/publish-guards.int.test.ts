@@ -1,0 +1,106 @@
+/**
+ * Audiences end to end, through the CLI against the sandbox as a live service: a segment evaluated from
+ * what a sync delivered is published to its manual segment and its boolean attribute; a stale source
+ * freezes it (nothing changes in Customer.io); a membership that moves more than `expect` allows is held,
+ * and `--accept` publishes it. Counts are read back from the sandbox, not from tidemark's own report.
+ */
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
+import { cli, makeProject, ndjson, personSource, useSandbox, writeData } from '../support/sync-fixture.ts';
+
+let sandbox: RunningSandbox;
+useSandbox(4242, (s) => (sandbox = s));
+
+const SEGMENTS = `kind: Fields
+name: audience_fields
+fields:
+  is_vip:
+    type: boolean
+    nature: state
+    owner: tidemark
+---
+kind: Segment
+name: vip
+conditions:
+  attribute: { field: vip_tier, op: in, value: [gold, platinum] }
+freshness_guard: { max_age: 1h }
+expect: { max_change: 50% }
+publish:
+  customerio_segment: true
+  attribute: is_vip
+`;
+
+const people = (n: number, gold: (i: number) => boolean) =>
+  ndjson(Array.from({ length: n }, (_, i) => ({ customer_id: String(1000 + i), vip_tier: gold(i) ? 'gold' : 'silver', vip_tier_updated_at: '2026-12-01T00:00:00Z' })));
+
+describe('audiences: publish, freeze on a stale source, hold outside expect', () => {
+  it('publishes only what the guards allow, and Customer.io holds exactly that', async () => {
+    const dir = await makeProject({
+      sources: [personSource({ system: 'warehouse', fields: { vip_tier: 'vip_tier', vip_tier_updated_at: 'vip_tier_updated_at' }, freshness: '1h', schedule: '0 * * * *' })],
+      data: { 'customers.ndjson': people(2500, (i) => i % 2 === 0) },
+    });
+    await writeFile(path.join(dir, 'specs', 'segments.yaml'), SEGMENTS);
+    const run = (args: string[], now: string) => cli(dir, sandbox, [...args, '--now', now]);
+
+    const applied = await run(['apply', '--auto-approve'], '2026-12-02T10:00:00Z');
+    expect(applied.code, applied.stdout + applied.stderr).toBe(0);
+    expect((await run(['sync', 'run', 'customers'], '2026-12-02T10:00:00Z')).code).toBe(0);
+    const first = await run(['audiences', 'run'], '2026-12-02T10:05:00Z');
+    expect(first.code, first.stdout + first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/vip: 1250 members, \+1250 entering, -0 leaving/);
+    expect(first.stdout).toMatch(/✓ vip: added 1250, removed 0 in 2 request\(s\)/);
+    expect(first.stdout).not.toMatch(/1000\d/); // counts only: no customer id in the output
+    expect(await segmentSize('tidemark: vip')).toBe(1250);
+    expect(attributeCount('is_vip', true)).toBe(1250);
+
+    // The warehouse drops most golds, and the source is now two hours old: frozen, nothing moves.
+    await writeData(dir, 'customers.ndjson', people(2500, (i) => i % 10 === 0));
+    const stale = await run(['audiences', 'run'], '2026-12-02T12:05:00Z');
+    expect(stale.code, stale.stdout + stale.stderr).toBe(3);
+    expect(stale.stdout).toMatch(/vip: .*FROZEN: source customers last synced 2h ago \(max_age 1h\)/);
+    const status = await run(['status'], '2026-12-02T12:05:00Z');
+    expect(status.stdout).toMatch(/segment vip is frozen: source customers last synced 2h ago/);
+    expect(await segmentSize('tidemark: vip')).toBe(1250);
+
+    // Fresh again, but the membership fell by 80%: held, not published, until accepted.
+    expect((await run(['sync', 'run', 'customers'], '2026-12-02T12:10:00Z')).code).toBe(0);
+    const plan = await run(['plan'], '2026-12-02T12:15:00Z');
+    expect(plan.stdout).toMatch(/vip +0 +1000/);
+    expect(plan.stdout).toMatch(/vip is not published this run: membership moved 80\.0% \(1250 → 250\)/);
+    const held = await run(['audiences', 'run'], '2026-12-02T12:15:00Z');
+    expect(held.code).toBe(3);
+    expect(held.stdout).toMatch(/HELD: membership moved 80\.0% \(1250 → 250\), more than the expected max_change 50%/);
+    expect(await segmentSize('tidemark: vip')).toBe(1250);
+
+    const accepted = await run(['audiences', 'run', '--accept'], '2026-12-02T12:16:00Z');
+    expect(accepted.code, accepted.stdout).toBe(0);
+    expect(accepted.stdout).toMatch(/✓ vip: added 0, removed 1000 in 1 request\(s\)/);
+    expect(await segmentSize('tidemark: vip')).toBe(250);
+    expect(attributeCount('is_vip', true)).toBe(250);
+    expect(attributeCount('is_vip', false)).toBe(1000);
+
+    // Nothing left to do.
+    const again = await run(['audiences', 'run'], '2026-12-02T12:17:00Z');
+    expect(again.stdout).toMatch(/✓ vip: added 0, removed 0 in 0 request\(s\)/);
+  }, 120_000);
+});
+
+async function segmentSize(name: string): Promise<number> {
+  const res = await fetch(`${sandbox.env.CUSTOMERIO_APP_URL}/v1/segments`, { headers: { authorization: `Bearer ${sandbox.env.CUSTOMERIO_APP_API_KEY}` } });
+  const { segments } = (await res.json()) as { segments: Array<{ id: number; name: string }> };
+  const seg = segments.find((s) => s.name === name);
+  if (!seg) return -1;
+  const count = await fetch(`${sandbox.env.CUSTOMERIO_APP_URL}/v1/segments/${seg.id}/customer_count`, { headers: { authorization: `Bearer ${sandbox.env.CUSTOMERIO_APP_API_KEY}` } });
+  return ((await count.json()) as { count: number }).count;
+}
+
+function attributeCount(attribute: string, value: boolean): number {
+  let n = 0;
+  for (let i = 0; i < 2500; i++) {
+    const p = sandbox.customerio.getPerson(String(1000 + i));
+    if (p?.attributes?.[attribute] === value) n++;
+  }
+  return n;
+}
