@@ -281,7 +281,14 @@ function solveField(field: string, lits: AttrLit[], ctx: OverlapContext): Profil
   const type = lits[0]!.type;
   // not_exists is a negated exists; after that, no positive literal holds for a missing attribute, so
   // without one, absence satisfies them all, and with one, a negated exists cannot hold.
-  const norm = lits.map((l) => (l.a.op === 'not_exists' ? { ...l, neg: !l.neg, a: { ...l.a, op: 'exists' as const } } : l));
+  // `not_in []` compiles to a bare existence probe (even a row whose text did not parse is in it).
+  const norm = lits.map((l) =>
+    l.a.op === 'not_exists'
+      ? { ...l, neg: !l.neg, a: { ...l.a, op: 'exists' as const } }
+      : l.a.op === 'not_in' && listOf(l.a.value).length === 0
+        ? { ...l, a: { ...l.a, op: 'exists' as const } }
+        : l,
+  );
   if (norm.every((l) => l.neg)) return 'absent';
   if (norm.some((l) => l.neg && l.a.op === 'exists')) return 'unsat';
   const valued = norm.filter((l) => l.a.op !== 'exists');
@@ -615,7 +622,7 @@ function evalAttribute(a: AttributeCondition, p: Profile, ctx: { fieldTypes: Rea
   const v = p.attributes[a.field];
   if (a.op === 'not_exists') return v === undefined;
   if (v === undefined || type === undefined) return false;
-  if (a.op === 'exists') return true;
+  if (a.op === 'exists' || (a.op === 'not_in' && listOf(a.value).length === 0)) return true;
   const row = mirrorRow(v, ctx.nowMs);
   const values = listOf(a.value);
   if (type === 'number' || type === 'timestamp') {
