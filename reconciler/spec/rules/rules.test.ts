@@ -188,6 +188,12 @@ const cases: Case[] = [
     fix: (s) => { delete s.segments[s.segments.length - 1]!.exclusive_group; },
   },
   {
+    code: 'SEG005',
+    why: 'condition on a field no Source writes',
+    fail: (s) => { s.fields.fields.nps_score = { type: 'number', owner: 'shop' }; seg(s, 'apparel_buyers').conditions = { attribute: { field: 'nps_score', op: 'gte', value: 9 } }; },
+    fix: (s) => { src(s).fields.nps_score = 'nps'; },
+  },
+  {
     code: 'SURV001',
     why: 'no frequency cap anywhere',
     fail: (s) => { delete s.workspace.surveys; },
