@@ -96,6 +96,12 @@ describe('canOverlap', () => {
     expect(verdict(at('last_at', 'gt', '2026-01-01T00:00:00Z'), at('last_at', 'older_than', undefined, '30d'), { ...ctx, nowMs })).toBe('overlap');
   });
 
+  it('a row whose text is not a number is a witness when only that fits, and says so', () => {
+    const v = canOverlap(at('orders', 'exists'), all(not(at('orders', 'gt', 0)), not(at('orders', 'lte', 0))), ctx);
+    if (v.verdict !== 'overlap') throw new Error(`expected an overlap, got ${v.verdict}`);
+    expect(describeProfile(v.witness)).toBe('orders set to text that is not a number');
+  });
+
   it('past the clause cap, it says so instead of guessing', () => {
     const wide = all(...Array.from({ length: 9 }, (_, i) => any(at('orders', 'eq', i), at('orders', 'eq', i + 100))));
     const v = canOverlap(wide, at('orders', 'lt', 0), ctx);

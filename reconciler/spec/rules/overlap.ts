@@ -48,7 +48,7 @@ export type ProfileValue =
   | { kind: 'timestamp'; ageMs: number }
   | { kind: 'timestamp'; atMs: number }
   /** A row whose text did not parse as the field's type (num / ts_ms NULL). */
-  | { kind: 'unparsed'; value: string };
+  | { kind: 'unparsed'; value: string; of?: 'number' | 'timestamp' };
 export interface ProfileEvent {
   name: string;
   ageMs: number;
@@ -140,12 +140,15 @@ function checkAttribute(a: AttributeCondition, type: FieldType | undefined): Fie
 
 interface AttrLit {
   kind: 'attr';
+  /** Identifies the literal regardless of sign, to spot `x` next to `not x`. */
+  key: string;
   neg: boolean;
   a: AttributeCondition;
   type: FieldType;
 }
 interface EventLit {
   kind: 'event';
+  key: string;
   /** true: the count in the window is outside [min, max]. occurred: false is folded in here. */
   neg: boolean;
   e: EventCondition;
@@ -170,7 +173,10 @@ export function prepareCondition(c: Condition, ctx: OverlapContext, stack: strin
 }
 
 function dnf(c: Condition, neg: boolean, ctx: OverlapContext, stack: string[], cap: number): Clause[] {
-  if (c.attribute) return [[{ kind: 'attr', neg, a: c.attribute, type: checkAttribute(c.attribute, ctx.fieldTypes[c.attribute.field]) }]];
+  if (c.attribute) {
+    const type = checkAttribute(c.attribute, ctx.fieldTypes[c.attribute.field]);
+    return [[{ kind: 'attr', key: `a${JSON.stringify(c.attribute)}`, neg, a: c.attribute, type }]];
+  }
   if (c.event) return [[eventLit(c.event, neg)]];
   if (c.segment !== undefined) {
     if (stack.includes(c.segment)) return undecided(`segment references form a cycle through ${c.segment}`);
@@ -204,7 +210,7 @@ function eventLit(e: EventCondition, neg: boolean): EventLit {
   if (from === undefined || to === undefined) return undecided(`event ${e.name}: the window is not a duration`);
   const min = e.count?.min ?? 1;
   const max = e.count?.max ?? Infinity;
-  return { kind: 'event', neg: neg !== (e.occurred === false), e, from, to, min, max };
+  return { kind: 'event', key: `e${JSON.stringify([e.name, from, to, min, max])}`, neg: neg !== (e.occurred === false), e, from, to, min, max };
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -219,6 +225,7 @@ export function decidePrepared(pa: Prepared, pb: Prepared, a: Condition, b: Cond
   if ('why' in pa) return { verdict: 'unknown', why: pa.why };
   if ('why' in pb) return { verdict: 'unknown', why: pb.why };
   let why: string | undefined;
+  const evalCtx = { ...ctx, nowMs: ctx.nowMs ?? REFERENCE_NOW };
   for (const ca of pa.clauses) {
     for (const cb of pb.clauses) {
       let r: Solved;
@@ -231,8 +238,7 @@ export function decidePrepared(pa: Prepared, pb: Prepared, a: Condition, b: Cond
       }
       if (r === 'unsat') continue;
       // The solver and the evaluator are written independently; a profile both agree on is shown.
-      const nowMs = ctx.nowMs ?? REFERENCE_NOW;
-      if (evaluate(a, r, { ...ctx, nowMs }) && evaluate(b, r, { ...ctx, nowMs })) return { verdict: 'overlap', witness: r };
+      if (evaluate(a, r, evalCtx) && evaluate(b, r, evalCtx)) return { verdict: 'overlap', witness: r };
       why ??= 'a profile was found for both, but it did not pass the re-check against the conditions';
     }
   }
@@ -255,10 +261,9 @@ function solveClause(lits: Clause, ctx: OverlapContext): Solved {
   // whatever x means, even where x alone is undecided.
   const seen = new Map<string, boolean>();
   for (const l of lits) {
-    const key = l.kind === 'attr' ? `a${JSON.stringify(l.a)}` : `e${JSON.stringify([l.e.name, l.from, l.to, l.min, l.max])}`;
-    const other = seen.get(key);
+    const other = seen.get(l.key);
     if (other !== undefined && other !== l.neg) return 'unsat';
-    seen.set(key, l.neg);
+    seen.set(l.key, l.neg);
   }
   const profile: Profile = { attributes: {}, events: [] };
   // Cheap contradictions first (text, numbers), so an unsatisfiable pair rarely pays for event solving.
@@ -296,7 +301,7 @@ function solveField(field: string, lits: AttrLit[], ctx: OverlapContext): Profil
     const v = type === 'number' ? solveNumber(valued) : solveTimestamp(field, valued, ctx);
     if (v !== 'unsat') return v;
     // A row whose text did not parse matches exists and fails every comparison (so every negated one holds).
-    return valued.every((l) => l.neg) ? { kind: 'unparsed', value: 'not-parsed' } : 'unsat';
+    return valued.every((l) => l.neg) ? { kind: 'unparsed', value: 'not-parsed', of: type } : 'unsat';
   }
   const domain = type === 'boolean' ? ['true', 'false'] : type === 'enum' ? ctx.enumValues?.[field] : undefined;
   return solveText(field, type, valued, domain);
@@ -668,7 +673,7 @@ export function describeProfile(p: Profile, fields: readonly string[] = []): str
   for (const [f, v] of Object.entries(p.attributes).sort(([x], [y]) => (x < y ? -1 : 1))) {
     if (v.kind === 'text') parts.push(`${f}=${v.value}`);
     else if (v.kind === 'number') parts.push(`${f}=${v.value}`);
-    else if (v.kind === 'unparsed') parts.push(`${f} set to text that is not a ${f.endsWith('_at') ? 'timestamp' : 'number'}`);
+    else if (v.kind === 'unparsed') parts.push(`${f} set to text that is not a ${v.of ?? 'number or timestamp'}`);
     else if ('ageMs' in v) parts.push(`${f} ${ago(v.ageMs)}`);
     else parts.push(`${f}=${new Date(v.atMs).toISOString()}`);
   }
