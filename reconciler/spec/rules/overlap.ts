@@ -145,6 +145,8 @@ interface AttrLit {
   neg: boolean;
   a: AttributeCondition;
   type: FieldType;
+  /** Number fields: the values the literal accepts (its sign applied), once computed. */
+  numbers?: IntervalSet;
 }
 interface EventLit {
   kind: 'event';
@@ -225,12 +227,11 @@ export function decidePrepared(pa: Prepared, pb: Prepared, a: Condition, b: Cond
   if ('why' in pa) return { verdict: 'unknown', why: pa.why };
   if ('why' in pb) return { verdict: 'unknown', why: pb.why };
   let why: string | undefined;
-  const evalCtx = { ...ctx, nowMs: ctx.nowMs ?? REFERENCE_NOW };
   for (const ca of pa.clauses) {
     for (const cb of pb.clauses) {
       let r: Solved;
       try {
-        r = solveClause([...ca, ...cb], ctx);
+        r = solveClause(ca.concat(cb), ctx);
       } catch (e) {
         if (!(e instanceof Undecided)) throw e;
         why ??= e.message;
@@ -238,6 +239,7 @@ export function decidePrepared(pa: Prepared, pb: Prepared, a: Condition, b: Cond
       }
       if (r === 'unsat') continue;
       // The solver and the evaluator are written independently; a profile both agree on is shown.
+      const evalCtx: EvaluateContext = { fieldTypes: ctx.fieldTypes, segmentConditions: ctx.segmentConditions, nowMs: ctx.nowMs ?? REFERENCE_NOW };
       if (evaluate(a, r, evalCtx) && evaluate(b, r, evalCtx)) return { verdict: 'overlap', witness: r };
       why ??= 'a profile was found for both, but it did not pass the re-check against the conditions';
     }
@@ -248,34 +250,39 @@ export function decidePrepared(pa: Prepared, pb: Prepared, a: Condition, b: Cond
 type Solved = Profile | 'unsat';
 
 function solveClause(lits: Clause, ctx: OverlapContext): Solved {
-  const attrs = new Map<string, AttrLit[]>();
-  const events = new Map<string, EventLit[]>();
-  for (const l of lits) {
-    const key = l.kind === 'attr' ? l.a.field : l.e.name;
-    const m = (l.kind === 'attr' ? attrs : events) as Map<string, Lit[]>;
-    const list = m.get(key);
-    if (list) list.push(l);
-    else m.set(key, [l]);
-  }
+  const n = lits.length;
   // A literal next to its own negation (`x` and `not: { segment }` containing x) is a contradiction
-  // whatever x means, even where x alone is undecided.
-  const seen = new Map<string, boolean>();
-  for (const l of lits) {
-    const other = seen.get(l.key);
-    if (other !== undefined && other !== l.neg) return 'unsat';
-    seen.set(l.key, l.neg);
+  // whatever x means, even where x alone is undecided. Clauses are short, and this runs once per pair
+  // of a group, so pairwise loops beat building maps.
+  for (let i = 0; i < n; i++) {
+    for (let j = i + 1; j < n; j++) if (lits[i]!.key === lits[j]!.key && lits[i]!.neg !== lits[j]!.neg) return 'unsat';
   }
+  const done: boolean[] = new Array<boolean>(n).fill(false);
   const profile: Profile = { attributes: {}, events: [] };
-  // Cheap contradictions first (text, numbers), so an unsatisfiable pair rarely pays for event solving.
-  for (const [field, ls] of [...attrs].sort(([, x], [, y]) => x.length - y.length)) {
-    const v = solveField(field, ls, ctx);
-    if (v === 'unsat') return 'unsat';
-    if (v !== 'absent') profile.attributes[field] = v;
-  }
-  for (const [name, ls] of events) {
-    const ages = solveEvents(name, ls);
-    if (ages === 'unsat') return 'unsat';
-    for (const ageMs of ages) profile.events.push({ name, ageMs });
+  // Attributes first: they are cheap, so an unsatisfiable pair rarely pays for event solving.
+  for (const kind of ['attr', 'event'] as const) {
+    for (let i = 0; i < n; i++) {
+      const l = lits[i]!;
+      if (done[i] || l.kind !== kind) continue;
+      const name = l.kind === 'attr' ? l.a.field : l.e.name;
+      const group: Lit[] = [l];
+      for (let j = i + 1; j < n; j++) {
+        const m = lits[j]!;
+        if (m.kind === kind && (m.kind === 'attr' ? m.a.field : m.e.name) === name) {
+          group.push(m);
+          done[j] = true;
+        }
+      }
+      if (kind === 'attr') {
+        const v = solveField(name, group as AttrLit[], ctx);
+        if (v === 'unsat') return 'unsat';
+        if (v !== 'absent') profile.attributes[name] = v;
+      } else {
+        const ages = solveEvents(name, group as EventLit[]);
+        if (ages === 'unsat') return 'unsat';
+        for (const ageMs of ages) profile.events.push({ name, ageMs });
+      }
+    }
   }
   return profile;
 }
@@ -287,24 +294,34 @@ function solveField(field: string, lits: AttrLit[], ctx: OverlapContext): Profil
   // not_exists is a negated exists; after that, no positive literal holds for a missing attribute, so
   // without one, absence satisfies them all, and with one, a negated exists cannot hold.
   // `not_in []` compiles to a bare existence probe (even a row whose text did not parse is in it).
-  const norm = lits.map((l) =>
-    l.a.op === 'not_exists'
-      ? { ...l, neg: !l.neg, a: { ...l.a, op: 'exists' as const } }
-      : l.a.op === 'not_in' && listOf(l.a.value).length === 0
-        ? { ...l, a: { ...l.a, op: 'exists' as const } }
-        : l,
-  );
-  if (norm.every((l) => l.neg)) return 'absent';
-  if (norm.some((l) => l.neg && l.a.op === 'exists')) return 'unsat';
-  const valued = norm.filter((l) => l.a.op !== 'exists');
+  // Loops rather than every/some/filter: this runs once per pair of a group (a million times for a
+  // large one), and under tsx every arrow created here is also renamed at run time.
+  let plain = true;
+  for (const l of lits) if (l.a.op === 'not_exists' || l.a.op === 'not_in') plain = false;
+  const norm = plain ? lits : lits.map(normalizeLit);
+  let allNeg = true;
+  const valued: AttrLit[] = [];
+  for (const l of norm) {
+    if (!l.neg) allNeg = false;
+    if (l.a.op !== 'exists') valued.push(l);
+  }
+  if (allNeg) return 'absent';
+  for (const l of norm) if (l.neg && l.a.op === 'exists') return 'unsat';
   if (type === 'number' || type === 'timestamp') {
     const v = type === 'number' ? solveNumber(valued) : solveTimestamp(field, valued, ctx);
     if (v !== 'unsat') return v;
     // A row whose text did not parse matches exists and fails every comparison (so every negated one holds).
-    return valued.every((l) => l.neg) ? { kind: 'unparsed', value: 'not-parsed', of: type } : 'unsat';
+    for (const l of valued) if (!l.neg) return 'unsat';
+    return { kind: 'unparsed', value: 'not-parsed', of: type };
   }
   const domain = type === 'boolean' ? ['true', 'false'] : type === 'enum' ? ctx.enumValues?.[field] : undefined;
   return solveText(field, type, valued, domain);
+}
+
+function normalizeLit(l: AttrLit): AttrLit {
+  if (l.a.op === 'not_exists') return { ...l, neg: !l.neg, a: { ...l.a, op: 'exists' } };
+  if (l.a.op === 'not_in' && listOf(l.a.value).length === 0) return { ...l, a: { ...l.a, op: 'exists' } };
+  return l;
 }
 
 /** A set of reals (or integers) as sorted disjoint intervals. */
@@ -376,8 +393,12 @@ const listOf = (v: AttributeCondition['value']): unknown[] => (Array.isArray(v) 
 function solveNumber(lits: AttrLit[]): ProfileValue | 'unsat' {
   let set = ALL;
   for (const l of lits) {
-    const s = orderSet(l.a.op, listOf(l.a.value).map((v) => numberOf(v)!));
-    set = intersect(set, l.neg ? complement(s) : s);
+    // The literal's accepted values are worked out once: literals are shared by every pair of a group.
+    if (l.numbers === undefined) {
+      const s = orderSet(l.a.op, listOf(l.a.value).map((v) => numberOf(v)!));
+      l.numbers = l.neg ? complement(s) : s;
+    }
+    set = intersect(set, l.numbers);
     if (set.length === 0) return 'unsat';
   }
   return { kind: 'number', value: pickReal(set[0]!) };
@@ -583,7 +604,13 @@ function solveCounts(bounds: number[], lits: EventLit[], ranges: Array<[number, 
 // Evaluation of one profile, with the SQL compiler's semantics.
 
 /** Does the profile satisfy the condition at `nowMs`? Unknown fields or segments count as no match. */
-export function evaluate(c: Condition, p: Profile, ctx: Omit<OverlapContext, 'nowMs'> & { nowMs: number }, stack: string[] = []): boolean {
+export interface EvaluateContext {
+  fieldTypes: Readonly<Record<string, FieldType>>;
+  segmentConditions(name: string): Condition | null | undefined;
+  nowMs: number;
+}
+
+export function evaluate(c: Condition, p: Profile, ctx: EvaluateContext, stack: string[] = []): boolean {
   if (c.attribute) return evalAttribute(c.attribute, p, ctx);
   if (c.event) {
     const e = c.event;
@@ -600,8 +627,14 @@ export function evaluate(c: Condition, p: Profile, ctx: Omit<OverlapContext, 'no
     if (!inner || stack.includes(c.segment)) return false;
     return evaluate(inner, p, ctx, [...stack, c.segment]);
   }
-  if (c.all) return c.all.every((x) => evaluate(x, p, ctx, stack));
-  if (c.any) return c.any.some((x) => evaluate(x, p, ctx, stack));
+  if (c.all) {
+    for (const x of c.all) if (!evaluate(x, p, ctx, stack)) return false;
+    return true;
+  }
+  if (c.any) {
+    for (const x of c.any) if (evaluate(x, p, ctx, stack)) return true;
+    return false;
+  }
   if (c.not) return !evaluate(c.not, p, ctx, stack);
   return false;
 }
@@ -633,10 +666,12 @@ function evalAttribute(a: AttributeCondition, p: Profile, ctx: { fieldTypes: Rea
   if (type === 'number' || type === 'timestamp') {
     const col = type === 'number' ? row.num : row.ts;
     if (col === null) return false;
-    const read = (x: unknown) => (type === 'number' ? numberOf(x) : instantOf(x));
-    const vs = values.map(read);
-    if (vs.some((x) => x === undefined)) return false;
-    const n = vs as number[];
+    const n: number[] = [];
+    for (const x of values) {
+      const r = type === 'number' ? numberOf(x) : instantOf(x);
+      if (r === undefined) return false;
+      n.push(r);
+    }
     switch (a.op) {
       case 'eq': return col === n[0];
       case 'neq': return col !== n[0];
