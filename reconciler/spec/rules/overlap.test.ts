@@ -108,6 +108,15 @@ describe('canOverlap', () => {
     expect(v).toEqual({ verdict: 'unknown', why: 'the conditions expand to more than 256 alternatives' });
   });
 
+  it('past the budget of clause pairs, it says so instead of guessing', () => {
+    // 2^7 = 128 alternatives a side: each under the clause cap, 16,384 pairs together.
+    const wide = (k: number) => all(...Array.from({ length: 7 }, (_, i) => any(at('orders', 'neq', i + k), at('note', 'neq', `n${i + k}`))));
+    expect(canOverlap(wide(0), wide(100), ctx)).toEqual({
+      verdict: 'unknown',
+      why: 'together the conditions have 16384 pairs of alternatives, more than the 4,096 compared',
+    });
+  });
+
   it('shows a witness in words', () => {
     const v = canOverlap(
       all(at('category', 'eq', 'consumables'), ev('delivered', { to: '30d' })),

@@ -57,6 +57,8 @@ export interface ProfileEvent {
 export type Verdict = { verdict: 'disjoint' } | { verdict: 'overlap'; witness: Profile } | { verdict: 'unknown'; why: string };
 
 export const MAX_CLAUSES = 256;
+/** Past this many clause pairs for one pair of conditions, the verdict is unknown (bounds a group's cost). */
+export const MAX_CLAUSE_PAIRS = 4_096;
 /** Per event name, each "did not occur" with a count splits into below-min or above-max: at most 2^this branches. */
 const MAX_EVENT_BRANCHES = 10;
 /** The now a profile is evaluated at when none is given: any instant works for ages, and fixed instants ignore it. */
@@ -226,6 +228,9 @@ export function canOverlap(a: Condition, b: Condition, ctx: OverlapContext): Ver
 export function decidePrepared(pa: Prepared, pb: Prepared, a: Condition, b: Condition, ctx: OverlapContext): Verdict {
   if ('why' in pa) return { verdict: 'unknown', why: pa.why };
   if ('why' in pb) return { verdict: 'unknown', why: pb.why };
+  if (pa.clauses.length * pb.clauses.length > MAX_CLAUSE_PAIRS) {
+    return { verdict: 'unknown', why: `together the conditions have ${pa.clauses.length * pb.clauses.length} pairs of alternatives, more than the ${MAX_CLAUSE_PAIRS.toLocaleString('en-US')} compared` };
+  }
   let why: string | undefined;
   for (const ca of pa.clauses) {
     for (const cb of pb.clauses) {

@@ -412,6 +412,16 @@ describe('SEG001 / SEG004: exclusive groups, proven', () => {
     ]);
   });
 
+  it('one number written two ways is one value: the group is not split on it, and the overlap is found', () => {
+    const d = seg001((s) => {
+      seg(s, 'consumable_buyers').conditions = { attribute: { field: 'order_count', op: 'eq', value: 30 } };
+      seg(s, 'apparel_buyers').conditions = { attribute: { field: 'order_count', op: 'eq', value: '30.0' } };
+    });
+    expect(d.map((x) => x.summary)).toEqual([
+      'Segment "consumable_buyers" is in exclusive group "post_purchase" with "apparel_buyers", but a customer can be in both: e.g. one with order_count=30 is in "consumable_buyers" and "apparel_buyers".',
+    ]);
+  });
+
   it('an undecided pair is a warning that says why, not an error and not silence', () => {
     const d = seg001((s) => {
       seg(s, 'consumable_buyers').conditions = { attribute: { field: 'last_purchase_at', op: 'gt', value: '2026-01-01T00:00:00Z' } };
