@@ -117,6 +117,15 @@ describe('canOverlap', () => {
     });
   });
 
+  it('a count too large to write out as a witness is undecided, not a hang', () => {
+    expect(canOverlap(ev('viewed', { count: { min: 1_000_000_000 } }), at('note', 'exists'), ctx)).toEqual({
+      verdict: 'unknown',
+      why: 'a profile in both needs more than 10,000 events',
+    });
+    // ...but counts that contradict each other are still apart, however large.
+    expect(canOverlap(ev('viewed', { count: { min: 1_000_000_000 } }), ev('viewed', { count: { min: 0, max: 5 } }), ctx)).toEqual({ verdict: 'disjoint' });
+  });
+
   it('shows a witness in words', () => {
     const v = canOverlap(
       all(at('category', 'eq', 'consumables'), ev('delivered', { to: '30d' })),

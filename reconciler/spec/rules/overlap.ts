@@ -59,6 +59,7 @@ export type Verdict = { verdict: 'disjoint' } | { verdict: 'overlap'; witness: P
 export const MAX_CLAUSES = 256;
 /** Past this many clause pairs for one pair of conditions, the verdict is unknown (bounds a group's cost). */
 export const MAX_CLAUSE_PAIRS = 4_096;
+const MAX_WITNESS_EVENTS = 10_000;
 /** Per event name, each "did not occur" with a count splits into below-min or above-max: at most 2^this branches. */
 const MAX_EVENT_BRANCHES = 10;
 /** The now a profile is evaluated at when none is given: any instant works for ages, and fixed instants ignore it. */
@@ -592,6 +593,8 @@ function solveCounts(bounds: number[], lits: EventLit[], ranges: Array<[number, 
       }
     }
     if (!changed) {
+      // A witness is written out event by event; a count in the millions is decided, not shown.
+      if (dist[n - 1]! - dist[0]! > MAX_WITNESS_EVENTS) undecided(`a profile in both needs more than ${MAX_WITNESS_EVENTS.toLocaleString('en-US')} events`);
       const ages: number[] = [];
       for (let i = 0; i + 1 < n; i++) {
         const count = dist[i + 1]! - dist[i]!;
