@@ -31,6 +31,11 @@ export interface CompileContext {
    * declared, null when it exists but has no conditions (it references a Customer.io segment).
    */
   segmentConditions(name: string): Condition | null | undefined;
+  /**
+   * Segments built in Customer.io's UI (`segmentConditions` gives null) are read from `ui_segment_members`,
+   * which the caller filled through the App API. Without it, referencing one is an error.
+   */
+  uiSegmentMembers?: boolean;
   /** The segment being compiled, for messages and to catch a reference back to itself. */
   name?: string;
 }
@@ -93,6 +98,10 @@ class Compiler {
     const inner = this.ctx.segmentConditions(name);
     if (inner === undefined) this.fail(stack, `references segment ${name}, which is not declared`);
     if (inner === null) {
+      // A segment built in Customer.io's UI: its members were read through the App API into their own table.
+      if (this.ctx.uiSegmentMembers) {
+        return `EXISTS (SELECT 1 FROM ui_segment_members u WHERE u.env = ${this.bind(this.ctx.env)} AND u.segment = ${this.bind(name)} AND u.person_id = p.person_id)`;
+      }
       this.fail(stack, `references segment ${name}, which has no conditions (it points at a Customer.io segment), so its members are not in the mirror`);
     }
     // Inlined: the referenced segment's predicate reads the same `p`, so it is exactly its membership.

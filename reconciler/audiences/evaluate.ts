@@ -45,6 +45,8 @@ export interface AudienceEvaluation {
   at: string;
   mirror: { people: number; attributes: number; events: number };
   segments: SegmentEvaluation[];
+  /** For people: members of UI segments that could not be matched, and the like. */
+  notes: string[];
 }
 
 export interface EvaluateRequest {
@@ -54,6 +56,11 @@ export interface EvaluateRequest {
   now: Date;
   /** Publish segments whose membership is outside their `expect` anyway. */
   accept?: boolean;
+  /**
+   * Reads the members of a segment built in Customer.io's UI (by its id) into the store; resolves to a
+   * note for people when some could not be matched. Without it, conditions cannot reference such segments.
+   */
+  loadUiSegment?: (segment: string, id: number) => Promise<string | undefined>;
 }
 
 type Guarded = SegmentSpec;
@@ -76,6 +83,13 @@ export async function evaluateAudiences(req: EvaluateRequest): Promise<AudienceE
   const mirror = await audiences.rebuildMirror(sources.map((s) => ({ source: s.name, records: s.spec.records })), stamps);
 
   const feeding = sourcesFeeding(model);
+  const notes: string[] = [];
+  if (req.loadUiSegment) {
+    for (const name of referencedUiSegments(model, environment)) {
+      const note = await req.loadUiSegment(name, model.segments.get(name)!.spec.customerio_segment!.id);
+      if (note) notes.push(note);
+    }
+  }
   const out: SegmentEvaluation[] = [];
   for (const seg of evaluatedSegments(model, environment)) {
     const compiled = compileSegment(seg.spec.conditions!, {
@@ -84,12 +98,13 @@ export async function evaluateAudiences(req: EvaluateRequest): Promise<AudienceE
       nowMs: now.getTime(),
       fieldTypes,
       name: seg.name,
+      uiSegmentMembers: !!req.loadUiSegment,
       segmentConditions: (n) => {
         const other = model.segments.get(n);
         if (!other) return undefined;
         return other.spec.conditions ?? null;
       },
-    } as Parameters<typeof compileSegment>[1]);
+    });
     await audiences.storeCandidates(seg.name, dollarPlaceholders(compiled.sql, audiences.dialect), compiled.params);
     const delta = await audiences.delta(seg.name);
     const published = await audiences.publishedCount(seg.name);
@@ -104,7 +119,23 @@ export async function evaluateAudiences(req: EvaluateRequest): Promise<AudienceE
     const held = req.accept ? undefined : outsideExpectation(seg.spec.expect, delta.members, published);
     out.push(held ? { ...base, verdict: 'held', reason: `${held}; publish it anyway with --accept` } : { ...base, verdict: 'publish' });
   }
-  return { at: now.toISOString(), mirror, segments: out };
+  return { at: now.toISOString(), mirror, segments: out, notes };
+}
+
+/** UI segments (`customerio_segment: { id }`) that the evaluated segments' conditions reference, directly or through others. */
+function referencedUiSegments(model: SpecModel, environment: string): string[] {
+  const found = new Set<string>();
+  const seen = new Set<string>();
+  const visit = (cond: Condition) =>
+    walkConditions(cond, [], (c) => {
+      if (c.segment === undefined || seen.has(c.segment)) return;
+      seen.add(c.segment);
+      const other = model.segments.get(c.segment)?.spec;
+      if (other?.customerio_segment) found.add(c.segment);
+      else if (other?.conditions) visit(other.conditions);
+    });
+  for (const seg of evaluatedSegments(model, environment)) visit(seg.spec.conditions!);
+  return [...found].sort();
 }
 
 export interface GuardVerdict {

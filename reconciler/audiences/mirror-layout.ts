@@ -16,6 +16,7 @@ export function mirrorDdl(dialect: Dialect): string[] {
     `CREATE TABLE IF NOT EXISTS mirror_events (env TEXT NOT NULL, person_id TEXT NOT NULL, name TEXT NOT NULL, occurred_ms ${int} NOT NULL)`,
     // The compiled SQL probes attributes and events per person (correlated EXISTS), so these keys lead
     // with (env, person_id); without them every probe is a scan.
+    `CREATE TABLE IF NOT EXISTS ui_segment_members (env TEXT NOT NULL, segment TEXT NOT NULL, person_id TEXT NOT NULL, PRIMARY KEY (env, segment, person_id))`,
     `CREATE INDEX IF NOT EXISTS mirror_events_person ON mirror_events (env, person_id, name, occurred_ms)`,
   ];
 }

@@ -8,6 +8,7 @@ import { publishSegment, type PublishOutcome } from '../audiences/publish.ts';
 import { UserError } from '../core/user-error.ts';
 import type { Plan } from '../plan/plan.ts';
 import type { OpenEnvironment } from './use-cases.ts';
+import { loadUiSegmentMembers } from './ui-segments.ts';
 
 export interface AudienceJobRequest {
   mode: 'plan' | 'run';
@@ -22,8 +23,19 @@ export interface AudienceJobResult {
   ok: boolean;
 }
 
+/** Reads a UI-built segment's members through the App API into the store (see ui-segments.ts). */
+function uiSegmentLoader(ws: OpenEnvironment) {
+  return async (segment: string, id: number): Promise<string | undefined> => {
+    let note: string | undefined;
+    await ws.conn.store.audiences.replaceUiSegmentMembers(segment, async (add) => {
+      note = (await loadUiSegmentMembers(add, ws.conn.customerio, id)).note;
+    });
+    return note;
+  };
+}
+
 export async function runAudienceJob(ws: OpenEnvironment, req: AudienceJobRequest): Promise<AudienceJobResult> {
-  const evaluation = await evaluateAudiences({ model: ws.model, environment: ws.conn.environment, store: ws.conn.store, now: ws.clock.now(), ...(req.accept ? { accept: true } : {}) });
+  const evaluation = await evaluateAudiences({ model: ws.model, environment: ws.conn.environment, store: ws.conn.store, now: ws.clock.now(), loadUiSegment: uiSegmentLoader(ws), ...(req.accept ? { accept: true } : {}) });
   if (req.mode === 'plan') return { evaluation, published: [], ok: true };
   const published: PublishOutcome[] = [];
   const deps = {
@@ -55,7 +67,7 @@ class DryRun extends Error {
 export async function audienceImpact(ws: OpenEnvironment): Promise<Plan['data_impact']> {
   try {
     await ws.conn.store.transaction(async () => {
-      throw new DryRun(await evaluateAudiences({ model: ws.model, environment: ws.conn.environment, store: ws.conn.store, now: ws.clock.now() }));
+      throw new DryRun(await evaluateAudiences({ model: ws.model, environment: ws.conn.environment, store: ws.conn.store, now: ws.clock.now(), loadUiSegment: uiSegmentLoader(ws) }));
     });
   } catch (err) {
     if (err instanceof DryRun) {

@@ -22,6 +22,7 @@ import { executePlan, type ApplyResult, type ApplyContext } from '../apply/execu
 import { recoverInterruptedApplies, type RecoveryReport } from '../apply/recovery.ts';
 import { refreshLive } from './refresh.ts';
 import { audienceImpact } from './audiences-job.ts';
+import { readReferencedSegments, referencedSegmentDiagnostics } from './ui-segments.ts';
 import { specsRevision } from './revision.ts';
 import { planDigest, whatMoved } from '../apply/safety.ts';
 import { toManagedInput, toStateEntry } from '../apply/state-entries.ts';
@@ -70,6 +71,8 @@ export async function makePlan(ws: OpenEnvironment, options: PlanOptions): Promi
   const needed = [...ws.desired.map((d) => `${d.address.provider}.${d.address.type}`), ...state.map((s) => s.kind)];
   const live = await refreshLive(ws.conn.kinds, needed, state);
   const rev = await specsRevision(ws.cwd, ws.load.dir);
+  // Segments built in Customer.io's UI that specs reference: the target must have each one.
+  const referenced = referencedSegmentDiagnostics(ws.model, await readReferencedSegments(ws.model, ws.conn.environment, ws.conn.customerio), ws.conn.target.label);
   const plan = computePlan({
     environment: ws.conn.environment,
     target: { mode: ws.conn.target.mode, id: ws.conn.target.id, label: ws.conn.target.label },
@@ -81,8 +84,10 @@ export async function makePlan(ws: OpenEnvironment, options: PlanOptions): Promi
     specs: { revision: rev.revision, dirty: rev.dirty, digest: digestOf(ws.load.digests), files: ws.load.digests },
     clock: ws.clock,
     version: TIDEMARK_VERSION,
-    diagnostics: ws.load.diagnostics.filter((d) => d.severity === 'warning'),
+    diagnostics: [...ws.load.diagnostics.filter((d) => d.severity === 'warning'), ...referenced],
   });
+  // A reference the target lacks cannot be evaluated: the impact waits for it to be fixed.
+  if (hasErrors(referenced)) return plan;
   return { ...plan, data_impact: await audienceImpact(ws) };
 }
 

@@ -168,13 +168,17 @@ export async function recordPublished(ctx: AudienceContext, segment: string, dir
   });
 }
 
-/** Replaces the stored members of a segment built in Customer.io's UI (read through the App API). */
-export async function replaceUiSegmentMembers(ctx: AudienceContext, segment: string, pages: AsyncIterable<readonly string[]>): Promise<number> {
+/**
+ * Replaces the stored members of a segment built in Customer.io's UI: `fill` is handed an `add` to call
+ * once per page it reads (through the App API); all of it happens in one transaction, so an evaluation
+ * never sees half a segment.
+ */
+export async function replaceUiSegmentMembers(ctx: AudienceContext, segment: string, fill: (add: (ids: readonly string[]) => Promise<void>) => Promise<void>): Promise<number> {
   const { db, env } = ctx;
   return db.transaction(async () => {
     await db.run(`DELETE FROM ui_segment_members WHERE env = $1 AND segment = $2`, [env, segment]);
     let n = 0;
-    for await (const ids of pages) {
+    await fill(async (ids) => {
       for (let i = 0; i < ids.length; i += 500) {
         const chunk = ids.slice(i, i + 500);
         n += await db.run(
@@ -182,7 +186,7 @@ export async function replaceUiSegmentMembers(ctx: AudienceContext, segment: str
           [env, segment, ...chunk],
         );
       }
-    }
+    });
     return n;
   });
 }

@@ -512,7 +512,7 @@ export class SqlStateStore implements StateStore {
       publishedCount: (segment) => audiences.publishedCount(ctx, segment),
       changes: (segment, direction, pageSize) => audiences.membershipChanges(ctx, segment, direction, pageSize),
       recordPublished: (segment, direction, ids) => audiences.recordPublished(ctx, segment, direction, ids, this.now()),
-      replaceUiSegmentMembers: (segment, pages) => audiences.replaceUiSegmentMembers(ctx, segment, pages),
+      replaceUiSegmentMembers: (segment, fill) => audiences.replaceUiSegmentMembers(ctx, segment, fill),
     };
   }
 }

@@ -400,5 +400,5 @@ export interface AudienceStore {
   publishedCount(segment: string): Promise<number>;
   changes(segment: string, direction: 'add' | 'remove', pageSize?: number): AsyncGenerator<string[]>;
   recordPublished(segment: string, direction: 'add' | 'remove', ids: readonly string[]): Promise<void>;
-  replaceUiSegmentMembers(segment: string, pages: AsyncIterable<readonly string[]>): Promise<number>;
+  replaceUiSegmentMembers(segment: string, fill: (add: (ids: readonly string[]) => Promise<void>) => Promise<void>): Promise<number>;
 }

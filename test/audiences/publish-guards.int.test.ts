@@ -104,3 +104,37 @@ function attributeCount(attribute: string, value: boolean): number {
   }
   return n;
 }
+
+describe('segments built in Customer.io UI, referenced by id', () => {
+  it('are read through the App API (paged) and usable in conditions; a missing one stops the plan at its line', async () => {
+    const dir = await makeProject({
+      sources: [personSource({ system: 'warehouse', fields: { vip_tier: 'vip_tier', vip_tier_updated_at: 'vip_tier_updated_at' } })],
+      data: { 'customers.ndjson': people(3000, (i) => i % 2 === 0) },
+    });
+    const specs = (id: number) => `kind: Segment
+name: engaged
+customerio_segment: { id: ${id} }
+---
+kind: Segment
+name: engaged_gold
+conditions:
+  all:
+    - segment: engaged
+    - attribute: { field: vip_tier, op: eq, value: gold }
+`;
+    await writeFile(path.join(dir, 'specs', 'segments.yaml'), specs(77));
+    const run = (args: string[]) => cli(dir, sandbox, [...args, '--now', '2026-12-02T10:00:00Z']);
+    expect((await run(['sync', 'run', 'customers'])).code).toBe(0);
+    // The UI segment holds every third person: 1000 members, 1500 of everyone is gold.
+    sandbox.customerio.seedSegment({ id: 77, name: 'Engaged (built in the UI)', type: 'dynamic', memberIds: Array.from({ length: 1000 }, (_, i) => String(1000 + i * 3)) });
+    const plan = await run(['audiences', 'plan']);
+    expect(plan.code, plan.stdout + plan.stderr).toBe(0);
+    // Gold is every even index; every third index is a member: even multiples of 3, i.e. multiples of 6 below 3000.
+    expect(plan.stdout).toMatch(/engaged_gold: 500 members/);
+
+    await writeFile(path.join(dir, 'specs', 'segments.yaml'), specs(78));
+    const missing = await run(['plan']);
+    expect(missing.code).toBe(1);
+    expect(missing.stdout + missing.stderr).toMatch(/segments\.yaml:3:\d+.*REF008.*Segment "engaged" references Customer\.io segment 78, which does not exist/s);
+  }, 120_000);
+});

@@ -191,6 +191,8 @@ describe('objects tidemark does not manage', () => {
       [
         [handSegment, 'Spring promo', 'manual'],
         [String(dynamic.id), 'Newsletter engaged', 'dynamic'],
+        // The UI-built segment the example references by id (seeded by the fixture).
+        ['42', 'Newsletter engaged', 'dynamic'],
       ].sort(),
     );
     expect(sandbox.qualtrics.listMailingLists(STAGING_DIRECTORY).map((l) => [l.mailingListId, l.name])).toEqual([[handList, 'Panel recruits']]);

@@ -145,7 +145,8 @@ describe('the README two-terminal flow', () => {
       expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
     }
     // The objects are in the standalone sandbox (not in an embedded one the CLI started itself).
-    expect(await appSegments(exports)).toEqual(['tidemark: vip_customers', 'tidemark: winback_eligible']);
+    // Beside the UI-built segment the specs reference by id, which the sandbox stands in for from the start.
+    expect(await appSegments(exports)).toEqual(['newsletter_engaged', 'tidemark: vip_customers', 'tidemark: winback_eligible']);
     const lists = await fetch(`${exports.QUALTRICS_BASE_URL}/API/v3/directories/${STAGING_DIRECTORY}/mailinglists`, {
       headers: { 'x-api-token': exports.QUALTRICS_STAGING_API_TOKEN! },
     });
@@ -210,7 +211,7 @@ describe('eval "$(tidemark sandbox --detach)"', () => {
     const pid2 = (JSON.parse(await readFile(pidFile, 'utf8').catch(() => '{}')) as { pid?: number }).pid;
     if (pid2) detachedPids.add(pid2);
     expect(restarted.code, restarted.stderr).toBe(0);
-    expect(await appSegments({ CUSTOMERIO_APP_URL: restarted.stdout.trim(), CUSTOMERIO_APP_API_KEY: env.CUSTOMERIO_APP_API_KEY! })).toEqual(['kept across restarts']);
+    expect(await appSegments({ CUSTOMERIO_APP_URL: restarted.stdout.trim(), CUSTOMERIO_APP_API_KEY: env.CUSTOMERIO_APP_API_KEY! })).toEqual(['kept across restarts', 'newsletter_engaged']);
     expect((await run(process.execPath, [BIN, 'sandbox', '--stop'], project, shellEnv())).code).toBe(0);
 
     const none = await run(process.execPath, [BIN, 'sandbox', '--stop'], project, shellEnv());

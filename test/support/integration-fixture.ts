@@ -108,8 +108,13 @@ export function resetSandbox(sandbox: RunningSandbox): void {
   // The brand's XM directories exist before tidemark runs (connect() seeds them too, idempotently).
   sandbox.qualtrics.seedDirectory({ directoryId: STAGING_DIRECTORY, name: 'staging directory' });
   sandbox.qualtrics.seedDirectory({ directoryId: PRODUCTION_DIRECTORY, name: 'production directory' });
+  // So does the segment the example builds in Customer.io's UI and references by id (newsletter_engaged).
+  sandbox.customerio.seedReferencedSegments(EXAMPLE_UI_SEGMENTS);
   sandbox.resetRequestCounts();
 }
+
+/** The UI-built segments the example specs reference by id: a real workspace has them before tidemark runs. */
+export const EXAMPLE_UI_SEGMENTS = [{ id: 42, name: 'Newsletter engaged' }] as const;
 
 export interface ApiAnswer {
   status: number;

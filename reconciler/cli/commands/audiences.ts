@@ -50,6 +50,7 @@ emptied or held.
 export function renderAudiences(r: AudienceJobResult, style: Style): string {
   const m = r.evaluation.mirror;
   const out = [style.dim(`  mirror: ${m.people} people, ${m.attributes} attributes, ${m.events} events acknowledged by Customer.io`)];
+  for (const n of r.evaluation.notes) out.push(style.dim(`  ${n}`));
   if (!r.evaluation.segments.length) out.push('  No declared segment has conditions to evaluate here.');
   for (const s of r.evaluation.segments) {
     const counts = `${s.members} members, +${s.entering} entering, -${s.leaving} leaving`;

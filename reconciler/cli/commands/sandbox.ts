@@ -15,6 +15,8 @@ import { loadSpecs } from '../../spec/load.ts';
 import type { WorkspaceSpec } from '../../spec/schema/workspace.ts';
 import { parseFaultConfig } from '../../sandbox/common/faults.ts';
 import { writeFileAtomic } from '../../sandbox/common/persistence.ts';
+import { referencedUiSegments } from '../../composition/ui-segments.ts';
+import type { SpecModel } from '../../spec/model.ts';
 import { createSandbox, SANDBOX_CREDENTIALS, type RunningSandbox, type SandboxOptions } from '../../sandbox/index.ts';
 import { UsageError, type Command, type CommandContext } from '../command.ts';
 
@@ -141,6 +143,8 @@ export interface ProjectSetup {
   directories: Array<{ directoryId: string; name: string }>;
   /** Variable name → sandbox credential, for the selected environment's declared names. */
   credentials: Record<string, string>;
+  /** Segments built in Customer.io's UI that the specs reference by id: a real workspace has them. */
+  segments: Array<{ id: number; name: string }>;
 }
 
 /** The sandbox credentials under the variable names one environment declares (defaults filled in by the schema). */
@@ -155,14 +159,15 @@ export function credentialsFor(env: WorkspaceSpec['environments'][string]): Reco
 }
 
 /** Every environment's directory, so switching `--env` against the same sandbox never meets a 404. */
-export function projectSetup(ws: WorkspaceSpec, environment: string): ProjectSetup {
+export function projectSetup(ws: WorkspaceSpec, environment: string, model?: SpecModel): ProjectSetup {
   const directories: ProjectSetup['directories'] = [];
   for (const [name, env] of Object.entries(ws.environments)) {
     if (env.qualtrics && !directories.some((d) => d.directoryId === env.qualtrics!.directory_id)) {
       directories.push({ directoryId: env.qualtrics.directory_id, name: `${name} directory` });
     }
   }
-  return { environment, directories, credentials: credentialsFor(ws.environments[environment]!) };
+  const segments = model ? referencedUiSegments(model, environment).map((r) => ({ id: r.id, name: r.name })) : [];
+  return { environment, directories, credentials: credentialsFor(ws.environments[environment]!), segments };
 }
 
 /** Loads the project's specs; undefined when there are none (and none were asked for), a message when unusable. */
@@ -179,7 +184,7 @@ async function loadProject(inv: SandboxInvocation, cwd: string): Promise<Project
     return { error: `the specs in "${inv.specs}" do not validate, so the sandbox cannot tell what to seed: run \`tidemark validate --specs ${inv.specs}\`` };
   }
   try {
-    return projectSetup(ws, pickEnvironment(loaded.model!, inv.environment));
+    return projectSetup(ws, pickEnvironment(loaded.model!, inv.environment), loaded.model!);
   } catch (err) {
     if (err instanceof SetupError) return { error: err.message };
     throw err;
@@ -266,6 +271,8 @@ export async function runSandbox(inv: SandboxInvocation, ctx: CommandContext, st
   let sandbox: RunningSandbox;
   try {
     sandbox = await createSandbox({ ...inv.sandbox, ...(project ? { qualtricsDirectories: project.directories } : {}) });
+    // Stand-ins for the UI-built segments the specs reference (kept when they exist, e.g. restored from --data).
+    if (project?.segments.length) sandbox.customerio.seedReferencedSegments(project.segments);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') {
