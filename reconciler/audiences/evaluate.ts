@@ -45,6 +45,8 @@ export interface AudienceEvaluation {
   at: string;
   mirror: { people: number; attributes: number; events: number };
   segments: SegmentEvaluation[];
+  /** Each exclusive group's real overlap in the mirror: people the group's segments would all claim. */
+  groups: Array<{ group: string; segments: string[]; overlap: number }>;
   /** For people: members of UI segments that could not be matched, and the like. */
   notes: string[];
 }
@@ -119,7 +121,14 @@ export async function evaluateAudiences(req: EvaluateRequest): Promise<AudienceE
     const held = req.accept ? undefined : outsideExpectation(seg.spec.expect, delta.members, published);
     out.push(held ? { ...base, verdict: 'held', reason: `${held}; publish it anyway with --accept` } : { ...base, verdict: 'publish' });
   }
-  return { at: now.toISOString(), mirror, segments: out, notes };
+  const byGroup = new Map<string, string[]>();
+  for (const seg of evaluatedSegments(model, environment)) {
+    const g = seg.spec.exclusive_group;
+    if (g) byGroup.set(g, [...(byGroup.get(g) ?? []), seg.name]);
+  }
+  const groups: AudienceEvaluation['groups'] = [];
+  for (const [group, names] of [...byGroup].sort(([a], [b]) => (a < b ? -1 : 1))) groups.push({ group, segments: names, overlap: await audiences.overlap(names) });
+  return { at: now.toISOString(), mirror, segments: out, groups, notes };
 }
 
 /** UI segments (`customerio_segment: { id }`) that the evaluated segments' conditions reference, directly or through others. */

@@ -124,6 +124,17 @@ export async function membershipDelta(ctx: AudienceContext, segment: string): Pr
   };
 }
 
+/** How many people are candidates of more than one of these segments (an exclusive group's real overlap). */
+export async function candidateOverlap(ctx: AudienceContext, segments: readonly string[]): Promise<number> {
+  if (segments.length < 2) return 0;
+  const marks = segments.map((_, i) => `$${i + 2}`).join(', ');
+  const row = await ctx.db.get<{ n: number }>(
+    `SELECT COUNT(*) AS n FROM (SELECT person_id FROM audience_candidates WHERE env = $1 AND segment IN (${marks}) GROUP BY person_id HAVING COUNT(*) > 1) o`,
+    [ctx.env, ...segments],
+  );
+  return Number(row?.n ?? 0);
+}
+
 /** Whether anything was ever published for this segment (a first publish has no "previous" size). */
 export async function publishedCount(ctx: AudienceContext, segment: string): Promise<number> {
   return Number((await ctx.db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM audience_members WHERE env = $1 AND segment = $2`, [ctx.env, segment]))?.n ?? 0);

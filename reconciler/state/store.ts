@@ -509,6 +509,7 @@ export class SqlStateStore implements StateStore {
       rebuildMirror: (sources, stamps) => audiences.rebuildMirror(ctx, sources, stamps),
       storeCandidates: (segment, select, params) => audiences.storeCandidates(ctx, segment, select, params),
       delta: (segment) => audiences.membershipDelta(ctx, segment),
+      overlap: (segments) => audiences.candidateOverlap(ctx, segments),
       publishedCount: (segment) => audiences.publishedCount(ctx, segment),
       changes: (segment, direction, pageSize) => audiences.membershipChanges(ctx, segment, direction, pageSize),
       recordPublished: (segment, direction, ids) => audiences.recordPublished(ctx, segment, direction, ids, this.now()),

@@ -397,6 +397,8 @@ export interface AudienceStore {
   /** Stores what a compiled query (`$n` placeholders) selects as the segment's candidates; resolves to how many. */
   storeCandidates(segment: string, select: string, params: readonly SqlValue[]): Promise<number>;
   delta(segment: string): Promise<MembershipDelta>;
+  /** People who are candidates of more than one of these segments. */
+  overlap(segments: readonly string[]): Promise<number>;
   publishedCount(segment: string): Promise<number>;
   changes(segment: string, direction: 'add' | 'remove', pageSize?: number): AsyncGenerator<string[]>;
   recordPublished(segment: string, direction: 'add' | 'remove', ids: readonly string[]): Promise<void>;

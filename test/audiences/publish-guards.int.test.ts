@@ -138,3 +138,31 @@ conditions:
     expect(missing.stdout + missing.stderr).toMatch(/segments\.yaml:3:\d+.*REF008.*Segment "engaged" references Customer\.io segment 78, which does not exist/s);
   }, 120_000);
 });
+
+describe('exclusive groups in the mirror', () => {
+  it('counts the people two segments of one group both hold', async () => {
+    // The static analysis (SEG001) would stop these specs; switched off here to see the run-time count.
+    const dir = await makeProject({
+      sources: [personSource({ system: 'warehouse', fields: { vip_tier: 'vip_tier', vip_tier_updated_at: 'vip_tier_updated_at' } })],
+      data: { 'customers.ndjson': people(900, (i) => i % 3 === 0) },
+      policy: { SEG001: 'off' },
+    });
+    await writeFile(
+      path.join(dir, 'specs', 'segments.yaml'),
+      `kind: Segment
+name: gold
+conditions: { attribute: { field: vip_tier, op: eq, value: gold } }
+exclusive_group: offers
+---
+kind: Segment
+name: tiered
+conditions: { attribute: { field: vip_tier, op: exists } }
+exclusive_group: offers
+`,
+    );
+    const run = (args: string[]) => cli(dir, sandbox, [...args, '--now', '2026-12-02T10:00:00Z']);
+    expect((await run(['sync', 'run', 'customers'])).code).toBe(0);
+    const plan = await run(['audiences', 'plan']);
+    expect(plan.stdout).toMatch(/exclusive group offers \(gold, tiered\): 300 people are in more than one segment/);
+  }, 120_000);
+});

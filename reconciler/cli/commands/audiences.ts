@@ -58,6 +58,10 @@ export function renderAudiences(r: AudienceJobResult, style: Style): string {
     const verdict = s.verdict === 'publish' ? '' : ` ${style.yellow(s.verdict.toUpperCase())}: ${s.reason}`;
     out.push(`  ${s.segment}: ${counts} (${targets})${verdict}`);
   }
+  for (const g of r.evaluation.groups) {
+    const line = `  exclusive group ${g.group} (${g.segments.join(', ')}): ${g.overlap} ${g.overlap === 1 ? 'person is' : 'people are'} in more than one segment`;
+    out.push(g.overlap ? style.red(line) : style.dim(line));
+  }
   for (const p of r.published) {
     if (p.skipped) out.push(style.dim(`  ${p.segment}: not published: ${p.skipped}`));
     else out.push(`  ${p.error ? style.red('✗') : style.green('✓')} ${p.segment}: added ${p.added}, removed ${p.removed} in ${p.requests} request(s)${p.error ? ` — ${p.error}` : ''}`);
