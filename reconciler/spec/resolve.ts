@@ -201,7 +201,7 @@ function checkReferences(model: SpecModel): Diagnostic[] {
   for (const s of sorted(model.sources)) {
     envs(s);
     for (const name of Object.keys(s.spec.fields)) field(s, ['fields', name], name, 'Mapped field');
-    if (s.spec.stamp_last_synced) field(s, ['stamp_last_synced'], s.spec.stamp_last_synced, 'Last-synced field');
+    if (s.spec.stamp_last_sent) field(s, ['stamp_last_sent'], s.spec.stamp_last_sent, 'Last-sent field');
     if (s.spec.event) event(s, ['event', 'name'], s.spec.event.name, 'Event');
   }
 

@@ -58,6 +58,8 @@ function issueToDiagnostics(issue: Issue, pd: ParsedDocument, schema: AnySchema,
       );
     }
     case 'invalid_type': {
+      // A retired key (declared z.never() with a message saying what replaced it): say that, not "should be never".
+      if (issue.expected === 'never' && !/^Invalid input/.test(issue.message)) return [diag('SPEC003', `"${where}": ${issue.message}.`, path)];
       const value = valueAt(pd.data, path);
       if (value === undefined) {
         const parent = path.slice(0, -1);

@@ -184,7 +184,7 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
         book,
         entryOptions: {
           identifier: source.identity.as,
-          ...(source.stamp_last_synced ? { stamp: { field: source.stamp_last_synced, at: Math.floor(startedAt.getTime() / 1000) } } : {}),
+          ...(source.stamp_last_sent ? { stamp: { field: source.stamp_last_sent, at: Math.floor(startedAt.getTime() / 1000) } } : {}),
         },
         signal: opts.signal,
         sendChunk: opts.sendChunk,

@@ -214,3 +214,13 @@ describe('secrets', () => {
     }
   });
 });
+
+describe('retired keys', () => {
+  it('stamp_last_synced is refused, at its line, saying what replaced it and why', () => {
+    const r = run((s) => { src(s).stamp_last_synced = 'last_seen_at'; });
+    const d = r.diagnostics.find((x) => x.code === 'SPEC003');
+    expect(d?.severity).toBe('error');
+    expect(d?.summary).toMatch(/stamp_last_synced was renamed stamp_last_sent: it stamps the people a run sends, not everyone it read/);
+    expect(d?.source?.file).toBe('specs/sources.yaml');
+  });
+});

@@ -2,7 +2,7 @@
  * The sync commands as an operator and the scheduled workflow use them: `sync plan` (counts per class
  * and per field, nothing sent), `sync run --due` (only sources whose schedule fired since their last
  * success), `sync run --format json` (the run report), `status` (age against the SLO, reject rate, exit 3
- * with JSON alerts, `::error` lines for GitHub), and `stamp_last_synced`.
+ * with JSON alerts, `::error` lines for GitHub), and `stamp_last_sent`.
  *
  * The CLI reads the system clock; time is injected by running syncs in-process with a fixed clock (the
  * state store records them at that time) and by choosing schedules whose outcome is certain.
@@ -155,7 +155,7 @@ describe('sync run', () => {
 
   it('stamps the run time on the people it sends, and only on them', async () => {
     dir = await makeProject({
-      sources: [personSource({ fields: { order_count: 'orders' }, extra: 'stamp_last_synced: last_synced_by_tidemark\n' })],
+      sources: [personSource({ fields: { order_count: 'orders' }, extra: 'stamp_last_sent: last_synced_by_tidemark\n' })],
       data: { 'customers.ndjson': ndjson([{ customer_id: 'a', orders: 1 }, { customer_id: 'b', orders: 1 }]) },
     });
     await syncOk(dir, sandbox, 'customers', { clock: fixedClock('2026-06-01T12:00:00Z') });

@@ -19,7 +19,7 @@ export function fieldWrites(model: SpecModel): Map<string, Write[]> {
   for (const s of sorted(model.sources)) {
     if (s.spec.records === 'event') continue; // event data lands on the event, not on person attributes
     for (const f of Object.keys(s.spec.fields)) add({ field: f, system: s.spec.system, spec: s, path: ['fields', f] });
-    if (s.spec.stamp_last_synced) add({ field: s.spec.stamp_last_synced, system: 'tidemark', spec: s, path: ['stamp_last_synced'] });
+    if (s.spec.stamp_last_sent) add({ field: s.spec.stamp_last_sent, system: 'tidemark', spec: s, path: ['stamp_last_sent'] });
   }
   for (const seg of sorted(model.segments)) {
     if (seg.spec.publish?.attribute) add({ field: seg.spec.publish.attribute, system: 'tidemark', spec: seg, path: ['publish', 'attribute'] });

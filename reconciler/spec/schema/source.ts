@@ -107,7 +107,15 @@ export const SourceSpec = z
       .meta({ description: 'The freshness SLO: status alerts when this source is stale, and segments with a freshness guard suppress their members meanwhile.' }),
     latency_needed: LatencyNeed.optional(),
     use_case: z.string().optional().meta({ description: 'What this data powers, e.g. winback_suppression, cart_recovery.' }),
-    stamp_last_synced: Name.optional().meta({ description: 'Attribute set to the run time on every person this source sends.' }),
+    stamp_last_sent: Name.optional().meta({
+      description:
+        'Attribute set to the run time on every person this source sends (new or changed). People whose rows did not change keep their older stamp: it says when tidemark last changed them, not when it last read them (source freshness answers that).',
+    }),
+    // The old name promised "last synced", but only sent people were stamped, so unchanged people looked stale.
+    stamp_last_synced: z
+      .never({ error: 'stamp_last_synced was renamed stamp_last_sent: it stamps the people a run sends, not everyone it read; use the source’s freshness for "last synced"' })
+      .optional()
+      .meta({ description: 'Renamed stamp_last_sent (it only ever stamped the people a run sends).' }),
     max_rejected: z
       .union([Percentage, z.number().min(0).max(1)])
       .optional()
