@@ -107,7 +107,8 @@ export async function runMainJob(ws: OpenEnvironment, req: MainJobRequest, on: M
   const { statuses } = await checkFreshness(ws, DEFAULT_REJECT_RATE_THRESHOLD);
   on.freshness?.(statuses);
   const alerting = statuses.filter((st) => st.alerts.length > 0).map((st) => st.source);
-  const alerts = statuses.reduce((n, st) => n + st.alerts.length, 0);
+  // A frozen, emptied or held audience needs attention as much as a stale source does.
+  const alerts = statuses.reduce((n, st) => n + st.alerts.length, 0) + audiences.evaluation.segments.filter((s) => s.verdict !== 'publish').length;
   const result = { alerts, plan, apply: outcome, audiences, reports: syncs.reports, notRun, alerting };
   // A source that never succeeded and did not run this time should have: the job did not do its work.
   if (!configOk || !syncs.ok || !audiences.ok || notRun.some((n) => n.reason === 'never_synced')) return { status: 'failed', ...result };

@@ -148,6 +148,8 @@ function renderSummary(r: MainJobResult, environment: string, where: string, ctx
     out.push(n.reason === 'never_synced' ? style.red(`  ${n.source}: never synced, and not run now`) : style.dim(`  ${n.source}: not due (its schedule has not fired since the last run)`));
   }
   if (r.alerting.length) out.push(style.red(`  freshness alerts: ${r.alerting.join(', ')} (\`tidemark status\` says why)`));
+  const stopped = (r.audiences?.evaluation.segments ?? []).filter((s) => s.verdict !== 'publish');
+  if (stopped.length) out.push(style.yellow(`  audiences not published: ${stopped.map((s) => `${s.segment} (${s.verdict})`).join(', ')} (\`tidemark audiences plan\` says why)`));
   out.push('', 'Next:');
   const rejected = r.reports.some((rep) => rep.counts.rejected > 0);
   if (rejected) out.push('  - read why rows were rejected in the rejects files above (one JSON line per row: location, field, reason)');
