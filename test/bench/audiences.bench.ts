@@ -5,13 +5,13 @@
  * membership; then 10,000 membership changes published through `publishSegment` to the in-process sandbox.
  * A measurement, not a test: nothing is asserted beyond the specs loading and the publish completing.
  *
- *   npx tsx test/bench/audiences.bench.ts [people=1000000] [--postgres[=URL]]
+ *   npx tsx test/bench/audiences.bench.ts [people=1000000] [--postgres[=URL]] [--analyze] [--keep-schema]
  *
  * The specs are written to a temp folder and loaded with `loadSpecs`, so the bench evaluates real,
  * validated specs. The snapshots are filled through the store's ack session (the sync engine's own path)
  * with payloads shaped as the engine stores them (reconciler/sync/prepare.ts `Payload`: timestamps in epoch
  * seconds). `--postgres` runs against Postgres instead (default URL: TIDEMARK_TEST_DATABASE_URL or
- * postgres://postgres@127.0.0.1:5432/test), in a throwaway schema.
+ * postgres://postgres@127.0.0.1:5432/test), in a throwaway schema (`--keep-schema` keeps it, to EXPLAIN the queries).
  *
  * One event name per event source is all a Source can declare, so the two events come from two event
  * sources (three sources in all).
@@ -38,6 +38,12 @@ const pgUrl = pgArg
     ? pgArg.slice('--postgres='.length)
     : (process.env.TIDEMARK_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test')
   : undefined;
+/**
+ * `--analyze` (Postgres): ANALYZE the mirror after its rebuild and the candidates after each segment's
+ * query, from a second connection, as the product does not (yet). Without statistics on freshly filled
+ * tables the planner expects one row and picks a nested-loop anti join for the deltas (quadratic).
+ */
+const analyze = !!pgUrl && args.includes('--analyze');
 /** Changed between the published evaluation and the next one. */
 const CHANGED_EVERY = 100;
 const PUBLISH_CHANGES = 10_000;
@@ -295,7 +301,7 @@ async function timed<T>(step: string, fn: () => Promise<T>, note: (v: T) => stri
  * Splits one `evaluateAudiences` call into its phases by wrapping the store's audience calls: the mirror
  * rebuild, each segment's query (storeCandidates), and the deltas against the published membership.
  */
-function instrument(store: StateStore) {
+function instrument(store: StateStore, sql?: pg.Client) {
   const phases = { rebuild: 0, candidates: new Map<string, number>(), delta: 0 };
   // `store.audiences` is a getter that builds a plain object of closures each time: wrap one such object
   // and hand evaluateAudiences a store that returns it.
@@ -305,7 +311,10 @@ function instrument(store: StateStore) {
     audiences[name] = async (...args: unknown[]) => {
       const t = performance.now();
       try {
-        return await orig(...args);
+        const out = await orig(...args);
+        if (sql && name === 'rebuildMirror') await sql.query('ANALYZE mirror_people, mirror_attributes, mirror_events');
+        if (sql && name === 'storeCandidates') await sql.query('ANALYZE audience_candidates');
+        return out;
       } finally {
         add(performance.now() - t, args);
       }
@@ -332,8 +341,8 @@ function instrument(store: StateStore) {
 
 const sumOf = (segs: SegmentEvaluation[], k: 'members' | 'entering' | 'leaving') => segs.reduce((s, e) => s + e[k], 0);
 
-async function run(model: SpecModel, store: StateStore, environment: string): Promise<void> {
-  const { phases, reset, measured } = instrument(store);
+async function run(model: SpecModel, store: StateStore, environment: string, sql?: pg.Client): Promise<void> {
+  const { phases, reset, measured } = instrument(store, sql);
   const evaluate = async (label: string) => {
     reset();
     const ev = await timed(label, () => evaluateAudiences({ model, environment, store: measured, now: NOW }), (e) =>
@@ -361,6 +370,7 @@ async function run(model: SpecModel, store: StateStore, environment: string): Pr
         n += page.length;
       }
     }
+    if (sql) await sql.query('ANALYZE audience_members');
     return n;
   }, (n) => `${n.toLocaleString('en-US')} memberships`);
 
@@ -406,15 +416,22 @@ try {
   const where = pgUrl ? `postgres schema ${schema}` : `sqlite in ${dir}`;
   process.stderr.write(`audience bench: ${people.toLocaleString('en-US')} people, ${model.segments.size} segments, ${where}\n`);
   const store = await openStateStore(pgUrl ? { databaseUrl: pgUrl, schema, env: 'bench' } : { dir: path.join(dir, '.tidemark'), env: 'bench' });
-  await run(model, store, 'bench');
+  let sql: pg.Client | undefined;
+  if (analyze) {
+    sql = new pg.Client({ connectionString: pgUrl, options: `-c search_path=${schema}` });
+    await sql.connect();
+  }
+  await run(model, store, 'bench', sql);
+  await sql?.end();
   await publishBench(store);
   await store.close();
-  console.log(`audiences, ${people.toLocaleString('en-US')} people, ${pgUrl ? 'Postgres' : 'embedded (SQLite)'}; peak RSS ${mb(peakRss())}\n`);
+  console.log(`audiences, ${people.toLocaleString('en-US')} people, ${pgUrl ? `Postgres${analyze ? ' (ANALYZE after bulk writes)' : ''}` : 'embedded (SQLite)'}; peak RSS ${mb(peakRss())}\n`);
   console.log('| step | seconds | note |\n|---|---:|---|');
   for (const r of results) console.log(`| ${r.step} | ${Number.isNaN(r.seconds) ? '' : r.seconds.toFixed(2)} | ${r.note} |`);
 } finally {
   rmSync(dir, { recursive: true, force: true });
-  if (pgUrl) {
+  if (pgUrl && args.includes('--keep-schema')) process.stderr.write(`kept schema ${schema}\n`);
+  else if (pgUrl) {
     const c = new pg.Client({ connectionString: pgUrl });
     await c.connect();
     await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
