@@ -11,6 +11,7 @@ import type { LockManager } from './locks.ts';
 import { readAppliedMigrations } from './migrations/migrate.ts';
 import * as snapshot from './snapshot.ts';
 import * as audiences from './audiences.ts';
+import * as surveys from './surveys.ts';
 import type { SqlDriver } from './sql/executor.ts';
 import type {
   ApplyChangeRecord,
@@ -38,6 +39,7 @@ import type {
   SyncRun,
   SyncRunStatus,
   AudienceStore,
+  SurveyStore,
 } from './types.ts';
 
 interface ManagedRow {
@@ -514,6 +516,20 @@ export class SqlStateStore implements StateStore {
       changes: (segment, direction, pageSize) => audiences.membershipChanges(ctx, segment, direction, pageSize),
       recordPublished: (segment, direction, ids) => audiences.recordPublished(ctx, segment, direction, ids, this.now()),
       replaceUiSegmentMembers: (segment, fill) => audiences.replaceUiSegmentMembers(ctx, segment, fill),
+    };
+  }
+
+  get surveys(): SurveyStore {
+    const ctx = { db: this.db, env: this.env };
+    return {
+      clearCandidates: () => surveys.clearSurveyCandidates(ctx),
+      stage: (req) => surveys.stageSurveyTarget(ctx, req),
+      drop: (target, ids) => surveys.dropSurveyCandidates(ctx, target, ids),
+      dropClaimed: (target) => surveys.dropClaimedSurveyCandidates(ctx, target),
+      markHoldout: (target, held) => surveys.markSurveyHoldout(ctx, target, held),
+      candidates: (target, opts) => surveys.surveyCandidatePages(ctx, target, opts?.heldOut ?? false, opts?.pageSize),
+      count: (target, opts) => surveys.countSurveyCandidates(ctx, target, opts?.heldOut ?? false),
+      recordInvitations: (target, ids, opts) => surveys.recordSurveyInvitations(ctx, target, ids, { ...opts, at: this.now() }),
     };
   }
 }

@@ -12,6 +12,7 @@
 import type { Clock } from '../core/clock.ts';
 import type { MembershipDelta, MirrorCounts, MirrorSource } from './audiences.ts';
 import type { SqlValue } from './sql/executor.ts';
+import type { SurveyStageCounts, SurveyStageRequest } from './surveys.ts';
 
 /** Which engine keeps the state. */
 export type StateBackend = 'sqlite' | 'postgres';
@@ -380,6 +381,9 @@ export interface StateStore extends StateOps {
   /** Audiences: the mirror, evaluated candidates and published membership (see audiences.ts). */
   readonly audiences: AudienceStore;
 
+  /** Surveys: recorded invitations and the candidates of the last eligibility run (see surveys.ts). */
+  readonly surveys: SurveyStore;
+
   /**
    * Runs `fn` in one transaction: all of its writes happen or none. Calls made through `tx` (or through
    * the store itself from within `fn`'s async context) join the transaction. Nested calls use savepoints.
@@ -403,4 +407,23 @@ export interface AudienceStore {
   changes(segment: string, direction: 'add' | 'remove', pageSize?: number): AsyncGenerator<string[]>;
   recordPublished(segment: string, direction: 'add' | 'remove', ids: readonly string[]): Promise<void>;
   replaceUiSegmentMembers(segment: string, fill: (add: (ids: readonly string[]) => Promise<void>) => Promise<void>): Promise<number>;
+}
+
+/** The survey tables of one environment: invitations recorded, and the candidates an eligibility run found. */
+export interface SurveyStore {
+  /** Empties the candidates of the last run. */
+  clearCandidates(): Promise<void>;
+  /** Stages a target's candidates (audience ∩ moment window, minus already handled and capped); counts of each step. */
+  stage(req: SurveyStageRequest): Promise<SurveyStageCounts>;
+  /** Removes these people from the target's candidates; resolves to how many were there. */
+  drop(target: string, ids: Iterable<string>): Promise<number>;
+  /** Removes the target's candidates that another (earlier staged) target holds; resolves to how many. */
+  dropClaimed(target: string): Promise<number>;
+  /** Marks the candidates for whom `held` is true as held out; resolves to how many. */
+  markHoldout(target: string, held: (personId: string) => boolean): Promise<number>;
+  /** The target's eligible (or held-out) person ids, a page at a time. */
+  candidates(target: string, opts?: { heldOut?: boolean; pageSize?: number }): AsyncGenerator<string[]>;
+  count(target: string, opts?: { heldOut?: boolean }): Promise<number>;
+  /** Records acknowledged invitations (or holdout decisions) at the store clock's now. */
+  recordInvitations(target: string, ids: readonly string[], opts: { heldOut: boolean; distributionId?: string }): Promise<number>;
 }

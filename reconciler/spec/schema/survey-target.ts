@@ -42,6 +42,11 @@ export const SurveyTargetSpec = z
       })
       .optional()
       .meta({ description: 'How often one person may be surveyed, e.g. { max: 1, per: 30d }. Default: the Workspace’s surveys.frequency_cap.' }),
+    priority: z
+      .number()
+      .int()
+      .optional()
+      .meta({ description: 'Which target gets a person several targets want in the same run: the lower number wins, e.g. 1. Targets without one come after those with one, in name order. The person gets one survey.' }),
     holdout: Percentage.optional().meta({ description: 'Share of the audience deliberately not surveyed, so the effect of acting on answers can be measured, e.g. 10%.' }),
     response_window: Duration.optional().meta({ description: 'How long the survey link stays open, e.g. 72h; becomes the distribution’s expiration. 48–96h keeps post-purchase answers fresh.' }),
     distribution: z

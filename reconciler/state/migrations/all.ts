@@ -1,7 +1,8 @@
 import { initial } from './0001-initial.ts';
 import { syncPending } from './0002-sync-pending.ts';
 import { audiences } from './0003-audiences.ts';
+import { surveyInvitations } from './0004-survey-invitations.ts';
 import type { Migration } from './migration.ts';
 
 /** Every migration this tidemark knows, in version order. Append only. */
-export const MIGRATIONS: readonly Migration[] = [initial, syncPending, audiences];
+export const MIGRATIONS: readonly Migration[] = [initial, syncPending, audiences, surveyInvitations];

@@ -1,0 +1,162 @@
+/**
+ * The survey tables (migration 0004): the invitations tidemark recorded, and the candidates an
+ * eligibility run found. Everything per person happens in SQL (a million people never pass through
+ * JavaScript), except the holdout hash, which is computed a page at a time.
+ */
+import type { AudienceContext } from './audiences.ts';
+import type { SqlValue } from './sql/executor.ts';
+
+/** What one target asks of the database: its audience, its moment window, its cap. */
+export interface SurveyStageRequest {
+  target: string;
+  /** The audience segment whose `audience_candidates` are the starting set. */
+  segment: string;
+  /** The trigger event and its window: `fromMs ≤ occurred_ms ≤ toMs`, both edges in. */
+  event: string;
+  fromMs: number;
+  toMs: number;
+  /**
+   * Invitations (or holdout decisions) of this target recorded at or after this instant (ISO) mean the
+   * person was already handled for the moment now in the window.
+   */
+  handledSince: string;
+  /** Capped when `count(invitations, held_out = 0, invited_at ≥ since, target in targets) ≥ max`; targets absent: all. */
+  cap?: { max: number; since: string; targets?: readonly string[] };
+}
+
+export interface SurveyStageCounts {
+  audience: number;
+  in_window: number;
+  already_invited: number;
+  capped: number;
+  /** Left after the above, now in `survey_candidates` for the target. */
+  staged: number;
+}
+
+/** Empties the environment's candidates before a run. */
+export async function clearSurveyCandidates(ctx: AudienceContext): Promise<void> {
+  await ctx.db.run(`DELETE FROM survey_candidates WHERE env = $1`, [ctx.env]);
+}
+
+/**
+ * Stages a target's candidates: audience members whose trigger event lies in the window, not already
+ * handled for it, and inside their cap. Resolves to the counts of each step.
+ */
+export async function stageSurveyTarget(ctx: AudienceContext, req: SurveyStageRequest): Promise<SurveyStageCounts> {
+  const { db, env } = ctx;
+  const params: SqlValue[] = [env, req.segment, req.target, req.event, req.fromMs, req.toMs, req.handledSince];
+  let capped = '0';
+  if (req.cap) {
+    params.push(req.cap.since, req.cap.max);
+    const [since, max] = [`$${params.length - 1}`, `$${params.length}`];
+    let scope = '';
+    if (req.cap.targets) {
+      // An empty list would be `IN ()`, which is not SQL: a cap shared with no target counts nothing.
+      const names = req.cap.targets.length ? req.cap.targets : [''];
+      scope = ` AND i.target IN (${names.map((t) => (params.push(t), `$${params.length}`)).join(', ')})`;
+    }
+    capped = `CASE WHEN (SELECT COUNT(*) FROM survey_invitations i WHERE i.env = $1 AND i.person_id = a.person_id AND i.held_out = 0 AND i.invited_at >= ${since}${scope}) >= ${max} THEN 1 ELSE 0 END`;
+  }
+  const inWindow = `SELECT a.person_id,
+      CASE WHEN EXISTS (SELECT 1 FROM survey_invitations h WHERE h.env = $1 AND h.target = $3 AND h.person_id = a.person_id AND h.invited_at >= $7) THEN 1 ELSE 0 END AS handled,
+      ${capped} AS capped
+    FROM audience_candidates a
+    WHERE a.env = $1 AND a.segment = $2
+      AND EXISTS (SELECT 1 FROM mirror_events e WHERE e.env = $1 AND e.person_id = a.person_id AND e.name = $4 AND e.occurred_ms >= $5 AND e.occurred_ms <= $6)`;
+  return db.transaction(async () => {
+    const audience = Number((await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM audience_candidates WHERE env = $1 AND segment = $2`, [env, req.segment]))?.n ?? 0);
+    const funnel = await db.get<{ n: number; handled: number | null; capped: number | null }>(
+      `SELECT COUNT(*) AS n, SUM(w.handled) AS handled, SUM(CASE WHEN w.handled = 0 THEN w.capped ELSE 0 END) AS capped FROM (${inWindow}) w`,
+      params,
+    );
+    await db.run(`DELETE FROM survey_candidates WHERE env = $1 AND target = $2`, [env, req.target]);
+    const staged = await db.run(
+      `INSERT INTO survey_candidates (env, target, person_id, held_out)
+       SELECT $1, $3, w.person_id, 0 FROM (${inWindow}) w WHERE w.handled = 0 AND w.capped = 0`,
+      params,
+    );
+    return { audience, in_window: Number(funnel?.n ?? 0), already_invited: Number(funnel?.handled ?? 0), capped: Number(funnel?.capped ?? 0), staged };
+  });
+}
+
+/** Removes these people from the target's candidates; resolves to how many were candidates. */
+export async function dropSurveyCandidates(ctx: AudienceContext, target: string, ids: Iterable<string>): Promise<number> {
+  const { db, env } = ctx;
+  const all = [...ids];
+  let n = 0;
+  for (let i = 0; i < all.length; i += 500) {
+    const chunk = all.slice(i, i + 500);
+    n += await db.run(`DELETE FROM survey_candidates WHERE env = $1 AND target = $2 AND person_id IN (${chunk.map((_, k) => `$${k + 3}`).join(', ')})`, [env, target, ...chunk]);
+  }
+  return n;
+}
+
+/** Removes from the target's candidates everyone another target already holds (staged earlier, so claimed first). */
+export async function dropClaimedSurveyCandidates(ctx: AudienceContext, target: string): Promise<number> {
+  return ctx.db.run(
+    `DELETE FROM survey_candidates WHERE env = $1 AND target = $2
+     AND EXISTS (SELECT 1 FROM survey_candidates o WHERE o.env = $1 AND o.person_id = survey_candidates.person_id AND o.target <> $2)`,
+    [ctx.env, target],
+  );
+}
+
+/** Marks the target's candidates for whom `held(id)` is true as held out, a page at a time; resolves to how many. */
+export async function markSurveyHoldout(ctx: AudienceContext, target: string, held: (personId: string) => boolean, pageSize = 5000): Promise<number> {
+  const { db, env } = ctx;
+  let n = 0;
+  for await (const page of surveyCandidatePages(ctx, target, false, pageSize)) {
+    const out = page.filter(held);
+    for (let i = 0; i < out.length; i += 500) {
+      const chunk = out.slice(i, i + 500);
+      n += await db.run(`UPDATE survey_candidates SET held_out = 1 WHERE env = $1 AND target = $2 AND person_id IN (${chunk.map((_, k) => `$${k + 3}`).join(', ')})`, [env, target, ...chunk]);
+    }
+  }
+  return n;
+}
+
+/** The target's candidates (eligible, or held out), a page of person ids at a time, in id order. */
+export async function* surveyCandidatePages(ctx: AudienceContext, target: string, heldOut: boolean, pageSize = 1000): AsyncGenerator<string[]> {
+  const { db, env } = ctx;
+  let after = '';
+  for (;;) {
+    const rows = await db.all<{ person_id: string }>(
+      `SELECT person_id FROM survey_candidates WHERE env = $1 AND target = $2 AND held_out = $3 AND person_id > $4 ORDER BY person_id LIMIT ${Number(pageSize)}`,
+      [env, target, heldOut ? 1 : 0, after],
+    );
+    if (rows.length === 0) return;
+    yield rows.map((r) => r.person_id);
+    after = rows[rows.length - 1]!.person_id;
+  }
+}
+
+/** How many candidates the target has, eligible or held out. */
+export async function countSurveyCandidates(ctx: AudienceContext, target: string, heldOut: boolean): Promise<number> {
+  return Number((await ctx.db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM survey_candidates WHERE env = $1 AND target = $2 AND held_out = $3`, [ctx.env, target, heldOut ? 1 : 0]))?.n ?? 0);
+}
+
+/**
+ * Records invitations (or holdout decisions, `heldOut`) of a target at `at`: call it only once Qualtrics
+ * acknowledged them. Recording the same person, target and time twice changes nothing.
+ */
+export async function recordSurveyInvitations(
+  ctx: AudienceContext,
+  target: string,
+  ids: readonly string[],
+  opts: { at: string; heldOut: boolean; distributionId?: string },
+): Promise<number> {
+  const { db, env } = ctx;
+  if (ids.length === 0) return 0;
+  return db.transaction(async () => {
+    let n = 0;
+    for (let i = 0; i < ids.length; i += 500) {
+      const chunk = ids.slice(i, i + 500);
+      n += await db.run(
+        `INSERT INTO survey_invitations (env, target, person_id, invited_at, held_out, distribution_id)
+         VALUES ${chunk.map((_, k) => `($1, $2, $${k + 6}, $3, $4, $5)`).join(', ')}
+         ON CONFLICT (env, target, person_id, invited_at) DO NOTHING`,
+        [env, target, opts.at, opts.heldOut ? 1 : 0, opts.distributionId ?? null, ...chunk],
+      );
+    }
+    return n;
+  });
+}
