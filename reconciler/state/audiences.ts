@@ -83,6 +83,9 @@ export async function rebuildMirror(ctx: AudienceContext, sources: readonly Mirr
         );
       }
     }
+    // Filled in bulk and queried at once, before autovacuum has looked: without statistics Postgres plans the
+    // probes and anti joins for one row, and a delta over 100,000 people becomes quadratic.
+    if (pg) await db.exec('ANALYZE mirror_people; ANALYZE mirror_attributes; ANALYZE mirror_events;');
     const count = async (t: string) => Number((await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM ${t} WHERE env = $1`, [env]))?.n ?? 0);
     return { people: await count('mirror_people'), attributes: await count('mirror_attributes'), events: await count('mirror_events') };
   });
@@ -97,7 +100,9 @@ export async function storeCandidates(ctx: AudienceContext, segment: string, sel
   const n = params.length;
   return db.transaction(async () => {
     await db.run(`DELETE FROM audience_candidates WHERE env = $1 AND segment = $2`, [env, segment]);
-    return db.run(`INSERT INTO audience_candidates (env, segment, person_id) SELECT $${n + 1}, $${n + 2}, m.person_id FROM (${select}) m`, [...params, env, segment]);
+    const stored = await db.run(`INSERT INTO audience_candidates (env, segment, person_id) SELECT $${n + 1}, $${n + 2}, m.person_id FROM (${select}) m`, [...params, env, segment]);
+    if (db.dialect === 'postgres') await db.exec('ANALYZE audience_candidates; ANALYZE audience_members;');
+    return stored;
   });
 }
 

@@ -31,7 +31,6 @@ CREATE TABLE mirror_attributes (
   ts_ms BIGINT,
   PRIMARY KEY (env, person_id, field)
 ){{WITHOUT_ROWID}};
-CREATE INDEX mirror_attributes_field ON mirror_attributes (env, field, value);
 CREATE TABLE mirror_events (
   env TEXT NOT NULL,
   person_id TEXT NOT NULL,
