@@ -45,7 +45,11 @@ export async function clearSurveyCandidates(ctx: AudienceContext): Promise<void>
 export async function stageSurveyTarget(ctx: AudienceContext, req: SurveyStageRequest): Promise<SurveyStageCounts> {
   const { db, env } = ctx;
   const params: SqlValue[] = [env, req.segment, req.target, req.event, req.fromMs, req.toMs, req.handledSince];
+  // Joins on grouped subqueries rather than correlated probes: the planner then hashes (Postgres) or
+  // indexes the small side (SQLite) whatever its statistics say. Right after a mirror rebuild, in the same
+  // transaction, Postgres has none, and a correlated probe became a scan per person.
   let capped = '0';
+  let capJoin = '';
   if (req.cap) {
     params.push(req.cap.since, req.cap.max);
     const [since, max] = [`$${params.length - 1}`, `$${params.length}`];
@@ -53,16 +57,17 @@ export async function stageSurveyTarget(ctx: AudienceContext, req: SurveyStageRe
     if (req.cap.targets) {
       // An empty list would be `IN ()`, which is not SQL: a cap shared with no target counts nothing.
       const names = req.cap.targets.length ? req.cap.targets : [''];
-      scope = ` AND i.target IN (${names.map((t) => (params.push(t), `$${params.length}`)).join(', ')})`;
+      scope = ` AND target IN (${names.map((t) => (params.push(t), `$${params.length}`)).join(', ')})`;
     }
-    capped = `CASE WHEN (SELECT COUNT(*) FROM survey_invitations i WHERE i.env = $1 AND i.person_id = a.person_id AND i.held_out = 0 AND i.invited_at >= ${since}${scope}) >= ${max} THEN 1 ELSE 0 END`;
+    capJoin = `LEFT JOIN (SELECT person_id, COUNT(*) AS n FROM survey_invitations WHERE env = $1 AND held_out = 0 AND invited_at >= ${since}${scope} GROUP BY person_id) c ON c.person_id = a.person_id`;
+    capped = `CASE WHEN c.n >= ${max} THEN 1 ELSE 0 END`;
   }
-  const inWindow = `SELECT a.person_id,
-      CASE WHEN EXISTS (SELECT 1 FROM survey_invitations h WHERE h.env = $1 AND h.target = $3 AND h.person_id = a.person_id AND h.invited_at >= $7) THEN 1 ELSE 0 END AS handled,
-      ${capped} AS capped
+  const inWindow = `SELECT a.person_id, CASE WHEN h.person_id IS NULL THEN 0 ELSE 1 END AS handled, ${capped} AS capped
     FROM audience_candidates a
-    WHERE a.env = $1 AND a.segment = $2
-      AND EXISTS (SELECT 1 FROM mirror_events e WHERE e.env = $1 AND e.person_id = a.person_id AND e.name = $4 AND e.occurred_ms >= $5 AND e.occurred_ms <= $6)`;
+    JOIN (SELECT DISTINCT person_id FROM mirror_events WHERE env = $1 AND name = $4 AND occurred_ms >= $5 AND occurred_ms <= $6) e ON e.person_id = a.person_id
+    LEFT JOIN (SELECT DISTINCT person_id FROM survey_invitations WHERE env = $1 AND target = $3 AND invited_at >= $7) h ON h.person_id = a.person_id
+    ${capJoin}
+    WHERE a.env = $1 AND a.segment = $2`;
   return db.transaction(async () => {
     const audience = Number((await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM audience_candidates WHERE env = $1 AND segment = $2`, [env, req.segment]))?.n ?? 0);
     const funnel = await db.get<{ n: number; handled: number | null; capped: number | null }>(
