@@ -55,6 +55,15 @@ describe('tidemark start on the embedded sandbox', () => {
     expect(segments.find((g) => g.name === 'tidemark: vip_customers')?.members.length).toBe(Number(vip![1]));
     expect(first.stdout).toMatch(/winback_eligible: \d+ members, \+\d+ entering/);
 
+    // Who each survey target would invite now, from the same world: counts only, and planning writes nothing.
+    const surveys = await runCli(['surveys', 'plan', '--now', '2026-12-02T12:00:00Z'], { cwd: dir, env });
+    expect(surveys.code, surveys.stdout + surveys.stderr).toBe(0);
+    const invite = (t: string) => Number(new RegExp(`${t}: audience \\d+ → in the moment window \\d+ → .* would invite (\\d+)`).exec(surveys.stdout)?.[1]);
+    for (const t of ['post_purchase_fit', 'lapsed_diagnosis']) expect(invite(t), surveys.stdout).toBeGreaterThan(10);
+    expect(surveys.stdout).not.toMatch(/6011\d{9}/);
+    const again = await runCli(['surveys', 'plan', '--now', '2026-12-02T12:00:00Z'], { cwd: dir, env });
+    expect(again.stdout).toBe(surveys.stdout);
+
     const second = await runCli(['start', '--now', '2026-12-02T12:00:00Z'], { cwd: dir, env });
     expect(second.code, second.stdout + second.stderr).toBe(0);
     expect(second.stdout).toMatch(/Nothing to apply: the config is up to date/);
