@@ -12,6 +12,7 @@
  */
 import type { CustomerioClient } from '../providers/customerio/client.ts';
 import type { V2Entry } from '../providers/customerio/types.ts';
+import { ProviderError } from '../providers/errors.ts';
 import type { AudienceStore } from '../state/index.ts';
 import type { SegmentEvaluation } from './evaluate.ts';
 
@@ -63,7 +64,7 @@ async function toManualSegment(segment: string, deps: PublishDeps): Promise<Publ
       }
     }
   } catch (err) {
-    o.error = err instanceof Error ? err.message : String(err);
+    o.error = safeFailure(err);
   }
   return o;
 }
@@ -91,7 +92,16 @@ async function toAttribute(segment: string, attribute: string, deps: PublishDeps
       }
     }
   } catch (err) {
-    o.error = err instanceof Error ? err.message : String(err);
+    o.error = safeFailure(err);
   }
   return o;
+}
+
+/**
+ * What a failed request becomes in outputs: the operation and status or code, never the service's message,
+ * which may quote an id from the request. What was not acknowledged is sent again next run.
+ */
+function safeFailure(err: unknown): string {
+  if (err instanceof ProviderError) return `${err.operation} failed (${err.status ? `HTTP ${err.status}` : (err.code ?? 'no answer')}${err.retryable ? ', retryable' : ''}); what was not acknowledged is sent again next run`;
+  throw err;
 }

@@ -163,3 +163,27 @@ exclusive_group: offers
     expect(plan.stdout).toMatch(/exclusive group offers \(gold, tiered\): 300 people are in more than one segment/);
   }, 120_000);
 });
+
+describe('a publish Customer.io does not acknowledge', () => {
+  it('exits 1 naming the operation and status (never an id), records nothing, and the next run sends it', async () => {
+    const dir = await makeProject({
+      sources: [personSource({ system: 'warehouse', fields: { vip_tier: 'vip_tier', vip_tier_updated_at: 'vip_tier_updated_at' } })],
+      data: { 'customers.ndjson': people(300, (i) => i % 2 === 0) },
+    });
+    await writeFile(path.join(dir, 'specs', 'segments.yaml'), SEGMENTS.replace('expect: { max_change: 50% }\n', ''));
+    const run = (args: string[]) => cli(dir, sandbox, [...args, '--now', '2026-12-02T10:00:00Z']);
+    expect((await run(['apply', '--auto-approve'])).code).toBe(0);
+    expect((await run(['sync', 'run', 'customers'])).code).toBe(0);
+    sandbox.faults.set({ service: 'track', pathPattern: '^/api/v1/segments/\\d+/add_customers$', errorRate: 1 });
+    const failed = await run(['audiences', 'run']);
+    sandbox.faults.clear();
+    expect(failed.code).toBe(1);
+    expect(failed.stdout).toMatch(/✗ vip: added 0, removed 0 in 0 request\(s\) — \S+ failed \(HTTP 5\d\d, retryable\); what was not acknowledged is sent again next run/);
+    expect(failed.stdout + failed.stderr).not.toMatch(/\b1\d{3}\b/);
+    expect(await segmentSize('tidemark: vip')).toBe(0);
+    const next = await run(['audiences', 'run']);
+    expect(next.code, next.stdout).toBe(0);
+    expect(next.stdout).toMatch(/✓ vip: added 150, removed 0/);
+    expect(await segmentSize('tidemark: vip')).toBe(150);
+  }, 120_000);
+});
