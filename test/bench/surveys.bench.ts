@@ -8,6 +8,9 @@
  * `--no-invitations` records no earlier invitations, and `--first-only` stops after the first evaluation:
  * diagnostics only (the caps and the "already handled" check then have nothing to look at), used to
  * separate the cost of those checks from the rest at 1,000,000 people (docs/BENCHMARKS.md).
+ * `--analyze` runs SQLite's ANALYZE (from a second connection) after the fill and after recording, which the
+ * product does not do: without statistics SQLite scans the materialised invitation subqueries of
+ * `stageSurveyTarget` once per candidate (docs/BENCHMARKS.md), so this shows the cost with them.
  * `--keep` leaves the temp folder (and its state file) in place, to EXPLAIN QUERY PLAN the engine's queries.
  *
  * Specs: a Workspace (with a workspace-wide frequency cap), Fields, three Sources, three Segments and three
@@ -247,6 +250,13 @@ function fillState(file: string): Record<string, number> {
   return counts;
 }
 
+/** Gathers SQLite's statistics from a second connection (`--analyze` only; the product never does). */
+function analyzeState(file: string): void {
+  const db = new Database(file);
+  db.exec('ANALYZE');
+  db.close();
+}
+
 // --------------------------------------------------------------------------------------------- timing
 
 const mb = (bytes: number) => `${Math.round(bytes / 1e6)} MB`;
@@ -328,6 +338,8 @@ try {
   const file = store.location;
   await timed('fill mirror, audiences, invitations (direct SQL)', () => fillState(file), (c) => Object.entries(c).map(([t, n]) => `${t} ${fmt(n)}`).join(', '));
 
+  const analyze = args.includes('--analyze');
+  if (analyze) await timed('ANALYZE (--analyze, not what the product does)', () => analyzeState(file));
   const { measured, report } = instrument(store);
   const first = await timed('evaluateEligibility, 3 targets (first)', () => evaluateEligibility({ model, environment: ENV, store: measured, now: NOW }), funnel);
   results.push({ step: '  of which (store calls)', seconds: NaN, note: report() });
@@ -336,10 +348,12 @@ try {
     console.log(`survey eligibility, ${fmt(people)} people, first evaluation only${args.includes('--no-invitations') ? ', no earlier invitations' : ''}; peak RSS ${mb(peakRss())}\n`);
     console.log('| step | seconds | note |\n|---|---:|---|');
     for (const r of results) console.log(`| ${r.step} | ${Number.isNaN(r.seconds) ? '' : r.seconds.toFixed(2)} | ${r.note} |`);
-    if (!args.includes('--keep')) rmSync(dir, { recursive: true, force: true });
+    if (args.includes('--keep')) process.stderr.write(`kept ${dir}\n`);
+    else rmSync(dir, { recursive: true, force: true });
     process.exit(0);
   }
   const recorded = await timed('record this run (recordInvitations)', () => recordRun(store, first), (r) => `${fmt(r.invited)} invited, ${fmt(r.heldOut)} held out`);
+  if (analyze) await timed('ANALYZE (--analyze, not what the product does)', () => analyzeState(file));
   const second = await timed('evaluateEligibility, 3 targets (after recording)', () => evaluateEligibility({ model, environment: ENV, store: measured, now: NOW }), funnel);
   results.push({ step: '  of which (store calls)', seconds: NaN, note: report() });
   await store.close();
@@ -354,7 +368,7 @@ try {
     process.exitCode = 1;
   }
 
-  console.log(`survey eligibility, ${fmt(people)} people, 3 targets, embedded (SQLite); peak RSS ${mb(peakRss())}\n`);
+  console.log(`survey eligibility, ${fmt(people)} people, 3 targets, embedded (SQLite)${analyze ? ', ANALYZE after bulk writes' : ''}; peak RSS ${mb(peakRss())}\n`);
   console.log('| step | seconds | note |\n|---|---:|---|');
   for (const r of results) console.log(`| ${r.step} | ${Number.isNaN(r.seconds) ? '' : r.seconds.toFixed(2)} | ${r.note} |`);
   console.log('\n| run | target | audience | in window | already invited | capped | claimed by other | held out | eligible |\n|---|---|---:|---:|---:|---:|---:|---:|---:|');
