@@ -2,7 +2,8 @@ import { initial } from './0001-initial.ts';
 import { syncPending } from './0002-sync-pending.ts';
 import { audiences } from './0003-audiences.ts';
 import { surveyInvitations } from './0004-survey-invitations.ts';
+import { surveySends } from './0005-survey-sends.ts';
 import type { Migration } from './migration.ts';
 
 /** Every migration this tidemark knows, in version order. Append only. */
-export const MIGRATIONS: readonly Migration[] = [initial, syncPending, audiences, surveyInvitations];
+export const MIGRATIONS: readonly Migration[] = [initial, syncPending, audiences, surveyInvitations, surveySends];
