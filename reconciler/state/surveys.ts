@@ -45,9 +45,14 @@ export async function clearSurveyCandidates(ctx: AudienceContext): Promise<void>
 export async function stageSurveyTarget(ctx: AudienceContext, req: SurveyStageRequest): Promise<SurveyStageCounts> {
   const { db, env } = ctx;
   const params: SqlValue[] = [env, req.segment, req.target, req.event, req.fromMs, req.toMs, req.handledSince];
-  // Joins on grouped subqueries rather than correlated probes: the planner then hashes (Postgres) or
-  // indexes the small side (SQLite) whatever its statistics say. Right after a mirror rebuild, in the same
-  // transaction, Postgres has none, and a correlated probe became a scan per person.
+  // The form differs per dialect, because their planners fail differently without statistics (the
+  // mirror and the candidates are rebuilt in bulk seconds before this runs):
+  // - Postgres planned correlated probes as a scan per person (1 s for 2,000 people), so it joins grouped
+  //   subqueries, which it hashes whatever its estimates say.
+  // - SQLite materialised those grouped subqueries and scanned them whole for every candidate (quadratic:
+  //   > 100 s at 1,000,000 people once invitations existed), so it probes `survey_invitations_person`
+  //   (env, person_id, invited_at) per candidate instead: one index seek each.
+  const pg = db.dialect === 'postgres';
   let capped = '0';
   let capJoin = '';
   if (req.cap) {
@@ -59,15 +64,28 @@ export async function stageSurveyTarget(ctx: AudienceContext, req: SurveyStageRe
       const names = req.cap.targets.length ? req.cap.targets : [''];
       scope = ` AND target IN (${names.map((t) => (params.push(t), `$${params.length}`)).join(', ')})`;
     }
-    capJoin = `LEFT JOIN (SELECT person_id, COUNT(*) AS n FROM survey_invitations WHERE env = $1 AND held_out = 0 AND invited_at >= ${since}${scope} GROUP BY person_id) c ON c.person_id = a.person_id`;
-    capped = `CASE WHEN c.n >= ${max} THEN 1 ELSE 0 END`;
+    if (pg) {
+      capJoin = `LEFT JOIN (SELECT person_id, COUNT(*) AS n FROM survey_invitations WHERE env = $1 AND held_out = 0 AND invited_at >= ${since}${scope} GROUP BY person_id) c ON c.person_id = a.person_id`;
+      capped = `CASE WHEN c.n >= ${max} THEN 1 ELSE 0 END`;
+    } else {
+      capped = `CASE WHEN (SELECT COUNT(*) FROM survey_invitations c WHERE c.env = $1 AND c.person_id = a.person_id AND c.invited_at >= ${since} AND c.held_out = 0${scope}) >= ${max} THEN 1 ELSE 0 END`;
+    }
   }
-  const inWindow = `SELECT a.person_id, CASE WHEN h.person_id IS NULL THEN 0 ELSE 1 END AS handled, ${capped} AS capped
+  // The moment: the latest trigger inside the window (any qualifies; the latest is what a send window
+  // measures the deadline from).
+  const moments = `SELECT person_id, MAX(occurred_ms) AS moment_ms FROM mirror_events WHERE env = $1 AND name = $4 AND occurred_ms >= $5 AND occurred_ms <= $6 GROUP BY person_id`;
+  const inWindow = pg
+    ? `SELECT a.person_id, e.moment_ms, CASE WHEN h.person_id IS NULL THEN 0 ELSE 1 END AS handled, ${capped} AS capped
     FROM audience_candidates a
-    JOIN (SELECT DISTINCT person_id FROM mirror_events WHERE env = $1 AND name = $4 AND occurred_ms >= $5 AND occurred_ms <= $6) e ON e.person_id = a.person_id
+    JOIN (${moments}) e ON e.person_id = a.person_id
     LEFT JOIN (SELECT DISTINCT person_id FROM survey_invitations WHERE env = $1 AND target = $3 AND invited_at >= $7) h ON h.person_id = a.person_id
     ${capJoin}
-    WHERE a.env = $1 AND a.segment = $2`;
+    WHERE a.env = $1 AND a.segment = $2`
+    : `SELECT a.person_id, e.moment_ms,
+      CASE WHEN EXISTS (SELECT 1 FROM survey_invitations h WHERE h.env = $1 AND h.person_id = a.person_id AND h.invited_at >= $7 AND h.target = $3) THEN 1 ELSE 0 END AS handled,
+      ${capped} AS capped
+    FROM (${moments}) e
+    JOIN audience_candidates a ON a.env = $1 AND a.segment = $2 AND a.person_id = e.person_id`;
   return db.transaction(async () => {
     const audience = Number((await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM audience_candidates WHERE env = $1 AND segment = $2`, [env, req.segment]))?.n ?? 0);
     const funnel = await db.get<{ n: number; handled: number | null; capped: number | null }>(
@@ -76,8 +94,8 @@ export async function stageSurveyTarget(ctx: AudienceContext, req: SurveyStageRe
     );
     await db.run(`DELETE FROM survey_candidates WHERE env = $1 AND target = $2`, [env, req.target]);
     const staged = await db.run(
-      `INSERT INTO survey_candidates (env, target, person_id, held_out)
-       SELECT $1, $3, w.person_id, 0 FROM (${inWindow}) w WHERE w.handled = 0 AND w.capped = 0`,
+      `INSERT INTO survey_candidates (env, target, person_id, held_out, moment_ms)
+       SELECT $1, $3, w.person_id, 0, w.moment_ms FROM (${inWindow}) w WHERE w.handled = 0 AND w.capped = 0`,
       params,
     );
     return { audience, in_window: Number(funnel?.n ?? 0), already_invited: Number(funnel?.handled ?? 0), capped: Number(funnel?.capped ?? 0), staged };
