@@ -39,6 +39,7 @@ const ROUTES = [
   'POST   /__sandbox/qualtrics/directories              add an XM directory',
   'POST   /__sandbox/qualtrics/surveys                  add a survey',
   'POST   /__sandbox/qualtrics/surveys/{id}/responses   add responses: {"responses":[…]}',
+  'POST   /__sandbox/qualtrics/surveys/{id}/embedded-data   edit the flow\'s embedded data: {"rename":{"old":"new"},"remove":[…],"add":[…]}',
   'POST   /__sandbox/qualtrics/jobs/settle              finish running imports and exports',
   'GET    /__sandbox/qualtrics/webhooks/outbox          queued webhook deliveries',
   'POST   /__sandbox/qualtrics/webhooks/outbox/drain    return and empty the queue',
@@ -83,6 +84,12 @@ function route(emu: QualtricsEmulator, method: string, path: string, req: Sandbo
     if (!Array.isArray(list)) throw new AdminError(400, 'Expected {"responses": [...]}.');
     const surveyId = decodeURIComponent(responses[1] ?? '');
     return { responseIds: emu.seedResponses(surveyId, list) };
+  }
+  const embedded = /^POST \/surveys\/([^/]+)\/embedded-data$/.exec(key);
+  if (embedded) {
+    const surveyId = decodeURIComponent(embedded[1] ?? '');
+    const edit = readJson(req) as Parameters<QualtricsEmulator['editEmbeddedData']>[1];
+    return { surveyId, embeddedData: emu.editEmbeddedData(surveyId, edit) };
   }
   throw new AdminError(404, `No sandbox admin route ${method} ${ADMIN_PREFIX}${path === '/' ? '' : path}`);
 }

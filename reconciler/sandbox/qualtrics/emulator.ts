@@ -29,9 +29,11 @@ import { advanceImport, importRoutes } from './routes/imports.ts';
 import { surveyRoutes } from './routes/surveys.ts';
 import { whoamiRoutes } from './routes/whoami.ts';
 import {
+  editEmbeddedData as editEmbeddedDataOf,
   seedDirectory as seedDirectoryInto,
   seedResponses as seedResponsesInto,
   seedSurvey as seedSurveyInto,
+  type EmbeddedDataEditInput,
   type SeedDirectoryInput,
   type SeedResponseInput,
   type SeedSurveyInput,
@@ -99,6 +101,14 @@ export interface QualtricsEmulator extends Emulator {
   hasDirectory(directoryId: string): boolean;
   /** Adds a survey (surveys are built in the Qualtrics UI, not through the API); returns its id. */
   seedSurvey(input: SeedSurveyInput): string;
+  hasSurvey(surveyId: string): boolean;
+  /**
+   * Adds each survey whose id the brand lacks (a real brand has the surveys its specs name) and keeps
+   * those it has as they are, edits included. Returns the ids it added.
+   */
+  seedReferencedSurveys(inputs: readonly SeedSurveyInput[]): string[];
+  /** Renames, removes or adds a survey's embedded-data fields, as CX would in the survey flow. Throws SeedError. */
+  editEmbeddedData(surveyId: string, edit: EmbeddedDataEditInput): Array<{ name: string; defaultValue: string | null }>;
   /** Adds responses to a survey and queues their webhooks; returns the response ids. Throws SeedError on bad input. */
   seedResponses(surveyId: string, responses: readonly SeedResponseInput[]): string[];
   listMailingLists(directoryId?: string): MailingList[];
@@ -317,6 +327,23 @@ class QualtricsEmulatorImpl implements QualtricsEmulator {
 
   seedSurvey(input: SeedSurveyInput): string {
     return seedSurveyInto(this.store, this.rng, this.now(), input).id;
+  }
+
+  hasSurvey(surveyId: string): boolean {
+    return this.store.surveys.has(surveyId);
+  }
+
+  seedReferencedSurveys(inputs: readonly SeedSurveyInput[]): string[] {
+    const added: string[] = [];
+    for (const input of inputs) {
+      if (input.id !== undefined && this.store.surveys.has(input.id)) continue;
+      added.push(this.seedSurvey(input));
+    }
+    return added;
+  }
+
+  editEmbeddedData(surveyId: string, edit: EmbeddedDataEditInput): Array<{ name: string; defaultValue: string | null }> {
+    return editEmbeddedDataOf(this.store, this.now(), surveyId, edit).embeddedData.map(copy);
   }
 
   seedResponses(surveyId: string, responses: readonly SeedResponseInput[]): string[] {

@@ -7,7 +7,7 @@ export {
   type QualtricsEmulatorOptions,
 } from './emulator.ts';
 export { ADMIN_PREFIX } from './admin.ts';
-export { SeedError, type SeedDirectoryInput, type SeedResponseInput, type SeedSurveyInput } from './seed.ts';
+export { SeedError, type EmbeddedDataEditInput, type SeedDirectoryInput, type SeedResponseInput, type SeedSurveyInput } from './seed.ts';
 export type {
   Contact,
   Distribution,

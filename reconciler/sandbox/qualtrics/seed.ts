@@ -165,6 +165,49 @@ export function seedSurvey(store: QualtricsStore, rng: SeededRandom, now: Date, 
   return survey;
 }
 
+const embeddedFieldInput = z.union([z.string().min(1), z.object({ name: z.string().min(1), defaultValue: z.string().nullable().optional() })]);
+
+/**
+ * What someone editing the survey flow in the Qualtrics UI does to its embedded data (the API cannot):
+ * rename fields (the position and any value stay), remove them, add new ones. Applied in that order.
+ */
+export const embeddedDataEditSchema = z
+  .object({
+    /** Old name → new name. */
+    rename: z.record(z.string().min(1), z.string().min(1)).optional(),
+    remove: z.array(z.string().min(1)).optional(),
+    add: z.array(embeddedFieldInput).optional(),
+  })
+  .strict();
+export type EmbeddedDataEditInput = z.input<typeof embeddedDataEditSchema>;
+
+/** Edits a survey's embedded-data fields; names are matched exactly (Qualtrics keeps the case it was given). */
+export function editEmbeddedData(store: QualtricsStore, now: Date, surveyId: string, raw: unknown): Survey {
+  const survey = store.surveys.get(surveyId);
+  if (!survey) throw new SeedError(`survey ${surveyId} does not exist`);
+  const edit = parseWith(embeddedDataEditSchema, raw, 'embedded data edit');
+  // Work on a copy so a bad edit leaves the survey as it was.
+  let fields = survey.embeddedData.map((e) => ({ ...e }));
+  const has = (name: string) => fields.some((e) => e.name === name);
+  for (const [from, to] of Object.entries(edit.rename ?? {})) {
+    if (!has(from)) throw new SeedError(`survey ${surveyId} has no embedded data field ${from}`);
+    if (from !== to && has(to)) throw new SeedError(`survey ${surveyId} already has an embedded data field ${to}`);
+    fields = fields.map((e) => (e.name === from ? { ...e, name: to } : e));
+  }
+  for (const name of edit.remove ?? []) {
+    if (!has(name)) throw new SeedError(`survey ${surveyId} has no embedded data field ${name}`);
+    fields = fields.filter((e) => e.name !== name);
+  }
+  for (const e of edit.add ?? []) {
+    const field = typeof e === 'string' ? { name: e, defaultValue: null } : { name: e.name, defaultValue: e.defaultValue ?? null };
+    if (has(field.name)) throw new SeedError(`survey ${surveyId} already has an embedded data field ${field.name}`);
+    fields.push(field);
+  }
+  survey.embeddedData = fields;
+  survey.lastModifiedDate = now.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return survey;
+}
+
 function normaliseAnswer(q: Question, value: unknown): Answer {
   const choiceIds = new Set(q.choices.map((c) => c.id));
   switch (q.type) {

@@ -128,9 +128,11 @@ export function surveyDefinitionView(s: Survey, config: QualtricsConfig): Record
     flow.push({
       Type: 'EmbeddedData',
       FlowID: 'FL_2',
+      // As in exported survey flows: a field whose value comes from the contact (or the link) is of type
+      // Recipient; one the flow gives a value is Custom, with the value in `Value`.
       EmbeddedData: s.embeddedData.map((e) => ({
         Description: e.name,
-        Type: 'Recipient',
+        Type: e.defaultValue !== null ? 'Custom' : 'Recipient',
         Field: e.name,
         VariableType: 'String',
         DataVisibility: [],
