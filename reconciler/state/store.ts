@@ -12,6 +12,7 @@ import { readAppliedMigrations } from './migrations/migrate.ts';
 import * as snapshot from './snapshot.ts';
 import * as audiences from './audiences.ts';
 import * as surveys from './surveys.ts';
+import * as sends from './survey-sends.ts';
 import type { SqlDriver } from './sql/executor.ts';
 import type {
   ApplyChangeRecord,
@@ -530,6 +531,22 @@ export class SqlStateStore implements StateStore {
       candidates: (target, opts) => surveys.surveyCandidatePages(ctx, target, opts?.heldOut ?? false, opts?.pageSize),
       count: (target, opts) => surveys.countSurveyCandidates(ctx, target, opts?.heldOut ?? false),
       recordInvitations: (target, ids, opts) => surveys.recordSurveyInvitations(ctx, target, ids, { ...opts, at: this.now() }),
+      countInvitations: (target) => sends.countInvitations(ctx, target),
+      sends: {
+        stage: (send) => sends.stageSend(ctx, send, this.now()),
+        open: () => sends.openSends(ctx),
+        get: (id) => sends.getSend(ctx, id),
+        counts: (id) => sends.sendCounts(ctx, id),
+        setPhase: (id, phase, extra) => sends.setSendPhase(ctx, id, phase, this.now(), extra),
+        importRange: (id) => sends.importRange(ctx, id),
+        members: (id, from, to) => sends.sendMembers(ctx, id, from, to),
+        imports: (id) => sends.sendImports(ctx, id),
+        markSkipped: (id, seqs) => sends.markSkipped(ctx, id, seqs),
+        importStarted: (id, first, last, importId) => sends.recordImportStarted(ctx, id, first, last, importId),
+        importOutcome: (id, first, last, failed) => sends.recordImportOutcome(ctx, id, first, last, failed),
+        record: (send) => sends.recordSendInvitations(ctx, send, this.now()),
+        payloadValues: (ids, fields) => sends.payloadValues(ctx, ids, fields),
+      },
     };
   }
 }

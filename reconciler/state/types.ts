@@ -13,6 +13,7 @@ import type { Clock } from '../core/clock.ts';
 import type { MembershipDelta, MirrorCounts, MirrorSource } from './audiences.ts';
 import type { SqlValue } from './sql/executor.ts';
 import type { SurveyStageCounts, SurveyStageRequest } from './surveys.ts';
+import type { SendCounts, SendImport, SendMember, SendPhase, SurveySend } from './survey-sends.ts';
 
 /** Which engine keeps the state. */
 export type StateBackend = 'sqlite' | 'postgres';
@@ -426,4 +427,27 @@ export interface SurveyStore {
   count(target: string, opts?: { heldOut?: boolean }): Promise<number>;
   /** Records acknowledged invitations (or holdout decisions) at the store clock's now. */
   recordInvitations(target: string, ids: readonly string[], opts: { heldOut: boolean; distributionId?: string }): Promise<number>;
+  /** Invitations and holdout decisions recorded (counts only). */
+  countInvitations(target?: string): Promise<{ invited: number; held_out: number }>;
+  /** The send journal (see survey-sends.ts): what `surveys run` set out to send and how far it got. */
+  readonly sends: SurveySendJournal;
+}
+
+export interface SurveySendJournal {
+  /** Stages a send: its journal row, and its members frozen from the target's current candidates. */
+  stage(send: Omit<SurveySend, 'phase' | 'distribution_id' | 'note'>): Promise<SendCounts>;
+  open(): Promise<SurveySend[]>;
+  get(sendId: string): Promise<SurveySend | undefined>;
+  counts(sendId: string): Promise<SendCounts>;
+  setPhase(sendId: string, phase: SendPhase, extra?: { distribution_id?: string; note?: string }): Promise<void>;
+  importRange(sendId: string): Promise<{ first: number; last: number } | undefined>;
+  members(sendId: string, from: number, to: number): Promise<SendMember[]>;
+  imports(sendId: string): Promise<SendImport[]>;
+  markSkipped(sendId: string, seqs: readonly number[]): Promise<void>;
+  importStarted(sendId: string, firstSeq: number, lastSeq: number, importId: string): Promise<void>;
+  importOutcome(sendId: string, firstSeq: number, lastSeq: number, failedSeqs: readonly number[]): Promise<void>;
+  /** Records the send's invitations and holdout decisions at its planned instant, and marks it recorded. */
+  record(send: SurveySend): Promise<{ invited: number; held_out: number }>;
+  /** The payload fields' acknowledged values (the mirror) for these people. */
+  payloadValues(ids: readonly string[], fields: readonly string[]): Promise<Map<string, Map<string, { value: string; ts_ms: number | null }>>>;
 }

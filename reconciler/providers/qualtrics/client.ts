@@ -38,6 +38,8 @@ import {
   exportStartedSchema,
   idResultSchema,
   importProgressSchema,
+  importReportEntrySchema,
+  type ImportReportEntry,
   importStartedSchema,
   mailingListContactSchema,
   mailingListSchema,
@@ -353,6 +355,19 @@ export class QualtricsClient {
       }
       return undefined;
     });
+  }
+
+  /**
+   * The per-row report of a finished import (§4.5): which rows became contacts and transactions, and
+   * which failed, by `sourceIndexId` (the row's index in the request). Followed across pages.
+   */
+  importReport(directoryId: string, importId: string, options: CallOptions = {}): AsyncIterable<ImportReportEntry> {
+    return this.paginate(
+      'transaction_contacts.report',
+      { method: 'GET', path: `/directories/${seg(directoryId)}/imports/api-import/jobs/${seg(importId)}/report` },
+      importReportEntrySchema,
+      options,
+    );
   }
 
   // -------------------------------------------------------------------------------------------------

@@ -134,6 +134,17 @@ export const importProgressSchema = z.looseObject({
     .optional(),
   transactions: z.looseObject({ count: z.looseObject({ created: z.number().optional() }).optional() }).optional(),
 });
+/** One row of an import's per-row report (§4.5). */
+export const importReportEntrySchema = z.looseObject({
+  sourceIndexId: z.number(),
+  contactId: z.string().nullable().optional(),
+  importStatus: z.string().nullable().optional(),
+  importStatusCode: z.string().nullable().optional(),
+  transactionId: z.string().nullable().optional(),
+  transactionStatus: z.string().nullable().optional(),
+});
+export type ImportReportEntry = z.infer<typeof importReportEntrySchema>;
+
 /** Progress of a transaction-contacts import (§2 I2). */
 export type ImportProgress = z.infer<typeof importProgressSchema>;
 
