@@ -260,6 +260,58 @@ const cases: Case[] = [
     fix: (s) => { s.workspace.environments.production.qualtrics = { datacenter: 'iad1', directory_id: 'POOL_abc123', responses_webhook_url: 'https://hooks.example/q' }; },
   },
   {
+    code: 'SURV012',
+    why: 'send window hours reversed (quiet hours written in their place)',
+    fail: (s) => { survey(s).send_window = { hours: '20:00-08:00', timezone: 'America/New_York' }; },
+    fix: (s) => { survey(s).send_window.hours = '08:00-20:00'; },
+  },
+  {
+    code: 'SURV012',
+    why: 'send window opening and closing at the same time',
+    fail: (s) => { survey(s).send_window = { hours: '09:00-09:00', timezone: 'America/New_York' }; },
+    fix: (s) => { survey(s).send_window.hours = '00:00-24:00'; },
+  },
+  {
+    code: 'SURV013',
+    why: 'send window with an empty list of days',
+    fail: (s) => { survey(s).send_window = { hours: '09:00-20:00', days: [], timezone: 'America/New_York' }; },
+    fix: (s) => { delete survey(s).send_window.days; },
+  },
+  {
+    code: 'SURV014',
+    why: 'send window with no zone and a Workspace without one',
+    fail: (s) => { survey(s).send_window = { hours: '09:00-20:00' }; },
+    fix: (s) => { s.workspace.timezone = 'America/New_York'; },
+  },
+  {
+    code: 'SURV014',
+    why: 'per-person zone with nothing to fall back on',
+    fail: (s) => { s.fields.fields.time_zone = { type: 'string', owner: 'shop' }; survey(s).send_window = { hours: '09:00-20:00', field: 'time_zone' }; },
+    fix: (s) => { survey(s).send_window.fallback_timezone = 'America/Chicago'; },
+  },
+  {
+    code: 'SURV015',
+    why: 'per-person zone from an undeclared field',
+    fail: (s) => { survey(s).send_window = { hours: '09:00-20:00', field: 'time_zone', fallback_timezone: 'UTC' }; },
+    fix: (s) => { s.fields.fields.time_zone = { type: 'string', owner: 'shop' }; },
+  },
+  {
+    code: 'SURV015',
+    why: 'per-person zone from a number field',
+    fail: (s) => { survey(s).send_window = { hours: '09:00-20:00', field: 'order_count', fallback_timezone: 'UTC' }; },
+    fix: (s) => { s.fields.fields.zone = { type: 'enum', values: ['America/New_York', 'Europe/Berlin'], owner: 'shop' }; survey(s).send_window.field = 'zone'; },
+  },
+  {
+    code: 'SURV016',
+    why: 'a 2-day moment window against a closed weekend',
+    fail: (s) => {
+      survey(s).moment = { event: 'order_delivered', after: '7d', before: '8d' };
+      survey(s).suppress = { SURV004: 'a one-day window on purpose, for this test' };
+      survey(s).send_window = { hours: '09:00-20:00', days: ['mon', 'tue', 'wed', 'thu', 'fri'], timezone: 'America/New_York' };
+    },
+    fix: (s) => { survey(s).send_window.days = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']; },
+  },
+  {
     code: 'SEC001',
     why: 'a Stripe-style key in a description',
     fail: (s) => { src(s).description = 'key sk_live_4eC39HqLyjWDarjtT1zdp7dc'; },
@@ -439,5 +491,73 @@ describe('SEG001 / SEG004: exclusive groups, proven', () => {
     const s = (n: string) => model!.segments.get(n)!;
     expect(pairVerdict(model!, s('delivered_consumables'), s('delivered_apparel'))).toEqual({ verdict: 'disjoint' });
     expect(pairVerdict(model!, s('cancel_intent'), s('lapsed_60_120'))).toEqual({ verdict: 'disjoint' });
+  });
+});
+
+describe('send windows', () => {
+  const diags = (mutate: (s: SpecSet) => void) => run(mutate).diagnostics.map((d) => ({ code: d.code, severity: d.severity, summary: d.summary, path: d.path ?? [], at: `${d.source?.file}:${d.source?.start.line}` }));
+  const window = (w: object) => (s: SpecSet) => { survey(s).send_window = w; };
+  /** Where `needle` first stands in the file the mutated set writes, as file:line. */
+  const lineOf = (mutate: (s: SpecSet) => void, file: string, needle: string) => {
+    const set = baseSpecs();
+    mutate(set);
+    const text = toFiles(set).find((f) => f.path === file)!.text;
+    return `${file}:${text.split('\n').findIndex((l) => l.includes(needle)) + 1}`;
+  };
+
+  it('a weekday window in the brand zone, or in each person’s with a fallback, is clean', () => {
+    expect(diags(window({ hours: '09:00-20:00', days: ['mon', 'tue', 'wed', 'thu', 'fri'], timezone: 'America/New_York' }))).toEqual([]);
+    expect(diags((s) => { s.workspace.timezone = 'Europe/Berlin'; survey(s).send_window = { hours: '00:00-24:00', days: ['sat', 'sun'] }; })).toEqual([]);
+    expect(diags((s) => { s.fields.fields.time_zone = { type: 'string', owner: 'shop' }; survey(s).send_window = { hours: '08:00-21:30', field: 'time_zone', fallback_timezone: 'America/Chicago' }; })).toEqual([]);
+  });
+
+  it('schema: an unknown zone, hours not written HH:MM-HH:MM, an unknown day, both zone forms, a fallback without a field', () => {
+    const found = diags(window({ hours: '9-17', days: ['monday'], timezone: 'America/New York' })).filter((d) => d.code.startsWith('SPEC'));
+    expect(found.map((d) => [d.code, d.path.join('.')])).toEqual(
+      expect.arrayContaining([
+        ['SPEC003', 'send_window.hours'],
+        ['SPEC003', 'send_window.days.0'],
+        ['SPEC003', 'send_window.timezone'],
+      ]),
+    );
+    expect(found.find((d) => d.path.join('.') === 'send_window.timezone')!.summary).toContain('not a known IANA time zone');
+    expect(found.find((d) => d.path.join('.') === 'send_window.hours')!.summary).toContain('"09:00-20:00"');
+    const both = diags((s) => { s.fields.fields.time_zone = { type: 'string', owner: 'shop' }; survey(s).send_window = { hours: '09:00-20:00', timezone: 'UTC', field: 'time_zone' }; });
+    expect(both.map((d) => [d.code, d.path.join('.')])).toEqual([['SPEC003', 'send_window.field']]);
+    const fallback = diags(window({ hours: '09:00-20:00', timezone: 'UTC', fallback_timezone: 'UTC' }));
+    expect(fallback.map((d) => [d.code, d.path.join('.')])).toEqual([['SPEC003', 'send_window.fallback_timezone']]);
+    const eastern = (s: SpecSet) => { s.workspace.timezone = 'Eastern'; };
+    expect(diags(eastern).filter((d) => d.code.startsWith('SPEC')).map((d) => [d.code, d.path.join('.'), d.at])).toEqual([
+      ['SPEC003', 'timezone', lineOf(eastern, 'specs/workspace.yaml', 'timezone: Eastern')],
+    ]);
+  });
+
+  it('each finding names the target and points at the key at fault', () => {
+    const reversed = window({ hours: '20:00-08:00', timezone: 'UTC' });
+    expect(diags(reversed)).toEqual([
+      {
+        code: 'SURV012',
+        severity: 'error',
+        summary: 'Send window hours "20:00-08:00" of "fit" end before they start: write the hours invitations may go out, e.g. "09:00-20:00" (a window across midnight is not supported).',
+        path: ['send_window', 'hours'],
+        at: lineOf(reversed, 'specs/surveys.yaml', 'hours: 20:00-08:00'),
+      },
+    ]);
+    const weekdays = (s: SpecSet) => {
+      survey(s).moment = { event: 'order_delivered', after: '1h', before: '2d' };
+      delete survey(s).product_type;
+      survey(s).send_window = { hours: '09:00-20:00', days: ['mon', 'tue', 'wed', 'thu', 'fri'], timezone: 'America/New_York' };
+    };
+    const narrow = diags(weekdays);
+    expect(narrow.filter((d) => d.code === 'SURV016')).toEqual([
+      {
+        code: 'SURV016',
+        severity: 'warning',
+        summary:
+          '"fit" may send for 47h after each moment opens (moment 1h–2d), but its send window is closed for 61h at a time (fri 20:00 to mon 09:00): a moment that falls in that span is invited at the next opening, after moment.before.',
+        path: ['send_window'],
+        at: lineOf(weekdays, 'specs/surveys.yaml', 'send_window:'),
+      },
+    ]);
   });
 });

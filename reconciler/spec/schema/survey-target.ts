@@ -1,5 +1,31 @@
 import { z } from 'zod';
-import { Duration, IdentifierKind, Name, Percentage, specBase } from './common.ts';
+import { Duration, IdentifierKind, Name, Percentage, TimeZone, specBase } from './common.ts';
+
+/** "HH:MM-HH:MM" in the 24-hour clock, the end up to 24:00. Groups: open h, m; close h, m (or 24, 00). */
+export const HOURS_PATTERN = /^([01]\d|2[0-3]):([0-5]\d)-(?:([01]\d|2[0-3]):([0-5]\d)|(24):(00))$/;
+
+const SendWindow = z
+  .strictObject({
+    hours: z
+      .string()
+      .regex(HOURS_PATTERN, 'write the sending hours as HH:MM-HH:MM in the 24-hour clock, e.g. "09:00-20:00" (quote it in YAML)')
+      .meta({ description: 'Local hours invitations may go out, start included, end excluded, e.g. "09:00-20:00"; "00:00-24:00" is the whole day. Not across midnight.' }),
+    days: z
+      .array(z.enum(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']))
+      .optional()
+      .meta({ description: 'Local days the hours apply to, e.g. [mon, tue, wed, thu, fri]. Default every day.' }),
+    timezone: TimeZone.optional().meta({ description: 'IANA zone the hours and days are read in, e.g. America/New_York. Default: the Workspace’s timezone. Not with field.' }),
+    field: Name.optional().meta({ description: 'A string field (in Fields) holding each person’s IANA zone, e.g. timezone: the hours are then each person’s local hours. Not with timezone.' }),
+    fallback_timezone: TimeZone.optional().meta({ description: 'With field: the zone for people whose field is blank or not a known zone, e.g. America/Chicago. Default: the Workspace’s timezone.' }),
+  })
+  .superRefine((w, ctx) => {
+    if (w.timezone !== undefined && w.field !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['field'], message: 'give either timezone (one zone for everyone) or field (each person’s zone), not both; with field, the zone for people without one is fallback_timezone' });
+    }
+    if (w.fallback_timezone !== undefined && w.field === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['fallback_timezone'], message: 'fallback_timezone is only for a window read in each person’s zone (field); use timezone for one zone for everyone' });
+    }
+  });
 
 export const SurveyTargetSpec = z
   .strictObject({
@@ -48,6 +74,10 @@ export const SurveyTargetSpec = z
       .optional()
       .meta({ description: 'Which target gets a person several targets want in the same run: the lower number wins, e.g. 1. Targets without one come after those with one, in name order. The person gets one survey.' }),
     holdout: Percentage.optional().meta({ description: 'Share of the audience deliberately not surveyed, so the effect of acting on answers can be measured, e.g. 10%.' }),
+    send_window: SendWindow.optional().meta({
+      description:
+        'When invitations may go out, e.g. { hours: "09:00-20:00", days: [mon, tue, wed, thu, fri], timezone: America/New_York }. An invitation that falls outside waits for the next opening; it is never dropped. Default: any time.',
+    }),
     response_window: Duration.optional().meta({ description: 'How long the survey link stays open, e.g. 72h; becomes the distribution’s expiration. 48–96h keeps post-purchase answers fresh.' }),
     distribution: z
       .strictObject({

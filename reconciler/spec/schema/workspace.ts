@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Duration, EnvVarName, IdentifierKind, Name, specBase } from './common.ts';
+import { Duration, EnvVarName, IdentifierKind, Name, TimeZone, specBase } from './common.ts';
 
 const CustomerioEnvironment = z.strictObject({
   region: z.enum(['us', 'eu']).meta({ description: 'Customer.io data region; picks the API hosts.' }),
@@ -84,6 +84,7 @@ export const WorkspaceSpec = z
         .optional()
         .meta({ description: 'Name of the immutable customer id field, when one exists (e.g. customer_id).' }),
     }).meta({ description: 'How people are identified in Customer.io.' }),
+    timezone: TimeZone.optional().meta({ description: 'The brand’s IANA time zone, e.g. America/New_York: survey send windows without their own zone are read in it.' }),
     normalization: Normalization.optional().meta({ description: 'How emails and phone numbers are cleaned before they are matched and sent.' }),
     systems: z
       .record(
