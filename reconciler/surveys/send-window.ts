@@ -212,8 +212,8 @@ export interface WindowAt {
 
 /**
  * For one run at `now`: a function from a person's zone value (a field that may be blank, mistyped or
- * missing) to that zone's answers, each zone compiled once. A value that is not a known zone uses
- * `fallbackZone`. Memoised by the raw value, so a million people in a handful of zones cost a handful of
+ * missing) to that zone's answers, each zone compiled once. A value is trimmed and read as Intl reads
+ * it (any case, aliases such as US/Eastern); one that is still not a known zone uses `fallbackZone`. Memoised by the raw value, so a million people in a handful of zones cost a handful of
  * compilations and a map lookup each.
  */
 export function sendWindowClock(window: SendWindow, now: number, fallbackZone: string): (zone: string | null | undefined) => WindowAt {
@@ -234,7 +234,9 @@ export function sendWindowClock(window: SendWindow, now: number, fallbackZone: s
     if (value === null || value === undefined || value === '') return fallback;
     let a = byValue.get(value);
     if (!a) {
-      a = isTimeZone(value) ? answer(value) : fallback;
+      // Field values are typed by people and tools: padding, case and aliases (US/Eastern) name the same zone.
+      const v = value.trim();
+      a = v !== '' && isTimeZone(v) ? answer(new Intl.DateTimeFormat('en-US', { timeZone: v }).resolvedOptions().timeZone) : fallback;
       byValue.set(value, a);
     }
     return a;
