@@ -3,7 +3,8 @@ import { syncPending } from './0002-sync-pending.ts';
 import { audiences } from './0003-audiences.ts';
 import { surveyInvitations } from './0004-survey-invitations.ts';
 import { surveySends } from './0005-survey-sends.ts';
+import { audienceMirrorRows } from './0006-audience-mirror-rows.ts';
 import type { Migration } from './migration.ts';
 
 /** Every migration this tidemark knows, in version order. Append only. */
-export const MIGRATIONS: readonly Migration[] = [initial, syncPending, audiences, surveyInvitations, surveySends];
+export const MIGRATIONS: readonly Migration[] = [initial, syncPending, audiences, surveyInvitations, surveySends, audienceMirrorRows];
