@@ -20,6 +20,7 @@ import type { Clock } from '../core/clock.ts';
 import { configKinds } from '../kinds/index.ts';
 import { explainServiceError, type ServiceErrorContext } from './service-errors.ts';
 import { referencedUiSegments } from './ui-segments.ts';
+import { sandboxSurveys } from './survey-mapping.ts';
 import {
   checkStateTarget,
   chooseTarget,
@@ -152,6 +153,8 @@ export async function connect(model: SpecModel, opts: ConnectOptions): Promise<C
       } catch (err) {
         if (!(err instanceof Error && /already exists/.test(err.message))) throw err;
       }
+      // So does it have the surveys the targets name (those the sandbox has are kept as they are, edits included).
+      sandbox.qualtrics.seedReferencedSurveys(sandboxSurveys(model));
     }
   }
   const kinds = configKinds(envCfg, { customerio, ...(qualtrics ? { qualtrics } : {}) });

@@ -23,6 +23,7 @@ import { recoverInterruptedApplies, type RecoveryReport } from '../apply/recover
 import { refreshLive } from './refresh.ts';
 import { audienceImpact } from './audiences-job.ts';
 import { readReferencedSegments, referencedSegmentDiagnostics } from './ui-segments.ts';
+import { checkSurveyPayloads } from './survey-mapping.ts';
 import { specsRevision } from './revision.ts';
 import { planDigest, whatMoved } from '../apply/safety.ts';
 import { toManagedInput, toStateEntry } from '../apply/state-entries.ts';
@@ -73,6 +74,8 @@ export async function makePlan(ws: OpenEnvironment, options: PlanOptions): Promi
   const rev = await specsRevision(ws.cwd, ws.load.dir);
   // Segments built in Customer.io's UI that specs reference: the target must have each one.
   const referenced = referencedSegmentDiagnostics(ws.model, await readReferencedSegments(ws.model, ws.conn.environment, ws.conn.customerio), ws.conn.target.label);
+  // The surveys the targets name: each must exist and read the payload it is sent (drift when CX renamed a field).
+  const surveys = (await checkSurveyPayloads(ws)).diagnostics;
   const plan = computePlan({
     environment: ws.conn.environment,
     target: { mode: ws.conn.target.mode, id: ws.conn.target.id, label: ws.conn.target.label },
@@ -84,7 +87,7 @@ export async function makePlan(ws: OpenEnvironment, options: PlanOptions): Promi
     specs: { revision: rev.revision, dirty: rev.dirty, digest: digestOf(ws.load.digests), files: ws.load.digests },
     clock: ws.clock,
     version: TIDEMARK_VERSION,
-    diagnostics: [...ws.load.diagnostics.filter((d) => d.severity === 'warning'), ...referenced],
+    diagnostics: [...ws.load.diagnostics.filter((d) => d.severity === 'warning'), ...referenced, ...surveys],
   });
   // A reference the target lacks cannot be evaluated: the impact waits for it to be fixed.
   if (hasErrors(referenced)) return plan;

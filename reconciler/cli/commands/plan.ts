@@ -2,6 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { makePlan } from '../../composition/use-cases.ts';
+import { hasSurveyDrift } from '../../composition/survey-mapping.ts';
 import { hasErrors } from '../../core/diagnostics.ts';
 import { styleFor } from '../../core/style.ts';
 import { hasChanges } from '../../plan/plan.ts';
@@ -19,7 +20,8 @@ Refreshes the live objects tidemark manages, compares them with the specs and pr
   --env E               environment of the Workspace (default: default_environment)
   --out FILE            also save the plan as JSON, for \`tidemark apply FILE\`
   --format F            text (default), markdown (for PR comments) or json
-  --detailed-exitcode   exit 0 when there are no changes, 2 when there are, 1 on error
+  --detailed-exitcode   exit 0 when there are no changes, 2 when there are (or a survey drifted from its
+                        target's payload), 1 on error
   --allow-delete        plan deletes as applicable (otherwise they are shown as blocked)
   --adopt-by-name       adopt unmanaged objects whose names match specs instead of creating duplicates
   --target ADDRESS      limit the plan to this object and what it depends on (repeatable)
@@ -49,7 +51,8 @@ Refreshes the live objects tidemark manages, compares them with the specs and pr
       else ctx.stdout.write(renderPlanText(plan, styleFor(ctx.stdout, ctx.env)));
       if (values.out && values.format !== 'json') ctx.stdout.write(`\nSaved the plan to ${values.out}. Apply exactly this plan with: tidemark apply ${values.out}\n`);
       if (hasErrors(plan.diagnostics)) return 1;
-      if (values['detailed-exitcode']) return hasChanges(plan) ? 2 : 0;
+      // Survey drift (a field the survey no longer reads) needs action as a change does, though apply cannot make it.
+      if (values['detailed-exitcode']) return hasChanges(plan) || hasSurveyDrift(plan) ? 2 : 0;
       return 0;
     });
   },

@@ -16,6 +16,8 @@ import type { WorkspaceSpec } from '../../spec/schema/workspace.ts';
 import { parseFaultConfig } from '../../sandbox/common/faults.ts';
 import { writeFileAtomic } from '../../sandbox/common/persistence.ts';
 import { referencedUiSegments } from '../../composition/ui-segments.ts';
+import { sandboxSurveys } from '../../composition/survey-mapping.ts';
+import type { SeedSurveyInput } from '../../sandbox/qualtrics/index.ts';
 import type { SpecModel } from '../../spec/model.ts';
 import { createSandbox, SANDBOX_CREDENTIALS, type RunningSandbox, type SandboxOptions } from '../../sandbox/index.ts';
 import { UsageError, type Command, type CommandContext } from '../command.ts';
@@ -145,6 +147,8 @@ export interface ProjectSetup {
   credentials: Record<string, string>;
   /** Segments built in Customer.io's UI that the specs reference by id: a real workspace has them. */
   segments: Array<{ id: number; name: string }>;
+  /** The Qualtrics surveys the survey targets name: a real brand has them too. */
+  surveys: SeedSurveyInput[];
 }
 
 /** The sandbox credentials under the variable names one environment declares (defaults filled in by the schema). */
@@ -167,7 +171,7 @@ export function projectSetup(ws: WorkspaceSpec, environment: string, model?: Spe
     }
   }
   const segments = model ? referencedUiSegments(model, environment).map((r) => ({ id: r.id, name: r.name })) : [];
-  return { environment, directories, credentials: credentialsFor(ws.environments[environment]!), segments };
+  return { environment, directories, credentials: credentialsFor(ws.environments[environment]!), segments, surveys: model ? sandboxSurveys(model) : [] };
 }
 
 /** Loads the project's specs; undefined when there are none (and none were asked for), a message when unusable. */
@@ -273,6 +277,7 @@ export async function runSandbox(inv: SandboxInvocation, ctx: CommandContext, st
     sandbox = await createSandbox({ ...inv.sandbox, ...(project ? { qualtricsDirectories: project.directories } : {}) });
     // Stand-ins for the UI-built segments the specs reference (kept when they exist, e.g. restored from --data).
     if (project?.segments.length) sandbox.customerio.seedReferencedSegments(project.segments);
+    if (project?.surveys.length) sandbox.qualtrics.seedReferencedSurveys(project.surveys);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') {

@@ -51,6 +51,9 @@ export function formatPlanSummary(plan: Plan): string {
   const errors = plan.diagnostics.filter((d) => d.severity === 'error').length;
   // A failed plan must not claim that everything matches: objects with errors were never compared.
   if (errors > 0) return `No changes planned, but the plan has ${plural(errors, 'error')}: nothing can be applied until they are fixed.`;
+  // REF011: a survey no longer reads a field its target sends; the plan cannot fix it, so it must not read as "all match".
+  const drifted = new Set(plan.diagnostics.filter((d) => d.code === 'REF011').map((d) => d.address)).size;
+  if (drifted > 0) return `No changes to apply, but ${plural(drifted, 'survey target')} drifted from ${drifted === 1 ? 'its survey' : 'their surveys'} in Qualtrics (REF011 above): fix ${drifted === 1 ? 'it' : 'them'} before the next send.`;
   const differing = plan.changes.filter(isListed).length;
   if (differing > 0) {
     return `No changes to apply. ${plural(differing, 'object')} ${differing === 1 ? 'differs' : 'differ'} from the specs in attributes that cannot be changed in place.`;
