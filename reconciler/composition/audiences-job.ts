@@ -9,6 +9,7 @@ import { UserError } from '../core/user-error.ts';
 import type { Plan } from '../plan/plan.ts';
 import type { OpenEnvironment } from './use-cases.ts';
 import { loadUiSegmentMembers } from './ui-segments.ts';
+import { rolledBack } from './dry-run.ts';
 
 export interface AudienceJobRequest {
   mode: 'plan' | 'run';
@@ -24,7 +25,7 @@ export interface AudienceJobResult {
 }
 
 /** Reads a UI-built segment's members through the App API into the store (see ui-segments.ts). */
-function uiSegmentLoader(ws: OpenEnvironment) {
+export function uiSegmentLoader(ws: OpenEnvironment) {
   return async (segment: string, id: number): Promise<string | undefined> => {
     let note: string | undefined;
     await ws.conn.store.audiences.replaceUiSegmentMembers(segment, async (add) => {
@@ -53,33 +54,23 @@ export async function runAudienceJob(ws: OpenEnvironment, req: AudienceJobReques
   return { evaluation, published, ok };
 }
 
-/** Carries the evaluation out of a transaction that must not commit. */
-class DryRun extends Error {
-  constructor(readonly evaluation: AudienceEvaluation) {
-    super('dry run');
-  }
-}
-
 /**
  * The audience part of a plan's data impact: each evaluated segment's joining and leaving counts against
  * what was last published. Evaluated inside a transaction that is rolled back, so planning writes nothing.
  */
 export async function audienceImpact(ws: OpenEnvironment): Promise<Plan['data_impact']> {
   try {
-    await ws.conn.store.transaction(async () => {
-      throw new DryRun(await evaluateAudiences({ model: ws.model, environment: ws.conn.environment, store: ws.conn.store, now: ws.clock.now(), loadUiSegment: uiSegmentLoader(ws) }));
-    });
+    const evaluation = await rolledBack(ws.conn.store, () =>
+      evaluateAudiences({ model: ws.model, environment: ws.conn.environment, store: ws.conn.store, now: ws.clock.now(), loadUiSegment: uiSegmentLoader(ws) }),
+    );
+    return {
+      status: 'computed',
+      note: 'audience counts from what Customer.io acknowledged; source rows: `tidemark sync plan SOURCE`',
+      sources: [],
+      audiences: evaluation.segments.map((s) => ({ name: s.segment, joining: s.entering, leaving: s.leaving, ...(s.verdict !== 'publish' ? { held: s.reason ?? s.verdict } : {}) })),
+    };
   } catch (err) {
-    if (err instanceof DryRun) {
-      return {
-        status: 'computed',
-        note: 'audience counts from what Customer.io acknowledged; source rows: `tidemark sync plan SOURCE`',
-        sources: [],
-        audiences: err.evaluation.segments.map((s) => ({ name: s.segment, joining: s.entering, leaving: s.leaving, ...(s.verdict !== 'publish' ? { held: s.reason ?? s.verdict } : {}) })),
-      };
-    }
     if (err instanceof UserError) return { status: 'not_computed', note: `audiences could not be evaluated: ${err.message}`, sources: [], audiences: [] };
     throw err;
   }
-  throw new Error('unreachable: the dry run always rolls back');
 }

@@ -1,28 +1,192 @@
 /**
- * The survey job, as far as it is built: `tidemark surveys plan` evaluates the audiences and then each
- * survey target's eligibility at the run's clock, inside a transaction that is rolled back, so planning
- * writes nothing. Sending (the Qualtrics export) comes next (issue 12).
+ * The survey job: `tidemark surveys plan` and `tidemark surveys run`, and the survey part of a plan's data
+ * impact. A run first finishes every send an earlier run left unfinished (the journal), then evaluates the
+ * audiences and each target's eligibility at the run's clock, then sends per target: contacts imported in
+ * bulk into the target's mailing list, one distribution per send, invitations recorded once Qualtrics
+ * acknowledged them. Planning does the same evaluation inside a transaction that is rolled back.
  */
 import { evaluateAudiences } from '../audiences/evaluate.ts';
-import { evaluateEligibility, type EligibilityResult } from '../surveys/eligibility.ts';
+import { UserError } from '../core/user-error.ts';
+import { parseDuration } from '../core/duration.ts';
+import type { QualtricsClient } from '../providers/qualtrics/client.ts';
+import type { SurveySend } from '../state/survey-sends.ts';
+import { evaluateEligibility, surveyTargetOrder, type EligibilityResult, type TargetEligibility } from '../surveys/eligibility.ts';
+import { batchIdFor, emailField, payloadFields } from '../surveys/payload.ts';
+import { advanceSend, type SendOutcome } from '../surveys/send.ts';
+import type { SurveyTargetSpec } from '../spec/schema/index.ts';
+import { uiSegmentLoader } from './audiences-job.ts';
+import { rolledBack } from './dry-run.ts';
 import type { OpenEnvironment } from './use-cases.ts';
 
-class DryRun extends Error {
-  constructor(readonly result: EligibilityResult) {
-    super('dry run');
+/** The distribution's link stays open this long when a target declares no `response_window`. */
+export const DEFAULT_RESPONSE_WINDOW = '72h';
+
+export class SurveySendError extends UserError {
+  override name = 'SurveySendError';
+}
+
+/** Where a target's contacts go: its mailing list, as the last apply created it. */
+interface ListRef {
+  directoryId: string;
+  mailingListId: string;
+}
+
+async function mailingListOf(ws: OpenEnvironment, target: string): Promise<ListRef | undefined> {
+  const managed = await ws.conn.store.getManaged(`qualtrics.mailing_list.${target}`);
+  if (!managed) return undefined;
+  const attrs = (managed.attributes ?? {}) as { directory_id?: unknown };
+  const directoryId = typeof attrs.directory_id === 'string' && attrs.directory_id ? attrs.directory_id : ws.model.workspace?.spec.environments[ws.conn.environment]?.qualtrics?.directory_id;
+  return directoryId ? { directoryId, mailingListId: managed.remoteId } : undefined;
+}
+
+/**
+ * The people Qualtrics reports opted out of a target: unsubscribed from its mailing list or from the
+ * whole directory (the list view reports either as `unsubscribed`), by extRef. Read once per target per
+ * run; a list tidemark has not created yet has nobody in it.
+ */
+function optedOutLoader(ws: OpenEnvironment, client: QualtricsClient | undefined) {
+  return async (target: string): Promise<Set<string>> => {
+    const out = new Set<string>();
+    const list = client ? await mailingListOf(ws, target) : undefined;
+    if (!client || !list) return out;
+    for await (const c of client.listMailingListContacts(list.directoryId, list.mailingListId)) {
+      if (c.unsubscribed === true && typeof c.extRef === 'string' && c.extRef) out.add(c.extRef);
+    }
+    return out;
+  };
+}
+
+async function evaluate(ws: OpenEnvironment, now: Date): Promise<EligibilityResult> {
+  const env = ws.conn.environment;
+  const email = emailField(ws.model);
+  await evaluateAudiences({ model: ws.model, environment: env, store: ws.conn.store, now, loadUiSegment: uiSegmentLoader(ws) });
+  return evaluateEligibility({ model: ws.model, environment: env, store: ws.conn.store, now, optedOut: optedOutLoader(ws, ws.conn.qualtrics), ...(email ? { emailField: email } : {}) });
+}
+
+/** `surveys plan`: the funnel per target at the run's clock; nothing is written or sent. */
+export async function planSurveys(ws: OpenEnvironment): Promise<EligibilityResult> {
+  const now = ws.clock.now();
+  return rolledBack(ws.conn.store, () => evaluate(ws, now));
+}
+
+export interface TargetRun {
+  target: string;
+  /** What eligibility found (counts). */
+  eligibility: TargetEligibility;
+  /** sent: a send reached `recorded`; nothing: nobody to invite; skipped: not sendable (why in `note`); failed. */
+  status: 'sent' | 'nothing' | 'skipped' | 'failed';
+  note?: string;
+  send?: SendOutcome;
+}
+
+export interface SurveyRunResult {
+  at: string;
+  /** Sends an earlier run left unfinished, finished (or abandoned) first. */
+  resumed: SendOutcome[];
+  targets: TargetRun[];
+  /** Everything the run set out to send was sent and recorded. */
+  ok: boolean;
+}
+
+export interface SurveyRunOptions {
+  /** Called between the steps of a send (the crash tests kill the process here). */
+  onStep?: (step: string) => void | Promise<void>;
+  pollIntervalMs?: number;
+  importChunk?: number;
+}
+
+function sendDeps(ws: OpenEnvironment, spec: SurveyTargetSpec, client: QualtricsClient, opts: SurveyRunOptions) {
+  const email = emailField(ws.model);
+  if (!email) throw new SurveySendError('no field declares `format: email`, so there is no address to send survey invitations to', { hint: 'Mark the email attribute in Fields with `format: email`.' });
+  return {
+    journal: ws.conn.store.surveys.sends,
+    qualtrics: client,
+    distribution: spec.distribution!,
+    payload: payloadFields(ws.model, spec.payload),
+    emailField: email,
+    now: () => ws.clock.now(),
+    ...(opts.onStep ? { onStep: opts.onStep } : {}),
+    ...(opts.pollIntervalMs !== undefined ? { pollIntervalMs: opts.pollIntervalMs } : {}),
+    ...(opts.importChunk !== undefined ? { importChunk: opts.importChunk } : {}),
+  };
+}
+
+/** `surveys run`: finish what an earlier run left, evaluate, send. Holds the environment's lock throughout. */
+export async function runSurveys(ws: OpenEnvironment, who: string, opts: SurveyRunOptions = {}): Promise<SurveyRunResult> {
+  const client = ws.conn.qualtrics;
+  if (!client) throw new SurveySendError(`environment ${ws.conn.environment} declares no qualtrics section, so there is nowhere to send surveys`);
+  const lock = await ws.conn.store.acquireLock({ operation: 'surveys run', who });
+  try {
+    const journal = ws.conn.store.surveys.sends;
+    const resumed: SendOutcome[] = [];
+    for (const open of await journal.open()) {
+      const spec = ws.model.surveyTargets.get(open.target)?.spec;
+      if (!spec?.distribution) {
+        await journal.setPhase(open.send_id, 'abandoned', { note: 'its survey target or distribution is no longer declared' });
+        resumed.push({ send_id: open.send_id, target: open.target, phase: 'abandoned', to_invite: 0, invited: 0, held_out: 0, failed: 0, no_email: 0, distribution_id: null, note: 'its survey target or distribution is no longer declared' });
+        continue;
+      }
+      resumed.push(await advanceSend(open, sendDeps(ws, spec, client, opts)));
+    }
+
+    const now = ws.clock.now();
+    const eligibility = await evaluate(ws, now);
+    const targets: TargetRun[] = [];
+    const byName = new Map(surveyTargetOrder(ws.model, ws.conn.environment).map((t) => [t.name, t]));
+    for (const e of eligibility.targets) {
+      const t = byName.get(e.target)!;
+      const run: TargetRun = { target: e.target, eligibility: e, status: 'nothing' };
+      targets.push(run);
+      if (e.eligible + e.held_out === 0) {
+        if (e.waiting) run.note = `${e.waiting} waiting for the send window, which opens ${e.waiting_until}`;
+        continue;
+      }
+      if (!t.spec.distribution) {
+        Object.assign(run, { status: 'skipped', note: 'no `distribution` declared: tidemark has no invitation email to send' });
+        continue;
+      }
+      const list = await mailingListOf(ws, t.name);
+      if (!list) {
+        Object.assign(run, { status: 'failed', note: 'its mailing list does not exist yet: run `tidemark apply` first' });
+        continue;
+      }
+      const plannedAt = now.toISOString();
+      const sendId = `${t.name}@${plannedAt}`;
+      const window = parseDuration(t.spec.response_window ?? DEFAULT_RESPONSE_WINDOW)!;
+      const staged: Omit<SurveySend, 'phase' | 'distribution_id' | 'note'> = {
+        send_id: sendId,
+        target: t.name,
+        survey_id: t.spec.survey,
+        directory_id: list.directoryId,
+        mailing_list_id: list.mailingListId,
+        batch_id: batchIdFor(ws.conn.environment, sendId),
+        planned_at: plannedAt,
+        send_at: plannedAt,
+        expires_at: new Date(now.getTime() + window).toISOString(),
+      };
+      try {
+        if (await journal.get(sendId)) {
+          // The same clock twice (a pinned --now): that send happened; eligibility already excluded its people.
+          Object.assign(run, { status: 'nothing', note: 'already sent at this clock' });
+          continue;
+        }
+        await journal.stage(staged);
+        const send = await advanceSend((await journal.get(sendId))!, sendDeps(ws, t.spec, client, opts));
+        Object.assign(run, { status: send.phase === 'recorded' ? 'sent' : 'failed', send, ...(send.note ? { note: send.note } : {}) });
+      } catch (err) {
+        // Service failures are UserErrors (ProviderError) with redacted messages; anything else is a bug.
+        if (!(err instanceof UserError)) throw err;
+        Object.assign(run, { status: 'failed', note: `${(err as Error).message} (the send resumes on the next run)` });
+      }
+    }
+    const ok = targets.every((t) => t.status !== 'failed') && resumed.every((s) => s.phase === 'recorded');
+    return { at: now.toISOString(), resumed, targets, ok };
+  } finally {
+    await lock.release();
   }
 }
 
-export async function planSurveys(ws: OpenEnvironment): Promise<EligibilityResult> {
-  const now = ws.clock.now();
-  try {
-    await ws.conn.store.transaction(async () => {
-      await evaluateAudiences({ model: ws.model, environment: ws.conn.environment, store: ws.conn.store, now });
-      throw new DryRun(await evaluateEligibility({ model: ws.model, environment: ws.conn.environment, store: ws.conn.store, now }));
-    });
-  } catch (err) {
-    if (err instanceof DryRun) return err.result;
-    throw err;
-  }
-  throw new Error('unreachable: the dry run always rolls back');
+/** The survey part of a plan's data impact: per target, who would be invited and why others are not (counts). */
+export async function surveyImpact(ws: OpenEnvironment): Promise<EligibilityResult> {
+  return planSurveys(ws);
 }

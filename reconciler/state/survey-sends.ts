@@ -63,7 +63,7 @@ export async function stageSend(ctx: AudienceContext, send: Omit<SurveySend, 'ph
     await db.run(
       `INSERT INTO survey_send_members (env, send_id, seq, person_id, held_out)
        SELECT $1, $2, ROW_NUMBER() OVER (ORDER BY held_out, person_id), person_id, held_out
-       FROM survey_candidates WHERE env = $1 AND target = $3`,
+       FROM survey_candidates WHERE env = $1 AND target = $3 AND held_out IN (0, 1)`,
       [env, send.send_id, send.target],
     );
     return sendCounts(ctx, send.send_id);

@@ -114,6 +114,59 @@ export async function dropSurveyCandidates(ctx: AudienceContext, target: string,
   return n;
 }
 
+/**
+ * Removes the target's candidates with no sendable email address in the mirror (absent, or not shaped
+ * like one: the send checks each address again before importing). Resolves to how many.
+ */
+export async function dropSurveyCandidatesWithoutEmail(ctx: AudienceContext, target: string, field: string): Promise<number> {
+  return ctx.db.run(
+    `DELETE FROM survey_candidates WHERE env = $1 AND target = $2
+     AND NOT EXISTS (SELECT 1 FROM mirror_attributes m WHERE m.env = $1 AND m.person_id = survey_candidates.person_id AND m.field = $3
+                     AND m.value LIKE '%_@_%._%' AND m.value NOT LIKE '% %')`,
+    [ctx.env, target, field],
+  );
+}
+
+/** The eligible (not held-out, not waiting) candidates of a target, a page at a time, with their moment and zone value. */
+export async function* surveyCandidateMoments(
+  ctx: AudienceContext,
+  target: string,
+  zoneField: string | undefined,
+  pageSize = 5000,
+): AsyncGenerator<Array<{ person_id: string; moment_ms: number; zone: string | null }>> {
+  const { db, env } = ctx;
+  let after = '';
+  for (;;) {
+    const rows = await db.all<{ person_id: string; moment_ms: number | string; zone: string | null }>(
+      zoneField
+        ? `SELECT c.person_id, c.moment_ms, z.value AS zone FROM survey_candidates c
+           LEFT JOIN mirror_attributes z ON z.env = c.env AND z.person_id = c.person_id AND z.field = $5
+           WHERE c.env = $1 AND c.target = $2 AND c.held_out = 0 AND c.person_id > $3 ORDER BY c.person_id LIMIT $4`
+        : `SELECT person_id, moment_ms, NULL AS zone FROM survey_candidates WHERE env = $1 AND target = $2 AND held_out = 0 AND person_id > $3 ORDER BY person_id LIMIT $4`,
+      zoneField ? [env, target, after, pageSize, zoneField] : [env, target, after, pageSize],
+    );
+    if (rows.length === 0) return;
+    yield rows.map((r) => ({ person_id: r.person_id, moment_ms: Number(r.moment_ms), zone: r.zone }));
+    after = rows[rows.length - 1]!.person_id;
+  }
+}
+
+/**
+ * Marks candidates as waiting for their send window (`held_out = 2`): kept, so no target of lower
+ * priority takes them this run, but neither invited nor held out; the next run in the window decides.
+ * `ids` absent: every eligible candidate of the target. Resolves to how many.
+ */
+export async function markSurveyWaiting(ctx: AudienceContext, target: string, ids?: readonly string[]): Promise<number> {
+  const { db, env } = ctx;
+  if (!ids) return db.run(`UPDATE survey_candidates SET held_out = 2 WHERE env = $1 AND target = $2 AND held_out = 0`, [env, target]);
+  let n = 0;
+  for (let i = 0; i < ids.length; i += 500) {
+    const chunk = ids.slice(i, i + 500);
+    n += await db.run(`UPDATE survey_candidates SET held_out = 2 WHERE env = $1 AND target = $2 AND held_out = 0 AND person_id IN (${chunk.map((_, k) => `$${k + 3}`).join(', ')})`, [env, target, ...chunk]);
+  }
+  return n;
+}
+
 /** Removes from the target's candidates everyone another target already holds (staged earlier, so claimed first). */
 export async function dropClaimedSurveyCandidates(ctx: AudienceContext, target: string): Promise<number> {
   return ctx.db.run(

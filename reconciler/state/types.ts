@@ -418,6 +418,12 @@ export interface SurveyStore {
   stage(req: SurveyStageRequest): Promise<SurveyStageCounts>;
   /** Removes these people from the target's candidates; resolves to how many were there. */
   drop(target: string, ids: Iterable<string>): Promise<number>;
+  /** Eligible candidates with their moment (epoch ms) and the value of `zoneField`, a page at a time. */
+  moments(target: string, zoneField?: string): AsyncGenerator<Array<{ person_id: string; moment_ms: number; zone: string | null }>>;
+  /** Marks candidates (all eligible ones when `ids` is absent) as waiting for their send window. */
+  markWaiting(target: string, ids?: readonly string[]): Promise<number>;
+  /** Removes the target's candidates with no sendable email address in the mirror; resolves to how many. */
+  dropWithoutEmail(target: string, field: string): Promise<number>;
   /** Removes the target's candidates that another (earlier staged) target holds; resolves to how many. */
   dropClaimed(target: string): Promise<number>;
   /** Marks the candidates for whom `held` is true as held out; resolves to how many. */

@@ -124,7 +124,7 @@ for (const b of backends) {
         const expected = cases.filter(([, , inside]) => inside).map(([id]) => id).sort();
         expect(await ids(eligibleIds(w.store, 'fit'))).toEqual(expected);
         expect(r.targets).toEqual([
-          { target: 'fit', audience: cases.length, in_window: expected.length, already_invited: 0, capped: 0, opted_out: 0, claimed_by_other: 0, held_out: 0, eligible: expected.length },
+          { target: 'fit', audience: cases.length, in_window: expected.length, already_invited: 0, capped: 0, opted_out: 0, no_email: 0, waiting: 0, claimed_by_other: 0, held_out: 0, eligible: expected.length },
         ]);
       });
 

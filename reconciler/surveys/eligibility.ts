@@ -16,6 +16,34 @@ import { locate } from '../spec/parse.ts';
 import type { SurveyTargetSpec } from '../spec/schema/index.ts';
 import type { StateStore } from '../state/index.ts';
 import { holdoutShare, inHoldout } from './holdout.ts';
+import { sendWindowClock, type WindowAt } from './send-window.ts';
+
+/** The most two zones' local clocks differ by (UTC−12 to UTC+14), for bounding per-person windows. */
+const ZONE_SPREAD_MS = 26 * 3_600_000;
+
+/** How a target's send window reads at `now`: one zone for everyone, or each person's own. */
+interface WindowPlan {
+  /** The far edge of the moment window, moved back so a deadline that fell in quiet hours still counts. */
+  fromMs: number;
+  /** One zone for everyone: its answer. */
+  single?: WindowAt;
+  /** Each person's zone: the field, and the answers by zone value. */
+  field?: string;
+  clock?: (zone: string | null | undefined) => WindowAt;
+}
+
+function windowPlan(model: SpecModel, spec: SurveyTargetSpec, nowMs: number, beforeMs: number): WindowPlan | undefined {
+  const sw = spec.send_window;
+  if (!sw) return undefined;
+  const brand = model.workspace?.spec.timezone;
+  if (sw.field) {
+    const clock = sendWindowClock(sw, nowMs, sw.fallback_timezone ?? brand ?? 'UTC');
+    // Any person's quiet span ended within a zone spread of the fallback zone's.
+    return { fromMs: Math.min(nowMs, clock(null).quietSince - ZONE_SPREAD_MS) - beforeMs, field: sw.field, clock };
+  }
+  const single = sendWindowClock(sw, nowMs, sw.timezone ?? brand ?? 'UTC')(null);
+  return { fromMs: Math.min(nowMs, single.quietSince) - beforeMs, single };
+}
 
 export class SurveyEligibilityError extends UserError {
   override name = 'SurveyEligibilityError';
@@ -34,6 +62,15 @@ export interface TargetEligibility {
   capped: number;
   /** Removed: Qualtrics reports them unsubscribed, opted out or bounced. */
   opted_out: number;
+  /** Removed: Customer.io holds no email address for them that Qualtrics could send to. */
+  no_email: number;
+  /**
+   * Outside their send window now: not invited this run and never dropped; the next run inside the
+   * window decides (they still count as this target's, so no lower-priority target takes them).
+   */
+  waiting: number;
+  /** When the earliest of the waiting people's window opens (ISO), if anyone waits. */
+  waiting_until?: string;
   /** Removed: a target of higher priority takes them in this run. */
   claimed_by_other: number;
   /** Removed: in this target's holdout (recorded as such by the export, never surveyed by it). */
@@ -56,6 +93,11 @@ export interface EligibilityRequest {
   now: Date;
   /** The people Qualtrics reports unsubscribed, opted out or bounced for a target. Absent: nobody. */
   optedOut?: (target: string) => Promise<Set<string>>;
+  /**
+   * The attribute holding the email address invitations go to. Given: people without a sendable one in
+   * the mirror are removed (counted as `no_email`) before they can claim anyone. Absent: not checked.
+   */
+  emailField?: string;
 }
 
 interface OrderedTarget {
@@ -114,7 +156,8 @@ export async function evaluateEligibility(req: EligibilityRequest): Promise<Elig
     for (const t of targets) {
       const afterMs = parseDuration(t.spec.moment.after)!;
       const beforeMs = parseDuration(t.spec.moment.before)!;
-      const fromMs = nowMs - beforeMs;
+      const win = windowPlan(model, t.spec, nowMs, beforeMs);
+      const fromMs = win ? win.fromMs : nowMs - beforeMs;
       const cap = effectiveCap(model, t.spec, t.name);
       const staged = await surveys.stage({
         target: t.name,
@@ -127,14 +170,50 @@ export async function evaluateEligibility(req: EligibilityRequest): Promise<Elig
       });
       const opted = req.optedOut ? await req.optedOut(t.name) : undefined;
       const opted_out = opted && opted.size ? await surveys.drop(t.name, opted) : 0;
+      const no_email = req.emailField ? await surveys.dropWithoutEmail(t.name, req.emailField) : 0;
+      const w = win ? await applyWindow(store, t.name, win, beforeMs) : { late: 0, waiting: 0 };
       const claimed_by_other = await surveys.dropClaimed(t.name);
       const share = holdoutShare(t.spec.holdout);
       const held_out = share > 0 ? await surveys.markHoldout(t.name, (id) => inHoldout(id, t.name, share)) : 0;
-      const { audience, in_window, already_invited, capped } = staged;
-      out.push({ target: t.name, audience, in_window, already_invited, capped, opted_out, claimed_by_other, held_out, eligible: await surveys.count(t.name) });
+      const { audience, already_invited, capped } = staged;
+      const in_window = staged.in_window - w.late;
+      out.push({ target: t.name, audience, in_window, already_invited, capped, opted_out, no_email, waiting: w.waiting, ...(w.until !== undefined ? { waiting_until: new Date(w.until).toISOString() } : {}), claimed_by_other, held_out, eligible: await surveys.count(t.name) });
     }
   });
   return { at: now.toISOString(), targets: out };
+}
+
+/**
+ * Applies a target's send window to its staged candidates: those whose moment ran out before the last
+ * quiet span ended are late (removed: their window closed while sending was open); those whose window is
+ * closed now wait. One zone: no per-person reads. Each person's zone: a page at a time.
+ */
+async function applyWindow(store: StateStore, target: string, win: WindowPlan, beforeMs: number): Promise<{ late: number; waiting: number; until?: number }> {
+  const surveys = store.surveys;
+  if (win.single) {
+    // The SQL edge was exactly this zone's: nobody staged is late.
+    if (win.single.open) return { late: 0, waiting: 0 };
+    const waiting = await surveys.markWaiting(target);
+    return { late: 0, waiting, ...(waiting ? { until: win.single.opensAt } : {}) };
+  }
+  let late = 0;
+  let waiting = 0;
+  let until: number | undefined;
+  for await (const page of surveys.moments(target, win.field)) {
+    const gone: string[] = [];
+    const wait: string[] = [];
+    for (const c of page) {
+      const at = win.clock!(c.zone);
+      if (c.moment_ms + beforeMs < at.quietSince) gone.push(c.person_id);
+      else if (!at.open) {
+        wait.push(c.person_id);
+        until = until === undefined ? at.opensAt : Math.min(until, at.opensAt);
+      }
+    }
+    if (gone.length) late += await surveys.drop(target, gone);
+    if (wait.length) waiting += await surveys.markWaiting(target, wait);
+  }
+  return { late, waiting, ...(until !== undefined ? { until } : {}) };
 }
 
 /** The person ids the last evaluation found eligible for a target, a page at a time (for the export). */

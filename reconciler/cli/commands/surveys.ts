@@ -1,43 +1,94 @@
 import { parseArgs } from 'node:util';
-import { planSurveys } from '../../composition/surveys-job.ts';
-import { styleFor } from '../../core/style.ts';
+import { planSurveys, runSurveys, type SurveyRunResult } from '../../composition/surveys-job.ts';
+import { whoAmI } from '../../composition/use-cases.ts';
+import { styleFor, type Style } from '../../core/style.ts';
+import type { EligibilityResult, TargetEligibility } from '../../surveys/eligibility.ts';
+import type { SendOutcome } from '../../surveys/send.ts';
 import { UsageError, type Command } from '../command.ts';
 import { publicTarget, withEnvironment, environmentFlags } from '../environment.ts';
 
 export const surveysCommand: Command = {
   name: 'surveys',
-  summary: 'Who each survey target would invite now: audience, moment window, caps, holdout, priority (counts only)',
+  summary: 'Who each survey target invites now (plan: counts only), and sending them through Qualtrics (run)',
   usage: `Usage: tidemark surveys plan [--env E] [--now TIME] [--format text|json]
+       tidemark surveys run  [--env E] [--now TIME] [--format text|json]
 
 plan   evaluates the audiences, then each SurveyTarget at the clock, in priority order:
        audience members → with the trigger event inside the moment window → not already invited
-       by this target in that window → under the frequency cap → not opted out → not claimed by a
-       target of higher priority → outside the holdout (a stable hash of target and id) → would be
-       invited. Counts only; nothing is written or sent.
+       by this target in that window → under the frequency cap → not opted out in Qualtrics →
+       not claimed by a target of higher priority → outside the holdout (a stable hash of target
+       and id) → would be invited. Counts only; nothing is written or sent.
+run    first finishes any send an earlier run left unfinished, then evaluates as plan does and,
+       per target: imports the contacts into the target's mailing list in bulk (extRef = the
+       person's id, the payload as embedded data), creates one distribution of the declared
+       library message to this run's contacts (expiring after the response window), and records
+       each invitation and holdout decision once Qualtrics acknowledged it. Killed at any point,
+       the next run resumes without inviting anyone twice.
 
-Sending (contacts, distributions, recorded invitations) is not built yet; Qualtrics opt-outs are
-not read yet, so "opted out" counts only what tidemark knows (nothing, today).
+Exit codes: 0 done; 1 a target could not be sent (or a resumed send was abandoned); 2 usage.
 `,
   async run(args, ctx) {
     const { values, positionals } = parseArgs({ args, options: { ...environmentFlags, format: { type: 'string', default: 'text' } }, allowPositionals: true, strict: true });
-    if (positionals.length !== 1 || positionals[0] !== 'plan') throw new UsageError('use `surveys plan` (sending is not built yet)');
+    const [sub, ...rest] = positionals;
+    if ((sub !== 'plan' && sub !== 'run') || rest.length) throw new UsageError('use `surveys plan` or `surveys run`');
     if (!['text', 'json'].includes(values.format!)) throw new UsageError(`--format must be text or json (got "${values.format}")`);
     return withEnvironment(ctx, values, async (ws) => {
-      const r = await planSurveys(ws);
-      if (values.format === 'json') {
-        ctx.stdout.write(`${JSON.stringify({ format_version: 1, environment: ws.conn.environment, target: publicTarget(ws.conn.target), ...r }, null, 2)}\n`);
+      const style = styleFor(ctx.stdout, ctx.env);
+      if (sub === 'plan') {
+        const r = await planSurveys(ws);
+        if (values.format === 'json') {
+          ctx.stdout.write(`${JSON.stringify({ format_version: 1, environment: ws.conn.environment, target: publicTarget(ws.conn.target), mode: 'plan', ...r }, null, 2)}\n`);
+          return 0;
+        }
+        ctx.stdout.write(`Survey targets for ${style.bold(ws.conn.environment)} on ${ws.conn.target.label}, at ${r.at} (in priority order)\n`);
+        ctx.stdout.write(renderFunnel(r, style));
         return 0;
       }
-      const style = styleFor(ctx.stdout, ctx.env);
-      ctx.stdout.write(`Survey targets for ${style.bold(ws.conn.environment)} on ${ws.conn.target.label}, at ${r.at} (in priority order)\n`);
-      if (!r.targets.length) ctx.stdout.write('  No SurveyTarget applies to this environment.\n');
-      for (const t of r.targets) {
-        ctx.stdout.write(
-          `  ${style.bold(t.target)}: audience ${t.audience} → in the moment window ${t.in_window} → ` +
-            `already invited −${t.already_invited}, capped −${t.capped}, opted out −${t.opted_out}, claimed by another target −${t.claimed_by_other}, held out −${t.held_out} → ${style.green(`would invite ${t.eligible}`)}\n`,
-        );
+      const r = await runSurveys(ws, whoAmI(ctx.env));
+      if (values.format === 'json') {
+        ctx.stdout.write(`${JSON.stringify({ format_version: 1, environment: ws.conn.environment, target: publicTarget(ws.conn.target), mode: 'run', ...r }, null, 2)}\n`);
+      } else {
+        ctx.stdout.write(`Surveys sent for ${style.bold(ws.conn.environment)} on ${ws.conn.target.label}, at ${r.at} (in priority order)\n`);
+        ctx.stdout.write(renderRun(r, style));
       }
-      return 0;
+      return r.ok ? 0 : 1;
     });
   },
 };
+
+function funnelLine(t: TargetEligibility, style: Style, tail: string): string {
+  return (
+    `  ${style.bold(t.target)}: audience ${t.audience} → in the moment window ${t.in_window} → ` +
+    `already invited −${t.already_invited}, capped −${t.capped}, opted out −${t.opted_out}, no email −${t.no_email}, ${t.waiting ? `waiting for the send window −${t.waiting} (opens ${t.waiting_until}), ` : ''}claimed by another target −${t.claimed_by_other}, held out −${t.held_out} → ${tail}\n`
+  );
+}
+
+export function renderFunnel(r: EligibilityResult, style: Style): string {
+  if (!r.targets.length) return '  No SurveyTarget applies to this environment.\n';
+  return r.targets.map((t) => funnelLine(t, style, style.green(`would invite ${t.eligible}`))).join('');
+}
+
+function sendLine(s: SendOutcome): string {
+  const parts = [`invited ${s.invited}`, `held out ${s.held_out}`];
+  if (s.failed) parts.push(`import failed ${s.failed}`);
+  if (s.no_email) parts.push(`no sendable email ${s.no_email}`);
+  if (s.distribution_id) parts.push(`distribution ${s.distribution_id}`);
+  return parts.join(', ');
+}
+
+export function renderRun(r: SurveyRunResult, style: Style): string {
+  const out: string[] = [];
+  for (const s of r.resumed) {
+    const line = `  resumed ${s.target} (send of ${s.send_id.slice(s.target.length + 1)}): ${s.phase === 'recorded' ? sendLine(s) : `${s.phase}${s.note ? `: ${s.note}` : ''}`}`;
+    out.push(s.phase === 'recorded' ? line : style.yellow(line));
+  }
+  if (!r.targets.length) out.push('  No SurveyTarget applies to this environment.');
+  for (const t of r.targets) {
+    out.push(funnelLine(t.eligibility, style, `eligible ${t.eligibility.eligible}`).trimEnd());
+    if (t.status === 'sent' && t.send) out.push(`    ${style.green('✓')} ${sendLine(t.send)}`);
+    else if (t.status === 'failed') out.push(`    ${style.red('✗')} not sent: ${t.note ?? 'failed'}`);
+    else if (t.status === 'skipped') out.push(style.dim(`    not sent: ${t.note}`));
+    else out.push(style.dim(`    nothing to send${t.note ? ` (${t.note})` : ''}`));
+  }
+  return `${out.join('\n')}\n`;
+}
