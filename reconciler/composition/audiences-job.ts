@@ -5,11 +5,8 @@
  */
 import { evaluateAudiences, type AudienceEvaluation } from '../audiences/evaluate.ts';
 import { publishSegment, type PublishOutcome } from '../audiences/publish.ts';
-import { UserError } from '../core/user-error.ts';
-import type { Plan } from '../plan/plan.ts';
 import type { OpenEnvironment } from './use-cases.ts';
 import { loadUiSegmentMembers } from './ui-segments.ts';
-import { rolledBack } from './dry-run.ts';
 
 export interface AudienceJobRequest {
   mode: 'plan' | 'run';
@@ -52,25 +49,4 @@ export async function runAudienceJob(ws: OpenEnvironment, req: AudienceJobReques
   // Frozen and held segments did what they should (nothing); an error or an unapplied segment did not.
   const ok = published.every((p) => !p.error && !(p.skipped && /not created yet/.test(p.skipped)));
   return { evaluation, published, ok };
-}
-
-/**
- * The audience part of a plan's data impact: each evaluated segment's joining and leaving counts against
- * what was last published. Evaluated inside a transaction that is rolled back, so planning writes nothing.
- */
-export async function audienceImpact(ws: OpenEnvironment): Promise<Plan['data_impact']> {
-  try {
-    const evaluation = await rolledBack(ws.conn.store, () =>
-      evaluateAudiences({ model: ws.model, environment: ws.conn.environment, store: ws.conn.store, now: ws.clock.now(), loadUiSegment: uiSegmentLoader(ws) }),
-    );
-    return {
-      status: 'computed',
-      note: 'audience counts from what Customer.io acknowledged; source rows: `tidemark sync plan SOURCE`',
-      sources: [],
-      audiences: evaluation.segments.map((s) => ({ name: s.segment, joining: s.entering, leaving: s.leaving, ...(s.verdict !== 'publish' ? { held: s.reason ?? s.verdict } : {}) })),
-    };
-  } catch (err) {
-    if (err instanceof UserError) return { status: 'not_computed', note: `audiences could not be evaluated: ${err.message}`, sources: [], audiences: [] };
-    throw err;
-  }
 }

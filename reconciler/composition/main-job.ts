@@ -13,6 +13,7 @@ import { applyChanges, isProtected, makePlan, type ApplyOutcome } from './use-ca
 import type { OpenEnvironment } from './use-cases.ts';
 import { worldOptions, type WorldOverrides } from './world.ts';
 import { runAudienceJob, type AudienceJobResult } from './audiences-job.ts';
+import { runSurveys, type SurveyRunResult } from './surveys-job.ts';
 
 export interface MainJobRequest {
   allowDelete: boolean;
@@ -37,6 +38,8 @@ export interface MainJobEvents {
   synced?(report: SyncReport): void;
   audiencesStarting?(): void;
   audiences?(result: AudienceJobResult): void;
+  surveysStarting?(): void;
+  surveys?(result: SurveyRunResult): void;
   freshness?(statuses: SourceStatus[]): void;
 }
 
@@ -54,6 +57,8 @@ export interface MainJobResult {
   plan?: Plan;
   apply?: ApplyOutcome;
   audiences?: AudienceJobResult;
+  /** Absent when the environment has no Qualtrics or no survey target. */
+  surveys?: SurveyRunResult;
   reports: SyncReport[];
   notRun: NotRun[];
   /** Sources with freshness alerts. */
@@ -104,13 +109,21 @@ export async function runMainJob(ws: OpenEnvironment, req: MainJobRequest, on: M
   const audiences = await runAudienceJob(ws, { mode: 'run' });
   on.audiences?.(audiences);
 
+  // Surveys after the audiences they are sent to; they finish what an earlier run left first.
+  let surveys: SurveyRunResult | undefined;
+  if (ws.conn.qualtrics && [...ws.model.surveyTargets.values()].length > 0) {
+    on.surveysStarting?.();
+    surveys = await runSurveys(ws, req.who);
+    on.surveys?.(surveys);
+  }
+
   const { statuses } = await checkFreshness(ws, DEFAULT_REJECT_RATE_THRESHOLD);
   on.freshness?.(statuses);
   const alerting = statuses.filter((st) => st.alerts.length > 0).map((st) => st.source);
   // A frozen, emptied or held audience needs attention as much as a stale source does.
   const alerts = statuses.reduce((n, st) => n + st.alerts.length, 0) + audiences.evaluation.segments.filter((s) => s.verdict !== 'publish').length;
-  const result = { alerts, plan, apply: outcome, audiences, reports: syncs.reports, notRun, alerting };
+  const result = { alerts, plan, apply: outcome, audiences, ...(surveys ? { surveys } : {}), reports: syncs.reports, notRun, alerting };
   // A source that never succeeded and did not run this time should have: the job did not do its work.
-  if (!configOk || !syncs.ok || !audiences.ok || notRun.some((n) => n.reason === 'never_synced')) return { status: 'failed', ...result };
+  if (!configOk || !syncs.ok || !audiences.ok || (surveys && !surveys.ok) || notRun.some((n) => n.reason === 'never_synced')) return { status: 'failed', ...result };
   return { status: alerts > 0 ? 'alerts' : 'ok', ...result };
 }

@@ -16,6 +16,7 @@ import { advanceSend, type SendOutcome } from '../surveys/send.ts';
 import type { SurveyTargetSpec } from '../spec/schema/index.ts';
 import { uiSegmentLoader } from './audiences-job.ts';
 import { rolledBack } from './dry-run.ts';
+import { checkSurveyPayloads } from './survey-mapping.ts';
 import type { OpenEnvironment } from './use-cases.ts';
 
 /** The distribution's link stays open this long when a target declares no `response_window`. */
@@ -44,7 +45,7 @@ async function mailingListOf(ws: OpenEnvironment, target: string): Promise<ListR
  * whole directory (the list view reports either as `unsubscribed`), by extRef. Read once per target per
  * run; a list tidemark has not created yet has nobody in it.
  */
-function optedOutLoader(ws: OpenEnvironment, client: QualtricsClient | undefined) {
+export function optedOutLoader(ws: OpenEnvironment, client: QualtricsClient | undefined) {
   return async (target: string): Promise<Set<string>> => {
     const out = new Set<string>();
     const list = client ? await mailingListOf(ws, target) : undefined;
@@ -132,6 +133,9 @@ export async function runSurveys(ws: OpenEnvironment, who: string, opts: SurveyR
     const now = ws.clock.now();
     const eligibility = await evaluate(ws, now);
     const targets: TargetRun[] = [];
+    // The surveys themselves, read right before sending: a payload field CX renamed or removed in the
+    // survey's flow would reach Qualtrics as data nobody reads, so that target waits for the fix.
+    const payloadCheck = new Map((await checkSurveyPayloads(ws)).findings.map((f) => [f.target, f]));
     const byName = new Map(surveyTargetOrder(ws.model, ws.conn.environment).map((t) => [t.name, t]));
     for (const e of eligibility.targets) {
       const t = byName.get(e.target)!;
@@ -143,6 +147,17 @@ export async function runSurveys(ws: OpenEnvironment, who: string, opts: SurveyR
       }
       if (!t.spec.distribution) {
         Object.assign(run, { status: 'skipped', note: 'no `distribution` declared: tidemark has no invitation email to send' });
+        continue;
+      }
+      const check = payloadCheck.get(t.name);
+      if (check?.blocksSend) {
+        const why =
+          check.status === 'drift'
+            ? `survey ${check.survey} no longer reads payload field(s) ${check.notRead.map((f) => f.field).join(', ')} (drift, REF011: \`tidemark plan\` shows it)`
+            : check.status === 'missing_survey'
+              ? `survey ${check.survey} does not exist (REF010)`
+              : `the fields survey ${check.survey} reads could not be checked (${check.status})`;
+        Object.assign(run, { status: 'failed', note: `not sent: ${why}` });
         continue;
       }
       const list = await mailingListOf(ws, t.name);

@@ -21,7 +21,7 @@ import { connect, type Connection, type ConnectOptions } from './connect.ts';
 import { executePlan, type ApplyResult, type ApplyContext } from '../apply/executor.ts';
 import { recoverInterruptedApplies, type RecoveryReport } from '../apply/recovery.ts';
 import { refreshLive } from './refresh.ts';
-import { audienceImpact } from './audiences-job.ts';
+import { dataImpact } from './data-impact.ts';
 import { readReferencedSegments, referencedSegmentDiagnostics } from './ui-segments.ts';
 import { checkSurveyPayloads } from './survey-mapping.ts';
 import { specsRevision } from './revision.ts';
@@ -91,7 +91,7 @@ export async function makePlan(ws: OpenEnvironment, options: PlanOptions): Promi
   });
   // A reference the target lacks cannot be evaluated: the impact waits for it to be fixed.
   if (hasErrors(referenced)) return plan;
-  return { ...plan, data_impact: await audienceImpact(ws) };
+  return { ...plan, data_impact: await dataImpact(ws) };
 }
 
 /** `protected: true` on the environment: applies take a saved (reviewed) plan only. */

@@ -65,6 +65,22 @@ export interface DataImpact {
   sources: Array<{ name: string; new: number; changed: number; unchanged: number; rejected: number; null_blocked: number }>;
   /** `held`: not published this run (frozen by a stale source, emptied, or outside its `expect`), with why. */
   audiences: Array<{ name: string; joining: number; leaving: number; held?: string }>;
+  /**
+   * Per survey target, what the next `surveys run` would do at the plan's clock: `would_invite`, and why
+   * the others in the moment window are not (absent in plans written before surveys were planned).
+   */
+  surveys?: Array<{
+    name: string;
+    would_invite: number;
+    held_out: number;
+    in_window: number;
+    already_invited: number;
+    capped: number;
+    opted_out: number;
+    no_email: number;
+    claimed_by_other: number;
+    waiting: number;
+  }>;
 }
 
 export interface PlanTarget {

@@ -55,12 +55,20 @@ describe('tidemark start on the embedded sandbox', () => {
     expect(segments.find((g) => g.name === 'tidemark: vip_customers')?.members.length).toBe(Number(vip![1]));
     expect(first.stdout).toMatch(/winback_eligible: \d+ members, \+\d+ entering/);
 
-    // Who each survey target would invite now, from the same world: counts only, and planning writes nothing.
+    // The surveys went out: per target, the people eligible now were imported into its Qualtrics list and
+    // sent one distribution; the invitations are recorded, counts only on screen.
+    const sent = (t: string) => Number(new RegExp(`${t}: audience \\d+ → in the moment window \\d+ → .*\\n {4}✓ invited (\\d+), held out \\d+`).exec(first.stdout)?.[1]);
+    for (const t of ['post_purchase_fit', 'lapsed_diagnosis']) expect(sent(t), first.stdout).toBeGreaterThan(10);
+    const qualtrics = (JSON.parse(readFileSync(path.join(dir, '.tidemark/sandbox/staging.json'), 'utf8')) as { services: { qualtrics: { distributions: Array<{ recipients: { transactionBatchId: string | null } }> } } }).services.qualtrics;
+    expect(qualtrics.distributions.length).toBe(3);
+    for (const d of qualtrics.distributions) expect(d.recipients.transactionBatchId).toMatch(/^BT_/);
+    expect(first.stdout).not.toMatch(/6011\d{9}/);
+
+    // Afterwards nobody is left to invite at the same clock, and planning writes nothing.
     const surveys = await runCli(['surveys', 'plan', '--now', '2026-12-02T12:00:00Z'], { cwd: dir, env });
     expect(surveys.code, surveys.stdout + surveys.stderr).toBe(0);
     const invite = (t: string) => Number(new RegExp(`${t}: audience \\d+ → in the moment window \\d+ → .* would invite (\\d+)`).exec(surveys.stdout)?.[1]);
-    for (const t of ['post_purchase_fit', 'lapsed_diagnosis']) expect(invite(t), surveys.stdout).toBeGreaterThan(10);
-    expect(surveys.stdout).not.toMatch(/6011\d{9}/);
+    for (const t of ['post_purchase_fit', 'lapsed_diagnosis', 'cancel_intent_reason']) expect(invite(t), surveys.stdout).toBe(0);
     const again = await runCli(['surveys', 'plan', '--now', '2026-12-02T12:00:00Z'], { cwd: dir, env });
     expect(again.stdout).toBe(surveys.stdout);
 

@@ -9,6 +9,7 @@ import { UsageError, type Command, type CommandContext } from '../command.ts';
 import { renderDiagnosticsText, renderSummaryText } from '../../plan/render/diagnostics.ts';
 import { withEnvironment, environmentFlags } from '../environment.ts';
 import { renderAudiences } from './audiences.ts';
+import { renderRun } from './surveys.ts';
 
 /**
  * The main job (`npm start`): what the scheduled workflow runs, in order: validate, plan, apply, the due
@@ -32,7 +33,10 @@ The main job, as the scheduled workflow runs it:
      warehouse (PGlite on 127.0.0.1) and file sources read the world's exports;
   5. evaluate the declared segments from what Customer.io acknowledged and publish them
      (frozen while a guarded source is stale; held when membership leaves its \`expect\`);
-  6. report freshness, then a summary.
+  6. send the surveys: per SurveyTarget, the people eligible now (audience, moment window,
+     caps, holdout, priority, send window) are imported into its Qualtrics mailing list and
+     sent one distribution; a send an earlier run left unfinished is finished first;
+  7. report freshness, then a summary.
 
   --now TIME   the clock (ISO-8601 with a zone; also TIDEMARK_NOW): schedules, freshness and
                the sandbox world read it, so "delivered 7-14 days ago" holds on any day
@@ -60,6 +64,7 @@ should have run did not); 3 done, but a source is stale, failed earlier or rejec
 
     return withEnvironment(ctx, values, async (ws) => {
       let synced = 0;
+      let surveysShown = false;
       const result = await runMainJob(
         ws,
         {
@@ -99,8 +104,13 @@ should have run did not); 3 done, but a source is stale, failed earlier or rejec
             ctx.stdout.write(style.bold('\n5. Audiences\n'));
           },
           audiences: (r) => ctx.stdout.write(renderAudiences(r, style)),
+          surveysStarting: () => {
+            surveysShown = true;
+            ctx.stdout.write(style.bold('\n6. Surveys\n'));
+          },
+          surveys: (r) => ctx.stdout.write(renderRun(r, style)),
           freshness: (statuses) => {
-            ctx.stdout.write(style.bold('\n6. Freshness\n'));
+            ctx.stdout.write(style.bold(`\n${surveysShown ? 7 : 6}. Freshness\n`));
             for (const st of statuses) {
               ctx.stdout.write(`  ${st.alerts.length ? style.red('✗') : style.green('✓')} ${st.source}${st.alerts.length ? `: ${st.alerts.map((a) => a.message).join('; ')}` : ''}\n`);
             }
@@ -143,6 +153,11 @@ function renderSummary(r: MainJobResult, environment: string, where: string, ctx
   for (const p of r.audiences?.published ?? []) {
     if (p.skipped) out.push(style.dim(`  audience ${p.segment}: not published (${p.skipped})`));
     else out.push(`  audience ${p.segment}: +${p.added} −${p.removed}${p.error ? style.red(` — ${p.error}`) : ''}`);
+  }
+  for (const t of r.surveys?.targets ?? []) {
+    if (t.status === 'sent' && t.send) out.push(`  survey ${t.target}: invited ${t.send.invited}, held out ${t.send.held_out}`);
+    else if (t.status === 'failed') out.push(style.red(`  survey ${t.target}: not sent — ${t.note ?? 'failed'}`));
+    else if (t.status === 'skipped') out.push(style.dim(`  survey ${t.target}: not sent (${t.note})`));
   }
   for (const n of r.notRun) {
     out.push(n.reason === 'never_synced' ? style.red(`  ${n.source}: never synced, and not run now`) : style.dim(`  ${n.source}: not due (its schedule has not fired since the last run)`));

@@ -223,7 +223,8 @@ function detailsBlock(change: Change): string {
 
 function dataImpact(impact: DataImpact): string {
   if (impact.status === 'not_computed') return `Not computed${impact.note ? `: ${mdText(impact.note)}` : ''}.\n`;
-  if (impact.sources.length === 0 && impact.audiences.length === 0) return 'No source rows or audience members change.\n';
+  const surveys = impact.surveys ?? [];
+  if (impact.sources.length === 0 && impact.audiences.length === 0 && surveys.length === 0) return 'No source rows or audience members change.\n';
   const tables: string[] = [];
   if (impact.sources.length > 0) {
     tables.push(
@@ -235,6 +236,14 @@ function dataImpact(impact: DataImpact): string {
     tables.push(
       '| Audience | Joining | Leaving |\n| --- | ---: | ---: |\n' +
         impact.audiences.map((a) => `| ${mdText(a.name)}${a.held ? ` (held: ${mdText(a.held)})` : ''} | ${mdText(String(a.joining))} | ${mdText(String(a.leaving))} |\n`).join(''),
+    );
+  }
+  if (surveys.length > 0) {
+    tables.push(
+      '| Survey target | Would invite | Held out | In window | Already invited | Capped | Opted out | No email | Claimed | Waiting |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n' +
+        surveys
+          .map((t) => `| ${mdText(t.name)} | ${[t.would_invite, t.held_out, t.in_window, t.already_invited, t.capped, t.opted_out, t.no_email, t.claimed_by_other, t.waiting].map((n) => mdText(String(n))).join(' | ')} |\n`)
+          .join(''),
     );
   }
   return tables.join('\n');

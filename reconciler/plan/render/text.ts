@@ -260,7 +260,8 @@ function dataImpactLines(impact: DataImpact, style: Style): string[] {
   if (impact.status === 'not_computed') {
     return [`${style.bold('Data impact:')} not computed${impact.note ? ` (${escapeControls(impact.note)})` : ''}.`];
   }
-  if (impact.sources.length === 0 && impact.audiences.length === 0) {
+  const surveys = impact.surveys ?? [];
+  if (impact.sources.length === 0 && impact.audiences.length === 0 && surveys.length === 0) {
     return [`${style.bold('Data impact:')} no source rows or audience members change.`];
   }
   const lines = [style.bold('Data impact:')];
@@ -276,6 +277,15 @@ function dataImpactLines(impact: DataImpact, style: Style): string[] {
     if (impact.sources.length > 0) lines.push('');
     lines.push(...table(['Audience', 'Joining', 'Leaving'], impact.audiences.map((a) => [escapeControls(a.name), String(a.joining), String(a.leaving)])));
     for (const a of impact.audiences) if (a.held) lines.push(`  ${escapeControls(a.name)} is not published this run: ${escapeControls(a.held)}`);
+  }
+  if (surveys.length > 0) {
+    if (impact.sources.length > 0 || impact.audiences.length > 0) lines.push('');
+    lines.push(
+      ...table(
+        ['Survey target', 'Would invite', 'Held out', 'In window', 'Already invited', 'Capped', 'Opted out', 'No email', 'Claimed', 'Waiting'],
+        surveys.map((t) => [escapeControls(t.name), ...[t.would_invite, t.held_out, t.in_window, t.already_invited, t.capped, t.opted_out, t.no_email, t.claimed_by_other, t.waiting].map(String)]),
+      ),
+    );
   }
   return lines;
 }
