@@ -3,10 +3,17 @@
  * Postgres, so the database computes membership instead of tidemark walking every profile. Pure: no I/O,
  * and `now` is an argument, so the same spec and mirror give the same members at the same instant.
  *
- * Every condition compiles to a boolean predicate on one person row `p` of mirror_people (EXISTS /
- * NOT EXISTS probes, AND, OR, NOT). Predicates rather than INTERSECT/UNION/EXCEPT of sets because SQLite
- * does not accept parenthesised compound SELECTs, and because EXISTS is never NULL, so NOT is a plain
- * complement within mirror_people with no three-valued-logic surprises.
+ * Every condition compiles to a boolean predicate on one person row `p` of mirror_people (membership
+ * probes, AND, OR, NOT). Predicates rather than INTERSECT/UNION/EXCEPT of sets because SQLite does not
+ * accept parenthesised compound SELECTs, and because a probe is never NULL (every person_id column is NOT
+ * NULL), so NOT is a plain complement within mirror_people with no three-valued-logic surprises.
+ *
+ * The probe's form depends on the engine, not its meaning. SQLite never decorrelates a subquery, so a
+ * correlated EXISTS costs one index seek per person per condition; there a probe is
+ * `p.person_id IN (SELECT … )`, which SQLite computes once (reading one field of everyone, a contiguous
+ * range of mirror_attributes) and then looks up in memory. Postgres turns a correlated EXISTS into a
+ * semi or anti join, or a hashed subplan under OR, and never into a per-row rescan, which its NOT IN can
+ * become; there a probe stays `EXISTS (SELECT 1 … WHERE x.person_id = p.person_id …)`.
  *
  * Values are always bound as parameters, never spliced into the text; only placeholders differ by
  * dialect (`?` for SQLite, `$n` for Postgres).
@@ -38,6 +45,11 @@ export interface CompileContext {
   uiSegmentMembers?: boolean;
   /** The segment being compiled, for messages and to catch a reference back to itself. */
   name?: string;
+  /**
+   * Segments whose members this evaluation already stored in `audience_candidates` (at the same `nowMs`,
+   * from the same mirror): a reference to one reads them instead of evaluating its conditions again.
+   */
+  storedSegments?: ReadonlySet<string>;
 }
 
 export interface CompiledSegment {
@@ -100,18 +112,34 @@ class Compiler {
     if (inner === null) {
       // A segment built in Customer.io's UI: its members were read through the App API into their own table.
       if (this.ctx.uiSegmentMembers) {
-        return `EXISTS (SELECT 1 FROM ui_segment_members u WHERE u.env = ${this.bind(this.ctx.env)} AND u.segment = ${this.bind(name)} AND u.person_id = p.person_id)`;
+        return this.member('ui_segment_members', 'u', `u.env = ${this.bind(this.ctx.env)} AND u.segment = ${this.bind(name)}`);
       }
       this.fail(stack, `references segment ${name}, which has no conditions (it points at a Customer.io segment), so its members are not in the mirror`);
+    }
+    // Its members as stored earlier in this evaluation. Its conditions are still compiled (and thrown
+    // away, with their binds) so that a cycle through it or an error in it is reported as when inlined.
+    if (this.ctx.storedSegments?.has(name)) {
+      new Compiler(this.ctx).condition(inner, [...stack, name]);
+      return this.member('audience_candidates', 'c', `c.env = ${this.bind(this.ctx.env)} AND c.segment = ${this.bind(name)}`);
     }
     // Inlined: the referenced segment's predicate reads the same `p`, so it is exactly its membership.
     return this.condition(inner, [...stack, name]);
   }
 
+  /**
+   * `p` is a member when a row of `table` (as `alias`) satisfies `where`, whose binds are already made
+   * (this adds none, so the text order of the placeholders holds). See the header for the two forms.
+   */
+  private member(table: string, alias: string, where: string): string {
+    return this.ctx.dialect === 'sqlite'
+      ? `p.person_id IN (SELECT ${alias}.person_id FROM ${table} ${alias} WHERE ${where})`
+      : `EXISTS (SELECT 1 FROM ${table} ${alias} WHERE ${alias}.person_id = p.person_id AND ${where})`;
+  }
+
   private attrProbe(field: string, extra: string): string {
     const env = this.bind(this.ctx.env);
     const f = this.bind(field);
-    return `EXISTS (SELECT 1 FROM mirror_attributes a WHERE a.env = ${env} AND a.person_id = p.person_id AND a.field = ${f}${extra ? ` AND ${extra}` : ''})`;
+    return this.member('mirror_attributes', 'a', `a.env = ${env} AND a.field = ${f}${extra ? ` AND ${extra}` : ''}`);
   }
 
   private attribute(a: AttributeCondition, stack: string[]): string {
@@ -131,7 +159,7 @@ class Compiler {
         const env = this.bind(this.ctx.env);
         const f = this.bind(a.field);
         const p = this.bind(v);
-        return `EXISTS (SELECT 1 FROM mirror_attributes a WHERE a.env = ${env} AND a.person_id = p.person_id AND a.field = ${f} AND a.${col} ${a.op === 'eq' ? '=' : '<>'} ${p})`;
+        return this.member('mirror_attributes', 'a', `a.env = ${env} AND a.field = ${f} AND a.${col} ${a.op === 'eq' ? '=' : '<>'} ${p}`);
       }
       case 'in':
       case 'not_in': {
@@ -143,9 +171,8 @@ class Compiler {
         const col = columnOf(type);
         const env = this.bind(this.ctx.env);
         const f = this.bind(a.field);
-        const base = `EXISTS (SELECT 1 FROM mirror_attributes a WHERE a.env = ${env} AND a.person_id = p.person_id AND a.field = ${f}`;
         const list = values.map((v) => this.bind(v)).join(', ');
-        return `${base} AND a.${col} ${a.op === 'in' ? 'IN' : 'NOT IN'} (${list}))`;
+        return this.member('mirror_attributes', 'a', `a.env = ${env} AND a.field = ${f} AND a.${col} ${a.op === 'in' ? 'IN' : 'NOT IN'} (${list})`);
       }
       case 'gt':
       case 'gte':
@@ -159,7 +186,7 @@ class Compiler {
         const env = this.bind(this.ctx.env);
         const f = this.bind(a.field);
         const p = this.bind(v);
-        return `EXISTS (SELECT 1 FROM mirror_attributes a WHERE a.env = ${env} AND a.person_id = p.person_id AND a.field = ${f} AND a.${columnOf(type)} ${sym} ${p})`;
+        return this.member('mirror_attributes', 'a', `a.env = ${env} AND a.field = ${f} AND a.${columnOf(type)} ${sym} ${p}`);
       }
       case 'between': {
         if (type !== 'number' && type !== 'timestamp') {
@@ -172,7 +199,7 @@ class Compiler {
         const f = this.bind(a.field);
         const col = columnOf(type);
         // Both ends included, as SQL BETWEEN; a reversed pair matches no one (the schema refuses it).
-        return `EXISTS (SELECT 1 FROM mirror_attributes a WHERE a.env = ${env} AND a.person_id = p.person_id AND a.field = ${f} AND a.${col} >= ${this.bind(lo)} AND a.${col} <= ${this.bind(hi)})`;
+        return this.member('mirror_attributes', 'a', `a.env = ${env} AND a.field = ${f} AND a.${col} >= ${this.bind(lo)} AND a.${col} <= ${this.bind(hi)}`);
       }
       case 'contains': {
         if (type !== 'string' && type !== 'enum') this.fail(stack, `${where} looks for text, which needs a string field; ${a.field} is ${type}`);
@@ -184,7 +211,7 @@ class Compiler {
         // empty needle, so the two engines agree on every input (LIKE would not: its case folding and
         // escapes differ).
         const fn = this.ctx.dialect === 'postgres' ? 'strpos' : 'instr';
-        return `EXISTS (SELECT 1 FROM mirror_attributes a WHERE a.env = ${env} AND a.person_id = p.person_id AND a.field = ${f} AND ${fn}(a.value, ${needle}) > 0)`;
+        return this.member('mirror_attributes', 'a', `a.env = ${env} AND a.field = ${f} AND ${fn}(a.value, ${needle}) > 0`);
       }
       case 'within':
       case 'older_than': {
@@ -195,7 +222,7 @@ class Compiler {
         const f = this.bind(a.field);
         const edge = this.bind(this.ctx.nowMs - d);
         const cond = a.op === 'within' ? `a.ts_ms >= ${edge} AND a.ts_ms <= ${this.bind(this.ctx.nowMs)}` : `a.ts_ms < ${edge}`;
-        return `EXISTS (SELECT 1 FROM mirror_attributes a WHERE a.env = ${env} AND a.person_id = p.person_id AND a.field = ${f} AND ${cond})`;
+        return this.member('mirror_attributes', 'a', `a.env = ${env} AND a.field = ${f} AND ${cond}`);
       }
     }
   }
@@ -240,13 +267,21 @@ class Compiler {
     const name = this.bind(e.name);
     const upper = this.bind(this.ctx.nowMs - from);
     const lower = to === undefined ? '' : ` AND ev.occurred_ms > ${this.bind(this.ctx.nowMs - to)}`;
-    const where = `ev.env = ${env} AND ev.person_id = p.person_id AND ev.name = ${name} AND ev.occurred_ms <= ${upper}${lower}`;
-    // The default (at least one) stays an EXISTS probe, which stops at the first row; only a real count
-    // pays for COUNT(*).
-    const probe =
-      min === 1 && max === undefined
-        ? `EXISTS (SELECT 1 FROM mirror_events ev WHERE ${where})`
-        : `((SELECT COUNT(*) FROM mirror_events ev WHERE ${where}) ${max === undefined ? `>= ${this.bind(min)}` : `BETWEEN ${this.bind(min)} AND ${this.bind(max)}`})`;
+    const window = `ev.env = ${env} AND ev.name = ${name} AND ev.occurred_ms <= ${upper}${lower}`;
+    let probe: string;
+    if (min === 1 && max === undefined) {
+      // The default (at least one) is a plain membership probe; only a real count pays for COUNT(*).
+      probe = this.member('mirror_events', 'ev', window);
+    } else if (this.ctx.dialect === 'postgres') {
+      probe = `((SELECT COUNT(*) FROM mirror_events ev WHERE ev.person_id = p.person_id AND ${window}) ${max === undefined ? `>= ${this.bind(min)}` : `BETWEEN ${this.bind(min)} AND ${this.bind(max)}`})`;
+    } else {
+      // Counted once per person who has any such event; those who have none have a count of 0, which is
+      // in min..max exactly when min <= 0, so then the members are everyone outside the people whose
+      // count is out of range.
+      const range = max === undefined ? `>= ${this.bind(min)}` : `BETWEEN ${this.bind(min)} AND ${this.bind(max)}`;
+      const grouped = (having: string) => `p.person_id IN (SELECT ev.person_id FROM mirror_events ev WHERE ${window} GROUP BY ev.person_id HAVING ${having})`;
+      probe = min >= 1 ? grouped(`COUNT(*) ${range}`) : `(NOT ${grouped(`NOT (COUNT(*) ${range})`)})`;
+    }
     return e.occurred === false ? `(NOT ${probe})` : probe;
   }
 }

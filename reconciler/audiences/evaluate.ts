@@ -92,8 +92,11 @@ export async function evaluateAudiences(req: EvaluateRequest): Promise<AudienceE
       if (note) notes.push(note);
     }
   }
-  const out: SegmentEvaluation[] = [];
-  for (const seg of evaluatedSegments(model, environment)) {
+  // Referenced segments first, so a reference reads the members just stored instead of evaluating the
+  // referenced conditions again (`reachable: any of three segments` would otherwise run all three twice).
+  const stored = new Set<string>();
+  const segments = evaluatedSegments(model, environment);
+  for (const seg of dependencyOrder(segments, model)) {
     const compiled = compileSegment(seg.spec.conditions!, {
       dialect: audiences.dialect,
       env: audiences.env,
@@ -101,6 +104,7 @@ export async function evaluateAudiences(req: EvaluateRequest): Promise<AudienceE
       fieldTypes,
       name: seg.name,
       uiSegmentMembers: !!req.loadUiSegment,
+      storedSegments: stored,
       segmentConditions: (n) => {
         const other = model.segments.get(n);
         if (!other) return undefined;
@@ -108,6 +112,10 @@ export async function evaluateAudiences(req: EvaluateRequest): Promise<AudienceE
       },
     });
     await audiences.storeCandidates(seg.name, dollarPlaceholders(compiled.sql, audiences.dialect), compiled.params);
+    stored.add(seg.name);
+  }
+  const out: SegmentEvaluation[] = [];
+  for (const seg of segments) {
     const delta = await audiences.delta(seg.name);
     const published = await audiences.publishedCount(seg.name);
     const base = { segment: seg.name, ...delta, published, publish: { customerio_segment: !!seg.spec.publish?.customerio_segment, ...(seg.spec.publish?.attribute ? { attribute: seg.spec.publish.attribute } : {}) } };
@@ -129,6 +137,38 @@ export async function evaluateAudiences(req: EvaluateRequest): Promise<AudienceE
   const groups: AudienceEvaluation['groups'] = [];
   for (const [group, names] of [...byGroup].sort(([a], [b]) => (a < b ? -1 : 1))) groups.push({ group, segments: names, overlap: await audiences.overlap(names) });
   return { at: now.toISOString(), mirror, segments: out, groups, notes };
+}
+
+/**
+ * The segments in an order where each comes after the evaluated segments it references (directly, or
+ * through segments that are not evaluated here and so are inlined); otherwise by name. A cycle is left to
+ * the compiler to report.
+ */
+function dependencyOrder<T extends { name: string; spec: Guarded }>(segments: readonly T[], model: SpecModel): T[] {
+  const byName = new Map(segments.map((s) => [s.name, s]));
+  const out: T[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (seg: T) => {
+    if (state.has(seg.name)) return;
+    state.set(seg.name, 'visiting');
+    const seen = new Set<string>();
+    const refs = (cond: Condition) =>
+      walkConditions(cond, [], (c) => {
+        if (c.segment === undefined || seen.has(c.segment)) return;
+        seen.add(c.segment);
+        const evaluated = byName.get(c.segment);
+        if (evaluated) visit(evaluated);
+        else {
+          const inner = model.segments.get(c.segment)?.spec.conditions;
+          if (inner) refs(inner);
+        }
+      });
+    refs(seg.spec.conditions!);
+    state.set(seg.name, 'done');
+    out.push(seg);
+  };
+  for (const seg of segments) visit(seg);
+  return out;
 }
 
 /** UI segments (`customerio_segment: { id }`) that the evaluated segments' conditions reference, directly or through others. */

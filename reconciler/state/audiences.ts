@@ -87,6 +87,22 @@ export async function rebuildMirror(ctx: AudienceContext, sources: readonly Mirr
   });
 }
 
+/**
+ * The fields the environment's mirror holds, by one index seek per field (a loose index scan: the table
+ * is keyed (env, field, person_id), and a plain DISTINCT would read every row).
+ */
+async function mirrorFields(ctx: AudienceContext): Promise<string[]> {
+  const rows = await ctx.db.all<{ field: string }>(
+    `WITH RECURSIVE f (field) AS (
+       SELECT MIN(field) FROM mirror_attributes WHERE env = $1
+       UNION ALL
+       SELECT (SELECT MIN(a.field) FROM mirror_attributes a WHERE a.env = $1 AND a.field > f.field) FROM f WHERE f.field IS NOT NULL
+     ) SELECT field FROM f WHERE field IS NOT NULL`,
+    [ctx.env],
+  );
+  return rows.map((r) => r.field);
+}
+
 async function sourceId(ctx: AudienceContext, source: string): Promise<number | undefined> {
   return (await ctx.db.get<{ sid: number }>('SELECT sid FROM snapshot_sources WHERE env = $1 AND source = $2', [ctx.env, source]))?.sid;
 }
@@ -259,17 +275,22 @@ async function updateMirror(ctx: AudienceContext, config: BuildConfig, before: B
       [env, s.source],
     );
   }
-  const inTouched = async (t: string) => Number((await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM ${t} WHERE env = $1 AND person_id IN ${touched}`, [env]))?.n ?? 0);
-  // A touched person's attributes are rebuilt from every person source, in the model's order, as a whole rebuild would.
-  counts.attributes -= await db.run(`DELETE FROM mirror_attributes WHERE env = $1 AND person_id IN ${touched}`, [env]);
+  // A touched person's attributes are rebuilt from every person source, in the model's order, as a whole
+  // rebuild would. The table is keyed field first, so a person's rows are found field by field.
+  const fields = await mirrorFields(ctx);
+  const ofTouched = `env = $1 AND field IN (${fields.map((_, i) => `$${i + 2}`).join(', ') || 'NULL'}) AND person_id IN ${touched}`;
+  counts.attributes -= await db.run(`DELETE FROM mirror_attributes WHERE ${ofTouched}`, [env, ...fields]);
   const stamps = JSON.stringify(config.stamps);
   for (const s of config.sources) {
     const sid = sids.get(s.source);
     if (s.records !== 'person' || sid === undefined) continue;
     await db.run(attributeInsert(pg, `(SELECT person_id FROM mirror_touched WHERE env = $1) t JOIN snapshot_payloads p ON p.row_key = t.person_id`), [env, sid, stamps]);
   }
-  // Counted, not summed: an upsert's change count includes rows it updated.
-  counts.attributes += await inTouched('mirror_attributes');
+  // Counted, not summed: an upsert's change count includes rows it updated. Fields new to the mirror are
+  // looked up again.
+  const now = await mirrorFields(ctx);
+  const ofTouchedNow = `env = $1 AND field IN (${now.map((_, i) => `$${i + 2}`).join(', ') || 'NULL'}) AND person_id IN ${touched}`;
+  counts.attributes += Number((await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM mirror_attributes WHERE ${ofTouchedNow}`, [env, ...now]))?.n ?? 0);
   counts.people -= await db.run(`DELETE FROM mirror_people WHERE env = $1 AND person_id IN ${touched}`, [env]);
   const persons = config.sources.filter((s) => s.records === 'person').map((s) => s.source);
   const marks = persons.map((_, i) => `$${i + 2}`).join(', ');
@@ -287,15 +308,34 @@ async function updateMirror(ctx: AudienceContext, config: BuildConfig, before: B
 /**
  * Stores a segment's members as found by an evaluation: `select` is the compiled query (its parameters
  * in `params`, written with `$n` placeholders) returning `person_id`.
+ *
+ * SQLite replaces them (appending a sorted run to a B-tree it just emptied is cheaper than finding what
+ * changed). Postgres brings them to the new set instead, deleting those no longer selected (a hash anti
+ * join) and inserting the new ones: rewriting every row would leave millions of dead tuples per run.
  */
 export async function storeCandidates(ctx: AudienceContext, segment: string, select: string, params: readonly SqlValue[]): Promise<number> {
   const { db, env } = ctx;
   const n = params.length;
+  const [e, s] = [`$${n + 1}`, `$${n + 2}`];
+  const insert = `INSERT INTO audience_candidates (env, segment, person_id) SELECT ${e}, ${s}, m.person_id FROM (${select}) m WHERE true
+       ON CONFLICT (env, segment, person_id) DO NOTHING`;
   return db.transaction(async () => {
-    await db.run(`DELETE FROM audience_candidates WHERE env = $1 AND segment = $2`, [env, segment]);
-    const stored = await db.run(`INSERT INTO audience_candidates (env, segment, person_id) SELECT $${n + 1}, $${n + 2}, m.person_id FROM (${select}) m`, [...params, env, segment]);
-    if (db.dialect === 'postgres') await db.exec('ANALYZE audience_candidates; ANALYZE audience_members;');
-    return stored;
+    if (db.dialect === 'sqlite') {
+      await db.run(`DELETE FROM audience_candidates WHERE env = $1 AND segment = $2`, [env, segment]);
+      return db.run(insert, [...params, env, segment]);
+    }
+    // Hash joins and hashed subplans over a million ids stay in memory (with the default 4 MB Postgres
+    // would probe per row); SET LOCAL ends with the transaction.
+    await db.exec(`SET LOCAL work_mem = '256MB'`);
+    const before = Number((await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM audience_candidates WHERE env = $1 AND segment = $2`, [env, segment]))?.n ?? 0);
+    const removed = await db.run(
+      `DELETE FROM audience_candidates c WHERE c.env = ${e} AND c.segment = ${s} AND NOT EXISTS (SELECT 1 FROM (${select}) m WHERE m.person_id = c.person_id)`,
+      [...params, env, segment],
+    );
+    const added = await db.run(insert, [...params, env, segment]);
+    // Statistics for the delta's joins, when the set moved enough to make the old ones wrong.
+    if (removed + added > 0.1 * Math.max(before, 1)) await db.exec('ANALYZE audience_candidates; ANALYZE audience_members;');
+    return before - removed + added;
   });
 }
 
@@ -305,21 +345,23 @@ export interface MembershipDelta {
   leaving: number;
 }
 
-/** Members found, and how they differ from what was last published (counts only). */
+/**
+ * Members found, and how they differ from what was last published (counts only): from the two sizes and
+ * one pass over their intersection, rather than an anti join each way.
+ */
 export async function membershipDelta(ctx: AudienceContext, segment: string): Promise<MembershipDelta> {
   const { db, env } = ctx;
   const one = async (sql: string) => Number((await db.get<{ n: number }>(sql, [env, segment]))?.n ?? 0);
-  return {
-    members: await one(`SELECT COUNT(*) AS n FROM audience_candidates WHERE env = $1 AND segment = $2`),
-    entering: await one(
-      `SELECT COUNT(*) AS n FROM audience_candidates c WHERE c.env = $1 AND c.segment = $2
-       AND NOT EXISTS (SELECT 1 FROM audience_members m WHERE m.env = c.env AND m.segment = c.segment AND m.person_id = c.person_id)`,
-    ),
-    leaving: await one(
-      `SELECT COUNT(*) AS n FROM audience_members m WHERE m.env = $1 AND m.segment = $2
-       AND NOT EXISTS (SELECT 1 FROM audience_candidates c WHERE c.env = m.env AND c.segment = m.segment AND c.person_id = m.person_id)`,
-    ),
-  };
+  const members = await one(`SELECT COUNT(*) AS n FROM audience_candidates WHERE env = $1 AND segment = $2`);
+  const published = await one(`SELECT COUNT(*) AS n FROM audience_members WHERE env = $1 AND segment = $2`);
+  const both =
+    members === 0 || published === 0
+      ? 0
+      : await one(
+          `SELECT COUNT(*) AS n FROM audience_candidates c JOIN audience_members m ON m.env = c.env AND m.segment = c.segment AND m.person_id = c.person_id
+           WHERE c.env = $1 AND c.segment = $2`,
+        );
+  return { members, entering: members - both, leaving: published - both };
 }
 
 /** How many people are candidates of more than one of these segments (an exclusive group's real overlap). */

@@ -11,7 +11,7 @@
  * validated specs. The snapshots are filled through the store's ack session (the sync engine's own path)
  * with payloads shaped as the engine stores them (reconciler/sync/prepare.ts `Payload`: timestamps in epoch
  * seconds). `--postgres` runs against Postgres instead (default URL: TIDEMARK_TEST_DATABASE_URL or
- * postgres://postgres@127.0.0.1:5432/test), in a throwaway schema (`--keep-schema` keeps it, to EXPLAIN the queries).
+ * postgres://postgres@127.0.0.1:5432/test), in a throwaway schema (`--keep-schema` keeps it, or the embedded store's folder, to EXPLAIN the queries).
  *
  * One event name per event source is all a Source can declare, so the two events come from two event
  * sources (three sources in all).
@@ -429,7 +429,8 @@ try {
   console.log('| step | seconds | note |\n|---|---:|---|');
   for (const r of results) console.log(`| ${r.step} | ${Number.isNaN(r.seconds) ? '' : r.seconds.toFixed(2)} | ${r.note} |`);
 } finally {
-  rmSync(dir, { recursive: true, force: true });
+  if (!pgUrl && args.includes('--keep-schema')) process.stderr.write(`kept ${dir}\n`);
+  else rmSync(dir, { recursive: true, force: true });
   if (pgUrl && args.includes('--keep-schema')) process.stderr.write(`kept schema ${schema}\n`);
   else if (pgUrl) {
     const c = new pg.Client({ connectionString: pgUrl });

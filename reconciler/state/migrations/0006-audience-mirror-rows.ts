@@ -16,6 +16,12 @@ import type { Migration } from './migration.ts';
  *   mirror they change), emptied before the update's transaction commits.
  * - `mirror_events.source`, `.row_key`: which snapshot row an event came from, so a removed or corrected
  *   event row removes exactly its own event.
+ * - `mirror_events_name`: an event condition reads the events of one name within a window, a range of
+ *   this index, where the person index made it a read of every event.
+ * - `mirror_attributes` is keyed by field first: a segment condition reads one field of everyone, a
+ *   contiguous range (the embedded store keeps the table clustered on that key), where the person-first
+ *   key made it one probe per person. Probing one person's field is the same seek either way, and a
+ *   whole fill still appends (one insertion point per field).
  *
  * The mirror is derived data: it is emptied here, and the next evaluation fills it again with its
  * bookkeeping.
@@ -24,12 +30,22 @@ export const audienceMirrorRows: Migration = {
   version: 6,
   name: 'audience-mirror-rows',
   sql: `
-DELETE FROM mirror_attributes;
+DROP TABLE mirror_attributes;
+CREATE TABLE mirror_attributes (
+  env TEXT NOT NULL,
+  person_id TEXT NOT NULL,
+  field TEXT NOT NULL,
+  value TEXT NOT NULL,
+  num DOUBLE PRECISION,
+  ts_ms BIGINT,
+  PRIMARY KEY (env, field, person_id)
+){{WITHOUT_ROWID}};
 DELETE FROM mirror_events;
 DELETE FROM mirror_people;
 ALTER TABLE mirror_events ADD COLUMN source TEXT;
 ALTER TABLE mirror_events ADD COLUMN row_key TEXT;
 CREATE INDEX mirror_events_row ON mirror_events (env, source, row_key);
+CREATE INDEX mirror_events_name ON mirror_events (env, name, occurred_ms, person_id);
 CREATE TABLE mirror_rows (
   env TEXT NOT NULL,
   source TEXT NOT NULL,
