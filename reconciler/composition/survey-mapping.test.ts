@@ -55,6 +55,11 @@ ${environments}responses:
   write: { event: survey_answered }
 `;
 
+/** The 1-based line of the example's surveys.yaml holding `needle` (the file grows; the tests follow it). */
+const SURVEYS_YAML = await readFile(path.join(REPO, 'specs/surveys.yaml'), 'utf8');
+const lineOf = (needle: string) => SURVEYS_YAML.split('\n').findIndex((l) => l.includes(needle)) + 1;
+const FIT_PAYLOAD_LINE = lineOf('payload: [last_purchase_at, order_count, product_category_last_purchased, vip_tier]');
+
 const fields = (...names: string[]) => names.map((name) => ({ name, setInFlow: false }));
 
 /** What the example's surveys read when nobody touched them. */
@@ -119,8 +124,8 @@ describe('surveyPayloadFindings and surveyPayloadDiagnostics', () => {
 
     const diags = surveyPayloadDiagnostics(m, findings, 'the embedded sandbox');
     expect(diags.map((d) => [d.severity, d.code, d.address, d.path, d.source?.file, d.source?.start.line])).toEqual([
-      ['warning', 'REF011', 'survey_target.post_purchase_fit', ['payload', 3], 'specs/surveys.yaml', 11],
-      ['warning', 'REF012', 'survey_target.post_purchase_fit', ['payload'], 'specs/surveys.yaml', 11],
+      ['warning', 'REF011', 'survey_target.post_purchase_fit', ['payload', 3], 'specs/surveys.yaml', FIT_PAYLOAD_LINE],
+      ['warning', 'REF012', 'survey_target.post_purchase_fit', ['payload'], 'specs/surveys.yaml', FIT_PAYLOAD_LINE],
     ]);
     expect(diags[0]!.summary).toBe(`Drift: survey ${FIT} does not read embedded-data field "vip_tier", which survey target "post_purchase_fit" sends.`);
     expect(diags[0]!.detail).toContain('The survey reads "vip_level", which nothing sends');
@@ -153,8 +158,8 @@ describe('surveyPayloadFindings and surveyPayloadDiagnostics', () => {
     ]);
     const diags = surveyPayloadDiagnostics(m, findings, 'Qualtrics brand x');
     expect(diags.map((d) => [d.severity, d.code, d.path, d.source?.start.line])).toEqual([
-      ['warning', 'REF011', ['survey'], 50],
-      ['error', 'REF010', ['survey'], 5],
+      ['warning', 'REF011', ['survey'], lineOf(`survey: ${LAPSED}`)],
+      ['error', 'REF010', ['survey'], lineOf(`survey: ${FIT}`)],
     ]);
     expect(diags[1]!.summary).toBe(`Survey target "post_purchase_fit" names Qualtrics survey ${FIT}, which does not exist in Qualtrics brand x.`);
   });

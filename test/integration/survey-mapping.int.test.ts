@@ -6,6 +6,7 @@
  * changes; a survey that does not exist is an error (exit 1).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +15,11 @@ import { editSpec, makeProject, removeProject } from '../support/integration-fix
 const REPO = path.resolve(import.meta.dirname, '../..');
 const BIN = path.join(REPO, 'bin', 'tidemark.js');
 const FIT = 'SV_3kZ8cTqQ4rPbUuG';
+
+/** The 1-based line of the example's surveys.yaml holding `needle` (the file grows; the test follows it). */
+const SURVEYS_YAML = await readFile(path.join(REPO, 'specs/surveys.yaml'), 'utf8');
+const lineOf = (needle: string) => SURVEYS_YAML.split('\n').findIndex((l) => l.includes(needle)) + 1;
+const FIT_PAYLOAD_LINE = lineOf('payload: [last_purchase_at, order_count, product_category_last_purchased, vip_tier]');
 
 const children = new Set<ChildProcess>();
 let project: string;
@@ -117,7 +123,7 @@ describe('tidemark plan checks each survey target’s payload against its survey
     expect(text.code, text.stdout + text.stderr).toBe(2);
     expect(text.stderr).not.toMatch(/\n\s+at /);
     expect(text.stdout).toMatch(
-      new RegExp(`specs/surveys\\.yaml:11:\\d+: warning REF011 Drift: survey ${FIT} does not read embedded-data field "vip_tier", which survey target "post_purchase_fit" sends\\.`),
+      new RegExp(`specs/surveys\\.yaml:${FIT_PAYLOAD_LINE}:\\d+: warning REF011 Drift: survey ${FIT} does not read embedded-data field "vip_tier", which survey target "post_purchase_fit" sends\\.`),
     );
     expect(text.stdout).toContain('The survey reads "vip_level", which nothing sends');
     expect(text.stdout).toContain('REF012');
@@ -129,7 +135,7 @@ describe('tidemark plan checks each survey target’s payload against its survey
     expect(plan.changes.every((c) => c.action === 'noop')).toBe(true);
     const drift = plan.diagnostics.filter((d) => d.code === 'REF011');
     expect(drift).toEqual([
-      expect.objectContaining({ severity: 'warning', address: 'survey_target.post_purchase_fit', path: ['payload', 3], source: expect.objectContaining({ file: 'specs/surveys.yaml', start: expect.objectContaining({ line: 11 }) }) }),
+      expect.objectContaining({ severity: 'warning', address: 'survey_target.post_purchase_fit', path: ['payload', 3], source: expect.objectContaining({ file: 'specs/surveys.yaml', start: expect.objectContaining({ line: FIT_PAYLOAD_LINE }) }) }),
     ]);
     expect(drift[0]!.summary).toContain(FIT);
     // Names and ids only: no person, no value.
@@ -150,6 +156,9 @@ describe('tidemark plan checks each survey target’s payload against its survey
     await editSpec(project, 'surveys.yaml', 'survey: SV_1pXv7KdN3sGa9Lq', 'survey: SV_0doesNotExist00');
     const text = await tidemark('plan', '--detailed-exitcode');
     expect(text.code, text.stdout + text.stderr).toBe(1);
-    expect(text.stdout).toMatch(/specs\/surveys\.yaml:50:\d+: error REF010 Survey target "lapsed_diagnosis" names Qualtrics survey SV_0doesNotExist00, which does not exist in /);
+    const line = lineOf('survey: SV_1pXv7KdN3sGa9Lq');
+    expect(line).toBeGreaterThan(0);
+    expect(text.stdout).toMatch(new RegExp(`specs/surveys\\.yaml:${line}:\\d+: error REF010`));
+    expect(text.stdout).toMatch(/error REF010 Survey target "lapsed_diagnosis" names Qualtrics survey SV_0doesNotExist00, which does not exist in /);
   }, 120_000);
 });

@@ -11,6 +11,7 @@ import { openEnvironment, type OpenEnvironment, type EnvironmentRequest } from '
 import type { PlanOptions } from '../../reconciler/plan/diff.ts';
 import type { Plan } from '../../reconciler/plan/plan.ts';
 import { createSandbox, type RunningSandbox } from '../../reconciler/sandbox/index.ts';
+import { WORLD_SURVEYS } from '../../reconciler/world/surveys.ts';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
 
@@ -110,8 +111,13 @@ export function resetSandbox(sandbox: RunningSandbox): void {
   sandbox.qualtrics.seedDirectory({ directoryId: PRODUCTION_DIRECTORY, name: 'production directory' });
   // So does the segment the example builds in Customer.io's UI and references by id (newsletter_engaged).
   sandbox.customerio.seedReferencedSegments(EXAMPLE_UI_SEGMENTS);
+  // And the Qualtrics surveys the example's survey targets name (built in the Qualtrics UI; plan checks them).
+  sandbox.qualtrics.seedReferencedSurveys(EXAMPLE_SURVEYS);
   sandbox.resetRequestCounts();
 }
+
+/** The surveys the example survey targets name, as the brand has them: flows that read exactly their payloads. */
+export const EXAMPLE_SURVEYS = WORLD_SURVEYS.map((s) => ({ id: s.id, name: s.name, questions: s.questions, embeddedData: [...s.embeddedData] }));
 
 /** The UI-built segments the example specs reference by id: a real workspace has them before tidemark runs. */
 export const EXAMPLE_UI_SEGMENTS = [{ id: 42, name: 'Newsletter engaged' }] as const;
