@@ -20,7 +20,11 @@ export interface SurveyStageRequest {
    * person was already handled for the moment now in the window.
    */
   handledSince: string;
-  /** Capped when `count(invitations, held_out = 0, invited_at ≥ since, target in targets) ≥ max`; targets absent: all. */
+  /**
+   * Capped when `count(decisions, invited_at ≥ since, target in targets) ≥ max`; targets absent: all.
+   * Holdout decisions count like invitations: the control group may be asked by other targets no more
+   * often than the invited group, or the comparison between them measures the other surveys too.
+   */
   cap?: { max: number; since: string; targets?: readonly string[] };
 }
 
@@ -65,10 +69,10 @@ export async function stageSurveyTarget(ctx: AudienceContext, req: SurveyStageRe
       scope = ` AND target IN (${names.map((t) => (params.push(t), `$${params.length}`)).join(', ')})`;
     }
     if (pg) {
-      capJoin = `LEFT JOIN (SELECT person_id, COUNT(*) AS n FROM survey_invitations WHERE env = $1 AND held_out = 0 AND invited_at >= ${since}${scope} GROUP BY person_id) c ON c.person_id = a.person_id`;
+      capJoin = `LEFT JOIN (SELECT person_id, COUNT(*) AS n FROM survey_invitations WHERE env = $1 AND invited_at >= ${since}${scope} GROUP BY person_id) c ON c.person_id = a.person_id`;
       capped = `CASE WHEN c.n >= ${max} THEN 1 ELSE 0 END`;
     } else {
-      capped = `CASE WHEN (SELECT COUNT(*) FROM survey_invitations c WHERE c.env = $1 AND c.person_id = a.person_id AND c.invited_at >= ${since} AND c.held_out = 0${scope}) >= ${max} THEN 1 ELSE 0 END`;
+      capped = `CASE WHEN (SELECT COUNT(*) FROM survey_invitations c WHERE c.env = $1 AND c.person_id = a.person_id AND c.invited_at >= ${since}${scope}) >= ${max} THEN 1 ELSE 0 END`;
     }
   }
   // The moment: the latest trigger inside the window (any qualifies; the latest is what a send window
