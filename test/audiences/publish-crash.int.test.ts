@@ -8,13 +8,13 @@
  *
  * The default suite runs 3 iterations; `TIDEMARK_SLOW_TESTS=1` runs 12.
  */
-import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPrng } from '../../reconciler/core/prng.ts';
 import { createSandbox, type RunningSandbox } from '../../reconciler/sandbox/index.ts';
-import { makeProject, ndjson, personSource, REPO, sandboxEnv, writeData } from '../support/sync-fixture.ts';
+import { runChild as runChildIn } from '../support/child-cli.ts';
+import { makeProject, ndjson, personSource, sandboxEnv, writeData } from '../support/sync-fixture.ts';
 
 const SLOW = process.env.TIDEMARK_SLOW_TESTS === '1';
 const ITERATIONS = SLOW ? 12 : 3;
@@ -45,28 +45,8 @@ publish:
   attribute: is_vip
 `;
 
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  output: string;
-}
-
-function runChild(dir: string, args: string[], killAfterMs?: number): Promise<Run> {
-  const child = spawn(process.execPath, [path.join(REPO, 'bin/tidemark.js'), ...args], {
-    cwd: dir,
-    env: { PATH: process.env.PATH, ...sandboxEnv(sandbox) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (d) => (output += String(d)));
-  child.stderr.on('data', (d) => (output += String(d)));
-  if (killAfterMs !== undefined) {
-    setTimeout(() => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    }, killAfterMs);
-  }
-  return new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, output })));
-}
+const runChild = (dir: string, args: string[], killAfterMs?: number) =>
+  runChildIn(dir, args, { env: sandboxEnv(sandbox), ...(killAfterMs !== undefined ? { killAfterMs } : {}) });
 
 describe('audience publishing under SIGKILL', () => {
   it(`keeps Customer.io's segment and attribute exactly right across ${ITERATIONS} killed runs`, async () => {
