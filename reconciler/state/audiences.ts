@@ -112,9 +112,9 @@ async function sourceId(ctx: AudienceContext, source: string): Promise<number | 
  * and may use $1 = env, $2 = sid, $3 = the timestamp fields as a JSON array). Two sources never own one
  * field (rule OWN001); if they did, the later source would win here, as in a whole rebuild.
  */
-function attributeInsert(pg: boolean, from: string): string {
+function attributeInsert(pg: boolean, from: string, into = 'mirror_attributes'): string {
   return pg
-    ? `INSERT INTO mirror_attributes (env, person_id, field, value, num, ts_ms)
+    ? `INSERT INTO ${into} (env, person_id, field, value, num, ts_ms)
        SELECT $1, p.row_key, j.key,
          CASE jsonb_typeof(j.value) WHEN 'string' THEN j.value #>> '{}' ELSE j.value::text END,
          CASE WHEN jsonb_typeof(j.value) = 'number' THEN (j.value::text)::double precision END,
@@ -123,7 +123,7 @@ function attributeInsert(pg: boolean, from: string): string {
        FROM ${from}, jsonb_each(p.payload::jsonb -> 'attributes') j
        WHERE p.sid = $2 AND jsonb_typeof(j.value) <> 'null'
        ON CONFLICT (env, person_id, field) DO UPDATE SET value = excluded.value, num = excluded.num, ts_ms = excluded.ts_ms`
-    : `INSERT INTO mirror_attributes (env, person_id, field, value, num, ts_ms)
+    : `INSERT INTO ${into} (env, person_id, field, value, num, ts_ms)
        SELECT $1, p.row_key, j.key,
          CASE j.type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' ELSE CAST(j.value AS TEXT) END,
          CASE WHEN j.type IN ('integer', 'real') THEN j.value END,
@@ -237,13 +237,14 @@ async function updateMirror(ctx: AudienceContext, config: BuildConfig, before: B
   // Who is concerned: the keys of person sources are people; an event row concerns its old and new person.
   for (const s of all) {
     if (s.records === 'person') {
-      await db.run(`INSERT INTO mirror_touched (env, person_id) SELECT env, row_key FROM mirror_work WHERE env = $1 AND source = $2 ON CONFLICT (env, person_id) DO NOTHING`, [
-        env,
-        s.source,
-      ]);
+      await db.run(
+        `INSERT INTO mirror_touched (env, person_id, attrs) SELECT env, row_key, 1 FROM mirror_work WHERE env = $1 AND source = $2
+         ON CONFLICT (env, person_id) DO UPDATE SET attrs = 1`,
+        [env, s.source],
+      );
     } else {
       await db.run(
-        `INSERT INTO mirror_touched (env, person_id) SELECT env, person_id FROM mirror_events
+        `INSERT INTO mirror_touched (env, person_id, attrs) SELECT env, person_id, 0 FROM mirror_events
          WHERE env = $1 AND source = $2 AND row_key IN ${work} ON CONFLICT (env, person_id) DO NOTHING`,
         [env, s.source],
       );
@@ -270,27 +271,44 @@ async function updateMirror(ctx: AudienceContext, config: BuildConfig, before: B
     const from = `(SELECT row_key FROM mirror_work WHERE env = $1 AND source = $3 AND hash IS NOT NULL) w JOIN snapshot_payloads p ON p.row_key = w.row_key`;
     counts.events += await db.run(eventInsert(pg, from), [env, sid, s.source]);
     await db.run(
-      `INSERT INTO mirror_touched (env, person_id) SELECT env, person_id FROM mirror_events
+      `INSERT INTO mirror_touched (env, person_id, attrs) SELECT env, person_id, 0 FROM mirror_events
        WHERE env = $1 AND source = $2 AND row_key IN ${work} ON CONFLICT (env, person_id) DO NOTHING`,
       [env, s.source],
     );
   }
-  // A touched person's attributes are rebuilt from every person source, in the model's order, as a whole
-  // rebuild would. The table is keyed field first, so a person's rows are found field by field.
-  const fields = await mirrorFields(ctx);
-  const ofTouched = `env = $1 AND field IN (${fields.map((_, i) => `$${i + 2}`).join(', ') || 'NULL'}) AND person_id IN ${touched}`;
-  counts.attributes -= await db.run(`DELETE FROM mirror_attributes WHERE ${ofTouched}`, [env, ...fields]);
+  // The attributes of people whose person rows changed are rebuilt from every person source, in the
+  // model's order, as a whole rebuild would; then only the rows that differ are written. The table is
+  // keyed field first, so one person's rows lie on as many pages as they have fields: rewriting every
+  // row of every such person would touch most pages of a large mirror.
+  await db.run('DELETE FROM mirror_attr_work WHERE env = $1', [env]);
   const stamps = JSON.stringify(config.stamps);
   for (const s of config.sources) {
     const sid = sids.get(s.source);
     if (s.records !== 'person' || sid === undefined) continue;
-    await db.run(attributeInsert(pg, `(SELECT person_id FROM mirror_touched WHERE env = $1) t JOIN snapshot_payloads p ON p.row_key = t.person_id`), [env, sid, stamps]);
+    await db.run(
+      attributeInsert(pg, `(SELECT person_id FROM mirror_touched WHERE env = $1 AND attrs = 1) t JOIN snapshot_payloads p ON p.row_key = t.person_id`, 'mirror_attr_work'),
+      [env, sid, stamps],
+    );
   }
-  // Counted, not summed: an upsert's change count includes rows it updated. Fields new to the mirror are
-  // looked up again.
-  const now = await mirrorFields(ctx);
-  const ofTouchedNow = `env = $1 AND field IN (${now.map((_, i) => `$${i + 2}`).join(', ') || 'NULL'}) AND person_id IN ${touched}`;
-  counts.attributes += Number((await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM mirror_attributes WHERE ${ofTouchedNow}`, [env, ...now]))?.n ?? 0);
+  const fields = await mirrorFields(ctx);
+  const ofPeople = `env = $1 AND field IN (${fields.map((_, i) => `$${i + 2}`).join(', ') || 'NULL'}) AND person_id IN (SELECT person_id FROM mirror_touched WHERE env = $1 AND attrs = 1)`;
+  const had = Number((await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM mirror_attributes WHERE ${ofPeople}`, [env, ...fields]))?.n ?? 0);
+  await db.run(
+    `DELETE FROM mirror_attributes WHERE ${ofPeople}
+     AND NOT EXISTS (SELECT 1 FROM mirror_attr_work w WHERE w.env = $1 AND w.person_id = mirror_attributes.person_id AND w.field = mirror_attributes.field)`,
+    [env, ...fields],
+  );
+  const same = pg ? 'IS NOT DISTINCT FROM' : 'IS';
+  await db.run(
+    `INSERT INTO mirror_attributes (env, person_id, field, value, num, ts_ms)
+     SELECT w.env, w.person_id, w.field, w.value, w.num, w.ts_ms FROM mirror_attr_work w
+     WHERE w.env = $1 AND NOT EXISTS (SELECT 1 FROM mirror_attributes a WHERE a.env = w.env AND a.field = w.field AND a.person_id = w.person_id
+       AND a.value = w.value AND a.num ${same} w.num AND a.ts_ms ${same} w.ts_ms)
+     ON CONFLICT (env, field, person_id) DO UPDATE SET value = excluded.value, num = excluded.num, ts_ms = excluded.ts_ms`,
+    [env],
+  );
+  counts.attributes += Number((await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM mirror_attr_work WHERE env = $1', [env]))?.n ?? 0) - had;
+  await db.run('DELETE FROM mirror_attr_work WHERE env = $1', [env]);
   counts.people -= await db.run(`DELETE FROM mirror_people WHERE env = $1 AND person_id IN ${touched}`, [env]);
   const persons = config.sources.filter((s) => s.records === 'person').map((s) => s.source);
   const marks = persons.map((_, i) => `$${i + 2}`).join(', ');

@@ -12,8 +12,9 @@ import type { Migration } from './migration.ts';
  * - `mirror_builds`: per environment, what the mirror was built with (the timestamp fields, the sources
  *   and their record kinds) and its row counts, so a changed model rebuilds what it must and counts need
  *   no scan of thirty million rows.
- * - `mirror_work`, `mirror_touched`: scratch space of one update (the differing keys, the people whose
- *   mirror they change), emptied before the update's transaction commits.
+ * - `mirror_work`, `mirror_touched`, `mirror_attr_work`: scratch space of one update (the differing keys;
+ *   the people whose mirror they change, `attrs = 1` for those whose attributes may have changed; those
+ *   people's attributes as rebuilt), emptied before the update's transaction commits.
  * - `mirror_events.source`, `.row_key`: which snapshot row an event came from, so a removed or corrected
  *   event row removes exactly its own event.
  * - `mirror_events_name`: an event condition reads the events of one name within a window, a range of
@@ -73,7 +74,17 @@ CREATE TABLE mirror_work (
 CREATE TABLE mirror_touched (
   env TEXT NOT NULL,
   person_id TEXT NOT NULL,
+  attrs INTEGER NOT NULL,
   PRIMARY KEY (env, person_id)
+){{WITHOUT_ROWID}};
+CREATE TABLE mirror_attr_work (
+  env TEXT NOT NULL,
+  person_id TEXT NOT NULL,
+  field TEXT NOT NULL,
+  value TEXT NOT NULL,
+  num DOUBLE PRECISION,
+  ts_ms BIGINT,
+  PRIMARY KEY (env, person_id, field)
 ){{WITHOUT_ROWID}};
 `,
 };
