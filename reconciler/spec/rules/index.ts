@@ -1,4 +1,5 @@
 import { identityRules } from './identity.ts';
+import { outcomeRules } from './outcomes.ts';
 import { ownershipRules } from './ownership.ts';
 import type { Rule } from './rule.ts';
 import { secretRules } from './secrets.ts';
@@ -9,6 +10,6 @@ import { surveyRules } from './surveys.ts';
 import { syncRules } from './syncs.ts';
 
 /** The rule catalogue, in the order the README documents it. */
-export const RULES: Rule[] = [...identityRules, ...ownershipRules, ...syncRules, ...segmentRules, ...evaluableRules, ...surveyRules, ...sendWindowRules, ...secretRules];
+export const RULES: Rule[] = [...identityRules, ...ownershipRules, ...syncRules, ...segmentRules, ...evaluableRules, ...surveyRules, ...sendWindowRules, ...outcomeRules, ...secretRules];
 
 export type { Finding, Rule, RuleFamily } from './rule.ts';

@@ -312,6 +312,36 @@ const cases: Case[] = [
     fix: (s) => { survey(s).send_window.days = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']; },
   },
   {
+    code: 'SURV017',
+    why: 'outcome on an event Fields does not declare',
+    fail: (s) => { survey(s).outcome = { event: 'order_placd', within: '30d' }; },
+    fix: (s) => {
+      survey(s).outcome.event = 'order_delivered';
+      s.sources.push({ ...structuredClone(src(s)), name: 'deliveries', records: 'event', fields: {}, event: { name: 'order_delivered', timestamp_column: 'at', id_columns: ['id'] } });
+      delete s.sources[s.sources.length - 1]!.ordering;
+    },
+  },
+  {
+    code: 'SURV017',
+    why: 'outcome on a declared event no Source sends',
+    fail: (s) => { survey(s).outcome = { event: 'order_placed', within: '30d' }; },
+    fix: (s) => {
+      s.sources.push({ ...structuredClone(src(s)), name: 'placed', records: 'event', fields: {}, event: { name: 'order_placed', timestamp_column: 'at', id_columns: ['id'] } });
+      delete s.sources[s.sources.length - 1]!.ordering;
+    },
+  },
+  {
+    code: 'SURV018',
+    why: 'outcome with a 0% holdout',
+    fail: (s) => {
+      survey(s).holdout = '0%';
+      survey(s).outcome = { event: 'order_delivered', within: '30d' };
+      s.sources.push({ ...structuredClone(src(s)), name: 'deliveries', records: 'event', fields: {}, event: { name: 'order_delivered', timestamp_column: 'at', id_columns: ['id'] } });
+      delete s.sources[s.sources.length - 1]!.ordering;
+    },
+    fix: (s) => { survey(s).holdout = '10%'; },
+  },
+  {
     code: 'SEC001',
     why: 'a Stripe-style key in a description',
     fail: (s) => { src(s).description = 'key sk_live_4eC39HqLyjWDarjtT1zdp7dc'; },

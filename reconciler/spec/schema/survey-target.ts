@@ -116,6 +116,17 @@ export const SurveyTargetSpec = z
       })
       .optional()
       .meta({ description: 'How answers come back into Customer.io, as reason codes.' }),
+    outcome: z
+      .strictObject({
+        event: Name.meta({ description: 'The event that counts as the outcome, declared in Fields and sent by a Source, e.g. order_placed.' }),
+        within: Duration.meta({ description: 'How long after the invitation (or holdout decision) the event counts, e.g. 30d. A person whose window has not closed yet is not counted.' }),
+        label: z.string().min(1).optional().meta({ description: 'How reports name the outcome, e.g. "second order within 30 days". Default: the event and the window.' }),
+      })
+      .optional()
+      .meta({
+        description:
+          'What the survey (and acting on its answers) should change, measured against the holdout by `tidemark surveys report`: people who had the event within the window after their invitation, e.g. { event: order_placed, within: 30d, label: "second order within 30 days" }.',
+      }),
     prevent_destroy: z
       .boolean()
       .optional()
