@@ -2,8 +2,9 @@
  * Issue 12 point 3 through the command line, every step its own process: `tidemark sandbox` serves the
  * emulators, and `tidemark plan` checks each survey target's payload against its survey. The example is
  * clean; CX renaming a field in the survey flow (the sandbox's admin route) shows as drift, with the
- * target's spec location, the survey id and both names, and `--detailed-exitcode` exits 2 as for
- * changes; a survey that does not exist is an error (exit 1).
+ * target's spec location, the survey id and both names (`plan --detailed-exitcode` keeps 2 for config
+ * changes: it exits 0, and `drift --detailed-exitcode` exits 2 for it); a survey that does not exist is an
+ * error (exit 1).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -116,11 +117,12 @@ describe('tidemark plan checks each survey target’s payload against its survey
     expect(again.stdout).toContain('No changes. Live Customer.io and Qualtrics match the specs.');
   }, 240_000);
 
-  it('shows a field CX renamed as drift, with the spec location, the survey id and the names; --detailed-exitcode exits 2', async () => {
+  it('shows a field CX renamed as drift, with the spec location, the survey id and the names; `drift --detailed-exitcode` exits 2', async () => {
     await editSurveyFlow(FIT, { rename: { vip_tier: 'vip_level' } });
 
+    // Config changes decide plan's exit code (the apply workflow waits for reviewers on 2): there are none.
     const text = await tidemark('plan', '--detailed-exitcode');
-    expect(text.code, text.stdout + text.stderr).toBe(2);
+    expect(text.code, text.stdout + text.stderr).toBe(0);
     expect(text.stderr).not.toMatch(/\n\s+at /);
     expect(text.stdout).toMatch(
       new RegExp(`specs/surveys\\.yaml:${FIT_PAYLOAD_LINE}:\\d+: warning REF011 Drift: survey ${FIT} does not read embedded-data field "vip_tier", which survey target "post_purchase_fit" sends\\.`),
@@ -141,6 +143,11 @@ describe('tidemark plan checks each survey target’s payload against its survey
     // Names and ids only: no person, no value.
     expect(JSON.stringify(plan.diagnostics.filter((d) => d.code.startsWith('REF01')))).not.toMatch(/@|CID_|cust-/);
 
+    // The nightly drift check is what exits 2 for it, naming the target and the survey.
+    const drift2 = await tidemark('drift', '--detailed-exitcode');
+    expect(drift2.code, drift2.stdout + drift2.stderr).toBe(2);
+    expect(drift2.stdout).toMatch(new RegExp(`changed survey_target\\.post_purchase_fit: survey ${FIT} no longer reads vip_tier`));
+
     // Apply is not held back by it: there is nothing to apply, and nothing fails.
     const apply = await tidemark('apply', '--auto-approve');
     expect(apply.code, apply.stdout + apply.stderr).toBe(0);
@@ -150,6 +157,7 @@ describe('tidemark plan checks each survey target’s payload against its survey
     const fixed = await tidemark('plan', '--detailed-exitcode');
     expect(fixed.code, fixed.stdout + fixed.stderr).toBe(0);
     expect(fixed.stdout).not.toMatch(/REF01[012]/);
+    expect((await tidemark('drift', '--detailed-exitcode')).code).toBe(0);
   }, 240_000);
 
   it('makes a survey that does not exist an error (exit 1), located at the target’s survey key', async () => {

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { detectDrift } from '../../composition/use-cases.ts';
+import { checkSurveyPayloads } from '../../composition/survey-mapping.ts';
 import { canonicalJson } from '../../core/digest.ts';
 import { styleFor } from '../../core/style.ts';
 import { UsageError, type Command } from '../command.ts';
@@ -23,19 +24,30 @@ objects whose names match specs (candidates for \`tidemark import\`).
     if (!['text', 'json'].includes(values.format!)) throw new UsageError(`--format must be text or json (got "${values.format}")`);
     return withEnvironment(ctx, values, async (ws) => {
       const report = await detectDrift(ws);
+      // Surveys are not managed objects, but CX editing one under a target is drift all the same.
+      const surveys = (await checkSurveyPayloads(ws)).findings.filter((f) => f.status !== 'ok' && f.status !== 'unchecked');
       if (values.format === 'json') {
-        ctx.stdout.write(`${canonicalJson({ format_version: 1, ...report, target: publicTarget(ws.conn.target) })}\n`);
+        ctx.stdout.write(`${canonicalJson({ format_version: 1, ...report, surveys, target: publicTarget(ws.conn.target) })}\n`);
       } else {
         const style = styleFor(ctx.stdout, ctx.env);
         ctx.stdout.write(`Drift of ${style.bold(report.environment)} on ${ws.conn.target.label}\n`);
-        if (report.items.length === 0) ctx.stdout.write(`No drift in ${report.environment}: every managed object is as tidemark last applied it.\n`);
+        for (const f of surveys) {
+          const what =
+            f.status === 'drift'
+              ? `no longer reads ${f.notRead.map((n) => (n.reason === 'case' ? `${n.field} (it reads ${n.surveyField})` : n.field)).join(', ')}, which the target sends: its sends are stopped until they match`
+              : f.status === 'missing_survey'
+                ? 'does not exist'
+                : 'has no flow tidemark could read';
+          ctx.stdout.write(`${style.yellow('changed')} ${style.bold(f.address)}: survey ${f.survey} ${what}\n`);
+        }
+        if (report.items.length === 0 && surveys.length === 0) ctx.stdout.write(`No drift in ${report.environment}: every managed object is as tidemark last applied it.\n`);
         for (const item of report.items) {
           const label = item.type === 'deleted' ? style.red('deleted') : item.type === 'changed' ? style.yellow('changed') : style.dim('unmanaged');
           ctx.stdout.write(`${label} ${style.bold(item.address)}${item.remoteId ? ` (${item.remoteId})` : ''}: ${item.message}\n`);
           for (const f of item.fields) ctx.stdout.write(`    ${f.name}: ${JSON.stringify(f.applied ?? null)} (applied) -> ${JSON.stringify(f.live ?? null)} (live)\n`);
         }
       }
-      const drifted = report.items.some((i) => i.type !== 'unmanaged_match');
+      const drifted = report.items.some((i) => i.type !== 'unmanaged_match') || surveys.length > 0;
       return values['detailed-exitcode'] && drifted ? 2 : 0;
     });
   },

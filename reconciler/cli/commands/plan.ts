@@ -2,7 +2,6 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { makePlan } from '../../composition/use-cases.ts';
-import { hasSurveyDrift } from '../../composition/survey-mapping.ts';
 import { hasErrors } from '../../core/diagnostics.ts';
 import { styleFor } from '../../core/style.ts';
 import { hasChanges } from '../../plan/plan.ts';
@@ -20,8 +19,8 @@ Refreshes the live objects tidemark manages, compares them with the specs and pr
   --env E               environment of the Workspace (default: default_environment)
   --out FILE            also save the plan as JSON, for \`tidemark apply FILE\`
   --format F            text (default), markdown (for PR comments) or json
-  --detailed-exitcode   exit 0 when there are no changes, 2 when there are (or a survey drifted from its
-                        target's payload), 1 on error
+  --detailed-exitcode   exit 0 when there are no config changes, 2 when there are, 1 on error (a survey
+                        that no longer reads its target's payload shows as REF011; \`drift\` exits 2 for it)
   --allow-delete        plan deletes as applicable (otherwise they are shown as blocked)
   --adopt-by-name       adopt unmanaged objects whose names match specs instead of creating duplicates
   --target ADDRESS      limit the plan to this object and what it depends on (repeatable)
@@ -52,7 +51,9 @@ Refreshes the live objects tidemark manages, compares them with the specs and pr
       if (values.out && values.format !== 'json') ctx.stdout.write(`\nSaved the plan to ${values.out}. Apply exactly this plan with: tidemark apply ${values.out}\n`);
       if (hasErrors(plan.diagnostics)) return 1;
       // Survey drift (a field the survey no longer reads) needs action as a change does, though apply cannot make it.
-      if (values['detailed-exitcode']) return hasChanges(plan) || hasSurveyDrift(plan) ? 2 : 0;
+      // Config changes only, as Terraform does: the apply workflow waits for reviewers on 2. A survey that
+      // drifted from its payload is shown above (REF011), stops its sends, and is what `drift` exits 2 for.
+      if (values['detailed-exitcode']) return hasChanges(plan) ? 2 : 0;
       return 0;
     });
   },
