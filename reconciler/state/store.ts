@@ -13,6 +13,7 @@ import * as snapshot from './snapshot.ts';
 import * as audiences from './audiences.ts';
 import * as surveys from './surveys.ts';
 import * as sends from './survey-sends.ts';
+import * as surveyLift from './survey-lift.ts';
 import type { SqlDriver } from './sql/executor.ts';
 import type {
   ApplyChangeRecord,
@@ -535,6 +536,7 @@ export class SqlStateStore implements StateStore {
       count: (target, opts) => surveys.countSurveyCandidates(ctx, target, opts?.heldOut ?? false),
       recordInvitations: (target, ids, opts) => surveys.recordSurveyInvitations(ctx, target, ids, { ...opts, at: this.now() }),
       countInvitations: (target) => sends.countInvitations(ctx, target),
+      lift: (req) => surveyLift.surveyLiftCounts(ctx, req),
       sends: {
         stage: (send) => sends.stageSend(ctx, send, this.now()),
         open: () => sends.openSends(ctx),

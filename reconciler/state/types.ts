@@ -14,6 +14,7 @@ import type { MembershipDelta, MirrorCounts, MirrorSource } from './audiences.ts
 import type { SqlValue } from './sql/executor.ts';
 import type { SurveyStageCounts, SurveyStageRequest } from './surveys.ts';
 import type { SendCounts, SendImport, SendMember, SendPhase, SurveySend } from './survey-sends.ts';
+import type { SurveyLiftCounts, SurveyLiftRequest } from './survey-lift.ts';
 
 /** Which engine keeps the state. */
 export type StateBackend = 'sqlite' | 'postgres';
@@ -435,6 +436,8 @@ export interface SurveyStore {
   recordInvitations(target: string, ids: readonly string[], opts: { heldOut: boolean; distributionId?: string }): Promise<number>;
   /** Invitations and holdout decisions recorded (counts only). */
   countInvitations(target?: string): Promise<{ invited: number; held_out: number }>;
+  /** Per group (invited, held out), by each person's first decision: decided, window still open, closed, reached the outcome (see survey-lift.ts). */
+  lift(req: SurveyLiftRequest): Promise<SurveyLiftCounts>;
   /** The send journal (see survey-sends.ts): what `surveys run` set out to send and how far it got. */
   readonly sends: SurveySendJournal;
 }
