@@ -1,17 +1,19 @@
 import { parseArgs } from 'node:util';
 import { planSurveys, runSurveys, type SurveyRunResult } from '../../composition/surveys-job.ts';
+import { reportSurveyLift, SurveyReportTargetError, type SurveyLiftReport } from '../../composition/surveys-report.ts';
 import { whoAmI } from '../../composition/use-cases.ts';
 import { styleFor, type Style } from '../../core/style.ts';
 import type { EligibilityResult, TargetEligibility } from '../../surveys/eligibility.ts';
 import type { SendOutcome } from '../../surveys/send.ts';
-import { UsageError, type Command } from '../command.ts';
-import { publicTarget, withEnvironment, environmentFlags } from '../environment.ts';
+import { UsageError, type Command, type CommandContext } from '../command.ts';
+import { publicTarget, withEnvironment, environmentFlags, type EnvironmentFlags } from '../environment.ts';
 
 export const surveysCommand: Command = {
   name: 'surveys',
   summary: 'Who each survey target invites now (plan: counts only), and sending them through Qualtrics (run)',
   usage: `Usage: tidemark surveys plan [--env E] [--now TIME] [--format text|json]
        tidemark surveys run  [--env E] [--now TIME] [--format text|json]
+       tidemark surveys report TARGET [--env E] [--now TIME] [--format text|markdown|json]
 
 plan   evaluates the audiences, then each SurveyTarget at the clock, in priority order:
        audience members → with the trigger event inside the moment window → not already invited
@@ -24,13 +26,20 @@ run    first finishes any send an earlier run left unfinished, then evaluates as
        library message to this run's contacts (expiring after the response window), and records
        each invitation and holdout decision once Qualtrics acknowledged it. Killed at any point,
        the next run resumes without inviting anyone twice.
+report compares the people TARGET invited with those it held out on its declared outcome (an
+       event within a window after each person's first invitation or holdout decision): counts,
+       rates, the difference with a 95% confidence interval (Newcombe's hybrid score interval),
+       and the relative lift. People whose window is still open at the clock are counted apart,
+       not in the rates. Counts only; nothing is written or sent.
 
-Exit codes: 0 done; 1 a target could not be sent (or a resumed send was abandoned); 2 usage.
+Exit codes: 0 done (report: whatever the figures say); 1 a target could not be sent (or a resumed
+send was abandoned); 2 usage.
 `,
   async run(args, ctx) {
     const { values, positionals } = parseArgs({ args, options: { ...environmentFlags, format: { type: 'string', default: 'text' } }, allowPositionals: true, strict: true });
     const [sub, ...rest] = positionals;
-    if ((sub !== 'plan' && sub !== 'run') || rest.length) throw new UsageError('use `surveys plan` or `surveys run`');
+    if (sub === 'report') return report(rest, values, ctx);
+    if ((sub !== 'plan' && sub !== 'run') || rest.length) throw new UsageError('use `surveys plan`, `surveys run` or `surveys report TARGET`');
     if (!['text', 'json'].includes(values.format!)) throw new UsageError(`--format must be text or json (got "${values.format}")`);
     return withEnvironment(ctx, values, async (ws) => {
       const style = styleFor(ctx.stdout, ctx.env);
@@ -91,4 +100,88 @@ export function renderRun(r: SurveyRunResult, style: Style): string {
     else out.push(style.dim(`    nothing to send${t.note ? ` (${t.note})` : ''}`));
   }
   return `${out.join('\n')}\n`;
+}
+
+async function report(rest: string[], values: EnvironmentFlags & { format?: string }, ctx: CommandContext): Promise<number> {
+  if (rest.length !== 1) throw new UsageError('use `surveys report TARGET` (one survey target name)');
+  const format = values.format!;
+  if (!['text', 'markdown', 'json'].includes(format)) throw new UsageError(`--format must be text, markdown or json (got "${format}")`);
+  return withEnvironment(ctx, values, async (ws) => {
+    let r: SurveyLiftReport;
+    try {
+      r = await reportSurveyLift(ws, rest[0]!);
+    } catch (err) {
+      if (err instanceof SurveyReportTargetError) throw new UsageError(err.message);
+      throw err;
+    }
+    const where = { environment: ws.conn.environment, label: ws.conn.target.label };
+    if (format === 'json') ctx.stdout.write(`${JSON.stringify({ format_version: 1, environment: ws.conn.environment, target: publicTarget(ws.conn.target), mode: 'report', ...r }, null, 2)}\n`);
+    else ctx.stdout.write(format === 'markdown' ? renderLiftMarkdown(r, where) : renderLift(r, where, styleFor(ctx.stdout, ctx.env)));
+    return 0;
+  });
+}
+
+const UNIT_WORDS: Record<string, string> = { s: 'second', m: 'minute', h: 'hour', d: 'day', w: 'week' };
+
+/** "30d" → "30-day", as in "their 30-day window". */
+function windowWords(within: string): string {
+  const m = /^(\d+(?:\.\d+)?)([smhdw])$/.exec(within);
+  return m ? `${m[1]}-${UNIT_WORDS[m[2]!]}` : within;
+}
+
+const percent = (x: number | null) => (x === null ? 'n/a' : `${(x * 100).toFixed(1)}%`);
+const signed = (x: number) => `${x < 0 ? '−' : '+'}${Math.abs(x * 100).toFixed(1)}`;
+
+function openLine(r: SurveyLiftReport): string | undefined {
+  if (!r.invited.open && !r.holdout.open) return undefined;
+  return `${r.invited.open} invited and ${r.holdout.open} held out still inside their ${windowWords(r.outcome.within)} window: not counted yet`;
+}
+
+/** The comparison in words: difference, interval, relative lift; or why there is none. */
+function verdict(r: SurveyLiftReport): string[] {
+  if (r.status === 'no_data' || r.difference === null || !r.ci) {
+    const empty = [r.invited.closed ? undefined : 'invited', r.holdout.closed ? undefined : 'held-out'].filter(Boolean).join(' or ');
+    return [`No comparison yet: no ${empty} person's window has closed`];
+  }
+  return [
+    `Difference (invited − held out): ${signed(r.difference)} percentage points, 95% CI ${signed(r.ci.lower)} to ${signed(r.ci.upper)} (Newcombe's hybrid score interval)`,
+    `Relative lift: ${r.relative_lift === null ? 'none (the holdout rate is 0)' : `${signed(r.relative_lift)}%`}`,
+  ];
+}
+
+function outcomeLine(r: SurveyLiftReport): string {
+  return `${r.outcome.label} (${r.outcome.event} within ${r.outcome.within} of each person's first invitation or holdout decision)`;
+}
+
+export function renderLift(r: SurveyLiftReport, where: { environment: string; label: string }, style: Style): string {
+  const row = (name: string, g: SurveyLiftReport['invited']) => `  ${name.padEnd(9)} ${String(g.closed).padStart(7)} counted, ${String(g.reached).padStart(7)} reached: ${percent(g.rate)}`;
+  const out = [
+    `Lift of ${style.bold(r.survey_target)} for ${style.bold(where.environment)} on ${where.label}, at ${r.at}`,
+    `Outcome: ${outcomeLine(r)}`,
+    row('invited', r.invited),
+    row('held out', r.holdout),
+    ...verdict(r).map((l) => `  ${l}`),
+  ];
+  const open = openLine(r);
+  if (open) out.push(style.yellow(`  ${open}.`));
+  return `${out.join('\n')}\n`;
+}
+
+export function renderLiftMarkdown(r: SurveyLiftReport, where: { environment: string; label: string }): string {
+  const row = (name: string, g: SurveyLiftReport['invited']) => `| ${name} | ${g.closed} | ${g.reached} | ${percent(g.rate)} | ${g.open} |`;
+  const open = openLine(r);
+  return [
+    `### Lift: \`${r.survey_target}\``,
+    '',
+    `Against: ${where.environment} on ${where.label}, at ${r.at}. Outcome: ${outcomeLine(r)}.`,
+    '',
+    '| group | counted | reached | rate | still in window |',
+    '| --- | ---: | ---: | ---: | ---: |',
+    row('invited', r.invited),
+    row('held out', r.holdout),
+    '',
+    verdict(r).join('. ') + '.',
+    ...(open ? ['', `_${open}._`] : []),
+    '',
+  ].join('\n');
 }
