@@ -181,6 +181,9 @@ const CASES: [title: string, cond: Condition, members: string[], env?: string][]
   ['count exactly 1 in the last 7 days', ev('page_viewed', { to: '7d', count: { min: 1, max: 1 } }), ['p2', 'p5']],
   ['count max alone keeps the default min of 1', ev('page_viewed', { to: '7d', count: { max: 1 } }), ['p2', 'p5']],
   ['count min 0 takes in people with none', ev('page_viewed', { to: '7d', count: { min: 0, max: 1 } }), ['p2', 'p3', 'p4', 'p5']],
+  ['count min 0 and no max: everyone', ev('page_viewed', { to: '7d', count: { min: 0 } }), ['p1', 'p2', 'p3', 'p4', 'p5']],
+  ['count min 0, did not occur: no one', ev('page_viewed', { to: '7d', occurred: false, count: { min: 0 } }), []],
+  ['count min 0 max 0: people with none in the window', ev('page_viewed', { to: '7d', count: { min: 0, max: 0 } }), ['p3', 'p4']],
   ['count {} is the default: at least 1', ev('page_viewed', { to: '7d', count: {} }), ['p1', 'p2', 'p5']],
   ['count on window edges: from edge in, to edge out', ev('page_viewed', { from: '9d', to: '10d', count: { min: 1, max: 1 } }), ['p3']],
   ['count with both window edges needs both events in', ev('page_viewed', { from: '9d', to: '10d', count: { min: 2 } }), []],
@@ -271,6 +274,45 @@ describe('compileSegment on the mirror', () => {
     const p = compileSegment(cond, ctx('postgres'));
     expect(p.params).toEqual(s.params);
     expect([...p.sql.matchAll(/\$(\d+)/g)].map((m) => Number(m[1]))).toEqual(p.params.map((_, i) => i + 1));
+  });
+});
+
+describe('compileSegment with the members of referenced segments already stored', () => {
+  // The evaluation stores segments in dependency order; a later reference reads audience_candidates.
+  const stored = new Set(['active', 'recent_delivery']);
+  const storedCtx = (dialect: Dialect): CompileContext => ({ ...ctx(dialect), storedSegments: stored });
+
+  beforeAll(async () => {
+    const ddl = 'CREATE TABLE IF NOT EXISTS audience_candidates (env TEXT NOT NULL, segment TEXT NOT NULL, person_id TEXT NOT NULL, PRIMARY KEY (env, segment, person_id))';
+    sqlite.exec(ddl);
+    await pg.exec(ddl);
+    for (const name of stored) {
+      for (const dialect of ['sqlite', 'postgres'] as const) {
+        const ids = await members(dialect, SEGMENTS[name]!);
+        for (const id of ids) {
+          if (dialect === 'sqlite') sqlite.prepare('INSERT INTO audience_candidates VALUES (?, ?, ?)').run(ENV, name, id);
+          else await pg.query('INSERT INTO audience_candidates VALUES ($1, $2, $3)', [ENV, name, id]);
+        }
+      }
+    }
+  });
+
+  describe.each(['sqlite', 'postgres'] as const)('%s', (dialect) => {
+    it.each([
+      ['segment reference', { all: [{ segment: 'active' }, attr('age', 'gt', 50)] }, ['p5']],
+      ['not a segment', { not: { segment: 'active' } }, ['p2', 'p3', 'p4']],
+      ['segment of segments', { segment: 'active_recent' }, ['p1']],
+    ] as [string, Condition, string[]][])('%s reads the stored members and finds the same', async (_t, cond, expected) => {
+      const { sql, params } = compileSegment(cond, storedCtx(dialect));
+      expect(sql).toContain('audience_candidates');
+      const out =
+        dialect === 'sqlite' ? (sqlite.prepare(sql).all(...params) as { person_id: string }[]) : (await pg.query<{ person_id: string }>(sql, params)).rows;
+      expect(out.map((r) => r.person_id).sort()).toEqual(expected);
+    });
+  });
+
+  it('still finds a cycle through a stored segment', () => {
+    expect(() => compileSegment(SEGMENTS.loop_a!, { ...ctx('sqlite', ENV, 'loop_a'), storedSegments: new Set(['loop_b']) })).toThrow('cycle: loop_a → loop_b → loop_a');
   });
 });
 

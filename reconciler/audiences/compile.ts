@@ -8,12 +8,11 @@
  * accept parenthesised compound SELECTs, and because a probe is never NULL (every person_id column is NOT
  * NULL), so NOT is a plain complement within mirror_people with no three-valued-logic surprises.
  *
- * The probe's form depends on the engine, not its meaning. SQLite never decorrelates a subquery, so a
- * correlated EXISTS costs one index seek per person per condition; there a probe is
- * `p.person_id IN (SELECT … )`, which SQLite computes once (reading one field of everyone, a contiguous
- * range of mirror_attributes) and then looks up in memory. Postgres turns a correlated EXISTS into a
- * semi or anti join, or a hashed subplan under OR, and never into a per-row rescan, which its NOT IN can
- * become; there a probe stays `EXISTS (SELECT 1 … WHERE x.person_id = p.person_id …)`.
+ * A probe is `p.person_id IN (SELECT x.person_id FROM … WHERE …)`, uncorrelated: the database computes
+ * the set once (one field of everyone is a contiguous range of mirror_attributes; one event name in a
+ * window, a range of its index) and looks each person up in it. A correlated EXISTS is one index seek per
+ * person per condition on SQLite, which never decorrelates; Postgres makes the IN a semi join, or under
+ * OR and NOT a hashed subplan (the caller gives it the memory: see state/audiences.ts).
  *
  * Values are always bound as parameters, never spliced into the text; only placeholders differ by
  * dialect (`?` for SQLite, `$n` for Postgres).
@@ -128,12 +127,10 @@ class Compiler {
 
   /**
    * `p` is a member when a row of `table` (as `alias`) satisfies `where`, whose binds are already made
-   * (this adds none, so the text order of the placeholders holds). See the header for the two forms.
+   * (this adds none, so the text order of the placeholders holds).
    */
   private member(table: string, alias: string, where: string): string {
-    return this.ctx.dialect === 'sqlite'
-      ? `p.person_id IN (SELECT ${alias}.person_id FROM ${table} ${alias} WHERE ${where})`
-      : `EXISTS (SELECT 1 FROM ${table} ${alias} WHERE ${alias}.person_id = p.person_id AND ${where})`;
+    return `p.person_id IN (SELECT ${alias}.person_id FROM ${table} ${alias} WHERE ${where})`;
   }
 
   private attrProbe(field: string, extra: string): string {
@@ -272,8 +269,6 @@ class Compiler {
     if (min === 1 && max === undefined) {
       // The default (at least one) is a plain membership probe; only a real count pays for COUNT(*).
       probe = this.member('mirror_events', 'ev', window);
-    } else if (this.ctx.dialect === 'postgres') {
-      probe = `((SELECT COUNT(*) FROM mirror_events ev WHERE ev.person_id = p.person_id AND ${window}) ${max === undefined ? `>= ${this.bind(min)}` : `BETWEEN ${this.bind(min)} AND ${this.bind(max)}`})`;
     } else {
       // Counted once per person who has any such event; those who have none have a count of 0, which is
       // in min..max exactly when min <= 0, so then the members are everyone outside the people whose
