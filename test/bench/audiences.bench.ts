@@ -4,6 +4,7 @@
  * nesting and segment references, evaluated by `evaluateAudiences` and diffed against the last published
  * membership; then 10,000 membership changes published through `publishSegment` to the in-process sandbox.
  * A measurement, not a test: nothing is asserted beyond the specs loading and the publish completing.
+ * The first evaluation fills the mirror whole; the second, after 1% of people changed, updates it.
  *
  *   npx tsx test/bench/audiences.bench.ts [people=1000000] [--postgres[=URL]] [--analyze] [--keep-schema]
  *
@@ -39,9 +40,9 @@ const pgUrl = pgArg
     : (process.env.TIDEMARK_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test')
   : undefined;
 /**
- * `--analyze` (Postgres): ANALYZE the mirror after its rebuild and the candidates after each segment's
- * query, from a second connection, as the product does not (yet). Without statistics on freshly filled
- * tables the planner expects one row and picks a nested-loop anti join for the deltas (quadratic).
+ * `--analyze` (Postgres): also ANALYZE the mirror after its update and the candidates after each segment's
+ * query, from a second connection. The product analyses after bulk fills and large changes itself (state/
+ * audiences.ts); this forces it after every step, to tell a planning problem from the rest.
  */
 const analyze = !!pgUrl && args.includes('--analyze');
 /** Changed between the published evaluation and the next one. */
