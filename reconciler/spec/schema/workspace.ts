@@ -28,6 +28,10 @@ const QualtricsEnvironment = z.strictObject({
     .url({ protocol: /^https?$/ })
     .optional()
     .meta({ description: 'Where Qualtrics delivers completed responses for survey targets with responses.webhook.' }),
+  responses_webhook_secret_env: EnvVarName.default('QUALTRICS_WEBHOOK_SECRET').meta({
+    description:
+      'Environment variable holding the shared key Qualtrics signs webhook deliveries with (HMAC-SHA512), sent when the event subscription is created and checked by `tidemark responses serve`. Default QUALTRICS_WEBHOOK_SECRET. On the embedded sandbox, when unset, a key is generated and kept in the sandbox state folder.',
+  }),
 });
 
 const Environment = z.strictObject({

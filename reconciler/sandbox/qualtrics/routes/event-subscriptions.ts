@@ -1,13 +1,14 @@
 /**
  * Event subscriptions (webhooks): create, list, get, delete, plus the deliveries Qualtrics would make.
- * The emulator never opens sockets, so deliveries are queued in an outbox the host can drain and POST.
+ * The emulator itself never opens sockets: deliveries are queued in an outbox, and the host drains it
+ * and POSTs them with `deliverWebhooks` (to loopback publication URLs only).
  */
 import { createHmac } from 'node:crypto';
 import { BodyReader, parseJsonBody } from '../body.ts';
 import { param, type HandlerContext, type Route } from '../context.ts';
 import { ErrorCode, QualtricsApiError, invalidParam, notFound, ok, type ApiResult } from '../envelope.ts';
 import { nextPageUrl, readPageRequest, takePage } from '../pagination.ts';
-import type { QualtricsStore, Subscription, SurveyResponse } from '../state.ts';
+import type { QualtricsStore, Subscription, SurveyResponse, WebhookDelivery } from '../state.ts';
 
 /** Topic namespaces the reference lists; anything else is refused rather than silently never firing. */
 const TOPIC = /^(\*|surveyengine\.(\*|completedResponse\.(\*|SV_\w+))|controlpanel\.(\*|activateSurvey|deactivateSurvey)|threesixty\.(\*|created|nominationCreated|nominationRemoved|evaluationStatusChanged|reportReady|statusChanged|person\.statusChanged))$/;
@@ -131,6 +132,54 @@ export function queueCompletedResponseWebhooks(store: QualtricsStore, responses:
       });
     }
   }
+}
+
+/** What one POST of a queued delivery came to: the receiver's status, or why it was not made. */
+export interface WebhookDeliveryResult {
+  subscriptionId: string;
+  /** The receiver's HTTP status; absent when the POST was not made or failed. */
+  status?: number;
+  /** `not_loopback`: the sandbox posts only to this machine; `network`: the connection failed. */
+  error?: 'not_loopback' | 'network';
+}
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+/**
+ * POSTs queued deliveries the way Qualtrics does (form-encoded, one request each, in order). Only to
+ * publication URLs on this machine: the sandbox must never send a webhook across the network, and the
+ * example Workspace's receivers are placeholder hosts. Qualtrics retries a non-2xx answer; this does
+ * not (the caller keeps the deliveries and may post them again).
+ */
+export async function deliverWebhooks(deliveries: readonly WebhookDelivery[], opts: { timeoutMs?: number } = {}): Promise<WebhookDeliveryResult[]> {
+  const out: WebhookDeliveryResult[] = [];
+  for (const d of deliveries) {
+    let url: URL;
+    try {
+      url = new URL(d.publicationUrl);
+    } catch {
+      out.push({ subscriptionId: d.subscriptionId, error: 'not_loopback' });
+      continue;
+    }
+    if (!LOOPBACK_HOSTS.has(url.hostname) || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+      out.push({ subscriptionId: d.subscriptionId, error: 'not_loopback' });
+      continue;
+    }
+    try {
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': d.contentType },
+        body: d.body,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(opts.timeoutMs ?? 16_000),
+      });
+      await res.arrayBuffer().catch(() => undefined);
+      out.push({ subscriptionId: d.subscriptionId, status: res.status });
+    } catch {
+      out.push({ subscriptionId: d.subscriptionId, error: 'network' });
+    }
+  }
+  return out;
 }
 
 export const eventSubscriptionRoutes: Route[] = [
