@@ -10,7 +10,7 @@ import { parseDuration } from '../core/duration.ts';
 import { appliesTo } from '../plan/desired.ts';
 import type { SpecModel } from '../spec/model.ts';
 import { walkConditions } from '../spec/resolve.ts';
-import { sourcesFeeding } from '../spec/rules/writers.ts';
+import { responseMirrorSources, sourcesFeeding } from '../spec/rules/writers.ts';
 import type { Condition, SegmentSpec } from '../spec/schema/index.ts';
 import type { StateStore } from '../state/index.ts';
 import { compileSegment, type FieldType } from './compile.ts';
@@ -82,7 +82,8 @@ export async function evaluateAudiences(req: EvaluateRequest): Promise<AudienceE
   const fieldTypes: Record<string, FieldType> = {};
   for (const [name, f] of model.fields) fieldTypes[name] = f.def.type as FieldType;
   const stamps = Object.entries(fieldTypes).filter(([, t]) => t === 'timestamp').map(([n]) => n);
-  const mirror = await audiences.rebuildMirror(sources.map((s) => ({ source: s.name, records: s.spec.records })), stamps);
+  // The response loop's acknowledged reason codes are delivered data too (issue 13): segments may use them.
+  const mirror = await audiences.rebuildMirror([...sources.map((s) => ({ source: s.name, records: s.spec.records })), ...responseMirrorSources(model, environment)], stamps);
 
   const feeding = sourcesFeeding(model);
   const notes: string[] = [];

@@ -14,6 +14,7 @@ import * as audiences from './audiences.ts';
 import * as surveys from './surveys.ts';
 import * as sends from './survey-sends.ts';
 import * as surveyLift from './survey-lift.ts';
+import * as responses from './survey-responses.ts';
 import type { SqlDriver } from './sql/executor.ts';
 import type {
   ApplyChangeRecord,
@@ -42,6 +43,7 @@ import type {
   SyncRunStatus,
   AudienceStore,
   SurveyStore,
+  SurveyResponseStore,
 } from './types.ts';
 
 interface ManagedRow {
@@ -552,6 +554,21 @@ export class SqlStateStore implements StateStore {
         record: (send) => sends.recordSendInvitations(ctx, send, this.now()),
         payloadValues: (ids, fields) => sends.payloadValues(ctx, ids, fields),
       },
+    };
+  }
+
+  get responses(): SurveyResponseStore {
+    const ctx = { db: this.db, env: this.env };
+    return {
+      cursor: (surveyId) => responses.getCursor(ctx, surveyId),
+      advanceCursor: (surveyId, cursorAt) => responses.advanceCursor(ctx, surveyId, cursorAt, this.now()),
+      insert: (rows) => responses.insertResponses(ctx, rows, this.now()),
+      pending: (surveyIds) => responses.pendingResponses(ctx, surveyIds),
+      get: (surveyId, responseId) => responses.getResponse(ctx, surveyId, responseId),
+      invitationTimes: (targets, ids) => responses.invitationTimes(ctx, targets, ids),
+      attributeTimes: (source, ids) => responses.attributeTimes(ctx, source, ids),
+      markWritten: (writes) => responses.markWritten(ctx, writes, this.now()),
+      count: (target) => responses.countResponses(ctx, target),
     };
   }
 }

@@ -15,6 +15,7 @@ import type { SqlValue } from './sql/executor.ts';
 import type { SurveyStageCounts, SurveyStageRequest } from './surveys.ts';
 import type { SendCounts, SendImport, SendMember, SendPhase, SurveySend } from './survey-sends.ts';
 import type { SurveyLiftCounts, SurveyLiftRequest } from './survey-lift.ts';
+import type { LedgerRow, MirrorWrite, ResponseOutcome } from './survey-responses.ts';
 
 /** Which engine keeps the state. */
 export type StateBackend = 'sqlite' | 'postgres';
@@ -386,6 +387,9 @@ export interface StateStore extends StateOps {
   /** Surveys: recorded invitations and the candidates of the last eligibility run (see surveys.ts). */
   readonly surveys: SurveyStore;
 
+  /** Survey responses: the ledger of every response read and the pull's cursors (see survey-responses.ts). */
+  readonly responses: SurveyResponseStore;
+
   /**
    * Runs `fn` in one transaction: all of its writes happen or none. Calls made through `tx` (or through
    * the store itself from within `fn`'s async context) join the transaction. Nested calls use savepoints.
@@ -459,4 +463,25 @@ export interface SurveySendJournal {
   record(send: SurveySend): Promise<{ invited: number; held_out: number }>;
   /** The payload fields' acknowledged values (the mirror) for these people. */
   payloadValues(ids: readonly string[], fields: readonly string[]): Promise<Map<string, Map<string, { value: string; ts_ms: number | null }>>>;
+}
+
+/** The survey response ledger of one environment (issue 13): each response once, whichever way it came. */
+export interface SurveyResponseStore {
+  /** The survey's pull cursor (ISO-8601 UTC), undefined before the first pull. */
+  cursor(surveyId: string): Promise<string | undefined>;
+  /** Moves the cursor forward (never back). */
+  advanceCursor(surveyId: string, cursorAt: string): Promise<void>;
+  /** Inserts the responses not yet in the ledger; resolves to the ids inserted (the rest are duplicates). */
+  insert(rows: readonly LedgerRow[]): Promise<Set<string>>;
+  /** Responses waiting to be written, oldest first (of these surveys, or of all). */
+  pending(surveyIds?: readonly string[]): Promise<LedgerRow[]>;
+  get(surveyId: string, responseId: string): Promise<LedgerRow | undefined>;
+  /** Each person's invitation times by these targets (held_out = 0), epoch ms. */
+  invitationTimes(targets: readonly string[], personIds: readonly string[]): Promise<Map<string, Array<{ target: string; invited_ms: number }>>>;
+  /** The recorded time (epoch ms) of the answer last written to each person's attribute under `source`. */
+  attributeTimes(source: string, personIds: readonly string[]): Promise<Map<string, number>>;
+  /** Marks acknowledged writes `written` and records them for the audience mirror, in one transaction. */
+  markWritten(writes: readonly MirrorWrite[]): Promise<number>;
+  /** Responses per outcome (counts only). */
+  count(target?: string): Promise<Record<ResponseOutcome, number>>;
 }

@@ -24,6 +24,7 @@ export const commands: CommandEntry[] = [
   { name: 'sync', summary: 'Plan or run scheduled syncs into Customer.io (only new and changed rows are sent)', load: async () => (await import('./sync.ts')).syncCommand },
   { name: 'audiences', summary: 'Evaluate the declared segments from what Customer.io acknowledged; plan shows counts, run publishes', load: async () => (await import('./audiences.ts')).audiencesCommand },
   { name: 'surveys', summary: 'Who each survey target invites now (plan: counts only), and sending them through Qualtrics (run)', load: async () => (await import('./surveys.ts')).surveysCommand },
+  { name: 'responses', summary: 'Pull survey responses from Qualtrics and write their reason codes to Customer.io (counts only)', load: async () => (await import('./responses.ts')).responsesCommand },
   { name: 'status', summary: 'Freshness of every source against its SLO, last runs and rejected-row rates; alerts', load: async () => (await import('./status.ts')).statusCommand },
   { name: 'rules', summary: 'List the policy rules: code, default severity and the harm each prevents', load: async () => (await import('./rules.ts')).rulesCommand },
   { name: 'schema', summary: 'Write (or check) the JSON Schemas in specs/schema/ generated from the spec model', load: async () => (await import('./schema.ts')).schemaCommand },

@@ -252,6 +252,8 @@ export const surveyResponseSchema = z.object({
   /** QIDs shown to the respondent (answered or not). */
   displayed: z.array(z.string()),
   embeddedData: stringMap,
+  /** Drawn for a distribution's recipient (answers.ts): exists only once its recordedDate has come. */
+  drawn: z.boolean().optional(),
 });
 export type SurveyResponse = z.infer<typeof surveyResponseSchema>;
 

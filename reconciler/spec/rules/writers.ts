@@ -44,3 +44,35 @@ export function sourcesFeeding(model: SpecModel): { fields: Map<string, string[]
   }
   return { fields, events };
 }
+
+/**
+ * Where the response loop's acknowledged writes are kept for the audience mirror: a person source per
+ * target (its `responses.write.attribute`, keyed by person) and an event source per target (its
+ * `responses.write.event`, keyed by response). The names cannot be a Source's (a `:` is not allowed in one).
+ */
+export const responseAttributeSource = (target: string): string => `responses:${target}`;
+export const responseEventSource = (target: string): string => `responses:${target}:event`;
+
+/** The response sources a SurveyTarget writes (see `responseAttributeSource`), as the mirror reads them. */
+export function responseMirrorSources(model: SpecModel, environment: string): Array<{ source: string; records: 'person' | 'event' }> {
+  const out: Array<{ source: string; records: 'person' | 'event' }> = [];
+  for (const t of sorted(model.surveyTargets)) {
+    if (t.spec.environments && !t.spec.environments.includes(environment)) continue;
+    const w = t.spec.responses?.write;
+    if (w?.attribute) out.push({ source: responseAttributeSource(t.name), records: 'person' });
+    if (w?.event) out.push({ source: responseEventSource(t.name), records: 'event' });
+  }
+  return out;
+}
+
+/** Fields and events the response loop writes to Customer.io (tidemark delivers them, like a Source). */
+export function responsesFeeding(model: SpecModel): { fields: Map<string, string[]>; events: Map<string, string[]> } {
+  const fields = new Map<string, string[]>();
+  const events = new Map<string, string[]>();
+  for (const t of sorted(model.surveyTargets)) {
+    const w = t.spec.responses?.write;
+    if (w?.attribute) fields.set(w.attribute, [...(fields.get(w.attribute) ?? []), t.name]);
+    if (w?.event) events.set(w.event, [...(events.get(w.event) ?? []), t.name]);
+  }
+  return { fields, events };
+}

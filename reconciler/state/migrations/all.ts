@@ -4,7 +4,8 @@ import { audiences } from './0003-audiences.ts';
 import { surveyInvitations } from './0004-survey-invitations.ts';
 import { surveySends } from './0005-survey-sends.ts';
 import { audienceMirrorRows } from './0006-audience-mirror-rows.ts';
+import { surveyResponses } from './0007-survey-responses.ts';
 import type { Migration } from './migration.ts';
 
 /** Every migration this tidemark knows, in version order. Append only. */
-export const MIGRATIONS: readonly Migration[] = [initial, syncPending, audiences, surveyInvitations, surveySends, audienceMirrorRows];
+export const MIGRATIONS: readonly Migration[] = [initial, syncPending, audiences, surveyInvitations, surveySends, audienceMirrorRows, surveyResponses];

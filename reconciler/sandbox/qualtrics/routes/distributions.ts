@@ -7,6 +7,7 @@ import { BodyReader, parseIsoDateTime, parseJsonBody } from '../body.ts';
 import { param, type HandlerContext, type Route } from '../context.ts';
 import { ErrorCode, badRequest, invalidParam, missingParam, notFound, ok, type ApiResult } from '../envelope.ts';
 import { nextPageUrl, readPageRequest, takePage } from '../pagination.ts';
+import { answerDistribution } from '../answers.ts';
 import type { Distribution, DistributionStats, Membership, QualtricsStore } from '../state.ts';
 
 const LINK_TYPES = ['Individual', 'Multiple', 'Anonymous'];
@@ -164,6 +165,8 @@ function createDistribution(ctx: HandlerContext): ApiResult {
     optedOutCount: audience.optedOutCount,
   };
   ctx.store.distributions.set(d.id, d);
+  // Some recipients answer later (seeded by contact and send date), so the sandbox has responses to pull.
+  answerDistribution(ctx.store, ctx.rng, d);
   return ok({ id: d.id });
 }
 

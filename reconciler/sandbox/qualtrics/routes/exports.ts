@@ -158,14 +158,16 @@ function startExport(ctx: HandlerContext): ApiResult {
 
 /**
  * Responses in the export: after the continuation point, recorded in [startDate, endDate) (start
- * inclusive, end exclusive, as documented), at most `limit` (the earliest seeded first, so a continued
+ * inclusive, end exclusive, as documented; no endDate: up to the emulator's now), at most `limit` (the earliest seeded first, so a continued
  * export picks up the rest), in recorded-date order. Returns them with the new continuation point.
  */
-function selectResponses(all: readonly SurveyResponse[], req: ExportRequest): { picked: SurveyResponse[]; highWater: number } {
+function selectResponses(all: readonly SurveyResponse[], req: ExportRequest, nowMs: number): { picked: SurveyResponse[]; highWater: number } {
   const fromMs = req.startDate ? Date.parse(req.startDate) : -Infinity;
   const toMs = req.endDate ? Date.parse(req.endDate) : Infinity;
   const after = req.afterSeq ?? 0;
-  const candidates = all.filter((r) => r.seq > after);
+  // A response drawn for the future (answers.ts) exists once its time has come: before the client's
+  // endDate (its clock) when it gives one, else by the emulator's clock.
+  const candidates = all.filter((r) => r.seq > after && (!r.drawn || req.endDate !== null || Date.parse(r.recordedDate) <= nowMs));
   let picked = candidates.filter((r) => {
     const t = Date.parse(r.recordedDate);
     return t >= fromMs && t < toMs;
@@ -190,7 +192,7 @@ export function advanceExport(store: QualtricsStore, rng: SeededRandom, job: Exp
     job.status = 'failed';
     return;
   }
-  const { picked, highWater } = selectResponses(store.responsesOf(survey.id), job.request);
+  const { picked, highWater } = selectResponses(store.responsesOf(survey.id), job.request, now.getTime());
   const file = renderExport(survey, picked, job.request, now);
   const fileId = rng.uuid();
   store.files.set(fileId, {
