@@ -94,8 +94,14 @@ describe('surveys run: what Qualtrics receives', () => {
     // nps wants a0, b*, c* (accepts marketing, delivered 1–10 days ago): a0 and b* are claimed first.
     expect(plan.nps).toMatchObject({ audience: 11, in_window: 10, claimed_by_other: 7, held_out: 0, eligible: 3 });
 
+    sandbox.resetRequestCounts();
     const run = await surveysRun(dir, sandbox, T);
     expect(run.ok).toBe(true);
+    // In bulk: one import and one distribution per target, never a call per contact.
+    const requests = sandbox.requestCounts();
+    expect(requests['POST /API/v3/directories/{id}/mailinglists/{id}/transactioncontacts']).toBe(3);
+    expect(requests['POST /API/v3/distributions']).toBe(3);
+    expect(Object.keys(requests).filter((r) => /\/contacts(\/\{id\})?$/.test(r) && !r.startsWith('GET '))).toEqual([]);
     expect(run.targets.map((t) => [t.target, t.status, t.send?.invited])).toEqual([
       ['delivery_check', 'sent', 8 - heldA.length],
       ['repeat_feedback', 'sent', 6 - heldB.length],
