@@ -364,6 +364,29 @@ describe('send windows', () => {
   }, 60_000);
 });
 
+describe('send windows in each person’s zone', () => {
+  it('reads each person’s zone from their field (aliases and case as Intl reads them), the fallback for blank or unknown ones', async () => {
+    const targets = [
+      plain({ name: 'local', survey: SURVEY.delivery, audience: 'recent_buyers', after: '1d', before: '4d', send_window: '{ hours: "09:00-17:00", field: timezone, fallback_timezone: America/New_York }' }),
+    ];
+    const now = '2027-01-13T01:00:00.000Z'; // Wednesday 10:00 in Tokyo, Tuesday 20:00 in New York
+    const people = [
+      person('tokyo', { timezone: 'Asia/Tokyo' }),
+      person('newyork', { timezone: 'America/New_York' }),
+      person('alias', { timezone: ' us/eastern ' }),
+      person('unknown', { timezone: 'Mars/Olympus_Mons' }),
+      person('blank'),
+    ];
+    const dir = await setUp(people, people.map((p) => delivered(p.id, at(now, -2 * DAY))), targets, now);
+    const first = await surveysRun(dir, sandbox, now);
+    expect(first.targets[0]!.eligibility).toMatchObject({ in_window: 5, waiting: 4, waiting_until: '2027-01-13T14:00:00.000Z', eligible: 1 });
+    expect(sentBy(SURVEY.delivery)).toEqual([['tokyo']]);
+    const later = await surveysRun(dir, sandbox, '2027-01-13T14:00:00.000Z');
+    expect(later.targets[0]!.eligibility).toMatchObject({ already_invited: 1, waiting: 0, eligible: 4 });
+    expect(sentBy(SURVEY.delivery)).toEqual([['tokyo'], ['alias', 'blank', 'newyork', 'unknown']]);
+  }, 60_000);
+});
+
 describe('exit codes', () => {
   it('exits 0 with nothing to do, and 1 when a target’s mailing list was never applied', async () => {
     const targets = [plain({ name: 'quiet', survey: SURVEY.delivery, audience: 'recent_buyers', after: '2d', before: '5d' })];
