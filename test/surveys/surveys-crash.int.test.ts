@@ -12,7 +12,9 @@
  *
  * Two deterministic cases kill the run while it waits on `POST /distributions`: before Qualtrics created
  * the distribution (the contacts are imported, the distribution is not), and after it did but before the
- * answer came back (a create whose answer was lost). Each rerun must leave exactly one distribution.
+ * answer came back (a create whose answer was lost). Each rerun must leave exactly one distribution. A
+ * third reruns only after the send's response window closed: the send is abandoned (no distribution,
+ * nobody recorded, exit 1 that once).
  *
  * The default suite runs 3 random iterations; `TIDEMARK_SLOW_TESTS=1` runs 12.
  */
@@ -188,5 +190,25 @@ describe('surveys run under SIGKILL', () => {
     checkSends(dir, [T0], 'rerun');
     // No re-import: the first send's transactions were not made again.
     expect(sandbox.qualtrics.transactions().length).toBe(Object.values(EXPECTED).reduce((n, e) => n + e.people.length, 0));
+  }, 120_000);
+
+  it('abandons a send resumed after its response window closed: no distribution, nobody recorded, exit 1 once, then the runs go on', async () => {
+    const dir = await project(T0);
+    sandbox.faults.set({ service: 'qualtrics', pathPattern: '^/API/v3/distributions$', methods: ['POST'], latencyMs: 60_000 });
+    const killed = await surveysRun(dir, T0, { killWhen: () => (sandbox.requestCounts()['POST /API/v3/distributions'] ?? 0) >= 1 });
+    expect(killed.signal, killed.output).toBe('SIGKILL');
+    sandbox.faults.clear();
+
+    // delivery_check's link would have stayed open 48 hours; the rerun comes after that.
+    const late = at(T0, 49 * 3_600_000);
+    const rerun = await surveysRun(dir, late);
+    expect(rerun.code, rerun.output).toBe(1);
+    expect(rerun.output).toMatch(/resumed delivery_check \(send of 2027-03-02T15:00:00.000Z\): abandoned: resumed after its response window had closed/);
+    expect(sandbox.qualtrics.distributions()).toEqual([]);
+    expect(recorded(dir)).toEqual([]);
+    // Abandoned once: the next run does not resume it again.
+    const next = await surveysRun(dir, at(late, 3_600_000));
+    expect(next.code, next.output).toBe(0);
+    expect(next.output).not.toMatch(/resumed/);
   }, 120_000);
 });
