@@ -10,6 +10,7 @@ import { styleFor } from '../../core/style.ts';
 import { appliesTo } from '../../plan/desired.ts';
 import { renderDiagnosticsText } from '../../plan/render/diagnostics.ts';
 import { DEFAULT_WEBHOOK_PATH, fileWebhookSink, startWebhookServer } from '../../responses/serve.ts';
+import type { WebhookSink } from '../../responses/webhook-http.ts';
 import { resolveWebhookSecret, WebhookSecretUnsetError } from '../../responses/webhook-secret.ts';
 import { loadSpecs } from '../../spec/load.ts';
 import { sorted, type SpecModel } from '../../spec/model.ts';
@@ -49,8 +50,19 @@ export function webhookSurveys(model: SpecModel, environment: string): Set<strin
   return out;
 }
 
+export interface ServeHooks {
+  /** Resolves when the server should stop (besides SIGTERM and SIGINT). */
+  stop?: AbortSignal;
+  /**
+   * The sink deliveries go to. Default: serve's file sink (`<state>/responses/webhook-<env>.ndjson`), until
+   * the response ledger's `ingestOne` is wired here; `close` runs after the server stopped.
+   */
+  makeSink?(at: { environment: string; mode: 'live' | 'sandbox'; stateDir: string }): Promise<WebhookSink & { close?(): Promise<void> }>;
+}
+
 /** `responses serve` after its subcommand word; resolves when the server has stopped. */
-export async function runResponsesServe(args: string[], ctx: CommandContext, stop?: AbortSignal): Promise<number> {
+export async function runResponsesServe(args: string[], ctx: CommandContext, hooks: ServeHooks = {}): Promise<number> {
+  const stop = hooks.stop;
   const { values, positionals } = parseArgs({
     args,
     options: { ...environmentFlags, port: { type: 'string', default: '8787' }, host: { type: 'string', default: '127.0.0.1' }, path: { type: 'string' } },
@@ -111,7 +123,9 @@ export async function runResponsesServe(args: string[], ctx: CommandContext, sto
     throw err;
   }
   const route = values.path ?? pathOf(envCfg.qualtrics.responses_webhook_url) ?? DEFAULT_WEBHOOK_PATH;
-  const sink = fileWebhookSink(path.join(stateDir, 'responses', `webhook-${environment}${mode === 'sandbox' ? '.sandbox' : ''}.ndjson`), clock);
+  const sink = hooks.makeSink
+    ? await hooks.makeSink({ environment, mode, stateDir })
+    : fileWebhookSink(path.join(stateDir, 'responses', `webhook-${environment}${mode === 'sandbox' ? '.sandbox' : ''}.ndjson`), clock);
 
   let server;
   try {
@@ -126,6 +140,7 @@ export async function runResponsesServe(args: string[], ctx: CommandContext, sto
       log: (line) => ctx.stdout.write(`${line}\n`),
     });
   } catch (err) {
+    await (sink as { close?(): Promise<void> }).close?.();
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') return fail(`cannot listen on ${values.host}:${port} (${code})`);
     throw err;
@@ -142,6 +157,7 @@ export async function runResponsesServe(args: string[], ctx: CommandContext, sto
   });
   ctx.stdout.write('Stopping: answering the deliveries in flight.\n');
   await server.close();
+  await (sink as { close?(): Promise<void> }).close?.();
   ctx.stdout.write(`Stopped (accepted ${server.counts.accepted}, duplicate ${server.counts.duplicate}, refused ${server.counts.refused}, failed ${server.counts.failed}).\n`);
   return 0;
 }
