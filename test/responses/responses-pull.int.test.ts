@@ -13,6 +13,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { QualtricsClient, qualtricsConfigFromEnv } from '../../reconciler/providers/qualtrics/client.ts';
 import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
 import type { SurveyResponse } from '../../reconciler/sandbox/qualtrics/state.ts';
 import {
@@ -25,6 +26,7 @@ import {
   at,
   distributionsOf,
   makeSurveyProject,
+  resetSurveySandbox,
   seedQualtrics,
   surveysRun,
   syncAt,
@@ -187,6 +189,23 @@ describe('responses pull on the sandbox', () => {
     expect(text.stdout).toMatch(/^Responses pulled for test on /m);
     expect(text.stdout).toMatch(/delivery_check: fetched \d+, written 0, duplicate \d+; not written: unknown person 0, late 0, unmapped answer 0, no answer 0/);
     expect(text.stdout).not.toMatch(/p0\d\d|stranger/);
+  });
+
+  it('draws the same answers on every run, visible only once their time has come', async () => {
+    const draw = async () => {
+      await sentSurvey(30);
+      return sandbox.qualtrics.responses(SURVEY.delivery).map((r) => ({ id: r.responseId, ext: r.externalDataReference, at: r.recordedDate, answers: r.answers, drawn: r.drawn }));
+    };
+    const first = await draw();
+    resetSurveySandbox(sandbox);
+    expect(await draw()).toEqual(first);
+    expect(first.every((r) => r.drawn)).toBe(true);
+    // Without an endDate an export reads the emulator's own clock (today), before any of these 2027 answers.
+    const client = new QualtricsClient(qualtricsConfigFromEnv(sandbox.env));
+    const none = await client.exportResponses(SURVEY.delivery, { format: 'json' }, { pollIntervalMs: 1 });
+    expect(none.format === 'json' ? none.responses : ['csv']).toEqual([]);
+    const some = await client.exportResponses(SURVEY.delivery, { format: 'json', endDate: at(T, DAY).replace(/\.\d{3}Z$/, 'Z') }, { pollIntervalMs: 1 });
+    expect(some.format === 'json' ? some.responses.length : -1).toBe(first.filter((r) => Date.parse(r.at) < Date.parse(T) + DAY).length);
   });
 
   it('resumes an interrupted pull from its cursor without writing anything twice', async () => {
