@@ -14,7 +14,9 @@
  * the distribution (the contacts are imported, the distribution is not), and after it did but before the
  * answer came back (a create whose answer was lost). Each rerun must leave exactly one distribution. A
  * third reruns only after the send's response window closed: the send is abandoned (no distribution,
- * nobody recorded, exit 1 that once).
+ * nobody recorded, exit 1 that once). And a kill while Qualtrics' answer to an accepted import is in
+ * flight: one distribution and everyone recorded once, but the chunk is imported twice (it.fails: the
+ * limitation send.ts states).
  *
  * The default suite runs 3 random iterations; `TIDEMARK_SLOW_TESTS=1` runs 12.
  */
@@ -32,6 +34,7 @@ import {
   applyAt,
   at,
   defaultTargets,
+  distributionsOf,
   makeSurveyProject,
   seedQualtrics,
   surveyEnv,
@@ -190,6 +193,40 @@ describe('surveys run under SIGKILL', () => {
     checkSends(dir, [T0], 'rerun');
     // No re-import: the first send's transactions were not made again.
     expect(sandbox.qualtrics.transactions().length).toBe(Object.values(EXPECTED).reduce((n, e) => n + e.people.length, 0));
+  }, 120_000);
+
+  /** Kills the run while Qualtrics has accepted the first import but its answer has not come back, then reruns. */
+  async function killedAfterImportApplied(): Promise<{ dir: string; rerun: Awaited<ReturnType<typeof surveysRun>> }> {
+    const dir = await project(T0);
+    sandbox.faults.set({ service: 'qualtrics', pathPattern: '/transactioncontacts$', methods: ['POST'], latencyAfterApplyMs: 60_000 });
+    const killed = await surveysRun(dir, T0, { killWhen: () => (sandbox.requestCounts()['POST /API/v3/directories/{id}/mailinglists/{id}/transactioncontacts'] ?? 0) >= 1 });
+    expect(killed.signal, killed.output).toBe('SIGKILL');
+    sandbox.faults.clear();
+    return { dir, rerun: await surveysRun(dir, T0) };
+  }
+
+  it('killed after Qualtrics accepted an import but before its answer: one distribution per target and everyone recorded once', async () => {
+    const { dir, rerun } = await killedAfterImportApplied();
+    expect(rerun.code, rerun.output).toBe(0);
+    const rec = recorded(dir);
+    for (const [target, want] of Object.entries(EXPECTED)) {
+      const dists = distributionsOf(sandbox, want.survey);
+      expect(dists.length, target).toBe(1);
+      // Qualtrics (the sandbox) sends one invitation per contact of the batch.
+      expect(dists[0]!.recipientCount, target).toBe(want.people.length);
+      expect(rec.filter((r) => r.target === target).map((r) => r.person_id).sort(), target).toEqual([...want.people].sort());
+    }
+  }, 120_000);
+
+  // KNOWN LIMITATION (send.ts says so; reported): the import id is journaled only once Qualtrics' answer
+  // arrives, so a run killed while that answer is in flight imports the chunk again on resume, and the
+  // send's batch holds two transactions for each of those people. The sandbox emails a contact once per
+  // distribution; whether Qualtrics sends once per contact or once per transaction of a batch is not
+  // documented. `it.fails` until a resumed send can find an import it started.
+  it.fails('killed after Qualtrics accepted an import but before its answer: each person has one transaction in the batch', async () => {
+    await killedAfterImportApplied();
+    const [d] = sandbox.qualtrics.distributions(SURVEY.delivery);
+    expect(batchTransactions(d!.recipients.transactionBatchId!)).toEqual([...EXPECTED.delivery_check!.people].sort());
   }, 120_000);
 
   it('abandons a send resumed after its response window closed: no distribution, nobody recorded, exit 1 once, then the runs go on', async () => {
