@@ -4,10 +4,11 @@ import { whoAmI } from '../../composition/use-cases.ts';
 import { styleFor, type Style } from '../../core/style.ts';
 import { UsageError, type Command } from '../command.ts';
 import { environmentFlags, publicTarget, withEnvironment } from '../environment.ts';
+import { RESPONSES_SERVE_USAGE, runResponsesServe } from './responses-serve.ts';
 
 export const responsesCommand: Command = {
   name: 'responses',
-  summary: 'Pull survey responses from Qualtrics and write their reason codes to Customer.io (counts only)',
+  summary: 'Pull survey responses from Qualtrics and write their reason codes to Customer.io (counts only); serve: receive them by webhook',
   usage: `Usage: tidemark responses pull [--env E] [--now TIME] [--format text|json]
 
 pull   per survey of the environment's SurveyTargets that declare \`responses\`: first writes what an
@@ -26,12 +27,15 @@ Options:
   --format text|json    text (default) or JSON
 
 Exit codes: 0 everything due was written; 1 something that should have been written was not (the
-export failed, or Customer.io did not acknowledge a write: the next pull sends it); 2 usage.
-`,
+export failed, or Customer.io did not acknowledge a write: the next pull sends it), or a usage
+error.
+
+${RESPONSES_SERVE_USAGE}`,
   async run(args, ctx) {
+    if (args[0] === 'serve') return runResponsesServe(args.slice(1), ctx);
     const { values, positionals } = parseArgs({ args, options: { ...environmentFlags, format: { type: 'string', default: 'text' } }, allowPositionals: true, strict: true });
     const [sub, ...rest] = positionals;
-    if (sub !== 'pull' || rest.length) throw new UsageError('use `responses pull`');
+    if (sub !== 'pull' || rest.length) throw new UsageError('use `responses pull` or `responses serve`');
     if (!['text', 'json'].includes(values.format!)) throw new UsageError(`--format must be text or json (got "${values.format}")`);
     return withEnvironment(ctx, values, async (ws) => {
       const r = await pullResponses(ws, whoAmI(ctx.env));
