@@ -75,7 +75,7 @@ describe('responses serve receives a signed delivery from the sandbox', () => {
     sandbox.qualtrics.seedReferencedSurveys(EXAMPLE_SURVEYS);
     serve = startServe(dir, ['--port', String(port)]);
     await until('serve to listen', () => /Listening on /.test(serve.output()) || serve.child.exitCode !== null, serve.output);
-    expect(serve.output()).toContain(`Listening on ${receiver} for environment staging (embedded sandbox key, 1 survey`);
+    expect(serve.output()).toContain(`Listening on ${receiver} for environment staging (the sandbox's generated key, 1 survey`);
   }, 60_000);
 
   afterAll(async () => {

@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { pickEnvironment, SetupError, workspaceKeyAt } from '../../composition/connect.ts';
-import { chooseTarget } from '../../composition/target.ts';
+import { chooseTarget, liveTarget } from '../../composition/target.ts';
 import { styleFor } from '../../core/style.ts';
 import { appliesTo } from '../../plan/desired.ts';
 import { renderDiagnosticsText } from '../../plan/render/diagnostics.ts';
@@ -102,12 +102,14 @@ export async function runResponsesServe(args: string[], ctx: CommandContext, hoo
   const choice = chooseTarget(environment, envCfg, ctx.env, !!values.sandbox);
   if (choice.outcome === 'refused') return fail(choice.message);
   const mode = choice.outcome;
+  // A run against a `tidemark sandbox` on this machine keys its webhooks the way the embedded sandbox does.
+  const keyMode = mode === 'sandbox' || liveTarget(envCfg, ctx.env).loopback ? 'sandbox' : 'live';
   const stateDir = path.resolve(ctx.cwd, ws.state?.backend === 'embedded' ? ws.state.path : '.tidemark');
   const secret = resolveWebhookSecret({
     environment,
     envCfg,
     env: ctx.env,
-    mode,
+    mode: keyMode,
     stateDir,
     location: keyAt(['qualtrics', 'responses_webhook_secret_env']),
   });
@@ -146,7 +148,7 @@ export async function runResponsesServe(args: string[], ctx: CommandContext, hoo
     throw err;
   }
   ctx.stdout.write(
-    `Listening on ${server.url} for environment ${environment} (${mode === 'sandbox' ? 'embedded sandbox key' : `key from ${secret.variable}`}, ${surveys.size} survey${surveys.size === 1 ? '' : 's'}, key ${secret.fingerprint})\n`,
+    `Listening on ${server.url} for environment ${environment} (${secret.source === 'sandbox' ? 'the sandbox\'s generated key' : `key from ${secret.variable}`}, ${surveys.size} survey${surveys.size === 1 ? '' : 's'}, key ${secret.fingerprint})\n`,
   );
 
   await new Promise<void>((resolve) => {
