@@ -134,10 +134,16 @@ export function responseEventId(surveyId: string, responseId: string, recordedMs
  * (responses can arrive out of order: webhook, then pull of an earlier one); the row is still written
  * (its event, if any, goes out), as Customer.io already holds the newer reason.
  */
-export async function writeResponses(deps: IngestDeps, targets: readonly ResponseTarget[], rows: readonly LedgerRow[]): Promise<WriteResult> {
+export async function writeResponses(deps: IngestDeps, targets: readonly ResponseTarget[], pending: readonly LedgerRow[]): Promise<WriteResult> {
   const result: WriteResult = { written: [], notWritten: [], reasons: [] };
-  if (!rows.length) return result;
   const byName = new Map(targets.map((t) => [t.name, t]));
+  // A row of a target no longer declared (or no longer writing anything) stays pending, untouched: it is
+  // written if the target comes back, and never marked written without being written.
+  const rows = pending.filter((r) => {
+    const w = byName.get(r.target)?.mapping.write;
+    return !!(w && (w.attribute || w.event));
+  });
+  if (!rows.length) return result;
   const newest = new Map<string, Map<string, number>>();
   for (const t of targets) {
     if (!t.mapping.write.attribute) continue;
@@ -155,10 +161,10 @@ export async function writeResponses(deps: IngestDeps, targets: readonly Respons
   const owner: number[] = [];
   const plans: MirrorWrite[] = [];
   rows.forEach((r, i) => {
-    const t = byName.get(r.target);
+    const t = byName.get(r.target)!;
     const plan: MirrorWrite = { survey_id: r.survey_id, response_id: r.response_id };
     plans.push(plan);
-    if (!t || !r.person_id || !r.reason_code) return;
+    if (!r.person_id || !r.reason_code) return;
     const at = Date.parse(r.recorded_at);
     const w = t.mapping.write;
     const already = newest.get(t.name)?.get(r.person_id);

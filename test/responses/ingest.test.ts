@@ -108,6 +108,19 @@ for (const b of backends) {
       expect(ids).toHaveLength(1);
     });
 
+    it('leaves a pending response of a target no longer declared pending, never marked written unwritten', async () => {
+      const client = fakeClient();
+      const deps = { store: store.responses, client };
+      client.refuseWhen(() => true);
+      await ingestResponses(deps, target, [record('R_40', 'c1', '2027-01-11T01:00:00Z', 1)], 'pull');
+      client.refuseWhen(() => false);
+      const other = { ...target, name: 'another_target' };
+      expect(await writeResponses(deps, [other], await store.responses.pending())).toEqual({ written: [], notWritten: [], reasons: [] });
+      expect(client.sent).toEqual([]);
+      expect((await store.responses.pending()).map((p) => p.response_id)).toEqual(['R_40']);
+      expect((await writeResponses(deps, [target], await store.responses.pending())).written).toHaveLength(1);
+    });
+
     it('does not let an older answer overwrite a newer one in the attribute', async () => {
       const client = fakeClient();
       const deps = { store: store.responses, client };
