@@ -170,11 +170,13 @@ function createDistribution(ctx: HandlerContext): ApiResult {
   return ok({ id: d.id });
 }
 
-function statsOf(store: QualtricsStore, d: Distribution, sent: boolean): DistributionStats {
+function statsOf(store: QualtricsStore, d: Distribution, sent: boolean, nowMs: number): DistributionStats {
   let started = 0;
   let finished = 0;
   for (const r of store.responsesOf(d.surveyLink.surveyId)) {
     if (r.distributionId !== d.id) continue;
+    // An answer drawn for later (answers.ts) has not happened yet.
+    if (r.drawn && Date.parse(r.recordedDate) > nowMs) continue;
     started += 1;
     if (r.finished) finished += 1;
   }
@@ -223,7 +225,7 @@ function distributionView(ctx: HandlerContext, d: Distribution, includeMessageTe
     message,
     surveyLink: { ...d.surveyLink },
     embeddedData: d.embeddedData,
-    stats: statsOf(ctx.store, d, sent),
+    stats: statsOf(ctx.store, d, sent, ctx.now().getTime()),
   };
 }
 
