@@ -35,16 +35,10 @@ function freePort(): Promise<number> {
   });
 }
 
-/** `responses serve` in a child process (tsx, as bin/tidemark.js runs the CLI); output collected. */
+/** `tidemark responses serve` as its own process (bin/tidemark.js); output collected. */
 function startServe(dir: string, args: string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const code = [
-    `import { register } from ${JSON.stringify(import.meta.resolve('tsx/esm/api'))};`,
-    'register();',
-    `const { runResponsesServe } = await import(${JSON.stringify(new URL('../../reconciler/cli/commands/responses-serve.ts', import.meta.url).href)});`,
-    'process.exitCode = await runResponsesServe(process.argv.slice(1), { cwd: process.cwd(), env: process.env, stdout: process.stdout, stderr: process.stderr });',
-  ].join('\n');
   // No credentials and not CI: the environment resolves to the sandbox, as `npm start` does.
-  const child = spawn(process.execPath, ['--input-type=module', '-e', code, '--', ...args], { cwd: dir, env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [path.join(REPO, 'bin/tidemark.js'), 'responses', 'serve', ...args], { cwd: dir, env: { PATH: process.env.PATH }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += String(d)));
   child.stderr!.on('data', (d) => (out += String(d)));
