@@ -37,7 +37,7 @@ describe('tidemark validate', () => {
   it('exits 0 on the example specs and prints a summary', async () => {
     const r = await runCli(['validate'], { cwd: repo });
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^valid: 10 files \(1 Workspace, 1 Fields, 7 Source, 10 Segment, 3 SurveyTarget\); 0 errors, 0 warnings\.$/m);
+    expect(r.stdout).toMatch(/^valid: 10 files \(1 Workspace, 1 Fields, 7 Source, 8 Segment, 3 SurveyTarget\); 0 errors, 0 warnings\.$/m);
   });
 
   it('exits 1 with located errors, "did you mean", and no stack trace', async () => {

@@ -12,7 +12,7 @@ describe('example specs', () => {
     const result = await loadSpecs('specs', repo);
     expect(result.diagnostics).toEqual([]);
     expect(result.model).toBeDefined();
-    expect(result.counts).toEqual({ Workspace: 1, Fields: 1, Source: 7, Segment: 10, SurveyTarget: 3 });
+    expect(result.counts).toEqual({ Workspace: 1, Fields: 1, Source: 7, Segment: 8, SurveyTarget: 3 });
   });
 
   it('cover the field guides’ scenarios', async () => {
