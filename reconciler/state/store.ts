@@ -15,6 +15,7 @@ import * as surveys from './surveys.ts';
 import * as sends from './survey-sends.ts';
 import * as surveyLift from './survey-lift.ts';
 import * as responses from './survey-responses.ts';
+import * as reviewed from './reviewed-plans.ts';
 import type { SqlDriver } from './sql/executor.ts';
 import type {
   ApplyChangeRecord,
@@ -44,6 +45,7 @@ import type {
   AudienceStore,
   SurveyStore,
   SurveyResponseStore,
+  ReviewedPlanStore,
 } from './types.ts';
 
 interface ManagedRow {
@@ -569,6 +571,16 @@ export class SqlStateStore implements StateStore {
       attributeTimes: (source, ids) => responses.attributeTimes(ctx, source, ids),
       markWritten: (writes) => responses.markWritten(ctx, writes, this.now()),
       count: (target) => responses.countResponses(ctx, target),
+    };
+  }
+
+  get reviewedPlans(): ReviewedPlanStore {
+    const ctx = { db: this.db, env: this.env };
+    return {
+      keep: (p) => reviewed.keepReviewedPlan(ctx, p, this.now()),
+      get: (sha) => reviewed.getReviewedPlan(ctx, sha),
+      ofPullRequest: (n) => reviewed.reviewedPlansOf(ctx, n),
+      mark: (sha, outcome) => reviewed.markReviewedPlan(ctx, sha, outcome, this.now()),
     };
   }
 }

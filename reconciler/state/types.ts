@@ -16,6 +16,7 @@ import type { SurveyStageCounts, SurveyStageRequest } from './surveys.ts';
 import type { SendCounts, SendImport, SendMember, SendPhase, SurveySend } from './survey-sends.ts';
 import type { SurveyLiftCounts, SurveyLiftRequest } from './survey-lift.ts';
 import type { LedgerRow, MirrorWrite, ResponseOutcome } from './survey-responses.ts';
+import type { ReviewedPlan, ReviewedPlanOutcome } from './reviewed-plans.ts';
 
 /** Which engine keeps the state. */
 export type StateBackend = 'sqlite' | 'postgres';
@@ -390,6 +391,9 @@ export interface StateStore extends StateOps {
   /** Survey responses: the ledger of every response read and the pull's cursors (see survey-responses.ts). */
   readonly responses: SurveyResponseStore;
 
+  /** Plans kept for pull requests' head commits, applied on merge (see reviewed-plans.ts). */
+  readonly reviewedPlans: ReviewedPlanStore;
+
   /**
    * Runs `fn` in one transaction: all of its writes happen or none. Calls made through `tx` (or through
    * the store itself from within `fn`'s async context) join the transaction. Nested calls use savepoints.
@@ -484,4 +488,14 @@ export interface SurveyResponseStore {
   markWritten(writes: readonly MirrorWrite[]): Promise<number>;
   /** Responses per outcome (counts only). */
   count(target?: string): Promise<Record<ResponseOutcome, number>>;
+}
+
+/** Plans kept per head commit of a pull request (issue 14), in the environment they were made for. */
+export interface ReviewedPlanStore {
+  /** Keeps (or replaces, unless already applied) the plan for this head commit; false when an applied one is there. */
+  keep(p: Pick<ReviewedPlan, 'head_sha' | 'pr_number' | 'plan_digest' | 'plan_json'>): Promise<boolean>;
+  get(headSha: string): Promise<ReviewedPlan | undefined>;
+  /** Newest first. */
+  ofPullRequest(prNumber: number): Promise<ReviewedPlan[]>;
+  mark(headSha: string, outcome: ReviewedPlanOutcome): Promise<void>;
 }

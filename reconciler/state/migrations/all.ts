@@ -5,7 +5,8 @@ import { surveyInvitations } from './0004-survey-invitations.ts';
 import { surveySends } from './0005-survey-sends.ts';
 import { audienceMirrorRows } from './0006-audience-mirror-rows.ts';
 import { surveyResponses } from './0007-survey-responses.ts';
+import { reviewedPlans } from './0008-reviewed-plans.ts';
 import type { Migration } from './migration.ts';
 
 /** Every migration this tidemark knows, in version order. Append only. */
-export const MIGRATIONS: readonly Migration[] = [initial, syncPending, audiences, surveyInvitations, surveySends, audienceMirrorRows, surveyResponses];
+export const MIGRATIONS: readonly Migration[] = [initial, syncPending, audiences, surveyInvitations, surveySends, audienceMirrorRows, surveyResponses, reviewedPlans];
