@@ -8,14 +8,16 @@ import { openEnvironment, SpecsInvalidError, type OpenEnvironment } from '../com
 import { styleFor } from '../core/style.ts';
 import { LockHeldError, StateError } from '../state/index.ts';
 import type { CommandContext } from './command.ts';
+import type { OptionDefs } from './options.ts';
 import { renderDiagnosticsText } from '../plan/render/diagnostics.ts';
 
+/** The flags of every command that opens an environment, described once for all their `--help`s. */
 export const environmentFlags = {
-  env: { type: 'string' },
-  specs: { type: 'string' },
-  sandbox: { type: 'boolean' },
-  now: { type: 'string' },
-} as const;
+  env: { type: 'string', value: 'E', description: "the Workspace environment (default: the Workspace's default_environment)" },
+  specs: { type: 'string', value: 'DIR', description: 'the specs folder (default specs, or $TIDEMARK_SPECS)' },
+  sandbox: { type: 'boolean', description: 'use the embedded sandbox even when credentials are set' },
+  now: { type: 'string', value: 'TIME', description: 'the clock, ISO-8601 with a zone (or TIDEMARK_NOW): schedules, freshness and the sandbox world read it' },
+} as const satisfies OptionDefs;
 
 export interface EnvironmentFlags {
   env?: string;

@@ -7,6 +7,7 @@ import { TIDEMARK_VERSION } from '../core/version.ts';
 import { ProviderError } from '../providers/errors.ts';
 import { UsageError, type Command, type CommandContext } from './command.ts';
 import { commands } from './commands/index.ts';
+import { oneLine } from './options.ts';
 
 function globalHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -81,8 +82,9 @@ async function dispatch(argv: string[], context: CommandContext): Promise<number
 export function describeFailure(prefix: string, err: unknown, env: NodeJS.ProcessEnv): string {
   const debug = env.TIDEMARK_DEBUG === '1';
   const stack = debug ? debugTrace(err) : '';
+  // One line, so a CI log shows the flag and where the options are listed together.
   if (err instanceof UsageError || isParseArgsError(err)) {
-    return `${prefix}: ${redact((err as Error).message)}\nRun \`${prefix} --help\` for usage.\n${stack}`;
+    return `${prefix}: ${redact(oneLine((err as Error).message))}; see \`${prefix} --help\`\n${stack}`;
   }
   if (err instanceof UserError) {
     const hint = err.hint ?? (err instanceof ProviderError && err.retryable ? TRANSIENT_HINT : undefined);
