@@ -1,47 +1,40 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { makePlan } from '../../composition/use-cases.ts';
 import { hasErrors } from '../../core/diagnostics.ts';
 import { styleFor } from '../../core/style.ts';
 import { hasChanges } from '../../plan/plan.ts';
 import { renderPlanJson, renderPlanMarkdown, renderPlanText } from '../../plan/render/index.ts';
-import { UsageError, type Command } from '../command.ts';
+import type { Command } from '../command.ts';
 import { withEnvironment, environmentFlags } from '../environment.ts';
+import { formatOption, parseCommandLine, renderUsage, type CommandLine } from '../options.ts';
+
+const line = {
+  command: 'plan',
+  options: {
+    ...environmentFlags,
+    out: { type: 'string', value: 'FILE', description: 'also save the plan as JSON, for `tidemark apply FILE`' },
+    format: formatOption(['text', 'markdown', 'json'], 'text (default), markdown (for PR comments) or json'),
+    'detailed-exitcode': {
+      type: 'boolean',
+      description: 'exit 0 when there are no config changes, 2 when there are, 1 on error (a survey that no longer reads its target\'s payload shows as REF011; `drift` exits 2 for it)',
+    },
+    'allow-delete': { type: 'boolean', description: 'plan deletes as applicable (otherwise they are shown as blocked)' },
+    'adopt-by-name': { type: 'boolean', description: 'adopt unmanaged objects whose names match specs instead of creating duplicates' },
+    target: { type: 'string', multiple: true, value: 'ADDRESS', description: 'limit the plan to this object and what it depends on' },
+  },
+} as const satisfies CommandLine;
 
 export const planCommand: Command = {
   name: 'plan',
   summary: 'Show what apply would change in Customer.io and Qualtrics',
-  usage: `Usage: tidemark plan [--env E] [--out FILE] [--format text|markdown|json] [--detailed-exitcode]
-                     [--allow-delete] [--adopt-by-name] [--target ADDRESS]...
-
-Refreshes the live objects tidemark manages, compares them with the specs and prints the changes.
-  --env E               environment of the Workspace (default: default_environment)
-  --out FILE            also save the plan as JSON, for \`tidemark apply FILE\`
-  --format F            text (default), markdown (for PR comments) or json
-  --detailed-exitcode   exit 0 when there are no config changes, 2 when there are, 1 on error (a survey
-                        that no longer reads its target's payload shows as REF011; \`drift\` exits 2 for it)
-  --allow-delete        plan deletes as applicable (otherwise they are shown as blocked)
-  --adopt-by-name       adopt unmanaged objects whose names match specs instead of creating duplicates
-  --target ADDRESS      limit the plan to this object and what it depends on (repeatable)
-  --specs DIR           specs folder (default specs)
-  --sandbox             use the embedded sandbox even when credentials are set
-`,
+  line,
+  usage: renderUsage(line, {
+    synopsis: ['plan [options]'],
+    intro: 'Refreshes the live objects tidemark manages, compares them with the specs and prints the changes.',
+  }),
   async run(args, ctx) {
-    const { values } = parseArgs({
-      args,
-      options: {
-        ...environmentFlags,
-        out: { type: 'string' },
-        format: { type: 'string', default: 'text' },
-        'detailed-exitcode': { type: 'boolean' },
-        'allow-delete': { type: 'boolean' },
-        'adopt-by-name': { type: 'boolean' },
-        target: { type: 'string', multiple: true },
-      },
-      strict: true,
-    });
-    if (!['text', 'markdown', 'json'].includes(values.format!)) throw new UsageError(`--format must be text, markdown or json (got "${values.format}")`);
+    const { values } = parseCommandLine(line, args);
     return withEnvironment(ctx, values, async (ws) => {
       const plan = await makePlan(ws, { allowDelete: !!values['allow-delete'], adoptByName: !!values['adopt-by-name'], targets: values.target ?? [] });
       if (values.out) await writeFile(path.resolve(ctx.cwd, values.out), renderPlanJson(plan));
