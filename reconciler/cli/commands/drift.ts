@@ -1,27 +1,31 @@
-import { parseArgs } from 'node:util';
 import { detectDrift } from '../../composition/use-cases.ts';
 import { checkSurveyPayloads } from '../../composition/survey-mapping.ts';
 import { canonicalJson } from '../../core/digest.ts';
 import { styleFor } from '../../core/style.ts';
-import { UsageError, type Command } from '../command.ts';
+import type { Command } from '../command.ts';
 import { publicTarget, withEnvironment, environmentFlags } from '../environment.ts';
+import { formatOption, parseCommandLine, renderUsage, type CommandLine } from '../options.ts';
+
+const line = {
+  command: 'drift',
+  options: {
+    ...environmentFlags,
+    format: formatOption(['text', 'json']),
+    'detailed-exitcode': { type: 'boolean', description: 'exit 0 when nothing drifted, 2 when something did, 1 on error' },
+  },
+} as const satisfies CommandLine;
 
 export const driftCommand: Command = {
   name: 'drift',
   summary: 'Show what changed in Customer.io or Qualtrics outside tidemark',
-  usage: `Usage: tidemark drift [--env E] [--format text|json] [--detailed-exitcode]
-
-Compares the last applied values of every managed object with what is live now, and lists unmanaged
-objects whose names match specs (candidates for \`tidemark import\`).
-  --detailed-exitcode   exit 0 when nothing drifted, 2 when something did, 1 on error
-`,
+  line,
+  usage: renderUsage(line, {
+    synopsis: ['drift [options]'],
+    intro: `Compares the last applied values of every managed object with what is live now, and lists unmanaged
+objects whose names match specs (candidates for \`tidemark import\`).`,
+  }),
   async run(args, ctx) {
-    const { values } = parseArgs({
-      args,
-      options: { ...environmentFlags, format: { type: 'string', default: 'text' }, 'detailed-exitcode': { type: 'boolean' } },
-      strict: true,
-    });
-    if (!['text', 'json'].includes(values.format!)) throw new UsageError(`--format must be text or json (got "${values.format}")`);
+    const { values } = parseCommandLine(line, args);
     return withEnvironment(ctx, values, async (ws) => {
       const report = await detectDrift(ws);
       // Surveys are not managed objects, but CX editing one under a target is drift all the same.
