@@ -41,20 +41,56 @@ async function mailingListOf(ws: OpenEnvironment, target: string): Promise<ListR
 }
 
 /**
- * The people Qualtrics reports opted out of a target: unsubscribed from its mailing list or from the
- * whole directory (the list view reports either as `unsubscribed`), by extRef. Read once per target per
- * run; a list tidemark has not created yet has nobody in it.
+ * The people Qualtrics reports opted out of a target, by extRef: unsubscribed from the target's own
+ * mailing list, or from the whole directory as any list tidemark manages in that directory shows them.
+ * A person who opted out of everything through one target's invitation has never been in the next
+ * target's list, so reading that list alone would invite them again (and Qualtrics would drop the email
+ * while tidemark counted the invitation against their cap). A list element that reports `unsubscribed`
+ * without saying which level it is counts as directory-wide: when unsure, nobody is asked.
+ * Each list is read once per run, however many targets share the directory.
  */
 export function optedOutLoader(ws: OpenEnvironment, client: QualtricsClient | undefined) {
+  const lists = new Map<string, Promise<{ list: Set<string>; directory: Set<string> }>>();
+  const read = (ref: ListRef) => {
+    const key = `${ref.directoryId}/${ref.mailingListId}`;
+    let p = lists.get(key);
+    if (!p) {
+      p = (async () => {
+        const list = new Set<string>();
+        const directory = new Set<string>();
+        for await (const c of client!.listMailingListContacts(ref.directoryId, ref.mailingListId)) {
+          if (typeof c.extRef !== 'string' || !c.extRef) continue;
+          const wide = (c as { directoryUnsubscribed?: unknown }).directoryUnsubscribed === true || (c.unsubscribed === true && c.mailingListUnsubscribed !== true);
+          if (c.unsubscribed === true || c.mailingListUnsubscribed === true || wide) list.add(c.extRef);
+          if (wide) directory.add(c.extRef);
+        }
+        return { list, directory };
+      })();
+      lists.set(key, p);
+    }
+    return p;
+  };
   return async (target: string): Promise<Set<string>> => {
-    const out = new Set<string>();
-    const list = client ? await mailingListOf(ws, target) : undefined;
-    if (!client || !list) return out;
-    for await (const c of client.listMailingListContacts(list.directoryId, list.mailingListId)) {
-      if (c.unsubscribed === true && typeof c.extRef === 'string' && c.extRef) out.add(c.extRef);
+    const own = client ? await mailingListOf(ws, target) : undefined;
+    if (!client || !own) return new Set();
+    const out = new Set((await read(own)).list);
+    for (const other of await managedListsIn(ws, own.directoryId)) {
+      if (other.mailingListId === own.mailingListId) continue;
+      for (const id of (await read(other)).directory) out.add(id);
     }
     return out;
   };
+}
+
+/** Every mailing list tidemark manages in this environment's directory (one per survey target). */
+async function managedListsIn(ws: OpenEnvironment, directoryId: string): Promise<ListRef[]> {
+  const out: ListRef[] = [];
+  for (const m of await ws.conn.store.listManaged()) {
+    if (!m.address.startsWith('qualtrics.mailing_list.')) continue;
+    const ref = await mailingListOf(ws, m.address.slice('qualtrics.mailing_list.'.length));
+    if (ref && ref.directoryId === directoryId) out.push(ref);
+  }
+  return out;
 }
 
 async function evaluate(ws: OpenEnvironment, now: Date): Promise<EligibilityResult> {

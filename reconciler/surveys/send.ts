@@ -7,14 +7,19 @@
  *
  * - The members were frozen when the send was staged; a resumed send never re-decides who is in it.
  * - Each import request is journaled as soon as Qualtrics accepted it; a resumed send polls it instead of
- *   importing again. (A kill in the instant between Qualtrics accepting an import and the journal write
- *   re-imports that chunk: contacts merge by extRef, and the distribution goes to the batch's contacts.)
+ *   importing again.
+ * - A chunk is imported into a batch of its own (`chunkBatchId`), and only the transactions of the
+ *   journaled import's per-row report are then added to the send's batch, the one the distribution goes
+ *   to. A kill in the instant between Qualtrics accepting an import and the journal write makes the
+ *   resumed send import that chunk again; the lost import's transactions stay in the chunk batch, which no
+ *   distribution names, so nobody is in the send's batch twice and nobody is invited twice.
  * - The distribution goes to the send's own transaction batch, so only this run's contacts get it, never
  *   the mailing list's earlier ones. Before creating it, a resumed send looks for a distribution already
  *   made for that batch (the create is not idempotent; its answer may have been lost).
  * - Invitations are recorded only for rows the import's per-row report shows as a contact with a
  *   transaction in the batch; failed rows are counted, never recorded as invited.
  */
+import { ProviderError } from '../providers/errors.ts';
 import type { QualtricsClient } from '../providers/qualtrics/client.ts';
 import type { TransactionContactInput } from '../providers/qualtrics/types.ts';
 import type { SurveySendJournal } from '../state/index.ts';
@@ -80,13 +85,22 @@ export async function advanceSend(initial: SurveySend, deps: SendDeps): Promise<
         await step('before-distribution');
         const sendAt = Math.max(now.getTime(), Date.parse(send.send_at));
         const d = deps.distribution;
-        const created = await deps.qualtrics.createDistribution({
+        let created: { id: string };
+        try {
+          created = await deps.qualtrics.createDistribution({
           message: { libraryId: d.library_id, messageId: d.message_id },
           recipients: { transactionBatchId: send.batch_id },
           header: { fromName: d.from_name, fromEmail: d.from_email, subject: d.subject, ...(d.reply_to ? { replyToEmail: d.reply_to } : {}) },
           surveyLink: { surveyId: send.survey_id, expirationDate: isoSeconds(Date.parse(send.expires_at)), type: 'Individual' },
           sendDate: isoSeconds(sendAt),
-        });
+          });
+        } catch (err) {
+          // Qualtrics refuses a distribution none of whose contacts it would email (all opted out since
+          // eligibility was read). Asking again cannot change that: abandon, record nobody; the next run
+          // reads them as opted out.
+          if (noRecipients(err)) return abandon(send, deps, `Qualtrics refused the distribution: none of its ${counts.imported} contacts can be emailed (opted out or unreachable since eligibility was evaluated); nobody was recorded as invited`);
+          throw err;
+        }
         distributionId = created.id;
         await step('distribution-created');
       }
@@ -158,7 +172,7 @@ async function importAll(send: SurveySend, deps: SendDeps, step: (name: string) 
         continue;
       }
       const res = await deps.qualtrics.importTransactionContacts(send.directory_id, send.mailing_list_id, {
-        transactionMeta: { batchId: send.batch_id, fields: [SEND_TRANSACTION_FIELD] },
+        transactionMeta: { batchId: chunkBatchId(send.batch_id, first), fields: [SEND_TRANSACTION_FIELD] },
         contacts: rows.map((r) => r.contact),
       });
       await journal.importStarted(send.send_id, first, last, res.id);
@@ -170,18 +184,30 @@ async function importAll(send: SurveySend, deps: SendDeps, step: (name: string) 
     const sent = (await journal.members(send.send_id, first, last)).filter((m) => m.outcome === null);
     const failed: number[] = [];
     const seen = new Set<number>();
+    const transactions: string[] = [];
     for await (const e of deps.qualtrics.importReport(send.directory_id, started.import_id)) {
       const m = sent[e.sourceIndexId];
-      if (!m) continue;
+      if (!m || seen.has(e.sourceIndexId)) continue;
       seen.add(e.sourceIndexId);
       const ok = (e.importStatus ?? '').toLowerCase() !== 'failed' && !!e.transactionId;
-      if (!ok) failed.push(m.seq);
+      if (ok) transactions.push(e.transactionId!);
+      else failed.push(m.seq);
     }
     // A row the report does not mention did not reach the batch: never recorded as invited.
     sent.forEach((m, i) => !seen.has(i) && failed.push(m.seq));
+    // Repeating this after a kill is harmless: a batch holds a transaction once.
+    await deps.qualtrics.addTransactionsToBatch(send.directory_id, send.batch_id, transactions);
     await journal.importOutcome(send.send_id, first, last, failed);
     await step('import-complete');
   }
+}
+
+/**
+ * The batch one chunk's import goes to: derived, so every attempt at that chunk names the same one, and
+ * never the send's own batch, which holds only the transactions of journaled imports.
+ */
+export function chunkBatchId(sendBatchId: string, firstSeq: number): string {
+  return `${sendBatchId}_c${firstSeq}`;
 }
 
 /** A distribution already created for this send's batch (a create whose answer was lost). */
@@ -193,6 +219,12 @@ async function findDistribution(send: SurveySend, deps: SendDeps): Promise<strin
     if (r && r.transactionBatchId === send.batch_id) return d.id;
   }
   return undefined;
+}
+
+/** Qualtrics' 400 for a distribution with no one to send to (no status code of its own is documented). */
+function noRecipients(err: unknown): boolean {
+  if (!(err instanceof ProviderError) || err.status !== 400) return false;
+  return err.code === 'CP_TD_GER_NP' || /no recipients/i.test(err.reason);
 }
 
 function isoSeconds(ms: number): string {

@@ -97,7 +97,7 @@ try {
   const distributions = count('POST /API/v3/distributions');
   const perContact = qualtrics.filter(([route]) => /\/contacts(\/\{id\})?$/.test(route) && !route.startsWith('GET ')).reduce((n, [, c]) => n + c, 0);
   const listContacts = sandbox.qualtrics.contacts(listIdOf(sandbox, 'export'));
-  const batches = [...batchPeople(sandbox).values()];
+  const batches = [...batchPeople(sandbox, sandbox.qualtrics.distributions().map((d) => d.recipients.transactionBatchId ?? '')).values()];
   const inBatch = batches.reduce((n, b) => n + b.length, 0);
   const distinct = new Set(batches.flat()).size;
 

@@ -366,22 +366,23 @@ export function listIdOf(sandbox: RunningSandbox, target: string): string {
 }
 
 /** Person ids (extRef) of the contacts in each transaction batch, by batch id. */
-export function batchPeople(sandbox: RunningSandbox): Map<string, string[]> {
+export function batchPeople(sandbox: RunningSandbox, batchIds: readonly string[]): Map<string, string[]> {
   const contacts = new Map(sandbox.qualtrics.directoryContacts(DIRECTORY_ID).map((c) => [c.contactId, c]));
   const out = new Map<string, string[]>();
-  for (const tx of sandbox.qualtrics.transactions()) {
-    if (!tx.batchId) continue;
-    const ids = out.get(tx.batchId) ?? [];
-    ids.push(contacts.get(tx.contactId)?.extRef ?? `?${tx.contactId}`);
-    out.set(tx.batchId, ids);
+  for (const batchId of batchIds) {
+    out.set(
+      batchId,
+      sandbox.qualtrics.batchTransactions(batchId).map((tx) => contacts.get(tx.contactId)?.extRef ?? `?${tx.contactId}`),
+    );
   }
   return out;
 }
 
 /** Each distribution of a survey with the person ids its batch holds. */
 export function distributionsOf(sandbox: RunningSandbox, surveyId: string) {
-  const batches = batchPeople(sandbox);
-  return sandbox.qualtrics.distributions(surveyId).map((d) => ({ ...d, people: batches.get(d.recipients.transactionBatchId ?? '') ?? [] }));
+  const distributions = sandbox.qualtrics.distributions(surveyId);
+  const batches = batchPeople(sandbox, distributions.map((d) => d.recipients.transactionBatchId ?? ''));
+  return distributions.map((d) => ({ ...d, people: batches.get(d.recipients.transactionBatchId ?? '') ?? [] }));
 }
 
 /** Qualtrics API calls the way someone in the UI (or the unsubscribe link) would change things. */

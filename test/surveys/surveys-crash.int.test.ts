@@ -15,8 +15,8 @@
  * answer came back (a create whose answer was lost). Each rerun must leave exactly one distribution. A
  * third reruns only after the send's response window closed: the send is abandoned (no distribution,
  * nobody recorded, exit 1 that once). And a kill while Qualtrics' answer to an accepted import is in
- * flight: one distribution and everyone recorded once, but the chunk is imported twice (it.fails: the
- * limitation send.ts states).
+ * flight: one distribution, everyone recorded once, and one transaction per person in the send's batch
+ * (the lost import's transactions stay in the chunk's own batch).
  *
  * The default suite runs 3 random iterations; `TIDEMARK_SLOW_TESTS=1` runs 12.
  */
@@ -79,8 +79,7 @@ const EXPECTED: Record<string, { survey: string; people: string[] }> = {
 function batchTransactions(batchId: string): string[] {
   const contacts = new Map(sandbox.qualtrics.directoryContacts(DIRECTORY_ID).map((c) => [c.contactId, c.extRef]));
   return sandbox.qualtrics
-    .transactions()
-    .filter((t) => t.batchId === batchId)
+    .batchTransactions(batchId)
     .map((t) => contacts.get(t.contactId) ?? `?${t.contactId}`)
     .sort();
 }
@@ -218,12 +217,10 @@ describe('surveys run under SIGKILL', () => {
     }
   }, 120_000);
 
-  // KNOWN LIMITATION (send.ts says so; reported): the import id is journaled only once Qualtrics' answer
-  // arrives, so a run killed while that answer is in flight imports the chunk again on resume, and the
-  // send's batch holds two transactions for each of those people. The sandbox emails a contact once per
-  // distribution; whether Qualtrics sends once per contact or once per transaction of a batch is not
-  // documented. `it.fails` until a resumed send can find an import it started.
-  it.fails('killed after Qualtrics accepted an import but before its answer: each person has one transaction in the batch', async () => {
+  // The chunk is imported again on resume (the import id was never journaled), but each chunk imports into
+  // a batch of its own and only the journaled import's transactions join the send's batch: whether
+  // Qualtrics emails once per contact or once per transaction of a batch, nobody is in it twice.
+  it('killed after Qualtrics accepted an import but before its answer: each person has one transaction in the batch', async () => {
     await killedAfterImportApplied();
     const [d] = sandbox.qualtrics.distributions(SURVEY.delivery);
     expect(batchTransactions(d!.recipients.transactionBatchId!)).toEqual([...EXPECTED.delivery_check!.people].sort());

@@ -330,6 +330,28 @@ export class QualtricsClient {
     return parseWith(op, data, importStartedSchema, 'applied');
   }
 
+  /**
+   * Adds transactions to a transaction batch (`POST /directories/{dId}/transactionbatches/{batchId}/transactions`).
+   * A batch holds each transaction once, so the call is safe to repeat; a distribution to the batch then
+   * reaches exactly the contacts of the transactions added. ⚠ Body shape assumed (see the sandbox route).
+   */
+  async addTransactionsToBatch(directoryId: string, batchId: string, transactionIds: readonly string[], options: CallOptions = {}): Promise<void> {
+    const op = 'transaction_batches.add_transactions';
+    if (transactionIds.length === 0) return;
+    for (let i = 0; i < transactionIds.length; i += 10_000) {
+      await this.call(
+        {
+          operation: op,
+          method: 'POST',
+          path: `/directories/${seg(directoryId)}/transactionbatches/${seg(batchId)}/transactions`,
+          body: { transactionIds: transactionIds.slice(i, i + 10_000) },
+          idempotent: true,
+        },
+        options,
+      );
+    }
+  }
+
   async getTransactionContactsImport(directoryId: string, mailingListId: string, importId: string, options: CallOptions = {}): Promise<ImportProgress> {
     const op = 'transaction_contacts.progress';
     const data = await this.call(

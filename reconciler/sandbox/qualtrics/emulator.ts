@@ -115,6 +115,8 @@ export interface QualtricsEmulator extends Emulator {
   contacts(mailingListId: string): MailingListContact[];
   directoryContacts(directoryId?: string): Contact[];
   transactions(): Transaction[];
+  /** The transactions a batch holds (an import's, and those added to it), in the order they joined. */
+  batchTransactions(batchId: string): Transaction[];
   distributions(surveyId?: string): Distribution[];
   eventSubscriptions(): Subscription[];
   responses(surveyId: string): SurveyResponse[];
@@ -387,6 +389,14 @@ class QualtricsEmulatorImpl implements QualtricsEmulator {
 
   transactions(): Transaction[] {
     return [...this.store.transactions.values()].map(copy);
+  }
+
+  batchTransactions(batchId: string): Transaction[] {
+    const batch = this.store.batches.get(batchId);
+    return (batch?.transactionIds ?? []).flatMap((id) => {
+      const t = this.store.transactions.get(id);
+      return t ? [copy(t)] : [];
+    });
   }
 
   distributions(surveyId?: string): Distribution[] {

@@ -283,7 +283,44 @@ function getImportReport(ctx: HandlerContext): ApiResult {
   });
 }
 
+/**
+ * `POST /directories/{dId}/transactionbatches/{batchId}/transactions` with `{ transactionIds: [...] }`:
+ * adds existing transactions of the directory to a batch. ⚠ The endpoint is listed in Qualtrics' API
+ * reference (transactionBatches.json) but its body shape was not retrieved: assumed here, and a batch is a
+ * set (adding a transaction it holds changes nothing), which is what makes the call safe to repeat.
+ */
+function addBatchTransactions(ctx: HandlerContext): ApiResult {
+  const directoryId = param(ctx, 'directoryId');
+  if (!ctx.store.directories.has(directoryId)) throw notFound('directory', directoryId);
+  const batchId = param(ctx, 'batchId');
+  if (!/^BT_\w+$/.test(batchId)) throw invalidParam('batchId', 'expected a transaction batch id (BT_…)');
+  const body = new BodyReader(parseJsonBody(ctx.req)).allowOnly(['transactionIds']);
+  const ids = body.requiredArray('transactionIds');
+  if (ids.length === 0 || ids.length > 10_000) throw invalidParam('transactionIds', 'give 1 to 10,000 transaction ids');
+  const txIds = ids.map((id, i) => {
+    const tx = typeof id === 'string' ? ctx.store.transactions.get(id) : undefined;
+    if (!tx || tx.directoryId !== directoryId) throw invalidParam(`transactionIds[${i}]`, 'no such transaction in this directory');
+    return tx.id;
+  });
+  let batch = ctx.store.batches.get(batchId);
+  if (batch && batch.directoryId !== directoryId) throw invalidParam('batchId', 'the batch belongs to another directory');
+  if (!batch) {
+    batch = { seq: ctx.store.nextSeq(), id: batchId, directoryId, creationDate: ctx.now().getTime(), transactionIds: [] };
+    ctx.store.batches.set(batchId, batch);
+  }
+  const held = new Set(batch.transactionIds);
+  let added = 0;
+  for (const id of txIds) {
+    if (held.has(id)) continue;
+    held.add(id);
+    batch.transactionIds.push(id);
+    added += 1;
+  }
+  return ok({ batchId, added });
+}
+
 export const importRoutes: Route[] = [
+  { method: 'POST', pattern: '/directories/{directoryId}/transactionbatches/{batchId}/transactions', handler: addBatchTransactions },
   {
     method: 'GET',
     pattern: '/directories/{directoryId}/imports/api-import/jobs/{importId}/report',
