@@ -22,6 +22,7 @@ import { explainServiceError, type ServiceErrorContext } from './service-errors.
 import { referencedUiSegments } from './ui-segments.ts';
 import { sandboxSurveys } from './survey-mapping.ts';
 import {
+  checkStateInCi,
   checkStateTarget,
   chooseTarget,
   credentialNames,
@@ -132,6 +133,24 @@ export async function connect(model: SpecModel, opts: ConnectOptions): Promise<C
     };
   }
 
+  const databaseUrl = ws.state?.backend === 'postgres' ? opts.env[ws.state.url_env]?.trim() : opts.env.TIDEMARK_DATABASE_URL?.trim();
+  if (ws.state?.backend === 'postgres' && !databaseUrl) throw new SetupError(`the Workspace keeps state in Postgres: set ${ws.state.url_env}`);
+  registerSecret(databaseUrl);
+  if (databaseUrl) checkDatabaseUrl(databaseUrl, ws.state?.backend === 'postgres' ? ws.state.url_env : 'TIDEMARK_DATABASE_URL');
+  // The sandbox keeps its own state beside the live one, so trying something on the sandbox never
+  // mixes its ids into the state of the real workspace (nor blocks it: see checkStateTarget).
+  // So does a run against services on this machine (a standalone `tidemark sandbox`): its ids would
+  // otherwise claim the state the real credentials need.
+  const stateEnv = target.mode === 'sandbox' ? `${environment}.sandbox` : target.loopback ? `${environment}.local` : environment;
+  // Decided before any service is called: a CI run that would lose its state stops here.
+  const ciState = checkStateInCi(target, opts.env, {
+    environment,
+    embedded: !databaseUrl,
+    stateLocation: path.relative(opts.cwd, path.join(stateDir, `state-${stateEnv}.sqlite`)),
+    workspaceStateAt: `${model.workspace!.pd.file}:${locate(model.workspace!.pd, ws.state ? ['state'] : []).start.line}`,
+  });
+  if (!ciState.ok) throw new SetupError(ciState.message);
+
   const requests = new RequestCounter();
   const customerio = new CustomerioClient(
     customerioConfigFromEnv(vars, {
@@ -159,15 +178,6 @@ export async function connect(model: SpecModel, opts: ConnectOptions): Promise<C
   }
   const kinds = configKinds(envCfg, { customerio, ...(qualtrics ? { qualtrics } : {}) });
 
-  const databaseUrl = ws.state?.backend === 'postgres' ? opts.env[ws.state.url_env]?.trim() : opts.env.TIDEMARK_DATABASE_URL?.trim();
-  if (ws.state?.backend === 'postgres' && !databaseUrl) throw new SetupError(`the Workspace keeps state in Postgres: set ${ws.state.url_env}`);
-  registerSecret(databaseUrl);
-  if (databaseUrl) checkDatabaseUrl(databaseUrl, ws.state?.backend === 'postgres' ? ws.state.url_env : 'TIDEMARK_DATABASE_URL');
-  // The sandbox keeps its own state beside the live one, so trying something on the sandbox never
-  // mixes its ids into the state of the real workspace (nor blocks it: see checkStateTarget).
-  // So does a run against services on this machine (a standalone `tidemark sandbox`): its ids would
-  // otherwise claim the state the real credentials need.
-  const stateEnv = target.mode === 'sandbox' ? `${environment}.sandbox` : target.loopback ? `${environment}.local` : environment;
   const ownsSandbox = sandbox && !opts.attachSandbox;
   let store: StateStore;
   try {

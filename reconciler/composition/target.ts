@@ -50,6 +50,41 @@ export function isCi(env: NodeJS.ProcessEnv): boolean {
   return v !== undefined && v !== '' && v !== 'false' && v !== '0';
 }
 
+/** The variable that makes this a CI run, as `NAME=value` for messages; undefined outside CI. */
+export function ciMarker(env: NodeJS.ProcessEnv): string | undefined {
+  if (isCi(env)) return `CI=${env.CI!.trim()}`;
+  if (env.GITHUB_ACTIONS?.trim().toLowerCase() === 'true') return `GITHUB_ACTIONS=${env.GITHUB_ACTIONS.trim()}`;
+  return undefined;
+}
+
+/** Set to `1` on a persistent self-hosted runner whose disk (and so the embedded state) outlives each job. */
+export const ALLOW_EMBEDDED_STATE_IN_CI = 'TIDEMARK_ALLOW_EMBEDDED_STATE_IN_CI';
+
+/**
+ * Whether a run may keep its state in the embedded store. In CI, against the live services, it may not:
+ * an ephemeral runner starts every job with an empty `.tidemark/`, so each sync would send every row
+ * again (the snapshot is gone), the apply lock would guard nothing (each job has its own), and the
+ * state would forget which objects tidemark manages. Runs against a sandbox (embedded, or a standalone
+ * one on this machine) keep their own state and are allowed.
+ */
+export function checkStateInCi(
+  target: TargetIdentity,
+  env: NodeJS.ProcessEnv,
+  ctx: { environment: string; embedded: boolean; stateLocation: string; workspaceStateAt: string },
+): { ok: true } | { ok: false; message: string } {
+  const ci = ciMarker(env);
+  if (!ci || !ctx.embedded || target.mode !== 'live' || target.loopback) return { ok: true };
+  if (env[ALLOW_EMBEDDED_STATE_IN_CI]?.trim() === '1') return { ok: true };
+  return {
+    ok: false,
+    message:
+      `environment "${ctx.environment}" keeps its state in the embedded store (${ctx.stateLocation}), but this is a CI run (${ci}) against ${target.label}. ` +
+      `On a runner that starts empty, that state is lost with every job: each sync would send every row again and the apply lock would guard nothing. ` +
+      `Keep the state in PostgreSQL: set TIDEMARK_DATABASE_URL from a secret, or set \`state: { backend: postgres, url_env: … }\` in the Workspace (${ctx.workspaceStateAt}). ` +
+      `On a persistent self-hosted runner whose disk outlives each job, set ${ALLOW_EMBEDDED_STATE_IN_CI}=1 instead. See docs/ci-state.md.`,
+  };
+}
+
 /** Where a run goes, before anything is opened. */
 export function chooseTarget(environment: string, envCfg: EnvironmentSpec, env: NodeJS.ProcessEnv, sandboxChosen: boolean): TargetChoice {
   if (sandboxChosen) return { outcome: 'sandbox', reason: 'chosen' };
