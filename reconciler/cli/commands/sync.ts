@@ -1,32 +1,40 @@
-import { parseArgs } from 'node:util';
 import { runSyncJob, selectSources } from '../../composition/sync-job.ts';
 import { styleFor, type Style } from '../../core/style.ts';
 import type { SyncProgress, SyncReport } from '../../sync/run.ts';
 import { UsageError, type Command, type CommandContext } from '../command.ts';
 import { publicTarget, withEnvironment, environmentFlags } from '../environment.ts';
+import { formatOption, parseCommandLine, renderUsage, type CommandLine } from '../options.ts';
+import { count, progressFor, type ProgressClock } from '../progress.ts';
+
+const line = {
+  command: 'sync',
+  subcommands: ['plan', 'run'],
+  options: {
+    ...environmentFlags,
+    due: { type: 'boolean', only: ['run'], description: 'only the sources whose cron schedule fired since their last successful run' },
+    format: formatOption(['text', 'json']),
+  },
+} as const satisfies CommandLine;
 
 export const syncCommand: Command = {
   name: 'sync',
   summary: 'Plan or run scheduled syncs into Customer.io (only new and changed rows are sent)',
-  usage: `Usage: tidemark sync plan SOURCE [--env E] [--format text|json]
-       tidemark sync run [SOURCE...] [--due] [--env E] [--format text|json]
-
-plan   reads the source and shows what a run would do: new, changed, unchanged, out-of-order,
+  line,
+  usage: renderUsage(line, {
+    synopsis: ['sync plan SOURCE [options]', 'sync run [SOURCE...] [--due] [options]'],
+    intro: `plan   reads the source and shows what a run would do: new, changed, unchanged, out-of-order,
        rejected and null-blocked rows, per field. Nothing is sent.
 run    syncs the given sources (default: all), or with --due those whose cron schedule fired since
        their last successful run. Rejected rows go to a file under the state folder (never to logs).
-`,
+
+Off a terminal, progress comes on stderr as plain lines: per source when it starts and ends, and its
+counts every 10 s in between.`,
+  }),
   async run(args, ctx) {
-    const { values, positionals } = parseArgs({
-      args,
-      options: { ...environmentFlags, due: { type: 'boolean' }, format: { type: 'string', default: 'text' } },
-      allowPositionals: true,
-      strict: true,
-    });
+    const { values, positionals } = parseCommandLine(line, args);
     const [sub, ...names] = positionals;
     if (sub !== 'plan' && sub !== 'run') throw new UsageError('use `sync plan SOURCE` or `sync run [SOURCE...] [--due]`');
     if (sub === 'plan' && names.length !== 1) throw new UsageError('`sync plan` takes exactly one SOURCE');
-    if (!['text', 'json'].includes(values.format!)) throw new UsageError(`--format must be text or json (got "${values.format}")`);
     return withEnvironment(ctx, values, async (ws) => {
       const selection = await selectSources(ws, names, { due: sub === 'run' && !!values.due });
       if (!selection.ok) throw new UsageError(selection.message);
@@ -42,10 +50,7 @@ run    syncs the given sources (default: all), or with --due those whose cron sc
         onWorld: (notes) => {
           for (const n of notes) ctx.stderr.write(`sandbox world: ${n}\n`);
         },
-        onSource: (name) => {
-          const progress = progressPrinter(ctx, name);
-          return { onProgress: progress.update, done: progress.done };
-        },
+        onSource: (name) => sourceProgress(ctx, 'sync', name),
         onReport: (report) => {
           if (values.format !== 'json') ctx.stdout.write(renderReport(report, style));
         },
@@ -87,6 +92,36 @@ export function progressPrinter(ctx: Pick<CommandContext, 'stderr'>, name: strin
     },
     done: () => {
       if (tty) ctx.stderr.write('\r\u001b[K');
+    },
+  };
+}
+
+/**
+ * A source's progress: the bar on a terminal, plain lines (progress.ts) otherwise, e.g.
+ * "tidemark sync: crm_customers: 400,000 rows read (40%), 380,000 sent, 12.3 s".
+ */
+export function sourceProgress(ctx: Pick<CommandContext, 'stderr'>, command: string, name: string, clock?: ProgressClock): { onProgress: (p: SyncProgress) => void; done: () => void } {
+  if (ctx.stderr.isTTY) {
+    const bar = progressPrinter(ctx, name);
+    return { onProgress: bar.update, done: bar.done };
+  }
+  const lines = progressFor(ctx.stderr, { command, ...(clock ? { clock } : {}) });
+  let read = 0;
+  let share: number | undefined;
+  let sent = 0;
+  const detail = () => `${count(read)} rows read${share !== undefined ? ` (${Math.min(100, Math.floor(share * 100))}%)` : ''}${sent ? `, ${count(sent)} sent` : ''}`;
+  lines.phase(name);
+  return {
+    onProgress: (p) => {
+      if (p.phase === 'reading') {
+        read = p.done;
+        share = p.fraction;
+      } else sent = p.done;
+      lines.update(detail());
+    },
+    done: () => {
+      lines.done(detail());
+      lines.close();
     },
   };
 }
