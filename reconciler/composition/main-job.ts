@@ -8,7 +8,7 @@ import { hasChanges, type Plan } from '../plan/plan.ts';
 import { DEFAULT_REJECT_RATE_THRESHOLD, isDue, type SourceStatus } from '../sync/monitor.ts';
 import { sourcesFor } from '../sync/source-statuses.ts';
 import type { SyncReport } from '../sync/run.ts';
-import { checkFreshness, runSyncJob } from './sync-job.ts';
+import { checkFreshness, runSyncJob, type SyncJobRequest } from './sync-job.ts';
 import { applyChanges, isProtected, makePlan, type ApplyOutcome } from './use-cases.ts';
 import type { OpenEnvironment } from './use-cases.ts';
 import { worldOptions, type WorldOverrides } from './world.ts';
@@ -35,6 +35,8 @@ export interface MainJobEvents {
   syncsStarting?(): void;
   /** What the sandbox world did (embedded warehouse started, exports written). */
   world?(notes: string[]): void;
+  /** A due source starts syncing; what it returns receives that source's progress (as in SyncJobRequest). */
+  syncing?: SyncJobRequest['onSource'];
   synced?(report: SyncReport): void;
   audiencesStarting?(): void;
   audiences?(result: AudienceJobResult): void;
@@ -101,6 +103,7 @@ export async function runMainJob(ws: OpenEnvironment, req: MainJobRequest, on: M
     env: req.env,
     ...(req.world ? { world: req.world } : {}),
     ...(on.world ? { onWorld: on.world } : {}),
+    ...(on.syncing ? { onSource: on.syncing } : {}),
     ...(on.synced ? { onReport: on.synced } : {}),
   });
 
