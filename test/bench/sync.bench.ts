@@ -15,6 +15,12 @@
  * 5. Baseline: the same changed rows delivered the way a user would without tidemark, one `identify` per
  *    row with the official customerio-node client, paced client-side at the same 100 requests/s.
  *
+ * The floor (issue 15): before each pair of local steps, on the same file and in the same run, a bare Node
+ * script (its own process, one core, no tidemark code) reads the file in 256 KiB reads and takes a sha256 of
+ * every line: what any tool that must look at every row pays. Every step is also given as a ratio to it, so
+ * figures compare across machines and across loads (the median of three floor runs is used; the machine is
+ * shared, so its load average is printed beside them).
+ *
  * Requests are counted by the sandbox; 429 answers are counted separately (they are requests too). Peak RSS
  * of the tidemark process comes from `TIDEMARK_REPORT_RSS=1`; the sandbox's memory is this process's and is
  * reported apart from tidemark's. A measurement, not a test: nothing is asserted, but a step that exits
@@ -186,6 +192,56 @@ function countRateLimited(sandbox: RunningSandbox): { read(): number; reset(): v
   return { read: () => n, reset: () => void (n = 0) };
 }
 
+/**
+ * The floor: a minimal read of the file plus a sha256 per line, single core, as its own process (so it
+ * pays a process start like every tidemark step). Plain JavaScript on purpose: nothing of tidemark's.
+ */
+const FLOOR_SCRIPT = `
+const { openSync, readSync, closeSync } = require('node:fs');
+const { hash } = require('node:crypto');
+const fd = openSync(process.argv[1], 'r');
+const buf = Buffer.allocUnsafe(256 * 1024);
+let carry = '', lines = 0;
+for (;;) {
+  const n = readSync(fd, buf, 0, buf.length, null);
+  if (n === 0) break;
+  const s = carry + buf.toString('utf8', 0, n);
+  let p = 0;
+  for (let e = s.indexOf('\\n', p); e >= 0; e = s.indexOf('\\n', p)) { hash('sha256', s.slice(p, e)); lines++; p = e + 1; }
+  carry = s.slice(p);
+}
+if (carry.length > 0) { hash('sha256', carry); lines++; }
+closeSync(fd);
+process.stdout.write(String(lines));
+`;
+
+interface Floor {
+  /** Median wall time of the runs, process start included. */
+  ms: number;
+  runs: number[];
+  lines: number;
+  /** 1-minute load average when it was measured. */
+  load: number;
+}
+
+async function measureFloor(file: string, runs = 3): Promise<Floor> {
+  const times: number[] = [];
+  let lines = 0;
+  for (let i = 0; i < runs; i++) {
+    const t0 = performance.now();
+    const out = await new Promise<string>((resolve, reject) => {
+      const child = spawn(process.execPath, ['-e', FLOOR_SCRIPT, file], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let stdout = '';
+      child.stdout.on('data', (d) => (stdout += String(d)));
+      child.on('close', (status) => (status === 0 ? resolve(stdout) : reject(new Error(`the floor script exited ${status}`))));
+    });
+    times.push(performance.now() - t0);
+    lines = Number(out);
+  }
+  const sorted = [...times].sort((a, b) => a - b);
+  return { ms: sorted[Math.floor(sorted.length / 2)]!, runs: times, lines, load: os.loadavg()[0]! };
+}
+
 const totalRequests = (counts: Record<string, number>): number =>
   Object.entries(counts).filter(([k]) => !k.includes('__sandbox')).reduce((n, [, v]) => n + v, 0);
 
@@ -277,6 +333,7 @@ async function baseline(sandbox: RunningSandbox, limited: ReturnType<typeof coun
 
 const mb = (bytes: number | undefined): string => (bytes === undefined ? 'n/a' : `${Math.round(bytes / 1e6)} MB`);
 const sec = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+const sec2 = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
 const int = (n: number): string => Math.round(n).toLocaleString('en-US');
 const num = (v: unknown): number => (typeof v === 'number' ? v : 0);
 
@@ -292,6 +349,10 @@ async function main(): Promise<number> {
 
   // The sandbox enforces the limit (with headroom for arrival jitter), so a client that overshoots gets
   // 429s, which the table shows.
+  const floor0 = await measureFloor(csvPath);
+  process.stderr.write(`floor (read + sha256 per line, one core): ${sec2(floor0.ms)} (runs ${floor0.runs.map(sec2).join(', ')}; load ${floor0.load.toFixed(2)})\n`);
+  const floors: string[] = [`| the first file (every row new) | ${sec2(floor0.ms)} | ${floor0.runs.map(sec2).join(', ')} | ${int(floor0.lines)} | ${floor0.load.toFixed(2)} |`];
+
   const sandbox = await createSandbox({ port: 0, trackRateLimitPerSecond: SANDBOX_TRACK_RATE });
   const limited = countRateLimited(sandbox);
   const changedRows = Math.floor((rows - CHANGE_OFFSET - 1) / CHANGE_EVERY) + 1;
@@ -314,29 +375,33 @@ async function main(): Promise<number> {
     return { ...r, counts: c, wrong };
   };
 
+  const x = (ms: number, f: Floor): string => `${(ms / f.ms).toFixed(1)}×`;
   const plan1 = await step('sync plan, empty snapshot', ['sync', 'plan', 'people', '--format', 'json'], { isNew: rows });
   table.push(
-    `| sync plan, empty snapshot (read, normalise, hash, diff in memory; sends nothing) | ${sec(plan1.ms)} | ${int(rows / (plan1.ms / 1000))} rows/s | ${mb(plan1.rssBytes)} | ${plan1.requests} | new ${int(num(plan1.counts.new))}${plan1.wrong ? ' ⚠ unexpected' : ''} |`,
+    `| sync plan, empty snapshot (read, normalise, hash, diff in memory; sends nothing) | ${sec(plan1.ms)} | ${x(plan1.ms, floor0)} | ${int(rows / (plan1.ms / 1000))} rows/s | ${mb(plan1.rssBytes)} | ${plan1.requests} | new ${int(num(plan1.counts.new))}${plan1.wrong ? ' ⚠ unexpected' : ''} |`,
   );
 
   const run1 = await step('first run', ['sync', 'run', 'people', '--format', 'json'], { sent: rows });
   const delivered1 = num(run1.counts.acknowledged);
   table.push(
-    `| sync run, first (every row new) | ${sec(run1.ms)} | ${int(delivered1 / (run1.ms / 60_000))} rows/min delivered | ${mb(run1.rssBytes)} | ${run1.requests} (429s: ${run1.tooMany}) | sent ${int(num(run1.counts.sent))}, acknowledged ${int(delivered1)}${run1.wrong ? ' ⚠ unexpected' : ''} |`,
+    `| sync run, first (every row new) | ${sec(run1.ms)} | ${x(run1.ms, floor0)} | ${int(delivered1 / (run1.ms / 60_000))} rows/min delivered | ${mb(run1.rssBytes)} | ${run1.requests} (429s: ${run1.tooMany}) | sent ${int(num(run1.counts.sent))}, acknowledged ${int(delivered1)}${run1.wrong ? ' ⚠ unexpected' : ''} |`,
   );
 
   t = performance.now();
   await writeCsv(1);
   process.stderr.write(`changed ${int(changedRows)} rows in ${sec(performance.now() - t)}\n`);
+  const floor1 = await measureFloor(csvPath);
+  process.stderr.write(`floor (read + sha256 per line, one core): ${sec2(floor1.ms)} (runs ${floor1.runs.map(sec2).join(', ')}; load ${floor1.load.toFixed(2)})\n`);
+  floors.push(`| the changed file (1% changed) | ${sec2(floor1.ms)} | ${floor1.runs.map(sec2).join(', ')} | ${int(floor1.lines)} | ${floor1.load.toFixed(2)} |`);
 
   const plan2 = await step('sync plan, 1% changed', ['sync', 'plan', 'people', '--format', 'json'], { changed: changedRows });
   table.push(
-    `| sync plan, 1% changed | ${sec(plan2.ms)} | ${int(rows / (plan2.ms / 1000))} rows/s | ${mb(plan2.rssBytes)} | ${plan2.requests} | changed ${int(num(plan2.counts.changed))}${plan2.wrong ? ' ⚠ unexpected' : ''} |`,
+    `| sync plan, 1% changed | ${sec(plan2.ms)} | ${x(plan2.ms, floor1)} | ${int(rows / (plan2.ms / 1000))} rows/s | ${mb(plan2.rssBytes)} | ${plan2.requests} | changed ${int(num(plan2.counts.changed))}${plan2.wrong ? ' ⚠ unexpected' : ''} |`,
   );
 
   const run2 = await step('re-sync', ['sync', 'run', 'people', '--format', 'json'], { sent: changedRows, changed: changedRows });
   table.push(
-    `| sync run, 1% changed (re-sync) | ${sec(run2.ms)} | ${int(rows / (run2.ms / 1000))} rows/s read | ${mb(run2.rssBytes)} | ${run2.requests} (429s: ${run2.tooMany}) | sent ${int(num(run2.counts.sent))}, unchanged ${int(num(run2.counts.unchanged))}${run2.wrong ? ' ⚠ unexpected' : ''} |`,
+    `| sync run, 1% changed (re-sync) | ${sec(run2.ms)} | ${x(run2.ms, floor1)} | ${int(rows / (run2.ms / 1000))} rows/s read | ${mb(run2.rssBytes)} | ${run2.requests} (429s: ${run2.tooMany}) | sent ${int(num(run2.counts.sent))}, unchanged ${int(num(run2.counts.unchanged))}${run2.wrong ? ' ⚠ unexpected' : ''} |`,
   );
 
   if (!skipBaseline) {
@@ -346,7 +411,7 @@ async function main(): Promise<number> {
     if (b.failed > 0) problems++;
     process.stderr.write(`baseline: ${sec(b.ms)}, ${b.requests} requests, ${b.failed} failed\n`);
     table.push(
-      `| baseline: customerio-node 5.x, one identify per changed row, paced at ${TRACK_RATE}/s | ${sec(b.ms)} | ${int(people.length / (b.ms / 60_000))} rows/min | (in the bench process) | ${b.requests} (429s: ${b.tooMany}) | ${int(people.length)} calls, ${b.failed} failed |`,
+      `| baseline: customerio-node 5.x, one identify per changed row, paced at ${TRACK_RATE}/s | ${sec(b.ms)} | ${x(b.ms, floor1)} | ${int(people.length / (b.ms / 60_000))} rows/min | (in the bench process) | ${b.requests} (429s: ${b.tooMany}) | ${int(people.length)} calls, ${b.failed} failed |`,
     );
     ratios.push(
       `| requests | ${int(b.requests)} | ${int(run2.requests)} | ${(b.requests / Math.max(1, run2.requests)).toFixed(0)} |`,
@@ -369,7 +434,10 @@ async function main(): Promise<number> {
   process.stdout.write(
     `\nsync benchmark: ${int(rows)} person rows (${timestamps === 'naive' ? 'naive timestamps in America/New_York' : 'ISO-8601 timestamps'}, a blank attribute in 10% of rows), ${int(changedRows)} changed (1%); clients configured for ${TRACK_RATE} Track requests/s, the sandbox enforcing ${SANDBOX_TRACK_RATE}/s\n\n`,
   );
-  process.stdout.write(`| step | wall time | rate | peak RSS (tidemark) | API requests | result |\n|---|---|---|---|---|---|\n${table.join('\n')}\n`);
+  process.stdout.write(`| step | wall time | × floor | rate | peak RSS (tidemark) | API requests | result |\n|---|---|---|---|---|---|---|\n${table.join('\n')}\n`);
+  process.stdout.write(
+    `\nThe floor: a bare Node script reading the same file (256 KiB reads) and taking a sha256 of every line, one core, its own process (median of three; ${os.cpus().length} CPUs, ${os.cpus()[0]?.model ?? 'unknown CPU'}):\n\n| file | floor | runs | lines | load average (1 min) |\n|---|---|---|---|---|\n${floors.join('\n')}\n`,
+  );
   if (ratios.length) {
     process.stdout.write(`\n| 1% change delivered | customerio-node, identify per row | tidemark sync run | ratio (customerio-node ÷ tidemark) |\n|---|---|---|---|\n${ratios.join('\n')}\n`);
   }
