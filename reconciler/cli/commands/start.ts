@@ -1,13 +1,17 @@
-import { parseArgs } from 'node:util';
 import { runMainJob, type MainJobResult } from '../../composition/main-job.ts';
 import { whoAmI, type ApplyOutcome } from '../../composition/use-cases.ts';
 import { hasErrors } from '../../core/diagnostics.ts';
+import { redact } from '../../core/redact.ts';
+import { actionable } from '../../plan/plan.ts';
 import { styleFor, type Style } from '../../core/style.ts';
 import { renderPlanText } from '../../plan/render/index.ts';
 import { loadSpecs } from '../../spec/load.ts';
 import { UsageError, type Command, type CommandContext } from '../command.ts';
 import { renderDiagnosticsText, renderSummaryText } from '../../plan/render/diagnostics.ts';
-import { withEnvironment, environmentFlags } from '../environment.ts';
+import { publicTarget, withEnvironment, environmentFlags } from '../environment.ts';
+import { formatOption, parseCommandLine, renderUsage, type CommandLine } from '../options.ts';
+import { progressFor } from '../progress.ts';
+import { sourceProgress } from './sync.ts';
 import { renderAudiences } from './audiences.ts';
 import { renderRun } from './surveys.ts';
 
@@ -17,13 +21,25 @@ import { renderRun } from './surveys.ts';
  * applied and the sources read the sandbox world; against live services only with --auto-approve (or
  * TIDEMARK_AUTO_APPROVE=1), and never deletes without --allow-delete.
  */
+const line = {
+  command: 'start',
+  options: {
+    ...environmentFlags,
+    'auto-approve': { type: 'boolean', description: 'apply to live services without asking (also TIDEMARK_AUTO_APPROVE=1); never to a protected environment' },
+    'allow-delete': { type: 'boolean', description: 'apply deletes (otherwise they are blocked)' },
+    people: { type: 'string', value: 'N', description: 'customers in the sandbox world (default 5000, up to 1000000)' },
+    seed: { type: 'string', value: 'N', description: "the sandbox world's seed" },
+    format: formatOption(['text', 'json'], 'text (default), or json: one document on stdout at the end (where it ran, each step\'s outcome, counts only), the steps on stderr'),
+  },
+} as const satisfies CommandLine;
+
 export const startCommand: Command = {
   name: 'start',
   summary: 'Run the main job: validate, plan, apply, sync what is due, check freshness (on the sandbox without credentials)',
-  usage: `Usage: tidemark start [--env E] [--specs DIR] [--auto-approve] [--allow-delete] [--sandbox]
-                      [--now TIME] [--people N] [--seed N]
-
-The main job, as the scheduled workflow runs it:
+  line,
+  usage: renderUsage(line, {
+    synopsis: ['start [options]'],
+    intro: `The main job, as the scheduled workflow runs it:
   1. validate the specs (stops on errors);
   2. plan the config plane (Customer.io segments, Qualtrics mailing lists and webhooks);
   3. apply it: always on the embedded sandbox; on live services only with --auto-approve
@@ -38,33 +54,38 @@ The main job, as the scheduled workflow runs it:
      sent one distribution; a send an earlier run left unfinished is finished first;
   7. report freshness, then a summary.
 
-  --now TIME   the clock (ISO-8601 with a zone; also TIDEMARK_NOW): schedules, freshness and
-               the sandbox world read it, so "delivered 7-14 days ago" holds on any day
-  --people N   customers in the sandbox world (default 5000, up to 1000000)
-  --seed N     the sandbox world's seed
-
-Exit codes: 0 done; 1 a step did not do what it planned (a change or a sync failed, a source that
-should have run did not); 3 done, but a source is stale, failed earlier or rejects too many rows.
-`,
+--now moves the clock schedules, freshness and the sandbox world read, so "delivered 7-14 days
+ago" holds on any day. Off a terminal, each step's progress comes on stderr as plain lines.`,
+    after: `Exit codes: 0 done; 1 a step did not do what it planned (a change or a sync failed, a source that
+should have run did not); 3 done, but a source is stale, failed earlier or rejects too many rows.`,
+  }),
   async run(args, ctx) {
-    const { values } = parseArgs({
-      args,
-      options: { ...environmentFlags, 'auto-approve': { type: 'boolean' }, 'allow-delete': { type: 'boolean' }, people: { type: 'string' }, seed: { type: 'string' } },
-      strict: true,
-    });
+    const { values } = parseCommandLine(line, args);
+    const json = values.format === 'json';
+    // With --format json stdout holds the one document; what people read goes to stderr.
+    const view: CommandContext = json ? { ...ctx, stdout: ctx.stderr } : ctx;
+    const progress = progressFor(ctx.stderr, { command: 'start' });
     const people = wholeNumber(values.people, '--people');
     const seed = wholeNumber(values.seed, '--seed');
-    const style = styleFor(ctx.stdout, ctx.env);
+    const style = styleFor(view.stdout, ctx.env);
     const specs = values.specs ?? ctx.env.TIDEMARK_SPECS ?? 'specs';
-    ctx.stdout.write(style.bold('1. Validate specs\n'));
+    view.stdout.write(style.bold('1. Validate specs\n'));
+    progress.phase('validate');
     const result = await loadSpecs(specs, ctx.cwd);
-    ctx.stdout.write(renderDiagnosticsText(result.diagnostics, style));
-    ctx.stdout.write(renderSummaryText(result, style));
-    if (hasErrors(result.diagnostics) || !result.model) return 1;
+    view.stdout.write(renderDiagnosticsText(result.diagnostics, style));
+    view.stdout.write(renderSummaryText(result, style));
+    const errors = result.diagnostics.filter((d) => d.severity === 'error');
+    progress.done(`${errors.length} error(s)`);
+    if (hasErrors(result.diagnostics) || !result.model) {
+      progress.close();
+      if (json) ctx.stdout.write(`${JSON.stringify({ format_version: 1, status: 'invalid', exit_code: 1, diagnostics: errors }, null, 2)}\n`);
+      return 1;
+    }
 
     return withEnvironment(ctx, values, async (ws) => {
       let synced = 0;
       let surveysShown = false;
+      progress.phase('plan', `refreshing ${ws.conn.target.label}`);
       const result = await runMainJob(
         ws,
         {
@@ -76,52 +97,96 @@ should have run did not); 3 done, but a source is stale, failed earlier or rejec
         },
         {
           planned: (plan) => {
-            ctx.stdout.write(style.bold(`\n2. Plan the config for ${ws.conn.environment} on ${ws.conn.target.label}\n`));
-            ctx.stdout.write(renderPlanText(plan, style));
+            progress.done(`${actionable(plan).length} change(s)`);
+            progress.phase('apply');
+            view.stdout.write(style.bold(`\n2. Plan the config for ${ws.conn.environment} on ${ws.conn.target.label}\n`));
+            view.stdout.write(renderPlanText(plan, style));
           },
-          applyWithheld: (reason) =>
-            ctx.stdout.write(
+          applyWithheld: (reason) => {
+            progress.done(`not applied (${reason === 'protected' ? 'protected environment' : 'no --auto-approve'})`);
+            view.stdout.write(
               style.bold('\n3. Apply\n') +
                 (reason === 'protected'
                   ? `Not applying: environment "${ws.conn.environment}" is protected and changes only by a reviewed saved plan (\`tidemark plan --out\`, then \`tidemark apply FILE\`).\n`
                   : 'Not applying to live services without --auto-approve (or TIDEMARK_AUTO_APPROVE=1). Review the plan above, then run `tidemark apply`.\n'),
-            ),
+            );
+          },
           applied: (outcome) => {
-            ctx.stdout.write(style.bold('\n3. Apply\n'));
-            renderApply(outcome, ctx, style);
+            progress.done(outcome.status === 'done' ? `${outcome.result.results.filter((c) => c.status === 'applied').length} applied, ${outcome.result.ok ? 'complete' : 'not complete'}` : outcome.status);
+            view.stdout.write(style.bold('\n3. Apply\n'));
+            renderApply(outcome, view, style);
           },
-          syncsStarting: () => ctx.stdout.write(style.bold('\n4. Run due syncs\n')),
+          syncsStarting: () => view.stdout.write(style.bold('\n4. Run due syncs\n')),
           world: (notes) => {
-            for (const n of notes) ctx.stdout.write(style.dim(`  sandbox world: ${n}\n`));
+            for (const n of notes) view.stdout.write(style.dim(`  sandbox world: ${n}\n`));
           },
+          // Per source: the bar on a terminal, plain lines otherwise (as `tidemark sync run`).
+          syncing: (name) => sourceProgress(ctx, 'start', name),
           synced: (r) => {
             synced++;
             const k = r.counts;
-            ctx.stdout.write(`  ${r.status === 'succeeded' ? style.green('synced') : style.red(r.status)} ${r.source}: read ${k.read}, sent ${k.sent} (new ${k.new}, changed ${k.changed}), unchanged ${k.unchanged}, rejected ${k.rejected}${r.error ? ` — ${r.error}` : ''}\n`);
+            view.stdout.write(`  ${r.status === 'succeeded' ? style.green('synced') : style.red(r.status)} ${r.source}: read ${k.read}, sent ${k.sent} (new ${k.new}, changed ${k.changed}), unchanged ${k.unchanged}, rejected ${k.rejected}${r.error ? ` — ${r.error}` : ''}\n`);
           },
           audiencesStarting: () => {
-            if (synced === 0) ctx.stdout.write('  No source is due.\n');
-            ctx.stdout.write(style.bold('\n5. Audiences\n'));
+            if (synced === 0) view.stdout.write('  No source is due.\n');
+            view.stdout.write(style.bold('\n5. Audiences\n'));
+            progress.phase('audiences', 'evaluating the segments');
           },
-          audiences: (r) => ctx.stdout.write(renderAudiences(r, style)),
+          audiences: (r) => {
+            progress.done(`${r.evaluation.segments.length} segment(s) evaluated, ${r.published.filter((p) => !p.skipped && !p.error).length} published`);
+            view.stdout.write(renderAudiences(r, style));
+          },
           surveysStarting: () => {
             surveysShown = true;
-            ctx.stdout.write(style.bold('\n6. Surveys\n'));
+            view.stdout.write(style.bold('\n6. Surveys\n'));
+            progress.phase('surveys', 'evaluating and sending');
           },
-          surveys: (r) => ctx.stdout.write(renderRun(r, style)),
+          surveys: (r) => {
+            progress.done(`${r.targets.filter((t) => t.status === 'sent').length} of ${r.targets.length} target(s) sent`);
+            view.stdout.write(renderRun(r, style));
+          },
           freshness: (statuses) => {
-            ctx.stdout.write(style.bold(`\n${surveysShown ? 7 : 6}. Freshness\n`));
+            view.stdout.write(style.bold(`\n${surveysShown ? 7 : 6}. Freshness\n`));
             for (const st of statuses) {
-              ctx.stdout.write(`  ${st.alerts.length ? style.red('✗') : style.green('✓')} ${st.source}${st.alerts.length ? `: ${st.alerts.map((a) => a.message).join('; ')}` : ''}\n`);
+              view.stdout.write(`  ${st.alerts.length ? style.red('✗') : style.green('✓')} ${st.source}${st.alerts.length ? `: ${st.alerts.map((a) => a.message).join('; ')}` : ''}\n`);
             }
           },
         },
       );
-      renderSummary(result, ws.conn.environment, ws.conn.target.label, ctx, style);
-      return result.status === 'failed' ? 1 : result.status === 'alerts' ? 3 : 0;
+      progress.close();
+      renderSummary(result, ws.conn.environment, ws.conn.target.label, view, style);
+      const code = result.status === 'failed' ? 1 : result.status === 'alerts' ? 3 : 0;
+      if (json) ctx.stdout.write(`${JSON.stringify({ format_version: 1, environment: ws.conn.environment, target: publicTarget(ws.conn.target), ...startDocument(result), exit_code: code }, null, 2)}\n`);
+      return code;
     });
   },
 };
+
+/**
+ * The main job as data: each step's outcome and counts. The same objects `sync`, `audiences` and `surveys`
+ * write with --format json (counts and names of sources, segments and targets; never a person).
+ */
+function startDocument(r: MainJobResult): Record<string, unknown> {
+  const apply = r.apply;
+  return {
+    status: r.status,
+    alerts: r.alerts,
+    plan: r.plan ? { summary: r.plan.summary, errors: r.plan.diagnostics.filter((d) => d.severity === 'error').length } : null,
+    apply: apply
+      ? {
+          status: apply.status,
+          ...(apply.status === 'done'
+            ? { ok: apply.result.ok, results: apply.result.results.map((c) => ({ address: c.address, action: c.action, status: c.status, remote_id: c.remoteId ?? null, ...(c.message ? { message: redact(c.message) } : {}) })) }
+            : {}),
+        }
+      : null,
+    syncs: r.reports,
+    not_run: r.notRun,
+    audiences: r.audiences ? { ...r.audiences.evaluation, published: r.audiences.published, ok: r.audiences.ok } : null,
+    surveys: r.surveys ?? null,
+    alerting: r.alerting,
+  };
+}
 
 function wholeNumber(text: string | undefined, flag: string): number | undefined {
   if (text === undefined) return undefined;
