@@ -1,16 +1,27 @@
-import { parseArgs } from 'node:util';
 import { runAudienceJob, type AudienceJobResult } from '../../composition/audiences-job.ts';
 import { styleFor, type Style } from '../../core/style.ts';
 import { UsageError, type Command } from '../command.ts';
 import { publicTarget, withEnvironment, environmentFlags } from '../environment.ts';
+import { formatOption, parseCommandLine, renderUsage, type CommandLine } from '../options.ts';
+import { progressFor } from '../progress.ts';
+
+const line = {
+  command: 'audiences',
+  subcommands: ['plan', 'run'],
+  options: {
+    ...environmentFlags,
+    accept: { type: 'boolean', only: ['run'], description: 'publish segments whose membership moved outside their `expect` too' },
+    format: formatOption(['text', 'json']),
+  },
+} as const satisfies CommandLine;
 
 export const audiencesCommand: Command = {
   name: 'audiences',
   summary: 'Evaluate the declared segments from what Customer.io acknowledged; plan shows counts, run publishes',
-  usage: `Usage: tidemark audiences plan [--env E] [--format text|json]
-       tidemark audiences run  [--env E] [--accept] [--format text|json]
-
-plan   evaluates every declared segment (conditions compiled to SQL, run in the state's database
+  line,
+  usage: renderUsage(line, {
+    synopsis: ['audiences plan [options]', 'audiences run [--accept] [options]'],
+    intro: `plan   evaluates every declared segment (conditions compiled to SQL, run in the state's database
        against the mirror of what Customer.io acknowledged) and shows, per segment, members,
        entering and leaving: counts only, never who.
 run    publishes: to the segment's Customer.io manual segment (add/remove, 1,000 ids per request)
@@ -19,21 +30,20 @@ run    publishes: to the segment's Customer.io manual segment (add/remove, 1,000
 Guards: a segment with a freshness_guard is frozen (or emptied, with on_stale: empty) while a
 source it depends on is staler than allowed; a segment whose membership moves outside its
 \`expect\` is held (--accept publishes it anyway). Both are said, with why.
-Exit codes: 0 done; 1 a publish failed or could not start; 3 done, but a segment is frozen,
-emptied or held.
-`,
+Off a terminal, progress comes on stderr as plain lines (every 10 s while evaluating and publishing).`,
+    after: `Exit codes: 0 done; 1 a publish failed or could not start; 3 done, but a segment is frozen,
+emptied or held.`,
+  }),
   async run(args, ctx) {
-    const { values, positionals } = parseArgs({
-      args,
-      options: { ...environmentFlags, accept: { type: 'boolean' }, format: { type: 'string', default: 'text' } },
-      allowPositionals: true,
-      strict: true,
-    });
+    const { values, positionals } = parseCommandLine(line, args);
     const [sub, ...rest] = positionals;
     if ((sub !== 'plan' && sub !== 'run') || rest.length) throw new UsageError('use `audiences plan` or `audiences run [--accept]`');
-    if (!['text', 'json'].includes(values.format!)) throw new UsageError(`--format must be text or json (got "${values.format}")`);
     return withEnvironment(ctx, values, async (ws) => {
+      const progress = progressFor(ctx.stderr, { command: 'audiences' });
+      progress.phase(sub === 'run' ? 'evaluate and publish' : 'evaluate');
       const result = await runAudienceJob(ws, { mode: sub, ...(values.accept ? { accept: true } : {}) });
+      progress.done(`${result.evaluation.segments.length} segment(s)${sub === 'run' ? `, ${result.published.filter((p) => !p.skipped && !p.error).length} published` : ''}`);
+      progress.close();
       if (values.format === 'json') {
         ctx.stdout.write(`${JSON.stringify({ format_version: 1, environment: ws.conn.environment, target: publicTarget(ws.conn.target), mode: sub, ...result.evaluation, published: result.published, ok: result.ok }, null, 2)}\n`);
       } else {
