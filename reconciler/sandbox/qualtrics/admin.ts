@@ -41,6 +41,7 @@ const ROUTES = [
   'POST   /__sandbox/qualtrics/surveys/{id}/responses   add responses: {"responses":[…]}',
   'POST   /__sandbox/qualtrics/surveys/{id}/embedded-data   edit the flow\'s embedded data: {"rename":{"old":"new"},"remove":[…],"add":[…]}',
   'POST   /__sandbox/qualtrics/jobs/settle              finish running imports and exports',
+  'POST   /__sandbox/qualtrics/bounces                  a mail server reports a bounce: {"email"|"extRef"|"contactId", "directoryId"?, "at"?}',
   'GET    /__sandbox/qualtrics/webhooks/outbox          queued webhook deliveries',
   'POST   /__sandbox/qualtrics/webhooks/outbox/drain    return and empty the queue',
 ];
@@ -69,6 +70,8 @@ function route(emu: QualtricsEmulator, method: string, path: string, req: Sandbo
       return { directoryId: emu.seedDirectory(readJson(req) as Parameters<QualtricsEmulator['seedDirectory']>[0]) };
     case 'POST /surveys':
       return { surveyId: emu.seedSurvey(readJson(req) as Parameters<QualtricsEmulator['seedSurvey']>[0]) };
+    case 'POST /bounces':
+      return { contactIds: emu.bounce(readJson(req) as Parameters<QualtricsEmulator['bounce']>[0]) };
     case 'POST /jobs/settle':
       emu.settleJobs();
       return { settled: true };

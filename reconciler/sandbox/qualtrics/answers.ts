@@ -63,7 +63,8 @@ function recipientsOf(store: QualtricsStore, d: Distribution): Array<{ contactId
   const out: Array<{ contactId: string; extRef: string }> = [];
   for (const id of new Set(contactIds)) {
     const c = store.contacts.get(id);
-    if (c && !c.directoryUnsubscribed && c.extRef) out.push({ contactId: id, extRef: c.extRef });
+    // An email that bounced was never read, so nobody answers it.
+    if (c && !c.directoryUnsubscribed && c.bouncedDate === null && c.extRef) out.push({ contactId: id, extRef: c.extRef });
   }
   return out;
 }

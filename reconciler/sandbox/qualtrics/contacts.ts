@@ -75,6 +75,7 @@ export function createContact(
     embeddedData: { ...(input.embeddedData ?? {}) },
     directoryUnsubscribed: false,
     directoryUnsubscribeDate: null,
+    bouncedDate: null,
     creationDate: nowMs,
     lastModified: nowMs,
   };
@@ -87,7 +88,11 @@ export function patchContact(store: QualtricsStore, contact: Contact, input: Con
   const patch: Parameters<QualtricsStore['updateContact']>[1] = { lastModified: nowMs };
   if (input.firstName !== undefined) patch.firstName = blankToNull(input.firstName);
   if (input.lastName !== undefined) patch.lastName = blankToNull(input.lastName);
-  if (input.email !== undefined) patch.email = blankToNull(input.email);
+  if (input.email !== undefined) {
+    patch.email = blankToNull(input.email);
+    // A bounce is the address's: a new address has not bounced.
+    if ((patch.email ?? '').toLowerCase() !== (contact.email ?? '').toLowerCase()) patch.bouncedDate = null;
+  }
   if (input.phone !== undefined) patch.phone = blankToNull(input.phone);
   if (input.extRef !== undefined) patch.extRef = blankToNull(input.extRef);
   if (input.language !== undefined) patch.language = blankToNull(input.language);

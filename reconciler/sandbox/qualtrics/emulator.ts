@@ -21,6 +21,7 @@ import { ErrorCode, QualtricsApiError, envelope, errorEnvelope, type ApiResult }
 import { SeededRandom } from './random.ts';
 import { LeakyBuckets } from './rate-limit.ts';
 import { Router } from './router.ts';
+import { bounceContacts, contactHistoryRoutes } from './routes/contact-history.ts';
 import { directoryRoutes } from './routes/directory.ts';
 import { distributionRoutes } from './routes/distributions.ts';
 import { eventSubscriptionRoutes, queueCompletedResponseWebhooks } from './routes/event-subscriptions.ts';
@@ -29,6 +30,7 @@ import { advanceImport, importRoutes } from './routes/imports.ts';
 import { surveyRoutes } from './routes/surveys.ts';
 import { whoamiRoutes } from './routes/whoami.ts';
 import {
+  SeedError,
   editEmbeddedData as editEmbeddedDataOf,
   seedDirectory as seedDirectoryInto,
   seedResponses as seedResponsesInto,
@@ -43,6 +45,7 @@ import {
   configSchema,
   type Contact,
   type Distribution,
+  type EmailHistoryEntry,
   type MailingList,
   type QualtricsConfig,
   type Subscription,
@@ -125,6 +128,22 @@ export interface QualtricsEmulator extends Emulator {
   drainWebhookOutbox(): WebhookDelivery[];
   /** Finishes every running import and export at once. */
   settleJobs(): void;
+  /**
+   * A mail server reports a bounce: every contact of the directory (default: the default one) at this
+   * address, with this extRef, or this contact, is bounced from `at` (default now). Returns their ids.
+   */
+  bounce(input: BounceInput): string[];
+  /** Every email Qualtrics recorded for a contact (the email history), oldest first. */
+  emailHistory(contactId: string): EmailHistoryEntry[];
+}
+
+export interface BounceInput {
+  directoryId?: string;
+  email?: string;
+  extRef?: string;
+  contactId?: string;
+  /** ISO-8601; default the emulator's now. */
+  at?: string;
 }
 
 /** Reported per-endpoint limits (requests per minute per brand); ⚠ the official table was not retrieved. */
@@ -137,6 +156,7 @@ export const DEFAULT_ENDPOINT_LIMITS: Record<string, number> = {
 const ROUTES: Route[] = [
   ...whoamiRoutes,
   ...directoryRoutes,
+  ...contactHistoryRoutes,
   ...importRoutes,
   ...distributionRoutes,
   ...surveyRoutes,
@@ -413,6 +433,25 @@ class QualtricsEmulatorImpl implements QualtricsEmulator {
 
   webhookOutbox(): WebhookDelivery[] {
     return this.store.webhookOutbox.map(copy);
+  }
+
+  bounce(input: BounceInput): string[] {
+    for (const key of Object.keys(input ?? {})) {
+      if (!['directoryId', 'email', 'extRef', 'contactId', 'at'].includes(key)) throw new SeedError(`unknown key ${key}`);
+      if (typeof (input as unknown as Record<string, unknown>)[key] !== 'string') throw new SeedError(`${key} must be a string`);
+    }
+    const directoryId = input.directoryId ?? this.defaultDirectoryId();
+    if (!this.store.directories.has(directoryId)) throw new SeedError(`no directory ${directoryId}`);
+    if (input.email === undefined && input.extRef === undefined && input.contactId === undefined) throw new SeedError('give email, extRef or contactId');
+    const atMs = input.at === undefined ? this.now().getTime() : Date.parse(input.at);
+    if (Number.isNaN(atMs)) throw new SeedError(`at: "${input.at}" is not an ISO-8601 date-time`);
+    const ids = bounceContacts(this.store, directoryId, input, atMs);
+    if (ids.length === 0) throw new SeedError('no contact matches');
+    return ids;
+  }
+
+  emailHistory(contactId: string): EmailHistoryEntry[] {
+    return this.store.emailHistoryOf(contactId).map(copy);
   }
 
   drainWebhookOutbox(): WebhookDelivery[] {

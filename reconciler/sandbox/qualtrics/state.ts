@@ -76,6 +76,11 @@ export const contactSchema = z.object({
   embeddedData: stringMap,
   directoryUnsubscribed: z.boolean(),
   directoryUnsubscribeDate: z.number().nullable(),
+  /**
+   * When the contact's current address bounced (epoch ms); null while it has not. A bounce belongs to
+   * the address, so changing the email clears it. Absent in snapshots written before bounces existed.
+   */
+  bouncedDate: z.number().nullable().default(null),
   creationDate: z.number(),
   lastModified: z.number(),
 });
@@ -362,8 +367,36 @@ export const distributionSchema = z.object({
   /** Contacts the invite goes to (subscribed) and those left out because they opted out. */
   recipientCount: z.number(),
   optedOutCount: z.number(),
+  /** Of the recipients, those whose email bounced. */
+  bouncedCount: z.number().default(0),
 });
 export type Distribution = z.infer<typeof distributionSchema>;
+
+/** Email history results (`EmailHistory.result`, §4.3) the emulator produces. */
+export const emailResultSchema = z.enum(['Success', 'Bounce', 'Blocked', 'Skipped']);
+export type EmailResult = z.infer<typeof emailResultSchema>;
+
+/**
+ * One email Qualtrics sent (or did not) to one contact for one distribution: what the contact's
+ * email history (`…/contacts/{contactId}/history?type=email`) lists.
+ */
+export const emailHistorySchema = z.object({
+  seq: z.number(),
+  contactId: z.string(),
+  /** The list membership the email went through (C6 lists a list's entries). */
+  mailingListId: z.string().nullable(),
+  contactLookupId: z.string().nullable(),
+  distributionId: z.string(),
+  surveyId: z.string().nullable(),
+  /** The distribution's send date, epoch ms. */
+  date: z.number(),
+  type: z.enum(['Invite', 'ThankYou', 'Reminder']),
+  result: emailResultSchema,
+  bounceInfo: z
+    .object({ type: z.string(), statusCode: z.string(), reason: z.string(), blacklisted: z.boolean() })
+    .nullable(),
+});
+export type EmailHistoryEntry = z.infer<typeof emailHistorySchema>;
 
 export const subscriptionSchema = z.object({
   seq: z.number(),
@@ -409,6 +442,7 @@ export const snapshotSchema = z.object({
   distributions: z.array(distributionSchema),
   subscriptions: z.array(subscriptionSchema),
   webhookOutbox: z.array(webhookDeliverySchema),
+  emailHistory: z.array(emailHistorySchema).default([]),
 });
 export type QualtricsSnapshot = z.infer<typeof snapshotSchema>;
 
@@ -447,7 +481,9 @@ export class QualtricsStore {
   distributions = new Map<string, Distribution>();
   subscriptions = new Map<string, Subscription>();
   webhookOutbox: WebhookDelivery[] = [];
+  emailHistory: EmailHistoryEntry[] = [];
 
+  private historyByContact = new Map<string, EmailHistoryEntry[]>();
   private listMembers = new Map<string, Membership[]>();
   private contactLookups = new Map<string, Set<string>>();
   private emailIndex = new Map<string, Set<string>>();
@@ -556,6 +592,21 @@ export class QualtricsStore {
     list.push(r);
   }
 
+  addEmailHistory(e: EmailHistoryEntry): void {
+    this.emailHistory.push(e);
+    let list = this.historyByContact.get(e.contactId);
+    if (!list) {
+      list = [];
+      this.historyByContact.set(e.contactId, list);
+    }
+    list.push(e);
+  }
+
+  /** A contact's email history in `seq` order (shared: do not mutate). */
+  emailHistoryOf(contactId: string): readonly EmailHistoryEntry[] {
+    return this.historyByContact.get(contactId) ?? [];
+  }
+
   responsesOf(surveyId: string): readonly SurveyResponse[] {
     return this.responsesBySurvey.get(surveyId) ?? [];
   }
@@ -598,6 +649,7 @@ export class QualtricsStore {
       distributions: [...this.distributions.values()],
       subscriptions: [...this.subscriptions.values()],
       webhookOutbox: this.webhookOutbox,
+      emailHistory: this.emailHistory,
     };
     // A deep copy, so a caller holding the snapshot never sees later mutation (and vice versa).
     return structuredClone(snap);
@@ -629,6 +681,7 @@ export class QualtricsStore {
     store.distributions = indexBy(s.distributions, (d) => d.id);
     store.subscriptions = indexBy(s.subscriptions, (v) => v.id);
     store.webhookOutbox = s.webhookOutbox;
+    for (const e of [...s.emailHistory].sort((a, b) => a.seq - b.seq)) store.addEmailHistory(e);
     return { store, rngState: s.rngState };
   }
 }

@@ -8,7 +8,8 @@ import { param, type HandlerContext, type Route } from '../context.ts';
 import { ErrorCode, badRequest, invalidParam, missingParam, notFound, ok, type ApiResult } from '../envelope.ts';
 import { nextPageUrl, readPageRequest, takePage } from '../pagination.ts';
 import { answerDistribution } from '../answers.ts';
-import type { Distribution, DistributionStats, Membership, QualtricsStore } from '../state.ts';
+import type { Distribution, DistributionStats, EmailResult, Membership, QualtricsStore } from '../state.ts';
+import { HARD_BOUNCE, undeliverable } from './contact-history.ts';
 
 const LINK_TYPES = ['Individual', 'Multiple', 'Anonymous'];
 
@@ -22,6 +23,7 @@ interface Audience {
   recipients: Distribution['recipients'];
   recipientCount: number;
   optedOutCount: number;
+  memberships: Membership[];
 }
 
 /** Resolves `recipients` to the contacts the invite goes to, refusing references that do not exist. */
@@ -82,7 +84,41 @@ function resolveRecipients(store: QualtricsStore, body: BodyReader): Audience {
     if (m.unsubscribed || c.directoryUnsubscribed) optedOutCount += 1;
     else recipientCount += 1;
   }
-  return { recipients: base, recipientCount, optedOutCount };
+  return { recipients: base, recipientCount, optedOutCount, memberships };
+}
+
+/**
+ * Qualtrics' record of each email of a new distribution, in every recipient's email history: opted-out
+ * contacts `Blocked`; an address known to bounce, or one that can never be delivered (its first send
+ * bounces hard and marks it bounced), `Bounce`; the rest `Success`. Resolves to how many bounced.
+ */
+function recordEmails(store: QualtricsStore, d: Distribution, memberships: readonly Membership[]): number {
+  const sendMs = Date.parse(d.sendDate);
+  let bounced = 0;
+  for (const m of memberships) {
+    const c = store.contacts.get(m.contactId);
+    if (!c) continue;
+    let result: EmailResult = 'Success';
+    if (m.unsubscribed || c.directoryUnsubscribed) result = 'Blocked';
+    else if (c.bouncedDate !== null || undeliverable(c.email)) {
+      result = 'Bounce';
+      if (c.bouncedDate === null) c.bouncedDate = sendMs;
+      bounced += 1;
+    }
+    store.addEmailHistory({
+      seq: store.nextSeq(),
+      contactId: c.contactId,
+      mailingListId: m.mailingListId,
+      contactLookupId: m.contactLookupId,
+      distributionId: d.id,
+      surveyId: d.surveyLink.surveyId,
+      date: sendMs,
+      type: 'Invite',
+      result,
+      bounceInfo: result === 'Bounce' ? { ...HARD_BOUNCE } : null,
+    });
+  }
+  return bounced;
 }
 
 function createDistribution(ctx: HandlerContext): ApiResult {
@@ -163,8 +199,10 @@ function createDistribution(ctx: HandlerContext): ApiResult {
     embeddedData,
     recipientCount: audience.recipientCount,
     optedOutCount: audience.optedOutCount,
+    bouncedCount: 0,
   };
   ctx.store.distributions.set(d.id, d);
+  d.bouncedCount = recordEmails(ctx.store, d, audience.memberships);
   // Some recipients answer later (seeded by contact and send date), so the sandbox has responses to pull.
   answerDistribution(ctx.store, ctx.rng, d);
   return ok({ id: d.id });
@@ -184,7 +222,7 @@ function statsOf(store: QualtricsStore, d: Distribution, sent: boolean, nowMs: n
     sent: sent ? d.recipientCount : 0,
     failed: 0,
     started,
-    bounced: 0,
+    bounced: sent ? d.bouncedCount : 0,
     opened: 0,
     skipped: 0,
     finished,
