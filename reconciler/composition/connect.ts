@@ -18,6 +18,7 @@ import { locate } from '../spec/parse.ts';
 import { openStateStore, type StateStore } from '../state/index.ts';
 import type { Clock } from '../core/clock.ts';
 import { configKinds } from '../kinds/index.ts';
+import { resolveWebhookSecret } from '../responses/webhook-secret.ts';
 import { explainServiceError, type ServiceErrorContext } from './service-errors.ts';
 import { referencedUiSegments } from './ui-segments.ts';
 import { sandboxSurveys } from './survey-mapping.ts';
@@ -176,7 +177,16 @@ export async function connect(model: SpecModel, opts: ConnectOptions): Promise<C
       sandbox.qualtrics.seedReferencedSurveys(sandboxSurveys(model));
     }
   }
-  const kinds = configKinds(envCfg, { customerio, ...(qualtrics ? { qualtrics } : {}) });
+  // Subscriptions are created with the key the receiver verifies against; the sandbox keeps a generated one.
+  const webhookSecret = resolveWebhookSecret({
+    environment,
+    envCfg,
+    env: opts.env,
+    mode: target.mode === 'sandbox' || target.loopback ? 'sandbox' : 'live',
+    stateDir,
+    location: workspaceKeyAt(model, environment)(['qualtrics', 'responses_webhook_secret_env']),
+  });
+  const kinds = configKinds(envCfg, { customerio, ...(qualtrics ? { qualtrics } : {}), ...(webhookSecret ? { webhookSecret } : {}) });
 
   const ownsSandbox = sandbox && !opts.attachSandbox;
   let store: StateStore;

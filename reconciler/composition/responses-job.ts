@@ -9,7 +9,8 @@ import { parseDuration } from '../core/duration.ts';
 import { UserError } from '../core/user-error.ts';
 import { appliesTo } from '../plan/desired.ts';
 import { ProviderError } from '../providers/errors.ts';
-import { emptyCounts, type IngestDeps, type ResponseCounts, type ResponseTarget } from '../responses/ingest.ts';
+import { emptyCounts, ingestOne, type IngestDeps, type ResponseCounts, type ResponseTarget } from '../responses/ingest.ts';
+import type { WebhookSink } from '../responses/webhook-http.ts';
 import { pullSurvey } from '../responses/pull.ts';
 import type { SpecModel } from '../spec/model.ts';
 import { DEFAULT_RESPONSE_WINDOW } from './surveys-job.ts';
@@ -97,4 +98,26 @@ export async function pullResponses(ws: OpenEnvironment, who: string, opts: Resp
   } finally {
     await lock.release();
   }
+}
+
+/**
+ * The webhook receiver's sink: each verified delivery is fetched from Qualtrics and put through the same
+ * ledger as `responses pull`, so a response that arrives both ways is written once (the ledger's insert
+ * is the one place that decides). A response Qualtrics cannot return yet throws, and the receiver
+ * answers 503 so Qualtrics delivers it again; one whose write Customer.io did not acknowledge stays
+ * pending in the ledger and the next pull sends it.
+ */
+export function webhookLedgerSink(ws: OpenEnvironment, surveys: ReadonlySet<string>): WebhookSink {
+  const qualtrics = ws.conn.qualtrics;
+  if (!qualtrics) throw new ResponsesPullError(`environment ${ws.conn.environment} declares no qualtrics section, so no responses can be fetched`);
+  const targets = responseTargets(ws.model, ws.conn.environment).filter((t) => surveys.has(t.survey));
+  const deps = { ...ingestDeps(ws), qualtrics, targets };
+  return {
+    async receive(d) {
+      const r = await ingestOne(deps, d.surveyId, d.responseId, 'webhook');
+      if (!r) throw new ResponsesPullError('Qualtrics does not return this response (yet); it will deliver it again');
+      const counts = [...r.counts.values()];
+      return counts.every((c) => c.duplicate === c.fetched) ? 'duplicate' : 'new';
+    },
+  };
 }

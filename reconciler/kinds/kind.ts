@@ -13,6 +13,7 @@ import type { CustomerioClient } from '../providers/customerio/client.ts';
 import type { QualtricsClient } from '../providers/qualtrics/client.ts';
 import type { SpecModel } from '../spec/model.ts';
 import type { WorkspaceSpec } from '../spec/schema/index.ts';
+import type { WebhookSecret } from './qualtrics-event-subscription.ts';
 
 export type EnvironmentSpec = WorkspaceSpec['environments'][string];
 
@@ -21,6 +22,8 @@ export interface ConfigClients {
   customerio: CustomerioClient;
   /** Present when the environment declares Qualtrics. */
   qualtrics?: QualtricsClient;
+  /** The key Qualtrics signs webhook deliveries with (responses/webhook-secret.ts); absent without Qualtrics. */
+  webhookSecret?: WebhookSecret;
 }
 
 export interface ConfigKind {

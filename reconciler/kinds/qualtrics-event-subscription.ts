@@ -12,7 +12,7 @@ import type { Attributes } from '../core/attributes.ts';
 import { UserError } from '../core/user-error.ts';
 import { appliesTo, declaredAt, type DesiredResource } from '../plan/desired.ts';
 import { sorted, type SpecModel } from '../spec/model.ts';
-import type { ConfigClients, ConfigKind, LiveObject, ResourceKind } from './kind.ts';
+import type { ConfigKind, LiveObject, ResourceKind } from './kind.ts';
 import { mailingListAddress } from './qualtrics-mailing-list.ts';
 import type { QualtricsClient } from '../providers/qualtrics/client.ts';
 import type { EventSubscription } from '../providers/qualtrics/types.ts';
@@ -39,10 +39,6 @@ export function webhookSecretUnsetMessage(secret: Pick<WebhookSecret, 'variable'
   return `the webhook shared key is not set: environment variable ${secret.variable} (named by ${secret.location}) is unset or empty`;
 }
 
-/** The clients plus the environment's webhook key; without it subscriptions are created unsigned, as before. */
-export interface WebhookConfigClients extends ConfigClients {
-  webhookSecret?: WebhookSecret;
-}
 
 function topicsOf(t: unknown): string {
   const list = Array.isArray(t) ? t.map(String) : String(t ?? '').split(',');
@@ -142,5 +138,5 @@ export const qualtricsEventSubscription: ConfigKind = {
   kind: 'qualtrics.event_subscription',
   desired,
   bind: (env, clients) =>
-    env.qualtrics && clients.qualtrics ? qualtricsEventSubscriptionKind(clients.qualtrics, (clients as WebhookConfigClients).webhookSecret) : undefined,
+    env.qualtrics && clients.qualtrics ? qualtricsEventSubscriptionKind(clients.qualtrics, clients.webhookSecret) : undefined,
 };

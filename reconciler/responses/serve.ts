@@ -4,12 +4,9 @@
  * outcome and running counts, never an id or a payload. SIGTERM (or `close()`) stops taking connections
  * and lets the deliveries in flight finish.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
-import { handleQualtricsWebhook, type WebhookHandlerOptions, type WebhookOutcome, type WebhookSink } from './webhook-http.ts';
-import type { WebhookDelivery } from './webhook.ts';
+import { handleQualtricsWebhook, type WebhookHandlerOptions, type WebhookOutcome } from './webhook-http.ts';
 
 export const DEFAULT_WEBHOOK_PATH = '/qualtrics/responses';
 
@@ -83,41 +80,6 @@ export async function startWebhookServer(o: WebhookServerOptions): Promise<Runni
         server.closeIdleConnections();
       });
       return closing;
-    },
-  };
-}
-
-/**
- * A sink that appends each new delivery to an NDJSON file (`survey_id`, `response_id`, `completed_at`,
- * `received_at`) and says `duplicate` for a response id it already holds, across restarts. It stands in
- * until the response ledger (`ingestOne`, which fetches and writes the response) is wired in its place.
- * The file is state, not a log: it holds response ids, which no log line does.
- */
-export function fileWebhookSink(file: string, clock: { now(): Date } = { now: () => new Date() }): WebhookSink & { file: string } {
-  const seen = new Set<string>();
-  if (existsSync(file)) {
-    for (const line of readFileSync(file, 'utf8').split('\n')) {
-      if (!line.trim()) continue;
-      try {
-        const r = JSON.parse(line) as { response_id?: unknown };
-        if (typeof r.response_id === 'string') seen.add(r.response_id);
-      } catch {
-        // A line cut short by a crash: the response it held comes again (Qualtrics retries, or pull).
-      }
-    }
-  }
-  return {
-    file,
-    async receive(d: WebhookDelivery) {
-      if (seen.has(d.responseId)) return 'duplicate';
-      mkdirSync(path.dirname(file), { recursive: true });
-      appendFileSync(
-        file,
-        `${JSON.stringify({ survey_id: d.surveyId, response_id: d.responseId, completed_at: d.completedAt, received_at: clock.now().toISOString(), via: 'webhook' })}\n`,
-        { mode: 0o600 },
-      );
-      seen.add(d.responseId);
-      return 'new';
     },
   };
 }

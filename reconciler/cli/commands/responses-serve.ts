@@ -9,12 +9,15 @@ import { chooseTarget, liveTarget } from '../../composition/target.ts';
 import { styleFor } from '../../core/style.ts';
 import { appliesTo } from '../../plan/desired.ts';
 import { renderDiagnosticsText } from '../../plan/render/diagnostics.ts';
-import { DEFAULT_WEBHOOK_PATH, fileWebhookSink, startWebhookServer } from '../../responses/serve.ts';
+import { DEFAULT_WEBHOOK_PATH, startWebhookServer } from '../../responses/serve.ts';
+import { webhookLedgerSink } from '../../composition/responses-job.ts';
+import { openEnvironment, type OpenEnvironment } from '../../composition/use-cases.ts';
 import type { WebhookSink } from '../../responses/webhook-http.ts';
 import { resolveWebhookSecret, WebhookSecretUnsetError } from '../../responses/webhook-secret.ts';
 import { loadSpecs } from '../../spec/load.ts';
 import { sorted, type SpecModel } from '../../spec/model.ts';
 import { UsageError, type Command, type CommandContext } from '../command.ts';
+import { UserError } from '../../core/user-error.ts';
 import { clockFrom, environmentFlags } from '../environment.ts';
 
 export const RESPONSES_SERVE_USAGE = `Usage: tidemark responses serve [--env E] [--port N] [--host 127.0.0.1] [--path P] [--sandbox] [--now TIME]
@@ -54,8 +57,8 @@ export interface ServeHooks {
   /** Resolves when the server should stop (besides SIGTERM and SIGINT). */
   stop?: AbortSignal;
   /**
-   * The sink deliveries go to. Default: serve's file sink (`<state>/responses/webhook-<env>.ndjson`), until
-   * the response ledger's `ingestOne` is wired here; `close` runs after the server stopped.
+   * The sink deliveries go to. Default: the response ledger (`webhookLedgerSink`: fetched, mapped and
+   * written once, as `responses pull` does); `close` runs after the server stopped.
    */
   makeSink?(at: { environment: string; mode: 'live' | 'sandbox'; stateDir: string }): Promise<WebhookSink & { close?(): Promise<void> }>;
 }
@@ -125,9 +128,20 @@ export async function runResponsesServe(args: string[], ctx: CommandContext, hoo
     throw err;
   }
   const route = values.path ?? pathOf(envCfg.qualtrics.responses_webhook_url) ?? DEFAULT_WEBHOOK_PATH;
-  const sink = hooks.makeSink
-    ? await hooks.makeSink({ environment, mode, stateDir })
-    : fileWebhookSink(path.join(stateDir, 'responses', `webhook-${environment}${mode === 'sandbox' ? '.sandbox' : ''}.ndjson`), clock);
+  let sink: WebhookSink & { close?(): Promise<void> };
+  if (hooks.makeSink) sink = await hooks.makeSink({ environment, mode, stateDir });
+  else {
+    // The receiver writes through the state and the clients the other commands use; it takes no lock,
+    // since the ledger's insert, not a lock, keeps a response from being written twice.
+    let open: OpenEnvironment;
+    try {
+      open = await openEnvironment({ cwd: ctx.cwd, env: ctx.env, specs: values.specs ?? ctx.env.TIDEMARK_SPECS ?? 'specs', environment, ...(values.sandbox ? { sandbox: true } : {}), ...(clock ? { clock } : {}) });
+    } catch (err) {
+      if (err instanceof UserError) return fail(err.message, err.hint);
+      throw err;
+    }
+    sink = { ...webhookLedgerSink(open, surveys), close: () => open.conn.close() };
+  }
 
   let server;
   try {
