@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { planSurveys, runSurveys, type SurveyRunResult } from '../../composition/surveys-job.ts';
 import { reportSurveyLift, SurveyReportTargetError, type SurveyLiftReport } from '../../composition/surveys-report.ts';
 import { whoAmI } from '../../composition/use-cases.ts';
@@ -7,15 +6,26 @@ import type { EligibilityResult, TargetEligibility } from '../../surveys/eligibi
 import type { SendOutcome } from '../../surveys/send.ts';
 import { UsageError, type Command, type CommandContext } from '../command.ts';
 import { publicTarget, withEnvironment, environmentFlags, type EnvironmentFlags } from '../environment.ts';
+import { formatOption, parseCommandLine, renderUsage, type CommandLine } from '../options.ts';
+import { progressFor } from '../progress.ts';
+
+const line = {
+  command: 'surveys',
+  subcommands: ['plan', 'run', 'report'],
+  positionals: true,
+  options: {
+    ...environmentFlags,
+    format: formatOption(['text', 'markdown', 'json'], 'text (default), json, or markdown (report only)'),
+  },
+} as const satisfies CommandLine;
 
 export const surveysCommand: Command = {
   name: 'surveys',
   summary: 'Who each survey target invites now (plan: counts only), and sending them through Qualtrics (run)',
-  usage: `Usage: tidemark surveys plan [--env E] [--now TIME] [--format text|json]
-       tidemark surveys run  [--env E] [--now TIME] [--format text|json]
-       tidemark surveys report TARGET [--env E] [--now TIME] [--format text|markdown|json]
-
-plan   evaluates the audiences, then each SurveyTarget at the clock, in priority order:
+  line,
+  usage: renderUsage(line, {
+    synopsis: ['surveys plan [options]', 'surveys run [options]', 'surveys report TARGET [options]'],
+    intro: `plan   evaluates the audiences, then each SurveyTarget at the clock, in priority order:
        audience members → with the trigger event inside the moment window → not already invited
        by this target in that window → under the frequency cap → not opted out in Qualtrics →
        not claimed by a target of higher priority → outside the holdout (a stable hash of target
@@ -32,11 +42,12 @@ report compares the people TARGET invited with those it held out on its declared
        and the relative lift. People whose window is still open at the clock are counted apart,
        not in the rates. Counts only; nothing is written or sent.
 
-Exit codes: 0 done (report: whatever the figures say); 1 a target could not be sent (or a resumed
-send was abandoned); 2 usage.
-`,
+Off a terminal, run's progress comes on stderr as plain lines (each step of a send, every 10 s).`,
+    after: `Exit codes: 0 done (report: whatever the figures say); 1 a target could not be sent (or a resumed
+send was abandoned), or a usage error.`,
+  }),
   async run(args, ctx) {
-    const { values, positionals } = parseArgs({ args, options: { ...environmentFlags, format: { type: 'string', default: 'text' } }, allowPositionals: true, strict: true });
+    const { values, positionals } = parseCommandLine(line, args);
     const [sub, ...rest] = positionals;
     if (sub === 'report') return report(rest, values, ctx);
     if ((sub !== 'plan' && sub !== 'run') || rest.length) throw new UsageError('use `surveys plan`, `surveys run` or `surveys report TARGET`');
@@ -53,7 +64,11 @@ send was abandoned); 2 usage.
         ctx.stdout.write(renderFunnel(r, style));
         return 0;
       }
-      const r = await runSurveys(ws, whoAmI(ctx.env));
+      const progress = progressFor(ctx.stderr, { command: 'surveys' });
+      progress.phase('run', 'finishing earlier sends, then evaluating');
+      const r = await runSurveys(ws, whoAmI(ctx.env), { onStep: (step) => progress.update(`send step ${step}`) });
+      progress.done(`${r.targets.filter((t) => t.status === 'sent').length} of ${r.targets.length} target(s) sent`);
+      progress.close();
       if (values.format === 'json') {
         ctx.stdout.write(`${JSON.stringify({ format_version: 1, environment: ws.conn.environment, target: publicTarget(ws.conn.target), mode: 'run', ...r }, null, 2)}\n`);
       } else {
