@@ -31,7 +31,14 @@ import { credentialFingerprint, sharedLimiters, type LimiterRegistry, type Token
 import { systemTimer, type Timer } from '../http/timer.ts';
 import {
   contactCreatedSchema,
+  contactSearchHitSchema,
   directorySchema,
+  emailHistoryEntrySchema,
+  singleContactSchema,
+  type ContactSearchFilter,
+  type ContactSearchHit,
+  type EmailHistoryEntry,
+  type SingleContact,
   distributionSchema,
   eventSubscriptionSchema,
   exportProgressSchema,
@@ -305,6 +312,82 @@ export class QualtricsClient {
       options,
     );
     return data !== MISSING;
+  }
+
+  /**
+   * The contacts of a mailing list whose email bounced (C7, §4.3), bounced at or after `since` when given,
+   * following `nextPage` (default page size 100, §1.6). A bounce belongs to the address: the element
+   * carries the `email` that bounced.
+   */
+  listBouncedContacts(directoryId: string, mailingListId: string, options: CallOptions & { since?: string; pageSize?: number } = {}): AsyncIterable<SingleContact> {
+    return this.listSingleContacts('mailing_list_contacts.bounced', directoryId, mailingListId, 'bouncedContacts', options);
+  }
+
+  /** The contacts of a mailing list who opted out (C8, §4.3), at or after `since` when given. */
+  listOptedOutContacts(directoryId: string, mailingListId: string, options: CallOptions & { since?: string; pageSize?: number } = {}): AsyncIterable<SingleContact> {
+    return this.listSingleContacts('mailing_list_contacts.opted_out', directoryId, mailingListId, 'optedOutContacts', options);
+  }
+
+  private listSingleContacts(
+    op: string,
+    directoryId: string,
+    mailingListId: string,
+    leaf: 'bouncedContacts' | 'optedOutContacts',
+    options: CallOptions & { since?: string; pageSize?: number },
+  ): AsyncIterable<SingleContact> {
+    const pageSize = options.pageSize ?? 100;
+    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 100) throw localError(op, 'page size must be an integer from 1 to 100');
+    if (options.since !== undefined && Number.isNaN(Date.parse(options.since))) throw localError(op, 'since must be an ISO-8601 date');
+    return this.paginate(
+      op,
+      { method: 'GET', path: `/directories/${seg(directoryId)}/mailinglists/${seg(mailingListId)}/${leaf}`, query: { since: options.since, pageSize } },
+      singleContactSchema,
+      options,
+    );
+  }
+
+  /**
+   * Searches the directory's contacts (K5, §4.4). The answer pages by `result.skipToken` (not
+   * `nextPage`), absent on the last page; Qualtrics refuses to page past the first 10,000 matches, so
+   * filters should be narrow (a few dozen extRefs or addresses). A read, so safe to repeat.
+   */
+  async *searchDirectoryContacts(directoryId: string, filter: ContactSearchFilter, options: CallOptions & { pageSize?: number } = {}): AsyncGenerator<ContactSearchHit> {
+    const op = 'directory_contacts.search';
+    const pageSize = options.pageSize ?? 100;
+    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 100) throw localError(op, 'page size must be an integer from 1 to 100');
+    const pages = followPages(
+      async (skipToken) => {
+        const result = await this.call(
+          { operation: op, method: 'POST', path: `/directories/${seg(directoryId)}/contacts/search`, query: { pageSize, skipToken }, body: { filter }, idempotent: true },
+          options,
+        );
+        if (!isRecord(result) || !Array.isArray(result.elements)) throw invalidResponse(op, 'expected result.elements', 'applied');
+        return { elements: result.elements as unknown[], skipToken: result.skipToken };
+      },
+      ({ skipToken }) => {
+        if (skipToken === null || skipToken === undefined || skipToken === '') return undefined;
+        if (typeof skipToken !== 'string') throw invalidResponse(op, 'result.skipToken must be a string', 'applied');
+        return skipToken;
+      },
+      () => invalidResponse(op, 'the search skipToken repeated itself', 'applied'),
+    );
+    for await (const page of pages) for (const element of page.elements) yield parseWith(op, element, contactSearchHitSchema);
+  }
+
+  /**
+   * A directory contact's email history (K7, `type=email`, §4.3): every email Qualtrics sent or tried to
+   * send it, whoever created the distribution (tidemark, the UI, another integration), following `nextPage`.
+   */
+  contactEmailHistory(directoryId: string, contactId: string, options: CallOptions & { pageSize?: number } = {}): AsyncIterable<EmailHistoryEntry> {
+    const op = 'directory_contacts.email_history';
+    const pageSize = options.pageSize ?? 100;
+    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 100) throw localError(op, 'page size must be an integer from 1 to 100');
+    return this.paginate(
+      op,
+      { method: 'GET', path: `/directories/${seg(directoryId)}/contacts/${seg(contactId)}/history`, query: { type: 'email', pageSize } },
+      emailHistoryEntrySchema,
+      options,
+    );
   }
 
   /** Starts a bulk transaction-contacts import (202, §4.5). Not idempotent. */

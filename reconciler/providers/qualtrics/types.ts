@@ -279,3 +279,47 @@ export const eventSubscriptionSchema = z.looseObject({
 });
 /** A webhook subscription (§8.2). */
 export type EventSubscription = z.infer<typeof eventSubscriptionSchema>;
+
+export const singleContactSchema = z.looseObject({
+  contactId: z.string(),
+  firstName: looseString,
+  lastName: looseString,
+  email: looseString,
+  phone: looseString,
+  extRef: looseString,
+  language: looseString,
+  directoryUnsubscribed: z.boolean().nullable().optional(),
+  directoryUnsubscribeDate: dateValue,
+});
+/** `SingleContact` (§4.3): an element of a list's bounced or opted-out contacts (C7, C8). */
+export type SingleContact = z.infer<typeof singleContactSchema>;
+
+export const emailHistoryEntrySchema = z.looseObject({
+  distributionId: looseString,
+  /** `yyyy-MM-dd HH:mm:ss`, UTC (§4.3). */
+  date: looseString,
+  /** `Invite | ThankYou | Reminder`. */
+  type: looseString,
+  /** `Success | Bounce | Blocked | Error | Skipped | Pending` (lists add Complaint, Failure, Unknown, SoftBounce, HardBounce). */
+  result: looseString,
+  surveyId: looseString,
+  bounceInfo: z.looseObject({}).nullable().optional(),
+  lookupId: looseString,
+});
+/** One entry of a contact's email history (`…/history?type=email`, C6/K7, §4.3). */
+export type EmailHistoryEntry = z.infer<typeof emailHistoryEntrySchema>;
+
+export const contactSearchHitSchema = z.looseObject({
+  id: z.string(),
+  email: looseString,
+  /** The search element's legacy name for extRef (§4.4). */
+  externalDataReference: looseString,
+  unsubscribed: z.boolean().nullable().optional(),
+});
+/** An element of a directory contact search (K5, `ElementsInner1`, §4.4). */
+export type ContactSearchHit = z.infer<typeof contactSearchHitSchema>;
+
+/** A directory contact search filter (§4.4): one leaf, or leaves joined by `and` / `or`. */
+export type ContactSearchFilter =
+  | { filterType: 'email' | 'extRef' | 'phone' | 'firstName' | 'lastName'; comparison: 'eq' | 'ne' | 'contains'; value: string }
+  | { conjunction: 'and' | 'or'; filters: ContactSearchFilter[] };
