@@ -3,7 +3,6 @@
  * file so `responses pull` (responses.ts) can dispatch its `serve` subcommand here.
  */
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { pickEnvironment, SetupError, workspaceKeyAt } from '../../composition/connect.ts';
 import { chooseTarget, liveTarget } from '../../composition/target.ts';
 import { styleFor } from '../../core/style.ts';
@@ -16,35 +15,37 @@ import type { WebhookSink } from '../../responses/webhook-http.ts';
 import { resolveWebhookSecret, WebhookSecretUnsetError } from '../../responses/webhook-secret.ts';
 import { loadSpecs } from '../../spec/load.ts';
 import { sorted, type SpecModel } from '../../spec/model.ts';
-import { UsageError, type Command, type CommandContext } from '../command.ts';
+import { UsageError, type CommandContext } from '../command.ts';
 import { UserError } from '../../core/user-error.ts';
 import { clockFrom, environmentFlags } from '../environment.ts';
+import { parseCommandLine, type CommandLine, type OptionDefs } from '../options.ts';
 
-export const RESPONSES_SERVE_USAGE = `Usage: tidemark responses serve [--env E] [--port N] [--host 127.0.0.1] [--path P] [--sandbox] [--now TIME]
-
-Receives Qualtrics webhook deliveries (completed responses) on POST P (default: the path of the
-environment's responses_webhook_url, else ${DEFAULT_WEBHOOK_PATH}) at http://HOST:PORT (default
-127.0.0.1, port 8787; --port 0 picks a free one). Each delivery is verified: form-encoded, at most
-64 KiB (refused while reading), HMAC-SHA512 of MSG under the environment's shared key (the variable
-qualtrics.responses_webhook_secret_env names; on the sandbox a generated key kept in the state folder),
-Topic, SurveyID and BrandID agreeing, a survey a target of the environment names, CompletedDate within
-24 h. Verified deliveries are written once per response id (a repeat answers 200 "duplicate").
-Prints the URL it listens on, then one line per delivery with its outcome and counts (never ids).
-SIGTERM or Ctrl-C stops it after the deliveries in flight are answered.
-
-Exit codes: 0 stopped by a signal; 1 setup error (no key, no webhook target, port in use); 2 usage.
-`;
-
-export const responsesServeCommand: Command = {
-  name: 'responses',
-  summary: 'Receive Qualtrics webhook deliveries of completed responses, verified (serve)',
-  usage: RESPONSES_SERVE_USAGE,
-  async run(args, ctx) {
-    const [sub, ...rest] = args;
-    if (sub !== 'serve') throw new UsageError('use `responses serve`');
-    return runResponsesServe(rest, ctx);
+/** The options only `responses serve` takes; `responses --help` lists them as serve's. */
+export const SERVE_OPTIONS = {
+  port: { type: 'string', default: '8787', value: 'N', only: ['serve'], description: 'the port to listen on (default 8787; 0 picks a free one)' },
+  host: { type: 'string', default: '127.0.0.1', value: 'HOST', only: ['serve'], description: 'the address to listen on (default 127.0.0.1)' },
+  path: {
+    type: 'string',
+    value: 'P',
+    only: ['serve'],
+    description: `the path deliveries are POSTed to (default: the path of the environment's responses_webhook_url, else ${DEFAULT_WEBHOOK_PATH})`,
   },
-};
+} as const satisfies OptionDefs;
+
+/** What `responses --help` says of serve. */
+export const SERVE_INTRO = `serve  receives Qualtrics webhook deliveries (completed responses) on POST P at http://HOST:PORT.
+       Each delivery is verified: form-encoded, at most 64 KiB (refused while reading),
+       HMAC-SHA512 of MSG under the environment's shared key (the variable
+       qualtrics.responses_webhook_secret_env names; on the sandbox a generated key kept in the
+       state folder), Topic, SurveyID and BrandID agreeing, a survey a target of the environment
+       names, CompletedDate within 24 h. Verified deliveries are written once per response id (a
+       repeat answers 200 "duplicate"). Prints the URL it listens on, then one line per delivery
+       with its outcome and counts (never ids). SIGTERM or Ctrl-C stops it after the deliveries in
+       flight are answered.`;
+
+export const SERVE_EXIT_CODES = 'serve: 0 stopped by a signal; 1 setup error (no key, no webhook target, port in use) or a usage error.';
+
+const serveLine = { command: 'responses serve', positionals: true, options: { ...environmentFlags, ...SERVE_OPTIONS } } as const satisfies CommandLine;
 
 /** Survey ids the environment's targets that ask for webhook delivery name. */
 export function webhookSurveys(model: SpecModel, environment: string): Set<string> {
@@ -66,12 +67,7 @@ export interface ServeHooks {
 /** `responses serve` after its subcommand word; resolves when the server has stopped. */
 export async function runResponsesServe(args: string[], ctx: CommandContext, hooks: ServeHooks = {}): Promise<number> {
   const stop = hooks.stop;
-  const { values, positionals } = parseArgs({
-    args,
-    options: { ...environmentFlags, port: { type: 'string', default: '8787' }, host: { type: 'string', default: '127.0.0.1' }, path: { type: 'string' } },
-    allowPositionals: true,
-    strict: true,
-  });
+  const { values, positionals } = parseCommandLine(serveLine, args);
   if (positionals.length) throw new UsageError(`unexpected argument ${positionals[0]}`);
   const port = Number(values.port);
   if (!/^\d+$/.test(values.port!) || port > 65535) throw new UsageError(`--port must be a port number, 0 to 65535 (got "${values.port}")`);

@@ -1,17 +1,30 @@
-import { parseArgs } from 'node:util';
 import { pullResponses, type ResponsesPullResult } from '../../composition/responses-job.ts';
 import { whoAmI } from '../../composition/use-cases.ts';
 import { styleFor, type Style } from '../../core/style.ts';
 import { UsageError, type Command } from '../command.ts';
 import { environmentFlags, publicTarget, withEnvironment } from '../environment.ts';
-import { RESPONSES_SERVE_USAGE, runResponsesServe } from './responses-serve.ts';
+import { formatOption, parseCommandLine, renderUsage, type CommandLine } from '../options.ts';
+import { progressFor } from '../progress.ts';
+import { runResponsesServe, SERVE_EXIT_CODES, SERVE_INTRO, SERVE_OPTIONS } from './responses-serve.ts';
+
+const line = {
+  command: 'responses',
+  subcommands: ['pull', 'serve'],
+  options: {
+    ...environmentFlags,
+    // serve's output is its log.
+    format: { ...formatOption(['text', 'json']), only: ['pull'] },
+    ...SERVE_OPTIONS,
+  },
+} as const satisfies CommandLine;
 
 export const responsesCommand: Command = {
   name: 'responses',
   summary: 'Pull survey responses from Qualtrics and write their reason codes to Customer.io (counts only); serve: receive them by webhook',
-  usage: `Usage: tidemark responses pull [--env E] [--now TIME] [--format text|json]
-
-pull   per survey of the environment's SurveyTargets that declare \`responses\`: first writes what an
+  line: line,
+  usage: renderUsage(line, {
+    synopsis: ['responses pull [options]', 'responses serve [--port N] [--host HOST] [--path P] [options]'],
+    intro: `pull   per survey of the environment's SurveyTargets that declare \`responses\`: first writes what an
        earlier pull left unwritten, then exports the responses recorded since the survey's cursor
        (up to --now), and for each response not seen before (by pull or by webhook) maps the answer
        to \`responses.question\` to its reason code and writes it to Customer.io: the attribute
@@ -21,24 +34,25 @@ pull   per survey of the environment's SurveyTargets that declare \`responses\`:
        the question unanswered (no answer) or give an answer no reason code names (unmapped) are
        counted and never written. Counts only, per target.
 
-Options:
-  --env E               the environment (default: the Workspace's default_environment)
-  --now TIME            the clock (ISO-8601; or TIDEMARK_NOW): the export reads up to it
-  --format text|json    text (default) or JSON
+${SERVE_INTRO}
 
-Exit codes: 0 everything due was written; 1 something that should have been written was not (the
-export failed, or Customer.io did not acknowledge a write: the next pull sends it), or a usage
-error.
-
-${RESPONSES_SERVE_USAGE}`,
+Off a terminal, pull's progress comes on stderr as plain lines (every 10 s).`,
+    after: `Exit codes: pull: 0 everything due was written; 1 something that should have been written was not
+(the export failed, or Customer.io did not acknowledge a write: the next pull sends it), or a usage
+error. ${SERVE_EXIT_CODES}`,
+  }),
   async run(args, ctx) {
+    // serve parses its own options (those of `line` that are serve's), in responses-serve.ts.
     if (args[0] === 'serve') return runResponsesServe(args.slice(1), ctx);
-    const { values, positionals } = parseArgs({ args, options: { ...environmentFlags, format: { type: 'string', default: 'text' } }, allowPositionals: true, strict: true });
+    const { values, positionals } = parseCommandLine(line, args);
     const [sub, ...rest] = positionals;
     if (sub !== 'pull' || rest.length) throw new UsageError('use `responses pull` or `responses serve`');
-    if (!['text', 'json'].includes(values.format!)) throw new UsageError(`--format must be text or json (got "${values.format}")`);
     return withEnvironment(ctx, values, async (ws) => {
+      const progress = progressFor(ctx.stderr, { command: 'responses' });
+      progress.phase('pull', 'exporting the responses recorded since each survey\'s cursor');
       const r = await pullResponses(ws, whoAmI(ctx.env));
+      progress.done(`${r.targets.reduce((n, t) => n + t.fetched, 0)} fetched, ${r.targets.reduce((n, t) => n + t.written, 0)} written`);
+      progress.close();
       if (values.format === 'json') {
         ctx.stdout.write(`${JSON.stringify({ format_version: 1, environment: ws.conn.environment, target: publicTarget(ws.conn.target), mode: 'pull', ...r }, null, 2)}\n`);
       } else {
