@@ -13,7 +13,7 @@ import { desiredResources } from '../kinds/index.ts';
 import type { DesiredResource } from '../plan/desired.ts';
 import { computePlan, type PlanOptions } from '../plan/diff.ts';
 import { driftReport, type DriftReport } from '../plan/drift.ts';
-import { readSavedPlan, type Plan } from '../plan/plan.ts';
+import { readSavedPlan, type Plan, type PlanScope } from '../plan/plan.ts';
 import { loadSpecs, type LoadResult } from '../spec/load.ts';
 import type { SpecModel } from '../spec/model.ts';
 import { LockHeldError, type StateStore } from '../state/index.ts';
@@ -67,9 +67,22 @@ export async function openEnvironment(req: EnvironmentRequest): Promise<OpenEnvi
   }
 }
 
-export async function makePlan(ws: OpenEnvironment, options: PlanOptions): Promise<Plan> {
-  const state = (await ws.conn.store.listManaged()).map(toStateEntry);
-  const needed = [...ws.desired.map((d) => `${d.address.provider}.${d.address.type}`), ...state.map((s) => s.kind)];
+/**
+ * A plan scope: the addresses to plan (the planner adds what they depend on) and what the plan says about
+ * them. `targets` empty with `mode: changed` plans nothing: no object's specs changed.
+ */
+export interface ScopeRequest {
+  targets: string[];
+  summary: Omit<PlanScope, 'planned'>;
+}
+
+export async function makePlan(ws: OpenEnvironment, options: PlanOptions, scope?: ScopeRequest): Promise<Plan> {
+  const allState = (await ws.conn.store.listManaged()).map(toStateEntry);
+  const nothing = scope?.summary.mode === 'changed' && scope.targets.length === 0;
+  const state = nothing ? [] : allState;
+  const desired = nothing ? [] : ws.desired;
+  if (scope?.summary.mode === 'changed') options = { ...options, targets: scope.targets };
+  const needed = [...desired.map((d) => `${d.address.provider}.${d.address.type}`), ...state.map((s) => s.kind)];
   const live = await refreshLive(ws.conn.kinds, needed, state);
   const rev = await specsRevision(ws.cwd, ws.load.dir);
   // Segments built in Customer.io's UI that specs reference: the target must have each one.
@@ -79,7 +92,7 @@ export async function makePlan(ws: OpenEnvironment, options: PlanOptions): Promi
   const plan = computePlan({
     environment: ws.conn.environment,
     target: { mode: ws.conn.target.mode, id: ws.conn.target.id, label: ws.conn.target.label },
-    desired: ws.desired,
+    desired,
     kinds: ws.conn.kinds,
     state,
     live,
@@ -89,9 +102,17 @@ export async function makePlan(ws: OpenEnvironment, options: PlanOptions): Promi
     version: TIDEMARK_VERSION,
     diagnostics: [...ws.load.diagnostics.filter((d) => d.severity === 'warning'), ...referenced, ...surveys],
   });
+  const scoped = scope ? { ...plan, scope: { ...scope.summary, planned: plan.changes.length } } : plan;
   // A reference the target lacks cannot be evaluated: the impact waits for it to be fixed.
-  if (hasErrors(referenced)) return plan;
-  return { ...plan, data_impact: await dataImpact(ws) };
+  if (hasErrors(referenced)) return scoped;
+  return { ...scoped, data_impact: await dataImpact(ws) };
+}
+
+/** A saved plan's scope, so apply re-plans exactly what was planned (a scope of nothing included). */
+export function savedScope(saved: Plan): ScopeRequest | undefined {
+  if (saved.scope?.mode !== 'changed') return undefined;
+  const { planned: _planned, ...summary } = saved.scope;
+  return { targets: saved.options.targets, summary };
 }
 
 /** `protected: true` on the environment: applies take a saved (reviewed) plan only. */
@@ -137,7 +158,7 @@ export async function applyChanges(ws: OpenEnvironment, req: ApplyRequest): Prom
     const options = saved
       ? { allowDelete: saved.options.allow_delete, adoptByName: saved.options.adopt_by_name, targets: saved.options.targets }
       : req.options;
-    const fresh = await makePlan(ws, options);
+    const fresh = await makePlan(ws, options, saved ? savedScope(saved) : undefined);
     let plan = fresh;
     if (saved) {
       const moved = whatMoved(saved, fresh, await writtenSince(ws.conn.store, saved.created_at));

@@ -102,6 +102,27 @@ export function readSavedPlan(saved: Plan): Plan {
   return { ...saved, target: { ...rest, mode: kind } as PlanTarget };
 }
 
+/**
+ * Which objects a plan covers. A pull request's plan covers the objects whose spec documents changed since
+ * the merge base, their dependants and what they depend on (`mode: changed`, its addresses in
+ * `options.targets`); a plan of everything says why (`--full`, or why git could not tell what changed).
+ * Absent in plans made without a scope (no pull request, `--target`): they cover everything or their targets.
+ */
+export interface PlanScope {
+  mode: 'changed' | 'full';
+  /** For people: `changed since origin/main (merge base 1a2b3c4d5e6f)`, `--full`, or why git could not answer. */
+  reason: string;
+  /** The ref compared against, as given, and the merge base commit. */
+  base?: { ref: string; commit: string };
+  /** Spec files changed since the merge base, committed or not (sorted). */
+  changed_files: string[];
+  /** Spec documents added, changed or removed, as `Kind.name` (sorted). */
+  changed_documents: string[];
+  /** Objects in this plan, and in a plan of everything (declared or in the state). */
+  planned: number;
+  total: number;
+}
+
 export interface Plan {
   format_version: typeof PLAN_FORMAT_VERSION;
   tool: { name: 'tidemark'; version: string };
@@ -130,6 +151,8 @@ export interface Plan {
   summary: Record<Action, number> & { blocked: number };
   diagnostics: Diagnostic[];
   data_impact: DataImpact;
+  /** Which objects the plan covers, when a scope was asked for (see PlanScope). */
+  scope?: PlanScope;
 }
 
 export function hasChanges(plan: Plan): boolean {

@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { changedSinceRef, planScope } from '../../composition/changed-specs.ts';
 import { makePlan } from '../../composition/use-cases.ts';
 import { hasErrors } from '../../core/diagnostics.ts';
 import { styleFor } from '../../core/style.ts';
@@ -22,6 +23,12 @@ const line = {
     'allow-delete': { type: 'boolean', description: 'plan deletes as applicable (otherwise they are shown as blocked)' },
     'adopt-by-name': { type: 'boolean', description: 'adopt unmanaged objects whose names match specs instead of creating duplicates' },
     target: { type: 'string', multiple: true, value: 'ADDRESS', description: 'limit the plan to this object and what it depends on' },
+    'changed-since': {
+      type: 'string',
+      value: 'REF',
+      description: 'plan only the objects whose specs changed since the merge base with REF (default on a pull request: origin/$GITHUB_BASE_REF), their dependants and what they depend on',
+    },
+    full: { type: 'boolean', description: 'plan every object, even on a pull request' },
   },
 } as const satisfies CommandLine;
 
@@ -36,7 +43,10 @@ export const planCommand: Command = {
   async run(args, ctx) {
     const { values } = parseCommandLine(line, args);
     return withEnvironment(ctx, values, async (ws) => {
-      const plan = await makePlan(ws, { allowDelete: !!values['allow-delete'], adoptByName: !!values['adopt-by-name'], targets: values.target ?? [] });
+      const targets = values.target ?? [];
+      // Explicit targets are their own scope; otherwise a pull request plans what it changed.
+      const scope = targets.length ? undefined : await planScope(ws, { full: !!values.full, ref: changedSinceRef(values['changed-since'], ctx.env) });
+      const plan = await makePlan(ws, { allowDelete: !!values['allow-delete'], adoptByName: !!values['adopt-by-name'], targets }, scope);
       if (values.out) await writeFile(path.resolve(ctx.cwd, values.out), renderPlanJson(plan));
       if (values.format === 'json') ctx.stdout.write(renderPlanJson(plan));
       else if (values.format === 'markdown') ctx.stdout.write(renderPlanMarkdown(plan));

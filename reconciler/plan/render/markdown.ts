@@ -13,6 +13,7 @@ import {
   escapeControls,
   formatCounts,
   formatPlanSummary,
+  describeScope,
   formatSpecsRevision,
   formatValue,
   isListed,
@@ -135,7 +136,9 @@ function buildParts(plan: Plan): Parts {
   }
   const errors = plan.diagnostics.filter((d) => d.severity === 'error').length;
   if (errors > 0) head += `> [!CAUTION]\n> The plan has ${plural(errors, 'error')}; see Diagnostics below.\n\n`;
-  if (plan.options.targets.length > 0) {
+  const scope = describeScope(plan);
+  if (scope) head += `Scope: ${mdText(scope)}.\n\n`;
+  else if (plan.options.targets.length > 0) {
     head += `Targeted plan: only ${plan.options.targets.map((t) => codeSpan(t)).join(', ')} and what they depend on.\n\n`;
   }
 

@@ -79,6 +79,19 @@ export function formatSpecsRevision(specs: Plan['specs']): string {
   return `${escapeControls(specs.revision.slice(0, 7))}${specs.dirty ? ' + uncommitted changes' : ''}`;
 }
 
+/**
+ * `planned 3 of 14 objects: changed since origin/main (merge base 1a2b3c4d5e6f) in specs/segments.yaml;
+ * --full plans everything`, or undefined for a plan made without a scope.
+ */
+export function describeScope(plan: Plan): string | undefined {
+  const s = plan.scope;
+  if (!s) return undefined;
+  if (s.mode === 'full') return `planned all ${plural(s.total, 'object')}: ${escapeControls(s.reason)}`;
+  const files = s.changed_files.length > 5 ? `${s.changed_files.slice(0, 5).join(', ')} and ${s.changed_files.length - 5} more` : s.changed_files.join(', ');
+  const where = s.changed_files.length ? ` in ${escapeControls(files)}` : ', no spec file changed';
+  return `planned ${s.planned} of ${plural(s.total, 'object')}: ${escapeControls(s.reason)}${where} (with their dependants and what they depend on); --full plans everything`;
+}
+
 /** One attribute as a renderer shows it. `before`/`after` are undefined when the side has no such attribute. */
 export interface AttributeLine {
   name: string;
@@ -182,7 +195,9 @@ export function renderPlanText(plan: Plan, style: Style): string {
   out.push(`tidemark plan for ${style.bold(escapeControls(plan.environment))}`);
   out.push(`Against: ${plan.target.mode === 'sandbox' ? style.yellow(escapeControls(plan.target.label)) : escapeControls(plan.target.label)}`);
   out.push(`Specs: ${formatSpecsRevision(plan.specs)}`);
-  if (plan.options.targets.length > 0) {
+  const scope = describeScope(plan);
+  if (scope) out.push(`Scope: ${scope}`);
+  else if (plan.options.targets.length > 0) {
     out.push(`Targets: ${plan.options.targets.map(escapeControls).join(', ')} (and what they depend on; everything else is left out)`);
   }
   out.push('');
