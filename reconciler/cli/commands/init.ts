@@ -1,23 +1,30 @@
 import path from 'node:path';
 import { createInterface } from 'node:readline/promises';
-import { parseArgs } from 'node:util';
 import { UserError } from '../../core/user-error.ts';
 import { initProject } from '../../starter/init-project.ts';
 import { checkWorkspaceName, workspaceNameFrom } from '../../starter/templates.ts';
 import { UsageError, type Command, type CommandContext } from '../command.ts';
+import { parseCommandLine, renderUsage, type CommandLine } from '../options.ts';
 
-const usage = `Usage: tidemark init [DIR] [--name NAME] [--force]
+const line = {
+  command: 'init',
+  positionals: true,
+  options: {
+    name: { type: 'string', value: 'NAME', description: 'Workspace name, snake_case (default: from the folder name; asked on a terminal)' },
+    force: { type: 'boolean', description: 'overwrite the files that exist (an existing README.md is never touched)' },
+  },
+} as const satisfies CommandLine;
 
-Writes a starter into DIR (default: the current folder), the root of your team's repository: a
+const usage = renderUsage(line, {
+  synopsis: ['init [DIR] [options]'],
+  intro: `Writes a starter into DIR (default: the current folder), the root of your team's repository: a
 Workspace with a staging and a protected production environment, Fields, an example Segment and Source
 (with its CSV), the GitHub workflows (plan, apply, sync, drift) calling \`npx tidemark\`, a README
 (TIDEMARK.md when a README.md exists) and .gitignore entries. Every spec starts with a modeline that
 points editors at the JSON Schemas of the installed tidemark.
 
-Nothing is overwritten: when a file exists, init lists them and writes nothing (exit 1).
-  --name NAME   Workspace name, snake_case (default: from the folder name; asked on a terminal)
-  --force       overwrite the files that exist (an existing README.md is never touched)
-`;
+Nothing is overwritten: when a file exists, init lists them and writes nothing (exit 1).`,
+});
 
 /** On a terminal, the Workspace name is asked once, with the folder's as the default; never otherwise. */
 async function askName(suggested: string, ctx: CommandContext): Promise<string> {
@@ -45,14 +52,10 @@ async function askName(suggested: string, ctx: CommandContext): Promise<string> 
 export const initCommand: Command = {
   name: 'init',
   summary: "Start a team's repository: starter specs, GitHub workflows and a README (never overwrites)",
+  line,
   usage,
   async run(args, ctx) {
-    const { values, positionals } = parseArgs({
-      args,
-      options: { name: { type: 'string' }, force: { type: 'boolean', default: false } },
-      allowPositionals: true,
-      strict: true,
-    });
+    const { values, positionals } = parseCommandLine(line, args);
     if (positionals.length > 1) throw new UsageError(`init takes one folder (got ${positionals.join(', ')})`);
     const dir = path.resolve(ctx.cwd, positionals[0] ?? '.');
     if (values.name !== undefined) {

@@ -1,6 +1,6 @@
-import { parseArgs } from 'node:util';
 import { RULES } from '../../spec/rules/index.ts';
 import { UsageError, type Command } from '../command.ts';
+import { formatOption, parseCommandLine, renderUsage, type CommandLine } from '../options.ts';
 
 /** The catalogue as the Markdown table the README embeds (kept in step by a test). */
 export function rulesMarkdown(): string {
@@ -8,16 +8,22 @@ export function rulesMarkdown(): string {
   return ['| code | area | default | rule | what it prevents |', '|---|---|---|---|---|', ...rows].join('\n') + '\n';
 }
 
+const line = {
+  command: 'rules',
+  options: { format: formatOption(['text', 'markdown', 'json']) },
+} as const satisfies CommandLine;
+
 export const rulesCommand: Command = {
   name: 'rules',
   summary: 'List the policy rules: code, default severity and the harm each prevents',
-  usage: `Usage: tidemark rules [--format text|markdown|json]
-
-Severities can be changed per workspace (Workspace policy: { CODE: error|warning|off }) and a finding
-can be accepted on one spec with a reason (suppress: { CODE: "why" }).
-`,
+  line,
+  usage: renderUsage(line, {
+    synopsis: ['rules [options]'],
+    intro: `Severities can be changed per workspace (Workspace policy: { CODE: error|warning|off }) and a finding
+can be accepted on one spec with a reason (suppress: { CODE: "why" }).`,
+  }),
   async run(args, ctx) {
-    const { values } = parseArgs({ args, options: { format: { type: 'string', default: 'text' } }, strict: true });
+    const { values } = parseCommandLine(line, args);
     switch (values.format) {
       case 'markdown':
         ctx.stdout.write(rulesMarkdown());

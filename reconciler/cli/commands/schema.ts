@@ -1,26 +1,29 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { generateJsonSchemas } from '../../spec/json-schema.ts';
 import type { Command } from '../command.ts';
+import { parseCommandLine, renderUsage, type CommandLine } from '../options.ts';
+
+const line = {
+  command: 'schema',
+  options: {
+    write: { type: 'boolean', description: 'write them to DIR (default specs/schema)' },
+    check: { type: 'boolean', description: 'exit 1 if the files in DIR are missing or stale' },
+    out: { type: 'string', value: 'DIR', description: 'target folder (default specs/schema)' },
+  },
+} as const satisfies CommandLine;
 
 export const schemaCommand: Command = {
   name: 'schema',
   summary: 'Write (or check) the JSON Schemas in specs/schema/ generated from the spec model',
-  usage: `Usage: tidemark schema [--write | --check] [--out DIR]
-
-Generates the JSON Schemas editors use to complete and check specs (yaml-language-server).
-  --write     write them to DIR (default specs/schema)
-  --check     exit 1 if the files in DIR are missing or stale
-  --out DIR   target folder (default specs/schema)
-Without --write or --check, prints the combined schema.
-`,
+  line,
+  usage: renderUsage(line, {
+    synopsis: ['schema [--write | --check] [--out DIR]'],
+    intro: `Generates the JSON Schemas editors use to complete and check specs (yaml-language-server).
+Without --write or --check, prints the combined schema.`,
+  }),
   async run(args, ctx) {
-    const { values } = parseArgs({
-      args,
-      options: { write: { type: 'boolean' }, check: { type: 'boolean' }, out: { type: 'string' } },
-      strict: true,
-    });
+    const { values } = parseCommandLine(line, args);
     const dir = path.resolve(ctx.cwd, values.out ?? 'specs/schema');
     const schemas = generateJsonSchemas();
     if (values.check) {

@@ -1,19 +1,29 @@
-import { parseArgs } from 'node:util';
 import { type Command } from '../command.ts';
 import { applyLock, releaseLock } from '../../composition/state-admin.ts';
 import { withEnvironment, environmentFlags } from '../environment.ts';
+import { parseCommandLine, renderUsage, type CommandLine } from '../options.ts';
+
+const line = {
+  command: 'unlock',
+  options: {
+    ...environmentFlags,
+    force: { type: 'boolean', description: 'release the lock even though it is still held (only when its holder is really gone)' },
+    id: { type: 'string', value: 'LOCK_ID', description: 'the lock to release (default: the one held now)' },
+  },
+} as const satisfies CommandLine;
 
 export const unlockCommand: Command = {
   name: 'unlock',
   summary: 'Show who holds the apply lock, and release it',
-  usage: `Usage: tidemark unlock [--env E] [--force] [--id LOCK_ID]
-
-Without --force, shows the holder. A lock whose holder died (crashed process, expired lease) is taken
+  line,
+  usage: renderUsage(line, {
+    synopsis: ['unlock [--force] [--id LOCK_ID] [options]'],
+    intro: `Without --force, shows the holder. A lock whose holder died (crashed process, expired lease) is taken
 over automatically by the next apply; --force releases a lock that is still held: use it only when you
-know the holder is gone.
-`,
+know the holder is gone.`,
+  }),
   async run(args, ctx) {
-    const { values } = parseArgs({ args, options: { ...environmentFlags, force: { type: 'boolean' }, id: { type: 'string' } }, strict: true });
+    const { values } = parseCommandLine(line, args);
     return withEnvironment(ctx, values, async (ws) => {
       const info = await applyLock(ws);
       if (!info) {
