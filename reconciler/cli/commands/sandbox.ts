@@ -9,7 +9,6 @@ import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { pickEnvironment, SetupError } from '../../composition/connect.ts';
 import { loadSpecs } from '../../spec/load.ts';
 import type { WorkspaceSpec } from '../../spec/schema/workspace.ts';
@@ -21,6 +20,7 @@ import type { SeedSurveyInput } from '../../sandbox/qualtrics/index.ts';
 import type { SpecModel } from '../../spec/model.ts';
 import { createSandbox, SANDBOX_CREDENTIALS, type RunningSandbox, type SandboxOptions } from '../../sandbox/index.ts';
 import { UsageError, type Command, type CommandContext } from '../command.ts';
+import { parseCommandLine, renderUsage, type CommandLine } from '../options.ts';
 
 export const DEFAULT_SANDBOX_PORT = 4010;
 
@@ -35,33 +35,33 @@ const DATA_FILE = 'standalone.state.json';
 const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 15_000;
 
-const usage = `Usage: tidemark sandbox [--specs DIR] [--env E] [--port N] [--data FILE] [--faults JSON] [--seed N]
-       tidemark sandbox --detach [same options]
-       tidemark sandbox --stop
+const line = {
+  command: 'sandbox',
+  positionals: true,
+  options: {
+    specs: { type: 'string', value: 'DIR', description: 'specs folder (default specs; without one, no directory is seeded and only the default names are printed)' },
+    env: { type: 'string', value: 'E', description: "environment whose credential variable names are printed (default: the Workspace's default_environment)" },
+    port: { type: 'string', value: 'N', description: `base port (default ${DEFAULT_SANDBOX_PORT}): Customer.io Track on N, App on N+1, Qualtrics on N+2; 0 picks free ports` },
+    data: { type: 'string', value: 'FILE', description: `keep all emulator state in FILE (restored on start, saved after writes and on exit); with --detach the default is ${path.join(DETACHED_DIR, DATA_FILE)}` },
+    faults: { type: 'string', value: 'JSON', description: 'initial fault injection, e.g. \'{"errorRate":0.1,"latencyMs":[20,200]}\'' },
+    seed: { type: 'string', value: 'N', description: 'seed for fault injection, so a run can be replayed' },
+    detach: { type: 'boolean', description: `start in the background (log in ${path.join(DETACHED_DIR, LOG_FILE)}), print the exports once it listens, and return` },
+    stop: { type: 'boolean', description: 'stop the sandbox --detach started in this folder' },
+    'pid-file': { type: 'string', value: 'FILE', description: 'internal: where a --detach child records its pid and exports once it listens' },
+  },
+} as const satisfies CommandLine;
 
-Start the Customer.io and Qualtrics emulators on 127.0.0.1 for this project: every Qualtrics directory
+const usage = renderUsage(line, {
+  synopsis: ['sandbox [options]', 'sandbox --detach [same options]', 'sandbox --stop'],
+  intro: `Start the Customer.io and Qualtrics emulators on 127.0.0.1 for this project: every Qualtrics directory
 the Workspace names exists from the start. stdout gets only export lines: the URL overrides and the
 sandbox's credentials under the default variable names and under the names the environment declares.
 Paste them into another terminal, then run plan, apply and sync there; or run it in the background with
-eval "$(tidemark sandbox --detach)".
-
-  --specs DIR    specs folder (default specs; without one, no directory is seeded and only the
-                 default names are printed)
-  --env E        environment whose credential variable names are printed (default: the Workspace's
-                 default_environment)
-  --port N       base port (default ${DEFAULT_SANDBOX_PORT}): Customer.io Track on N, App on N+1, Qualtrics on N+2;
-                 0 picks free ports
-  --data FILE    keep all emulator state in FILE (restored on start, saved after writes and on exit);
-                 with --detach the default is ${path.join(DETACHED_DIR, DATA_FILE)}
-  --faults JSON  initial fault injection, e.g. '{"errorRate":0.1,"latencyMs":[20,200]}'
-  --seed N       seed for fault injection, so a run can be replayed
-  --detach       start in the background (log in ${path.join(DETACHED_DIR, LOG_FILE)}), print the exports once
-                 it listens, and return
-  --stop         stop the sandbox --detach started in this folder
-
-Admin endpoint on every listener: GET|PUT|DELETE /__sandbox/faults, GET /__sandbox/requests,
+eval "$(tidemark sandbox --detach)".`,
+  after: `Admin endpoint on every listener: GET|PUT|DELETE /__sandbox/faults, GET /__sandbox/requests,
 POST /__sandbox/reset, POST /__sandbox/customerio/segments, GET /__sandbox/customerio/people/{id}.
-Stops on Ctrl-C (SIGINT) or SIGTERM.`;
+Stops on Ctrl-C (SIGINT) or SIGTERM.`,
+});
 
 export interface SandboxInvocation {
   mode: 'foreground' | 'detach' | 'stop';
@@ -84,22 +84,7 @@ function parseIntFlag(name: string, value: string | undefined, min: number, max:
 
 /** Parses the flags; throws UsageError on bad input. */
 export function parseSandboxArgs(args: string[], cwd: string): SandboxInvocation {
-  const { values, positionals } = parseArgs({
-    args,
-    strict: true,
-    allowPositionals: true,
-    options: {
-      port: { type: 'string' },
-      data: { type: 'string' },
-      faults: { type: 'string' },
-      seed: { type: 'string' },
-      specs: { type: 'string' },
-      env: { type: 'string' },
-      detach: { type: 'boolean' },
-      stop: { type: 'boolean' },
-      'pid-file': { type: 'string' },
-    },
-  });
+  const { values, positionals } = parseCommandLine(line, args);
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   if (values.stop) {
     const extra = Object.keys(values).filter((k) => k !== 'stop');
@@ -423,6 +408,7 @@ export async function stopSandbox(ctx: CommandContext): Promise<number> {
 export const sandboxCommand: Command = {
   name: 'sandbox',
   summary: 'Start the emulated Customer.io and Qualtrics APIs on 127.0.0.1 and print their environment',
+  line,
   usage,
   async run(args, ctx) {
     const inv = parseSandboxArgs(args, ctx.cwd);
