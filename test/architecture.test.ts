@@ -29,7 +29,7 @@ const imports = (file: string) =>
   [...readFileSync(path.join(repo, file), 'utf8').matchAll(/(?:\bfrom\s+|\bimport\s*\(\s*|^\s*import\s+)['"]([^'"]+)['"]/gm)].map((m) => m[1]!);
 
 /** Lowest first. Within a layer, no module imports another. */
-const LAYERS: readonly (readonly string[])[] = [['core'], ['spec'], ['plan', 'providers', 'state', 'sandbox', 'world'], ['kinds'], ['apply', 'sync', 'audiences', 'surveys', 'responses'], ['composition', 'starter'], ['cli']];
+const LAYERS: readonly (readonly string[])[] = [['core'], ['spec'], ['plan', 'providers', 'state', 'sandbox', 'world'], ['kinds'], ['apply', 'sync', 'audiences', 'surveys', 'responses', 'github'], ['composition', 'starter'], ['cli']];
 const levelOf = new Map(LAYERS.flatMap((mods, level) => mods.map((m) => [m, level] as const)));
 
 /** `reconciler/<module>/…` of a file, or of what a relative specifier from `file` points at. */

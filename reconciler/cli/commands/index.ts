@@ -28,5 +28,6 @@ export const commands: CommandEntry[] = [
   { name: 'status', summary: 'Freshness of every source against its SLO, last runs and rejected-row rates; alerts', load: async () => (await import('./status.ts')).statusCommand },
   { name: 'rules', summary: 'List the policy rules: code, default severity and the harm each prevents', load: async () => (await import('./rules.ts')).rulesCommand },
   { name: 'schema', summary: 'Write (or check) the JSON Schemas in specs/schema/ generated from the spec model', load: async () => (await import('./schema.ts')).schemaCommand },
+  { name: 'github', summary: 'The GitHub side: the plan as a sticky PR comment, the reviewed plan applied on merge, problems as issues, drift as a PR', load: async () => (await import('./github.ts')).githubCommand },
   { name: 'sandbox', summary: 'Start the emulated Customer.io and Qualtrics APIs on 127.0.0.1 and print their environment', load: async () => (await import('./sandbox.ts')).sandboxCommand },
 ];
