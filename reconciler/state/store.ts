@@ -10,6 +10,8 @@ import { newId } from './ids.ts';
 import type { LockManager } from './locks.ts';
 import { readAppliedMigrations } from './migrations/migrate.ts';
 import * as snapshot from './snapshot.ts';
+import { PostgresFingerprints, type FingerprintStore } from './fingerprints.ts';
+import { PostgresDriver } from './sql/postgres-driver.ts';
 import * as audiences from './audiences.ts';
 import * as surveys from './surveys.ts';
 import * as sends from './survey-sends.ts';
@@ -477,8 +479,12 @@ export class SqlStateStore implements StateStore {
     return snapshot.AckSession.open(this.snapshotContext, source);
   }
 
-  readSnapshotIndex(source: string, opts?: { pageSize?: number }): AsyncIterableIterator<SnapshotIndexEntry[]> {
+  readSnapshotIndex(source: string, opts?: { pageSize?: number; part?: 'all' | 'entries' | 'unmerged' }): AsyncIterableIterator<SnapshotIndexEntry[]> {
     return snapshot.readSnapshotIndex(this.snapshotContext, source, opts);
+  }
+
+  snapshotGeneration(source: string): Promise<string | undefined> {
+    return snapshot.snapshotGeneration(this.snapshotContext, source);
   }
 
   getSnapshotPayloads(source: string, keys: readonly string[]): Promise<Map<string, string>> {
@@ -499,6 +505,11 @@ export class SqlStateStore implements StateStore {
 
   dropSnapshot(source: string): Promise<void> {
     return snapshot.dropSnapshot(this.snapshotContext, source);
+  }
+
+  /** Postgres only: the row fingerprints of the diff in the warehouse (fingerprints.ts). */
+  get fingerprints(): FingerprintStore | undefined {
+    return this.db instanceof PostgresDriver ? new PostgresFingerprints(this.snapshotContext, this.db.schema) : undefined;
   }
 
   readPending(source: string): Promise<PendingEntry[]> {
@@ -535,6 +546,7 @@ export class SqlStateStore implements StateStore {
       markWaiting: (target, ids) => surveys.markSurveyWaiting(ctx, target, ids),
       dropWithoutEmail: (target, field) => surveys.dropSurveyCandidatesWithoutEmail(ctx, target, field),
       dropClaimed: (target) => surveys.dropClaimedSurveyCandidates(ctx, target),
+      candidateContacts: (target, opts) => surveys.surveyCandidateContacts(ctx, target, opts),
       markHoldout: (target, held) => surveys.markSurveyHoldout(ctx, target, held),
       candidates: (target, opts) => surveys.surveyCandidatePages(ctx, target, opts?.heldOut ?? false, opts?.pageSize),
       count: (target, opts) => surveys.countSurveyCandidates(ctx, target, opts?.heldOut ?? false),
@@ -554,6 +566,7 @@ export class SqlStateStore implements StateStore {
         importStarted: (id, first, last, importId) => sends.recordImportStarted(ctx, id, first, last, importId),
         importOutcome: (id, first, last, failed) => sends.recordImportOutcome(ctx, id, first, last, failed),
         record: (send) => sends.recordSendInvitations(ctx, send, this.now()),
+        distributionIds: () => sends.tidemarkDistributionIds(ctx),
         payloadValues: (ids, fields) => sends.payloadValues(ctx, ids, fields),
       },
     };
@@ -571,6 +584,7 @@ export class SqlStateStore implements StateStore {
       attributeTimes: (source, ids) => responses.attributeTimes(ctx, source, ids),
       markWritten: (writes) => responses.markWritten(ctx, writes, this.now()),
       count: (target) => responses.countResponses(ctx, target),
+      unmappedAnswers: (since) => responses.unmappedAnswers(ctx, since),
     };
   }
 

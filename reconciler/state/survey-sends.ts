@@ -238,3 +238,16 @@ export async function countInvitations(ctx: AudienceContext, target?: string): P
   );
   return { invited: Number(row?.invited ?? 0), held_out: Number(row?.held_out ?? 0) };
 }
+
+/**
+ * Every Qualtrics distribution tidemark created in this environment (the journal's, and those recorded
+ * with invitations), so that what Qualtrics reports about them is never counted a second time.
+ */
+export async function tidemarkDistributionIds(ctx: AudienceContext): Promise<Set<string>> {
+  const rows = await ctx.db.all<{ id: string }>(
+    `SELECT distribution_id AS id FROM survey_sends WHERE env = $1 AND distribution_id IS NOT NULL
+     UNION SELECT distribution_id AS id FROM survey_invitations WHERE env = $1 AND distribution_id IS NOT NULL`,
+    [ctx.env],
+  );
+  return new Set(rows.map((r) => r.id));
+}

@@ -171,6 +171,57 @@ export async function markSurveyWaiting(ctx: AudienceContext, target: string, id
   return n;
 }
 
+/** An eligible candidate with what the checks after staging read: their address, and their recorded decisions under a cap. */
+export interface SurveyCandidateContact {
+  person_id: string;
+  /** The mirror's value of the email field (as acknowledged), or null (no field asked, or none held). */
+  email: string | null;
+  /** Decisions recorded for them with `invited_at ≥ cap.since` in the cap's scope; 0 without a cap. */
+  decisions: number;
+}
+
+/**
+ * The target's eligible candidates (not held out, not waiting), a page at a time in id order, with their
+ * email and their recorded decisions under `cap` (the same count `stage` compared with the cap). For the
+ * checks that need Qualtrics' view of each person, which are asked a page at a time.
+ */
+export async function* surveyCandidateContacts(
+  ctx: AudienceContext,
+  target: string,
+  opts: { emailField?: string; cap?: { since: string; targets?: readonly string[] } },
+  pageSize = 1000,
+): AsyncGenerator<SurveyCandidateContact[]> {
+  const { db, env } = ctx;
+  let after = '';
+  for (;;) {
+    const params: SqlValue[] = [env, target, after, pageSize];
+    let email = 'NULL';
+    if (opts.emailField) {
+      params.push(opts.emailField);
+      email = `(SELECT m.value FROM mirror_attributes m WHERE m.env = c.env AND m.person_id = c.person_id AND m.field = $${params.length})`;
+    }
+    let decisions = '0';
+    if (opts.cap) {
+      params.push(opts.cap.since);
+      const since = `$${params.length}`;
+      let scope = '';
+      if (opts.cap.targets) {
+        const names = opts.cap.targets.length ? opts.cap.targets : [''];
+        scope = ` AND i.target IN (${names.map((t) => (params.push(t), `$${params.length}`)).join(', ')})`;
+      }
+      decisions = `(SELECT COUNT(*) FROM survey_invitations i WHERE i.env = c.env AND i.person_id = c.person_id AND i.invited_at >= ${since}${scope})`;
+    }
+    const rows = await db.all<{ person_id: string; email: string | null; decisions: number | string }>(
+      `SELECT c.person_id, ${email} AS email, ${decisions} AS decisions FROM survey_candidates c
+       WHERE c.env = $1 AND c.target = $2 AND c.held_out = 0 AND c.person_id > $3 ORDER BY c.person_id LIMIT $4`,
+      params,
+    );
+    if (rows.length === 0) return;
+    yield rows.map((r) => ({ person_id: r.person_id, email: r.email ?? null, decisions: Number(r.decisions) }));
+    after = rows[rows.length - 1]!.person_id;
+  }
+}
+
 /** Removes from the target's candidates everyone another target already holds (staged earlier, so claimed first). */
 export async function dropClaimedSurveyCandidates(ctx: AudienceContext, target: string): Promise<number> {
   return ctx.db.run(

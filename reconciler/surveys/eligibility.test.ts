@@ -26,7 +26,9 @@ interface World {
   store: StateStore;
   clock: { at: Date; now(): Date };
   /** Test-only: writes the mirror and the audience candidates the way an evaluation leaves them. */
-  person(id: string | string[], opts: { segments?: string[]; events?: Array<[name: string, occurredMs: number]> }): Promise<void>;
+  person(id: string | string[], opts: { segments?: string[]; events?: Array<[name: string, occurredMs: number]>; email?: string }): Promise<void>;
+  /** Test-only: a decision tidemark recorded (what a send writes once Qualtrics acknowledged it). */
+  invited(id: string, target: string, atMs: number, distributionId?: string): Promise<void>;
 }
 
 const q = (v: string) => `'${v.replaceAll("'", "''")}'`;
@@ -43,7 +45,12 @@ async function world(): Promise<World> {
   return {
     store,
     clock,
-    async person(id, { segments = ['buyers'], events = [] }) {
+    async invited(id, t, atMs, distributionId) {
+      await raw.exec(
+        `INSERT INTO survey_invitations (env, target, person_id, invited_at, held_out, distribution_id) VALUES (${q(ENV)}, ${q(t)}, ${q(id)}, ${q(new Date(atMs).toISOString())}, 0, ${distributionId ? q(distributionId) : 'NULL'})`,
+      );
+    },
+    async person(id, { segments = ['buyers'], events = [], email }) {
       const people: string[] = [];
       const members: string[] = [];
       const evs: string[] = [];
@@ -55,6 +62,10 @@ async function world(): Promise<World> {
       const sql = [`INSERT INTO mirror_people (env, person_id) VALUES ${people.join(', ')} ON CONFLICT DO NOTHING`];
       if (members.length) sql.push(`INSERT INTO audience_candidates (env, segment, person_id) VALUES ${members.join(', ')} ON CONFLICT DO NOTHING`);
       if (evs.length) sql.push(`INSERT INTO mirror_events (env, person_id, name, occurred_ms) VALUES ${evs.join(', ')}`);
+      if (email !== undefined) {
+        const rows = (Array.isArray(id) ? id : [id]).map((p) => `(${q(ENV)}, ${q(p)}, 'email', ${q(email)})`);
+        sql.push(`INSERT INTO mirror_attributes (env, person_id, field, value) VALUES ${rows.join(', ')}`);
+      }
       await raw.exec(sql.join(';\n'));
     },
   };
@@ -124,7 +135,7 @@ for (const b of backends) {
         const expected = cases.filter(([, , inside]) => inside).map(([id]) => id).sort();
         expect(await ids(eligibleIds(w.store, 'fit'))).toEqual(expected);
         expect(r.targets).toEqual([
-          { target: 'fit', audience: cases.length, in_window: expected.length, already_invited: 0, capped: 0, opted_out: 0, no_email: 0, waiting: 0, claimed_by_other: 0, held_out: 0, eligible: expected.length },
+          { target: 'fit', audience: cases.length, in_window: expected.length, already_invited: 0, capped: 0, qualtrics_capped: 0, opted_out: 0, bounced: 0, no_email: 0, waiting: 0, claimed_by_other: 0, held_out: 0, eligible: expected.length },
         ]);
       });
 
@@ -281,6 +292,80 @@ for (const b of backends) {
 
         const none = byTarget((await evaluateEligibility({ model: m, environment: ENV, store: w.store, now: new Date(now) })).targets);
         expect(none.first).toMatchObject({ opted_out: 0, eligible: 4 });
+      });
+    });
+
+    describe('bounced', () => {
+      it('excludes a person while the mirror still holds an address Qualtrics reports bounced, counted apart from opted out', async () => {
+        const w = await world();
+        const now = Date.parse('2026-12-01T12:00:00Z');
+        const ev: Array<[string, number]> = [['order_delivered', now - 3 * DAY_MS]];
+        await w.person('same', { segments: ['a'], events: ev, email: 'Same@Example.com' });
+        await w.person('moved', { segments: ['a'], events: ev, email: 'new@example.com' });
+        await w.person('unknown_address', { segments: ['a'], events: ev, email: 'x@example.com' });
+        await w.person('clean', { segments: ['a'], events: ev, email: 'clean@example.com' });
+        const m = model([target(targetYaml('first', 'audience: a\nmoment: { event: order_delivered, after: 1d, before: 7d }'))]);
+        const bounced = async () =>
+          new Map<string, ReadonlySet<string>>([
+            ['same', new Set(['same@example.com'])],
+            // The person changed address since: the new one is tried.
+            ['moved', new Set(['old@example.com'])],
+            // Qualtrics did not say which address: taken as the current one.
+            ['unknown_address', new Set([''])],
+          ]);
+        const r = byTarget((await evaluateEligibility({ model: m, environment: ENV, store: w.store, now: new Date(now), bounced, emailField: 'email' })).targets);
+        expect(r.first).toMatchObject({ in_window: 4, opted_out: 0, bounced: 2, eligible: 2 });
+        expect(await ids(eligibleIds(w.store, 'first'))).toEqual(['clean', 'moved']);
+        // Without an email field the bounce is read by person.
+        const byPerson = byTarget((await evaluateEligibility({ model: m, environment: ENV, store: w.store, now: new Date(now), bounced })).targets);
+        expect(byPerson.first).toMatchObject({ bounced: 3, eligible: 1 });
+      });
+    });
+
+    describe('invitations Qualtrics reports (sent outside tidemark)', () => {
+      const now = Date.parse('2026-12-01T12:00:00Z');
+      const moment = 'moment: { event: order_delivered, after: 1d, before: 7d }';
+      const ev: Array<[string, number]> = [['order_delivered', now - 3 * DAY_MS]];
+
+      it('adds them to the decisions tidemark recorded under the cap, inside its period only, and asks only for the candidates left under it', async () => {
+        const w = await world();
+        for (const id of ['ui_recent', 'ui_old', 'tm_and_ui', 'tm_capped', 'none']) await w.person(id, { segments: ['a'], events: ev, email: `${id}@example.com` });
+        await w.invited('tm_and_ui', 'other', now - 20 * DAY_MS);
+        await w.invited('tm_capped', 'other', now - 20 * DAY_MS);
+        await w.invited('tm_capped', 'other', now - 10 * DAY_MS);
+        const m = model([target(targetYaml('first', `audience: a\n${moment}\nfrequency_cap: { max: 2, per: 30d }`))]);
+        const asked: string[][] = [];
+        const qualtricsInvites = async (people: ReadonlyArray<{ id: string; email: string | null }>) => {
+          asked.push(people.map((p) => `${p.id}<${p.email}>`));
+          return new Map([
+            ['ui_recent', [{ at_ms: now - 2 * DAY_MS, survey: 'SV_ui' }, { at_ms: now - 29 * DAY_MS, survey: 'SV_ui' }]],
+            ['ui_old', [{ at_ms: now - 31 * DAY_MS, survey: 'SV_ui' }, { at_ms: now - 5 * DAY_MS, survey: 'SV_ui' }]],
+            ['tm_and_ui', [{ at_ms: now - DAY_MS, survey: null }]],
+          ]);
+        };
+        const r = byTarget((await evaluateEligibility({ model: m, environment: ENV, store: w.store, now: new Date(now), qualtricsInvites, emailField: 'email' })).targets);
+        // tm_capped is capped by tidemark's own records and never asked about.
+        expect(asked).toEqual([['none<none@example.com>', 'tm_and_ui<tm_and_ui@example.com>', 'ui_old<ui_old@example.com>', 'ui_recent<ui_recent@example.com>']]);
+        expect(r.first).toMatchObject({ in_window: 5, capped: 3, qualtrics_capped: 2, eligible: 2 });
+        expect(await ids(eligibleIds(w.store, 'first'))).toEqual(['none', 'ui_old']);
+      });
+
+      it('counts only the scoped targets\' surveys under a this_target cap, and every survey under all_surveys', async () => {
+        const w = await world();
+        await w.person('u', { segments: ['a'], events: ev });
+        const qualtricsInvites = async () => new Map([['u', [{ at_ms: now - DAY_MS, survey: 'SV_other' }]]]);
+        const own = model([target(targetYaml('first', `audience: a\n${moment}\nfrequency_cap: { max: 1, per: 30d, scope: this_target }`))]);
+        expect(byTarget((await evaluateEligibility({ model: own, environment: ENV, store: w.store, now: new Date(now), qualtricsInvites })).targets).first).toMatchObject({ capped: 0, eligible: 1 });
+        const sameSurvey = async () => new Map([['u', [{ at_ms: now - DAY_MS, survey: 'SV_abc123' }]]]);
+        expect(byTarget((await evaluateEligibility({ model: own, environment: ENV, store: w.store, now: new Date(now), qualtricsInvites: sameSurvey })).targets).first).toMatchObject({ capped: 1, qualtrics_capped: 1, eligible: 0 });
+        const all = model([target(targetYaml('first', `audience: a\n${moment}\nfrequency_cap: { max: 1, per: 30d }`))]);
+        expect(byTarget((await evaluateEligibility({ model: all, environment: ENV, store: w.store, now: new Date(now), qualtricsInvites })).targets).first).toMatchObject({ capped: 1, eligible: 0 });
+        // No cap at all: Qualtrics is not asked.
+        let calls = 0;
+        const counting = async () => (calls++, new Map());
+        const uncapped = model([target(targetYaml('first', `audience: a\n${moment}`))]);
+        await evaluateEligibility({ model: uncapped, environment: ENV, store: w.store, now: new Date(now), qualtricsInvites: counting });
+        expect(calls).toBe(0);
       });
     });
 

@@ -2,7 +2,8 @@
  * Survey eligibility: who each survey target would invite now. The audience comes from an audience
  * evaluation already run (`audience_candidates`); the moment window, the "already handled" check, the
  * frequency caps and the claims between targets are SQL in the state's database; the holdout hash is
- * computed a page at a time; opted-out people come from a hook (Qualtrics' view, wired later).
+ * computed a page at a time. What only Qualtrics knows comes from hooks the job wires to it: who opted
+ * out, whose address bounced, and the invitations it sent that tidemark did not (they count in the caps).
  *
  * Counts only: no customer identifier leaves this module except through `eligibleIds` / `heldOutIds`,
  * which the export step pages through.
@@ -58,10 +59,17 @@ export interface TargetEligibility {
   in_window: number;
   /** Removed: this target already invited (or held out) them since the window's far edge. */
   already_invited: number;
-  /** Removed: at or over their frequency cap. */
+  /**
+   * Removed: at or over their frequency cap, counting the decisions tidemark recorded plus the
+   * invitations Qualtrics reports it sent them outside tidemark (`qualtrics_capped` of these).
+   */
   capped: number;
-  /** Removed: Qualtrics reports them unsubscribed, opted out or bounced. */
+  /** Of `capped`, those only the invitations Qualtrics reported (sent from its UI or another tool) put over the cap. */
+  qualtrics_capped: number;
+  /** Removed: Qualtrics reports them unsubscribed or opted out. */
   opted_out: number;
+  /** Removed: Qualtrics reports that their current email address bounced. */
+  bounced: number;
   /** Removed: Customer.io holds no email address for them that Qualtrics could send to. */
   no_email: number;
   /**
@@ -91,13 +99,35 @@ export interface EligibilityRequest {
   environment: string;
   store: StateStore;
   now: Date;
-  /** The people Qualtrics reports unsubscribed, opted out or bounced for a target. Absent: nobody. */
+  /** The people Qualtrics reports unsubscribed or opted out for a target. Absent: nobody. */
   optedOut?: (target: string) => Promise<Set<string>>;
+  /**
+   * The people whose address Qualtrics reports bounced, for a target: person id → the addresses that
+   * bounced (lowercase; `''` when Qualtrics did not say which, read as any). A person is removed only
+   * while the mirror still holds one of those addresses (with `emailField`): a new address is tried.
+   * Absent: nobody.
+   */
+  bounced?: (target: string) => Promise<Map<string, ReadonlySet<string>>>;
+  /**
+   * The invitations Qualtrics reports it sent these people that tidemark did not create (the UI, another
+   * tool): sent and not skipped or bounced, each with its instant and survey. Asked a page of candidates
+   * at a time, only for targets under a cap and only for candidates tidemark's own records left under it
+   * (the moment window, not the audience). Absent: tidemark's records alone.
+   */
+  qualtricsInvites?: (people: ReadonlyArray<{ id: string; email: string | null }>) => Promise<Map<string, ReadonlyArray<QualtricsInvite>>>;
   /**
    * The attribute holding the email address invitations go to. Given: people without a sendable one in
    * the mirror are removed (counted as `no_email`) before they can claim anyone. Absent: not checked.
    */
   emailField?: string;
+}
+
+/** An invitation Qualtrics sent a person outside tidemark. */
+export interface QualtricsInvite {
+  /** When it was sent, epoch ms. */
+  at_ms: number;
+  /** Its survey, when Qualtrics says. */
+  survey: string | null;
 }
 
 interface OrderedTarget {
@@ -136,6 +166,21 @@ export function effectiveCap(model: SpecModel, spec: SurveyTargetSpec, self: str
   return { max: cap.max, perMs, targets: [...new Set([self, ...scope])].sort() };
 }
 
+/**
+ * The surveys whose invitations count against a cap scoped to `targets` (their declared surveys): a
+ * Qualtrics send of one of those surveys is one of those targets' invitations, whoever created it.
+ * Undefined: every survey counts (`all_surveys`).
+ */
+function capSurveys(model: SpecModel, targets: readonly string[] | undefined): Set<string> | undefined {
+  if (!targets) return undefined;
+  const out = new Set<string>();
+  for (const name of targets) {
+    const survey = model.surveyTargets.get(name)?.spec.survey;
+    if (survey) out.add(survey);
+  }
+  return out;
+}
+
 export async function evaluateEligibility(req: EligibilityRequest): Promise<EligibilityResult> {
   const { model, environment, store, now } = req;
   const nowMs = now.getTime();
@@ -168,19 +213,58 @@ export async function evaluateEligibility(req: EligibilityRequest): Promise<Elig
         handledSince: new Date(fromMs).toISOString(),
         ...(cap ? { cap: { max: cap.max, since: new Date(nowMs - cap.perMs).toISOString(), ...(cap.targets ? { targets: cap.targets } : {}) } } : {}),
       });
+      const qualtrics_capped = cap && req.qualtricsInvites ? await dropCappedInQualtrics(req, t.name, cap, nowMs) : 0;
       const opted = req.optedOut ? await req.optedOut(t.name) : undefined;
       const opted_out = opted && opted.size ? await surveys.drop(t.name, opted) : 0;
+      const bouncedAddresses = req.bounced ? await req.bounced(t.name) : undefined;
+      const bounced = bouncedAddresses && bouncedAddresses.size ? await dropBounced(store, t.name, bouncedAddresses, req.emailField) : 0;
       const no_email = req.emailField ? await surveys.dropWithoutEmail(t.name, req.emailField) : 0;
       const w = win ? await applyWindow(store, t.name, win, beforeMs) : { late: 0, waiting: 0 };
       const claimed_by_other = await surveys.dropClaimed(t.name);
       const share = holdoutShare(t.spec.holdout);
       const held_out = share > 0 ? await surveys.markHoldout(t.name, (id) => inHoldout(id, t.name, share)) : 0;
-      const { audience, already_invited, capped } = staged;
+      const { audience, already_invited } = staged;
+      const capped = staged.capped + qualtrics_capped;
       const in_window = staged.in_window - w.late;
-      out.push({ target: t.name, audience, in_window, already_invited, capped, opted_out, no_email, waiting: w.waiting, ...(w.until !== undefined ? { waiting_until: new Date(w.until).toISOString() } : {}), claimed_by_other, held_out, eligible: await surveys.count(t.name) });
+      out.push({ target: t.name, audience, in_window, already_invited, capped, qualtrics_capped, opted_out, bounced, no_email, waiting: w.waiting, ...(w.until !== undefined ? { waiting_until: new Date(w.until).toISOString() } : {}), claimed_by_other, held_out, eligible: await surveys.count(t.name) });
     }
   });
   return { at: now.toISOString(), targets: out };
+}
+
+/**
+ * Removes the candidates whose invitations Qualtrics reports (outside tidemark) bring them to the cap:
+ * tidemark's recorded decisions under the cap plus Qualtrics' invitations of the cap's surveys sent at
+ * or after `now − per`. Asked a page at a time; resolves to how many were removed.
+ */
+async function dropCappedInQualtrics(req: EligibilityRequest, target: string, cap: { max: number; perMs: number; targets?: string[] }, nowMs: number): Promise<number> {
+  const surveys = req.store.surveys;
+  const since = nowMs - cap.perMs;
+  const counted = capSurveys(req.model, cap.targets);
+  const over: string[] = [];
+  const opts = { ...(req.emailField ? { emailField: req.emailField } : {}), cap: { since: new Date(since).toISOString(), ...(cap.targets ? { targets: cap.targets } : {}) } };
+  for await (const page of surveys.candidateContacts(target, opts)) {
+    const sends = await req.qualtricsInvites!(page.map((c) => ({ id: c.person_id, email: c.email })));
+    for (const c of page) {
+      const theirs = (sends.get(c.person_id) ?? []).filter((s) => s.at_ms >= since && (!counted || (s.survey !== null && counted.has(s.survey)))).length;
+      if (theirs && c.decisions + theirs >= cap.max) over.push(c.person_id);
+    }
+  }
+  return over.length ? surveys.drop(target, over) : 0;
+}
+
+/** Removes the candidates whose current address (the mirror's) is one Qualtrics reports bounced. */
+async function dropBounced(store: StateStore, target: string, bounced: Map<string, ReadonlySet<string>>, emailField: string | undefined): Promise<number> {
+  const gone: string[] = [];
+  for await (const page of store.surveys.candidateContacts(target, emailField ? { emailField } : {})) {
+    for (const c of page) {
+      const addresses = bounced.get(c.person_id);
+      if (!addresses) continue;
+      // Without an email field the bounce is taken as theirs; with one, only while they still have that address.
+      if (!emailField || addresses.has('') || (c.email !== null && addresses.has(c.email.trim().toLowerCase()))) gone.push(c.person_id);
+    }
+  }
+  return gone.length ? store.surveys.drop(target, gone) : 0;
 }
 
 /**
