@@ -15,7 +15,7 @@ const line = {
   positionals: true,
   options: {
     ...environmentFlags,
-    format: formatOption(['text', 'markdown', 'json'], 'text (default), json, or markdown (report only)'),
+    format: formatOption(['text', 'markdown', 'json'], 'text (default), json, or markdown for report'),
   },
 } as const satisfies CommandLine;
 
