@@ -75,7 +75,8 @@ export function plainProgress(write: (line: string) => void, opts: ProgressOptio
     phase(name, detail) {
       current = { name, started: clock.now(), detail };
       say(`${name}: ${detail ?? 'started'}`);
-      stop ??= clock.every(interval, tick);
+      // Checked every second, so a quiet phase is heard from 10 s after its last line, not up to 20.
+      stop ??= clock.every(Math.min(1000, interval), tick);
     },
     update(detail) {
       if (!current) return;
