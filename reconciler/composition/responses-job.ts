@@ -11,6 +11,7 @@ import { appliesTo } from '../plan/desired.ts';
 import { ProviderError } from '../providers/errors.ts';
 import { emptyCounts, ingestOne, type IngestDeps, type ResponseCounts, type ResponseTarget } from '../responses/ingest.ts';
 import type { WebhookSink } from '../responses/webhook-http.ts';
+import { questionsOf, responseMappingAlerts, type ResponseAlert, type SurveyQuestionLookup } from '../responses/monitor.ts';
 import { pullSurvey } from '../responses/pull.ts';
 import type { SpecModel } from '../spec/model.ts';
 import { DEFAULT_RESPONSE_WINDOW } from './surveys-job.ts';
@@ -120,4 +121,28 @@ export function webhookLedgerSink(ws: OpenEnvironment, surveys: ReadonlySet<stri
       return counts.every((c) => c.duplicate === c.fetched) ? 'duplicate' : 'new';
     },
   };
+}
+
+/** How far back `status` looks for answers no reason code names. */
+export const UNMAPPED_LOOK_BACK_DAYS = 30;
+
+/**
+ * `status`'s view of the response mapping: the question each target reads still exists with the choices
+ * its codes name (one `GET /survey-definitions/{id}` per survey), answers in the last 30 days that no code
+ * names, and codes nothing in the specs acts on. Without Qualtrics, the survey checks are skipped.
+ */
+export async function responseMappingStatus(ws: OpenEnvironment): Promise<ResponseAlert[]> {
+  const targets = responseTargets(ws.model, ws.conn.environment);
+  if (!targets.length) return [];
+  const surveys: SurveyQuestionLookup = new Map();
+  const qualtrics = ws.conn.qualtrics;
+  if (qualtrics) {
+    for (const survey of new Set(targets.map((t) => t.survey))) {
+      const definition = await qualtrics.getSurveyDefinition(survey);
+      surveys.set(survey, definition === undefined ? 'missing' : (questionsOf(definition) ?? 'unreadable'));
+    }
+  }
+  const since = new Date(ws.clock.now().getTime() - UNMAPPED_LOOK_BACK_DAYS * 86_400_000).toISOString();
+  const unmapped = await ws.conn.store.responses.unmappedAnswers(since);
+  return responseMappingAlerts({ model: ws.model, environment: ws.conn.environment, surveys, unmapped, lookBack: `${UNMAPPED_LOOK_BACK_DAYS} days` });
 }

@@ -10,8 +10,6 @@ import { newId } from './ids.ts';
 import type { LockManager } from './locks.ts';
 import { readAppliedMigrations } from './migrations/migrate.ts';
 import * as snapshot from './snapshot.ts';
-import { PostgresFingerprints, type FingerprintStore } from './fingerprints.ts';
-import { PostgresDriver } from './sql/postgres-driver.ts';
 import * as audiences from './audiences.ts';
 import * as surveys from './surveys.ts';
 import * as sends from './survey-sends.ts';
@@ -479,12 +477,8 @@ export class SqlStateStore implements StateStore {
     return snapshot.AckSession.open(this.snapshotContext, source);
   }
 
-  readSnapshotIndex(source: string, opts?: { pageSize?: number; part?: 'all' | 'entries' | 'unmerged' }): AsyncIterableIterator<SnapshotIndexEntry[]> {
+  readSnapshotIndex(source: string, opts?: { pageSize?: number }): AsyncIterableIterator<SnapshotIndexEntry[]> {
     return snapshot.readSnapshotIndex(this.snapshotContext, source, opts);
-  }
-
-  snapshotGeneration(source: string): Promise<string | undefined> {
-    return snapshot.snapshotGeneration(this.snapshotContext, source);
   }
 
   getSnapshotPayloads(source: string, keys: readonly string[]): Promise<Map<string, string>> {
@@ -505,11 +499,6 @@ export class SqlStateStore implements StateStore {
 
   dropSnapshot(source: string): Promise<void> {
     return snapshot.dropSnapshot(this.snapshotContext, source);
-  }
-
-  /** Postgres only: the row fingerprints of the diff in the warehouse (fingerprints.ts). */
-  get fingerprints(): FingerprintStore | undefined {
-    return this.db instanceof PostgresDriver ? new PostgresFingerprints(this.snapshotContext, this.db.schema) : undefined;
   }
 
   readPending(source: string): Promise<PendingEntry[]> {
@@ -546,7 +535,6 @@ export class SqlStateStore implements StateStore {
       markWaiting: (target, ids) => surveys.markSurveyWaiting(ctx, target, ids),
       dropWithoutEmail: (target, field) => surveys.dropSurveyCandidatesWithoutEmail(ctx, target, field),
       dropClaimed: (target) => surveys.dropClaimedSurveyCandidates(ctx, target),
-      candidateContacts: (target, opts) => surveys.surveyCandidateContacts(ctx, target, opts),
       markHoldout: (target, held) => surveys.markSurveyHoldout(ctx, target, held),
       candidates: (target, opts) => surveys.surveyCandidatePages(ctx, target, opts?.heldOut ?? false, opts?.pageSize),
       count: (target, opts) => surveys.countSurveyCandidates(ctx, target, opts?.heldOut ?? false),
@@ -566,7 +554,6 @@ export class SqlStateStore implements StateStore {
         importStarted: (id, first, last, importId) => sends.recordImportStarted(ctx, id, first, last, importId),
         importOutcome: (id, first, last, failed) => sends.recordImportOutcome(ctx, id, first, last, failed),
         record: (send) => sends.recordSendInvitations(ctx, send, this.now()),
-        distributionIds: () => sends.tidemarkDistributionIds(ctx),
         payloadValues: (ids, fields) => sends.payloadValues(ctx, ids, fields),
       },
     };

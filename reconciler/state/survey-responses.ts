@@ -219,3 +219,18 @@ export async function countResponses(ctx: AudienceContext, target?: string): Pro
   for (const r of rows) out[r.outcome] = Number(r.n);
   return out;
 }
+
+/**
+ * The answers of responses set aside as `unmapped` (no reason code named them when they came), recorded
+ * at or after `since`, per target and answer, with how many. The answer is a choice's recode; the caller
+ * decides which are still unmapped under today's codes and what may be shown.
+ */
+export async function unmappedAnswers(ctx: AudienceContext, since: string): Promise<Array<{ target: string; answer: string; n: number }>> {
+  const rows = await ctx.db.all<{ target: string; answer: string; n: number }>(
+    `SELECT target, answer, COUNT(*) AS n FROM survey_responses
+     WHERE env = $1 AND outcome = 'unmapped' AND answer IS NOT NULL AND recorded_at >= $2
+     GROUP BY target, answer ORDER BY target, answer`,
+    [ctx.env, since],
+  );
+  return rows.map((r) => ({ target: r.target, answer: r.answer, n: Number(r.n) }));
+}

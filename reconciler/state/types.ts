@@ -12,8 +12,7 @@
 import type { Clock } from '../core/clock.ts';
 import type { MembershipDelta, MirrorCounts, MirrorSource } from './audiences.ts';
 import type { SqlValue } from './sql/executor.ts';
-import type { FingerprintStore } from './fingerprints.ts';
-import type { SurveyCandidateContact, SurveyStageCounts, SurveyStageRequest } from './surveys.ts';
+import type { SurveyStageCounts, SurveyStageRequest } from './surveys.ts';
 import type { SendCounts, SendImport, SendMember, SendPhase, SurveySend } from './survey-sends.ts';
 import type { SurveyLiftCounts, SurveyLiftRequest } from './survey-lift.ts';
 import type { LedgerRow, MirrorWrite, ResponseOutcome } from './survey-responses.ts';
@@ -245,13 +244,7 @@ export interface SnapshotAckSession {
    * A kill at any moment leaves either all of it or none.
    */
   record(outcome: { acknowledged: readonly AckedRow[]; pending?: readonly PendingEntry[]; settled?: readonly string[] }): Promise<void>;
-  /** Applies the session's acknowledgements to the snapshot (unless a newer session took over: it applies them). */
   close(): Promise<void>;
-  /**
-   * Once `close` resolved: the snapshot's generation right after it applied this session's
-   * acknowledgements (see `snapshotGeneration`). Undefined before, and when a newer session took over.
-   */
-  readonly generation: string | undefined;
 }
 
 /**
@@ -372,12 +365,7 @@ export interface StateStore extends StateOps {
    * not yet applied (one running now, or one that died). Payloads are left out: they are what makes the
    * snapshot large, and a diff needs few of them (`getSnapshotPayloads`).
    */
-  readSnapshotIndex(source: string, opts?: { pageSize?: number; part?: 'all' | 'entries' | 'unmerged' }): AsyncIterableIterator<SnapshotIndexEntry[]>;
-  /**
-   * An opaque token replaced whenever the source's snapshot entries change (undefined before its first
-   * ack session): a copy of the index taken at a generation is valid exactly while it is current.
-   */
-  snapshotGeneration(source: string): Promise<string | undefined>;
+  readSnapshotIndex(source: string, opts?: { pageSize?: number }): AsyncIterableIterator<SnapshotIndexEntry[]>;
   /** The mirrored payloads of these keys (keys without one are absent from the map). */
   getSnapshotPayloads(source: string, keys: readonly string[]): Promise<Map<string, string>>;
   /** Number of keys in the source's snapshot. */
@@ -393,12 +381,6 @@ export interface StateStore extends StateOps {
   readPending(source: string): Promise<PendingEntry[]>;
   /** Number of the source's pending entries. */
   countPending(source: string): Promise<number>;
-
-  /**
-   * Postgres only: the row fingerprints the diff in the warehouse keeps beside the snapshot (see
-   * fingerprints.ts); undefined on the embedded store.
-   */
-  readonly fingerprints?: FingerprintStore;
 
   /** Audiences: the mirror, evaluated candidates and published membership (see audiences.ts). */
   readonly audiences: AudienceStore;
@@ -453,8 +435,6 @@ export interface SurveyStore {
   dropWithoutEmail(target: string, field: string): Promise<number>;
   /** Removes the target's candidates that another (earlier staged) target holds; resolves to how many. */
   dropClaimed(target: string): Promise<number>;
-  /** Eligible candidates with their email and their decisions recorded under a cap, a page at a time (see surveys.ts). */
-  candidateContacts(target: string, opts: { emailField?: string; cap?: { since: string; targets?: readonly string[] } }): AsyncGenerator<SurveyCandidateContact[]>;
   /** Marks the candidates for whom `held` is true as held out; resolves to how many. */
   markHoldout(target: string, held: (personId: string) => boolean): Promise<number>;
   /** The target's eligible (or held-out) person ids, a page at a time. */
@@ -485,8 +465,6 @@ export interface SurveySendJournal {
   importOutcome(sendId: string, firstSeq: number, lastSeq: number, failedSeqs: readonly number[]): Promise<void>;
   /** Records the send's invitations and holdout decisions at its planned instant, and marks it recorded. */
   record(send: SurveySend): Promise<{ invited: number; held_out: number }>;
-  /** Every Qualtrics distribution id tidemark created in this environment. */
-  distributionIds(): Promise<Set<string>>;
   /** The payload fields' acknowledged values (the mirror) for these people. */
   payloadValues(ids: readonly string[], fields: readonly string[]): Promise<Map<string, Map<string, { value: string; ts_ms: number | null }>>>;
 }

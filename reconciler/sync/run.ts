@@ -39,6 +39,7 @@ import { changedFields, prepareRow, readPayload, type Payload } from './prepare.
 import { HeapGovernor } from './memory.ts';
 import { rejectThreshold } from './monitor.ts';
 import { PendingBook, RunDiff } from './run-diff.ts';
+import { chooseDiffPath, type DiffChoice, type DiffPathReport } from './warehouse-diff.ts';
 import { Sender, type SendCounts } from './sender.ts';
 import type { Connector, NormalizeContext, NormalizedRow } from './types.ts';
 
@@ -83,6 +84,8 @@ export interface SyncReport {
   counts: SyncCounts;
   /** Where the rejected rows are (relative to the working directory), if any. */
   rejects_file?: string;
+  /** Postgres sources: whether the diff ran in the warehouse, and the rows that crossed the wire (warehouse-diff.ts). */
+  diff?: DiffPathReport;
   /** Every reason the run did not do everything, joined (also what the run's record keeps). */
   error?: string;
   /** The same reasons, one plain sentence each. */
@@ -157,6 +160,7 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
   let book: PendingBook | undefined;
   let error: string | undefined;
   let readComplete = false;
+  let where: DiffChoice | undefined;
   try {
     // A run's session first: opening it applies what a killed earlier run acknowledged, so the index
     // loaded next is what Customer.io holds. A plan writes nothing and opens none.
@@ -166,14 +170,21 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
       const interrupted = await deps.store.interruptRuns(name, runId!, `superseded by run ${runId}: the process stopped before finishing, or a newer sync of the source started`);
       if (interrupted > 0) notes.add(`${interrupted} earlier run(s) of ${name} never finished (killed, or superseded); they are now marked interrupted`);
     }
-    const diff = new RunDiff();
+    where = await chooseDiffPath({ deps, source, fields, ctx, mode: opts.mode, lastSyncAt });
+    const warehouse = where.path === 'warehouse' ? where.session : undefined;
+    const diff = warehouse?.diff ?? new RunDiff();
     const heap = new HeapGovernor();
-    for await (const page of deps.store.readSnapshotIndex(name)) {
-      for (const e of page) diff.load(e.key, e.hash, e.ordering);
-      heap.check();
+    const pending = await deps.store.readPending(name);
+    // In the warehouse the index stays there: the diff looks up the keys of the rows that cross the wire.
+    if (warehouse) await warehouse.start(pending.map((e) => e.key));
+    else {
+      for await (const page of deps.store.readSnapshotIndex(name)) {
+        for (const e of page) diff.load(e.key, e.hash, e.ordering);
+        heap.check();
+      }
     }
     // Entries earlier runs meant to send and Customer.io did not take: they go out this run, whatever it reads.
-    book = new PendingBook(await deps.store.readPending(name), (key) => diff.snapshotOrdering(key));
+    book = new PendingBook(pending, (key) => diff.snapshotOrdering(key));
     if (opts.mode === 'run') {
       const onProgress = opts.onProgress;
       sender = new Sender({
@@ -194,7 +205,8 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
       });
     }
     const sample = opts.mode === 'plan' ? new FieldChangeSample() : undefined;
-    readComplete = await readAndDiff({ deps, source, ctx, fields, diff, heap, counts, rejects, notes, lastSyncAt, opts, sender, sample, book });
+    const input = { deps, source, ctx, fields, diff, heap, counts, rejects, notes, lastSyncAt, opts, sender, sample, book };
+    readComplete = warehouse ? await warehouse.read(input) : await readAndDiff(input);
     const c = diff.counts();
     counts.new = c.new;
     counts.changed = c.changed;
@@ -228,7 +240,11 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
     if (acks) counts.pending = await deps.store.countPending(name).catch(() => counts.retry_later + counts.unsent);
     await acks?.close().catch(() => undefined);
     await rejects.close();
+    if (where?.path === 'warehouse') await where.session.close();
   }
+  const diffPath = where?.path === 'warehouse' ? where.session.report() : where?.report;
+  const diffNote = where?.path === 'warehouse' ? where.session.note() : where?.note;
+  if (diffNote) notes.add(diffNote);
   if (error === undefined && rejects.failure) error = rejects.failureMessage();
 
   // Each reason a run did not do everything, as one sentence; any of them makes the command exit 1.
@@ -292,6 +308,7 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
     last_sync_at: lastSyncAt?.toISOString() ?? null,
     counts,
     ...(rejects.count ? { rejects_file: path.relative(deps.cwd, rejects.file) } : {}),
+    ...(diffPath ? { diff: diffPath } : {}),
     ...(reportError ? { error: redact(reportError), problems: problems.map((p) => redact(p)) } : {}),
     notes: [...notes].sort(),
   };

@@ -75,7 +75,8 @@ export function timestamptzToIso(text: string): string {
 
 const identity = (v: string): string => v;
 
-const typeParsers: pg.CustomTypesConfig = {
+/** The values the connector reads, per type (exported for the diff in the warehouse, which must read them alike). */
+export const typeParsers: pg.CustomTypesConfig = {
   getTypeParser: ((oid: number, format?: string) => {
     if (format === undefined || format === 'text') {
       if (oid === OID.timestamp || oid === OID.date) return identity;
