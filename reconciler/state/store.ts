@@ -535,6 +535,7 @@ export class SqlStateStore implements StateStore {
       markWaiting: (target, ids) => surveys.markSurveyWaiting(ctx, target, ids),
       dropWithoutEmail: (target, field) => surveys.dropSurveyCandidatesWithoutEmail(ctx, target, field),
       dropClaimed: (target) => surveys.dropClaimedSurveyCandidates(ctx, target),
+      candidateContacts: (target, opts) => surveys.surveyCandidateContacts(ctx, target, opts),
       markHoldout: (target, held) => surveys.markSurveyHoldout(ctx, target, held),
       candidates: (target, opts) => surveys.surveyCandidatePages(ctx, target, opts?.heldOut ?? false, opts?.pageSize),
       count: (target, opts) => surveys.countSurveyCandidates(ctx, target, opts?.heldOut ?? false),
@@ -554,6 +555,7 @@ export class SqlStateStore implements StateStore {
         importStarted: (id, first, last, importId) => sends.recordImportStarted(ctx, id, first, last, importId),
         importOutcome: (id, first, last, failed) => sends.recordImportOutcome(ctx, id, first, last, failed),
         record: (send) => sends.recordSendInvitations(ctx, send, this.now()),
+        distributionIds: () => sends.tidemarkDistributionIds(ctx),
         payloadValues: (ids, fields) => sends.payloadValues(ctx, ids, fields),
       },
     };

@@ -12,7 +12,7 @@
 import type { Clock } from '../core/clock.ts';
 import type { MembershipDelta, MirrorCounts, MirrorSource } from './audiences.ts';
 import type { SqlValue } from './sql/executor.ts';
-import type { SurveyStageCounts, SurveyStageRequest } from './surveys.ts';
+import type { SurveyCandidateContact, SurveyStageCounts, SurveyStageRequest } from './surveys.ts';
 import type { SendCounts, SendImport, SendMember, SendPhase, SurveySend } from './survey-sends.ts';
 import type { SurveyLiftCounts, SurveyLiftRequest } from './survey-lift.ts';
 import type { LedgerRow, MirrorWrite, ResponseOutcome } from './survey-responses.ts';
@@ -435,6 +435,8 @@ export interface SurveyStore {
   dropWithoutEmail(target: string, field: string): Promise<number>;
   /** Removes the target's candidates that another (earlier staged) target holds; resolves to how many. */
   dropClaimed(target: string): Promise<number>;
+  /** Eligible candidates with their email and their decisions recorded under a cap, a page at a time (see surveys.ts). */
+  candidateContacts(target: string, opts: { emailField?: string; cap?: { since: string; targets?: readonly string[] } }): AsyncGenerator<SurveyCandidateContact[]>;
   /** Marks the candidates for whom `held` is true as held out; resolves to how many. */
   markHoldout(target: string, held: (personId: string) => boolean): Promise<number>;
   /** The target's eligible (or held-out) person ids, a page at a time. */
@@ -465,6 +467,8 @@ export interface SurveySendJournal {
   importOutcome(sendId: string, firstSeq: number, lastSeq: number, failedSeqs: readonly number[]): Promise<void>;
   /** Records the send's invitations and holdout decisions at its planned instant, and marks it recorded. */
   record(send: SurveySend): Promise<{ invited: number; held_out: number }>;
+  /** Every Qualtrics distribution id tidemark created in this environment. */
+  distributionIds(): Promise<Set<string>>;
   /** The payload fields' acknowledged values (the mirror) for these people. */
   payloadValues(ids: readonly string[], fields: readonly string[]): Promise<Map<string, Map<string, { value: string; ts_ms: number | null }>>>;
 }
