@@ -10,6 +10,8 @@ import { newId } from './ids.ts';
 import type { LockManager } from './locks.ts';
 import { readAppliedMigrations } from './migrations/migrate.ts';
 import * as snapshot from './snapshot.ts';
+import { PostgresFingerprints, type FingerprintStore } from './fingerprints.ts';
+import { PostgresDriver } from './sql/postgres-driver.ts';
 import * as audiences from './audiences.ts';
 import * as surveys from './surveys.ts';
 import * as sends from './survey-sends.ts';
@@ -499,6 +501,11 @@ export class SqlStateStore implements StateStore {
 
   dropSnapshot(source: string): Promise<void> {
     return snapshot.dropSnapshot(this.snapshotContext, source);
+  }
+
+  /** Postgres only: the row fingerprints of the diff in the warehouse (fingerprints.ts). */
+  get fingerprints(): FingerprintStore | undefined {
+    return this.db instanceof PostgresDriver ? new PostgresFingerprints(this.snapshotContext, this.db.schema) : undefined;
   }
 
   readPending(source: string): Promise<PendingEntry[]> {

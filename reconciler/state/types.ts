@@ -12,6 +12,7 @@
 import type { Clock } from '../core/clock.ts';
 import type { MembershipDelta, MirrorCounts, MirrorSource } from './audiences.ts';
 import type { SqlValue } from './sql/executor.ts';
+import type { FingerprintStore } from './fingerprints.ts';
 import type { SurveyCandidateContact, SurveyStageCounts, SurveyStageRequest } from './surveys.ts';
 import type { SendCounts, SendImport, SendMember, SendPhase, SurveySend } from './survey-sends.ts';
 import type { SurveyLiftCounts, SurveyLiftRequest } from './survey-lift.ts';
@@ -381,6 +382,12 @@ export interface StateStore extends StateOps {
   readPending(source: string): Promise<PendingEntry[]>;
   /** Number of the source's pending entries. */
   countPending(source: string): Promise<number>;
+
+  /**
+   * Postgres only: the row fingerprints the diff in the warehouse keeps beside the snapshot (see
+   * fingerprints.ts); undefined on the embedded store.
+   */
+  readonly fingerprints?: FingerprintStore;
 
   /** Audiences: the mirror, evaluated candidates and published membership (see audiences.ts). */
   readonly audiences: AudienceStore;
