@@ -1,4 +1,3 @@
-import { parseArgs } from 'node:util';
 import { styleFor } from '../../core/style.ts';
 import { DEFAULT_REJECT_RATE_THRESHOLD, formatAge } from '../../sync/monitor.ts';
 import { checkFreshness } from '../../composition/sync-job.ts';
@@ -6,33 +5,44 @@ import { guardVerdicts } from '../../audiences/evaluate.ts';
 import { responseMappingStatus } from '../../composition/responses-job.ts';
 import { UsageError, type Command } from '../command.ts';
 import { publicTarget, withEnvironment, environmentFlags } from '../environment.ts';
+import { formatOption, parseCommandLine, renderUsage, type CommandLine } from '../options.ts';
 
 /** Exit code when the command worked but found something that needs attention. */
 export const ALERT_EXIT_CODE = 3;
 
+const line = {
+  command: 'status',
+  options: {
+    ...environmentFlags,
+    format: formatOption(['text', 'json', 'github'], 'text (default), json, or github (workflow-command annotations)'),
+    'max-reject-rate': {
+      type: 'string',
+      value: 'SHARE',
+      default: String(DEFAULT_REJECT_RATE_THRESHOLD),
+      description: `rejected-row share (0 to 1) over which a source that declares no max_rejected alerts (default ${DEFAULT_REJECT_RATE_THRESHOLD})`,
+    },
+  },
+} as const satisfies CommandLine;
+
 export const statusCommand: Command = {
   name: 'status',
   summary: 'Freshness of every source against its SLO, last runs and rejected-row rates; alerts',
-  usage: `Usage: tidemark status [--env E] [--format text|json|github] [--max-reject-rate 0.05]
-
-Per source: the last successful sync, its age against the freshness SLO, the last run's outcome
+  line,
+  usage: renderUsage(line, {
+    synopsis: ['status [options]'],
+    intro: `Per source: the last successful sync, its age against the freshness SLO, the last run's outcome
 (succeeded, partial, failed, interrupted), its rejected-row rate and the entries waiting for the next run.
 Only a succeeded run counts for freshness. Exits ${ALERT_EXIT_CODE} with machine-readable alerts when a source is
 stale, its last run failed or was partial, entries wait to be sent, or its rejected-row rate is over the
 source's max_rejected (--max-reject-rate for sources that declare none); when a survey target's response
 mapping has gone wrong: its question or a coded choice left the survey (CX changed it), answers in the last
 30 days that no reason code names, or a reason code no published segment or survey audience uses.
-1 on errors, 0 when all is well.
-`,
+1 on errors, 0 when all is well.`,
+  }),
   async run(args, ctx) {
-    const { values } = parseArgs({
-      args,
-      options: { ...environmentFlags, format: { type: 'string', default: 'text' }, 'max-reject-rate': { type: 'string', default: String(DEFAULT_REJECT_RATE_THRESHOLD) } },
-      strict: true,
-    });
+    const { values } = parseCommandLine(line, args);
     const threshold = Number(values['max-reject-rate']);
     if (!(threshold >= 0 && threshold <= 1)) throw new UsageError('--max-reject-rate must be a share between 0 and 1');
-    if (!['text', 'json', 'github'].includes(values.format!)) throw new UsageError(`--format must be text, json or github (got "${values.format}")`);
     return withEnvironment(ctx, values, async (ws) => {
       const { checkedAt: now, statuses } = await checkFreshness(ws, threshold);
       const alerts = statuses.flatMap((s) => s.alerts);
