@@ -14,6 +14,7 @@ import type { OpenEnvironment } from './use-cases.ts';
 import { worldOptions, type WorldOverrides } from './world.ts';
 import { runAudienceJob, type AudienceJobResult } from './audiences-job.ts';
 import { runSurveys, type SurveyRunResult } from './surveys-job.ts';
+import { pullResponses, responseTargets, type ResponsesPullResult } from './responses-job.ts';
 
 export interface MainJobRequest {
   allowDelete: boolean;
@@ -42,6 +43,8 @@ export interface MainJobEvents {
   audiences?(result: AudienceJobResult): void;
   surveysStarting?(): void;
   surveys?(result: SurveyRunResult): void;
+  responsesStarting?(): void;
+  responses?(result: ResponsesPullResult): void;
   freshness?(statuses: SourceStatus[]): void;
 }
 
@@ -61,6 +64,8 @@ export interface MainJobResult {
   audiences?: AudienceJobResult;
   /** Absent when the environment has no Qualtrics or no survey target. */
   surveys?: SurveyRunResult;
+  /** Absent when no survey target of the environment declares `responses`. */
+  responses?: ResponsesPullResult;
   reports: SyncReport[];
   notRun: NotRun[];
   /** Sources with freshness alerts. */
@@ -120,13 +125,21 @@ export async function runMainJob(ws: OpenEnvironment, req: MainJobRequest, on: M
     on.surveys?.(surveys);
   }
 
+  // Responses last: the reason codes reach Customer.io, and the next run's audiences act on them.
+  let responses: ResponsesPullResult | undefined;
+  if (ws.conn.qualtrics && responseTargets(ws.model, ws.conn.environment).length > 0) {
+    on.responsesStarting?.();
+    responses = await pullResponses(ws, req.who);
+    on.responses?.(responses);
+  }
+
   const { statuses } = await checkFreshness(ws, DEFAULT_REJECT_RATE_THRESHOLD);
   on.freshness?.(statuses);
   const alerting = statuses.filter((st) => st.alerts.length > 0).map((st) => st.source);
   // A frozen, emptied or held audience needs attention as much as a stale source does.
   const alerts = statuses.reduce((n, st) => n + st.alerts.length, 0) + audiences.evaluation.segments.filter((s) => s.verdict !== 'publish').length;
-  const result = { alerts, plan, apply: outcome, audiences, ...(surveys ? { surveys } : {}), reports: syncs.reports, notRun, alerting };
+  const result = { alerts, plan, apply: outcome, audiences, ...(surveys ? { surveys } : {}), ...(responses ? { responses } : {}), reports: syncs.reports, notRun, alerting };
   // A source that never succeeded and did not run this time should have: the job did not do its work.
-  if (!configOk || !syncs.ok || !audiences.ok || (surveys && !surveys.ok) || notRun.some((n) => n.reason === 'never_synced')) return { status: 'failed', ...result };
+  if (!configOk || !syncs.ok || !audiences.ok || (surveys && !surveys.ok) || (responses && !responses.ok) || notRun.some((n) => n.reason === 'never_synced')) return { status: 'failed', ...result };
   return { status: alerts > 0 ? 'alerts' : 'ok', ...result };
 }

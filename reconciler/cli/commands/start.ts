@@ -14,6 +14,7 @@ import { progressFor } from '../progress.ts';
 import { sourceProgress } from './sync.ts';
 import { renderAudiences } from './audiences.ts';
 import { renderRun } from './surveys.ts';
+import { renderPull } from './responses.ts';
 
 /**
  * The main job (`npm start`): what the scheduled workflow runs, in order: validate, plan, apply, the due
@@ -52,7 +53,9 @@ export const startCommand: Command = {
   6. send the surveys: per SurveyTarget, the people eligible now (audience, moment window,
      caps, holdout, priority, send window) are imported into its Qualtrics mailing list and
      sent one distribution; a send an earlier run left unfinished is finished first;
-  7. report freshness, then a summary.
+  7. pull the survey responses recorded since the last pull and write their reason codes to
+     Customer.io (targets with \`responses\`);
+  8. report freshness, then a summary.
 
 --now moves the clock schedules, freshness and the sandbox world read, so "delivered 7-14 days
 ago" holds on any day. Off a terminal, each step's progress comes on stderr as plain lines.`,
@@ -85,6 +88,7 @@ should have run did not); 3 done, but a source is stale, failed earlier or rejec
     return withEnvironment(ctx, values, async (ws) => {
       let synced = 0;
       let surveysShown = false;
+      let responsesShown = false;
       progress.phase('plan', `refreshing ${ws.conn.target.label}`);
       const result = await runMainJob(
         ws,
@@ -145,8 +149,17 @@ should have run did not); 3 done, but a source is stale, failed earlier or rejec
             progress.done(`${r.targets.filter((t) => t.status === 'sent').length} of ${r.targets.length} target(s) sent`);
             view.stdout.write(renderRun(r, style));
           },
+          responsesStarting: () => {
+            responsesShown = true;
+            view.stdout.write(style.bold(`\n${surveysShown ? 7 : 6}. Responses\n`));
+            progress.phase('responses', 'pulling');
+          },
+          responses: (r) => {
+            progress.done(`${r.targets.reduce((n, t) => n + t.written, 0)} written`);
+            view.stdout.write(renderPull(r, style));
+          },
           freshness: (statuses) => {
-            view.stdout.write(style.bold(`\n${surveysShown ? 7 : 6}. Freshness\n`));
+            view.stdout.write(style.bold(`\n${5 + (surveysShown ? 1 : 0) + (responsesShown ? 1 : 0) + 1}. Freshness\n`));
             for (const st of statuses) {
               view.stdout.write(`  ${st.alerts.length ? style.red('✗') : style.green('✓')} ${st.source}${st.alerts.length ? `: ${st.alerts.map((a) => a.message).join('; ')}` : ''}\n`);
             }
@@ -184,6 +197,7 @@ function startDocument(r: MainJobResult): Record<string, unknown> {
     not_run: r.notRun,
     audiences: r.audiences ? { ...r.audiences.evaluation, published: r.audiences.published, ok: r.audiences.ok } : null,
     surveys: r.surveys ?? null,
+    responses: r.responses ?? null,
     alerting: r.alerting,
   };
 }
