@@ -11,7 +11,7 @@ import { evaluateEligibility } from '../surveys/eligibility.ts';
 import { emailField } from '../surveys/payload.ts';
 import { uiSegmentLoader } from './audiences-job.ts';
 import { rolledBack } from './dry-run.ts';
-import { optedOutLoader } from './surveys-job.ts';
+import { qualtricsReports } from './surveys-job.ts';
 import type { OpenEnvironment } from './use-cases.ts';
 
 export async function dataImpact(ws: OpenEnvironment): Promise<DataImpact> {
@@ -22,7 +22,7 @@ export async function dataImpact(ws: OpenEnvironment): Promise<DataImpact> {
       const audiences = await evaluateAudiences({ model: ws.model, environment: env, store: ws.conn.store, now, loadUiSegment: uiSegmentLoader(ws) });
       const email = emailField(ws.model);
       const surveys = ws.model.surveyTargets.size
-        ? await evaluateEligibility({ model: ws.model, environment: env, store: ws.conn.store, now, optedOut: optedOutLoader(ws, ws.conn.qualtrics), ...(email ? { emailField: email } : {}) })
+        ? await evaluateEligibility({ model: ws.model, environment: env, store: ws.conn.store, now, ...qualtricsReports(ws), ...(email ? { emailField: email } : {}) })
         : undefined;
       return { audiences, surveys };
     });
@@ -41,6 +41,7 @@ export async function dataImpact(ws: OpenEnvironment): Promise<DataImpact> {
               already_invited: t.already_invited,
               capped: t.capped,
               opted_out: t.opted_out,
+              bounced: t.bounced,
               no_email: t.no_email,
               claimed_by_other: t.claimed_by_other,
               waiting: t.waiting,

@@ -10,7 +10,8 @@ import { UserError } from '../core/user-error.ts';
 import { parseDuration } from '../core/duration.ts';
 import type { QualtricsClient } from '../providers/qualtrics/client.ts';
 import type { SurveySend } from '../state/survey-sends.ts';
-import { evaluateEligibility, surveyTargetOrder, type EligibilityResult, type TargetEligibility } from '../surveys/eligibility.ts';
+import type { ContactSearchFilter } from '../providers/qualtrics/types.ts';
+import { evaluateEligibility, surveyTargetOrder, type EligibilityRequest, type EligibilityResult, type QualtricsInvite, type TargetEligibility } from '../surveys/eligibility.ts';
 import { batchIdFor, emailField, payloadFields } from '../surveys/payload.ts';
 import { advanceSend, type SendOutcome } from '../surveys/send.ts';
 import type { SurveyTargetSpec } from '../spec/schema/index.ts';
@@ -93,11 +94,156 @@ async function managedListsIn(ws: OpenEnvironment, directoryId: string): Promise
   return out;
 }
 
+/**
+ * The people whose address Qualtrics reports bounced, by extRef, with the addresses that bounced
+ * (lowercase): the bounced contacts (C7) of every list tidemark manages in the target's directory. A
+ * bounce is the address's, not the list's, so one seen through any list stops every target; eligibility
+ * then removes a person only while the mirror still holds that address. Each list is read once per run:
+ * one call per 100 bounced contacts per list.
+ */
+export function bouncedLoader(ws: OpenEnvironment, client: QualtricsClient | undefined) {
+  const lists = new Map<string, Promise<Array<[string, string]>>>();
+  const read = (ref: ListRef) => {
+    const key = `${ref.directoryId}/${ref.mailingListId}`;
+    let p = lists.get(key);
+    if (!p) {
+      p = (async () => {
+        const out: Array<[string, string]> = [];
+        for await (const c of client!.listBouncedContacts(ref.directoryId, ref.mailingListId)) {
+          if (typeof c.extRef === 'string' && c.extRef) out.push([c.extRef, typeof c.email === 'string' ? c.email.trim().toLowerCase() : '']);
+        }
+        return out;
+      })();
+      lists.set(key, p);
+    }
+    return p;
+  };
+  return async (target: string): Promise<Map<string, ReadonlySet<string>>> => {
+    const own = client ? await mailingListOf(ws, target) : undefined;
+    const out = new Map<string, Set<string>>();
+    if (!client || !own) return out;
+    const refs = await managedListsIn(ws, own.directoryId);
+    if (!refs.some((r) => r.mailingListId === own.mailingListId)) refs.push(own);
+    for (const ref of refs) {
+      for (const [extRef, email] of await read(ref)) {
+        let set = out.get(extRef);
+        if (!set) out.set(extRef, (set = new Set()));
+        set.add(email);
+      }
+    }
+    return out;
+  };
+}
+
+/** People per directory search: two filter leaves each (extRef, email), well inside one page of 100 hits. */
+const SEARCH_BATCH = 50;
+/** Email histories read at once (the client's rate limiter paces them against the brand's budget). */
+const HISTORY_CONCURRENCY = 8;
+
+/** `yyyy-MM-dd HH:mm:ss` (UTC, as documented) or ISO-8601; an unreadable date is read as `nowMs` (the safe side: it counts). */
+function historyMs(date: string | null | undefined, nowMs: number): number {
+  if (!date) return nowMs;
+  const iso = /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/.test(date) ? `${date.replace(' ', 'T')}Z` : date;
+  const ms = Date.parse(iso);
+  return Number.isNaN(ms) ? nowMs : ms;
+}
+
+/**
+ * The invitations Qualtrics reports it emailed people that tidemark did not send: another team's
+ * distribution from the Qualtrics UI or another tool. For each page of candidates eligibility asks about
+ * (only targets under a cap, only people tidemark's own records left under it: the moment window, never
+ * the audience):
+ * - their directory contacts, found by extRef or current address (a contact made in the UI often has no
+ *   extRef, and a list made with "create contact" duplicates contacts): one search (K5) per 50 people;
+ * - each contact's email history (K7, `type=email`): one call per contact found (per 100 entries), so
+ *   people Qualtrics has never heard of cost nothing beyond the search;
+ * - kept: `type` Invite with `result` Success (a Skipped, Bounce or Blocked email reached nobody), from a
+ *   distribution tidemark did not create (the send journal's and invitations' distribution ids; tidemark's
+ *   own are already counted from its records).
+ * Each person and each contact is read at most once per run, whichever targets ask. A plan made while a
+ * send is between creating its distribution and journaling it counts that distribution as foreign: that
+ * plan over-counts `capped`, never the run (it finishes open sends before evaluating).
+ */
+export function qualtricsInvitesLoader(ws: OpenEnvironment, client: QualtricsClient | undefined) {
+  const directoryId = ws.model.workspace?.spec.environments[ws.conn.environment]?.qualtrics?.directory_id;
+  const nowMs = ws.clock.now().getTime();
+  const byPerson = new Map<string, Promise<QualtricsInvite[]>>();
+  const byContact = new Map<string, Promise<QualtricsInvite[]>>();
+  let own: Promise<Set<string>> | undefined;
+  const history = (contactId: string): Promise<QualtricsInvite[]> => {
+    let p = byContact.get(contactId);
+    if (!p) {
+      p = (async () => {
+        own ??= ws.conn.store.surveys.sends.distributionIds();
+        const mine = await own;
+        const out: QualtricsInvite[] = [];
+        for await (const e of client!.contactEmailHistory(directoryId!, contactId)) {
+          if (e.type !== 'Invite' || e.result !== 'Success') continue;
+          if (typeof e.distributionId === 'string' && mine.has(e.distributionId)) continue;
+          out.push({ at_ms: historyMs(e.date, nowMs), survey: typeof e.surveyId === 'string' && e.surveyId ? e.surveyId : null });
+        }
+        return out;
+      })();
+      byContact.set(contactId, p);
+    }
+    return p;
+  };
+  const lookup = async (batch: ReadonlyArray<{ id: string; email: string | null }>): Promise<Map<string, Set<string>>> => {
+    const contacts = new Map<string, Set<string>>(batch.map((p) => [p.id, new Set()]));
+    const byEmail = new Map<string, string[]>();
+    const filters: ContactSearchFilter[] = [];
+    for (const p of batch) {
+      filters.push({ filterType: 'extRef', comparison: 'eq', value: p.id });
+      const email = p.email?.trim().toLowerCase();
+      if (email) {
+        filters.push({ filterType: 'email', comparison: 'eq', value: email });
+        byEmail.set(email, [...(byEmail.get(email) ?? []), p.id]);
+      }
+    }
+    for await (const hit of client!.searchDirectoryContacts(directoryId!, { conjunction: 'or', filters })) {
+      const ext = typeof hit.externalDataReference === 'string' ? hit.externalDataReference : undefined;
+      if (ext && contacts.has(ext)) contacts.get(ext)!.add(hit.id);
+      const email = typeof hit.email === 'string' ? hit.email.trim().toLowerCase() : undefined;
+      for (const id of (email && byEmail.get(email)) || []) contacts.get(id)!.add(hit.id);
+    }
+    return contacts;
+  };
+  return async (people: ReadonlyArray<{ id: string; email: string | null }>): Promise<Map<string, ReadonlyArray<QualtricsInvite>>> => {
+    const out = new Map<string, ReadonlyArray<QualtricsInvite>>();
+    if (!client || !directoryId) return out;
+    const fresh = people.filter((p) => !byPerson.has(p.id));
+    for (let i = 0; i < fresh.length; i += SEARCH_BATCH) {
+      const batch = fresh.slice(i, i + SEARCH_BATCH);
+      const contacts = await lookup(batch);
+      // Every history this batch needs, a few at a time, before the next search.
+      const ids = [...new Set([...contacts.values()].flatMap((set) => [...set]))];
+      await inBatches(ids.map((id) => () => history(id)), HISTORY_CONCURRENCY);
+      for (const p of batch) byPerson.set(p.id, Promise.all([...contacts.get(p.id)!].map(history)).then((lists) => lists.flat()));
+    }
+    for (const p of people) {
+      const invites = await byPerson.get(p.id)!;
+      if (invites.length) out.set(p.id, invites);
+    }
+    return out;
+  };
+}
+
+/** Runs the thunks `width` at a time. */
+async function inBatches(thunks: ReadonlyArray<() => Promise<unknown>>, width: number): Promise<void> {
+  for (let i = 0; i < thunks.length; i += width) await Promise.all(thunks.slice(i, i + width).map((t) => t()));
+}
+
+/** The eligibility hooks that read what Qualtrics reports: opted out, bounced, invitations sent outside tidemark. */
+export function qualtricsReports(ws: OpenEnvironment): Pick<EligibilityRequest, 'optedOut' | 'bounced' | 'qualtricsInvites'> {
+  const client = ws.conn.qualtrics;
+  return { optedOut: optedOutLoader(ws, client), bounced: bouncedLoader(ws, client), qualtricsInvites: qualtricsInvitesLoader(ws, client) };
+}
+
 async function evaluate(ws: OpenEnvironment, now: Date): Promise<EligibilityResult> {
   const env = ws.conn.environment;
   const email = emailField(ws.model);
   await evaluateAudiences({ model: ws.model, environment: env, store: ws.conn.store, now, loadUiSegment: uiSegmentLoader(ws) });
-  return evaluateEligibility({ model: ws.model, environment: env, store: ws.conn.store, now, optedOut: optedOutLoader(ws, ws.conn.qualtrics), ...(email ? { emailField: email } : {}) });
+  return evaluateEligibility({ model: ws.model, environment: env, store: ws.conn.store, now, ...qualtricsReports(ws), ...(email ? { emailField: email } : {}) });
 }
 
 /** `surveys plan`: the funnel per target at the run's clock; nothing is written or sent. */

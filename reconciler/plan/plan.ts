@@ -75,8 +75,11 @@ export interface DataImpact {
     held_out: number;
     in_window: number;
     already_invited: number;
+    /** Includes the people only invitations Qualtrics sent outside tidemark put over the cap. */
     capped: number;
     opted_out: number;
+    /** Qualtrics reports their current address bounced (absent in plans written before it was counted). */
+    bounced?: number;
     no_email: number;
     claimed_by_other: number;
     waiting: number;

@@ -27,9 +27,11 @@ export const surveysCommand: Command = {
     synopsis: ['surveys plan [options]', 'surveys run [options]', 'surveys report TARGET [options]'],
     intro: `plan   evaluates the audiences, then each SurveyTarget at the clock, in priority order:
        audience members → with the trigger event inside the moment window → not already invited
-       by this target in that window → under the frequency cap → not opted out in Qualtrics →
-       not claimed by a target of higher priority → outside the holdout (a stable hash of target
-       and id) → would be invited. Counts only; nothing is written or sent.
+       by this target in that window → under the frequency cap (counting the invitations
+       Qualtrics reports it sent outside tidemark) → not opted out in Qualtrics → address not
+       reported bounced by Qualtrics → not claimed by a target of higher priority → outside
+       the holdout (a stable hash of target and id) → would be invited. Counts only; nothing
+       is written or sent.
 run    first finishes any send an earlier run left unfinished, then evaluates as plan does and,
        per target: imports the contacts into the target's mailing list in bulk (extRef = the
        person's id, the payload as embedded data), creates one distribution of the declared
@@ -83,7 +85,7 @@ send was abandoned), or a usage error.`,
 function funnelLine(t: TargetEligibility, style: Style, tail: string): string {
   return (
     `  ${style.bold(t.target)}: audience ${t.audience} → in the moment window ${t.in_window} → ` +
-    `already invited −${t.already_invited}, capped −${t.capped}, opted out −${t.opted_out}, no email −${t.no_email}, ${t.waiting ? `waiting for the send window −${t.waiting} (opens ${t.waiting_until}), ` : ''}claimed by another target −${t.claimed_by_other}, held out −${t.held_out} → ${tail}\n`
+    `already invited −${t.already_invited}, capped −${t.capped}${t.qualtrics_capped ? ` (${t.qualtrics_capped} by emails sent outside tidemark)` : ''}, opted out −${t.opted_out}, bounced −${t.bounced}, no email −${t.no_email}, ${t.waiting ? `waiting for the send window −${t.waiting} (opens ${t.waiting_until}), ` : ''}claimed by another target −${t.claimed_by_other}, held out −${t.held_out} → ${tail}\n`
   );
 }
 

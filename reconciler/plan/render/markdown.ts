@@ -243,9 +243,9 @@ function dataImpact(impact: DataImpact): string {
   }
   if (surveys.length > 0) {
     tables.push(
-      '| Survey target | Would invite | Held out | In window | Already invited | Capped | Opted out | No email | Claimed | Waiting |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n' +
+      '| Survey target | Would invite | Held out | In window | Already invited | Capped | Opted out | Bounced | No email | Claimed | Waiting |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n' +
         surveys
-          .map((t) => `| ${mdText(t.name)} | ${[t.would_invite, t.held_out, t.in_window, t.already_invited, t.capped, t.opted_out, t.no_email, t.claimed_by_other, t.waiting].map((n) => mdText(String(n))).join(' | ')} |\n`)
+          .map((t) => `| ${mdText(t.name)} | ${[t.would_invite, t.held_out, t.in_window, t.already_invited, t.capped, t.opted_out, t.bounced ?? 0, t.no_email, t.claimed_by_other, t.waiting].map((n) => mdText(String(n))).join(' | ')} |\n`)
           .join(''),
     );
   }

@@ -297,8 +297,8 @@ function dataImpactLines(impact: DataImpact, style: Style): string[] {
     if (impact.sources.length > 0 || impact.audiences.length > 0) lines.push('');
     lines.push(
       ...table(
-        ['Survey target', 'Would invite', 'Held out', 'In window', 'Already invited', 'Capped', 'Opted out', 'No email', 'Claimed', 'Waiting'],
-        surveys.map((t) => [escapeControls(t.name), ...[t.would_invite, t.held_out, t.in_window, t.already_invited, t.capped, t.opted_out, t.no_email, t.claimed_by_other, t.waiting].map(String)]),
+        ['Survey target', 'Would invite', 'Held out', 'In window', 'Already invited', 'Capped', 'Opted out', 'Bounced', 'No email', 'Claimed', 'Waiting'],
+        surveys.map((t) => [escapeControls(t.name), ...[t.would_invite, t.held_out, t.in_window, t.already_invited, t.capped, t.opted_out, t.bounced ?? 0, t.no_email, t.claimed_by_other, t.waiting].map(String)]),
       ),
     );
   }
