@@ -3,8 +3,10 @@
  *
  * 1. The ledger's pending responses of the survey are written first: a pull that was killed, or whose
  *    writes Customer.io did not acknowledge, is finished before anything new is read.
- * 2. A JSON export from the survey's cursor (`startDate`, inclusive, to the second) to the run's clock
- *    (`endDate`, exclusive); the client starts it, polls it and unzips the file.
+ * 2. A JSON export from the survey's cursor less `PULL_OVERLAP` (`startDate`, inclusive, to the second) to
+ *    the run's clock (`endDate`, exclusive); the client starts it, polls it and unzips the file. The
+ *    overlap is there because a response can reach the export after a later one did (Qualtrics indexes
+ *    responses asynchronously); reading it again costs a duplicate in the ledger, missing it loses it.
  * 3. Every record goes into the ledger (duplicates skipped), the new pending ones are written.
  * 4. The cursor moves to the newest `recordedDate` read, once the ledger holds every record up to it.
  *    A run killed before that reads the same records again and finds them in the ledger.
@@ -29,6 +31,9 @@ export interface SurveyPull {
   cursor_after: string | null;
   reasons: string[];
 }
+
+/** How far before the cursor each export starts again; what it reads twice the ledger skips. */
+export const PULL_OVERLAP_MS = 60 * 60 * 1000;
 
 /** Second precision, rounded down: Qualtrics documents `startDate`/`endDate` to the second. */
 const toSecond = (ms: number) => new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(/\.000Z$/, 'Z');
@@ -62,7 +67,7 @@ export async function pullSurvey(deps: PullDeps, surveyId: string, targets: read
   }
   const result = await deps.qualtrics.exportResponses(
     surveyId,
-    { format: 'json', ...(startMs !== undefined ? { startDate: toSecond(startMs) } : {}), endDate: toSecond(nowMs) },
+    { format: 'json', ...(startMs !== undefined ? { startDate: toSecond(startMs - PULL_OVERLAP_MS) } : {}), endDate: toSecond(nowMs) },
     deps.pollIntervalMs !== undefined ? { pollIntervalMs: deps.pollIntervalMs } : {},
   );
   const records = result.format === 'json' || result.format === 'ndjson' ? result.responses : [];

@@ -239,4 +239,19 @@ describe('responses pull on the sandbox', () => {
     const again = await pull(dir, t2);
     expect(again.targets[0]).toMatchObject({ written: 0, not_written: 0 });
   });
+
+  it('writes a response that reached the export after a later one did (recorded before the cursor, within the overlap)', async () => {
+    const { dir, invited } = await sentSurvey(30);
+    const t1 = at(T, DAY);
+    const first = await pull(dir, t1);
+    const cursor = Date.parse(first.surveys[0]!.cursor_after!);
+    const drawn = sandbox.qualtrics.responses(SURVEY.delivery);
+    const silent = invited.filter((id) => !drawn.some((r) => r.externalDataReference === id));
+    // Recorded ten minutes before the newest response the first pull read, but indexed only now.
+    sandbox.qualtrics.seedResponses(SURVEY.delivery, [{ recordedDate: new Date(cursor - 10 * 60_000).toISOString(), recipient: { externalDataReference: silent[0]! }, values: { QID1: 2 } }]);
+    const second = await pull(dir, at(t1, HOUR));
+    expect(second.targets[0]!.written).toBeGreaterThanOrEqual(1);
+    expect(sandbox.customerio.getPerson(silent[0]!)?.attributes['survey_reason']).toBe('bad');
+    expect(eventsOf(silent[0]!)).toHaveLength(1);
+  });
 });
