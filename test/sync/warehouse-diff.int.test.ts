@@ -224,7 +224,7 @@ describe.skipIf(unreachable !== undefined)('the diff in the warehouse', () => {
       const reports: Record<string, { plan: SyncReport; run: SyncReport; rejects: unknown[] }> = {};
       for (const s of [client, warehouse]) {
         const plan = await sync(s.dir, s.sandbox, 'people', { env: s.env, clock, mode: 'plan' });
-        if (failing) s.sandbox.faults.set({ service: 'track', errorRate: 1 });
+        if (failing) s.sandbox.faults.set({ service: 'track', burst5xx: 1_000_000 });
         const run = await sync(s.dir, s.sandbox, 'people', { env: s.env, clock, sendChunk: 40 });
         s.sandbox.faults.clear();
         reports[s.name] = { plan, run, rejects: await rejectsOf(s, run) };
