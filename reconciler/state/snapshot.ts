@@ -89,12 +89,41 @@ async function dropSessionTables(db: SqlDriver, t: SessionTables): Promise<void>
 }
 
 /**
+ * The snapshot's generation: an opaque token in the `cursors` table, replaced in the same transaction as
+ * every change this module makes to a source's snapshot entries (a merge that applied at least one
+ * acknowledgement), and deleted with the snapshot. A copy of the snapshot's index kept outside the store
+ * (the sync engine's index file) is valid exactly while the generation it was taken at is current. Tokens
+ * are fresh ids, never counters, so a state rebuilt from scratch can never meet an old copy's token.
+ */
+export function generationCursor(source: string): string {
+  return `sync.${source}.snapshot_generation`;
+}
+
+async function setGeneration(ctx: SnapshotContext, source: string): Promise<string> {
+  const token = newId(ctx.clock);
+  const at = ctx.clock.now().toISOString();
+  await ctx.db.run(
+    `INSERT INTO cursors (env, name, value, updated_at) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (env, name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+    [ctx.env, generationCursor(source), token, at],
+  );
+  return token;
+}
+
+/** The current generation of the source's snapshot; undefined when none was recorded yet. */
+export async function snapshotGeneration(ctx: SnapshotContext, source: string): Promise<string | undefined> {
+  const row = await ctx.db.get<{ value: string }>('SELECT value FROM cursors WHERE env = $1 AND name = $2', [ctx.env, generationCursor(source)]);
+  return row?.value;
+}
+
+/**
  * Applies a session's ack log to the snapshot, in key order so each snapshot page is written once.
  * Per key the latest acknowledgement wins (highest `seq`; the log of an earlier version's staging session
  * carries none, and removals, and only ever acknowledges a key's one staged value). Idempotent: merging
  * the same log twice leaves the same snapshot.
  */
-async function mergeAcks(db: SqlDriver, sid: number, t: SessionTables): Promise<void> {
+async function mergeAcks(ctx: SnapshotContext, source: string, sid: number, t: SessionTables): Promise<void> {
+  const db = ctx.db;
   const latest = `${t.ack}_latest`;
   await db.exec(`DROP TABLE IF EXISTS ${latest}`);
   await db.exec(
@@ -123,7 +152,9 @@ async function mergeAcks(db: SqlDriver, sid: number, t: SessionTables): Promise<
     [sid],
   );
   await db.run(`DELETE FROM snapshot_entries WHERE sid = $1 AND row_key IN (SELECT row_key FROM ${latest} WHERE removed = 1)`, [sid]);
+  const merged = (await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM ${latest}`))?.n ?? 0;
   await db.exec(`DROP TABLE ${latest}`);
+  if (Number(merged) > 0) await setGeneration(ctx, source);
 }
 
 /** The ack log: every acknowledgement with the values it acknowledged, so the log alone can rebuild entries. */
@@ -136,12 +167,14 @@ function ackTableSql(t: SessionTables): string {
  * acknowledged (a crash, a kill), drops its tables, and records the new session's token. A session whose
  * ack log may hold acknowledgements is recorded as `sealed`, the state earlier versions gave it too.
  */
-async function beginSession(ctx: SnapshotContext, sid: number, token: string): Promise<void> {
+async function beginSession(ctx: SnapshotContext, source: string, sid: number, token: string): Promise<void> {
   const t = sessionTables(sid);
   await ctx.db.transaction(async () => {
     const previous = await ctx.db.get<SourceRow>('SELECT sid, stage_token, stage_state FROM snapshot_sources WHERE sid = $1', [sid]);
     // A session that never closed may hold acknowledgements: keep them.
-    if (previous?.stage_state === 'sealed') await mergeAcks(ctx.db, sid, t);
+    if (previous?.stage_state === 'sealed') await mergeAcks(ctx, source, sid, t);
+    // A snapshot written before generations existed gets one, so copies of its index can be kept too.
+    if ((await snapshotGeneration(ctx, source)) === undefined) await setGeneration(ctx, source);
     await dropSessionTables(ctx.db, t);
     await ctx.db.run(
       `UPDATE snapshot_sources SET stage_token = $2, stage_state = 'sealed', stage_counts = NULL, staged_at = $3 WHERE sid = $1`,
@@ -163,15 +196,19 @@ async function assertCurrentSession(ctx: SnapshotContext, sid: number, source: s
   }
 }
 
-/** Applies a session's acknowledgements and drops its tables, unless a newer session took over (it merged them). */
-async function endSession(ctx: SnapshotContext, sid: number, token: string): Promise<void> {
+/**
+ * Applies a session's acknowledgements and drops its tables, unless a newer session took over (it merged
+ * them). Returns the snapshot's generation after the merge, or undefined when another session took over.
+ */
+async function endSession(ctx: SnapshotContext, source: string, sid: number, token: string): Promise<string | undefined> {
   const t = sessionTables(sid);
-  await ctx.db.transaction(async () => {
+  return ctx.db.transaction(async () => {
     const row = await ctx.db.get<{ stage_token: string | null }>('SELECT stage_token FROM snapshot_sources WHERE sid = $1', [sid]);
-    if (row?.stage_token !== token) return;
-    await mergeAcks(ctx.db, sid, t);
+    if (row?.stage_token !== token) return undefined;
+    await mergeAcks(ctx, source, sid, t);
     await dropSessionTables(ctx.db, t);
     await ctx.db.run('UPDATE snapshot_sources SET stage_token = NULL, stage_state = NULL, stage_counts = NULL WHERE sid = $1', [sid]);
+    return snapshotGeneration(ctx, source);
   });
 }
 
@@ -242,7 +279,7 @@ export class AckSession implements SnapshotAckSession {
   static async open(ctx: SnapshotContext, source: string): Promise<AckSession> {
     const sid = await ensureSourceId(ctx, source);
     const token = newId(ctx.clock);
-    await beginSession(ctx, sid, token);
+    await beginSession(ctx, source, sid, token);
     return new AckSession(ctx, source, sid, token);
   }
 
@@ -294,10 +331,12 @@ export class AckSession implements SnapshotAckSession {
     });
   }
 
+  generation: string | undefined;
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await endSession(this.ctx, this.sid, this.token);
+    this.generation = await endSession(this.ctx, this.source, this.sid, this.token);
   }
 }
 
@@ -396,25 +435,29 @@ export async function dropSnapshot(ctx: SnapshotContext, source: string): Promis
     await ctx.db.run('DELETE FROM snapshot_payloads WHERE sid = $1', [sid]);
     await ctx.db.run('DELETE FROM snapshot_entries WHERE sid = $1', [sid]);
     await ctx.db.run('DELETE FROM snapshot_sources WHERE sid = $1', [sid]);
+    await ctx.db.run('DELETE FROM cursors WHERE env = $1 AND name = $2', [ctx.env, generationCursor(source)]);
   });
 }
 
 /**
  * Keys, hashes and orderings in pages (keyset pagination over the primary key), then the acknowledgements
  * of a session not yet applied, latest last, so a reader that lets later entries win sees what the
- * snapshot will hold once they are merged.
+ * snapshot will hold once they are merged. `part` reads only the pages (`entries`: what the current
+ * generation holds) or only the acknowledgements (`unmerged`: for a reader that holds a copy of the
+ * current generation's entries).
  */
 export async function* readSnapshotIndex(
   ctx: SnapshotContext,
   source: string,
-  opts: { pageSize?: number } = {},
+  opts: { pageSize?: number; part?: 'all' | 'entries' | 'unmerged' } = {},
 ): AsyncIterableIterator<SnapshotIndexEntry[]> {
   const pageSize = opts.pageSize ?? 20_000;
   if (!Number.isSafeInteger(pageSize) || pageSize <= 0) throw new RangeError(`pageSize must be a positive integer, got ${pageSize}`);
   const sid = await findSourceId(ctx, source);
   if (sid === undefined) return;
   let after: string | undefined;
-  for (;;) {
+  const part = opts.part ?? 'all';
+  while (part !== 'unmerged') {
     const rows =
       after === undefined
         ? await ctx.db.all<SnapshotIndexEntry>(`${INDEX_SELECT} WHERE sid = $1 ORDER BY row_key LIMIT $2`, [sid, pageSize])
@@ -428,6 +471,7 @@ export async function* readSnapshotIndex(
     if (rows.length < pageSize) break;
     after = rows[rows.length - 1]!.key;
   }
+  if (part === 'entries') return;
   const state = await ctx.db.get<{ stage_state: string | null }>('SELECT stage_state FROM snapshot_sources WHERE sid = $1', [sid]);
   if (state?.stage_state !== 'sealed') return;
   let acks: Array<SnapshotIndexEntry & { removed: number }>;

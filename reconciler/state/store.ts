@@ -479,8 +479,12 @@ export class SqlStateStore implements StateStore {
     return snapshot.AckSession.open(this.snapshotContext, source);
   }
 
-  readSnapshotIndex(source: string, opts?: { pageSize?: number }): AsyncIterableIterator<SnapshotIndexEntry[]> {
+  readSnapshotIndex(source: string, opts?: { pageSize?: number; part?: 'all' | 'entries' | 'unmerged' }): AsyncIterableIterator<SnapshotIndexEntry[]> {
     return snapshot.readSnapshotIndex(this.snapshotContext, source, opts);
+  }
+
+  snapshotGeneration(source: string): Promise<string | undefined> {
+    return snapshot.snapshotGeneration(this.snapshotContext, source);
   }
 
   getSnapshotPayloads(source: string, keys: readonly string[]): Promise<Map<string, string>> {

@@ -245,7 +245,13 @@ export interface SnapshotAckSession {
    * A kill at any moment leaves either all of it or none.
    */
   record(outcome: { acknowledged: readonly AckedRow[]; pending?: readonly PendingEntry[]; settled?: readonly string[] }): Promise<void>;
+  /** Applies the session's acknowledgements to the snapshot (unless a newer session took over: it applies them). */
   close(): Promise<void>;
+  /**
+   * Once `close` resolved: the snapshot's generation right after it applied this session's
+   * acknowledgements (see `snapshotGeneration`). Undefined before, and when a newer session took over.
+   */
+  readonly generation: string | undefined;
 }
 
 /**
@@ -366,7 +372,12 @@ export interface StateStore extends StateOps {
    * not yet applied (one running now, or one that died). Payloads are left out: they are what makes the
    * snapshot large, and a diff needs few of them (`getSnapshotPayloads`).
    */
-  readSnapshotIndex(source: string, opts?: { pageSize?: number }): AsyncIterableIterator<SnapshotIndexEntry[]>;
+  readSnapshotIndex(source: string, opts?: { pageSize?: number; part?: 'all' | 'entries' | 'unmerged' }): AsyncIterableIterator<SnapshotIndexEntry[]>;
+  /**
+   * An opaque token replaced whenever the source's snapshot entries change (undefined before its first
+   * ack session): a copy of the index taken at a generation is valid exactly while it is current.
+   */
+  snapshotGeneration(source: string): Promise<string | undefined>;
   /** The mirrored payloads of these keys (keys without one are absent from the map). */
   getSnapshotPayloads(source: string, keys: readonly string[]): Promise<Map<string, string>>;
   /** Number of keys in the source's snapshot. */

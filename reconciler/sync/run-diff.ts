@@ -56,6 +56,11 @@ export class RunDiff {
   private runClass = new Uint8Array(1024);
   private size = 0;
   private readonly tally: RunDiffCounts = { staged: 0, duplicates: 0, new: 0, changed: 0, unchanged: 0, outOfOrder: 0 };
+  /**
+   * What Customer.io acknowledged during the run, in the order it was recorded: kept apart from the
+   * snapshot's values, which classify every row of the run, and laid over them only by `encodeSnapshot`.
+   */
+  private acks = { count: 0, slots: new Int32Array(1024), words: new Uint32Array(4 * 1024), orderings: new Float64Array(1024), odd: new Map<number, string>() };
 
   /** Records what the snapshot holds for a key. Later calls for the same key win (unmerged acks come last). */
   load(key: string, hash: string, ordering: number | null): void {
@@ -102,6 +107,127 @@ export class RunDiff {
 
   counts(): RunDiffCounts {
     return { ...this.tally };
+  }
+
+  /**
+   * Records an acknowledgement the state store committed (last one of a key wins, as the store's merge
+   * does). It changes no classification in this run; `encodeSnapshot` lays it over the snapshot.
+   */
+  acknowledge(key: string, hash: string, ordering: number | null): void {
+    const slot = this.slotOf(key);
+    const a = this.acks;
+    if (a.count === a.slots.length) {
+      const n = Math.max(1024, a.slots.length * 2);
+      a.slots = grown(a.slots, new Int32Array(n));
+      a.words = grown(a.words, new Uint32Array(4 * n));
+      a.orderings = grown(a.orderings, new Float64Array(n));
+    }
+    const i = a.count++;
+    a.slots[i] = slot;
+    a.orderings[i] = ordering ?? Number.NaN;
+    if (pack(hash, this.scratch)) a.words.set(this.scratch, i * 4);
+    else a.odd.set(i, hash);
+  }
+
+  /**
+   * The snapshot as the store holds it once this run's acknowledgements are merged: the loaded entries
+   * with `acknowledge`d ones laid over them, in the index file format (see `decodeSnapshot`). The
+   * acknowledgements are laid over in place, so this ends the diff's use for classifying rows.
+   */
+  encodeSnapshot(generation: string): Buffer[] {
+    const storage = this.hashStorage;
+    const words = this.words;
+    const orderings = this.orderings;
+    const odd = this.odd;
+    const a = this.acks;
+    // Laid over now: a diff encoded after its load (from the store) goes on recording the run's.
+    this.acks = { count: 0, slots: new Int32Array(0), words: new Uint32Array(0), orderings: new Float64Array(0), odd: new Map() };
+    for (let i = 0; i < a.count; i++) {
+      const slot = a.slots[i]!;
+      orderings[slot] = a.orderings[i]!;
+      const text = a.odd.get(i);
+      if (text === undefined) {
+        storage[slot] = 1;
+        words.set(a.words.subarray(i * 4, i * 4 + 4), slot * 4);
+        odd.delete(slot);
+      } else {
+        storage[slot] = 2;
+        odd.set(slot, text);
+      }
+    }
+    let count = 0;
+    for (let s = 0; s < this.size; s++) if (storage[s] !== 0) count++;
+    const outOrderings = new Float64Array(count);
+    const outWords = new Uint32Array(4 * count);
+    const outStorage = new Uint8Array(count);
+    const keyEnds = new Uint32Array(count);
+    const oddOut: [number, string][] = [];
+    let keys = Buffer.allocUnsafe(Math.max(1024, count * 16));
+    let used = 0;
+    let j = 0;
+    for (let s = 0; s < this.size; s++) {
+      const st = storage[s]!;
+      if (st === 0) continue;
+      const key = this.slots.keyAt(s);
+      const need = Buffer.byteLength(key, 'utf8');
+      if (used + need > keys.length) {
+        const bigger = Buffer.allocUnsafe(Math.max(keys.length * 2, used + need));
+        keys.copy(bigger, 0, 0, used);
+        keys = bigger;
+      }
+      used += keys.write(key, used, 'utf8');
+      keyEnds[j] = used;
+      outStorage[j] = st;
+      outOrderings[j] = orderings[s]!;
+      if (st === 1) outWords.set(words.subarray(s * 4, s * 4 + 4), j * 4);
+      else oddOut.push([j, odd.get(s)!]);
+      j++;
+    }
+    const oddJson = Buffer.from(JSON.stringify(oddOut), 'utf8');
+    const header = Buffer.from(JSON.stringify({ format: INDEX_FORMAT, generation, count, keyBytes: used, oddBytes: oddJson.length }), 'utf8');
+    // The header is padded so the Float64Array that follows starts 8-aligned.
+    const prefix = Buffer.alloc(align8(INDEX_MAGIC.length + 4 + header.length));
+    prefix.write(INDEX_MAGIC, 0, 'latin1');
+    prefix.writeUInt32LE(header.length, INDEX_MAGIC.length);
+    header.copy(prefix, INDEX_MAGIC.length + 4);
+    return [prefix, bytesOf(outOrderings), bytesOf(outWords), bytesOf(keyEnds), bytesOf(outStorage), keys.subarray(0, used), oddJson];
+  }
+
+  /**
+   * Loads a snapshot written by `encodeSnapshot` (instead of `load` per entry) into an empty diff. Returns
+   * false, loading nothing, when the bytes are not an index file of that generation.
+   */
+  decodeSnapshot(bytes: Buffer, generation: string): boolean {
+    if (this.size !== 0) throw new Error('decodeSnapshot needs an empty diff');
+    const parsed = parseIndexHeader(bytes);
+    if (!parsed || parsed.header.generation !== generation) return false;
+    const { count, keyBytes, oddBytes } = parsed.header;
+    let at = parsed.bodyStart;
+    const expected = at + 8 * count + 16 * count + 4 * count + count + keyBytes + oddBytes;
+    if (bytes.length !== expected) return false;
+    const orderings = new Float64Array(count);
+    bytesOf(orderings).set(bytes.subarray(at, (at += 8 * count)));
+    const words = new Uint32Array(4 * count);
+    bytesOf(words).set(bytes.subarray(at, (at += 16 * count)));
+    const keyEnds = new Uint32Array(count);
+    bytesOf(keyEnds).set(bytes.subarray(at, (at += 4 * count)));
+    const storage = bytes.subarray(at, (at += count));
+    const keys = bytes.subarray(at, (at += keyBytes));
+    const odd = JSON.parse(bytes.toString('utf8', at, at + oddBytes)) as [number, string][];
+    let start = 0;
+    for (let i = 0; i < count; i++) {
+      const end = keyEnds[i]!;
+      if (this.slots.intern(keys.toString('utf8', start, end)) !== i) throw new Error('an index file holds a key twice');
+      start = end;
+    }
+    this.size = count;
+    while (this.orderings.length < count) this.grow();
+    this.orderings.set(orderings);
+    this.runOrderings.fill(Number.NaN, 0, count);
+    this.words.set(words);
+    this.hashStorage.set(storage);
+    for (const [slot, text] of odd) this.odd.set(slot, text);
+    return true;
   }
 
   /** The ordering the snapshot holds for a key: undefined when the key is not in it, null when it has none. */
@@ -228,6 +354,45 @@ export class PendingBook {
   }
 }
 
+/** The first bytes of an index file (`RunDiff.encodeSnapshot`); the digit is the format's version. */
+const INDEX_MAGIC = 'TMSIDX01';
+const INDEX_FORMAT = 1;
+
+interface IndexHeader {
+  format: number;
+  generation: string;
+  count: number;
+  keyBytes: number;
+  oddBytes: number;
+}
+
+/** The header of an index file, or undefined when the bytes are not one. */
+export function parseIndexHeader(bytes: Buffer): { header: IndexHeader; bodyStart: number } | undefined {
+  if (bytes.length < INDEX_MAGIC.length + 4 || bytes.toString('latin1', 0, INDEX_MAGIC.length) !== INDEX_MAGIC) return undefined;
+  const length = bytes.readUInt32LE(INDEX_MAGIC.length);
+  const start = INDEX_MAGIC.length + 4;
+  if (start + length > bytes.length) return undefined;
+  try {
+    const header = JSON.parse(bytes.toString('utf8', start, start + length)) as IndexHeader;
+    if (header.format !== INDEX_FORMAT || typeof header.generation !== 'string') return undefined;
+    for (const n of [header.count, header.keyBytes, header.oddBytes]) if (!Number.isSafeInteger(n) || n < 0) return undefined;
+    return { header, bodyStart: align8(start + length) };
+  } catch {
+    return undefined;
+  }
+}
+
+const align8 = (n: number): number => Math.ceil(n / 8) * 8;
+
+function bytesOf(a: Float64Array | Uint32Array | Uint8Array): Buffer {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+}
+
+function grown<T extends Int32Array | Uint32Array | Float64Array>(from: T, to: T): T {
+  to.set(from);
+  return to;
+}
+
 /** Nibble value per char code, -1 for anything but 0-9 and a-f. */
 const NIBBLE = new Int8Array(128).fill(-1);
 for (let i = 0; i < 10; i++) NIBBLE[48 + i] = i;
@@ -263,6 +428,11 @@ export class KeyTable {
 
   get size(): number {
     return this.keys.length;
+  }
+
+  /** The key of a slot. */
+  keyAt(slot: number): string {
+    return this.keys[slot]!;
   }
 
   /** The key's slot, or -1. */

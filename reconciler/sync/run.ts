@@ -41,6 +41,7 @@ import { rejectThreshold } from './monitor.ts';
 import { PendingBook, RunDiff } from './run-diff.ts';
 import { chooseDiffPath, type DiffChoice, type DiffPathReport } from './warehouse-diff.ts';
 import { Sender, type SendCounts } from './sender.ts';
+import { SnapshotIndexCache } from './snapshot-index-file.ts';
 import type { Connector, NormalizeContext, NormalizedRow } from './types.ts';
 
 export interface SyncCounts extends SendCounts {
@@ -156,6 +157,8 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
     deps.openRejectsStream,
   );
   let acks: SnapshotAckSession | undefined;
+  // The snapshot's index from its file beside the state when it is current (snapshot-index-file.ts).
+  const index = new SnapshotIndexCache(deps.store, deps.stateDir, name);
   let sender: Sender | undefined;
   let book: PendingBook | undefined;
   let error: string | undefined;
@@ -177,19 +180,14 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
     const pending = await deps.store.readPending(name);
     // In the warehouse the index stays there: the diff looks up the keys of the rows that cross the wire.
     if (warehouse) await warehouse.start(pending.map((e) => e.key));
-    else {
-      for await (const page of deps.store.readSnapshotIndex(name)) {
-        for (const e of page) diff.load(e.key, e.hash, e.ordering);
-        heap.check();
-      }
-    }
+    else await index.load(diff, () => heap.check());
     // Entries earlier runs meant to send and Customer.io did not take: they go out this run, whatever it reads.
     book = new PendingBook(pending, (key) => diff.snapshotOrdering(key));
     if (opts.mode === 'run') {
       const onProgress = opts.onProgress;
       sender = new Sender({
         client: deps.client,
-        acks: acks!,
+        acks: index.track(acks!),
         counts,
         rejects,
         book,
@@ -239,6 +237,7 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
     }
     if (acks) counts.pending = await deps.store.countPending(name).catch(() => counts.retry_later + counts.unsent);
     await acks?.close().catch(() => undefined);
+    await index.keep().catch(() => undefined);
     await rejects.close();
     if (where?.path === 'warehouse') await where.session.close();
   }

@@ -1,0 +1,207 @@
+/**
+ * The snapshot's index kept as a file beside the state, so a run loads a million keys with one read
+ * instead of paging them out of the store (measured: 1.3–2 s per million keys from SQLite, under a fifth
+ * of that from the file; see docs/BENCHMARKS.md, "Sync").
+ *
+ * Why a copy can never be taken for the truth when it is not: the file is named by, and carries, the
+ * snapshot's generation (`StateStore.snapshotGeneration`), a fresh token the store replaces in the same
+ * transaction as every change to the snapshot's entries. A file whose generation is not the current one
+ * is never read. Only two writers make one:
+ * - a run, after its ack session closed: the index it loaded, with exactly the acknowledgements the store
+ *   committed laid over it (recorded by `TrackedAckSession` as each commit resolves), tagged with the
+ *   generation the close produced. A commit whose outcome is unknown (it threw) means the run's picture
+ *   may differ from the store's: no file then.
+ * - any read of the entries from the store (a plan, or a run that found no file), when the generation was
+ *   the same before and after the read.
+ * Anything else (no file, a torn or foreign file, another generation) reads the store, as before.
+ *
+ * The file holds customer identifiers (the snapshot's keys): it lives in the state folder, which is
+ * private to its owner, and is written with mode 0600. Files of older generations of the same source are
+ * deleted when a new one is written.
+ */
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { AckedRow, PendingEntry, SnapshotAckSession, StateStore } from '../state/index.ts';
+import type { RunDiff } from './run-diff.ts';
+
+const FOLDER = 'snapshot-index';
+const SUFFIX = '.idx';
+
+/** The index files of one source, in the state folder. */
+export class SnapshotIndexFiles {
+  private readonly dir: string;
+  private readonly prefix: string;
+
+  constructor(stateDir: string, source: string) {
+    this.dir = path.join(stateDir, FOLDER);
+    // Source names are spec names; encoded anyway so no name can reach outside the folder.
+    this.prefix = `${encodeURIComponent(source)}.`;
+  }
+
+  private file(generation: string): string {
+    return path.join(this.dir, `${this.prefix}${encodeURIComponent(generation)}${SUFFIX}`);
+  }
+
+  /** Loads the generation's file into an empty diff; false (nothing loaded) when there is no usable one. */
+  async load(generation: string, diff: RunDiff): Promise<boolean> {
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(this.file(generation));
+    } catch {
+      return false;
+    }
+    return diff.decodeSnapshot(bytes, generation);
+  }
+
+  /** Whether the generation's file exists (a run that changed nothing need not write it again). */
+  async has(generation: string): Promise<boolean> {
+    try {
+      await (await open(this.file(generation), 'r')).close();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Writes the generation's file (to a temporary name, then renamed, so a reader sees all of it or
+   * nothing) and deletes the source's other generations. Failing to write only costs the next run a read
+   * of the store: errors are swallowed after cleaning up.
+   */
+  async save(generation: string, chunks: readonly Uint8Array[]): Promise<boolean> {
+    const target = this.file(generation);
+    const temporary = `${target}.${process.pid}.tmp`;
+    try {
+      await mkdir(this.dir, { recursive: true, mode: 0o700 });
+      const handle = await open(temporary, 'w', 0o600);
+      try {
+        for (const chunk of chunks) await handle.write(chunk);
+      } finally {
+        await handle.close();
+      }
+      await rename(temporary, target);
+    } catch {
+      await rm(temporary, { force: true }).catch(() => undefined);
+      return false;
+    }
+    for (const name of await readdir(this.dir).catch(() => [] as string[])) {
+      const other = path.join(this.dir, name);
+      if (name.startsWith(this.prefix) && name.endsWith(SUFFIX) && other !== target) await rm(other, { force: true }).catch(() => undefined);
+    }
+    return true;
+  }
+}
+
+/**
+ * An ack session that tells the run's diff about every acknowledgement the store committed, in commit
+ * order, so the index file written after the close matches what the store merged. `uncertain` is set
+ * when a commit failed: whether it reached the store is then unknown.
+ */
+export class TrackedAckSession implements SnapshotAckSession {
+  uncertain = false;
+
+  constructor(
+    private readonly inner: SnapshotAckSession,
+    private readonly diff: RunDiff,
+  ) {}
+
+  get source(): string {
+    return this.inner.source;
+  }
+
+  get generation(): string | undefined {
+    return this.inner.generation;
+  }
+
+  async append(rows: readonly AckedRow[]): Promise<number> {
+    const n = await this.tracked(() => this.inner.append(rows));
+    this.note(rows);
+    return n;
+  }
+
+  async record(outcome: { acknowledged: readonly AckedRow[]; pending?: readonly PendingEntry[]; settled?: readonly string[] }): Promise<void> {
+    await this.tracked(() => this.inner.record(outcome));
+    this.note(outcome.acknowledged);
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  private async tracked<T>(commit: () => Promise<T>): Promise<T> {
+    try {
+      return await commit();
+    } catch (e) {
+      this.uncertain = true;
+      throw e;
+    }
+  }
+
+  private note(rows: readonly AckedRow[]): void {
+    for (const r of rows) this.diff.acknowledge(r.key, r.hash, r.ordering ?? null);
+  }
+}
+
+/** What a run needs of the state store to load and keep the index. */
+type IndexStore = Pick<StateStore, 'snapshotGeneration' | 'readSnapshotIndex'>;
+
+/**
+ * One run's use of the index file: `load` fills the run's diff (from the file when the current
+ * generation has one, else from the store, then writes the file when the generation held still),
+ * `track` wraps the run's ack session, and `keep` writes the file of the generation the close produced.
+ */
+export class SnapshotIndexCache {
+  private readonly files: SnapshotIndexFiles;
+  private diff: RunDiff | undefined;
+  private loadedGeneration: string | undefined;
+  private tracked: TrackedAckSession | undefined;
+  /** Where the loaded entries came from (for the report's notes and the benchmark). */
+  loadedFrom: 'file' | 'store' | undefined;
+
+  constructor(
+    private readonly store: IndexStore,
+    stateDir: string,
+    private readonly source: string,
+  ) {
+    this.files = new SnapshotIndexFiles(stateDir, source);
+  }
+
+  async load(diff: RunDiff, betweenPages: () => void): Promise<void> {
+    this.diff = diff;
+    const generation = await this.store.snapshotGeneration(this.source);
+    this.loadedGeneration = generation;
+    if (generation !== undefined && (await this.files.load(generation, diff))) {
+      this.loadedFrom = 'file';
+    } else {
+      this.loadedFrom = 'store';
+      for await (const page of this.store.readSnapshotIndex(this.source, { part: 'entries' })) {
+        for (const e of page) diff.load(e.key, e.hash, e.ordering);
+        betweenPages();
+      }
+      // Only a generation that held still during the read names what was read.
+      if (generation !== undefined && (await this.store.snapshotGeneration(this.source)) === generation) {
+        await this.files.save(generation, diff.encodeSnapshot(generation));
+      }
+    }
+    // Acknowledgements a session has not merged yet (a run in progress, or killed) come after, latest last.
+    for await (const page of this.store.readSnapshotIndex(this.source, { part: 'unmerged' })) {
+      for (const e of page) diff.load(e.key, e.hash, e.ordering);
+    }
+  }
+
+  /** The session to hand the sender: it reports each committed acknowledgement to the diff. */
+  track(acks: SnapshotAckSession): SnapshotAckSession {
+    if (!this.diff) return acks;
+    this.tracked = new TrackedAckSession(acks, this.diff);
+    return this.tracked;
+  }
+
+  /** After the ack session closed: writes the index of the generation it produced, when the run knows it exactly. */
+  async keep(): Promise<void> {
+    const tracked = this.tracked;
+    const generation = tracked?.generation;
+    if (!tracked || !this.diff || generation === undefined || tracked.uncertain) return;
+    if (generation === this.loadedGeneration && (await this.files.has(generation))) return;
+    await this.files.save(generation, this.diff.encodeSnapshot(generation));
+  }
+}
