@@ -39,7 +39,7 @@ import { changedFields, prepareRow, readPayload, type Payload } from './prepare.
 import { HeapGovernor } from './memory.ts';
 import { rejectThreshold } from './monitor.ts';
 import { PendingBook, RunDiff } from './run-diff.ts';
-import { chooseDiffPath, type DiffChoice, type DiffPathReport } from './warehouse-diff.ts';
+import { chooseDiffPath, describeDiff, type DiffChoice, type DiffPathReport } from './warehouse-diff.ts';
 import { Sender, type SendCounts } from './sender.ts';
 import { SnapshotIndexCache } from './snapshot-index-file.ts';
 import type { Connector, NormalizeContext, NormalizedRow } from './types.ts';
@@ -241,9 +241,8 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
     await rejects.close();
     if (where?.path === 'warehouse') await where.session.close();
   }
-  const diffPath = where?.path === 'warehouse' ? where.session.report() : where?.report;
-  const diffNote = where?.path === 'warehouse' ? where.session.note() : where?.note;
-  if (diffNote) notes.add(diffNote);
+  const diffPath = describeDiff(where, counts);
+  if (diffPath.note) notes.add(diffPath.note);
   if (error === undefined && rejects.failure) error = rejects.failureMessage();
 
   // Each reason a run did not do everything, as one sentence; any of them makes the command exit 1.
@@ -307,7 +306,7 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
     last_sync_at: lastSyncAt?.toISOString() ?? null,
     counts,
     ...(rejects.count ? { rejects_file: path.relative(deps.cwd, rejects.file) } : {}),
-    ...(diffPath ? { diff: diffPath } : {}),
+    ...(diffPath.report ? { diff: diffPath.report } : {}),
     ...(reportError ? { error: redact(reportError), problems: problems.map((p) => redact(p)) } : {}),
     notes: [...notes].sort(),
   };

@@ -73,7 +73,19 @@ export interface DiffPathReport {
   reason?: string;
 }
 
-export type DiffChoice = { path: 'client'; report?: DiffPathReport; note?: string } | { path: 'warehouse'; session: WarehouseDiffSession };
+/** Where a sync's diff runs: `reason` is set for a Postgres source that stays in tidemark (`noted`: say so in the notes too). */
+export type DiffChoice = { path: 'client'; reason?: string; noted?: boolean } | { path: 'warehouse'; session: WarehouseDiffSession };
+
+/** What the report says about the diff's path: the `diff` field, and the note the text output shows. */
+export function describeDiff(where: DiffChoice | undefined, counts: Pick<SyncCounts, 'read'>): { report?: DiffPathReport; note?: string } {
+  if (where?.path === 'warehouse') {
+    const report = where.session.report();
+    return { report, note: `the diff ran in the warehouse: ${report.rows_transferred} of ${report.rows_read} rows crossed the wire` };
+  }
+  if (where?.reason === undefined) return {};
+  const report: DiffPathReport = { in: 'client', rows_read: counts.read, rows_transferred: counts.read, reason: where.reason };
+  return where.noted ? { report, note: `the diff ran in tidemark, not in the warehouse (${where.reason}): all ${counts.read} rows crossed the wire` } : { report };
+}
 
 export interface ChooseInput {
   deps: Pick<SyncDeps, 'store' | 'env' | 'connector'>;
@@ -94,11 +106,7 @@ export async function chooseDiffPath(input: ChooseInput): Promise<DiffChoice> {
   const { deps, source, mode } = input;
   const spec = source.connector;
   if (spec.type !== 'postgres' || deps.connector) return { path: 'client' };
-  const client = (reason: string, stateInPostgres: boolean): DiffChoice => ({
-    path: 'client',
-    report: { in: 'client', reason },
-    ...(stateInPostgres ? { note: `the diff ran in tidemark, not in the warehouse: ${reason}` } : {}),
-  });
+  const client = (reason: string, noted: boolean): DiffChoice => ({ path: 'client', reason, noted });
   if ((deps.env[WAREHOUSE_DIFF_VARIABLE] ?? '').trim().toLowerCase() === 'off') return client(`${WAREHOUSE_DIFF_VARIABLE}=off`, false);
   const fingerprints = deps.store.fingerprints;
   if (!fingerprints) return client('the state is not in PostgreSQL', false);
@@ -549,11 +557,6 @@ export class WarehouseDiffSession {
 
   report(): DiffPathReport {
     return { in: 'warehouse', rows_read: this.diff.skippedRows + this.transferred, rows_transferred: this.transferred };
-  }
-
-  note(): string {
-    const r = this.report();
-    return `the diff ran in the warehouse: ${r.rows_transferred} of ${r.rows_read} rows crossed the wire`;
   }
 
   async close(): Promise<void> {
