@@ -18,7 +18,7 @@ export interface Command {
   /** Full usage text for `tidemark <name> --help`, its option list rendered from `line`. */
   usage: string;
   /** The options (and subcommands) the parser accepts: the one definition both parsing and `--help` read. */
-  line?: CommandLine;
+  line: CommandLine;
   run(args: string[], ctx: CommandContext): Promise<number>;
 }
 

@@ -48,6 +48,7 @@ function failingCommand(err: unknown): void {
     name: 'rules',
     summary: '',
     usage: '',
+    line: { command: 'rules', options: {} },
     run: async () => {
       throw err;
     },
