@@ -16,6 +16,7 @@ import { driftReportPath, renderDriftMarkdown, upsertDriftPullRequest, type Drif
 import { syncProblemIssues, type IssueSyncResult } from '../github/issues.ts';
 import { renderPlanComment } from '../github/plan-comment.ts';
 import { problemReport, type StepOutcome } from '../github/problems.ts';
+import type { DriftItem } from '../plan/drift.ts';
 import { readSavedPlan, type Plan } from '../plan/plan.ts';
 import { codeSpan, mdText } from '../plan/render/markdown.ts';
 import type { ReviewedPlan } from '../state/reviewed-plans.ts';
@@ -179,15 +180,30 @@ async function changedSpecFiles(ws: OpenEnvironment): Promise<Map<string, string
   return files;
 }
 
-export async function driftPullRequest(ws: OpenEnvironment, gh: GitHubRepo, o: { base?: string }): Promise<DriftPullRequestResult & { drifted: number; adopted: string[] }> {
-  const report = await detectDrift(ws);
-  const surveys: SurveyDrift[] = (await checkSurveyPayloads(ws)).findings
+/** What `drift --format json` reports (the drift found before `--adopt` rewrote the specs). */
+export interface DriftJson {
+  items: DriftItem[];
+  surveys: Array<{ address: string; survey: string; status: string; notRead?: Array<{ field: string }> }>;
+}
+
+function surveyDrift(findings: DriftJson['surveys']): SurveyDrift[] {
+  return findings
     .filter((f) => f.status !== 'ok' && f.status !== 'unchecked')
     .map((f) => ({
       address: f.address,
       survey: f.survey,
-      what: f.status === 'drift' ? `no longer reads ${f.notRead.map((n) => n.field).join(', ')}, which the target sends` : f.status === 'missing_survey' ? 'the survey does not exist' : 'the survey has no flow tidemark could read',
+      what: f.status === 'drift' ? `no longer reads ${(f.notRead ?? []).map((n) => n.field).join(', ')}, which the target sends` : f.status === 'missing_survey' ? 'the survey does not exist' : 'the survey has no flow tidemark could read',
     }));
+}
+
+/**
+ * Opens, updates or closes the environment's drift pull request. `before` is the drift as `drift --adopt`
+ * reported it before rewriting the specs (the rewritten specs no longer differ from live, so the drift is
+ * shown as it was); without it the drift is read now. Spec files changed in the working tree go on the branch.
+ */
+export async function driftPullRequest(ws: OpenEnvironment, gh: GitHubRepo, o: { base?: string; before?: DriftJson }): Promise<DriftPullRequestResult & { drifted: number; adopted: string[] }> {
+  const report = o.before ?? { items: (await detectDrift(ws)).items, surveys: (await checkSurveyPayloads(ws)).findings };
+  const surveys = surveyDrift(report.surveys);
   const drifted = report.items.filter((i) => i.type !== 'unmanaged_match').length + surveys.length;
   const files = await changedSpecFiles(ws);
   const adopted = [...files.keys()];
@@ -196,7 +212,7 @@ export async function driftPullRequest(ws: OpenEnvironment, gh: GitHubRepo, o: {
   const at = ws.clock.now().toISOString();
   const result = await upsertDriftPullRequest(gh, {
     environment: ws.conn.environment,
-    drifted: drifted > 0,
+    drifted: drifted > 0 || adopted.length > 0,
     title: `tidemark: drift in ${ws.conn.environment}`,
     body: markdown,
     files,

@@ -154,6 +154,13 @@ export class FakeGitHub {
     return number;
   }
 
+  addIssue(o: { title: string; body: string; labels?: string[]; user?: FakeUser }): number {
+    const number = this.nextNumber++;
+    for (const l of o.labels ?? []) if (!this.labels.has(l)) this.labels.set(l, { id: this.nextId++, name: l, color: 'ededed', description: null });
+    this.issues.push({ number, id: this.nextId++, title: o.title, body: o.body, state: 'open', labels: o.labels ?? [], user: o.user ?? HUMAN, created_at: this.now(), updated_at: this.now(), closed_at: null });
+    return number;
+  }
+
   merge(number: number, mergeCommitSha: string): void {
     const pr = this.issue(number);
     if (!pr?.pull) throw new Error(`no pull request #${number}`);

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { applyMergedPullRequest, driftPullRequest, planPullRequest, reportProblems } from '../../composition/github-jobs.ts';
+import { applyMergedPullRequest, driftPullRequest, planPullRequest, reportProblems, type DriftJson } from '../../composition/github-jobs.ts';
 import { whoAmI } from '../../composition/use-cases.ts';
 import { githubFromEnv } from '../../github/client.ts';
 import { upsertSticky, type StickyResult } from '../../github/comments.ts';
@@ -154,9 +154,9 @@ https://api.github.com; GitHub Enterprise Server: https://HOST/api/v3). See docs
       }
       case 'drift-pr': {
         const gh = githubFromEnv(ctx.env, log);
-        if (values.adopt) await runAdopt(ctx, values);
+        const before = values.adopt ? await runAdopt(ctx, values) : undefined;
         return withEnvironment(ctx, values, async (ws) => {
-          const r = await driftPullRequest(ws, gh, { ...(values.base ? { base: values.base } : {}) });
+          const r = await driftPullRequest(ws, gh, { ...(values.base ? { base: values.base } : {}), ...(before ? { before } : {}) });
           const what =
             r.action === 'none'
               ? `No drift in ${ws.conn.environment}: no pull request needed.`
@@ -225,18 +225,25 @@ function workflowRunUrl(env: NodeJS.ProcessEnv): string | undefined {
   return `${server}/${repo}/actions/runs/${run}`;
 }
 
-/** `tidemark drift --adopt` as its own process, as a user would run it: it rewrites the spec files in place. */
-async function runAdopt(ctx: CommandContext, values: { env?: string; specs?: string; sandbox?: boolean; now?: string }): Promise<void> {
-  const args = [BIN, 'drift', '--adopt', ...(values.env ? ['--env', values.env] : []), ...(values.specs ? ['--specs', values.specs] : []), ...(values.sandbox ? ['--sandbox'] : []), ...(values.now ? ['--now', values.now] : [])];
+/** `tidemark drift --adopt` as its own process, as a user would run it: it rewrites the spec files in place and reports the drift it adopted. */
+async function runAdopt(ctx: CommandContext, values: { env?: string; specs?: string; sandbox?: boolean; now?: string }): Promise<DriftJson> {
+  const args = [BIN, 'drift', '--adopt', '--format', 'json', ...(values.env ? ['--env', values.env] : []), ...(values.specs ? ['--specs', values.specs] : []), ...(values.sandbox ? ['--sandbox'] : []), ...(values.now ? ['--now', values.now] : [])];
   const child = spawn(process.execPath, args, { cwd: ctx.cwd, env: ctx.env, stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
-  child.stdout.on('data', (d) => ctx.stderr.write(d));
+  let out = '';
+  child.stdout.on('data', (d) => (out += String(d)));
   child.stderr.on('data', (d) => (err += String(d)));
   const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? 1)));
   // drift exits 2 when something drifted, which is why we are here.
   if (code !== 0 && code !== 2) {
     ctx.stderr.write(err);
     throw new UserError(`\`tidemark drift --adopt\` failed (exit ${code}); no pull request was opened`);
+  }
+  try {
+    const report = JSON.parse(out) as Partial<DriftJson>;
+    return { items: report.items ?? [], surveys: report.surveys ?? [] };
+  } catch {
+    throw new UserError('`tidemark drift --adopt --format json` wrote no JSON report; no pull request was opened');
   }
 }
 
