@@ -139,6 +139,8 @@ export function bouncedLoader(ws: OpenEnvironment, client: QualtricsClient | und
 const SEARCH_BATCH = 50;
 /** Email histories read at once (the client's rate limiter paces them against the brand's budget). */
 const HISTORY_CONCURRENCY = 8;
+/** Largest directory read whole instead of searched (its contacts' ids, extRefs and addresses are held for the run). */
+const DIRECTORY_LISTING_MAX = 200_000;
 
 /** `yyyy-MM-dd HH:mm:ss` (UTC, as documented) or ISO-8601; an unreadable date is read as `nowMs` (the safe side: it counts). */
 function historyMs(date: string | null | undefined, nowMs: number): number {
@@ -154,7 +156,10 @@ function historyMs(date: string | null | undefined, nowMs: number): number {
  * (only targets under a cap, only people tidemark's own records left under it: the moment window, never
  * the audience):
  * - their directory contacts, found by extRef or current address (a contact made in the UI often has no
- *   extRef, and a list made with "create contact" duplicates contacts): one search (K5) per 50 people;
+ *   extRef, and a list made with "create contact" duplicates contacts): one search (K5) per 50 people,
+ *   or, once that would cost more than reading the whole directory (K1, 100 contacts a call; its size from
+ *   D1, one call), the directory read once for the run: ⌈n/50⌉ and ⌈D/100⌉ calls whichever is smaller, at
+ *   most twice over (directories over 200,000 contacts are always searched);
  * - each contact's email history (K7, `type=email`): one call per contact found (per 100 entries), so
  *   people Qualtrics has never heard of cost nothing beyond the search;
  * - kept: `type` Invite with `result` Success (a Skipped, Bounce or Blocked email reached nobody), from a
@@ -188,8 +193,34 @@ export function qualtricsInvitesLoader(ws: OpenEnvironment, client: QualtricsCli
     }
     return p;
   };
+  // The directory's size (D1), read once; and the directory itself, once searching would cost more.
+  let size: Promise<number | undefined> | undefined;
+  let listing: Promise<{ byExtRef: Map<string, string[]>; byEmail: Map<string, string[]> }> | undefined;
+  let searches = 0;
+  const directorySize = async (): Promise<number | undefined> => {
+    for await (const d of client!.listDirectories()) if (d.directoryId === directoryId) return d.contactCount;
+    return undefined;
+  };
+  const readDirectory = async () => {
+    const byExtRef = new Map<string, string[]>();
+    const byEmail = new Map<string, string[]>();
+    const add = (m: Map<string, string[]>, k: string, id: string) => m.set(k, [...(m.get(k) ?? []), id]);
+    for await (const c of client!.listDirectoryContacts(directoryId!)) {
+      if (typeof c.extRef === 'string' && c.extRef) add(byExtRef, c.extRef, c.contactId);
+      if (typeof c.email === 'string' && c.email.trim()) add(byEmail, c.email.trim().toLowerCase(), c.contactId);
+    }
+    return { byExtRef, byEmail };
+  };
   const lookup = async (batch: ReadonlyArray<{ id: string; email: string | null }>): Promise<Map<string, Set<string>>> => {
     const contacts = new Map<string, Set<string>>(batch.map((p) => [p.id, new Set()]));
+    if (listing) {
+      const { byExtRef, byEmail } = await listing;
+      for (const p of batch) {
+        const email = p.email?.trim().toLowerCase();
+        for (const id of [...(byExtRef.get(p.id) ?? []), ...((email && byEmail.get(email)) || [])]) contacts.get(p.id)!.add(id);
+      }
+      return contacts;
+    }
     const byEmail = new Map<string, string[]>();
     const filters: ContactSearchFilter[] = [];
     for (const p of batch) {
@@ -200,6 +231,7 @@ export function qualtricsInvitesLoader(ws: OpenEnvironment, client: QualtricsCli
         byEmail.set(email, [...(byEmail.get(email) ?? []), p.id]);
       }
     }
+    searches += 1;
     for await (const hit of client!.searchDirectoryContacts(directoryId!, { conjunction: 'or', filters })) {
       const ext = typeof hit.externalDataReference === 'string' ? hit.externalDataReference : undefined;
       if (ext && contacts.has(ext)) contacts.get(ext)!.add(hit.id);
@@ -212,6 +244,12 @@ export function qualtricsInvitesLoader(ws: OpenEnvironment, client: QualtricsCli
     const out = new Map<string, ReadonlyArray<QualtricsInvite>>();
     if (!client || !directoryId) return out;
     const fresh = people.filter((p) => !byPerson.has(p.id));
+    if (fresh.length && !listing) {
+      size ??= directorySize();
+      const d = await size;
+      const needed = Math.ceil(fresh.length / SEARCH_BATCH);
+      if (d !== undefined && d <= DIRECTORY_LISTING_MAX && Math.ceil(d / 100) < searches + needed) listing = readDirectory();
+    }
     for (let i = 0; i < fresh.length; i += SEARCH_BATCH) {
       const batch = fresh.slice(i, i + SEARCH_BATCH);
       const contacts = await lookup(batch);

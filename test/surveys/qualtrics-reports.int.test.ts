@@ -157,6 +157,10 @@ describe('invitations Qualtrics sent outside tidemark', () => {
       { id: 'ui_bounced', email: 'ui_bounced@example.com', order_count: 1 },
       { id: 'fresh', email: 'fresh@example.com', order_count: 1 },
     ];
+    // More candidates than one search covers (50) in a directory of a few dozen contacts: reading the
+    // directory once (one page) is cheaper than two searches, so this run reads it instead.
+    const fillers = Array.from({ length: 50 }, (_, i) => `f${String(i).padStart(2, '0')}`);
+    people.push(...fillers.map((id) => ({ id, email: `${id}@example.com`, order_count: 1 })));
     const { dir } = await makeSurveyProject({ people, deliveries: people.map((p) => ({ order_id: `${p.id}-1`, customer_id: p.id, delivered_at: at(T, -3 * DAY) })), targets });
     seedQualtrics(sandbox, targets);
     seedUiSurvey();
@@ -169,13 +173,19 @@ describe('invitations Qualtrics sent outside tidemark', () => {
     await uiSend(UI_SURVEY, at(T, -31 * DAY), [{ email: 'ui_long_ago@example.com', extRef: 'ui_long_ago' }]);
     await uiSend(UI_SURVEY, at(T, -2 * DAY), [{ email: 'ui_bounced@old-mailbox.invalid', extRef: 'ui_bounced' }]);
 
-    expect((await plan(dir, T)).check).toMatchObject({ in_window: 5, capped: 2, qualtrics_capped: 2, bounced: 0, eligible: 3 });
+    sandbox.resetRequestCounts();
+    expect((await plan(dir, T)).check).toMatchObject({ in_window: 55, capped: 2, qualtrics_capped: 2, bounced: 0, eligible: 53 });
+    const requests = sandbox.requestCounts();
+    expect(requests['GET /API/v3/directories/{id}/contacts']).toBe(1);
+    expect(requests['POST /API/v3/directories/{id}/contacts/search']).toBeUndefined();
+    // One history per contact Qualtrics holds for a candidate (the three UI lists' four contacts), none for the others.
+    expect(requests['GET /API/v3/directories/{id}/contacts/{id}/history']).toBe(4);
     const r = await run(dir, T);
-    expect(r.targets[0]).toMatchObject({ status: 'sent', eligibility: { capped: 2, qualtrics_capped: 2, eligible: 3 } });
-    expect(distributionsOf(sandbox, SURVEY.delivery).map((d) => d.people.sort())).toEqual([['fresh', 'ui_bounced', 'ui_long_ago']]);
+    expect(r.targets[0]).toMatchObject({ status: 'sent', eligibility: { capped: 2, qualtrics_capped: 2, eligible: 53 } });
+    expect(distributionsOf(sandbox, SURVEY.delivery).map((d) => d.people.sort())).toEqual([[...fillers, 'fresh', 'ui_bounced', 'ui_long_ago'].sort()]);
     // An hour later the three invited are already handled; the two the UI emailed are still capped, and said why.
     const text = await tidemark(dir, ['surveys', 'plan', '--now', at(T, HOUR)]);
-    expect(text.stdout).toContain('already invited −3, capped −2 (2 by emails sent outside tidemark), opted out −0, bounced −0');
+    expect(text.stdout).toContain('already invited −53, capped −2 (2 by emails sent outside tidemark), opted out −0, bounced −0');
   }, 120_000);
 
   it("never counts tidemark's own distribution twice (Qualtrics reports it too), and adds a UI send of the same survey under a this_target cap", async () => {
@@ -207,7 +217,11 @@ describe('invitations Qualtrics sent outside tidemark', () => {
     // the same survey counts, so p reaches 2 (tidemark's 1 + the UI's 1) and q stays at 1.
     await uiSend(SURVEY.delivery, at(T2, -DAY), [{ email: 'p@example.com', extRef: 'p' }]);
     await uiSend(UI_SURVEY, at(T2, -DAY), [{ email: 'q@example.com', extRef: 'q' }]);
+    sandbox.resetRequestCounts();
     expect((await plan(dir, T2)).again).toMatchObject({ capped: 1, qualtrics_capped: 1, eligible: 1 });
+    // Two candidates: one search finds their contacts (tidemark's two, and the UI lists' duplicates).
+    expect(sandbox.requestCounts()['POST /API/v3/directories/{id}/contacts/search']).toBe(1);
+    expect(sandbox.requestCounts()['GET /API/v3/directories/{id}/contacts']).toBeUndefined();
     await run(dir, T2);
     const sends = distributionsOf(sandbox, SURVEY.delivery).filter((d) => d.recipients.transactionBatchId);
     expect(sends.map((d) => d.people.sort())).toEqual([['p', 'q'], ['q']]);

@@ -32,7 +32,9 @@ import { systemTimer, type Timer } from '../http/timer.ts';
 import {
   contactCreatedSchema,
   contactSearchHitSchema,
+  directoryContactSchema,
   directorySchema,
+  type DirectoryContact,
   emailHistoryEntrySchema,
   singleContactSchema,
   type ContactSearchFilter,
@@ -344,6 +346,14 @@ export class QualtricsClient {
       singleContactSchema,
       options,
     );
+  }
+
+  /** Every contact of a directory (K1), 100 per page, following `nextPage`. */
+  listDirectoryContacts(directoryId: string, options: CallOptions & { pageSize?: number } = {}): AsyncIterable<DirectoryContact> {
+    const op = 'directory_contacts.list';
+    const pageSize = options.pageSize ?? 100;
+    if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 100) throw localError(op, 'page size must be an integer from 1 to 100');
+    return this.paginate(op, { method: 'GET', path: `/directories/${seg(directoryId)}/contacts`, query: { pageSize } }, directoryContactSchema, options);
   }
 
   /**

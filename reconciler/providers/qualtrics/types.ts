@@ -323,3 +323,16 @@ export type ContactSearchHit = z.infer<typeof contactSearchHitSchema>;
 export type ContactSearchFilter =
   | { filterType: 'email' | 'extRef' | 'phone' | 'firstName' | 'lastName'; comparison: 'eq' | 'ne' | 'contains'; value: string }
   | { conjunction: 'and' | 'or'; filters: ContactSearchFilter[] };
+
+export const directoryContactSchema = z.looseObject({
+  contactId: z.string(),
+  firstName: looseString,
+  lastName: looseString,
+  email: looseString,
+  phone: looseString,
+  extRef: looseString,
+  language: looseString,
+  unsubscribed: z.boolean().nullable().optional(),
+});
+/** An element of a directory's contact listing (K1, §2). */
+export type DirectoryContact = z.infer<typeof directoryContactSchema>;
