@@ -490,6 +490,41 @@ describe('CsvParser', () => {
     );
   });
 
+  it('in segment mode, hands on text that parses alone into exactly the records of the sequential parse, however it is cut (property)', () => {
+    // What the parallel read relies on: segments are cut by this same parser at record boundaries, so a
+    // quoted line end, a CRLF split between reads or a stray quote never lands a record in two segments.
+    const units = ['a', '"', '""', ',', '\r', '\n', '\r\n', 'é', '😀', ' ', '\uFEFF'];
+    fc.assert(
+      fc.property(
+        fc.string({ unit: fc.constantFrom(...units), maxLength: 80 }).chain((text) => {
+          const bytes = new TextEncoder().encode(text);
+          return fc.record({ cuts: cutsIn(bytes.length), max: fc.integer({ min: 1, max: 40 }) }).map((r) => ({ bytes, ...r }));
+        }),
+        ({ bytes, cuts, max }) => {
+          const whole = parseChunks(bytes, [], ',', max);
+          const records: Parsed['records'] = [];
+          const segments: { text: string; line: number }[] = [];
+          const parser = new CsvParser(',', max, (fields, line, bad) => records.push({ fields, line, bad }));
+          parser.segments(1, (text, line) => segments.push({ text, line }));
+          let from = 0;
+          for (const cut of [...new Set(cuts)].sort((a, b) => a - b)) {
+            parser.write(bytes.subarray(from, cut));
+            from = cut;
+          }
+          parser.write(bytes.subarray(from));
+          const stop = parser.end();
+          for (const segment of segments) {
+            const alone = new CsvParser(',', max, (fields, line, bad) => records.push({ fields, line, bad }));
+            alone.parseSegment(segment.text, segment.line);
+            expect(alone.stopped).toBeUndefined();
+          }
+          expect({ records, stop }).toEqual(whole);
+        },
+      ),
+      { numRuns: 1500 },
+    );
+  });
+
   it('gives up on an unfinished record as soon as it grows past the limit, without waiting for the end', () => {
     const records: string[][] = [];
     const parser = new CsvParser(',', 1000, (fields) => records.push(fields));

@@ -56,6 +56,14 @@ const READ_CHUNK = 256 * 1024;
 export type CsvRecordSink = (fields: string[], line: number, badQuotes: boolean) => void;
 
 /**
+ * Receives, in segment mode, the text of complete records and blank lines (never a part of a record) and
+ * the line it starts on. Parsing that text alone (`parseSegment`) gives exactly the records, lines and
+ * verdicts the sequential parse gives them: a segment starts where a record starts, where the parser holds
+ * no state but the line number.
+ */
+export type CsvSegmentSink = (text: string, line: number) => void;
+
+/**
  * Why a parser stopped before the end of its input, told by what was actually found. `line` is where the
  * record that could not be read starts.
  * - `unclosed_quote`: at the end of the input, a quote opened on `quoteLine` was never closed; the lines
@@ -92,6 +100,12 @@ export class CsvParser {
   // Results of parseQuotedRecord, kept in fields so the hot path allocates nothing to return them.
   private recFields: string[] = [];
   private recBad = false;
+  /**
+   * Segment mode (`segments`): records after the first `fieldsWanted` are not split into fields; each
+   * write hands on the text of its complete records instead, for workers to parse (see `parseSegment`).
+   */
+  private onSegment: CsvSegmentSink | undefined;
+  private fieldsWanted = Number.POSITIVE_INFINITY;
 
   /** `encoding`: a TextDecoder label (default UTF-8; a byte-order mark overrides it), see chunk-text.ts. */
   constructor(delimiter: string, maxRecordChars: number, sink: CsvRecordSink, encoding?: string) {
@@ -123,6 +137,26 @@ export class CsvParser {
     return this.line;
   }
 
+  /**
+   * Segment mode: the first `fieldRecords` records still go to the sink (the header), every later one is
+   * handed on as text to `onSegment`, one call per write, without being split into fields. The record
+   * boundaries are found by this same parser, so quoted line ends are never cut.
+   */
+  segments(fieldRecords: number, onSegment: CsvSegmentSink): void {
+    this.fieldsWanted = fieldRecords;
+    this.onSegment = onSegment;
+  }
+
+  /**
+   * Parses text a segment sink was given (already decoded: no byte-order mark handling, no carry), its
+   * first record on `line`, calling the sink per record.
+   */
+  parseSegment(text: string, line: number): void {
+    this.line = line;
+    this.carry = '';
+    this.parse(text, true);
+  }
+
   /** Parses the complete records in `chunk` (bytes are UTF-8; a character split between chunks is fine). */
   write(chunk: Uint8Array | string): void {
     if (this.stop) return;
@@ -143,6 +177,9 @@ export class CsvParser {
     const max = this.maxRecord;
     let line = this.line;
     let pos = 0;
+    // Segment mode: where the records not split into fields begin, and their first line.
+    let segStart = 0;
+    let segLine = line;
     // Next LF, CR and quote at or after `pos` (`len` when there is none), refreshed only once passed:
     // each indexOf then scans every character at most once per chunk.
     let lf = -1;
@@ -159,14 +196,22 @@ export class CsvParser {
         end = pos;
       } else if (quote >= eol) {
         if (eol === len && !final) break;
-        if (eol - pos > max) return this.halt(this.tooLong(s, pos, line));
-        this.sink(s.slice(pos, eol).split(delim), line, false);
+        if (eol - pos > max) return this.halt(this.tooLong(s, pos, line), s, segStart, pos, segLine);
+        if (this.fieldsWanted > 0) {
+          this.fieldsWanted--;
+          this.sink(s.slice(pos, eol).split(delim), line, false);
+          if (this.onSegment) segStart = -1;
+        }
         end = eol;
       } else {
         end = this.parseQuotedRecord(s, pos, eol, final);
         if (end < 0) break;
-        if (end - pos > max) return this.halt(this.tooLong(s, pos, line));
-        this.sink(this.recFields, line, this.recBad);
+        if (end - pos > max) return this.halt(this.tooLong(s, pos, line), s, segStart, pos, segLine);
+        if (this.fieldsWanted > 0) {
+          this.fieldsWanted--;
+          this.sink(this.recFields, line, this.recBad);
+          if (this.onSegment) segStart = -1;
+        }
         // Line ends inside quoted fields (only there can a record run past its first line end).
         if (end > eol) line += countLineEnds(s, eol, end);
       }
@@ -183,20 +228,32 @@ export class CsvParser {
       } else {
         pos = end + 1;
       }
+      // A record that went to the sink is not part of any segment: the next one starts after it.
+      if (segStart < 0) {
+        segStart = pos;
+        segLine = line;
+      }
     }
     if (pos < len) {
       // An unfinished record: at the end of the input its quote never closed (the only way a record can
       // be left over then); otherwise keep it for the next chunk unless it is already too large.
-      if (len - pos > max) return this.halt(this.tooLong(s, pos, line));
-      if (final) return this.halt(this.unclosed(s, pos, line));
+      if (len - pos > max) return this.halt(this.tooLong(s, pos, line), s, segStart, pos, segLine);
+      if (final) return this.halt(this.unclosed(s, pos, line), s, segStart, pos, segLine);
       this.carry = s.slice(pos);
     }
+    this.emitSegment(s, segStart, pos, segLine);
     this.line = line;
   }
 
-  private halt(stop: CsvStop): void {
+  /** Stops for good; in segment mode the complete records before the stop still go out. */
+  private halt(stop: CsvStop, s?: string, segStart = 0, pos = 0, segLine = 0): void {
+    if (s !== undefined) this.emitSegment(s, segStart, pos, segLine);
     this.stop = stop;
     this.carry = '';
+  }
+
+  private emitSegment(s: string, from: number, to: number, line: number): void {
+    if (this.onSegment && this.fieldsWanted === 0 && from >= 0 && to > from) this.onSegment(s.slice(from, to), line);
   }
 
   /**
@@ -368,45 +425,82 @@ export function createCsvConnector(spec: CsvSpec, options: CsvOptions = {}): Con
   };
 }
 
+/**
+ * Records to rows, as every read of a CSV file makes them once its header is known: the sequential read
+ * below, and the workers that parse segments of the file in parallel (sync/parallel/), which must agree
+ * with it row for row. Counts the records that were and were not valid UTF-8 (a file with none valid
+ * fails its read).
+ */
+export class CsvRows {
+  decoded = 0;
+  undecodable = 0;
+  private readonly build: (fields: string[]) => Record<string, string>;
+
+  constructor(
+    private readonly header: readonly string[],
+    private readonly specPath: string,
+  ) {
+    this.build = rowBuilder(header);
+  }
+
+  /** `mayHoldInvalid`: whether invalid UTF-8 was met in the file so far (only then can a field hold escaped bytes). */
+  row(fields: string[], line: number, badQuotes: boolean, mayHoldInvalid: boolean): SourceRow {
+    const location = `${this.specPath}:${line}`;
+    if (mayHoldInvalid && fields.some(hasInvalidBytes)) {
+      this.undecodable++;
+      return errorRow(location, `Line ${line} is not valid UTF-8, so it was not read; ${INVALID_UTF8_HINT}.`, 'invalid_encoding');
+    }
+    this.decoded++;
+    if (fields.length !== this.header.length) {
+      return errorRow(location, `Malformed CSV line: expected ${this.header.length} columns (as in the header), got ${fields.length}.`);
+    }
+    if (badQuotes) return errorRow(location, 'Malformed CSV line: a quoted field is followed by other characters before the next delimiter.');
+    return { location, values: this.build(fields) };
+  }
+}
+
+/** The header record, checked: readable, not UTF-16 read as UTF-8, unique names, every mapped column present. */
+function checkedHeader(parser: CsvParser, fields: string[], line: number, specPath: string, ctx: ConnectorContext): string[] {
+  // Without a readable header no column can be mapped: the file as a whole is unreadable.
+  if (parser.invalidSeen && fields.some(hasInvalidBytes)) {
+    throw new ConnectorError('csv', 'format', `The header of ${specPath} (line ${line}) is not valid UTF-8, so no column can be mapped; ${INVALID_UTF8_HINT}.`);
+  }
+  if (parser.encoding === 'utf-8' && fields.some(looksLikeUtf16)) {
+    throw new ConnectorError('csv', 'format', `The header of ${specPath} holds NUL characters, so no column can be mapped: ${UTF16_HINT}.`);
+  }
+  const header = readHeader(fields, specPath);
+  checkColumns('csv', `The header of ${specPath}`, header, ctx.columns);
+  return header;
+}
+
 async function* readCsvBatches(specPath: string, delimiter: string, maxRecord: number, encoding: string | undefined, ctx: ConnectorContext): AsyncGenerator<SourceRow[]> {
+  let batch: SourceRow[] = [];
+  let rows: CsvRows | undefined;
+  const parser: CsvParser = new CsvParser(delimiter, maxRecord, (fields, line, badQuotes) => {
+    if (rows === undefined) rows = new CsvRows(checkedHeader(parser, fields, line, specPath, ctx), specPath);
+    else batch.push(rows.row(fields, line, badQuotes, parser.invalidSeen));
+  }, encoding);
+  for await (const _ of feedCsv(parser, specPath, maxRecord, ctx)) {
+    if (batch.length > 0) {
+      const out = batch;
+      batch = [];
+      yield out;
+    }
+  }
+  checkDecoded(rows, specPath);
+}
+
+/**
+ * Reads the file into a parser 256 KiB at a time (yielding after each read, so its caller can hand on
+ * what the read produced) and turns every way the read can fail into the connector's error. When the
+ * parser stops early, the records before the stop are handed on first; then the read fails, so the run
+ * cannot pass for complete (and its watermark does not move).
+ */
+async function* feedCsv(parser: CsvParser, specPath: string, maxRecord: number, ctx: ConnectorContext): AsyncGenerator<void> {
   ctx.signal?.throwIfAborted();
   const handle = await openSourceFile('csv', specPath, ctx.cwd);
   const size = ctx.onPosition ? (await handle.stat()).size : 0;
   let position = 0;
-  let batch: SourceRow[] = [];
-  let header: string[] | undefined;
-  let build: (fields: string[]) => Record<string, string> = () => ({});
-  let decoded = 0;
-  let undecodable = 0;
-  const parser: CsvParser = new CsvParser(delimiter, maxRecord, (fields, line, badQuotes) => {
-    // Only once invalid UTF-8 was met can a record hold escaped bytes (see chunk-text.ts).
-    const invalid = parser.invalidSeen && fields.some(hasInvalidBytes);
-    if (header === undefined) {
-      // Without a readable header no column can be mapped: the file as a whole is unreadable.
-      if (invalid) throw new ConnectorError('csv', 'format', `The header of ${specPath} (line ${line}) is not valid UTF-8, so no column can be mapped; ${INVALID_UTF8_HINT}.`);
-      if (parser.encoding === 'utf-8' && fields.some(looksLikeUtf16)) {
-        throw new ConnectorError('csv', 'format', `The header of ${specPath} holds NUL characters, so no column can be mapped: ${UTF16_HINT}.`);
-      }
-      header = readHeader(fields, specPath);
-      checkColumns('csv', `The header of ${specPath}`, header, ctx.columns);
-      build = rowBuilder(header);
-      return;
-    }
-    const location = `${specPath}:${line}`;
-    if (invalid) {
-      undecodable++;
-      batch.push(errorRow(location, `Line ${line} is not valid UTF-8, so it was not read; ${INVALID_UTF8_HINT}.`, 'invalid_encoding'));
-      return;
-    }
-    decoded++;
-    if (fields.length !== header.length) {
-      batch.push(errorRow(location, `Malformed CSV line: expected ${header.length} columns (as in the header), got ${fields.length}.`));
-    } else if (badQuotes) {
-      batch.push(errorRow(location, 'Malformed CSV line: a quoted field is followed by other characters before the next delimiter.'));
-    } else {
-      batch.push({ location, values: build(fields) });
-    }
-  }, encoding);
   // Decoded strings are copies, so one buffer serves every read.
   const buffer = Buffer.allocUnsafe(READ_CHUNK);
   try {
@@ -423,19 +517,10 @@ async function* readCsvBatches(specPath: string, delimiter: string, maxRecord: n
       parser.write(buffer.subarray(0, bytesRead));
       stop = parser.stopped;
       if (stop) break;
-      if (batch.length > 0) {
-        const out = batch;
-        batch = [];
-        yield out;
-      }
+      yield;
     }
-    // The records before the failure are delivered; then the read fails, so the run cannot pass for
-    // complete (and its watermark does not move).
-    if (batch.length > 0) yield batch;
+    yield;
     if (stop) throw new ConnectorError('csv', 'truncated', `Reading ${specPath} stopped early: ${describeStop(stop, maxRecord)}.`);
-    if (decoded === 0 && undecodable > 0) {
-      throw new ConnectorError('csv', 'format', `None of the ${undecodable} lines of ${specPath} is valid UTF-8, so the file is not read as UTF-8 at all; ${INVALID_UTF8_HINT}.`);
-    }
   } catch (e) {
     if (e instanceof ConnectorError || (e instanceof Error && e.name === 'AbortError')) throw e;
     if (e instanceof TextDecodeError) {
@@ -444,6 +529,57 @@ async function* readCsvBatches(specPath: string, delimiter: string, maxRecord: n
     throw new ConnectorError('csv', 'io', `Reading ${specPath} failed: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   } finally {
     await handle.close();
+  }
+}
+
+/** A file none of whose records is valid UTF-8 is in another encoding: the read fails at its end. */
+export function checkDecoded(rows: Pick<CsvRows, 'decoded' | 'undecodable'> | undefined, specPath: string): void {
+  if (rows && rows.decoded === 0 && rows.undecodable > 0) {
+    throw new ConnectorError('csv', 'format', `None of the ${rows.undecodable} lines of ${specPath} is valid UTF-8, so the file is not read as UTF-8 at all; ${INVALID_UTF8_HINT}.`);
+  }
+}
+
+/** Text of complete records (see `CsvSegmentSink`), for a worker to parse with `parseSegment`. */
+export interface CsvSegment {
+  text: string;
+  /** The line the text starts on. */
+  line: number;
+  /** Whether invalid UTF-8 was met in the file so far (see `CsvRows.row`). */
+  mayHoldInvalid: boolean;
+}
+
+/** What a parallel read needs to parse segments the way `readBatches` parses the file. */
+export interface CsvSegmentSpec {
+  path: string;
+  delimiter: string;
+  maxRecord: number;
+  header: string[];
+}
+
+/**
+ * The file as segments of complete records, for the parallel read (sync/parallel/): the header is read
+ * and checked here, as `readBatches` does, then each read's complete records are handed on as text. The
+ * same failures as `readBatches`, at the same points; the caller applies `checkDecoded` with the counts
+ * of the rows its workers made.
+ */
+export async function* readCsvSegments(spec: CsvSpec, options: CsvOptions, ctx: ConnectorContext): AsyncGenerator<{ spec: CsvSegmentSpec; segments: CsvSegment[] }> {
+  const delimiter = spec.delimiter ?? ',';
+  const maxRecord = options.maxRecordChars ?? DEFAULT_MAX_RECORD;
+  if (!validDelimiter(delimiter)) {
+    throw new ConnectorError('csv', 'config', `The CSV delimiter ${JSON.stringify(delimiter)} cannot be used: it must be non-empty and contain no quote or line end.`);
+  }
+  let header: string[] | undefined;
+  let segments: CsvSegment[] = [];
+  const parser: CsvParser = new CsvParser(delimiter, maxRecord, (fields, line) => {
+    header = checkedHeader(parser, fields, line, spec.path, ctx);
+  }, spec.encoding);
+  parser.segments(1, (text, line) => segments.push({ text, line, mayHoldInvalid: parser.invalidSeen }));
+  for await (const _ of feedCsv(parser, spec.path, maxRecord, ctx)) {
+    if (header !== undefined && segments.length > 0) {
+      const out = segments;
+      segments = [];
+      yield { spec: { path: spec.path, delimiter, maxRecord, header }, segments: out };
+    }
   }
 }
 
