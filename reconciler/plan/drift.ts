@@ -1,6 +1,7 @@
 /**
  * Drift: what changed in Customer.io or Qualtrics outside tidemark since the last apply. Compares the
- * state's last applied attributes with live ones (not with the specs: a spec change is not drift).
+ * state's last applied attributes with live ones (not with the specs: a spec change is not drift), and
+ * leaves out a change the specs already ask for (the specs adopted it: nothing is left to reconcile).
  * Pure.
  */
 import { canonicalJson } from '../core/digest.ts';
@@ -34,6 +35,7 @@ export function driftReport(input: {
 }): DriftReport {
   const items: DriftItem[] = [];
   const managedIds = new Set(input.state.map((s) => `${s.kind}|${s.remoteId}`));
+  const desiredBy = new Map(input.desired.map((d) => [formatAddress(d.address), d]));
   for (const s of [...input.state].sort((a, b) => (a.address < b.address ? -1 : 1))) {
     const live = input.live[s.kind]?.find((l) => l.id === s.remoteId);
     if (!live) {
@@ -41,8 +43,13 @@ export function driftReport(input: {
       continue;
     }
     const names = [...new Set([...Object.keys(s.attributes), ...Object.keys(live.attributes)])].sort();
+    // A change the specs already ask for is not drift any more (e.g. adopted with `drift --adopt`): the next
+    // plan has nothing to do for it, even though the state still records the value applied before.
+    const wanted = desiredBy.get(s.address);
+    const asked = wanted ? input.kinds[s.kind]?.normalize(wanted.attributes) : undefined;
     const fields = names
       .filter((n) => canonicalJson(s.attributes[n] ?? null) !== canonicalJson(live.attributes[n] ?? null))
+      .filter((n) => !asked || !Object.hasOwn(asked, n) || canonicalJson(asked[n] ?? null) !== canonicalJson(live.attributes[n] ?? null))
       .map((n) => ({ name: n, applied: s.attributes[n], live: live.attributes[n] }));
     if (fields.length) {
       items.push({

@@ -1,3 +1,4 @@
+import { adoptDrift, type AdoptOutcome } from '../../composition/adopt.ts';
 import { detectDrift } from '../../composition/use-cases.ts';
 import { checkSurveyPayloads } from '../../composition/survey-mapping.ts';
 import { canonicalJson } from '../../core/digest.ts';
@@ -12,6 +13,10 @@ const line = {
     ...environmentFlags,
     format: formatOption(['text', 'json']),
     'detailed-exitcode': { type: 'boolean', description: 'exit 0 when nothing drifted, 2 when something did, 1 on error' },
+    adopt: {
+      type: 'boolean',
+      description: 'rewrite the specs to ask for what is live, for the attributes that drifted (comments and formatting kept; each file:line listed); exit 1 and write nothing if any cannot be',
+    },
   },
 } as const satisfies CommandLine;
 
@@ -30,8 +35,9 @@ objects whose names match specs (candidates for \`tidemark import\`).`,
       const report = await detectDrift(ws);
       // Surveys are not managed objects, but CX editing one under a target is drift all the same.
       const surveys = (await checkSurveyPayloads(ws)).findings.filter((f) => f.status !== 'ok' && f.status !== 'unchecked');
+      const adopted = values.adopt ? await adoptDrift(ws, report) : undefined;
       if (values.format === 'json') {
-        ctx.stdout.write(`${canonicalJson({ format_version: 1, ...report, surveys, target: publicTarget(ws.conn.target) })}\n`);
+        ctx.stdout.write(`${canonicalJson({ format_version: 1, ...report, surveys, target: publicTarget(ws.conn.target), ...(adopted ? { adopt: adoptJson(adopted) } : {}) })}\n`);
       } else {
         const style = styleFor(ctx.stdout, ctx.env);
         ctx.stdout.write(`Drift of ${style.bold(report.environment)} on ${ws.conn.target.label}\n`);
@@ -50,9 +56,38 @@ objects whose names match specs (candidates for \`tidemark import\`).`,
           ctx.stdout.write(`${label} ${style.bold(item.address)}${item.remoteId ? ` (${item.remoteId})` : ''}: ${item.message}\n`);
           for (const f of item.fields) ctx.stdout.write(`    ${f.name}: ${JSON.stringify(f.applied ?? null)} (applied) -> ${JSON.stringify(f.live ?? null)} (live)\n`);
         }
+        if (adopted) ctx.stdout.write(renderAdoption(adopted));
+      }
+      if (adopted?.status === 'refused') {
+        ctx.stderr.write(`tidemark: drift --adopt wrote nothing:\n${adopted.problems.map((p) => `  ${p}\n`).join('')}`);
+        return 1;
       }
       const drifted = report.items.some((i) => i.type !== 'unmanaged_match') || surveys.length > 0;
       return values['detailed-exitcode'] && drifted ? 2 : 0;
     });
   },
 };
+
+function renderAdoption(o: AdoptOutcome): string {
+  const out: string[] = [];
+  if (o.status === 'adopted') {
+    out.push(`Adopted into the specs (they now ask for what is live): ${o.changes.length} value(s) in ${new Set(o.changes.map((c) => c.file)).size} file(s)`);
+    for (const c of o.changes) out.push(`  ${c.file}:${c.line}  ${c.address} ${c.attribute}: ${JSON.stringify(c.from ?? null)} -> ${JSON.stringify(c.to)}`);
+  } else if (o.status === 'nothing') {
+    out.push('Nothing to adopt: the specs already ask for every live value that drifted.');
+  }
+  if (o.notAdopted.length) {
+    out.push('Not adopted:');
+    for (const n of o.notAdopted) out.push(`  ${n.address}: ${n.reason}`);
+  }
+  return out.length ? `${out.join('\n')}\n` : '';
+}
+
+function adoptJson(o: AdoptOutcome) {
+  return {
+    status: o.status,
+    changes: o.status === 'adopted' ? o.changes.map((c) => ({ file: c.file, line: c.line, address: c.address, attribute: c.attribute, from: c.from ?? null, to: c.to })) : [],
+    not_adopted: o.notAdopted,
+    problems: o.status === 'refused' ? o.problems : [],
+  };
+}
