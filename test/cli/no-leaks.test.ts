@@ -74,19 +74,27 @@ describe('no leaks', () => {
 
     for (const f of ['text', 'json', 'github']) await step(['validate', '--format', f]);
     for (const f of ['text', 'markdown', 'json']) await step(['plan', '--format', f]);
-    const applied = await step(['apply', '--auto-approve']);
+    const applied = await step(['apply', '--auto-approve', '--format', 'json']);
     expect(applied.code, applied.stdout + applied.stderr).toBe(0);
+    expect(JSON.parse(applied.stdout)).toMatchObject({ status: 'done', ok: true });
+    await step(['apply', '--auto-approve']);
     const synced = await step(['sync', 'run', 'customers']);
     expect(synced.stdout + synced.stderr).toMatch(/rejected/i);
     await step(['sync', 'run', 'customers', '--format', 'json']);
     await step(['sync', 'plan', 'customers']);
     for (const f of ['text', 'json', 'github']) await step(['status', '--format', f]);
-    await step(['state', 'list']);
-    await step(['state', 'history']);
+    for (const f of ['text', 'json']) {
+      await step(['state', 'list', '--format', f]);
+      await step(['state', 'history', '--format', f]);
+      await step(['import', 'customerio.segment.frequent_buyers', '999999', '--format', f]);
+      await step(['audiences', 'run', '--format', f]);
+    }
 
     // Failing commands: a wrong key (401), and a Track API that is down while the email is being sent.
     const denied = await step(['plan'], { [CREDENTIAL_VARS.app]: `${WRONG_TOKEN}\n` });
     expect(denied.code).toBe(1);
+    const deniedJson = await step(['apply', '--auto-approve', '--format', 'json'], { [CREDENTIAL_VARS.app]: `${WRONG_TOKEN}\n` });
+    expect(deniedJson.code).toBe(1);
     await writeFile(path.join(dir, 'data', 'customers.ndjson'), ndjson([{ customer_id: '1001', email: EMAIL, orders: 4 }]));
     sandbox.faults.set({ errorRate: 1, service: 'track', pathPattern: 'batch' });
     const down = await step(['sync', 'run', 'customers', '--format', 'json']);
