@@ -7,6 +7,9 @@
  * - every job has `timeout-minutes`;
  * - pull-request workflows share no secret and no GitHub environment with the apply workflow, which
  *   applies a reviewed, saved plan in an environment, one run at a time, and never reads a commit message;
+ * - a job that runs on a pull request with a token that can write runs only the base commit's code;
+ * - a `workflow_run` workflow that holds secrets plans only same-repository pull requests, and takes
+ *   only the specs/ folder of the pull request's head, as data (a sparse checkout beside the trusted one);
  * - every tidemark command the workflows run exists, with the flags they pass.
  * Each check is also run on a small bad workflow, so a check that stopped finding anything fails too.
  * Every workflow is also parsed by GitHub's own workflow parser (@actions/workflow-parser, offline).
@@ -189,7 +192,8 @@ function permissionProblems(wf: Workflow): string[] {
   for (const job of wf.jobs) {
     const perms = job.body.permissions;
     if (perms !== undefined && !isObj(perms)) problems.push(`${wf.file}: job ${job.id} permissions: ${JSON.stringify(perms)}; list the scopes it needs`);
-    const checksOut = job.steps.some((s) => s.uses?.startsWith('actions/checkout@'));
+    // A checkout of the base commit runs the code the repository already has, not the pull request's.
+    const checksOut = job.steps.some((s) => s.uses?.startsWith('actions/checkout@') && !/^\$\{\{\s*github\.event\.pull_request\.base\.sha\s*\}\}$/.test(String(s.with?.ref ?? '')));
     if (runsPullRequestCode && checksOut && hasWrite(perms ?? top)) {
       problems.push(`${wf.file}: job ${job.id} runs the pull request's code with a token that can write; post results from a separate job`);
     }
@@ -267,7 +271,9 @@ function tidemarkCalls(text: string): string[][] {
   return [...joined.matchAll(/(?:npx\s+tidemark|node\s+bin\/tidemark\.js)\s+([^|;&><\n]*)/g)].map((m) => m[1]!.trim().split(/\s+/));
 }
 
-const runsApply = (wf: Workflow): boolean => wf.jobs.some((j) => scripts(j).some((s) => tidemarkCalls(s.text).some((c) => c[0] === 'apply')));
+/** `tidemark apply …` or `tidemark github apply …`: the calls that change the services. */
+const isApplyCall = (c: string[]): boolean => c[0] === 'apply' || (c[0] === 'github' && c[1] === 'apply');
+const runsApply = (wf: Workflow): boolean => wf.jobs.some((j) => scripts(j).some((s) => tidemarkCalls(s.text).some(isApplyCall)));
 
 function pullRequestSecretProblems(all: Workflow[]): string[] {
   const problems: string[] = [];
@@ -299,16 +305,47 @@ function applyGateProblems(all: Workflow[]): string[] {
     if (typeof group !== 'string' || group.includes('${{')) problems.push(`${wf.file}: applies without one fixed concurrency group, so two applies can race`);
     if (isObj(c) && c['cancel-in-progress'] !== undefined && c['cancel-in-progress'] !== false) problems.push(`${wf.file}: a newer run could cancel an apply midway (cancel-in-progress)`);
     for (const job of wf.jobs) {
-      const calls = scripts(job).flatMap((s) => tidemarkCalls(s.text)).filter((c) => c[0] === 'apply');
+      const calls = scripts(job).flatMap((s) => tidemarkCalls(s.text)).filter(isApplyCall);
       if (!calls.length) continue;
       if (job.body.environment === undefined) problems.push(`${wf.file}: job ${job.id} applies outside a GitHub environment, so no reviewer gates it`);
       const downloads = job.steps.some((s) => s.uses?.startsWith('actions/download-artifact@'));
       for (const call of calls) {
         if (call.includes('--auto-approve')) problems.push(`${wf.file}: job ${job.id} applies a fresh plan (--auto-approve) instead of the reviewed one`);
+        if (call[0] === 'github') {
+          // The kept plan of a merged pull request, found by its number or its merge commit.
+          if (!call.includes('--pr') && !call.includes('--commit')) problems.push(`${wf.file}: job ${job.id} runs github apply without naming the merged pull request (--pr or --commit)`);
+          continue;
+        }
         const file = call.slice(1).find((a, i, args) => !a.startsWith('-') && !(args[i - 1] ?? '').match(/^--(env|specs|target)$/));
         if (!file) problems.push(`${wf.file}: job ${job.id} applies without a saved plan file`);
         else if (!downloads) problems.push(`${wf.file}: job ${job.id} applies ${file} without downloading the plan that was reviewed`);
       }
+    }
+  }
+  return problems;
+}
+
+/**
+ * A `workflow_run` workflow runs the default branch's code with the repository's secrets, after a
+ * pull-request workflow: it may plan a pull request's head with production credentials only if it
+ * plans same-repository pull requests and takes nothing from the head but specs/, checked out sparsely
+ * beside the trusted checkout, without credentials.
+ */
+function workflowRunProblems(wf: Workflow): string[] {
+  if (!wf.triggers.includes('workflow_run') || secretNames(wf).size === 0) return [];
+  const problems: string[] = [];
+  for (const job of wf.jobs) {
+    const cond = typeof job.body.if === 'string' ? job.body.if.replace(/\s+/g, ' ') : '';
+    if (!/github\.event\.workflow_run\.head_repository\.full_name == github\.repository/.test(cond)) {
+      problems.push(`${wf.file}: job ${job.id} holds secrets for any workflow_run, forks included: require head_repository.full_name == github.repository`);
+    }
+    for (const step of job.steps) {
+      if (!step.uses?.startsWith('actions/checkout@')) continue;
+      const ref = String(step.with?.ref ?? '');
+      if (!/workflow_run\.head_(sha|branch)/.test(ref)) continue;
+      if (String(step.with?.['sparse-checkout'] ?? '').trim() !== 'specs') problems.push(`${wf.file}: job ${job.id}, step ${step.index + 1} checks out the pull request's head beyond specs/ (sparse-checkout: specs)`);
+      if (!step.with?.path) problems.push(`${wf.file}: job ${job.id}, step ${step.index + 1} checks the pull request's head out over the trusted code (give it a path)`);
+      if (step.with?.['persist-credentials'] !== false) problems.push(`${wf.file}: job ${job.id}, step ${step.index + 1} leaves a token in the pull request's checkout (persist-credentials: false)`);
     }
   }
   return problems;
@@ -331,7 +368,7 @@ async function cliProblems(wf: Workflow): Promise<string[]> {
           problems.push(`${where}: no such command`);
           continue;
         }
-        const subcommands = [...usage.text.matchAll(new RegExp(`tidemark ${command} ([a-z]+)\\b`, 'g'))].map((m) => m[1]!);
+        const subcommands = [...usage.text.matchAll(new RegExp(`tidemark ${command} ([a-z][a-z-]*)\\b`, 'g'))].map((m) => m[1]!);
         if (subcommands.length && !subcommands.includes(args[0] ?? '')) problems.push(`${where}: "${args[0]}" is not one of ${[...new Set(subcommands)].join(', ')}`);
         for (const arg of args) {
           if (!arg.startsWith('--')) continue;
@@ -353,7 +390,7 @@ describe('the repository workflows', () => {
   const workflows = repoWorkflows();
 
   it('are the five this project ships', () => {
-    expect(workflows.map((w) => w.file)).toEqual(['apply.yml', 'ci.yml', 'drift.yml', 'plan.yml', 'sync.yml']);
+    expect(workflows.map((w) => w.file)).toEqual(['apply.yml', 'ci.yml', 'drift.yml', 'plan-production.yml', 'plan.yml', 'sync.yml']);
   });
 
   it("are valid for GitHub's own workflow parser", () => {
@@ -391,9 +428,37 @@ describe('the repository workflows', () => {
     expect(applyGateProblems(workflows)).toEqual([]);
   });
 
+  it('plan a pull request with production credentials only from trusted code, its specs as data', () => {
+    expect(workflows.filter((w) => w.triggers.includes('workflow_run')).map((w) => w.file)).toEqual(['plan-production.yml']);
+    expect(workflows.flatMap(workflowRunProblems)).toEqual([]);
+  });
+
+  it('use the GitHub side of tidemark: the sticky plan, the kept plan applied on merge, problems as issues, drift as a pull request', () => {
+    const calls = (file: string) => workflows.find((w) => w.file === file)!.jobs.flatMap((j) => scripts(j).flatMap((s) => tidemarkCalls(s.text))).filter((c) => c[0] === 'github').map((c) => c.slice(0, 2).join(' '));
+    expect(calls('plan.yml')).toEqual(['github comment']);
+    expect(calls('plan-production.yml')).toEqual(['github plan']);
+    expect(calls('apply.yml')).toEqual(['github apply', 'github apply']);
+    expect(calls('sync.yml')).toEqual(['github report']);
+    expect(calls('drift.yml')).toEqual(['github drift-pr']);
+    // The token each needs, and no more.
+    const perms = (file: string, job: string) => workflows.find((w) => w.file === file)!.jobs.find((j) => j.id === job)!.body.permissions;
+    expect(perms('plan.yml', 'plan')).toEqual({ contents: 'read' });
+    expect(perms('plan.yml', 'comment')).toEqual({ contents: 'read', 'pull-requests': 'write' });
+    expect(perms('plan-production.yml', 'plan')).toEqual({ contents: 'read', 'pull-requests': 'write' });
+    expect(perms('apply.yml', 'apply')).toEqual({ contents: 'read', 'pull-requests': 'write' });
+    expect(perms('sync.yml', 'sync')).toEqual({ contents: 'read', issues: 'write' });
+    expect(perms('drift.yml', 'drift')).toEqual({ contents: 'write', 'pull-requests': 'write' });
+    // Rejects go up as an artifact; every step of the scheduled run is reported, whatever it did.
+    const sync = workflows.find((w) => w.file === 'sync.yml')!.jobs[0]!;
+    expect(sync.steps.some((s) => s.uses?.startsWith('actions/upload-artifact@') && s.with?.name === 'rejects' && String(s.with?.path).includes('rejects'))).toBe(true);
+    const report = sync.steps.filter((s) => s.run?.includes('tidemark github report'));
+    expect(report).toHaveLength(1);
+    for (const step of ['sync', 'audiences', 'surveys', 'responses']) expect(report[0]!.run).toContain(`--step "${step}=$`);
+  });
+
   it('run only tidemark commands and flags that exist', async () => {
     const calls = workflows.flatMap((wf) => wf.jobs.flatMap((j) => scripts(j).flatMap((s) => tidemarkCalls(s.text))));
-    expect(new Set(calls.map((c) => c[0]))).toEqual(new Set(['validate', 'plan', 'apply', 'drift', 'sync', 'status']));
+    expect(new Set(calls.map((c) => c[0]))).toEqual(new Set(['validate', 'plan', 'github', 'sync', 'audiences', 'surveys', 'responses']));
     const problems: string[] = [];
     for (const wf of workflows) problems.push(...(await cliProblems(wf)));
     expect(problems).toEqual([]);
@@ -568,6 +633,57 @@ jobs:
     expect(await cliProblems(wf(GOOD.replace('run: echo "$TITLE"', 'run: |\n          npx tidemark drift \\\n            --env production --bogus')))).toEqual([
       expect.stringMatching(/--bogus is not an option of `tidemark drift`/),
     ]);
+  });
+
+  const RUN = `
+on: { workflow_run: { workflows: ["tidemark plan"], types: [completed] } }
+permissions: {}
+jobs:
+  plan:
+    if: github.event.workflow_run.head_repository.full_name == github.repository
+    runs-on: ubuntu-latest
+    timeout-minutes: 5
+    environment: production-jobs
+    env: { CUSTOMERIO_APP_API_KEY: "\${{ secrets.CUSTOMERIO_APP_API_KEY }}" }
+    steps:
+      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2
+        with: { persist-credentials: false }
+      - uses: actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2
+        with: { ref: "\${{ github.event.workflow_run.head_sha }}", path: pr, sparse-checkout: specs, persist-credentials: false }
+      - run: npx tidemark plan --env production
+`;
+
+  it('find a workflow_run workflow that could run a pull request\'s code, or a fork\'s, with secrets', () => {
+    expect(workflowRunProblems(wf(RUN))).toEqual([]);
+    expect(workflowRunProblems(wf(RUN.replace(/    if: .*\n/, '')))).toEqual([expect.stringMatching(/forks included/)]);
+    expect(workflowRunProblems(wf(RUN.replace(', sparse-checkout: specs', '')))).toEqual([expect.stringMatching(/beyond specs\//)]);
+    expect(workflowRunProblems(wf(RUN.replace(', path: pr', '')))).toEqual([expect.stringMatching(/over the trusted code/)]);
+    expect(workflowRunProblems(wf(RUN.replace(', persist-credentials: false }', ' }')))).toEqual([expect.stringMatching(/leaves a token/)]);
+    // Without secrets there is nothing to protect.
+    expect(workflowRunProblems(wf(RUN.replace(/    env: .*\n/, '').replace(/    if: .*\n/, '')))).toEqual([]);
+  });
+
+  it('let a pull-request job that can write run only the base commit\'s code', () => {
+    const base = GOOD.replace('on: { push: { branches: [main] } }', 'on: pull_request')
+      .replace('permissions: { contents: read }', 'permissions: { contents: read, pull-requests: write }')
+      .replace('v4.2.2\n', 'v4.2.2\n        with: { ref: "${{ github.event.pull_request.base.sha }}" }\n');
+    expect(permissionProblems(wf(base))).toEqual([]);
+    expect(permissionProblems(wf(base.replace('pull_request.base.sha', 'pull_request.head.sha')))).toEqual([expect.stringMatching(/runs the pull request's code with a token that can write/)]);
+  });
+
+  it('find a github apply that names no merged pull request, or runs outside an environment', () => {
+    const github = APPLY.replace('apply plan.json --env production', 'github apply --commit "$GITHUB_SHA" --env production').replace(/      - uses: actions\/download-artifact.*\n/, '');
+    expect(applyGateProblems([wf(github)])).toEqual([]);
+    expect(applyGateProblems([wf(github.replace('--commit "$GITHUB_SHA" ', ''))])).toEqual([expect.stringMatching(/without naming the merged pull request/)]);
+    expect(applyGateProblems([wf(github.replace('    environment: production\n', ''))])).toEqual([expect.stringMatching(/outside a GitHub environment/)]);
+    expect(runsApply(wf(github))).toBe(true);
+  });
+
+  it('find a github subcommand or option that does not exist', async () => {
+    const call = (cmd: string): Workflow => wf(GOOD.replace('run: echo "$TITLE"', `run: npx tidemark ${cmd}`));
+    expect(await cliProblems(call('github drift-pr --env production --adopt'))).toEqual([]);
+    expect(await cliProblems(call('github drift --env production'))).toEqual([expect.stringMatching(/"drift" is not one of comment, plan, apply, report, drift-pr/)]);
+    expect(await cliProblems(call('github report --env production --stepp x=success'))).toEqual([expect.stringMatching(/--stepp is not an option of `tidemark github`/)]);
   });
 
   it("reject what GitHub's parser rejects", () => {

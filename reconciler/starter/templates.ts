@@ -28,7 +28,7 @@ export interface StarterOptions {
 }
 
 /** The workflows a team's repository gets; ci.yml is tidemark's own test run and stays home. */
-export const STARTER_WORKFLOWS = ['plan.yml', 'apply.yml', 'sync.yml', 'drift.yml'] as const;
+export const STARTER_WORKFLOWS = ['plan.yml', 'plan-production.yml', 'apply.yml', 'sync.yml', 'drift.yml'] as const;
 
 /** What a team's .gitignore needs: dependencies, and the local state and sandbox data tidemark keeps. */
 export const IGNORED = ['node_modules/', '.tidemark/'] as const;

@@ -15,7 +15,7 @@ const repo = path.resolve(import.meta.dirname, '../..');
 const { parseWorkflow, NoOperationTraceWriter } = (await tsImport('@actions/workflow-parser', import.meta.url)) as typeof import('@actions/workflow-parser');
 
 const SPECS = ['specs/workspace.yaml', 'specs/fields.yaml', 'specs/segments.yaml', 'specs/sources/example.yaml'];
-const WORKFLOWS = ['plan.yml', 'apply.yml', 'sync.yml', 'drift.yml'];
+const WORKFLOWS = ['plan.yml', 'plan-production.yml', 'apply.yml', 'sync.yml', 'drift.yml'];
 
 const dirs: string[] = [];
 function tempRepo(name = 'team-repo'): string {
@@ -105,7 +105,7 @@ describe('tidemark init', () => {
       const result = parseWorkflow({ name: file, content: written }, new NoOperationTraceWriter());
       expect(result.context.errors.getErrors().map((e) => e.message), file).toEqual([]);
       // The team's repository has tidemark only as an installed package: no path into its repository, no npm script.
-      expect(written.match(/\bnpx tidemark (validate|plan|apply|drift|sync|status)\b/g)?.length ?? 0, file).toBeGreaterThan(0);
+      expect(written.match(/\bnpx tidemark (validate|plan|apply|drift|sync|status|github)\b/g)?.length ?? 0, file).toBeGreaterThan(0);
       expect(written, file).not.toMatch(/\bnode \S*tidemark|\bnpm run\b/);
       expect(written).not.toContain('bin/tidemark.js');
     }
