@@ -43,7 +43,7 @@ const Environment = z.strictObject({
 
 const StateConfig = z.discriminatedUnion('backend', [
   z.strictObject({
-    backend: z.literal('embedded').meta({ description: 'Keep state in files on this machine (one operator, or a CI cache).' }),
+    backend: z.literal('embedded').meta({ description: 'Keep state in files on this machine (one operator, or a persistent self-hosted runner: a live run in CI refuses it, see docs/ci-state.md).' }),
     path: z.string().default('.tidemark').meta({ description: 'Directory of the embedded state store.' }),
   }),
   z.strictObject({
