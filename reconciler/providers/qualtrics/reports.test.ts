@@ -85,6 +85,23 @@ describe('bounced contacts (C7)', () => {
     expect(await collectAll(q.listBouncedContacts(dir, list))).toEqual([]);
   });
 
+  it('lists the opted-out contacts of a list (C8): out of the list, or of the whole directory', async () => {
+    const q = client();
+    const list = await listWith(q, [
+      { extRef: 'stays', email: 'stays@example.com' },
+      { extRef: 'list_only', email: 'list_only@example.com' },
+      { extRef: 'everything', email: 'everything@example.com' },
+    ]);
+    const byRef = new Map(sb.qualtrics.contacts(list).map((c) => [c.extRef, c.contactId]));
+    await q.updateMailingListContact(dir, list, byRef.get('list_only')!, { unsubscribed: true });
+    await q.http.request({ operation: 'test', method: 'PUT', path: `/directories/${dir}/contacts/${byRef.get('everything')}`, body: { unsubscribed: true } });
+    const out = await collectAll(q.listOptedOutContacts(dir, list));
+    expect(out.map((c) => [c.extRef, c.directoryUnsubscribed])).toEqual([
+      ['list_only', false],
+      ['everything', true],
+    ]);
+  });
+
   it('refuses a page size over the documented 100 and a since that is not a date, before calling', async () => {
     const q = client();
     expect(() => q.listBouncedContacts(dir, 'CG_x', { pageSize: 101 })).toThrow(/page size/);
