@@ -43,19 +43,19 @@ afterAll(async () => {
   await sandbox.close();
   if (unreachable !== undefined) return;
   await db.query(`DROP SCHEMA IF EXISTS ${TAG} CASCADE`);
-  for (const s of ['a', 'b', 'c', 'd']) await db.query(`DROP SCHEMA IF EXISTS ${TAG}_${s} CASCADE`);
+  for (const s of ['a', 'b', 'c', 'd', 'e']) await db.query(`DROP SCHEMA IF EXISTS ${TAG}_${s} CASCADE`);
   await db.query(`DROP DATABASE IF EXISTS ${OTHER_DB}`);
   await db.end();
 });
 
-const source = (timezone = 'UTC') => `kind: Source
+const source = (timezone = 'UTC', where = '') => `kind: Source
 name: vip
 system: warehouse
 connector:
   type: postgres
   url_env: WAREHOUSE_URL
   query: |
-    select customer_id, tier, computed_at from ${TAG}.vip order by customer_id
+    select customer_id, tier, computed_at from ${TAG}.vip ${where} order by customer_id
 schedule: "0 * * * *"
 records: person
 identity: { column: customer_id, as: id }
@@ -116,6 +116,18 @@ describe.skipIf(unreachable !== undefined)('where the diff of a Postgres source 
     expect(moved.diff).toEqual({ in: 'warehouse', rows_read: 50, rows_transferred: 50 });
     expect(moved.counts).toMatchObject({ changed: 50, sent: 50 });
     expect((await syncOk(dir, sandbox, 'vip', { env, clock })).diff).toEqual({ in: 'warehouse', rows_read: 50, rows_transferred: 0 });
+  });
+
+  it('binds :last_sync_at in the warehouse as the connector does: the next run reads only the rows computed since', async () => {
+    await db.query(`CREATE SCHEMA ${TAG}_e`);
+    const { dir, env } = await project(`${TAG}_e`);
+    await writeFile(path.join(dir, 'specs', 'sources', 'sources.yaml'), source('UTC', 'where computed_at > :last_sync_at'));
+    const first = await syncOk(dir, sandbox, 'vip', { env, clock: fixedClock('2026-04-02T00:00:00Z') });
+    expect(first.diff).toEqual({ in: 'warehouse', rows_read: 50, rows_transferred: 50 });
+    // Row n was computed at 08:00 + n hours on April 1st: rows 1..16 before the first run started, 17..50 after.
+    const second = await syncOk(dir, sandbox, 'vip', { env, clock: fixedClock('2026-04-04T00:00:00Z') });
+    expect(second.diff).toEqual({ in: 'warehouse', rows_read: 34, rows_transferred: 0 });
+    expect(second.counts).toMatchObject({ read: 34, unchanged: 34 });
   });
 
   it('stays in tidemark, saying why, when the state is embedded, in another database, or the diff in the warehouse is turned off', async () => {
