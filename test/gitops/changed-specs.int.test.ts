@@ -94,6 +94,11 @@ describe('plan on a pull request', () => {
     expect(plan.scope).toMatchObject({ mode: 'full', reason: '--full', planned: 6, total: 6 });
     expect(plan.changes).toHaveLength(6);
     expect((await tidemark(dir, ['plan', '--full'])).output).toContain('Scope: planned all 6 objects: --full');
+    for (const args of [['--full', '--changed-since', 'main'], ['--target', 'customerio.segment.vip_customers', '--full']]) {
+      const r = await tidemark(dir, ['plan', ...args]);
+      expect(r.code).toBe(1);
+      expect(r.output).toMatch(/tidemark plan: (--full and --changed-since cannot be used together|--target chooses the objects itself)/);
+    }
   });
 
   it('plans nothing, and says so, when no spec document changed in a way that matters (a comment)', async () => {

@@ -6,7 +6,7 @@ import { hasErrors } from '../../core/diagnostics.ts';
 import { styleFor } from '../../core/style.ts';
 import { hasChanges } from '../../plan/plan.ts';
 import { renderPlanJson, renderPlanMarkdown, renderPlanText } from '../../plan/render/index.ts';
-import type { Command } from '../command.ts';
+import { UsageError, type Command } from '../command.ts';
 import { withEnvironment, environmentFlags } from '../environment.ts';
 import { formatOption, parseCommandLine, renderUsage, type CommandLine } from '../options.ts';
 
@@ -42,6 +42,8 @@ export const planCommand: Command = {
   }),
   async run(args, ctx) {
     const { values } = parseCommandLine(line, args);
+    if (values.full && values['changed-since'] !== undefined) throw new UsageError('--full and --changed-since cannot be used together');
+    if (values.target?.length && (values.full || values['changed-since'] !== undefined)) throw new UsageError('--target chooses the objects itself: leave out --full and --changed-since');
     return withEnvironment(ctx, values, async (ws) => {
       const targets = values.target ?? [];
       // Explicit targets are their own scope; otherwise a pull request plans what it changed.
