@@ -48,14 +48,14 @@ afterAll(async () => {
   await db.end();
 });
 
-const source = (timezone = 'UTC', where = '') => `kind: Source
+const source = (timezone = 'UTC', where = '', table = 'vip') => `kind: Source
 name: vip
 system: warehouse
 connector:
   type: postgres
   url_env: WAREHOUSE_URL
   query: |
-    select customer_id, tier, computed_at from ${TAG}.vip ${where} order by customer_id
+    select customer_id, tier, computed_at from ${TAG}.${table} ${where} order by customer_id
 schedule: "0 * * * *"
 records: person
 identity: { column: customer_id, as: id }
@@ -121,7 +121,11 @@ describe.skipIf(unreachable !== undefined)('where the diff of a Postgres source 
   it('binds :last_sync_at in the warehouse as the connector does: the next run reads only the rows computed since', async () => {
     await db.query(`CREATE SCHEMA ${TAG}_e`);
     const { dir, env } = await project(`${TAG}_e`);
-    await writeFile(path.join(dir, 'specs', 'sources', 'sources.yaml'), source('UTC', 'where computed_at > :last_sync_at'));
+    // A table of its own: the first test moves a row of the shared one.
+    await db.query(
+      `CREATE TABLE ${TAG}.vip_since AS SELECT g AS customer_id, 'gold' AS tier, timestamp '2026-04-01 08:00' + g * interval '1 hour' AS computed_at FROM generate_series(1, 50) g`,
+    );
+    await writeFile(path.join(dir, 'specs', 'sources', 'sources.yaml'), source('UTC', 'where computed_at > :last_sync_at', 'vip_since'));
     const first = await syncOk(dir, sandbox, 'vip', { env, clock: fixedClock('2026-04-02T00:00:00Z') });
     expect(first.diff).toEqual({ in: 'warehouse', rows_read: 50, rows_transferred: 50 });
     // Row n was computed at 08:00 + n hours on April 1st: rows 1..16 before the first run started, 17..50 after.
