@@ -8,6 +8,7 @@ import { ProviderError } from '../providers/errors.ts';
 import { UsageError, type Command, type CommandContext } from './command.ts';
 import { commands } from './commands/index.ts';
 import { oneLine } from './options.ts';
+import { stopAllProgress } from './progress.ts';
 
 function globalHelp(): string {
   const width = Math.max(...commands.map((c) => c.name.length));
@@ -35,7 +36,12 @@ export async function main(argv: string[], ctx?: Partial<CommandContext>): Promi
   const output = watchOutput(context.stdout);
   // Where stderr goes is gone too (`2>&1 | head`): nothing can be said, and it must not crash.
   const errors = watchOutput(context.stderr);
-  const code = await dispatch(argv, context);
+  let code: number;
+  try {
+    code = await dispatch(argv, context);
+  } finally {
+    stopAllProgress();
+  }
   await settle(context.stdout);
   output.stop();
   errors.stop();

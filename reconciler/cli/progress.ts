@@ -28,6 +28,14 @@ export const systemProgressClock: ProgressClock = {
 
 export const PROGRESS_INTERVAL_MS = 10_000;
 
+/** The timers of writers not closed yet: a command that threw mid-phase must not leave one ticking. */
+const ticking = new Set<() => void>();
+
+/** Stops every progress timer still running (main does this when a command returns or throws). */
+export function stopAllProgress(): void {
+  for (const stop of [...ticking]) stop();
+}
+
 export interface Progress {
   /** A phase starts (a source, a step): one line now; the clock of "12.3 s" restarts. */
   phase(name: string, detail?: string): void;
@@ -76,7 +84,15 @@ export function plainProgress(write: (line: string) => void, opts: ProgressOptio
       current = { name, started: clock.now(), detail };
       say(`${name}: ${detail ?? 'started'}`);
       // Checked every second, so a quiet phase is heard from 10 s after its last line, not up to 20.
-      stop ??= clock.every(Math.min(1000, interval), tick);
+      if (!stop) {
+        const cancel = clock.every(Math.min(1000, interval), tick);
+        stop = () => {
+          cancel();
+          ticking.delete(stop!);
+          stop = undefined;
+        };
+        ticking.add(stop);
+      }
     },
     update(detail) {
       if (!current) return;
@@ -91,7 +107,6 @@ export function plainProgress(write: (line: string) => void, opts: ProgressOptio
     },
     close() {
       stop?.();
-      stop = undefined;
       current = undefined;
     },
   };

@@ -1,6 +1,6 @@
 /** The plain progress lines long commands write off a terminal: per phase, then every interval, never more. */
 import { describe, expect, it } from 'vitest';
-import { plainProgress, progressFor, type ProgressClock } from '../../reconciler/cli/progress.ts';
+import { plainProgress, progressFor, stopAllProgress, type ProgressClock } from '../../reconciler/cli/progress.ts';
 import { sourceProgress } from '../../reconciler/cli/commands/sync.ts';
 
 /** A clock the test moves; `every` ticks as time passes over each multiple of its interval. */
@@ -66,6 +66,19 @@ describe('plain progress lines', () => {
     expect(lines.slice(4)).toEqual(['tidemark sync: returns: reading\n', 'tidemark sync: returns: reading, 10.0 s\n']);
     p.close();
     expect(live()).toBe(0);
+  });
+
+  it('a writer left mid-phase (the command threw) stops ticking when the command is over', () => {
+    const { clock, advance, live } = fakeClock();
+    const lines: string[] = [];
+    const p = plainProgress((l) => lines.push(l), { command: 'audiences', clock, intervalMs: 10_000 });
+    p.phase('evaluate');
+    advance(10_000);
+    expect(lines).toHaveLength(2);
+    stopAllProgress();
+    expect(live()).toBe(0);
+    advance(60_000);
+    expect(lines).toHaveLength(2);
   });
 
   it('writes nothing on a terminal (the command keeps its own display there)', () => {
