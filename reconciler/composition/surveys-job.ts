@@ -11,7 +11,7 @@ import { parseDuration } from '../core/duration.ts';
 import type { QualtricsClient } from '../providers/qualtrics/client.ts';
 import type { SurveySend } from '../state/survey-sends.ts';
 import type { ContactSearchFilter } from '../providers/qualtrics/types.ts';
-import { evaluateEligibility, surveyTargetOrder, type EligibilityRequest, type EligibilityResult, type QualtricsInvite, type TargetEligibility } from '../surveys/eligibility.ts';
+import { effectiveCap, evaluateEligibility, surveyTargetOrder, type EligibilityRequest, type EligibilityResult, type QualtricsInvite, type TargetEligibility } from '../surveys/eligibility.ts';
 import { batchIdFor, emailField, payloadFields } from '../surveys/payload.ts';
 import { advanceSend, type SendOutcome } from '../surveys/send.ts';
 import type { SurveyTargetSpec } from '../spec/schema/index.ts';
@@ -165,6 +165,9 @@ function historyMs(date: string | null | undefined, nowMs: number): number {
  * - kept: `type` Invite with `result` Success (a Skipped, Bounce or Blocked email reached nobody), from a
  *   distribution tidemark did not create (the send journal's and invitations' distribution ids; tidemark's
  *   own are already counted from its records).
+ * First, once per run, whether there is anything to find: the brand's surveys (Y1) and each one's
+ * distributions sent since the longest cap period began (X2, `sendStartDate`), stopping at the first
+ * invite tidemark did not create. None (the usual day): no per-person call at all.
  * Each person and each contact is read at most once per run, whichever targets ask. A plan made while a
  * send is between creating its distribution and journaling it counts that distribution as foreign: that
  * plan over-counts `capped`, never the run (it finishes open sends before evaluating).
@@ -175,6 +178,21 @@ export function qualtricsInvitesLoader(ws: OpenEnvironment, client: QualtricsCli
   const byPerson = new Map<string, Promise<QualtricsInvite[]>>();
   const byContact = new Map<string, Promise<QualtricsInvite[]>>();
   let own: Promise<Set<string>> | undefined;
+  const longestCapMs = Math.max(0, ...surveyTargetOrder(ws.model, ws.conn.environment).map((t) => effectiveCap(ws.model, t.spec, t.name)?.perMs ?? 0));
+  let foreign: Promise<boolean> | undefined;
+  const anyForeignInvite = async (): Promise<boolean> => {
+    own ??= ws.conn.store.surveys.sends.distributionIds();
+    const mine = await own;
+    const sendStartDate = new Date(nowMs - longestCapMs).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    for await (const survey of client!.listSurveys()) {
+      for await (const d of client!.listDistributions(survey.id, { sendStartDate })) {
+        // A type Qualtrics did not give is read as an invite (the safe side); reminders and thank-yous are not.
+        if (typeof d.requestType === 'string' && d.requestType && d.requestType !== 'Invite') continue;
+        if (!mine.has(d.id)) return true;
+      }
+    }
+    return false;
+  };
   const history = (contactId: string): Promise<QualtricsInvite[]> => {
     let p = byContact.get(contactId);
     if (!p) {
@@ -243,6 +261,8 @@ export function qualtricsInvitesLoader(ws: OpenEnvironment, client: QualtricsCli
   return async (people: ReadonlyArray<{ id: string; email: string | null }>): Promise<Map<string, ReadonlyArray<QualtricsInvite>>> => {
     const out = new Map<string, ReadonlyArray<QualtricsInvite>>();
     if (!client || !directoryId) return out;
+    foreign ??= anyForeignInvite();
+    if (!(await foreign)) return out;
     const fresh = people.filter((p) => !byPerson.has(p.id));
     if (fresh.length && !listing) {
       size ??= directorySize();

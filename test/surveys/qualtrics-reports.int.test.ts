@@ -211,7 +211,14 @@ describe('invitations Qualtrics sent outside tidemark', () => {
     const T2 = at(T, 7 * DAY);
     await writeDeliveries(dir, [...first, ...people.map((x) => ({ order_id: `${x.id}-2`, customer_id: x.id, delivered_at: at(T2, -3 * DAY) }))]);
     await syncAt(dir, sandbox, T2);
+    sandbox.resetRequestCounts();
     expect((await plan(dir, T2)).again).toMatchObject({ in_window: 2, already_invited: 0, capped: 0, qualtrics_capped: 0, eligible: 2 });
+    // Nobody but tidemark sent an invite in the cap period: the surveys' distributions say so, and no
+    // person is looked up.
+    const quiet = sandbox.requestCounts();
+    expect(quiet['GET /API/v3/distributions']).toBeGreaterThanOrEqual(1);
+    expect(quiet['POST /API/v3/directories/{id}/contacts/search']).toBeUndefined();
+    expect(quiet['GET /API/v3/directories/{id}/contacts/{id}/history']).toBeUndefined();
 
     // The CX team sends p this target's survey from the UI, and q another survey: under this_target only
     // the same survey counts, so p reaches 2 (tidemark's 1 + the UI's 1) and q stays at 1.
