@@ -41,11 +41,42 @@ afterAll(async () => {
   for (const d of dirs) await removeProject(d);
   for (const s of sandboxes) await s.close();
   if (unreachable !== undefined) return;
-  for (const schema of [SRC, `${TAG}_client`, `${TAG}_warehouse`, `${TAG}_other`]) await db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  for (const schema of [SRC, ...['person', 'event'].flatMap((k) => [`${TAG}_client_${k}`, `${TAG}_warehouse_${k}`])]) await db.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
   await db.end();
 });
 
-const sourceYaml = (table: string) => `kind: Source
+type Kind = 'person' | 'event';
+
+const sourceYaml = (table: string, kind: Kind) => (kind === 'event' ? eventYaml(table) : personYaml(table));
+
+/** The same table read as events: one return per customer (so a key read twice is the same event). */
+const eventYaml = (table: string) => `kind: Source
+name: people
+system: returns
+connector:
+  type: postgres
+  url_env: WAREHOUSE_URL
+  query: |
+    select customer_id, orders, blurb, updated_at
+    from ${SRC}.${table}
+    order by seq
+schedule: "0 * * * *"
+records: event
+identity: { column: customer_id, as: id }
+event:
+  name: return_created
+  timestamp_column: updated_at
+  id_columns: [customer_id]
+timezone: America/New_York
+fields:
+  return_reason: blurb
+  return_value: orders
+freshness: { max_age: 2h }
+latency_needed: hourly
+max_rejected: 90%
+`;
+
+const personYaml = (table: string) => `kind: Source
 name: people
 system: crm
 connector:
@@ -167,12 +198,12 @@ interface Side {
   env: NodeJS.ProcessEnv;
 }
 
-async function side(name: Side['name'], table: string, schema: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<Side> {
+async function side(name: Side['name'], table: string, kind: Kind, schema: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<Side> {
   await db.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
   const url = new URL(TEST_DATABASE_URL);
   url.searchParams.set('options', `-c search_path=${schema}`);
   // One source writes fields of two owners (crm and warehouse): every kind of null policy in one query.
-  const dir = await makeProject({ state: 'postgres', sources: [sourceYaml(table)], policy: { OWN002: 'off' } });
+  const dir = await makeProject({ state: 'postgres', sources: [sourceYaml(table, kind)], policy: { OWN002: 'off' } });
   dirs.push(dir);
   const sandbox = await createSandbox({ port: 0, retryAfterSeconds: 0, seed: 41 });
   sandboxes.push(sandbox);
@@ -204,14 +235,14 @@ async function snapshotOf(s: Side): Promise<unknown[]> {
 }
 
 describe.skipIf(unreachable !== undefined)('the diff in the warehouse', () => {
-  it('gives every outcome of the engine own diff, round after round of random changes, while only changed rows cross the wire', async () => {
-    const table = 'people';
+  it.each<Kind>(['person', 'event'])('gives every outcome of the engine own diff for a %s source, round after round of random changes, while only changed rows cross the wire', async (kind) => {
+    const table = `people_${kind}`;
     await db.query(
       `CREATE TABLE ${SRC}.${table} (seq int PRIMARY KEY, customer_id text, orders text, store text, blurb text, tier text, tier_at timestamp, updated_at timestamptz)`,
     );
-    const client = await side('client', table, `${TAG}_client`, { TIDEMARK_WAREHOUSE_DIFF: 'off' });
-    const warehouse = await side('warehouse', table, `${TAG}_warehouse`);
-    const r = rng(Number(process.env.TIDEMARK_ORACLE_SEED ?? 15_005));
+    const client = await side('client', table, kind, `${TAG}_client_${kind}`, { TIDEMARK_WAREHOUSE_DIFF: 'off' });
+    const warehouse = await side('warehouse', table, kind, `${TAG}_warehouse_${kind}`);
+    const r = rng(Number(process.env.TIDEMARK_ORACLE_SEED ?? 15_005) + (kind === 'event' ? 1 : 0));
     const nextId = { n: 1 };
     let rows = Array.from({ length: 400 }, () => freshRow(nextId.n++, r, 1));
     const rounds = 7;
@@ -244,11 +275,13 @@ describe.skipIf(unreachable !== undefined)('the diff in the warehouse', () => {
         // The plan found the fingerprints the runs recorded: it ran in the warehouse too.
         expect(w.plan.diff?.in, where).toBe('warehouse');
       }
-      if (failing) expect(c.run.status, where).toBe('partial');
+      if (failing && kind === 'person') expect(c.run.status, where).toBe('partial');
     }
     // The first run reads everything; from the second on, only what changed (and rows with notes, rejects, pending keys) crosses.
     expect(transferred[0]!.transferred).toBe(transferred[0]!.read);
-    for (const t of transferred.slice(2)) expect(t.transferred).toBeLessThan(t.read * 0.5);
+    // A changed event is never sent (events are immutable), so its entry keeps the old hash and the row
+    // crosses on every run, as the engine counts it changed on every run: changes pile up over the rounds.
+    for (const t of transferred.slice(2)) expect(t.transferred).toBeLessThan(t.read * (kind === 'event' ? 0.75 : 0.5));
     expect(transferred.slice(2).some((t) => t.transferred > 0)).toBe(true);
   }, 240_000);
 });
