@@ -42,6 +42,8 @@ function staging(host: '0.0.0.0' | '127.0.0.1', over: NodeJS.ProcessEnv = {}): N
     CIO_STAGING_TRACK_API_KEY: sandbox.env.CUSTOMERIO_TRACK_API_KEY,
     CIO_STAGING_APP_API_KEY: sandbox.env.CUSTOMERIO_APP_API_KEY,
     QUALTRICS_STAGING_API_TOKEN: sandbox.env.QUALTRICS_API_TOKEN,
+    // Live runs sign the response webhook with the environment's key (the sandbox's is generated).
+    QUALTRICS_STAGING_WEBHOOK_SECRET: 'a-test-webhook-key-0123456789',
     CUSTOMERIO_TRACK_URL: via(sandbox.urls.customerioTrack),
     CUSTOMERIO_APP_URL: via(sandbox.urls.customerioApp),
     QUALTRICS_BASE_URL: via(sandbox.urls.qualtrics),
