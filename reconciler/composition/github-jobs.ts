@@ -20,6 +20,7 @@ import type { DriftItem } from '../plan/drift.ts';
 import { readSavedPlan, type Plan } from '../plan/plan.ts';
 import { codeSpan, mdText } from '../plan/render/markdown.ts';
 import type { ReviewedPlan } from '../state/reviewed-plans.ts';
+import { responseMappingStatus } from './responses-job.ts';
 import { checkSurveyPayloads } from './survey-mapping.ts';
 import { checkFreshness } from './sync-job.ts';
 import { applyChanges, detectDrift, makePlan, type OpenEnvironment } from './use-cases.ts';
@@ -162,7 +163,8 @@ export async function reportProblems(
   o: { steps: ReadonlyMap<string, StepOutcome>; rejectRateThreshold: number; runUrl?: string },
 ): Promise<{ problems: number; issues: IssueSyncResult }> {
   const { checkedAt, statuses } = await checkFreshness(ws, o.rejectRateThreshold);
-  const report = problemReport({ environment: ws.conn.environment, checkedAt: checkedAt.toISOString(), statuses, steps: o.steps, ...(o.runUrl ? { runUrl: o.runUrl } : {}) });
+  const mapping = await responseMappingStatus(ws);
+  const report = problemReport({ environment: ws.conn.environment, checkedAt: checkedAt.toISOString(), statuses, steps: o.steps, mapping, ...(o.runUrl ? { runUrl: o.runUrl } : {}) });
   const issues = await syncProblemIssues(gh, ws.conn.environment, report, checkedAt.toISOString());
   return { problems: report.problems.length, issues };
 }

@@ -16,7 +16,13 @@ export interface IssueSyncResult {
   unchanged: number[];
 }
 
-const LABEL_COLOURS: Record<string, string> = { [BASE_LABEL]: '0e8a16', [`${BASE_LABEL}:stale`]: 'fbca04', [`${BASE_LABEL}:failed`]: 'd93f0b', [`${BASE_LABEL}:rejects`]: 'c5def5' };
+const LABEL_COLOURS: Record<string, string> = {
+  [BASE_LABEL]: '0e8a16',
+  [`${BASE_LABEL}:stale`]: 'fbca04',
+  [`${BASE_LABEL}:failed`]: 'd93f0b',
+  [`${BASE_LABEL}:rejects`]: 'c5def5',
+  [`${BASE_LABEL}:responses`]: 'bfdadc',
+};
 
 async function ensureLabel(gh: GitHubRepo, name: string): Promise<void> {
   try {
@@ -90,7 +96,11 @@ export async function syncProblemIssues(gh: GitHubRepo, environment: string, rep
     const i = slot.open;
     if (!i || current.has(key)) continue;
     const source = /^(stale|failed|rejects):(.+)$/.exec(key)?.[2];
-    const why = report.recovered.get(key) ?? (source !== undefined && !report.sources.has(source) ? `source ${source} is no longer declared` : undefined);
+    const prefix = [...report.recoveredPrefixes.keys()].find((p) => key.startsWith(p));
+    const why =
+      report.recovered.get(key) ??
+      (source !== undefined && !report.sources.has(source) ? `source ${source} is no longer declared` : undefined) ??
+      (prefix !== undefined ? report.recoveredPrefixes.get(prefix) : undefined);
     if (why === undefined) continue; // not checked this run (e.g. a step that was skipped): left as it is
     await call(gh, `comment on issue #${i.number}`, () => gh.client.rest.issues.createComment({ owner: gh.owner, repo: gh.repo, issue_number: i.number, body: `Recovered: ${why} (checked ${at}). Closing.` }));
     await call(gh, `close issue #${i.number}`, () => gh.client.rest.issues.update({ owner: gh.owner, repo: gh.repo, issue_number: i.number, state: 'closed', state_reason: 'completed' }));

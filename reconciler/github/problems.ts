@@ -26,15 +26,31 @@ export interface Problem {
   body: string;
 }
 
+/** A response-mapping alert of `tidemark status` (question ids, recodes and reason codes; never typed text). */
+export interface MappingFacts {
+  kind: string;
+  target: string;
+  message: string;
+}
+
 export interface ProblemReport {
   problems: Problem[];
   /** Keys checked this run and found well: their open issues are closed. */
   recovered: Map<string, string>;
+  /** Key prefixes checked as a whole this run: an open issue under one that is not a problem now recovered. */
+  recoveredPrefixes: Map<string, string>;
   /** Sources this run knows: an open issue about any other source is closed as no longer declared. */
   sources: Set<string>;
 }
 
 export const BASE_LABEL = 'tidemark';
+
+const MAPPING_WORDS: Record<string, string> = {
+  question_missing: 'its survey question is gone',
+  choice_missing: 'a coded choice is gone',
+  unmapped_answers: 'answers no reason code names',
+  code_feeds_nothing: 'reason codes feed nothing',
+};
 
 const KINDS: Record<string, { group: 'stale' | 'failed' | 'rejects' }> = {
   stale: { group: 'stale' },
@@ -70,7 +86,15 @@ function age(seconds: number | null): string {
 
 const safe = (s: string) => s.replace(/[^\w.:-]/g, '_');
 
-export function problemReport(o: { environment: string; checkedAt: string; statuses: readonly SourceFacts[]; steps: ReadonlyMap<string, StepOutcome>; runUrl?: string }): ProblemReport {
+export function problemReport(o: {
+  environment: string;
+  checkedAt: string;
+  statuses: readonly SourceFacts[];
+  steps: ReadonlyMap<string, StepOutcome>;
+  /** The response mapping's alerts; absent when it was not checked (its issues are then left as they are). */
+  mapping?: readonly MappingFacts[];
+  runUrl?: string;
+}): ProblemReport {
   const env = safe(o.environment);
   const problems: Problem[] = [];
   const recovered = new Map<string, string>();
@@ -120,7 +144,22 @@ export function problemReport(o: { environment: string; checkedAt: string; statu
       body: `${problemMarker(o.environment, key)}\nThe step \`${name}\` of the scheduled run failed in \`${env}\`: what it planned was not all done (the next run retries it).\n${footer(key)}`,
     });
   }
-  return { problems, recovered, sources: new Set(o.statuses.map((s) => s.source)) };
+  const recoveredPrefixes = new Map<string, string>();
+  if (o.mapping) {
+    recoveredPrefixes.set('responses:', 'the response mapping reads and feeds again');
+    for (const m of o.mapping) {
+      const key = `responses:${m.target}:${m.kind}`;
+      if (seen(key)) continue;
+      const target = safe(m.target);
+      problems.push({
+        key,
+        labels: [BASE_LABEL, `${BASE_LABEL}:responses`],
+        title: `tidemark: survey target ${target}: ${MAPPING_WORDS[m.kind] ?? safe(m.kind)} in ${env}`,
+        body: `${problemMarker(o.environment, key)}\nThe responses of survey target \`${target}\` in \`${env}\`: ${m.message.replace(/[<>@]/g, ' ')}.\n${footer(key)}`,
+      });
+    }
+  }
+  return { problems, recovered, recoveredPrefixes, sources: new Set(o.statuses.map((s) => s.source)) };
 }
 
 /** Parses `--step NAME=OUTCOME` (GitHub's `steps.<id>.outcome` values). */

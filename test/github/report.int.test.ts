@@ -31,9 +31,15 @@ describe('github report', () => {
   it('opens one labelled issue per problem, deduplicates them, closes them on recovery and reopens them when they come back', async () => {
     const fake = gh();
     const dir = await project();
-    const status = JSON.parse((await tidemark(dir, ['status', '--env', 'staging', '--format', 'json', '--now', T0])).stdout) as { sources: Array<{ source: string }> };
+    const status = JSON.parse((await tidemark(dir, ['status', '--env', 'staging', '--format', 'json', '--now', T0])).stdout) as {
+      sources: Array<{ source: string }>;
+      responses: Array<{ kind: string; target: string }>;
+    };
     const sources = status.sources.map((s) => s.source);
     expect(sources.length).toBeGreaterThanOrEqual(5);
+    // The example's reason codes that no segment uses yet: status alerts on them, and so do issues.
+    const mapping = status.responses.map((r) => `tidemark: survey target ${r.target}: reason codes feed nothing in staging`);
+    expect(status.responses.map((r) => r.kind)).toEqual(['code_feeds_nothing', 'code_feeds_nothing', 'code_feeds_nothing']);
 
     const production = fake.addIssue({ title: 'production is stale', body: '<!-- tidemark-problem environment=production key=stale%3Aloyalty_tiers -->\nproduction', labels: ['tidemark'] });
     const human = fake.addIssue({ title: 'a question about tidemark', body: 'is the loyalty source stale?', labels: ['tidemark'] });
@@ -42,15 +48,15 @@ describe('github report', () => {
     const issues = () => fake.issues.filter((i) => !i.pull && i.number !== production && i.number !== human);
     const open = () => issues().filter((i) => i.state === 'open');
     expect(open().map((i) => i.title).sort()).toEqual(
-      [...sources.map((s) => `tidemark: source ${s} is stale in staging`), 'tidemark: surveys failed in staging'].sort(),
+      [...sources.map((s) => `tidemark: source ${s} is stale in staging`), 'tidemark: surveys failed in staging', ...mapping].sort(),
     );
     for (const i of issues()) {
-      expect(i.body.split('\n')[0]).toMatch(/^<!-- tidemark-problem environment=staging key=(stale%3A\w+|step%3Asurveys) -->$/);
-      expect(i.labels).toEqual(i.title.includes('surveys') ? ['tidemark', 'tidemark:failed'] : ['tidemark', 'tidemark:stale']);
+      expect(i.body.split('\n')[0]).toMatch(/^<!-- tidemark-problem environment=staging key=(stale%3A\w+|step%3Asurveys|responses%3A\w+%3Acode_feeds_nothing) -->$/);
+      expect(i.labels).toEqual(i.title.includes('surveys failed') ? ['tidemark', 'tidemark:failed'] : i.title.includes('survey target') ? ['tidemark', 'tidemark:responses'] : ['tidemark', 'tidemark:stale']);
     }
     expect(fake.labels.get('tidemark:stale')).toEqual(expect.objectContaining({ color: 'fbca04', description: 'Opened and closed by tidemark' }));
-    expect([...fake.labels.keys()].sort()).toEqual(['tidemark', 'tidemark:failed', 'tidemark:stale']);
-    expect(first.stdout).toMatch(new RegExp(`^${sources.length + 1} problem\\(s\\) in staging on the embedded sandbox .*: opened #`));
+    expect([...fake.labels.keys()].sort()).toEqual(['tidemark', 'tidemark:failed', 'tidemark:responses', 'tidemark:stale']);
+    expect(first.stdout).toMatch(new RegExp(`^${sources.length + 4} problem\\(s\\) in staging on the embedded sandbox .*: opened #`));
 
     // The same problems again: nothing is opened or written.
     const writes = fake.writes().length;
@@ -58,14 +64,14 @@ describe('github report', () => {
     expect(second.code).toBe(3);
     expect(second.stdout).toMatch(/still open #/);
     expect(fake.writes().length).toBe(writes);
-    expect(issues()).toHaveLength(sources.length + 1);
+    expect(issues()).toHaveLength(sources.length + 4);
 
     // Every source but the first synced; the first one's run failed with an error quoting a person.
     const [failing, ...synced] = sources;
     await recordRuns(dir, [...synced.map((source) => ({ source, status: 'succeeded' as const })), { source: failing!, status: 'failed', error: 'Customer.io refused jane.doe@example.com (id cus_8812)' }]);
     const third = await tidemark(dir, ['github', 'report', '--env', 'staging', '--now', LATER, '--step', 'surveys=success'], fake.env());
     expect(third.code, third.stderr).toBe(3);
-    expect(open().map((i) => i.title).sort()).toEqual([`tidemark: source ${failing} is failing in staging`, `tidemark: source ${failing} is stale in staging`]);
+    expect(open().map((i) => i.title).sort()).toEqual([...mapping, `tidemark: source ${failing} is failing in staging`, `tidemark: source ${failing} is stale in staging`].sort());
     const closed = issues().filter((i) => i.state === 'closed');
     expect(closed).toHaveLength(synced.length + 1);
     for (const i of closed) {
