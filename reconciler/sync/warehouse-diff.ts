@@ -371,6 +371,8 @@ export class WarehouseDiffSession {
   private readonly skipped = new Map<string, Skipped>();
   private readonly queue = new PositionQueue();
   private effects: Array<{ effects: string; n: number }> = [];
+  /** No fingerprint to match (a first run, or a new context): the query is read straight, not materialised. */
+  private direct = false;
 
   constructor(
     private readonly conn: pg.Client,
@@ -390,6 +392,12 @@ export class WarehouseDiffSession {
       await conn.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
       this.inTransaction = true;
       await session(conn, setup.input.source.timezone);
+      this.direct = !(await conn.query<{ any: boolean }>(`SELECT EXISTS (SELECT 1 FROM ${table} WHERE row_key <> '') AS any`)).rows[0]?.any;
+      if (this.direct) {
+        await conn.query('SET TRANSACTION READ ONLY');
+        await this.lookup(pendingKeys);
+        return;
+      }
       const defs = columns.map((c) => `${quoteIdent(c.name)} ${c.type}`);
       await conn.query(
         `CREATE TEMPORARY TABLE ${TEMP} (${COL_RN} bigint NOT NULL, ${COL_FP} text, ${COL_KEY} text${defs.length ? `, ${defs.join(', ')}` : ''}) ON COMMIT DROP`,
@@ -432,7 +440,14 @@ export class WarehouseDiffSession {
     if (fresh.length === 0) return;
     for (const k of fresh) this.looked.add(k);
     const { schema, sid, table } = this.setup;
-    const rows = await this.conn.query<{ key: string; hash: string | null; ordering: number | null; rns: number[] | null; fp_hash: string | null; fp_ordering: number | null }>(
+    type Found = { key: string; hash: string | null; ordering: number | null; rns: number[] | null; fp_hash: string | null; fp_ordering: number | null };
+    const rows = this.direct
+      ? await this.conn.query<Found>(
+          `SELECT k.key, e.hash, e.ordering::float8 AS ordering, NULL AS rns, NULL AS fp_hash, NULL AS fp_ordering
+           FROM unnest($1::text[]) AS k(key) JOIN ${schema}.snapshot_entries e ON e.sid = ${sid} AND e.row_key = k.key`,
+          [fresh],
+        )
+      : await this.conn.query<Found>(
       `SELECT k.key, e.hash, e.ordering::float8 AS ordering, s.rns, p.hash AS fp_hash, p.ordering::float8 AS fp_ordering
        FROM unnest($1::text[]) AS k(key)
        LEFT JOIN ${schema}.snapshot_entries e ON e.sid = ${sid} AND e.row_key = k.key
@@ -476,9 +491,16 @@ export class WarehouseDiffSession {
         else sample?.withdraw(offer.slot);
       }
     };
+    const { text, usesParameter } = this.setup;
     try {
       await conn.query(
-        `DECLARE ${CURSOR} NO SCROLL CURSOR FOR SELECT * FROM ${TEMP} WHERE ${COL_KEY} IS NULL ORDER BY ${COL_RN}`,
+        this.direct
+          ? {
+              text: `DECLARE ${CURSOR} NO SCROLL CURSOR FOR
+                SELECT row_number() OVER () AS ${COL_RN}, md5(q::text) AS ${COL_FP}, NULL::text AS ${COL_KEY}, q.* FROM (\n${text}\n) q`,
+              values: usesParameter ? [since(this.setup.input.lastSyncAt)] : [],
+            }
+          : { text: `DECLARE ${CURSOR} NO SCROLL CURSOR FOR SELECT * FROM ${TEMP} WHERE ${COL_KEY} IS NULL ORDER BY ${COL_RN}` },
       );
     } catch (e) {
       throw new ConnectorError('postgres', 'query', `The source query failed: ${describeDatabaseError(e)}`, { cause: e });
@@ -541,7 +563,7 @@ export class WarehouseDiffSession {
           if (offer.verdict === 'new' || offer.verdict === 'changed') sample.add(offer.slot, p.key, offer.verdict, p.payload);
         }
       }
-      if (remember.length > 0) await this.fingerprints.record(source.name, remember);
+      if (remember.length > 0) await this.remember(source.name, remember, notes);
       opts.onProgress?.({ phase: 'reading', done: counts.read });
       if (sender?.stopped) {
         sender.stoppedEarly = true;
@@ -552,6 +574,9 @@ export class WarehouseDiffSession {
     }
     // Skipped rows after the last row that crossed the wire.
     offerSkipped(Number.POSITIVE_INFINITY);
+    await this.recording;
+    // Nothing more is read: end the snapshot now rather than hold it open while the run sends and merges.
+    await this.endTransaction();
     return true;
   }
 
@@ -559,12 +584,31 @@ export class WarehouseDiffSession {
     return { in: 'warehouse', rows_read: this.diff.skippedRows + this.transferred, rows_transferred: this.transferred };
   }
 
+  private recording: Promise<void> = Promise.resolve();
+  private recordFailed = false;
+
+  /**
+   * Records a chunk's fingerprints while the next chunk is read (one write in flight). A cache write that
+   * fails costs only later runs a read of those rows: the run goes on, says so, and records no more.
+   */
+  private async remember(source: string, rows: FingerprintRow[], notes: Set<string>): Promise<void> {
+    await this.recording;
+    if (this.recordFailed) return;
+    this.recording = this.fingerprints.record(source, rows).catch((e: unknown) => {
+      this.recordFailed = true;
+      notes.add(`row fingerprints could not be recorded (${describeDatabaseError(e)}); the next run reads those rows again`);
+    });
+  }
+
+  private async endTransaction(): Promise<void> {
+    if (!this.inTransaction) return;
+    this.inTransaction = false;
+    // Read only but for the temporary table, which the end of the transaction drops.
+    await this.conn.query('ROLLBACK').catch(() => {});
+  }
+
   async close(): Promise<void> {
-    if (this.inTransaction) {
-      this.inTransaction = false;
-      // Read only but for the temporary table, which the end of the transaction drops.
-      await this.conn.query('ROLLBACK').catch(() => {});
-    }
+    await this.endTransaction();
     await this.conn.end().catch(() => {});
   }
 }
