@@ -177,19 +177,9 @@ export async function connect(model: SpecModel, opts: ConnectOptions): Promise<C
       sandbox.qualtrics.seedReferencedSurveys(sandboxSurveys(model));
     }
   }
-  // Subscriptions are created with the key the receiver verifies against; the sandbox keeps a generated one.
-  const webhookSecret = resolveWebhookSecret({
-    environment,
-    envCfg,
-    env: opts.env,
-    mode: target.mode === 'sandbox' || target.loopback ? 'sandbox' : 'live',
-    stateDir,
-    location: workspaceKeyAt(model, environment)(['qualtrics', 'responses_webhook_secret_env']),
-  });
-  const kinds = configKinds(envCfg, { customerio, ...(qualtrics ? { qualtrics } : {}), ...(webhookSecret ? { webhookSecret } : {}) });
-
   const ownsSandbox = sandbox && !opts.attachSandbox;
   let store: StateStore;
+  let kinds: ReturnType<typeof configKinds>;
   try {
     store = await openStateStore({ dir: stateDir, env: stateEnv, ...(databaseUrl ? { databaseUrl } : {}), ...(opts.clock ? { clock: opts.clock } : {}) });
   } catch (err) {
@@ -202,6 +192,17 @@ export async function connect(model: SpecModel, opts: ConnectOptions): Promise<C
     if (ownsSandbox) await sandbox!.close();
   };
   try {
+    // Subscriptions are created with the key the receiver verifies against; the sandbox keeps a generated
+    // one in the state folder, read once the store has proven the folder usable.
+    const webhookSecret = resolveWebhookSecret({
+      environment,
+      envCfg,
+      env: opts.env,
+      mode: target.mode === 'sandbox' || target.loopback ? 'sandbox' : 'live',
+      stateDir,
+      location: workspaceKeyAt(model, environment)(['qualtrics', 'responses_webhook_secret_env']),
+    });
+    kinds = configKinds(envCfg, { customerio, ...(qualtrics ? { qualtrics } : {}), ...(webhookSecret ? { webhookSecret } : {}) });
     await claimState(store, target, model, environment, opts.clock?.now() ?? new Date());
   } catch (err) {
     await closeAll();
