@@ -169,14 +169,18 @@ export async function reportProblems(
   return { problems: report.problems.length, issues };
 }
 
-/** Spec files changed in the working tree (by `drift --adopt`), path from the repository root → content. */
+/**
+ * Spec files changed in the working tree (by `drift --adopt`, which edits tracked files in place), path
+ * from the repository root → content. Untracked files are left out: the sandbox world's exports and other
+ * generated data must never reach a commit.
+ */
 async function changedSpecFiles(ws: OpenEnvironment): Promise<Map<string, string>> {
   const git = simpleGit({ baseDir: ws.cwd });
   if (!(await git.checkIsRepo())) return new Map();
   const root = (await git.revparse(['--show-toplevel'])).trim();
   const status = await git.status(['--', ws.load.dir]);
   const files = new Map<string, string>();
-  for (const f of [...status.modified, ...status.not_added, ...status.created].sort()) {
+  for (const f of [...status.modified].sort()) {
     files.set(f, await readFile(path.join(root, f), 'utf8'));
   }
   return files;

@@ -57,7 +57,9 @@ describe('github drift-pr', () => {
     expect([...fake.filesOf('tidemark/drift-staging').keys()].sort()).toEqual(['README.md', 'tidemark-drift/staging.md']);
     expect(fake.filesOf('tidemark/drift-staging').get('tidemark-drift/staging.md')).toBe(pr!.body);
 
-    // With --adopt: `tidemark drift --adopt` rewrites the spec, and the same pull request carries it.
+    // With --adopt: `tidemark drift --adopt` rewrites the spec, and the same pull request carries it
+    // (and nothing untracked that happens to lie in specs/).
+    await writeFile(path.join(dir, 'specs/notes.md'), 'scratch\n');
     const adopted = await tidemark(dir, ['github', 'drift-pr', '--env', 'staging', '--adopt'], fake.env());
     expect(adopted.code, adopted.stderr).toBe(0);
     expect(adopted.stdout).toMatch(new RegExp(`updated #${pr!.number} on tidemark/drift-staging, carrying specs/segments\\.yaml`));
@@ -65,6 +67,7 @@ describe('github drift-pr', () => {
     const files = fake.filesOf('tidemark/drift-staging');
     expect(files.get('specs/segments.yaml')).toBe(await readFile(path.join(dir, 'specs/segments.yaml'), 'utf8'));
     expect(files.get('specs/segments.yaml')).toContain('VIPs (edited in the UI)');
+    expect([...files.keys()].sort()).toEqual(['README.md', 'specs/segments.yaml', 'tidemark-drift/staging.md']);
     const moved = fake.refs.get('heads/tidemark/drift-staging')!;
     expect(moved).not.toBe(branch);
     expect(fake.commits.get(moved)!.parents).toEqual([mainSha]);
