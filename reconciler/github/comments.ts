@@ -1,10 +1,12 @@
 /**
  * Posting a sticky comment: find this kind's comments for the environment by their marker (every page of
  * the issue's comments), edit each part in place, post the parts that are new, delete the parts an
- * earlier, longer body left over. Comments are matched by the marker their body starts with, never by
- * author: the login a token posts as differs between GITHUB_TOKEN, an app and a person's token.
+ * earlier, longer body left over. Comments are matched by the marker their body starts with, not by a
+ * guessed login (GITHUB_TOKEN, an app and a person's token post as different users). When someone pasted
+ * a marker into their own comment, a bot-authored comment is preferred, and a comment GitHub does not let
+ * this token edit (403) is passed over for the next one, or a new comment.
  */
-import { call, type GitHubRepo } from './client.ts';
+import { call, statusOf, explainGitHubError, type GitHubRepo } from './client.ts';
 import { parseStickyMarker, splitSticky, type StickyKind } from './sticky.ts';
 
 export interface StickyResult {
@@ -21,19 +23,34 @@ interface ListedComment {
   id: number;
   body?: string | null;
   html_url: string;
+  user?: { type?: string } | null;
 }
 
-export async function listMarkedComments(gh: GitHubRepo, issue: number, kind: StickyKind, environment: string): Promise<Map<number, ListedComment>> {
+/** Per part, the comments that carry its marker: bot-authored first, then oldest first. */
+export async function listMarkedComments(gh: GitHubRepo, issue: number, kind: StickyKind, environment: string): Promise<Map<number, ListedComment[]>> {
   const all = await call(gh, `list the comments of #${issue}`, () =>
     gh.client.paginate(gh.client.rest.issues.listComments, { owner: gh.owner, repo: gh.repo, issue_number: issue, per_page: 100 }),
   );
-  const byPart = new Map<number, ListedComment>();
+  const byPart = new Map<number, ListedComment[]>();
   for (const c of all as ListedComment[]) {
     const m = parseStickyMarker(c.body);
-    // The oldest comment of a part is the one kept up to date; a copy pasted later is left alone.
-    if (m && m.kind === kind && m.environment === environment && !byPart.has(m.part)) byPart.set(m.part, c);
+    if (m && m.kind === kind && m.environment === environment) byPart.set(m.part, [...(byPart.get(m.part) ?? []), c]);
   }
+  const bot = (c: ListedComment) => (c.user?.type === 'Bot' ? 0 : 1);
+  for (const list of byPart.values()) list.sort((a, b) => bot(a) - bot(b) || a.id - b.id);
   return byPart;
+}
+
+/** Edits the first of `candidates` this token may edit; undefined when it may edit none. */
+async function editFirst(gh: GitHubRepo, issue: number, candidates: readonly ListedComment[], body: string): Promise<string | undefined> {
+  for (const c of candidates) {
+    try {
+      return (await gh.client.rest.issues.updateComment({ owner: gh.owner, repo: gh.repo, comment_id: c.id, body })).data.html_url;
+    } catch (err) {
+      if (statusOf(err) !== 403 || /rate limit/i.test(String((err as Error).message))) throw explainGitHubError(err, `update comment ${c.id} on #${issue}`, gh);
+    }
+  }
+  return undefined;
 }
 
 export async function upsertSticky(gh: GitHubRepo, issue: number, kind: StickyKind, environment: string, body: string): Promise<StickyResult> {
@@ -41,25 +58,33 @@ export async function upsertSticky(gh: GitHubRepo, issue: number, kind: StickyKi
   const existing = await listMarkedComments(gh, issue, kind, environment);
   const result: StickyResult = { parts: bodies.length, created: 0, updated: 0, unchanged: 0, deleted: 0, url: undefined };
   for (const [i, text] of bodies.entries()) {
-    const part = i + 1;
-    const found = existing.get(part);
-    if (found && found.body === text) {
+    const candidates = existing.get(i + 1) ?? [];
+    const same = candidates[0];
+    if (same && same.body === text) {
       result.unchanged++;
-      result.url ??= found.html_url;
-    } else if (found) {
-      const r = await call(gh, `update comment ${found.id} on #${issue}`, () => gh.client.rest.issues.updateComment({ owner: gh.owner, repo: gh.repo, comment_id: found.id, body: text }));
-      result.updated++;
-      result.url ??= r.data.html_url;
-    } else {
-      const r = await call(gh, `comment on #${issue}`, () => gh.client.rest.issues.createComment({ owner: gh.owner, repo: gh.repo, issue_number: issue, body: text }));
-      result.created++;
-      result.url ??= r.data.html_url;
+      result.url ??= same.html_url;
+      continue;
     }
+    const edited = candidates.length ? await editFirst(gh, issue, candidates, text) : undefined;
+    if (edited) {
+      result.updated++;
+      result.url ??= edited;
+      continue;
+    }
+    const r = await call(gh, `comment on #${issue}`, () => gh.client.rest.issues.createComment({ owner: gh.owner, repo: gh.repo, issue_number: issue, body: text }));
+    result.created++;
+    result.url ??= r.data.html_url;
   }
-  for (const [part, c] of [...existing].sort(([a], [b]) => a - b)) {
+  for (const [part, list] of [...existing].sort(([a], [b]) => a - b)) {
     if (part <= bodies.length) continue;
-    await call(gh, `delete comment ${c.id} on #${issue}`, () => gh.client.rest.issues.deleteComment({ owner: gh.owner, repo: gh.repo, comment_id: c.id }));
-    result.deleted++;
+    // Only the part's own comment (the one that would have been edited): a pasted copy is someone's.
+    const c = list[0]!;
+    try {
+      await gh.client.rest.issues.deleteComment({ owner: gh.owner, repo: gh.repo, comment_id: c.id });
+      result.deleted++;
+    } catch (err) {
+      if (statusOf(err) !== 403) throw explainGitHubError(err, `delete comment ${c.id} on #${issue}`, gh);
+    }
   }
   return result;
 }

@@ -65,6 +65,26 @@ describe('github comment', () => {
     expect(fake.writes().length).toBe(writes);
   });
 
+  it("never takes over a comment someone pasted the marker into: the bot's own is created, then edited", async () => {
+    const fake = gh();
+    const dir = await project();
+    const pr = fake.addPullRequest({ headRef: 'pasted-marker' });
+    const pasted = fake.addComment(pr, `${MARKER}\nI copied the old plan here`, HUMAN);
+    await savedPlan(dir);
+    const first = await tidemark(dir, ['github', 'comment', '--pr', String(pr), '--plan', 'plan.json'], fake.env());
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toContain('(1 created, 0 updated, 0 unchanged)');
+    const bots = fake.commentsOn(pr).filter((c) => c.user.type === 'Bot');
+    expect(bots).toHaveLength(1);
+    await editFile(path.join(dir, 'specs/segments.yaml'), (t) => t.replace(/description: Cancelled subscribers/, 'description: Lapsed subscribers'));
+    await savedPlan(dir);
+    const second = await tidemark(dir, ['github', 'comment', '--pr', String(pr), '--plan', 'plan.json'], fake.env());
+    expect(second.stdout).toContain('(0 created, 1 updated, 0 unchanged)');
+    expect(fake.commentsOn(pr).find((c) => c.id === bots[0]!.id)!.body).toContain('Lapsed subscribers');
+    expect(fake.commentsOn(pr).find((c) => c.id === pasted)!.body).toBe(`${MARKER}\nI copied the old plan here`);
+    expect(fake.writes().filter((c) => c.path.endsWith(`/comments/${pasted}`))).toEqual([expect.objectContaining({ method: 'PATCH', status: 403 })]);
+  });
+
   it('posts a markdown plan as it is, under the marker it carries', async () => {
     const fake = gh();
     const dir = await project();
