@@ -35,14 +35,16 @@ import type { FieldDef, SourceSpec } from '../spec/schema/index.ts';
 import { StateConflictError, type SnapshotAckSession, type StateStore } from '../state/index.ts';
 import { createConnector, mappedColumns, readBatches } from './connectors/index.ts';
 import { createNormalizer } from './normalize.ts';
-import { changedFields, prepareRow, readPayload, type Payload } from './prepare.ts';
+import { changedFields, readPayload, type Payload } from './prepare.ts';
 import { HeapGovernor } from './memory.ts';
 import { rejectThreshold } from './monitor.ts';
 import { PendingBook, RunDiff } from './run-diff.ts';
 import { chooseDiffPath, describeDiff, type DiffChoice, type DiffPathReport } from './warehouse-diff.ts';
 import { Sender, type SendCounts } from './sender.ts';
 import { SnapshotIndexCache } from './snapshot-index-file.ts';
-import type { Connector, NormalizeContext, NormalizedRow } from './types.ts';
+import { diffRows, SerialRows, type DiffRows } from './diff-rows.ts';
+import { parallelOptionsFromEnv, parallelRows, type ParallelOptions } from './parallel/read.ts';
+import type { Connector, ConnectorContext, NormalizeContext } from './types.ts';
 
 export interface SyncCounts extends SendCounts {
   read: number;
@@ -127,6 +129,8 @@ export interface SyncOptions {
   maxInFlight?: number;
   /** Test hook: called after a chunk was acknowledged and before it is committed. */
   afterAcknowledge?: (keys: string[]) => Promise<void> | void;
+  /** How a large CSV source is read in parallel (default: from the environment, see parallel/read.ts). */
+  parallel?: ParallelOptions;
 }
 
 const emptyCounts = (): SyncCounts => ({
@@ -360,14 +364,13 @@ interface ReadAndDiffInput {
   book: PendingBook;
 }
 
-/** Reads the source a chunk at a time, diffs each row, and hands the rows to send to the sender; false when sending stopped the read early. */
+/**
+ * Reads the source a chunk at a time, diffs each row (diff-rows.ts), and hands the rows to send to the
+ * sender; false when sending stopped the read early. A large CSV file is read by workers on every core
+ * (parallel/read.ts), anything else on this thread; the diff is the same either way.
+ */
 async function readAndDiff(input: ReadAndDiffInput): Promise<boolean> {
   const { deps, source, ctx, fields, diff, heap, counts, rejects, notes, lastSyncAt, opts, sender, sample, book } = input;
-  // The source timezone is also the warehouse session's: a naive timestamp column compares with
-  // :last_sync_at (an instant) as the local time it is, not as UTC.
-  const connector = deps.connector ?? createConnector(source.connector, source.timezone ? { timezone: source.timezone } : {});
-  const normalizeRow = createNormalizer(ctx);
-  const events = source.records === 'event';
   let fraction: number | undefined;
   const cctx = {
     lastSyncAt,
@@ -377,50 +380,14 @@ async function readAndDiff(input: ReadAndDiffInput): Promise<boolean> {
     ...(opts.signal ? { signal: opts.signal } : {}),
     ...(opts.onProgress ? { onPosition: (done: number, total: number) => void (fraction = total > 0 ? Math.min(1, done / total) : undefined) } : {}),
   };
-  for await (const rows of readBatches(connector, cctx)) {
+  const parallel = deps.connector
+    ? undefined
+    : await parallelRows({ source, ctx, fields, cctx, mostSent: opts.mode === 'run' && diff.snapshotSize === 0, options: { ...parallelOptionsFromEnv(deps.env), ...opts.parallel } });
+  const chunks = parallel ?? serialRows(deps.connector, source, ctx, fields, cctx);
+  const engine = { store: deps.store, source, diff, counts, rejects, notes, book, sender, sample };
+  for await (const rows of chunks) {
     heap.check();
-    const ok: NormalizedRow[] = [];
-    // Only rows with blanks need what was sent before (a blocked blank keeps the previous value), and
-    // only when something was sent: one lookup for the whole chunk.
-    const lookups: string[] = [];
-    for (const row of rows) {
-      counts.read++;
-      const n = normalizeRow(row);
-      if (!n.ok) {
-        counts.rejected++;
-        bump(counts.rejected_by_code, n.code);
-        rejects.write({ location: n.location, code: n.code, reason: n.reason, ...(n.column ? { column: n.column } : {}), ...(n.field ? { field: n.field } : {}) });
-        continue;
-      }
-      if (n.notes) for (const note of n.notes) notes.add(note);
-      if ((n.blanks.length > 0 || n.absent !== undefined) && !events && diff.inSnapshot(n.key)) lookups.push(n.key);
-      ok.push(n);
-    }
-    const previous = lookups.length > 0 ? await deps.store.getSnapshotPayloads(source.name, lookups) : undefined;
-    for (const n of ok) {
-      const before = previous?.get(n.key);
-      const p = prepareRow(n, source, fields, before === undefined ? undefined : readPayload(before));
-      if (!book.admit(p.key, p.ordering)) {
-        counts.behind_pending++;
-        continue;
-      }
-      for (const f of p.nullBlocked) bump(counts.null_blocked, f);
-      for (const f of p.heldBack) bump(counts.held_back, f);
-      for (const f of p.erased) bump(counts.erased, f);
-      const offer = diff.offer(p.key, p.hash, p.ordering);
-      if (offer.verdict === 'duplicate') continue;
-      // Events are immutable and sent once: a "changed" event row is the same event id again. A row that
-      // superseded a waiting entry goes out even when the snapshot already holds it: its acknowledgement
-      // settles that entry in the same transaction, so a kill can never leave the older entry to go later.
-      const wanted = offer.verdict === 'new' || (offer.verdict === 'changed' && !events) || (offer.verdict === 'unchanged' && book.superseded.has(p.key));
-      if (sender) {
-        if (offer.displaced) sender.withdraw(offer.slot);
-        if (wanted) await sender.add(offer.slot, p, n.location);
-      } else if (sample) {
-        if (offer.displaced) sample.withdraw(offer.slot);
-        if (offer.verdict === 'new' || offer.verdict === 'changed') sample.add(offer.slot, p.key, offer.verdict, p.payload);
-      }
-    }
+    await diffRows(rows, engine);
     opts.onProgress?.({ phase: 'reading', done: counts.read, ...(fraction !== undefined ? { fraction } : {}) });
     if (sender?.stopped) {
       sender.stoppedEarly = true;
@@ -432,6 +399,15 @@ async function readAndDiff(input: ReadAndDiffInput): Promise<boolean> {
   return true;
 }
 
+/** The source read and normalised on this thread, a connector chunk at a time. */
+async function* serialRows(override: Connector | undefined, source: SourceSpec, ctx: NormalizeContext, fields: ReadonlyMap<string, FieldDef>, cctx: ConnectorContext): AsyncGenerator<DiffRows> {
+  // The source timezone is also the warehouse session's: a naive timestamp column compares with
+  // :last_sync_at (an instant) as the local time it is, not as UTC.
+  const connector = override ?? createConnector(source.connector, source.timezone ? { timezone: source.timezone } : {});
+  const normalizeRow = createNormalizer(ctx);
+  for await (const rows of readBatches(connector, cctx)) yield new SerialRows(rows.map(normalizeRow), source, fields);
+}
+
 /**
  * Per-field change counts for a sync plan, comparing with what was last sent: a bounded sample of the
  * new and changed rows, kept in memory while reading, their previous payloads read in one pass after.
@@ -440,8 +416,12 @@ class FieldChangeSample {
   private readonly rows = new Map<number, { key: string; cls: 'new' | 'changed'; payload: Payload }>();
   constructor(private readonly limit = 50_000) {}
 
+  wants(slot: number): boolean {
+    return this.rows.size < this.limit || this.rows.has(slot);
+  }
+
   add(slot: number, key: string, cls: 'new' | 'changed', payload: Payload): void {
-    if (this.rows.size < this.limit || this.rows.has(slot)) this.rows.set(slot, { key, cls, payload });
+    if (this.wants(slot)) this.rows.set(slot, { key, cls, payload });
   }
 
   withdraw(slot: number): void {

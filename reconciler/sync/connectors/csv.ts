@@ -45,6 +45,8 @@ type CsvSpec = Extract<SourceSpec['connector'], { type: 'csv' }>;
 export interface CsvOptions {
   /** Largest record accepted, in characters (default 8 MiB); a larger one ends the read as truncated. */
   maxRecordChars?: number;
+  /** Bytes per read (default 256 KiB); tests make it small to cut files into many reads. */
+  readBytes?: number;
 }
 
 const QUOTE = 0x22;
@@ -52,8 +54,12 @@ const DEFAULT_MAX_RECORD = 8 * 1024 * 1024;
 /** Bytes per read: large enough that the per-read overhead (a promise, a batch) vanishes per row. */
 const READ_CHUNK = 256 * 1024;
 
-/** Receives each record: its fields, the line it starts on, and whether a quoted field in it is malformed. */
-export type CsvRecordSink = (fields: string[], line: number, badQuotes: boolean) => void;
+/**
+ * Receives each record: its fields, the line it starts on, whether a quoted field in it is malformed, and
+ * where its text starts and ends (before its line end) in the text parsed (positions are only meaningful
+ * for `parseSegment`, whose text is the caller's own).
+ */
+export type CsvRecordSink = (fields: string[], line: number, badQuotes: boolean, start: number, end: number) => void;
 
 /**
  * Receives, in segment mode, the text of complete records and blank lines (never a part of a record) and
@@ -199,7 +205,7 @@ export class CsvParser {
         if (eol - pos > max) return this.halt(this.tooLong(s, pos, line), s, segStart, pos, segLine);
         if (this.fieldsWanted > 0) {
           this.fieldsWanted--;
-          this.sink(s.slice(pos, eol).split(delim), line, false);
+          this.sink(s.slice(pos, eol).split(delim), line, false, pos, eol);
           if (this.onSegment) segStart = -1;
         }
         end = eol;
@@ -209,7 +215,7 @@ export class CsvParser {
         if (end - pos > max) return this.halt(this.tooLong(s, pos, line), s, segStart, pos, segLine);
         if (this.fieldsWanted > 0) {
           this.fieldsWanted--;
-          this.sink(this.recFields, line, this.recBad);
+          this.sink(this.recFields, line, this.recBad, pos, end);
           if (this.onSegment) segStart = -1;
         }
         // Line ends inside quoted fields (only there can a record run past its first line end).
@@ -417,7 +423,7 @@ export function createCsvConnector(spec: CsvSpec, options: CsvOptions = {}): Con
   if (!validDelimiter(delimiter)) {
     throw new ConnectorError('csv', 'config', `The CSV delimiter ${JSON.stringify(delimiter)} cannot be used: it must be non-empty and contain no quote or line end.`);
   }
-  const readBatches = (ctx: ConnectorContext) => readCsvBatches(spec.path, delimiter, maxRecord, spec.encoding, ctx);
+  const readBatches = (ctx: ConnectorContext) => readCsvBatches(spec.path, delimiter, maxRecord, spec.encoding, ctx, options.readBytes);
   return {
     type: 'csv',
     readBatches,
@@ -473,14 +479,14 @@ function checkedHeader(parser: CsvParser, fields: string[], line: number, specPa
   return header;
 }
 
-async function* readCsvBatches(specPath: string, delimiter: string, maxRecord: number, encoding: string | undefined, ctx: ConnectorContext): AsyncGenerator<SourceRow[]> {
+async function* readCsvBatches(specPath: string, delimiter: string, maxRecord: number, encoding: string | undefined, ctx: ConnectorContext, readBytes = READ_CHUNK): AsyncGenerator<SourceRow[]> {
   let batch: SourceRow[] = [];
   let rows: CsvRows | undefined;
   const parser: CsvParser = new CsvParser(delimiter, maxRecord, (fields, line, badQuotes) => {
     if (rows === undefined) rows = new CsvRows(checkedHeader(parser, fields, line, specPath, ctx), specPath);
     else batch.push(rows.row(fields, line, badQuotes, parser.invalidSeen));
   }, encoding);
-  for await (const _ of feedCsv(parser, specPath, maxRecord, ctx)) {
+  for await (const _ of feedCsv(parser, specPath, maxRecord, ctx, readBytes)) {
     if (batch.length > 0) {
       const out = batch;
       batch = [];
@@ -496,18 +502,18 @@ async function* readCsvBatches(specPath: string, delimiter: string, maxRecord: n
  * parser stops early, the records before the stop are handed on first; then the read fails, so the run
  * cannot pass for complete (and its watermark does not move).
  */
-async function* feedCsv(parser: CsvParser, specPath: string, maxRecord: number, ctx: ConnectorContext): AsyncGenerator<void> {
+async function* feedCsv(parser: CsvParser, specPath: string, maxRecord: number, ctx: ConnectorContext, readBytes: number): AsyncGenerator<void> {
   ctx.signal?.throwIfAborted();
   const handle = await openSourceFile('csv', specPath, ctx.cwd);
   const size = ctx.onPosition ? (await handle.stat()).size : 0;
   let position = 0;
   // Decoded strings are copies, so one buffer serves every read.
-  const buffer = Buffer.allocUnsafe(READ_CHUNK);
+  const buffer = Buffer.allocUnsafe(readBytes);
   try {
     let stop: CsvStop | undefined;
     for (;;) {
       ctx.signal?.throwIfAborted();
-      const { bytesRead } = await handle.read(buffer, 0, READ_CHUNK, null);
+      const { bytesRead } = await handle.read(buffer, 0, readBytes, null);
       position += bytesRead;
       ctx.onPosition?.(position, size);
       if (bytesRead === 0) {
@@ -574,7 +580,7 @@ export async function* readCsvSegments(spec: CsvSpec, options: CsvOptions, ctx: 
     header = checkedHeader(parser, fields, line, spec.path, ctx);
   }, spec.encoding);
   parser.segments(1, (text, line) => segments.push({ text, line, mayHoldInvalid: parser.invalidSeen }));
-  for await (const _ of feedCsv(parser, spec.path, maxRecord, ctx)) {
+  for await (const _ of feedCsv(parser, spec.path, maxRecord, ctx, options.readBytes ?? READ_CHUNK)) {
     if (header !== undefined && segments.length > 0) {
       const out = segments;
       segments = [];

@@ -1,0 +1,104 @@
+/**
+ * The segment workers of one read: started with the source's context, each given segments to work on,
+ * least busy first. Results come back in any order; read.ts puts them back in source order.
+ *
+ * The workers run TypeScript like the rest of tidemark: each thread registers tsx (resolved from this
+ * module, so it works from `bin/tidemark.js` in any folder and under vitest) before importing worker.ts.
+ */
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { SegmentContext, SegmentRequest, SegmentResult } from './segment.ts';
+
+type Answer = { ok: true; result: SegmentResult } | { ok: false; seq: number; message: string } | { ready: true };
+
+interface Slot {
+  worker: Worker;
+  busy: number;
+}
+
+let bootCode: string | undefined;
+
+/** The worker's entry: registers tsx, then imports worker.ts. */
+function boot(): string {
+  if (bootCode) return bootCode;
+  const tsx = tsxApiUrl();
+  const entry = new URL('./worker.ts', import.meta.url).href;
+  bootCode = `const { register } = await import(${JSON.stringify(tsx)}); register(); await import(${JSON.stringify(entry)});`;
+  return bootCode;
+}
+
+/** tsx's ESM API (its `import` entry; the `require` one cannot load its own ESM half from an eval'd worker). */
+function tsxApiUrl(): string {
+  try {
+    return import.meta.resolve('tsx/esm/api');
+  } catch {
+    // Where import.meta.resolve is missing: the CommonJS entry's path, pointed at its ESM twin.
+    return pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
+  }
+}
+
+export class SegmentPool {
+  private readonly slots: Slot[] = [];
+  private readonly waiting = new Map<number, { resolve: (r: SegmentResult) => void; reject: (e: Error) => void; slot: Slot }>();
+  private failure: Error | undefined;
+  private closed = false;
+
+  constructor(size: number, context: SegmentContext) {
+    for (let i = 0; i < size; i++) {
+      const worker = new Worker(boot(), { eval: true, workerData: context });
+      const slot: Slot = { worker, busy: 0 };
+      worker.on('message', (answer: Answer) => this.answer(slot, answer));
+      worker.on('error', (e) => this.fail(new Error(`a sync worker failed: ${e.message}`, { cause: e })));
+      worker.on('exit', (code) => {
+        if (!this.closed) this.fail(new Error(`a sync worker stopped unexpectedly (exit code ${code})`));
+      });
+      this.slots.push(slot);
+    }
+  }
+
+  get size(): number {
+    return this.slots.length;
+  }
+
+  /** Segments handed out and not answered yet. */
+  get inFlight(): number {
+    return this.waiting.size;
+  }
+
+  run(request: SegmentRequest): Promise<SegmentResult> {
+    if (this.failure) return Promise.reject(this.failure);
+    let slot = this.slots[0]!;
+    for (const s of this.slots) if (s.busy < slot.busy) slot = s;
+    slot.busy++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(request.seq, { resolve, reject, slot });
+      slot.worker.postMessage(request);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    this.fail(new Error('the sync workers were stopped'));
+  }
+
+  private answer(slot: Slot, answer: Answer): void {
+    if ('ready' in answer) return;
+    const seq = answer.ok ? answer.result.seq : answer.seq;
+    const w = this.waiting.get(seq);
+    if (!w) return;
+    this.waiting.delete(seq);
+    slot.busy--;
+    if (answer.ok) w.resolve(answer.result);
+    else w.reject(new Error(`a sync worker failed on a segment: ${answer.message}`));
+  }
+
+  private fail(e: Error): void {
+    this.failure ??= e;
+    for (const [seq, w] of this.waiting) {
+      this.waiting.delete(seq);
+      w.reject(this.failure);
+    }
+  }
+}

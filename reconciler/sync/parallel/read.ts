@@ -1,0 +1,240 @@
+/**
+ * The parallel read of a CSV source (issue 15): this thread reads the file and finds its record
+ * boundaries with the same parser the sequential read uses (csv.ts, segment mode), workers parse,
+ * normalise, prepare and hash the segments (segment.ts), and the results come back here in source order as
+ * `DiffRows`, for the engine's one diff (diff-rows.ts). So every order-dependent rule (latest ordering
+ * wins, a later duplicate wins a tie, rejects numbered by source line and written in order) is applied
+ * exactly as in the sequential read; only the per-row work moves.
+ *
+ * A row's payload is not carried back (cloning it costs this thread about what preparing it did): a row
+ * that is sent or sampled is parsed and prepared again here from its record's text. When most rows are
+ * sent (a first run), the workers are asked for the payloads instead; the share of rows prepared again is
+ * watched to decide.
+ *
+ * Used for CSV files of at least `minBytes` (below that, starting the workers costs more than it saves),
+ * with `workers` threads (default: the machine's available parallelism).
+ */
+import { stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import { InternalError } from '../../core/diagnostics.ts';
+import type { FieldDef, SourceSpec } from '../../spec/schema/index.ts';
+import { checkDecoded, readCsvSegments, type CsvSegment, type CsvSegmentSpec } from '../connectors/csv.ts';
+import type { DiffRows } from '../diff-rows.ts';
+import { createNormalizer } from '../normalize.ts';
+import { prepareRow, type Payload, type PreparedRow } from '../prepare.ts';
+import type { ConnectorContext, NormalizeContext, RejectedRow, SourceRow } from '../types.ts';
+import { SegmentPool } from './pool.ts';
+import { ACCEPTED_WITH_BLANKS, REJECTED, segmentRows, type SegmentResult } from './segment.ts';
+
+/** How the parallel read is chosen. */
+export interface ParallelOptions {
+  /** Worker threads; 0 or 1 reads sequentially. Default: `os.availableParallelism()`. */
+  workers?: number;
+  /** Files smaller than this are read sequentially. */
+  minBytes?: number;
+  /** Bytes per read of the file (tests: small, so a small file makes many segments). */
+  readBytes?: number;
+}
+
+/**
+ * Files below this many bytes are read sequentially: starting two workers (tsx and the normaliser's
+ * modules in each) costs about 0.3 s on this project's machine, which a read of ~15 MB (150,000 rows of
+ * the benchmark's shape) wins back. See docs/BENCHMARKS.md, "Sync".
+ */
+export const DEFAULT_MIN_BYTES = 16 * 1024 * 1024;
+
+/** Segments read ahead of the diff, per worker. */
+const AHEAD_PER_WORKER = 3;
+
+/** Share of rows prepared again on this thread above which the workers are asked for payloads. */
+const PAYLOAD_SHARE = 0.05;
+
+/** The options from the environment: `TIDEMARK_SYNC_WORKERS` (0 = sequential), `TIDEMARK_SYNC_PARALLEL_MIN_BYTES`. */
+export function parallelOptionsFromEnv(env: NodeJS.ProcessEnv): ParallelOptions {
+  const out: ParallelOptions = {};
+  const workers = env.TIDEMARK_SYNC_WORKERS?.trim();
+  if (workers && /^\d+$/.test(workers)) out.workers = Number(workers);
+  const min = env.TIDEMARK_SYNC_PARALLEL_MIN_BYTES?.trim();
+  if (min && /^\d+$/.test(min)) out.minBytes = Number(min);
+  return out;
+}
+
+export interface ParallelReadInput {
+  source: SourceSpec;
+  ctx: NormalizeContext;
+  fields: ReadonlyMap<string, FieldDef>;
+  cctx: ConnectorContext;
+  /** Whether most rows are expected to be sent (a run against an empty snapshot): payloads come back from the start. */
+  mostSent: boolean;
+  options: ParallelOptions;
+}
+
+/** The parallel read's chunks, or undefined when the source is read sequentially. */
+export async function parallelRows(input: ParallelReadInput): Promise<AsyncGenerator<DiffRows> | undefined> {
+  const { source, options } = input;
+  if (source.connector.type !== 'csv') return undefined;
+  const workers = options.workers ?? availableParallelism();
+  if (workers < 2) return undefined;
+  let size: number;
+  try {
+    size = (await stat(path.resolve(input.cctx.cwd, source.connector.path))).size;
+  } catch {
+    // The sequential read reports a missing file the way it always has.
+    return undefined;
+  }
+  if (size < (options.minBytes ?? DEFAULT_MIN_BYTES)) return undefined;
+  return readParallel(input, workers, source.connector);
+}
+
+async function* readParallel(input: ParallelReadInput, workers: number, spec: Extract<SourceSpec['connector'], { type: 'csv' }>): AsyncGenerator<DiffRows> {
+  const { ctx } = input;
+  const pool = new SegmentPool(workers, {
+    source: ctx.source,
+    fields: [...ctx.fields],
+    normalization: ctx.normalization,
+    primary: ctx.primary,
+  });
+  const again = new Reprepare(input);
+  let wantPayloads = input.mostSent;
+  const queue: { rows: Promise<SegmentResult>; segment: CsvSegment; csv: CsvSegmentSpec }[] = [];
+  const decodedCount = { decoded: 0, undecodable: 0 };
+  let seq = 0;
+  let csv: CsvSegmentSpec | undefined;
+  const take = async (): Promise<ParallelRows> => {
+    const next = queue.shift()!;
+    const result = await next.rows;
+    decodedCount.decoded += result.decoded;
+    decodedCount.undecodable += result.undecodable;
+    return new ParallelRows(result, next.segment, next.csv, again);
+  };
+  // Once the diff asked for payloads of most of a chunk's rows, the next segments bring them along.
+  const observe = (rows: ParallelRows) => {
+    if (rows.count > 0) wantPayloads = rows.prepared / rows.count > PAYLOAD_SHARE || (wantPayloads && rows.fromWorker / rows.count > PAYLOAD_SHARE);
+  };
+  let failure: unknown;
+  try {
+    try {
+      for await (const read of readCsvSegments(spec, input.options.readBytes ? { readBytes: input.options.readBytes } : {}, input.cctx)) {
+        csv = read.spec;
+        for (const segment of read.segments) {
+          queue.push({ rows: pool.run({ seq: seq++, csv, segment, payloads: wantPayloads }), segment, csv });
+          // Handled only after the diff is done with it, so a rejected promise is never left unobserved.
+          queue.at(-1)!.rows.catch(() => undefined);
+        }
+        while (queue.length > workers * AHEAD_PER_WORKER) {
+          const rows = await take();
+          yield rows;
+          observe(rows);
+        }
+      }
+    } catch (e) {
+      // The read failed (a stop, an unreadable file): the rows before the failure are diffed first, as
+      // the sequential read delivers them before it fails.
+      failure = e;
+    }
+    while (queue.length > 0) {
+      const rows = await take();
+      yield rows;
+      observe(rows);
+    }
+    if (failure !== undefined) throw failure;
+    if (csv) checkDecoded(decodedCount, csv.path);
+  } finally {
+    await pool.close();
+  }
+}
+
+/** Prepares a row again on this thread from its record's text, exactly as the worker did (plus a previous payload). */
+class Reprepare {
+  private readonly normalize: ReturnType<typeof createNormalizer>;
+
+  constructor(private readonly input: ParallelReadInput) {
+    this.normalize = createNormalizer(input.ctx);
+  }
+
+  prepare(csv: CsvSegmentSpec, segment: CsvSegment, start: number, end: number, line: number, previous: Payload | undefined): PreparedRow {
+    let row: SourceRow | undefined;
+    segmentRows(csv, { text: segment.text.slice(start, end), line, mayHoldInvalid: segment.mayHoldInvalid }, (r) => (row ??= r));
+    const n = row ? this.normalize(row) : undefined;
+    if (!n?.ok) throw new InternalError(`the record at ${csv.path}:${line} did not read again as the worker read it`);
+    return prepareRow(n, this.input.source, this.input.fields, previous);
+  }
+}
+
+const NONE: readonly string[] = [];
+
+/** One segment's rows as the workers prepared them. */
+class ParallelRows implements DiffRows {
+  /** Rows whose payload was prepared again on this thread, and rows whose payload the worker gave. */
+  prepared = 0;
+  fromWorker = 0;
+  private readonly lists = new Map<number, SegmentResult['lists'][number]>();
+  private readonly rejects = new Map<number, SegmentResult['rejects'][number]>();
+
+  constructor(
+    private readonly r: SegmentResult,
+    private readonly segment: CsvSegment,
+    private readonly csv: CsvSegmentSpec,
+    private readonly again: Reprepare,
+  ) {
+    for (const l of r.lists) this.lists.set(l.index, l);
+    for (const j of r.rejects) this.rejects.set(j.index, j);
+  }
+
+  get size(): number {
+    return this.r.count;
+  }
+
+  get count(): number {
+    return this.r.count;
+  }
+
+  rejected(i: number): RejectedRow | undefined {
+    if (this.r.kinds[i] !== REJECTED) return undefined;
+    const j = this.rejects.get(i)!;
+    const out: RejectedRow = { ok: false, location: j.location, code: j.code, reason: j.reason };
+    if (j.column !== undefined) out.column = j.column;
+    if (j.field !== undefined) out.field = j.field;
+    return out;
+  }
+
+  key(i: number): string {
+    return this.r.keys[i]!;
+  }
+
+  hasBlanks(i: number): boolean {
+    return this.r.kinds[i] === ACCEPTED_WITH_BLANKS;
+  }
+
+  light(i: number): Pick<PreparedRow, 'key' | 'hash' | 'ordering' | 'nullBlocked' | 'heldBack' | 'erased'> {
+    const o = this.r.orderings[i]!;
+    const l = this.lists.get(i);
+    return {
+      key: this.r.keys[i]!,
+      hash: this.r.hashes[i]!,
+      ordering: Number.isNaN(o) ? null : o,
+      nullBlocked: (l?.nullBlocked ?? NONE) as string[],
+      heldBack: (l?.heldBack ?? NONE) as string[],
+      erased: (l?.erased ?? NONE) as string[],
+    };
+  }
+
+  prepare(i: number, previous: Payload | undefined): PreparedRow {
+    const given = previous === undefined ? this.r.payloads?.[i] : undefined;
+    if (given !== undefined) {
+      this.fromWorker++;
+      return { ...this.light(i), payload: given } as PreparedRow;
+    }
+    this.prepared++;
+    return this.again.prepare(this.csv, this.segment, this.r.starts[i]!, this.r.ends[i]!, this.r.lines[i]!, previous);
+  }
+
+  location(i: number): string {
+    return `${this.csv.path}:${this.r.lines[i]!}`;
+  }
+
+  notes(): Iterable<string> {
+    return this.r.notes;
+  }
+}

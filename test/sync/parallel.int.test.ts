@@ -1,0 +1,105 @@
+/**
+ * The parallel read (reconciler/sync/parallel/) against the sequential one, on random CSV files: the
+ * same reports, the same rejects files (same lines, same order) and the same people in Customer.io, over
+ * a first run, a plan and a re-sync. The files hold what makes order matter: duplicate keys, rows out of
+ * order and ordering ties, blanks the null policy keeps, quoted delimiters and line ends, malformed lines
+ * and values that are rejected. Reads are cut small so every file is many segments.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { RunningSandbox } from '../../reconciler/sandbox/index.ts';
+import type { SyncReport } from '../../reconciler/sync/run.ts';
+import type { ParallelOptions } from '../../reconciler/sync/parallel/read.ts';
+import { makeProject, personSource, readRejects, resetSandbox, sync, useSandbox, writeData } from '../support/sync-fixture.ts';
+
+let sandbox: RunningSandbox;
+
+useSandbox(16, (s) => (sandbox = s));
+
+const HEADER = 'customer_id,orders,store,tier,tier_at,updated_at';
+
+const text = fc.string({ unit: fc.constantFrom('a', 'B', ' ', ',', '"', '\n', '\r\n', 'é', '1'), maxLength: 6 });
+/** A CSV field: quoted when it must be (or at random), sometimes blank. */
+const field = (value: fc.Arbitrary<string>) =>
+  fc.tuple(value, fc.boolean()).map(([v, quote]) => (quote || /[",\r\n]/.test(v) || v.startsWith(' ') ? `"${v.replaceAll('"', '""')}"` : v));
+/** Mostly valid, sometimes blank, rarely a value that is rejected. */
+const mostly = (valid: fc.Arbitrary<string>, invalid: string) =>
+  fc.oneof({ weight: 30, arbitrary: valid }, { weight: 4, arbitrary: fc.constant('') }, { weight: 1, arbitrary: fc.constant(invalid) });
+const stamp = mostly(fc.integer({ min: 1, max: 4 }).map((d) => `2026-01-0${d}T00:00:00Z`), 'not a time');
+const row = fc.oneof(
+  {
+    weight: 20,
+    arbitrary: fc
+      .tuple(
+        fc.integer({ min: 0, max: 7 }).map((i) => `c${i}`),
+        mostly(fc.nat({ max: 50 }).map(String), 'x'),
+        field(text),
+        mostly(fc.constantFrom('none', 'silver', 'gold'), 'diamond'),
+        stamp,
+        stamp,
+      )
+      .map((cells) => cells.join(',')),
+  },
+  // Malformed: a column too many, a quote closed before the end of its field, a blank line, a quoted line end.
+  { weight: 1, arbitrary: fc.constantFrom('c1,1,a,none,,,extra', 'c2,"3"x,a,none,,', '', 'c3,2,"closed\nlate",gold,,\n') },
+);
+const file = fc.array(row, { minLength: 5, maxLength: 80 }).map((rows) => `${HEADER}\n${rows.join('\n')}\n`);
+
+const SOURCE = personSource({
+  connector: '{ type: csv, path: data/customers.csv }',
+  fields: { order_count: 'orders', preferred_store: 'store', vip_tier: 'tier', vip_tier_updated_at: 'tier_at' },
+  ordering: 'updated_at',
+});
+
+/** vip_tier belongs to the warehouse; one source writing it beside crm fields is this test's shortcut. */
+const POLICY = { OWN002: 'off' } as const;
+
+/** What must agree: everything in the report but times and ids. */
+function outcome(r: SyncReport): unknown {
+  return { status: r.status, counts: r.counts, notes: r.notes, problems: r.problems ?? [], error: r.error ?? null };
+}
+
+async function rejectsOf(dir: string): Promise<unknown[]> {
+  const files = await readRejects(dir, 'customers');
+  return files.map((f) => f.rows);
+}
+
+async function rounds(first: string, second: string, parallel: ParallelOptions): Promise<unknown> {
+  resetSandbox(sandbox);
+  const dir = await makeProject({ sources: [SOURCE], data: { 'customers.csv': first }, policy: POLICY });
+  const run1 = await sync(dir, sandbox, 'customers', { parallel });
+  await writeData(dir, 'customers.csv', second);
+  const plan = await sync(dir, sandbox, 'customers', { mode: 'plan', parallel });
+  const run2 = await sync(dir, sandbox, 'customers', { parallel });
+  const people = sandbox.customerio
+    .listPeople()
+    .map((p) => ({ id: p.id, attributes: p.attributes }))
+    .sort((a, b) => (a.id < b.id ? -1 : 1));
+  return { run1: outcome(run1), plan: outcome(plan), run2: outcome(run2), rejects: await rejectsOf(dir), people };
+}
+
+describe('the parallel read', () => {
+  it('gives the sequential read exactly: reports, rejects files and what Customer.io holds, on random files (property)', async () => {
+    await fc.assert(
+      fc.asyncProperty(file, file, fc.integer({ min: 16, max: 700 }), async (first, second, readBytes) => {
+        const serial = await rounds(first, second, { workers: 0 });
+        const parallel = await rounds(first, second, { workers: 2, minBytes: 0, readBytes });
+        expect(parallel).toEqual(serial);
+      }),
+      { numRuns: 15 },
+    );
+  }, 240_000);
+
+  it('fails a truncated file after diffing the rows before it, as the sequential read does', async () => {
+    const rows = Array.from({ length: 3000 }, (_, i) => `c${i},${i},"store, ${i % 9}",gold,2026-01-01T00:00:00Z,2026-01-0${1 + (i % 3)}T00:00:00Z`);
+    const broken = `${HEADER}\n${rows.join('\n')}\nc9999,1,"never closed\n`;
+    const serialDir = await makeProject({ sources: [SOURCE], data: { 'customers.csv': broken }, policy: POLICY });
+    const serial = await sync(serialDir, sandbox, 'customers', { mode: 'plan', parallel: { workers: 0 } });
+    const parallelDir = await makeProject({ sources: [SOURCE], data: { 'customers.csv': broken }, policy: POLICY });
+    const parallel = await sync(parallelDir, sandbox, 'customers', { mode: 'plan', parallel: { workers: 2, minBytes: 0, readBytes: 4096 } });
+    expect(serial.status).toBe('failed');
+    expect(serial.error).toMatch(/never closed/);
+    expect(outcome(parallel)).toEqual(outcome(serial));
+    expect(parallel.counts.read).toBe(3000);
+  }, 60_000);
+});
