@@ -74,7 +74,7 @@ async function rounds(first: string, second: string, parallel: ParallelOptions):
   const people = sandbox.customerio
     .listPeople()
     .map((p) => ({ id: p.id, attributes: p.attributes }))
-    .sort((a, b) => (a.id < b.id ? -1 : 1));
+    .sort((a, b) => ((a.id ?? '') < (b.id ?? '') ? -1 : 1));
   return { run1: outcome(run1), plan: outcome(plan), run2: outcome(run2), rejects: await rejectsOf(dir), people };
 }
 
