@@ -68,7 +68,7 @@ export type MergeApplyOutcome =
   | { status: 'nothing'; pr: number; headSha: string }
   | { status: 'already-applied'; pr: number; headSha: string; at: string }
   | { status: 'stale'; pr: number; headSha: string; moved: string[]; fresh: Plan }
-  | { status: 'no-plan'; pr: number; reason: string; fresh?: Plan }
+  | { status: 'no-plan'; pr: number; reason: string; fresh: Plan }
   | { status: 'refused'; pr: number; headSha: string; reason: string };
 
 /** The kept plan a merge applies: the newest of those made for the head commit or, after a stale one, for the merge commit. */
@@ -95,27 +95,25 @@ export async function applyMergedPullRequest(
   const kept = await keptPlanFor(ws, pr);
   const sticky = (body: string) => upsertSticky(gh, pr.number, 'apply', env, body);
   const heading = `## Apply to ${mdText(env)}`;
-  const freshPlan = async (why: string): Promise<Plan | undefined> => {
+  const freshPlan = async (why: string): Promise<Plan> => {
     const options = kept ? readSavedPlan(JSON.parse(kept.plan_json) as Plan).options : undefined;
     const fresh = await makePlan(ws, { allowDelete: options?.allow_delete ?? pr.labels.some((l) => l.toLowerCase() === ALLOW_DELETE_LABEL), adoptByName: false, targets: [] });
-    if (hasErrors(fresh.diagnostics) || !pr.mergeCommitSha) return fresh;
-    await ws.conn.store.reviewedPlans.keep({ head_sha: pr.mergeCommitSha, pr_number: pr.number, plan_digest: planDigest(fresh), plan_json: JSON.stringify(fresh) });
-    await upsertSticky(
-      gh,
-      pr.number,
-      'plan',
-      env,
-      renderPlanComment(fresh, {
-        preamble: `**Fresh plan for the merge commit \`${short(pr.mergeCommitSha)}\`**: ${why} Nothing was applied. Read it, then run the apply workflow again: it applies exactly this plan if nothing moved since.`,
-      }),
-    );
+    const keep = !hasErrors(fresh.diagnostics) && pr.mergeCommitSha !== null;
+    if (keep) await ws.conn.store.reviewedPlans.keep({ head_sha: pr.mergeCommitSha!, pr_number: pr.number, plan_digest: planDigest(fresh), plan_json: JSON.stringify(fresh) });
+    const commit = pr.mergeCommitSha ? ` for the merge commit \`${short(pr.mergeCommitSha)}\`` : '';
+    const next = keep
+      ? 'Read it, then run the apply workflow again: it applies exactly this plan if nothing moved since.'
+      : '**It has errors and was not kept: fix the specs in a new pull request.**';
+    await upsertSticky(gh, pr.number, 'plan', env, renderPlanComment(fresh, { preamble: `**Fresh plan${commit}**: ${why} Nothing was applied. ${next}` }));
     return fresh;
   };
   if (!kept) {
     const reason = `no plan was kept for head commit \`${short(pr.headSha)}\` of #${pr.number} in ${env}`;
-    await sticky(`${heading}: nothing applied\n\nThere is ${mdText(reason.replace(/`/g, ''))} (the production plan job did not run for it, or its plan had errors), so nothing was reviewed.\n`);
+    await sticky(
+      `${heading}: nothing applied\n\nNo plan was kept for head commit \`${short(pr.headSha)}\` (the production plan job did not run for it, or its plan had errors), so nothing reviewed can be applied. A fresh plan is posted above.\n`,
+    );
     const fresh = await freshPlan('no plan had been kept for the reviewed head commit.');
-    return { status: 'no-plan', pr: pr.number, reason, ...(fresh ? { fresh } : {}) };
+    return { status: 'no-plan', pr: pr.number, reason, fresh };
   }
   if (kept.outcome === 'applied') return { status: 'already-applied', pr: pr.number, headSha: kept.head_sha, at: kept.applied_at ?? '' };
   const saved = readSavedPlan(JSON.parse(kept.plan_json) as Plan);
@@ -125,7 +123,7 @@ export async function applyMergedPullRequest(
     case 'stale': {
       await ws.conn.store.reviewedPlans.mark(kept.head_sha, 'stale');
       await sticky(`${heading}: nothing applied, ${which} is stale\n\nWhat moved since it was made:\n\n${outcome.moved.map((m) => `- ${mdText(m)}\n`).join('')}\nA fresh plan is posted above.\n`);
-      const fresh = (await freshPlan('the reviewed plan was stale.'))!;
+      const fresh = await freshPlan('the reviewed plan was stale.');
       return { status: 'stale', pr: pr.number, headSha: kept.head_sha, moved: outcome.moved, fresh };
     }
     case 'nothing':

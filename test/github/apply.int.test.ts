@@ -96,6 +96,8 @@ describe('github plan, then github apply after the merge', () => {
     expect(none.code).toBe(1);
     expect(none.stderr).toMatch(/no plan was kept for head commit `d4d4d4d4d4d4` of #\d+ in staging; nothing was applied\. A fresh plan is posted/);
     expect(fake.commentsOn(pr).map((c) => c.body.split('\n')[0])).toEqual(['<!-- tidemark-apply environment=staging -->', '<!-- tidemark-plan environment=staging -->']);
+    expect(fake.commentsOn(pr)[0]!.body).toContain('## Apply to staging: nothing applied\n\nNo plan was kept for head commit `d4d4d4d4d4d4`');
+    expect(fake.commentsOn(pr)[1]!.body).toContain(`**Fresh plan for the merge commit \`${sha('f4').slice(0, 12)}\`**: no plan had been kept for the reviewed head commit. Nothing was applied. Read it`);
     expect((await tidemark(dir, ['state', 'list', '--env', 'staging'])).stdout).not.toContain('customerio.segment');
 
     const fork = fake.addPullRequest({ headRef: 'patch-1', headRepo: 'someone/retention-specs' });

@@ -124,7 +124,7 @@ https://api.github.com; GitHub Enterprise Server: https://HOST/api/v3). See docs
               ctx.stderr.write(`tidemark github apply: the plan reviewed on #${r.pr} is stale; nothing was applied:\n${r.moved.map((m) => `  - ${m}\n`).join('')}What moved and a fresh plan are commented on #${r.pr}.\n`);
               return 1;
             case 'no-plan':
-              ctx.stderr.write(`tidemark github apply: ${r.reason}; nothing was applied. ${r.fresh ? `A fresh plan is posted on #${r.pr}.` : ''}\n`);
+              ctx.stderr.write(`tidemark github apply: ${r.reason}; nothing was applied. A fresh plan is posted on #${r.pr}.\n`);
               return 1;
             case 'refused':
               ctx.stderr.write(`tidemark github apply: nothing was applied: ${r.reason}. Commented on #${r.pr}.\n`);
