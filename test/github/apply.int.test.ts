@@ -7,6 +7,8 @@
  */
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { createSandbox } from '../../reconciler/sandbox/index.ts';
+import { resetSandbox } from '../support/integration-fixture.ts';
 import { editFile, personalData, tidemark, useFakeGitHub } from './support.ts';
 
 const { gh, project } = useFakeGitHub();
@@ -73,6 +75,41 @@ describe('github plan, then github apply after the merge', () => {
     expect(rerun.stdout).toContain(`Apply of the plan reviewed on #${pr} (${sha('f2').slice(0, 12)}) complete`);
     expect(fake.commentsOn(pr).find((c) => c.body.startsWith('<!-- tidemark-apply'))!.body).toContain('## Apply to staging: complete');
   }, 60_000);
+
+  it('exits 1 and comments the failure when the apply could not do all it planned', async () => {
+    const fake = gh();
+    const dir = await project();
+    // The services as a live target (credentials set, URLs on a sandbox this test controls), so a fault can be injected.
+    const sandbox = await createSandbox({ port: 0, retryAfterSeconds: 0, seed: 14 });
+    try {
+      resetSandbox(sandbox);
+      const env = {
+        ...fake.env(),
+        CIO_STAGING_SITE_ID: sandbox.env.CUSTOMERIO_SITE_ID,
+        CIO_STAGING_TRACK_API_KEY: sandbox.env.CUSTOMERIO_TRACK_API_KEY,
+        CIO_STAGING_APP_API_KEY: sandbox.env.CUSTOMERIO_APP_API_KEY,
+        QUALTRICS_STAGING_API_TOKEN: sandbox.env.QUALTRICS_API_TOKEN,
+        CUSTOMERIO_TRACK_URL: sandbox.env.CUSTOMERIO_TRACK_URL,
+        CUSTOMERIO_APP_URL: sandbox.env.CUSTOMERIO_APP_URL,
+        QUALTRICS_BASE_URL: sandbox.env.QUALTRICS_BASE_URL,
+      };
+      const pr = fake.addPullRequest({ headRef: 'failing', headSha: sha('a5') });
+      const planned = await tidemark(dir, ['github', 'plan', '--pr', String(pr), '--env', 'staging'], env);
+      expect(planned.code, planned.stderr).toBe(0);
+      fake.merge(pr, sha('f5'));
+      sandbox.faults.set({ service: 'app', methods: ['POST'], pathPattern: '^/v1/segments$', burst5xx: 1000 });
+      const applied = await tidemark(dir, ['github', 'apply', '--pr', String(pr), '--env', 'staging'], env);
+      expect(applied.code, applied.stdout + applied.stderr).toBe(1);
+      expect(applied.stdout).toMatch(/^failed customerio\.segment\.vip_customers/m);
+      expect(applied.stdout).toContain(`Apply of the plan reviewed on #${pr} (${sha('a5').slice(0, 12)}) failed`);
+      const body = fake.commentsOn(pr).find((c) => c.body.startsWith('<!-- tidemark-apply environment=staging -->'))!.body;
+      expect(body).toMatch(/## Apply to staging: \*\*failed\*\*\n\nApplied the plan reviewed for `a5a5a5a5a5a5` on Customer\.io site .*: \d+ applied, [1-9]\d* failed/);
+      expect(body).toMatch(/\| failed \| `customerio\.segment\.vip_customers` \|/);
+      expect(personalData(body)).toEqual([]);
+    } finally {
+      await sandbox.close();
+    }
+  }, 90_000);
 
   it('applies a protected environment only through the plan reviewed on the pull request', async () => {
     const fake = gh();
