@@ -83,15 +83,15 @@ describe('github plan, then github apply after the merge', () => {
     const sandbox = await createSandbox({ port: 0, retryAfterSeconds: 0, seed: 14 });
     try {
       resetSandbox(sandbox);
-      const env = {
+      const env: Record<string, string> = {
         ...fake.env(),
-        CIO_STAGING_SITE_ID: sandbox.env.CUSTOMERIO_SITE_ID,
-        CIO_STAGING_TRACK_API_KEY: sandbox.env.CUSTOMERIO_TRACK_API_KEY,
-        CIO_STAGING_APP_API_KEY: sandbox.env.CUSTOMERIO_APP_API_KEY,
-        QUALTRICS_STAGING_API_TOKEN: sandbox.env.QUALTRICS_API_TOKEN,
-        CUSTOMERIO_TRACK_URL: sandbox.env.CUSTOMERIO_TRACK_URL,
-        CUSTOMERIO_APP_URL: sandbox.env.CUSTOMERIO_APP_URL,
-        QUALTRICS_BASE_URL: sandbox.env.QUALTRICS_BASE_URL,
+        CIO_STAGING_SITE_ID: sandbox.env.CUSTOMERIO_SITE_ID!,
+        CIO_STAGING_TRACK_API_KEY: sandbox.env.CUSTOMERIO_TRACK_API_KEY!,
+        CIO_STAGING_APP_API_KEY: sandbox.env.CUSTOMERIO_APP_API_KEY!,
+        QUALTRICS_STAGING_API_TOKEN: sandbox.env.QUALTRICS_API_TOKEN!,
+        CUSTOMERIO_TRACK_URL: sandbox.env.CUSTOMERIO_TRACK_URL!,
+        CUSTOMERIO_APP_URL: sandbox.env.CUSTOMERIO_APP_URL!,
+        QUALTRICS_BASE_URL: sandbox.env.QUALTRICS_BASE_URL!,
       };
       const pr = fake.addPullRequest({ headRef: 'failing', headSha: sha('a5') });
       const planned = await tidemark(dir, ['github', 'plan', '--pr', String(pr), '--env', 'staging'], env);
