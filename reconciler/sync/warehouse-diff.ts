@@ -55,12 +55,14 @@ import type { NormalizeContext, NormalizedRow, SourceRow } from './types.ts';
 export const WAREHOUSE_DIFF_VARIABLE = 'TIDEMARK_WAREHOUSE_DIFF';
 /** Bump when what a fingerprint stands for changes in a way the context digest cannot see. */
 const FINGERPRINT_FORMAT = 1;
-const PAGE_SIZE = 2000;
+/** Rows per FETCH: straight reads stream like the connector; a materialised read's pages are few, and each costs a lookup. */
+const PAGE_SIZE = { direct: 2000, materialised: 10_000 };
 const CURSOR = 'tidemark_warehouse_diff';
 const TEMP = 'tidemark_warehouse_rows';
 const COL_RN = 'tidemark_rn';
 const COL_FP = 'tidemark_fp';
 const COL_KEY = 'tidemark_key';
+const COL_EFFECTS = 'tidemark_effects';
 
 /** What a sync report says about where its diff ran (Postgres sources only). */
 export interface DiffPathReport {
@@ -134,7 +136,9 @@ export async function chooseDiffPath(input: ChooseInput): Promise<DiffChoice> {
     } catch {
       return client('the query lacks a mapped column', true);
     }
-    if (names.some((n) => n === COL_RN || n === COL_FP || n === COL_KEY)) return client(`the query returns a column named ${COL_RN}, ${COL_FP} or ${COL_KEY}`, true);
+    if (names.some((n) => n === COL_RN || n === COL_FP || n === COL_KEY || n === COL_EFFECTS)) {
+      return client(`the query returns a column named ${COL_RN}, ${COL_FP}, ${COL_KEY} or ${COL_EFFECTS}`, true);
+    }
     if (columns.some((c) => c.type === 'record' || c.type === 'unknown')) {
       return client('a column of the query has no storable type', true);
     }
@@ -386,7 +390,7 @@ export class WarehouseDiffSession {
    */
   async start(pendingKeys: readonly string[]): Promise<void> {
     const { conn, setup } = this;
-    const { schema, sid, table, columns, text, usesParameter } = setup;
+    const { table, columns, usesParameter } = setup;
     try {
       // One snapshot for every statement of the read: the skipped rows, the lookups and the rows sent agree.
       await conn.query('BEGIN ISOLATION LEVEL REPEATABLE READ');
@@ -399,39 +403,54 @@ export class WarehouseDiffSession {
         return;
       }
       const defs = columns.map((c) => `${quoteIdent(c.name)} ${c.type}`);
+      // No index: building one over every skipped row cost more than the few lookups a run makes (hash joins).
       await conn.query(
-        `CREATE TEMPORARY TABLE ${TEMP} (${COL_RN} bigint NOT NULL, ${COL_FP} text, ${COL_KEY} text${defs.length ? `, ${defs.join(', ')}` : ''}) ON COMMIT DROP`,
+        `CREATE TEMPORARY TABLE ${TEMP} (${COL_RN} bigint NOT NULL, ${COL_FP} text, ${COL_KEY} text, ${COL_EFFECTS} text${defs.length ? `, ${defs.join(', ')}` : ''}) ON COMMIT DROP`,
       );
-      await conn.query(`CREATE INDEX ON ${TEMP} (${COL_KEY}) WHERE ${COL_KEY} IS NOT NULL`);
       // From here on the source query runs as the connector runs it: it can write nothing but this table.
       await conn.query('SET TRANSACTION READ ONLY');
-      const skip = `SELECT fp, min(row_key) AS row_key FROM (
-          SELECT p.fp, p.row_key FROM ${table} p
-          JOIN ${schema}.snapshot_entries e ON e.sid = ${sid} AND e.row_key = p.row_key AND e.hash = p.hash
-          WHERE p.row_key <> '' AND NOT EXISTS (SELECT 1 FROM ${schema}.sync_pending w WHERE w.sid = ${sid} AND w.row_key = p.row_key)
-        ) v GROUP BY fp HAVING count(*) = 1`;
-      const sourceColumns = columns.map((c) => `CASE WHEN f.row_key IS NULL THEN s.${quoteIdent(c.name)} END`);
-      await conn.query({
-        text: `INSERT INTO ${TEMP}
-          SELECT s.${COL_RN}, CASE WHEN f.row_key IS NULL THEN s.${COL_FP} END, f.row_key${sourceColumns.length ? `, ${sourceColumns.join(', ')}` : ''}
-          FROM (SELECT row_number() OVER () AS ${COL_RN}, md5(q::text) AS ${COL_FP}, q.* FROM (\n${text}\n) q) s
-          LEFT JOIN (${skip}) f ON f.fp = s.${COL_FP}`,
-        values: usesParameter ? [since(setup.input.lastSyncAt)] : [],
-      });
-      const totals = await conn.query<{ n: number; k: number }>(
-        `SELECT count(*)::float8 AS n, count(DISTINCT ${COL_KEY})::float8 AS k FROM ${TEMP} WHERE ${COL_KEY} IS NOT NULL`,
+      const values = usesParameter ? [since(setup.input.lastSyncAt)] : [];
+      await conn.query({ text: this.materialise(false), values });
+      // A fingerprint recorded under two keys (which one normalisation cannot give) would have doubled rows
+      // in the join: positions then repeat. Should it ever happen, the read is made again without such ones.
+      const check = await conn.query<{ ok: boolean }>(`SELECT count(*) = COALESCE(max(${COL_RN}), 0) AS ok FROM ${TEMP}`);
+      if (!check.rows[0]?.ok) {
+        await conn.query(`DELETE FROM ${TEMP}`);
+        await conn.query({ text: this.materialise(true), values });
+      }
+      // Per null-policy outcome: the skipped rows, and their keys (a key's rows are one raw row, repeated).
+      const groups = await conn.query<{ effects: string | null; n: number; k: number }>(
+        `SELECT effects, sum(c)::float8 AS n, count(*)::float8 AS k FROM (
+           SELECT min(${COL_EFFECTS}) AS effects, count(*) AS c FROM ${TEMP} WHERE ${COL_KEY} IS NOT NULL GROUP BY ${COL_KEY}) g
+         GROUP BY effects`,
       );
-      this.diff.skippedRows = totals.rows[0]?.n ?? 0;
-      this.diff.skippedKeys = totals.rows[0]?.k ?? 0;
-      const effects = await conn.query<{ effects: string; n: number }>(
-        `SELECT p.effects, count(*)::float8 AS n FROM ${TEMP} t JOIN ${table} p ON p.row_key = t.${COL_KEY}
-         WHERE t.${COL_KEY} IS NOT NULL AND p.effects IS NOT NULL GROUP BY p.effects`,
-      );
-      this.effects = effects.rows;
+      for (const g of groups.rows) {
+        this.diff.skippedRows += g.n;
+        this.diff.skippedKeys += g.k;
+        if (g.effects !== null) this.effects.push({ effects: g.effects, n: g.n });
+      }
       await this.lookup(pendingKeys);
     } catch (e) {
       throw new ConnectorError('postgres', 'query', `The source query failed: ${describeDatabaseError(e)}`, { cause: e });
     }
+  }
+
+  /**
+   * The statement that materialises the query: each row's position and fingerprint, and for a row known
+   * unchanged its key and null-policy counts instead of its columns. `guarded` leaves out fingerprints
+   * recorded under more than one key.
+   */
+  private materialise(guarded: boolean): string {
+    const { schema, sid, table, columns, text } = this.setup;
+    const valid = `SELECT p.fp, p.row_key, p.effects FROM ${table} p
+      JOIN ${schema}.snapshot_entries e ON e.sid = ${sid} AND e.row_key = p.row_key AND e.hash = p.hash
+      WHERE p.row_key <> '' AND p.row_key NOT IN (SELECT w.row_key FROM ${schema}.sync_pending w WHERE w.sid = ${sid})`;
+    const skip = guarded ? `SELECT fp, min(row_key) AS row_key, min(effects) AS effects FROM (${valid}) v GROUP BY fp HAVING count(*) = 1` : valid;
+    const sourceColumns = columns.map((c) => `CASE WHEN f.row_key IS NULL THEN s.${quoteIdent(c.name)} END`);
+    return `INSERT INTO ${TEMP}
+      SELECT s.${COL_RN}, CASE WHEN f.row_key IS NULL THEN s.${COL_FP} END, f.row_key, f.effects${sourceColumns.length ? `, ${sourceColumns.join(', ')}` : ''}
+      FROM (SELECT row_number() OVER () AS ${COL_RN}, md5(q::text) AS ${COL_FP}, q.* FROM (\n${text}\n) q) s
+      LEFT JOIN (${skip}) f ON f.fp = s.${COL_FP}`;
   }
 
   /** Loads the snapshot entries of keys not looked up yet into the diff, and the skipped rows sharing them. */
@@ -440,36 +459,41 @@ export class WarehouseDiffSession {
     if (fresh.length === 0) return;
     for (const k of fresh) this.looked.add(k);
     const { schema, sid, table } = this.setup;
-    type Found = { key: string; hash: string | null; ordering: number | null; rns: number[] | null; fp_hash: string | null; fp_ordering: number | null };
-    const rows = this.direct
-      ? await this.conn.query<Found>(
-          `SELECT k.key, e.hash, e.ordering::float8 AS ordering, NULL AS rns, NULL AS fp_hash, NULL AS fp_ordering
-           FROM unnest($1::text[]) AS k(key) JOIN ${schema}.snapshot_entries e ON e.sid = ${sid} AND e.row_key = k.key`,
-          [fresh],
-        )
-      : await this.conn.query<Found>(
-      `SELECT k.key, e.hash, e.ordering::float8 AS ordering, s.rns, p.hash AS fp_hash, p.ordering::float8 AS fp_ordering
+    // The entries by their primary key; what the skipped rows of these keys normalised to, by the cache's.
+    const found = await this.conn.query<{ key: string; hash: string | null; ordering: number | null; fp_hash: string | null; fp_ordering: number | null }>(
+      `SELECT k.key, e.hash, e.ordering::float8 AS ordering, p.hash AS fp_hash, p.ordering::float8 AS fp_ordering
        FROM unnest($1::text[]) AS k(key)
        LEFT JOIN ${schema}.snapshot_entries e ON e.sid = ${sid} AND e.row_key = k.key
-       LEFT JOIN LATERAL (SELECT array_agg(t.${COL_RN}::float8 ORDER BY t.${COL_RN}) AS rns FROM ${TEMP} t WHERE t.${COL_KEY} = k.key) s ON true
-       LEFT JOIN ${table} p ON s.rns IS NOT NULL AND p.row_key = k.key`,
+       LEFT JOIN ${table} p ON p.row_key = k.key
+       WHERE e.hash IS NOT NULL`,
       [fresh],
     );
-    for (const r of rows.rows) {
-      if (r.hash !== null) this.diff.load(r.key, r.hash, r.ordering);
-      if (r.rns && r.rns.length > 0 && r.fp_hash !== null) {
-        this.skipped.set(r.key, { hash: r.fp_hash, ordering: r.fp_ordering });
-        for (const rn of r.rns) this.queue.push(rn, r.key);
-        this.diff.replayedRows += r.rns.length;
-        this.diff.replayedKeys++;
-      }
+    for (const r of found.rows) this.diff.load(r.key, r.hash!, r.ordering);
+    if (this.direct) return;
+    // The skipped rows sharing these keys: one pass over the table (`= ANY` of a long array is hashed).
+    const siblings = await this.conn.query<{ key: string; rns: number[] }>(
+      `SELECT ${COL_KEY} AS key, array_agg(${COL_RN}::float8 ORDER BY ${COL_RN}) AS rns FROM ${TEMP} WHERE ${COL_KEY} = ANY($1::text[]) GROUP BY ${COL_KEY}`,
+      [fresh],
+    );
+    if (siblings.rows.length === 0) return;
+    const recorded = new Map(found.rows.map((r) => [r.key, r]));
+    for (const { key, rns } of siblings.rows) {
+      const r = recorded.get(key);
+      // A skipped row had a valid fingerprint, so its key has an entry and a cache row.
+      if (!r || r.fp_hash === null) throw new ConnectorError('postgres', 'query', 'The warehouse skipped a row whose fingerprint it no longer finds.');
+      this.skipped.set(key, { hash: r.fp_hash, ordering: r.fp_ordering });
+      for (const rn of rns) this.queue.push(rn, key);
+      this.diff.replayedRows += rns.length;
+      this.diff.replayedKeys++;
     }
   }
+
 
   /** Reads the rows that cross the wire and diffs them with the skipped ones; false when sending stopped the read early. */
   async read(input: WarehouseReadInput): Promise<boolean> {
     const { source, ctx, fields, heap, counts, rejects, notes, opts, sender, sample, book } = input;
     const { conn } = this;
+    const pageSize = this.direct ? PAGE_SIZE.direct : PAGE_SIZE.materialised;
     const normalizeRow = createNormalizer(ctx);
     const events = source.records === 'event';
     const record = this.setup.mode === 'run';
@@ -497,7 +521,7 @@ export class WarehouseDiffSession {
         this.direct
           ? {
               text: `DECLARE ${CURSOR} NO SCROLL CURSOR FOR
-                SELECT row_number() OVER () AS ${COL_RN}, md5(q::text) AS ${COL_FP}, NULL::text AS ${COL_KEY}, q.* FROM (\n${text}\n) q`,
+                SELECT row_number() OVER () AS ${COL_RN}, md5(q::text) AS ${COL_FP}, NULL::text AS ${COL_KEY}, NULL::text AS ${COL_EFFECTS}, q.* FROM (\n${text}\n) q`,
               values: usesParameter ? [since(this.setup.input.lastSyncAt)] : [],
             }
           : { text: `DECLARE ${CURSOR} NO SCROLL CURSOR FOR SELECT * FROM ${TEMP} WHERE ${COL_KEY} IS NULL ORDER BY ${COL_RN}` },
@@ -509,7 +533,7 @@ export class WarehouseDiffSession {
       opts.signal?.throwIfAborted();
       let page: pg.QueryResult;
       try {
-        page = await conn.query({ text: `FETCH FORWARD ${PAGE_SIZE} FROM ${CURSOR}`, types: typeParsers });
+        page = await conn.query({ text: `FETCH FORWARD ${pageSize} FROM ${CURSOR}`, types: typeParsers });
       } catch (e) {
         throw new ConnectorError('postgres', 'query', `Reading the source query's rows failed: ${describeDatabaseError(e)}`, { cause: e });
       }
@@ -517,7 +541,7 @@ export class WarehouseDiffSession {
       this.transferred += page.rows.length;
       heap.check();
       const rows: Array<{ rn: number; fp: string; row: SourceRow }> = (page.rows as Record<string, unknown>[]).map((r) => {
-        const { [COL_RN]: rn, [COL_FP]: fp, [COL_KEY]: _key, ...values } = r;
+        const { [COL_RN]: rn, [COL_FP]: fp, [COL_KEY]: _key, [COL_EFFECTS]: _effects, ...values } = r;
         return { rn: Number(rn), fp: String(fp), row: { location: `query row ${rn}`, values } };
       });
       const ok: Array<{ n: NormalizedRow; rn: number; fp: string }> = [];
@@ -570,7 +594,7 @@ export class WarehouseDiffSession {
         return false;
       }
       rejects.check();
-      if (page.rows.length < PAGE_SIZE) break;
+      if (page.rows.length < pageSize) break;
     }
     // Skipped rows after the last row that crossed the wire.
     offerSkipped(Number.POSITIVE_INFINITY);
