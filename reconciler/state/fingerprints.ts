@@ -63,10 +63,10 @@ export interface FingerprintStore {
   drop(source: string): Promise<void>;
 }
 
-/** Run on any connection: the values of `DatabaseIdentity` (bind the schema as $1). */
+/** Run on any connection: the values of `DatabaseIdentity` (bind the schema as $1). Epoch seconds: no session's zone or date style shows. */
 export const IDENTITY_SQL = `SELECT current_database() AS database,
   (SELECT oid::text FROM pg_database WHERE datname = current_database()) AS "databaseOid",
-  pg_postmaster_start_time()::text AS "serverStarted",
+  extract(epoch FROM pg_postmaster_start_time())::text AS "serverStarted",
   COALESCE(to_regclass(quote_ident($1) || '.snapshot_entries')::oid::text, '') AS "entriesOid"`;
 
 const ROWS_PER_STATEMENT = 5000;
