@@ -24,8 +24,11 @@
  *   a temporary table, with each row's position (`row_number()` over the query's own order) and, for
  *   skipped rows, their key; when a row that crossed the wire has the key of skipped rows, those are
  *   offered to the in-memory diff at their positions (with their recorded hash and ordering), so the
- *   duplicate rule sees the same sequence as the engine's;
+ *   duplicate rule sees the same sequence as the engine's, and among the rows that crossed, so the sender
+ *   is handed and withdrawn the same entries in the same order (its batches are cut by that sequence);
  * - pending entries are settled by the same PendingBook: their keys are never skipped.
+ * When no fingerprint can match (a first run, a new context), the query is read straight through a
+ * cursor, like the connector's, with each row's position and fingerprint, and nothing is materialised.
  *
  * Falls back to the engine's own diff, saying why in the report, when: the state is not in PostgreSQL, the
  * source's connection reaches another database than the state's (a query cannot join across databases;
