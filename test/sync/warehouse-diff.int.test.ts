@@ -235,7 +235,7 @@ async function snapshotOf(s: Side): Promise<unknown[]> {
 }
 
 describe.skipIf(unreachable !== undefined)('the diff in the warehouse', () => {
-  it.each<Kind>(['person', 'event'])('gives every outcome of the engine's own diff for a %s source, round after round of random changes, while only changed rows cross the wire', async (kind) => {
+  it.each<Kind>(['person', 'event'])("gives every outcome of the engine's own diff for a %s source, round after round of random changes, while only changed rows cross the wire", async (kind) => {
     const table = `people_${kind}`;
     await db.query(
       `CREATE TABLE ${SRC}.${table} (seq int PRIMARY KEY, customer_id text, orders text, store text, blurb text, tier text, tier_at timestamp, updated_at timestamptz)`,
