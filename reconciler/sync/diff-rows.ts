@@ -67,6 +67,8 @@ export interface DiffRowsInput {
   sample: ChangeSample | undefined;
 }
 
+const NONE: string[] = [];
+
 const bump = (m: Record<string, number>, k: string) => {
   m[k] = (m[k] ?? 0) + 1;
 };
@@ -79,6 +81,7 @@ export async function diffRows(rows: DiffRows, input: DiffRowsInput): Promise<vo
   // Only rows with blanks need what was sent before (a blocked blank keeps the previous value), and
   // only when something was sent: one lookup for the whole chunk.
   const lookups: string[] = [];
+  const asSent = new Set<number>();
   for (let i = 0; i < rows.size; i++) {
     counts.read++;
     const r = rows.rejected(i);
@@ -88,7 +91,13 @@ export async function diffRows(rows: DiffRows, input: DiffRowsInput): Promise<vo
       rejects.write({ location: r.location, code: r.code, reason: r.reason, ...(r.column ? { column: r.column } : {}), ...(r.field ? { field: r.field } : {}) });
       continue;
     }
-    if (rows.hasBlanks(i) && !events && diff.inSnapshot(rows.key(i))) lookups.push(rows.key(i));
+    if (rows.hasBlanks(i) && !events && diff.inSnapshot(rows.key(i))) {
+      // A row whose hash without the previous payload is the snapshot's needs no lookup (most rows with
+      // blanks in a re-sync): that hash says the payload last sent holds exactly this row's attributes,
+      // so a blocked blank has nothing to keep, and every erased field is already erased there.
+      if (diff.holds(rows.key(i), rows.light(i).hash)) asSent.add(i);
+      else lookups.push(rows.key(i));
+    }
     ok.push(i);
   }
   for (const note of rows.notes()) notes.add(note);
@@ -96,7 +105,7 @@ export async function diffRows(rows: DiffRows, input: DiffRowsInput): Promise<vo
   for (const i of ok) {
     const before = previous?.get(rows.key(i));
     const full = before === undefined ? undefined : rows.prepare(i, readPayload(before));
-    const p = full ?? rows.light(i);
+    const p = full ?? (asSent.has(i) ? { ...rows.light(i), erased: NONE } : rows.light(i));
     if (!book.admit(p.key, p.ordering)) {
       counts.behind_pending++;
       continue;
