@@ -85,10 +85,10 @@ function dataImpact(impact: DataImpact): string {
     out += table({
       title: 'Survey targets',
       header:
-        '| Survey target | Would invite | Held out | In window | Already invited | Capped | Opted out | No email | Claimed | Waiting |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n',
+        '| Survey target | Would invite | Held out | In window | Already invited | Capped | Opted out | Bounced | No email | Claimed | Waiting |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n',
       rows: surveys,
       row: (t) =>
-        `| ${mdText(t.name)} | ${[t.would_invite, t.held_out, t.in_window, t.already_invited, t.capped, t.opted_out, t.no_email, t.claimed_by_other, t.waiting].map(n).join(' | ')} |\n`,
+        `| ${mdText(t.name)} | ${[t.would_invite, t.held_out, t.in_window, t.already_invited, t.capped, t.opted_out, t.bounced ?? 0, t.no_email, t.claimed_by_other, t.waiting].map(n).join(' | ')} |\n`,
       moves: (t) => t.would_invite + t.held_out + t.waiting > 0,
       still: 'survey target',
     });
