@@ -89,7 +89,7 @@ export function describeDiff(where: DiffChoice | undefined, counts: Pick<SyncCou
   }
   if (where?.reason === undefined) return {};
   const report: DiffPathReport = { in: 'client', rows_read: counts.read, rows_transferred: counts.read, reason: where.reason };
-  return where.noted ? { report, note: `the diff ran in tidemark, not in the warehouse (${where.reason}): all ${counts.read} rows crossed the wire` } : { report };
+  return where.noted ? { report, note: `the diff ran in tidemark, not in the warehouse (all ${counts.read} rows crossed the wire): ${where.reason}` } : { report };
 }
 
 export interface ChooseInput {
@@ -140,14 +140,14 @@ export async function chooseDiffPath(input: ChooseInput): Promise<DiffChoice> {
       return client('the query lacks a mapped column', true);
     }
     if (names.some((n) => n === COL_RN || n === COL_FP || n === COL_KEY || n === COL_EFFECTS)) {
-      return client(`the query returns a column named ${COL_RN}, ${COL_FP}, ${COL_KEY} or ${COL_EFFECTS}`, true);
+      return client(`the query returns a column named ${COL_RN}, ${COL_FP}, ${COL_KEY} or ${COL_EFFECTS}, which it needs for itself`, true);
     }
     if (columns.some((c) => c.type === 'record' || c.type === 'unknown')) {
       return client('a column of the query has no storable type', true);
     }
     const context = contextDigest(input, columns);
     const cache = mode === 'run' ? await fingerprints.prepare(source.name, context) : await fingerprints.usable(source.name, context);
-    if (!cache) return client('no fingerprints are recorded for this source and spec yet (the next sync run records them)', true);
+    if (!cache) return client('no fingerprints are recorded for this source and spec yet; the next sync run records them', true);
     const schema = quoteIdent(fingerprints.schema);
     const allowed = await conn.query<{ ok: boolean }>(
       `SELECT has_table_privilege(${lit(`${schema}.snapshot_entries`)}, 'SELECT') AND has_table_privilege(${lit(`${schema}.sync_pending`)}, 'SELECT')
@@ -160,7 +160,7 @@ export async function chooseDiffPath(input: ChooseInput): Promise<DiffChoice> {
       session: new WarehouseDiffSession(conn, fingerprints, { sid, table: cache.table, schema, text, usesParameter, columns, mode, input }),
     };
   } catch (e) {
-    return client(`the warehouse could not be prepared for the diff (${describeDatabaseError(e)})`, true);
+    return client(`the warehouse could not be prepared for the diff: ${describeDatabaseError(e)}`, true);
   } finally {
     if (!keep) await conn.end().catch(() => {});
   }
@@ -193,7 +193,7 @@ async function sameDatabase(conn: pg.Client, fingerprints: FingerprintStore): Pr
   const ours = await fingerprints.identity();
   if (!theirs) return 'the source database could not be identified';
   if (theirs.database !== ours.database || theirs.databaseOid !== ours.databaseOid || theirs.serverStarted !== ours.serverStarted) {
-    return 'the source and the state are in different databases (a query cannot join across databases)';
+    return 'the source and the state are in different databases, and a query cannot join across databases';
   }
   if (theirs.entriesOid === '' || theirs.entriesOid !== ours.entriesOid) return "the source's connection cannot see the state's tables";
   return undefined;

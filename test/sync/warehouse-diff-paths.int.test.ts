@@ -150,9 +150,9 @@ describe.skipIf(unreachable !== undefined)('where the diff of a Postgres source 
     await other.end();
     await syncOk(elsewhere.dir, sandbox, 'vip', { env: elsewhere.env, clock });
     const o = await syncOk(elsewhere.dir, sandbox, 'vip', { env: elsewhere.env, clock, mode: 'plan' });
-    const why = 'the source and the state are in different databases (a query cannot join across databases)';
+    const why = 'the source and the state are in different databases, and a query cannot join across databases';
     expect(o.diff).toEqual({ in: 'client', rows_read: 50, rows_transferred: 50, reason: why });
-    expect(o.notes).toContain(`the diff ran in tidemark, not in the warehouse (${why}): all 50 rows crossed the wire`);
+    expect(o.notes).toContain(`the diff ran in tidemark, not in the warehouse (all 50 rows crossed the wire): ${why}`);
     expect(o.counts).toMatchObject({ unchanged: 50 });
 
     await db.query(`CREATE SCHEMA ${TAG}_d`);

@@ -54,7 +54,7 @@ describe('describeDiff', () => {
       report: { in: 'client', rows_read: 7, rows_transferred: 7, reason: 'the state is not in PostgreSQL' },
     });
     expect(describeDiff({ path: 'client', reason: 'TIDEMARK_WAREHOUSE_DIFF=off', noted: true }, { read: 7 }).note).toBe(
-      'the diff ran in tidemark, not in the warehouse (TIDEMARK_WAREHOUSE_DIFF=off): all 7 rows crossed the wire',
+      'the diff ran in tidemark, not in the warehouse (all 7 rows crossed the wire): TIDEMARK_WAREHOUSE_DIFF=off',
     );
   });
 });
