@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixedClock } from '../../reconciler/core/clock.ts';
 import { createSandbox, type RunningSandbox } from '../../reconciler/sandbox/index.ts';
 import { postgresSkipReason, TEST_DATABASE_URL } from '../support/postgres.ts';
-import { makeProject, REPO, removeProject, sandboxEnv, sync, syncOk } from '../support/sync-fixture.ts';
+import { makeProject, open, REPO, removeProject, sandboxEnv, sync, syncOk } from '../support/sync-fixture.ts';
 
 const unreachable = await postgresSkipReason('diff in the warehouse path tests (test/sync/warehouse-diff-paths.int.test.ts)');
 const TAG = `tm_whdp_${randomBytes(4).toString('hex')}`;
@@ -159,5 +159,19 @@ describe.skipIf(unreachable !== undefined)('where the diff of a Postgres source 
     const off = await project(`${TAG}_d`);
     const r = await sync(off.dir, sandbox, 'vip', { env: { ...off.env, TIDEMARK_WAREHOUSE_DIFF: 'off' }, clock });
     expect(r.diff).toEqual({ in: 'client', rows_read: 50, rows_transferred: 50, reason: 'TIDEMARK_WAREHOUSE_DIFF=off' });
+
+    // A plan beside a sync that has acknowledged rows it has not merged yet (running, or killed): the
+    // engine's index shows those rows, the snapshot in the warehouse would not.
+    await syncOk(off.dir, sandbox, 'vip', { env: off.env, clock });
+    const ws = await open(off.dir, sandbox, { env: off.env, clock });
+    try {
+      const acks = await ws.conn.store.openAckSession('vip');
+      await acks.append([{ key: '3', hash: 'f'.repeat(32), ordering: 0, payload: '{}' }]);
+      const beside = await syncOk(off.dir, sandbox, 'vip', { env: off.env, clock, mode: 'plan' });
+      expect(beside.diff).toMatchObject({ in: 'client', reason: 'another sync of this source is running (or died) with acknowledgements not merged yet' });
+      expect(beside.counts).toMatchObject({ changed: 1, unchanged: 49 });
+    } finally {
+      await ws.conn.close();
+    }
   });
 });
