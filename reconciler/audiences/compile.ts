@@ -49,13 +49,34 @@ export interface CompileContext {
    * from the same mirror): a reference to one reads them instead of evaluating its conditions again.
    */
   storedSegments?: ReadonlySet<string>;
+  /**
+   * Incremental evaluation: the `nowMs` at which the segment's stored members were last evaluated. The
+   * query then selects the members among the affected people only (see `CompiledSegment.affected`), with
+   * each probe correlated to the person (an index seek each), where a set probe would read the whole
+   * field or event name to decide a few thousand people.
+   */
+  sinceMs?: number;
 }
 
 export interface CompiledSegment {
-  /** Selects DISTINCT person_id of the members. */
+  /** Selects DISTINCT person_id of the members (with `sinceMs`: of the members among `affected`). */
   sql: string;
   params: SqlParam[];
+  /**
+   * With `sinceMs`: selects the people whose membership may differ from that at `sinceMs`, for a mirror
+   * whose changes since then are listed in `mirror_touched`: those people, and those for whom a time
+   * condition (within, older_than, an event window; of referenced segments too) crossed an edge between
+   * `sinceMs` and `nowMs`. Everyone else's membership is what it was.
+   */
+  affected?: { sql: string; params: SqlParam[] };
+  /** The stored segments the query reads (`storedSegments` it references). */
+  reads: string[];
+  /** The segments built in Customer.io's UI it reads (their members are read anew every evaluation). */
+  uiSegments: string[];
 }
+
+/** A range of one attribute's instants, or of one event name's times, that a moving `now` crosses. */
+type Crossing = { kind: 'attribute'; field: string; lo: number; hi: number } | { kind: 'event'; name: string; lo: number; hi: number };
 
 export class SegmentCompileError extends UserError {
   override name = 'SegmentCompileError';
@@ -66,13 +87,52 @@ export function compileSegment(cond: Condition, ctx: CompileContext): CompiledSe
   const env = c.bind(ctx.env);
   const stack = ctx.name === undefined ? [] : [ctx.name];
   const pred = c.condition(cond, stack);
-  return { sql: `SELECT DISTINCT p.person_id FROM mirror_people p WHERE p.env = ${env} AND ${pred}`, params: c.params };
+  const out = { reads: [...c.reads].sort(), uiSegments: [...c.uiSegments].sort() };
+  if (ctx.sinceMs === undefined) return { sql: `SELECT DISTINCT p.person_id FROM mirror_people p WHERE p.env = ${env} AND ${pred}`, params: c.params, ...out };
+  // The restriction comes last in the text so its binds follow the predicate's; the planner drives the
+  // query from it all the same (an IN list on mirror_people's key).
+  const restrict = affectedQuery(c, c.crossings);
+  const standalone = new Compiler(ctx);
+  const affected = { sql: affectedQuery(standalone, c.crossings), params: standalone.params };
+  return { sql: `SELECT DISTINCT p.person_id FROM mirror_people p WHERE p.env = ${env} AND ${pred} AND p.person_id IN (${restrict})`, params: c.params, affected, ...out };
+}
+
+/** The people whose mirror changed, and those in any crossed range (each an index range). */
+function affectedQuery(c: Compiler, crossings: readonly Crossing[]): string {
+  const parts = [`SELECT t.person_id FROM mirror_touched t WHERE t.env = ${c.bind(c.env)}`];
+  for (const x of crossings) {
+    parts.push(
+      x.kind === 'attribute'
+        ? `SELECT a.person_id FROM mirror_attributes a WHERE a.env = ${c.bind(c.env)} AND a.field = ${c.bind(x.field)} AND a.ts_ms >= ${c.bind(x.lo)} AND a.ts_ms <= ${c.bind(x.hi)}`
+        : `SELECT ev.person_id FROM mirror_events ev WHERE ev.env = ${c.bind(c.env)} AND ev.name = ${c.bind(x.name)} AND ev.occurred_ms >= ${c.bind(x.lo)} AND ev.occurred_ms <= ${c.bind(x.hi)}`,
+    );
+  }
+  return parts.join(' UNION ');
 }
 
 class Compiler {
   readonly params: SqlParam[] = [];
+  readonly crossings: Crossing[] = [];
+  readonly reads = new Set<string>();
+  readonly uiSegments = new Set<string>();
 
   constructor(private readonly ctx: CompileContext) {}
+
+  get env(): string {
+    return this.ctx.env;
+  }
+
+  /**
+   * Records that membership may change for the instants of `edge(now)` as `now` moves from `sinceMs` to
+   * `nowMs`: both ends of the range are in (a superset of the instants whose side of the edge changed).
+   */
+  private crossing(x: { kind: 'attribute'; field: string } | { kind: 'event'; name: string }, offset: number): void {
+    const since = this.ctx.sinceMs;
+    if (since === undefined || since === this.ctx.nowMs) return;
+    const lo = Math.min(since, this.ctx.nowMs) - offset;
+    const hi = Math.max(since, this.ctx.nowMs) - offset;
+    this.crossings.push({ ...x, lo, hi });
+  }
 
   bind(v: SqlParam): string {
     this.params.push(v);
@@ -111,6 +171,7 @@ class Compiler {
     if (inner === null) {
       // A segment built in Customer.io's UI: its members were read through the App API into their own table.
       if (this.ctx.uiSegmentMembers) {
+        this.uiSegments.add(name);
         return this.member('ui_segment_members', 'u', `u.env = ${this.bind(this.ctx.env)} AND u.segment = ${this.bind(name)}`);
       }
       this.fail(stack, `references segment ${name}, which has no conditions (it points at a Customer.io segment), so its members are not in the mirror`);
@@ -118,7 +179,12 @@ class Compiler {
     // Its members as stored earlier in this evaluation. Its conditions are still compiled (and thrown
     // away, with their binds) so that a cycle through it or an error in it is reported as when inlined.
     if (this.ctx.storedSegments?.has(name)) {
-      new Compiler(this.ctx).condition(inner, [...stack, name]);
+      // Its time conditions still move its members (and so this segment's): their crossings count here.
+      const thrown = new Compiler(this.ctx);
+      thrown.condition(inner, [...stack, name]);
+      this.crossings.push(...thrown.crossings);
+      for (const u of thrown.uiSegments) this.uiSegments.add(u);
+      this.reads.add(name);
       return this.member('audience_candidates', 'c', `c.env = ${this.bind(this.ctx.env)} AND c.segment = ${this.bind(name)}`);
     }
     // Inlined: the referenced segment's predicate reads the same `p`, so it is exactly its membership.
@@ -130,6 +196,8 @@ class Compiler {
    * (this adds none, so the text order of the placeholders holds).
    */
   private member(table: string, alias: string, where: string): string {
+    // Deciding a few affected people, one index seek each beats reading everyone's field.
+    if (this.ctx.sinceMs !== undefined) return `EXISTS (SELECT 1 FROM ${table} ${alias} WHERE ${where} AND ${alias}.person_id = p.person_id)`;
     return `p.person_id IN (SELECT ${alias}.person_id FROM ${table} ${alias} WHERE ${where})`;
   }
 
@@ -217,6 +285,8 @@ class Compiler {
         if (d === undefined) this.fail(stack, `${where} needs a duration, e.g. duration: 14d`);
         const env = this.bind(this.ctx.env);
         const f = this.bind(a.field);
+        this.crossing({ kind: 'attribute', field: a.field }, d);
+        if (a.op === 'within') this.crossing({ kind: 'attribute', field: a.field }, 0);
         const edge = this.bind(this.ctx.nowMs - d);
         const cond = a.op === 'within' ? `a.ts_ms >= ${edge} AND a.ts_ms <= ${this.bind(this.ctx.nowMs)}` : `a.ts_ms < ${edge}`;
         return this.member('mirror_attributes', 'a', `a.env = ${env} AND a.field = ${f} AND ${cond}`);
@@ -260,6 +330,8 @@ class Compiler {
     const min = e.count?.min ?? 1;
     const max = e.count?.max;
     if (max !== undefined && min > max) this.fail(stack, `event ${e.name}: count min ${min} is above max ${max}`);
+    this.crossing({ kind: 'event', name: e.name }, from);
+    if (to !== undefined) this.crossing({ kind: 'event', name: e.name }, to);
     const env = this.bind(this.ctx.env);
     const name = this.bind(e.name);
     const upper = this.bind(this.ctx.nowMs - from);
@@ -274,6 +346,12 @@ class Compiler {
       // in min..max exactly when min <= 0, so then the members are everyone outside the people whose
       // count is out of range.
       const range = max === undefined ? `>= ${this.bind(min)}` : `BETWEEN ${this.bind(min)} AND ${this.bind(max)}`;
+      if (this.ctx.sinceMs !== undefined) {
+        // The same sets as below, decided per person.
+        const grouped = (having: string) => `EXISTS (SELECT 1 FROM mirror_events ev WHERE ${window} AND ev.person_id = p.person_id GROUP BY ev.person_id HAVING ${having})`;
+        probe = min >= 1 ? grouped(`COUNT(*) ${range}`) : `(NOT ${grouped(`NOT (COUNT(*) ${range})`)})`;
+        return e.occurred === false ? `(NOT ${probe})` : probe;
+      }
       const grouped = (having: string) => `p.person_id IN (SELECT ev.person_id FROM mirror_events ev WHERE ${window} GROUP BY ev.person_id HAVING ${having})`;
       probe = min >= 1 ? grouped(`COUNT(*) ${range}`) : `(NOT ${grouped(`NOT (COUNT(*) ${range})`)})`;
     }

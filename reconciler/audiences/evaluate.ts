@@ -6,6 +6,7 @@
  *
  * Counts only: no customer identifier leaves this module (the ids stay in the database).
  */
+import { createHash } from 'node:crypto';
 import { parseDuration } from '../core/duration.ts';
 import { appliesTo } from '../plan/desired.ts';
 import type { SpecModel } from '../spec/model.ts';
@@ -63,6 +64,12 @@ export interface EvaluateRequest {
    * note for people when some could not be matched. Without it, conditions cannot reference such segments.
    */
   loadUiSegment?: (segment: string, id: number) => Promise<string | undefined>;
+  /**
+   * `false` decides every segment over everyone (the members are the same; it is slower). By default a
+   * segment whose stored members are this query's at an earlier instant decides only the people whose
+   * membership can have moved since: those whose mirror changed, those a time condition's edge passed.
+   */
+  incremental?: boolean;
 }
 
 type Guarded = SegmentSpec;
@@ -96,9 +103,11 @@ export async function evaluateAudiences(req: EvaluateRequest): Promise<AudienceE
   // Referenced segments first, so a reference reads the members just stored instead of evaluating the
   // referenced conditions again (`reachable: any of three segments` would otherwise run all three twice).
   const stored = new Set<string>();
+  const digests = new Map<string, string>();
+  const whole = new Set<string>();
   const segments = evaluatedSegments(model, environment);
   for (const seg of dependencyOrder(segments, model)) {
-    const compiled = compileSegment(seg.spec.conditions!, {
+    const ctx = {
       dialect: audiences.dialect,
       env: audiences.env,
       nowMs: now.getTime(),
@@ -106,15 +115,32 @@ export async function evaluateAudiences(req: EvaluateRequest): Promise<AudienceE
       name: seg.name,
       uiSegmentMembers: !!req.loadUiSegment,
       storedSegments: stored,
-      segmentConditions: (n) => {
+      segmentConditions: (n: string) => {
         const other = model.segments.get(n);
         if (!other) return undefined;
         return other.spec.conditions ?? null;
       },
-    });
-    await audiences.storeCandidates(seg.name, dollarPlaceholders(compiled.sql, audiences.dialect), compiled.params);
+    };
+    const compiled = compileSegment(seg.spec.conditions!, ctx);
+    const digest = segmentDigest(compileSegment(seg.spec.conditions!, { ...ctx, nowMs: 0 }), digests);
+    digests.set(seg.name, digest);
+    // Only the people whose membership can have moved are decided again, when the stored members are
+    // exactly this query's at a known instant; a segment it reads that was decided whole moved anyone.
+    const mark = req.incremental === false ? undefined : await audiences.evaluationMark(seg.name);
+    const incremental = mark !== undefined && mark.digest === digest && compiled.uiSegments.length === 0 && !compiled.reads.some((r) => whole.has(r));
+    if (incremental) {
+      const inc = compileSegment(seg.spec.conditions!, { ...ctx, sinceMs: mark.nowMs });
+      await audiences.storeCandidates(seg.name, dollarPlaceholders(inc.sql, audiences.dialect), inc.params, {
+        mark: { digest, nowMs: now.getTime() },
+        affected: { sql: dollarPlaceholders(inc.affected!.sql, audiences.dialect), params: inc.affected!.params },
+      });
+    } else {
+      whole.add(seg.name);
+      await audiences.storeCandidates(seg.name, dollarPlaceholders(compiled.sql, audiences.dialect), compiled.params, { mark: { digest, nowMs: now.getTime() } });
+    }
     stored.add(seg.name);
   }
+  await audiences.finishEvaluation(segments.map((s) => s.name));
   const out: SegmentEvaluation[] = [];
   for (const seg of segments) {
     const delta = await audiences.delta(seg.name);
@@ -209,6 +235,16 @@ export async function guardVerdicts(req: Omit<EvaluateRequest, 'accept'>): Promi
     out.push({ segment: seg.name, verdict: empty ? 'emptied' : 'frozen', reason: stale.join('; ') });
   }
   return out;
+}
+
+/**
+ * What a segment's stored members depend on besides the mirror and `now`: its query (compiled at an
+ * instant of 0, so only the definition counts), and the digests of the stored segments it reads.
+ */
+function segmentDigest(compiled: { sql: string; params: unknown[]; reads: string[] }, digests: ReadonlyMap<string, string>): string {
+  const h = createHash('sha256').update(JSON.stringify([compiled.sql, compiled.params]));
+  for (const r of compiled.reads) h.update(`\n${r}:${digests.get(r) ?? ''}`);
+  return h.digest('hex');
 }
 
 /** The compiler writes `?` for SQLite; the store's SQL is written with `$n` (its SQLite driver maps them back). */

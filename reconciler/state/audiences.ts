@@ -158,7 +158,9 @@ async function fillMirror(ctx: AudienceContext, config: BuildConfig): Promise<Mi
   const stamps = JSON.stringify(config.stamps);
   // Sorting thirty million rows, and the hash joins of an update, in memory; SET LOCAL ends with the transaction.
   if (pg) await db.exec(`SET LOCAL work_mem = '256MB'`);
-  for (const t of ['mirror_attributes', 'mirror_events', 'mirror_people', 'mirror_rows']) await db.run(`DELETE FROM ${t} WHERE env = $1`, [env]);
+  for (const t of ['mirror_attributes', 'mirror_events', 'mirror_people', 'mirror_rows', 'mirror_touched']) await db.run(`DELETE FROM ${t} WHERE env = $1`, [env]);
+  // Nobody's stored membership can be carried over a whole fill: every segment is evaluated whole next.
+  await db.run(`DELETE FROM cursors WHERE env = $1 AND substr(name, 1, ${EVALUATION_MARK.length}) = $2`, [env, EVALUATION_MARK]);
   for (const s of config.sources) {
     const sid = await sourceId(ctx, s.source);
     if (sid === undefined) continue;
@@ -193,8 +195,8 @@ async function updateMirror(ctx: AudienceContext, config: BuildConfig, before: B
   const { db, env } = ctx;
   const pg = db.dialect === 'postgres';
   if (pg) await db.exec(`SET LOCAL work_mem = '256MB'`);
+  // mirror_touched is not emptied: it keeps the people of earlier updates that no evaluation has seen yet.
   await db.run('DELETE FROM mirror_work WHERE env = $1', [env]);
-  await db.run('DELETE FROM mirror_touched WHERE env = $1', [env]);
   const current = new Set(config.sources.map((s) => s.source));
   // A source dropped from the model keeps no mirror: all its keys are gone.
   const all = [...config.sources, ...before.sources.filter((s) => !current.has(s.source))];
@@ -325,25 +327,88 @@ async function updateMirror(ctx: AudienceContext, config: BuildConfig, before: B
     [env, ...persons],
   );
   await db.run('DELETE FROM mirror_work WHERE env = $1', [env]);
-  await db.run('DELETE FROM mirror_touched WHERE env = $1', [env]);
+  // Kept for the next evaluation (attrs = 2: changed, not yet evaluated), which starts from these people.
+  await db.run('UPDATE mirror_touched SET attrs = 2 WHERE env = $1', [env]);
   return { counts, moved };
+}
+
+/** Where a segment's evaluation mark is kept (`cursors`, name prefix + segment). */
+const EVALUATION_MARK = 'audience-eval:';
+
+/**
+ * What a segment's stored candidates are: the exact members, at `nowMs`, of the compiled query whose
+ * digest is `digest`, over the mirror as it was less the people in `mirror_touched`. Absent when the
+ * candidates are anything else (never evaluated, emptied, or the mirror filled whole since).
+ */
+export interface EvaluationMark {
+  digest: string;
+  nowMs: number;
+}
+
+export async function evaluationMark(ctx: AudienceContext, segment: string): Promise<EvaluationMark | undefined> {
+  const row = await ctx.db.get<{ value: string }>('SELECT value FROM cursors WHERE env = $1 AND name = $2', [ctx.env, EVALUATION_MARK + segment]);
+  return row ? (JSON.parse(row.value) as EvaluationMark) : undefined;
+}
+
+/**
+ * After every segment of `evaluated` was stored: the mirror's changes are accounted for, so
+ * `mirror_touched` empties; segments not evaluated now lose their mark, since their candidates did not
+ * see these changes.
+ */
+export async function finishEvaluation(ctx: AudienceContext, evaluated: readonly string[]): Promise<void> {
+  const { db, env } = ctx;
+  await db.transaction(async () => {
+    const marks = await db.all<{ name: string }>(`SELECT name FROM cursors WHERE env = $1 AND substr(name, 1, ${EVALUATION_MARK.length}) = $2`, [env, EVALUATION_MARK]);
+    const keep = new Set(evaluated.map((s) => EVALUATION_MARK + s));
+    for (const m of marks) if (!keep.has(m.name)) await db.run('DELETE FROM cursors WHERE env = $1 AND name = $2', [env, m.name]);
+    await db.run('DELETE FROM mirror_touched WHERE env = $1', [env]);
+  });
+}
+
+/** How to store: `mark` records the evaluation; with `affected`, only those people are re-decided. */
+export interface StoreCandidatesOptions {
+  mark?: EvaluationMark;
+  /** Selects the people whose membership may have changed since the mark (`$n` placeholders, own params). */
+  affected?: { sql: string; params: readonly SqlValue[] };
 }
 
 /**
  * Stores a segment's members as found by an evaluation: `select` is the compiled query (its parameters
  * in `params`, written with `$n` placeholders) returning `person_id`.
  *
- * SQLite replaces them (appending a sorted run to a B-tree it just emptied is cheaper than finding what
- * changed). Postgres brings them to the new set instead, deleting those no longer selected (a hash anti
- * join) and inserting the new ones: rewriting every row would leave millions of dead tuples per run.
+ * Whole: SQLite replaces them (appending a sorted run to a B-tree it just emptied is cheaper than
+ * finding what changed). Postgres brings them to the new set instead, deleting those no longer selected
+ * (a hash anti join) and inserting the new ones: rewriting every row would leave millions of dead tuples
+ * per run. Incremental (`affected`): the affected people are removed and `select`, which decides only
+ * them, puts back those who are members. The mark is written in the same transaction (or removed, when
+ * the caller gives none).
  */
-export async function storeCandidates(ctx: AudienceContext, segment: string, select: string, params: readonly SqlValue[]): Promise<number> {
+export async function storeCandidates(ctx: AudienceContext, segment: string, select: string, params: readonly SqlValue[], opts: StoreCandidatesOptions = {}): Promise<number> {
   const { db, env } = ctx;
   const n = params.length;
   const [e, s] = [`$${n + 1}`, `$${n + 2}`];
   const insert = `INSERT INTO audience_candidates (env, segment, person_id) SELECT ${e}, ${s}, m.person_id FROM (${select}) m WHERE true
        ON CONFLICT (env, segment, person_id) DO NOTHING`;
+  const mark = async () => {
+    if (opts.mark) {
+      await db.run(
+        `INSERT INTO cursors (env, name, value, updated_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (env, name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+        [env, EVALUATION_MARK + segment, JSON.stringify(opts.mark), new Date(opts.mark.nowMs).toISOString()],
+      );
+    } else await db.run('DELETE FROM cursors WHERE env = $1 AND name = $2', [env, EVALUATION_MARK + segment]);
+  };
   return db.transaction(async () => {
+    if (opts.affected) {
+      if (db.dialect === 'postgres') await db.exec(`SET LOCAL work_mem = '256MB'`);
+      const a = opts.affected;
+      const k = a.params.length;
+      await db.run(`DELETE FROM audience_candidates WHERE env = $${k + 1} AND segment = $${k + 2} AND person_id IN (${a.sql})`, [...a.params, env, segment]);
+      await db.run(insert, [...params, env, segment]);
+      await mark();
+      return Number((await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM audience_candidates WHERE env = $1 AND segment = $2`, [env, segment]))?.n ?? 0);
+    }
+    await mark();
     if (db.dialect === 'sqlite') {
       await db.run(`DELETE FROM audience_candidates WHERE env = $1 AND segment = $2`, [env, segment]);
       return db.run(insert, [...params, env, segment]);
