@@ -114,7 +114,10 @@ function expectExactly(expected: Expected): void {
 interface ChildRun {
   signal: NodeJS.Signals | null;
   code: number | null;
+  /** stdout and stderr, interleaved as they came. */
   output: string;
+  /** stdout alone: a `--format json` document (progress lines go to stderr off a terminal). */
+  stdout: string;
 }
 
 function runChild(dir: string, args: string[], killWhen?: (elapsed: () => number) => Promise<void>): Promise<ChildRun> {
@@ -124,10 +127,14 @@ function runChild(dir: string, args: string[], killWhen?: (elapsed: () => number
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  child.stdout.on('data', (d) => (output += String(d)));
+  let stdout = '';
+  child.stdout.on('data', (d) => {
+    output += String(d);
+    stdout += String(d);
+  });
   child.stderr.on('data', (d) => (output += String(d)));
   const started = Date.now();
-  const exited = new Promise<ChildRun>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, output })));
+  const exited = new Promise<ChildRun>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, output, stdout })));
   if (killWhen) {
     void killWhen(() => Date.now() - started).then(() => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -189,7 +196,7 @@ async function crashAndRecover(iterations: number, seed: number): Promise<void> 
       // Converged: nothing left to send (asked the way the runs were made, through the CLI).
       const plan = await runChild(dir, ['sync', 'plan', 'customers', '--format', 'json']);
       expect(plan.code, plan.output).toBe(0);
-      expect((JSON.parse(plan.output) as { counts: Record<string, number> }).counts).toMatchObject({ new: 0, changed: 0, unchanged: PEOPLE, retried: 0 });
+      expect((JSON.parse(plan.stdout) as { counts: Record<string, number> }).counts).toMatchObject({ new: 0, changed: 0, unchanged: PEOPLE, retried: 0 });
     }
     if (SLOW || process.env.TIDEMARK_SYNC_CRASH_LOG === '1') console.log(kills.join('\n'));
     // The seeds must have produced real crashes, not only clean runs.
