@@ -343,6 +343,42 @@ const EVALUATION_MARK = 'audience-eval:';
 export interface EvaluationMark {
   digest: string;
   nowMs: number;
+  /**
+   * Set by the store (a caller's is ignored): candidates, published, and both, kept exact by every
+   * later store of candidates and every recorded publish, so an incremental evaluation's delta needs no
+   * count over a million rows.
+   */
+  counts?: SetCounts;
+}
+
+interface SetCounts {
+  members: number;
+  published: number;
+  both: number;
+}
+
+async function writeMark(ctx: AudienceContext, segment: string, mark: EvaluationMark): Promise<void> {
+  await ctx.db.run(
+    `INSERT INTO cursors (env, name, value, updated_at) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (env, name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
+    [ctx.env, EVALUATION_MARK + segment, JSON.stringify(mark), new Date(mark.nowMs).toISOString()],
+  );
+}
+
+/** The three sizes a delta is made of, counted. */
+async function countSets(ctx: AudienceContext, segment: string): Promise<SetCounts> {
+  const { db, env } = ctx;
+  const one = async (sql: string) => Number((await db.get<{ n: number }>(sql, [env, segment]))?.n ?? 0);
+  const members = await one(`SELECT COUNT(*) AS n FROM audience_candidates WHERE env = $1 AND segment = $2`);
+  const published = await one(`SELECT COUNT(*) AS n FROM audience_members WHERE env = $1 AND segment = $2`);
+  const both =
+    members === 0 || published === 0
+      ? 0
+      : await one(
+          `SELECT COUNT(*) AS n FROM audience_candidates c JOIN audience_members m ON m.env = c.env AND m.segment = c.segment AND m.person_id = c.person_id
+           WHERE c.env = $1 AND c.segment = $2`,
+        );
+  return { members, published, both };
 }
 
 export async function evaluationMark(ctx: AudienceContext, segment: string): Promise<EvaluationMark | undefined> {
@@ -389,29 +425,37 @@ export async function storeCandidates(ctx: AudienceContext, segment: string, sel
   const [e, s] = [`$${n + 1}`, `$${n + 2}`];
   const insert = `INSERT INTO audience_candidates (env, segment, person_id) SELECT ${e}, ${s}, m.person_id FROM (${select}) m WHERE true
        ON CONFLICT (env, segment, person_id) DO NOTHING`;
-  const mark = async () => {
-    if (opts.mark) {
-      await db.run(
-        `INSERT INTO cursors (env, name, value, updated_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (env, name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`,
-        [env, EVALUATION_MARK + segment, JSON.stringify(opts.mark), new Date(opts.mark.nowMs).toISOString()],
-      );
-    } else await db.run('DELETE FROM cursors WHERE env = $1 AND name = $2', [env, EVALUATION_MARK + segment]);
+  const mark = async (counts?: SetCounts) => {
+    if (opts.mark) await writeMark(ctx, segment, { digest: opts.mark.digest, nowMs: opts.mark.nowMs, ...(counts ? { counts } : {}) });
+    else await db.run('DELETE FROM cursors WHERE env = $1 AND name = $2', [env, EVALUATION_MARK + segment]);
   };
   return db.transaction(async () => {
     if (opts.affected) {
       if (db.dialect === 'postgres') await db.exec(`SET LOCAL work_mem = '256MB'`);
       const a = opts.affected;
       const k = a.params.length;
-      await db.run(`DELETE FROM audience_candidates WHERE env = $${k + 1} AND segment = $${k + 2} AND person_id IN (${a.sql})`, [...a.params, env, segment]);
-      await db.run(insert, [...params, env, segment]);
-      await mark();
-      return Number((await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM audience_candidates WHERE env = $1 AND segment = $2`, [env, segment]))?.n ?? 0);
+      const among = `env = $${k + 1} AND segment = $${k + 2} AND person_id IN (${a.sql})`;
+      const inMembers = `EXISTS (SELECT 1 FROM audience_members m WHERE m.env = audience_candidates.env AND m.segment = audience_candidates.segment AND m.person_id = audience_candidates.person_id)`;
+      const count = async (where: string) => Number((await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM audience_candidates WHERE ${where}`, [...a.params, env, segment]))?.n ?? 0);
+      const prev = (await evaluationMark(ctx, segment))?.counts;
+      // The delta moves only among the affected: what they held before and hold after.
+      const bothBefore = prev ? await count(`${among} AND ${inMembers}`) : 0;
+      const removed = await db.run(`DELETE FROM audience_candidates WHERE ${among}`, [...a.params, env, segment]);
+      const added = await db.run(insert, [...params, env, segment]);
+      if (!prev) {
+        await mark(await countSets(ctx, segment));
+        return Number((await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM audience_candidates WHERE env = $1 AND segment = $2`, [env, segment]))?.n ?? 0);
+      }
+      const bothAfter = added === 0 ? 0 : await count(`${among} AND ${inMembers}`);
+      const counts = { members: prev.members - removed + added, published: prev.published, both: prev.both - bothBefore + bothAfter };
+      await mark(counts);
+      return counts.members;
     }
-    await mark();
     if (db.dialect === 'sqlite') {
       await db.run(`DELETE FROM audience_candidates WHERE env = $1 AND segment = $2`, [env, segment]);
-      return db.run(insert, [...params, env, segment]);
+      const stored = await db.run(insert, [...params, env, segment]);
+      await mark(opts.mark ? await countSets(ctx, segment) : undefined);
+      return stored;
     }
     // Hash joins and hashed subplans over a million ids stay in memory (with the default 4 MB Postgres
     // would probe per row); SET LOCAL ends with the transaction.
@@ -424,6 +468,7 @@ export async function storeCandidates(ctx: AudienceContext, segment: string, sel
     const added = await db.run(insert, [...params, env, segment]);
     // Statistics for the delta's joins, when the set moved enough to make the old ones wrong.
     if (removed + added > 0.1 * Math.max(before, 1)) await db.exec('ANALYZE audience_candidates; ANALYZE audience_members;');
+    await mark(opts.mark ? await countSets(ctx, segment) : undefined);
     return before - removed + added;
   });
 }
@@ -439,18 +484,8 @@ export interface MembershipDelta {
  * one pass over their intersection, rather than an anti join each way.
  */
 export async function membershipDelta(ctx: AudienceContext, segment: string): Promise<MembershipDelta> {
-  const { db, env } = ctx;
-  const one = async (sql: string) => Number((await db.get<{ n: number }>(sql, [env, segment]))?.n ?? 0);
-  const members = await one(`SELECT COUNT(*) AS n FROM audience_candidates WHERE env = $1 AND segment = $2`);
-  const published = await one(`SELECT COUNT(*) AS n FROM audience_members WHERE env = $1 AND segment = $2`);
-  const both =
-    members === 0 || published === 0
-      ? 0
-      : await one(
-          `SELECT COUNT(*) AS n FROM audience_candidates c JOIN audience_members m ON m.env = c.env AND m.segment = c.segment AND m.person_id = c.person_id
-           WHERE c.env = $1 AND c.segment = $2`,
-        );
-  return { members, entering: members - both, leaving: published - both };
+  const c = (await evaluationMark(ctx, segment))?.counts ?? (await countSets(ctx, segment));
+  return { members: c.members, entering: c.members - c.both, leaving: c.published - c.both };
 }
 
 /** How many people are candidates of more than one of these segments (an exclusive group's real overlap). */
@@ -466,6 +501,8 @@ export async function candidateOverlap(ctx: AudienceContext, segments: readonly 
 
 /** Whether anything was ever published for this segment (a first publish has no "previous" size). */
 export async function publishedCount(ctx: AudienceContext, segment: string): Promise<number> {
+  const counts = (await evaluationMark(ctx, segment))?.counts;
+  if (counts) return counts.published;
   return Number((await ctx.db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM audience_members WHERE env = $1 AND segment = $2`, [ctx.env, segment]))?.n ?? 0);
 }
 
@@ -492,19 +529,39 @@ export async function recordPublished(ctx: AudienceContext, segment: string, dir
   const { db, env } = ctx;
   if (ids.length === 0) return;
   await db.transaction(async () => {
+    const mark = await evaluationMark(ctx, segment);
+    const counts = mark?.counts;
     for (let i = 0; i < ids.length; i += 500) {
       const chunk = ids.slice(i, i + 500);
       const marks = chunk.map((_, k) => `$${k + 4}`).join(', ');
       if (direction === 'add') {
-        await db.run(
+        // Only candidates are inserted: each one published is one more in both.
+        const added = await db.run(
           `INSERT INTO audience_members (env, segment, person_id, published_at) SELECT $1, $2, v.id, $3 FROM (SELECT person_id AS id FROM audience_candidates WHERE env = $1 AND segment = $2 AND person_id IN (${marks})) v WHERE true
            ON CONFLICT (env, segment, person_id) DO NOTHING`,
           [env, segment, at, ...chunk],
         );
+        if (counts) {
+          counts.published += added;
+          counts.both += added;
+        }
       } else {
-        await db.run(`DELETE FROM audience_members WHERE env = $1 AND segment = $2 AND $3 = $3 AND person_id IN (${marks})`, [env, segment, at, ...chunk]);
+        if (counts) {
+          counts.both -= Number(
+            (
+              await db.get<{ n: number }>(
+                `SELECT COUNT(*) AS n FROM audience_members m WHERE m.env = $1 AND m.segment = $2 AND $3 = $3 AND m.person_id IN (${marks})
+                 AND EXISTS (SELECT 1 FROM audience_candidates c WHERE c.env = m.env AND c.segment = m.segment AND c.person_id = m.person_id)`,
+                [env, segment, at, ...chunk],
+              )
+            )?.n ?? 0,
+          );
+        }
+        const removed = await db.run(`DELETE FROM audience_members WHERE env = $1 AND segment = $2 AND $3 = $3 AND person_id IN (${marks})`, [env, segment, at, ...chunk]);
+        if (counts) counts.published -= removed;
       }
     }
+    if (mark && counts) await writeMark(ctx, segment, mark);
   });
 }
 
