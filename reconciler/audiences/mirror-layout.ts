@@ -15,6 +15,8 @@ export function mirrorDdl(dialect: Dialect): string[] {
     `CREATE TABLE IF NOT EXISTS mirror_people (env TEXT NOT NULL, person_id TEXT NOT NULL, PRIMARY KEY (env, person_id))`,
     `CREATE TABLE IF NOT EXISTS mirror_attributes (env TEXT NOT NULL, person_id TEXT NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL, num ${real}, ts_ms ${int}, PRIMARY KEY (env, field, person_id))`,
     `CREATE TABLE IF NOT EXISTS mirror_events (env TEXT NOT NULL, person_id TEXT NOT NULL, name TEXT NOT NULL, occurred_ms ${int} NOT NULL)`,
+    // The people whose mirror changed since the last evaluation: where an incremental one starts.
+    `CREATE TABLE IF NOT EXISTS mirror_touched (env TEXT NOT NULL, person_id TEXT NOT NULL, attrs INTEGER NOT NULL, PRIMARY KEY (env, person_id))`,
     `CREATE TABLE IF NOT EXISTS ui_segment_members (env TEXT NOT NULL, segment TEXT NOT NULL, person_id TEXT NOT NULL, PRIMARY KEY (env, segment, person_id))`,
     // Attributes are keyed field first (a condition reads one field of everyone); events both by person
     // (one person's probes) and by name and time (everyone's events in a window): see compile.ts.

@@ -6,6 +6,10 @@
  * people never pass through JavaScript, and after its first fill only the snapshot rows that changed are
  * rebuilt. The JSON functions are the one place the two dialects differ:
  * SQLite's `json_each`/`json_extract`, Postgres' `jsonb_each`/`->>`.
+ *
+ * Incremental evaluation keeps its state without a table of its own: `mirror_touched` outlives an update
+ * (the people no evaluation has seen change yet), and each segment's evaluation mark is a `cursors` row
+ * (`audience-eval:<segment>`), written in the transaction that stores its candidates.
  */
 import type { SqlDriver, SqlValue } from './sql/executor.ts';
 

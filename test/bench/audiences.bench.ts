@@ -4,7 +4,8 @@
  * nesting and segment references, evaluated by `evaluateAudiences` and diffed against the last published
  * membership; then 10,000 membership changes published through `publishSegment` to the in-process sandbox.
  * A measurement, not a test: nothing is asserted beyond the specs loading and the publish completing.
- * The first evaluation fills the mirror whole; the second, after 1% of people changed, updates it.
+ * The first evaluation fills the mirror whole; the second, after 1% of people changed, updates it and
+ * evaluates incrementally (only the people whose mirror changed, and those a time edge passed, are decided).
  *
  *   npx tsx test/bench/audiences.bench.ts [people=1000000] [--postgres[=URL]] [--analyze] [--keep-schema]
  *
