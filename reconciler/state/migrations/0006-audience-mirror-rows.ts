@@ -12,9 +12,12 @@ import type { Migration } from './migration.ts';
  * - `mirror_builds`: per environment, what the mirror was built with (the timestamp fields, the sources
  *   and their record kinds) and its row counts, so a changed model rebuilds what it must and counts need
  *   no scan of thirty million rows.
- * - `mirror_work`, `mirror_touched`, `mirror_attr_work`: scratch space of one update (the differing keys;
- *   the people whose mirror they change, `attrs = 1` for those whose attributes may have changed; those
+ * - `mirror_work`, `mirror_attr_work`: scratch space of one update (the differing keys; the changed
  *   people's attributes as rebuilt), emptied before the update's transaction commits.
+ * - `mirror_touched`: the people whose mirror an update changed (`attrs = 1` for those whose attributes
+ *   may have changed). Since incremental evaluation (state/audiences.ts) they are kept until an
+ *   evaluation has read them, so a segment is re-evaluated for exactly these people plus those a time
+ *   window passed over.
  * - `mirror_events.source`, `.row_key`: which snapshot row an event came from, so a removed or corrected
  *   event row removes exactly its own event.
  * - `mirror_events_name`: an event condition reads the events of one name within a window, a range of
