@@ -8,7 +8,7 @@
  * holds no customer identifier.
  */
 import type { DataImpact, Plan } from '../plan/plan.ts';
-import { codeSpan, mdText, renderPlanMarkdown } from '../plan/render/markdown.ts';
+import { IMPACT_TABLES, codeSpan, mdText, renderPlanMarkdown } from '../plan/render/markdown.ts';
 import { plural } from '../plan/render/text.ts';
 
 export interface PlanCommentOptions {
@@ -53,8 +53,6 @@ function table<T>(t: Table<T>): string {
   return out;
 }
 
-const n = (x: number) => mdText(String(x));
-
 function dataImpact(impact: DataImpact): string {
   if (impact.status === 'not_computed') return `Not computed${impact.note ? `: ${mdText(impact.note)}` : ''}.\n`;
   const surveys = impact.surveys ?? [];
@@ -63,9 +61,8 @@ function dataImpact(impact: DataImpact): string {
   if (impact.sources.length) {
     out += table({
       title: 'Sources',
-      header: '| Source | New | Changed | Unchanged | Rejected | Blocked nulls |\n| --- | ---: | ---: | ---: | ---: | ---: |\n',
+      ...IMPACT_TABLES.sources,
       rows: impact.sources,
-      row: (s) => `| ${mdText(s.name)} | ${[s.new, s.changed, s.unchanged, s.rejected, s.null_blocked].map(n).join(' | ')} |\n`,
       moves: (s) => s.new + s.changed + s.rejected + s.null_blocked > 0,
       still: 'source',
     });
@@ -73,9 +70,8 @@ function dataImpact(impact: DataImpact): string {
   if (impact.audiences.length) {
     out += table({
       title: 'Audiences',
-      header: '| Audience | Joining | Leaving |\n| --- | ---: | ---: |\n',
+      ...IMPACT_TABLES.audiences,
       rows: impact.audiences,
-      row: (a) => `| ${mdText(a.name)}${a.held ? ` (held: ${mdText(a.held)})` : ''} | ${n(a.joining)} | ${n(a.leaving)} |\n`,
       // A held audience is news even when it moves nobody: it publishes nothing until its source is fresh.
       moves: (a) => a.joining + a.leaving > 0 || a.held !== undefined,
       still: 'audience',
@@ -84,11 +80,8 @@ function dataImpact(impact: DataImpact): string {
   if (surveys.length) {
     out += table({
       title: 'Survey targets',
-      header:
-        '| Survey target | Would invite | Held out | In window | Already invited | Capped | Opted out | Bounced | No email | Claimed | Waiting |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n',
+      ...IMPACT_TABLES.surveys,
       rows: surveys,
-      row: (t) =>
-        `| ${mdText(t.name)} | ${[t.would_invite, t.held_out, t.in_window, t.already_invited, t.capped, t.opted_out, t.bounced ?? 0, t.no_email, t.claimed_by_other, t.waiting].map(n).join(' | ')} |\n`,
       moves: (t) => t.would_invite + t.held_out + t.waiting > 0,
       still: 'survey target',
     });

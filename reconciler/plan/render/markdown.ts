@@ -224,31 +224,41 @@ function detailsBlock(change: Change): string {
   return `${out}</details>\n\n`;
 }
 
+type ImpactSource = DataImpact['sources'][number];
+type ImpactAudience = DataImpact['audiences'][number];
+type ImpactSurvey = NonNullable<DataImpact['surveys']>[number];
+
+const cell = (x: number) => mdText(String(x));
+
+/**
+ * The data-impact tables' columns, once: the plan's markdown and the pull request comment (which
+ * collapses the rows that move nothing) both render rows through these, so a column added here reaches both.
+ */
+export const IMPACT_TABLES = {
+  sources: {
+    header: '| Source | New | Changed | Unchanged | Rejected | Blocked nulls |\n| --- | ---: | ---: | ---: | ---: | ---: |\n',
+    row: (s: ImpactSource) => `| ${mdText(s.name)} | ${[s.new, s.changed, s.unchanged, s.rejected, s.null_blocked].map(cell).join(' | ')} |\n`,
+  },
+  audiences: {
+    header: '| Audience | Joining | Leaving |\n| --- | ---: | ---: |\n',
+    row: (a: ImpactAudience) => `| ${mdText(a.name)}${a.held ? ` (held: ${mdText(a.held)})` : ''} | ${cell(a.joining)} | ${cell(a.leaving)} |\n`,
+  },
+  surveys: {
+    header:
+      '| Survey target | Would invite | Held out | In window | Already invited | Capped | Opted out | Bounced | No email | Claimed | Waiting |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n',
+    row: (t: ImpactSurvey) =>
+      `| ${mdText(t.name)} | ${[t.would_invite, t.held_out, t.in_window, t.already_invited, t.capped, t.opted_out, t.bounced ?? 0, t.no_email, t.claimed_by_other, t.waiting].map(cell).join(' | ')} |\n`,
+  },
+};
+
 function dataImpact(impact: DataImpact): string {
   if (impact.status === 'not_computed') return `Not computed${impact.note ? `: ${mdText(impact.note)}` : ''}.\n`;
   const surveys = impact.surveys ?? [];
   if (impact.sources.length === 0 && impact.audiences.length === 0 && surveys.length === 0) return 'No source rows or audience members change.\n';
   const tables: string[] = [];
-  if (impact.sources.length > 0) {
-    tables.push(
-      '| Source | New | Changed | Unchanged | Rejected | Blocked nulls |\n| --- | ---: | ---: | ---: | ---: | ---: |\n' +
-        impact.sources.map((s) => `| ${mdText(s.name)} | ${[s.new, s.changed, s.unchanged, s.rejected, s.null_blocked].map((n) => mdText(String(n))).join(' | ')} |\n`).join(''),
-    );
-  }
-  if (impact.audiences.length > 0) {
-    tables.push(
-      '| Audience | Joining | Leaving |\n| --- | ---: | ---: |\n' +
-        impact.audiences.map((a) => `| ${mdText(a.name)}${a.held ? ` (held: ${mdText(a.held)})` : ''} | ${mdText(String(a.joining))} | ${mdText(String(a.leaving))} |\n`).join(''),
-    );
-  }
-  if (surveys.length > 0) {
-    tables.push(
-      '| Survey target | Would invite | Held out | In window | Already invited | Capped | Opted out | Bounced | No email | Claimed | Waiting |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n' +
-        surveys
-          .map((t) => `| ${mdText(t.name)} | ${[t.would_invite, t.held_out, t.in_window, t.already_invited, t.capped, t.opted_out, t.bounced ?? 0, t.no_email, t.claimed_by_other, t.waiting].map((n) => mdText(String(n))).join(' | ')} |\n`)
-          .join(''),
-    );
-  }
+  if (impact.sources.length > 0) tables.push(IMPACT_TABLES.sources.header + impact.sources.map(IMPACT_TABLES.sources.row).join(''));
+  if (impact.audiences.length > 0) tables.push(IMPACT_TABLES.audiences.header + impact.audiences.map(IMPACT_TABLES.audiences.row).join(''));
+  if (surveys.length > 0) tables.push(IMPACT_TABLES.surveys.header + surveys.map(IMPACT_TABLES.surveys.row).join(''));
   return tables.join('\n');
 }
 
