@@ -14,6 +14,9 @@
  */
 
 import type { PendingEntry } from '../state/index.ts';
+import { grow, grownTo, KeyTable } from './key-table.ts';
+
+export { KeyTable } from './key-table.ts';
 
 export type RowClass = 'new' | 'changed' | 'unchanged' | 'out_of_order';
 
@@ -41,19 +44,19 @@ export interface RunDiffCounts {
 const CLASS_CODES: readonly RowClass[] = ['new', 'changed', 'unchanged', 'out_of_order'];
 
 export class RunDiff {
-  private readonly slots = new KeyTable();
+  private slots = new KeyTable();
   /** Per slot, the snapshot hash packed as four 32-bit words (see `pack`). */
-  private words = new Uint32Array(4 * 1024);
+  private words: Uint32Array = new Uint32Array(4 * 1024);
   /** 0 = not in the snapshot, 1 = packed in `words`, 2 = kept as text in `odd` (not a 32-digit hex hash). */
-  private hashStorage = new Uint8Array(1024);
+  private hashStorage: Uint8Array = new Uint8Array(1024);
   private readonly odd = new Map<number, string>();
   private readonly scratch = new Uint32Array(4);
   /** Snapshot ordering per slot; NaN when absent. */
-  private orderings = new Float64Array(1024);
+  private orderings: Float64Array = new Float64Array(1024);
   /** This run's winning ordering per slot; NaN when absent. */
-  private runOrderings = new Float64Array(1024);
+  private runOrderings: Float64Array = new Float64Array(1024);
   /** 0 = not read in this run, else 1 + index into CLASS_CODES. */
-  private runClass = new Uint8Array(1024);
+  private runClass: Uint8Array = new Uint8Array(1024);
   private size = 0;
   private readonly tally: RunDiffCounts = { staged: 0, duplicates: 0, new: 0, changed: 0, unchanged: 0, outOfOrder: 0 };
   /**
@@ -118,9 +121,9 @@ export class RunDiff {
     const a = this.acks;
     if (a.count === a.slots.length) {
       const n = Math.max(1024, a.slots.length * 2);
-      a.slots = grown(a.slots, new Int32Array(n));
-      a.words = grown(a.words, new Uint32Array(4 * n));
-      a.orderings = grown(a.orderings, new Float64Array(n));
+      a.slots = grownTo(a.slots, new Int32Array(n));
+      a.words = grownTo(a.words, new Uint32Array(4 * n));
+      a.orderings = grownTo(a.orderings, new Float64Array(n));
     }
     const i = a.count++;
     a.slots[i] = slot;
@@ -132,65 +135,133 @@ export class RunDiff {
   /**
    * The snapshot as the store holds it once this run's acknowledgements are merged: the loaded entries
    * with `acknowledge`d ones laid over them, in the index file format (see `decodeSnapshot`). The
-   * acknowledgements are laid over in place, so this ends the diff's use for classifying rows.
+   * acknowledgements are laid over in place, so this ends the diff's use for classifying rows. The
+   * chunks are mostly views of the diff's own arrays: use them before the diff changes.
    */
   encodeSnapshot(generation: string): Buffer[] {
+    return [...this.snapshotChunks(generation)];
+  }
+
+  /**
+   * `encodeSnapshot`, made as it is consumed: a block of slots that all stay is a view of the diff's
+   * arrays, any other block a compacted copy of at most BLOCK entries, so writing ten million keys costs
+   * no second copy of the index.
+   */
+  snapshotChunks(generation: string): Iterable<Buffer> {
+    this.layOverAcks();
+    return this.chunksOf(generation, this.survey());
+  }
+
+  private layOverAcks(): void {
     const storage = this.hashStorage;
-    const words = this.words;
-    const orderings = this.orderings;
-    const odd = this.odd;
     const a = this.acks;
     // Laid over now: a diff encoded after its load (from the store) goes on recording the run's.
     this.acks = { count: 0, slots: new Int32Array(0), words: new Uint32Array(0), orderings: new Float64Array(0), odd: new Map() };
     for (let i = 0; i < a.count; i++) {
       const slot = a.slots[i]!;
-      orderings[slot] = a.orderings[i]!;
+      this.orderings[slot] = a.orderings[i]!;
       const text = a.odd.get(i);
       if (text === undefined) {
         storage[slot] = 1;
-        words.set(a.words.subarray(i * 4, i * 4 + 4), slot * 4);
-        odd.delete(slot);
+        this.words.set(a.words.subarray(i * 4, i * 4 + 4), slot * 4);
+        this.odd.delete(slot);
       } else {
         storage[slot] = 2;
-        odd.set(slot, text);
+        this.odd.set(slot, text);
       }
     }
+  }
+
+  /** Which slots the file holds: their number, their keys' bytes, per block whether all stay and the key bytes dropped before it. */
+  private survey(): { count: number; keyBytes: number; full: Uint8Array; droppedBefore: Float64Array; odd: [number, string][] } {
+    const storage = this.hashStorage;
+    const blocks = Math.ceil(this.size / BLOCK);
+    const full = new Uint8Array(blocks);
+    const droppedBefore = new Float64Array(blocks);
+    const odd: [number, string][] = [];
     let count = 0;
-    for (let s = 0; s < this.size; s++) if (storage[s] !== 0) count++;
-    const outOrderings = new Float64Array(count);
-    const outWords = new Uint32Array(4 * count);
-    const outStorage = new Uint8Array(count);
-    const keyEnds = new Uint32Array(count);
-    const oddOut: [number, string][] = [];
-    let keys = Buffer.allocUnsafe(Math.max(1024, count * 16));
-    let used = 0;
-    let j = 0;
-    for (let s = 0; s < this.size; s++) {
-      const st = storage[s]!;
-      if (st === 0) continue;
-      const key = this.slots.keyAt(s);
-      const need = Buffer.byteLength(key, 'utf8');
-      if (used + need > keys.length) {
-        const bigger = Buffer.allocUnsafe(Math.max(keys.length * 2, used + need));
-        keys.copy(bigger, 0, 0, used);
-        keys = bigger;
+    let dropped = 0;
+    for (let block = 0; block < blocks; block++) {
+      droppedBefore[block] = dropped;
+      const to = Math.min(this.size, (block + 1) * BLOCK);
+      let all = 1;
+      for (let s = block * BLOCK; s < to; s++) {
+        const st = storage[s]!;
+        if (st === 0) {
+          all = 0;
+          dropped += this.slots.keyEnd(s) - this.slots.keyStart(s);
+          continue;
+        }
+        if (st === 2) odd.push([count, this.odd.get(s)!]);
+        count++;
       }
-      used += keys.write(key, used, 'utf8');
-      keyEnds[j] = used;
-      outStorage[j] = st;
-      outOrderings[j] = orderings[s]!;
-      if (st === 1) outWords.set(words.subarray(s * 4, s * 4 + 4), j * 4);
-      else oddOut.push([j, odd.get(s)!]);
-      j++;
+      full[block] = all;
     }
-    const oddJson = Buffer.from(JSON.stringify(oddOut), 'utf8');
-    const header = Buffer.from(JSON.stringify({ format: INDEX_FORMAT, generation, count, keyBytes: used, oddBytes: oddJson.length }), 'utf8');
+    return { count, keyBytes: this.slots.byteLength - dropped, full, droppedBefore, odd };
+  }
+
+  private *chunksOf(generation: string, plan: ReturnType<RunDiff['survey']>): Generator<Buffer> {
+    const { count, keyBytes, full, droppedBefore } = plan;
+    const oddJson = Buffer.from(JSON.stringify(plan.odd), 'utf8');
+    const header = Buffer.from(JSON.stringify({ format: INDEX_FORMAT, generation, count, keyBytes, oddBytes: oddJson.length }), 'utf8');
     // The header is padded so the Float64Array that follows starts 8-aligned.
     const prefix = Buffer.alloc(align8(INDEX_MAGIC.length + 4 + header.length));
     prefix.write(INDEX_MAGIC, 0, 'latin1');
     prefix.writeUInt32LE(header.length, INDEX_MAGIC.length);
     header.copy(prefix, INDEX_MAGIC.length + 4);
-    return [prefix, bytesOf(outOrderings), bytesOf(outWords), bytesOf(keyEnds), bytesOf(outStorage), keys.subarray(0, used), oddJson];
+    yield prefix;
+    const storage = this.hashStorage;
+    const keys = this.slots;
+    const blocks = full.length;
+    /** Each section, block by block: a view when every slot of the block stays, else the staying slots copied. */
+    const section = function* <T extends Float64Array | Uint32Array | Uint8Array>(values: T, per: number, make: (n: number) => T): Generator<Buffer> {
+      for (let block = 0; block < blocks; block++) {
+        const from = block * BLOCK;
+        const end = Math.min(keys.size, from + BLOCK);
+        if (full[block]) {
+          yield bytesOf(values.subarray(from * per, end * per));
+          continue;
+        }
+        let n = 0;
+        for (let s = from; s < end; s++) if (storage[s] !== 0) n++;
+        const out = make(n * per);
+        let j = 0;
+        for (let s = from; s < end; s++) {
+          if (storage[s] === 0) continue;
+          for (let k = 0; k < per; k++) out[j++] = values[s * per + k]!;
+        }
+        if (n > 0) yield bytesOf(out);
+      }
+    };
+    yield* section(this.orderings, 1, (n) => new Float64Array(n));
+    yield* section(this.words, 4, (n) => new Uint32Array(n));
+    for (let block = 0; block < blocks; block++) {
+      const from = block * BLOCK;
+      const end = Math.min(keys.size, from + BLOCK);
+      if (full[block] && droppedBefore[block] === 0) {
+        yield bytesOf(keys.endsView(from, end));
+        continue;
+      }
+      const out = new Uint32Array(end - from);
+      let dropped = droppedBefore[block]!;
+      let j = 0;
+      for (let s = from; s < end; s++) {
+        if (storage[s] === 0) dropped += keys.keyEnd(s) - keys.keyStart(s);
+        else out[j++] = keys.keyEnd(s) - dropped;
+      }
+      if (j > 0) yield bytesOf(out.subarray(0, j));
+    }
+    yield* section(storage, 1, (n) => new Uint8Array(n));
+    for (let block = 0; block < blocks; block++) {
+      const from = block * BLOCK;
+      const end = Math.min(keys.size, from + BLOCK);
+      if (full[block]) {
+        yield keys.bytes(keys.keyStart(from), keys.keyEnd(end - 1));
+        continue;
+      }
+      for (let s = from; s < end; s++) if (storage[s] !== 0 && keys.keyEnd(s) > keys.keyStart(s)) yield Buffer.from(keys.bytes(keys.keyStart(s), keys.keyEnd(s)));
+    }
+    yield oddJson;
   }
 
   /**
@@ -198,34 +269,39 @@ export class RunDiff {
    * false, loading nothing, when the bytes are not an index file of that generation.
    */
   decodeSnapshot(bytes: Buffer, generation: string): boolean {
-    if (this.size !== 0) throw new Error('decodeSnapshot needs an empty diff');
     const parsed = parseIndexHeader(bytes);
     if (!parsed || parsed.header.generation !== generation) return false;
-    const { count, keyBytes, oddBytes } = parsed.header;
-    let at = parsed.bodyStart;
-    const expected = at + 8 * count + 16 * count + 4 * count + count + keyBytes + oddBytes;
-    if (bytes.length !== expected) return false;
-    const orderings = new Float64Array(count);
-    bytesOf(orderings).set(bytes.subarray(at, (at += 8 * count)));
-    const words = new Uint32Array(4 * count);
-    bytesOf(words).set(bytes.subarray(at, (at += 16 * count)));
-    const keyEnds = new Uint32Array(count);
-    bytesOf(keyEnds).set(bytes.subarray(at, (at += 4 * count)));
-    const storage = bytes.subarray(at, (at += count));
-    const keys = bytes.subarray(at, (at += keyBytes));
-    const odd = JSON.parse(bytes.toString('utf8', at, at + oddBytes)) as [number, string][];
-    let start = 0;
-    for (let i = 0; i < count; i++) {
-      const end = keyEnds[i]!;
-      if (this.slots.intern(keys.toString('utf8', start, end)) !== i) throw new Error('an index file holds a key twice');
-      start = end;
+    const sections = SnapshotSections.plan(parsed.header, parsed.bodyStart, bytes.length);
+    if (!sections) return false;
+    for (const { position, target } of sections.parts) target.set(bytes.subarray(position, position + target.length));
+    return this.adopt(sections);
+  }
+
+  /**
+   * Takes an index file's sections once their bytes are read into place (`SnapshotSections.parts`): the
+   * arrays become the diff's own, and the keys' buckets are built in one pass. False, loading nothing,
+   * when they do not hold a valid index (a key twice, offsets out of order, unreadable odd hashes).
+   */
+  adopt(sections: SnapshotSections): boolean {
+    if (this.size !== 0) throw new Error('an index file is loaded only into an empty diff');
+    const { count } = sections.header;
+    const keys = KeyTable.fromSections(sections.arena, sections.ends, count);
+    if (!keys) return false;
+    let odd: [number, string][];
+    try {
+      odd = JSON.parse(Buffer.from(sections.odd.buffer, sections.odd.byteOffset, sections.odd.byteLength).toString('utf8')) as [number, string][];
+      if (!Array.isArray(odd) || !odd.every((e) => Array.isArray(e) && Number.isInteger(e[0]) && e[0] >= 0 && e[0] < count && typeof e[1] === 'string')) return false;
+    } catch {
+      return false;
     }
+    const capacity = sections.orderings.length;
+    this.slots = keys;
     this.size = count;
-    while (this.orderings.length < count) this.grow();
-    this.orderings.set(orderings);
-    this.runOrderings.fill(Number.NaN, 0, count);
-    this.words.set(words);
-    this.hashStorage.set(storage);
+    this.orderings = sections.orderings;
+    this.words = sections.words;
+    this.hashStorage = sections.storage;
+    this.runOrderings = new Float64Array(capacity).fill(Number.NaN, 0, count);
+    this.runClass = new Uint8Array(capacity);
     for (const [slot, text] of odd) this.odd.set(slot, text);
     return true;
   }
@@ -288,22 +364,66 @@ export class RunDiff {
   }
 
   private grow(): void {
-    const n = this.orderings.length * 2;
-    const o = new Float64Array(n);
-    o.set(this.orderings);
-    this.orderings = o;
-    const r = new Float64Array(n);
-    r.set(this.runOrderings);
-    this.runOrderings = r;
-    const c = new Uint8Array(n);
-    c.set(this.runClass);
-    this.runClass = c;
-    const k = new Uint8Array(n);
-    k.set(this.hashStorage);
-    this.hashStorage = k;
-    const w = new Uint32Array(4 * n);
-    w.set(this.words);
-    this.words = w;
+    const n = grow(this.orderings.length);
+    this.orderings = grownTo(this.orderings, new Float64Array(n));
+    this.runOrderings = grownTo(this.runOrderings, new Float64Array(n));
+    this.runClass = grownTo(this.runClass, new Uint8Array(n));
+    this.hashStorage = grownTo(this.hashStorage, new Uint8Array(n));
+    this.words = grownTo(this.words, new Uint32Array(4 * n));
+  }
+}
+
+/** Slots per block of `RunDiff.snapshotChunks`. */
+const BLOCK = 65536;
+
+/**
+ * An index file's sections, allocated at their final size (with room for the keys a run adds) so the
+ * file is read straight into the arrays the diff keeps: `parts` says which bytes of the file go where,
+ * then `RunDiff.adopt` takes them.
+ */
+export class SnapshotSections {
+  readonly orderings: Float64Array;
+  readonly words: Uint32Array;
+  readonly ends: Uint32Array;
+  readonly storage: Uint8Array;
+  readonly arena: Buffer;
+  readonly odd: Uint8Array;
+  /** Where each section is in the file; read `target.length` bytes from `position` into `target`. */
+  readonly parts: readonly { position: number; target: Uint8Array }[];
+
+  private constructor(
+    readonly header: IndexHeader,
+    bodyStart: number,
+  ) {
+    const { count, keyBytes, oddBytes } = header;
+    const capacity = count + Math.max(1024, Math.ceil(count / 16));
+    this.orderings = new Float64Array(capacity);
+    this.words = new Uint32Array(4 * capacity);
+    this.ends = new Uint32Array(capacity);
+    this.storage = new Uint8Array(capacity);
+    this.arena = Buffer.allocUnsafe(keyBytes + Math.max(16 * 1024, Math.ceil(keyBytes / 16)));
+    this.odd = new Uint8Array(oddBytes);
+    const parts: { position: number; target: Uint8Array }[] = [];
+    let at = bodyStart;
+    for (const [target, length] of [
+      [bytesOf(this.orderings), 8 * count],
+      [bytesOf(this.words), 16 * count],
+      [bytesOf(this.ends), 4 * count],
+      [this.storage, count],
+      [this.arena, keyBytes],
+      [this.odd, oddBytes],
+    ] as const) {
+      parts.push({ position: at, target: target.subarray(0, length) });
+      at += length;
+    }
+    this.parts = parts;
+  }
+
+  /** The sections of a file of `fileLength` bytes with this header; undefined when the length does not match it. */
+  static plan(header: IndexHeader, bodyStart: number, fileLength: number): SnapshotSections | undefined {
+    const { count, keyBytes, oddBytes } = header;
+    if (fileLength !== bodyStart + 29 * count + keyBytes + oddBytes || keyBytes > 0xffff_ffff) return undefined;
+    return new SnapshotSections(header, bodyStart);
   }
 }
 
@@ -366,7 +486,7 @@ export class PendingBook {
 const INDEX_MAGIC = 'TMSIDX01';
 const INDEX_FORMAT = 1;
 
-interface IndexHeader {
+export interface IndexHeader {
   format: number;
   generation: string;
   count: number;
@@ -396,11 +516,6 @@ function bytesOf(a: Float64Array | Uint32Array | Uint8Array): Buffer {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 }
 
-function grown<T extends Int32Array | Uint32Array | Float64Array>(from: T, to: T): T {
-  to.set(from);
-  return to;
-}
-
 /** Nibble value per char code, -1 for anything but 0-9 and a-f. */
 const NIBBLE = new Int8Array(128).fill(-1);
 for (let i = 0; i < 10; i++) NIBBLE[48 + i] = i;
@@ -420,90 +535,4 @@ function pack(hash: string, out: Uint32Array): boolean {
     out[w] = v;
   }
   return true;
-}
-
-/**
- * Keys to dense slot numbers (0, 1, 2, … in first-seen order): an open-addressing table over typed arrays.
- * A Map with a million string keys spent about 0.75 µs per operation in a re-sync profile, most of it
- * chasing memory; this keeps the probe sequence in one Int32Array and compares few strings.
- */
-export class KeyTable {
-  private keys: string[] = [];
-  /** Per slot, its key's hash (to rehash without hashing the keys again). */
-  private hashes = new Uint32Array(1024);
-  /**
-   * Per bucket, two words: the key's hash and slot + 1 (0 = empty). Never more than half full. The hash
-   * beside the slot settles most probes within one cache line, without touching the key.
-   */
-  private buckets = new Int32Array(2 * 2048);
-  private mask = 2047;
-
-  get size(): number {
-    return this.keys.length;
-  }
-
-  /** The key of a slot. */
-  keyAt(slot: number): string {
-    return this.keys[slot]!;
-  }
-
-  /** The key's slot, or -1. */
-  find(key: string): number {
-    const h = hashKey(key) | 0;
-    const buckets = this.buckets;
-    for (let b = h & this.mask; ; b = (b + 1) & this.mask) {
-      const s = buckets[2 * b + 1]! - 1;
-      if (s < 0) return -1;
-      if (buckets[2 * b] === h && this.keys[s] === key) return s;
-    }
-  }
-
-  /** The key's slot, adding the key with the next slot number when it is new. */
-  intern(key: string): number {
-    const h = hashKey(key) | 0;
-    const buckets = this.buckets;
-    let b = h & this.mask;
-    for (; ; b = (b + 1) & this.mask) {
-      const s = buckets[2 * b + 1]! - 1;
-      if (s < 0) break;
-      if (buckets[2 * b] === h && this.keys[s] === key) return s;
-    }
-    const slot = this.keys.length;
-    this.keys.push(key);
-    if (slot >= this.hashes.length) {
-      const grown = new Uint32Array(this.hashes.length * 2);
-      grown.set(this.hashes);
-      this.hashes = grown;
-    }
-    this.hashes[slot] = h;
-    buckets[2 * b] = h;
-    buckets[2 * b + 1] = slot + 1;
-    if (this.keys.length * 2 > this.mask + 1) this.rehash();
-    return slot;
-  }
-
-  private rehash(): void {
-    const capacity = (this.mask + 1) * 2;
-    const buckets = new Int32Array(2 * capacity);
-    const mask = capacity - 1;
-    for (let s = 0; s < this.keys.length; s++) {
-      const h = this.hashes[s]! | 0;
-      let b = h & mask;
-      while (buckets[2 * b + 1] !== 0) b = (b + 1) & mask;
-      buckets[2 * b] = h;
-      buckets[2 * b + 1] = s + 1;
-    }
-    this.buckets = buckets;
-    this.mask = mask;
-  }
-}
-
-/** FNV-1a over UTF-16 code units, with a final avalanche so sequential ids spread over the buckets. */
-function hashKey(key: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  return h >>> 0;
 }

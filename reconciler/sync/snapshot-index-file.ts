@@ -19,13 +19,26 @@
  * private to its owner, and is written with mode 0600. Files of older generations of the same source are
  * deleted when a new one is written.
  */
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { AckedRow, PendingEntry, SnapshotAckSession, StateStore } from '../state/index.ts';
-import type { RunDiff } from './run-diff.ts';
+import { parseIndexHeader, SnapshotSections, type RunDiff } from './run-diff.ts';
 
 const FOLDER = 'snapshot-index';
 const SUFFIX = '.idx';
+/** What is read first: the magic, the header's length and the header (a generation token and four numbers). */
+const HEAD_BYTES = 64 * 1024;
+
+/** Reads `target.length` bytes from `position`; false when the file ends first. */
+async function readFully(handle: FileHandle, target: Uint8Array, position: number): Promise<boolean> {
+  // One read is at most 2 GB; a short read is not the end of the file.
+  for (let done = 0; done < target.length; ) {
+    const { bytesRead } = await handle.read(target, done, Math.min(target.length - done, 1 << 30), position + done);
+    if (bytesRead === 0) return false;
+    done += bytesRead;
+  }
+  return true;
+}
 
 /** The index files of one source, in the state folder. */
 export class SnapshotIndexFiles {
@@ -42,15 +55,34 @@ export class SnapshotIndexFiles {
     return path.join(this.dir, `${this.prefix}${encodeURIComponent(generation)}${SUFFIX}`);
   }
 
-  /** Loads the generation's file into an empty diff; false (nothing loaded) when there is no usable one. */
+  /**
+   * Loads the generation's file into an empty diff; false (nothing loaded) when there is no usable one.
+   * Each section is read straight into the array the diff keeps (no copy of the whole file in between),
+   * so ten million keys cost one pass over the file plus building their buckets.
+   */
   async load(generation: string, diff: RunDiff): Promise<boolean> {
-    let bytes: Buffer;
+    let handle: FileHandle;
     try {
-      bytes = await readFile(this.file(generation));
+      handle = await open(this.file(generation), 'r');
     } catch {
       return false;
     }
-    return diff.decodeSnapshot(bytes, generation);
+    let sections: SnapshotSections | undefined;
+    try {
+      const { size } = await handle.stat();
+      const head = Buffer.alloc(Math.min(size, HEAD_BYTES));
+      await readFully(handle, head, 0);
+      const parsed = parseIndexHeader(head);
+      if (!parsed || parsed.header.generation !== generation) return false;
+      sections = SnapshotSections.plan(parsed.header, parsed.bodyStart, size);
+      if (!sections) return false;
+      for (const { position, target } of sections.parts) if (!(await readFully(handle, target, position))) return false;
+    } catch {
+      return false;
+    } finally {
+      await handle.close().catch(() => undefined);
+    }
+    return diff.adopt(sections);
   }
 
   /** Whether the generation's file exists (a run that changed nothing need not write it again). */
@@ -68,14 +100,14 @@ export class SnapshotIndexFiles {
    * nothing) and deletes the source's other generations. Failing to write only costs the next run a read
    * of the store: errors are swallowed after cleaning up.
    */
-  async save(generation: string, chunks: readonly Uint8Array[]): Promise<boolean> {
+  async save(generation: string, chunks: Iterable<Uint8Array>): Promise<boolean> {
     const target = this.file(generation);
     const temporary = `${target}.${process.pid}.tmp`;
     try {
       await mkdir(this.dir, { recursive: true, mode: 0o700 });
       const handle = await open(temporary, 'w', 0o600);
       try {
-        for (const chunk of chunks) await handle.write(chunk);
+        for (const chunk of chunks) if (chunk.length > 0) await handle.write(chunk);
       } finally {
         await handle.close();
       }
@@ -180,7 +212,7 @@ export class SnapshotIndexCache {
       }
       // Only a generation that held still during the read names what was read.
       if (generation !== undefined && (await this.store.snapshotGeneration(this.source)) === generation) {
-        await this.files.save(generation, diff.encodeSnapshot(generation));
+        await this.files.save(generation, diff.snapshotChunks(generation));
       }
     }
     // Acknowledgements a session has not merged yet (a run in progress, or killed) come after, latest last.
@@ -202,6 +234,6 @@ export class SnapshotIndexCache {
     const generation = tracked?.generation;
     if (!tracked || !this.diff || generation === undefined || tracked.uncertain) return;
     if (generation === this.loadedGeneration && (await this.files.has(generation))) return;
-    await this.files.save(generation, this.diff.encodeSnapshot(generation));
+    await this.files.save(generation, this.diff.snapshotChunks(generation));
   }
 }
