@@ -1,9 +1,9 @@
 /**
  * The in-memory diff of one sync run against the source's snapshot. Pure: no I/O.
  *
- * The snapshot's keys, hashes and orderings are loaded once (a million keys take about 100 MB: the
- * engine's 128-bit hex hashes are packed into 16 bytes each; the payloads, which make the snapshot large,
- * stay in the store), then every row of the read is classified
+ * The snapshot's keys, hashes and orderings are loaded once (about 70 bytes per key, none of it on the JS
+ * heap: the keys as bytes in a KeyTable, the engine's 128-bit hex hashes packed into 16 bytes each; the
+ * payloads, which make the snapshot large, stay in the store), then every row of the read is classified
  * as it streams by, so changed rows can be sent while the rest of the source is still being read:
  * - `new`: the key was never acknowledged;
  * - `unchanged`: same hash as last acknowledged;
