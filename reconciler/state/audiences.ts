@@ -11,6 +11,7 @@
  * (the people no evaluation has seen change yet), and each segment's evaluation mark is a `cursors` row
  * (`audience-eval:<segment>`), written in the transaction that stores its candidates.
  */
+import { lockSourcesForMirror } from './snapshot-changes.ts';
 import type { SqlDriver, SqlValue } from './sql/executor.ts';
 
 export interface AudienceContext {
@@ -61,6 +62,7 @@ export async function rebuildMirror(ctx: AudienceContext, sources: readonly Mirr
     sources: sources.filter((s): s is MirrorSource & { records: 'person' | 'event' } => s.records === 'person' || s.records === 'event').map((s) => ({ source: s.source, records: s.records })),
   };
   return db.transaction(async () => {
+    await lockSourcesForMirror(db, env);
     const built = await db.get<BuildRow>('SELECT config, people, attributes, events FROM mirror_builds WHERE env = $1', [env]);
     const before = built ? (JSON.parse(built.config) as BuildConfig) : undefined;
     const kindOf = new Map(before?.sources.map((s) => [s.source, s.records]));
@@ -163,6 +165,8 @@ async function fillMirror(ctx: AudienceContext, config: BuildConfig): Promise<Mi
   // Sorting thirty million rows, and the hash joins of an update, in memory; SET LOCAL ends with the transaction.
   if (pg) await db.exec(`SET LOCAL work_mem = '256MB'`);
   for (const t of ['mirror_attributes', 'mirror_events', 'mirror_people', 'mirror_rows', 'mirror_touched']) await db.run(`DELETE FROM ${t} WHERE env = $1`, [env]);
+  // Read whole below: what was logged before is in it.
+  await db.run('DELETE FROM snapshot_changes WHERE sid IN (SELECT sid FROM snapshot_sources WHERE env = $1)', [env]);
   // Nobody's stored membership can be carried over a whole fill: every segment is evaluated whole next.
   await db.run(`DELETE FROM cursors WHERE env = $1 AND substr(name, 1, ${EVALUATION_MARK.length}) = $2`, [env, EVALUATION_MARK]);
   for (const s of config.sources) {
@@ -202,13 +206,18 @@ async function updateMirror(ctx: AudienceContext, config: BuildConfig, before: B
   // mirror_touched is not emptied: it keeps the people of earlier updates that no evaluation has seen yet.
   await db.run('DELETE FROM mirror_work WHERE env = $1', [env]);
   const current = new Set(config.sources.map((s) => s.source));
+  const known = new Set(before.sources.map((s) => s.source));
   // A source dropped from the model keeps no mirror: all its keys are gone.
   const all = [...config.sources, ...before.sources.filter((s) => !current.has(s.source))];
   const sids = new Map<string, number>();
+  /** Every snapshot the update accounts for: their change logs are read, and emptied at its end. */
+  const logged: number[] = [];
   let moved = 0;
   for (const s of all) {
     const sid = current.has(s.source) ? await sourceId(ctx, s.source) : undefined;
     if (sid === undefined) {
+      const gone = await sourceId(ctx, s.source);
+      if (gone !== undefined) logged.push(gone);
       moved += await db.run(
         `INSERT INTO mirror_work (env, source, row_key, hash, sent_at, known) SELECT env, source, row_key, NULL, NULL, 1 FROM mirror_rows WHERE env = $1 AND source = $2`,
         [env, s.source],
@@ -216,6 +225,26 @@ async function updateMirror(ctx: AudienceContext, config: BuildConfig, before: B
       continue;
     }
     sids.set(s.source, sid);
+    logged.push(sid);
+    if (known.has(s.source)) {
+      // A source the mirror was built from: the keys its snapshot changed since are in its change log
+      // (state/snapshot-changes.ts), each compared with what the mirror recorded for it. A logged key no
+      // longer in the snapshot is gone; one the mirror never had (no payload then) and still without an
+      // entry is nothing.
+      moved += await db.run(
+        `INSERT INTO mirror_work (env, source, row_key, hash, sent_at, known)
+         SELECT $1, $2, c.row_key, e.hash, e.sent_at, CASE WHEN r.row_key IS NULL THEN 0 ELSE 1 END
+         FROM snapshot_changes c
+         LEFT JOIN snapshot_entries e ON e.sid = c.sid AND e.row_key = c.row_key
+         LEFT JOIN mirror_rows r ON r.env = $1 AND r.source = $2 AND r.row_key = c.row_key
+         WHERE c.sid = $3 AND (CASE WHEN e.row_key IS NULL THEN r.row_key IS NOT NULL
+           ELSE (r.row_key IS NULL OR r.hash <> e.hash OR r.sent_at <> e.sent_at) END)`,
+        [env, s.source, sid],
+      );
+      continue;
+    }
+    // A source new to the mirror: every entry is compared (its log may be partial: it was written only
+    // while the source's snapshot and the mirror both existed).
     // Entries without a payload are never recorded in mirror_rows, so they come back here every run;
     // the sync engine always acknowledges with a payload, so there are none in practice.
     const differing = await db.run(
@@ -240,7 +269,13 @@ async function updateMirror(ctx: AudienceContext, config: BuildConfig, before: B
       );
     }
   }
-  if (moved === 0) return { counts, moved };
+  const forget = async () => {
+    for (const sid of logged) await db.run('DELETE FROM snapshot_changes WHERE sid = $1', [sid]);
+  };
+  if (moved === 0) {
+    await forget();
+    return { counts, moved };
+  }
 
   const work = `(SELECT row_key FROM mirror_work WHERE env = $1 AND source = $2)`;
   const touched = `(SELECT person_id FROM mirror_touched WHERE env = $1)`;
@@ -289,9 +324,12 @@ async function updateMirror(ctx: AudienceContext, config: BuildConfig, before: B
     );
   }
   // The attributes of people whose person rows changed are rebuilt from every person source, in the
-  // model's order, as a whole rebuild would; then only the rows that differ are written. The table is
-  // keyed field first, so one person's rows lie on as many pages as they have fields: rewriting every
-  // row of every such person would touch most pages of a large mirror.
+  // model's order, as a whole rebuild would, into mirror_attr_work; every field the mirror knows that such
+  // a person no longer has gets a row there too (value NULL). Both tables are keyed field first, so one
+  // pass over the work in its key order compares every row with the mirror's at the same place (state 0
+  // the same, 1 different or to delete, 2 new), and then only what differs is written: one person's rows
+  // lie on as many pages as they have fields, and a pass in person order, or rewriting every row of every
+  // such person, touches most pages of a large mirror.
   await db.run('DELETE FROM mirror_attr_work WHERE env = $1', [env]);
   const stamps = JSON.stringify(config.stamps);
   for (const s of config.sources) {
@@ -303,23 +341,38 @@ async function updateMirror(ctx: AudienceContext, config: BuildConfig, before: B
     );
   }
   const fields = await mirrorFields(ctx);
-  const ofPeople = `env = $1 AND field IN (${fields.map((_, i) => `$${i + 2}`).join(', ') || 'NULL'}) AND person_id IN (SELECT person_id FROM mirror_touched WHERE env = $1 AND attrs = 1)`;
-  const had = Number((await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM mirror_attributes WHERE ${ofPeople}`, [env, ...fields]))?.n ?? 0);
-  await db.run(
-    `DELETE FROM mirror_attributes WHERE ${ofPeople}
-     AND NOT EXISTS (SELECT 1 FROM mirror_attr_work w WHERE w.env = $1 AND w.person_id = mirror_attributes.person_id AND w.field = mirror_attributes.field)`,
-    [env, ...fields],
-  );
+  for (const field of fields) {
+    await db.run(
+      `INSERT INTO mirror_attr_work (env, field, person_id) SELECT $1, $2, t.person_id FROM mirror_touched t WHERE t.env = $1 AND t.attrs = 1
+       ON CONFLICT (env, field, person_id) DO NOTHING`,
+      [env, field],
+    );
+  }
   const same = pg ? 'IS NOT DISTINCT FROM' : 'IS';
+  const w = 'mirror_attr_work';
+  await db.run(
+    `UPDATE ${w} SET state = COALESCE(
+       (SELECT CASE WHEN ${w}.value IS NOT NULL AND a.value = ${w}.value AND a.num ${same} ${w}.num AND a.ts_ms ${same} ${w}.ts_ms THEN 0 ELSE 1 END
+        FROM mirror_attributes a WHERE a.env = ${w}.env AND a.field = ${w}.field AND a.person_id = ${w}.person_id),
+       CASE WHEN ${w}.value IS NULL THEN 0 ELSE 2 END)
+     WHERE env = $1`,
+    [env],
+  );
+  // Per field, so each delete is a range of the mirror's key probed by the few ids (never a scan).
+  for (const field of fields) {
+    counts.attributes -= await db.run(
+      `DELETE FROM mirror_attributes WHERE env = $1 AND field = $2
+       AND person_id IN (SELECT person_id FROM ${w} WHERE env = $1 AND field = $2 AND state = 1 AND value IS NULL)`,
+      [env, field],
+    );
+  }
   await db.run(
     `INSERT INTO mirror_attributes (env, person_id, field, value, num, ts_ms)
-     SELECT w.env, w.person_id, w.field, w.value, w.num, w.ts_ms FROM mirror_attr_work w
-     WHERE w.env = $1 AND NOT EXISTS (SELECT 1 FROM mirror_attributes a WHERE a.env = w.env AND a.field = w.field AND a.person_id = w.person_id
-       AND a.value = w.value AND a.num ${same} w.num AND a.ts_ms ${same} w.ts_ms)
+     SELECT env, person_id, field, value, num, ts_ms FROM ${w} WHERE env = $1 AND state IN (1, 2) AND value IS NOT NULL ORDER BY field, person_id
      ON CONFLICT (env, field, person_id) DO UPDATE SET value = excluded.value, num = excluded.num, ts_ms = excluded.ts_ms`,
     [env],
   );
-  counts.attributes += Number((await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM mirror_attr_work WHERE env = $1', [env]))?.n ?? 0) - had;
+  counts.attributes += Number((await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM ${w} WHERE env = $1 AND state = 2`, [env]))?.n ?? 0);
   await db.run('DELETE FROM mirror_attr_work WHERE env = $1', [env]);
   counts.people -= await db.run(`DELETE FROM mirror_people WHERE env = $1 AND person_id IN ${touched}`, [env]);
   const persons = config.sources.filter((s) => s.records === 'person').map((s) => s.source);
@@ -331,6 +384,7 @@ async function updateMirror(ctx: AudienceContext, config: BuildConfig, before: B
     [env, ...persons],
   );
   await db.run('DELETE FROM mirror_work WHERE env = $1', [env]);
+  await forget();
   // Kept for the next evaluation (attrs = 2: changed, not yet evaluated), which starts from these people.
   await db.run('UPDATE mirror_touched SET attrs = 2 WHERE env = $1', [env]);
   return { counts, moved };
@@ -437,20 +491,27 @@ export async function storeCandidates(ctx: AudienceContext, segment: string, sel
     if (opts.affected) {
       if (db.dialect === 'postgres') await db.exec(`SET LOCAL work_mem = '256MB'`);
       const a = opts.affected;
-      const k = a.params.length;
-      const among = `env = $${k + 1} AND segment = $${k + 2} AND person_id IN (${a.sql})`;
+      // Found once: the count, the delete, the select (compiled to read this table) and the count after.
+      await db.run('DELETE FROM audience_affected WHERE env = $1', [env]);
+      await db.run(
+        `INSERT INTO audience_affected (env, person_id) SELECT $${a.params.length + 1}, x.person_id FROM (${a.sql}) x WHERE true ON CONFLICT (env, person_id) DO NOTHING`,
+        [...a.params, env],
+      );
+      const among = `env = $1 AND segment = $2 AND person_id IN (SELECT f.person_id FROM audience_affected f WHERE f.env = $1)`;
       const inMembers = `EXISTS (SELECT 1 FROM audience_members m WHERE m.env = audience_candidates.env AND m.segment = audience_candidates.segment AND m.person_id = audience_candidates.person_id)`;
-      const count = async (where: string) => Number((await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM audience_candidates WHERE ${where}`, [...a.params, env, segment]))?.n ?? 0);
+      const count = async (where: string) => Number((await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM audience_candidates WHERE ${where}`, [env, segment]))?.n ?? 0);
       const prev = (await evaluationMark(ctx, segment))?.counts;
       // The delta moves only among the affected: what they held before and hold after.
       const bothBefore = prev ? await count(`${among} AND ${inMembers}`) : 0;
-      const removed = await db.run(`DELETE FROM audience_candidates WHERE ${among}`, [...a.params, env, segment]);
+      const removed = await db.run(`DELETE FROM audience_candidates WHERE ${among}`, [env, segment]);
       const added = await db.run(insert, [...params, env, segment]);
       if (!prev) {
+        await db.run('DELETE FROM audience_affected WHERE env = $1', [env]);
         await mark(await countSets(ctx, segment));
         return Number((await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM audience_candidates WHERE env = $1 AND segment = $2`, [env, segment]))?.n ?? 0);
       }
       const bothAfter = added === 0 ? 0 : await count(`${among} AND ${inMembers}`);
+      await db.run('DELETE FROM audience_affected WHERE env = $1', [env]);
       const counts = { members: prev.members - removed + added, published: prev.published, both: prev.both - bothBefore + bothAfter };
       await mark(counts);
       return counts.members;

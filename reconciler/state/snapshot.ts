@@ -22,6 +22,7 @@ import type { Clock } from '../core/clock.ts';
 import { InternalError } from '../core/diagnostics.ts';
 import { StateError } from './errors.ts';
 import { newId } from './ids.ts';
+import { forgetMirrorOf, lockSourceForWrite, logChangedKeys } from './snapshot-changes.ts';
 import type { SqlDriver, SqlValue } from './sql/executor.ts';
 import type { AckedRow, PendingEntry, SnapshotAckSession, SnapshotEntry, SnapshotIndexEntry } from './types.ts';
 
@@ -125,6 +126,7 @@ export async function snapshotGeneration(ctx: SnapshotContext, source: string): 
 async function mergeAcks(ctx: SnapshotContext, source: string, sid: number, t: SessionTables): Promise<void> {
   const db = ctx.db;
   const latest = `${t.ack}_latest`;
+  await lockSourceForWrite(db, sid);
   await db.exec(`DROP TABLE IF EXISTS ${latest}`);
   await db.exec(
     `CREATE TABLE ${latest} AS SELECT row_key, hash, ordering, payload, removed, sent_at FROM (
@@ -152,6 +154,7 @@ async function mergeAcks(ctx: SnapshotContext, source: string, sid: number, t: S
     [sid],
   );
   await db.run(`DELETE FROM snapshot_entries WHERE sid = $1 AND row_key IN (SELECT row_key FROM ${latest} WHERE removed = 1)`, [sid]);
+  await logChangedKeys(db, ctx.env, sid, `SELECT row_key FROM ${latest}`);
   const merged = (await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM ${latest}`))?.n ?? 0;
   await db.exec(`DROP TABLE ${latest}`);
   if (Number(merged) > 0) await setGeneration(ctx, source);
@@ -430,7 +433,9 @@ export async function dropSnapshot(ctx: SnapshotContext, source: string): Promis
   const sid = await findSourceId(ctx, source);
   if (sid === undefined) return;
   await ctx.db.transaction(async () => {
+    await lockSourceForWrite(ctx.db, sid);
     await dropSessionTables(ctx.db, sessionTables(sid));
+    await forgetMirrorOf(ctx.db, ctx.env, sid);
     await ctx.db.run('DELETE FROM sync_pending WHERE sid = $1', [sid]);
     await ctx.db.run('DELETE FROM snapshot_payloads WHERE sid = $1', [sid]);
     await ctx.db.run('DELETE FROM snapshot_entries WHERE sid = $1', [sid]);

@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import { InternalError } from '../core/diagnostics.ts';
 import type { AudienceContext } from './audiences.ts';
+import { lockSourceForWrite, logChangedKeys } from './snapshot-changes.ts';
 
 export type ResponseOutcome = 'pending' | 'written' | 'unknown_person' | 'late' | 'unmapped' | 'no_answer';
 export type ResponseVia = 'pull' | 'webhook';
@@ -140,6 +141,7 @@ const hashOf = (text: string) => createHash('sha256').update(text).digest('hex')
 
 async function upsertMirrorRow(ctx: AudienceContext, sid: number, key: string, payload: string, ordering: number, at: string, keepNewest: boolean): Promise<void> {
   const { db } = ctx;
+  await lockSourceForWrite(db, sid);
   if (keepNewest) {
     const existing = await db.get<{ ordering: number | null }>('SELECT ordering FROM snapshot_entries WHERE sid = $1 AND row_key = $2', [sid, key]);
     if (existing?.ordering !== undefined && existing.ordering !== null && Number(existing.ordering) > ordering) return;
@@ -150,6 +152,7 @@ async function upsertMirrorRow(ctx: AudienceContext, sid: number, key: string, p
     [sid, key, hashOf(payload), ordering, at],
   );
   await db.run(`INSERT INTO snapshot_payloads (sid, row_key, payload) VALUES ($1, $2, $3) ON CONFLICT (sid, row_key) DO UPDATE SET payload = excluded.payload`, [sid, key, payload]);
+  await logChangedKeys(db, ctx.env, sid, 'SELECT CAST($1 AS TEXT) AS row_key', [key]);
 }
 
 /**

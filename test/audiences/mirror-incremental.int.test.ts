@@ -114,6 +114,23 @@ describe.each(backends)('the mirror after each change, on $name', (backend) => {
     await both((s) => ack(s, 'crm', [person('c1', { plan: 'enterprise', n: 1, seen_at: NOW_S, blank: null, ok: true }, 1)]));
     await check(sources, stamps);
 
+    // The response loop's writes (a reason code per person, an event per response) reach the mirror as
+    // the sync's do, once it knows those sources.
+    const withResponses: MirrorSource[] = [...sources, { source: 'resp_attr', records: 'person' }, { source: 'resp_event', records: 'event' }];
+    const answer = (id: string, person: string, value: string, ms: number) => ({
+      survey_id: 'SV_1',
+      response_id: id,
+      attribute: { source: 'resp_attr', person_id: person, field: 'reason', value, recorded_ms: ms },
+      event: { source: 'resp_event', person_id: person, name: 'survey_answered', recorded_ms: ms, data: { reason: value } },
+    });
+    await both(async (s) => void (await s.responses.markWritten([answer('R_1', 'c3', 'late', NOW_S * 1000)])));
+    await check(withResponses, stamps);
+    await both(async (s) => void (await s.responses.markWritten([answer('R_2', 'c3', 'damaged', NOW_S * 1000 + 1), answer('R_3', 'c50', 'late', NOW_S * 1000)])));
+    const answered = await check(withResponses, stamps);
+    expect(answered).toContain('a|c3|reason|damaged|-|-');
+    expect(answered).toContain('p|c50');
+    await check(sources, stamps);
+
     // Acknowledged without a payload: that row has no mirror any more.
     await both((s) => ack(s, 'crm', [{ key: 'c5', hash: 'nopayload', ordering: null, payload: null }]));
     const noPayload = await check(sources, stamps);

@@ -8,6 +8,7 @@
  * evaluates incrementally (only the people whose mirror changed, and those a time edge passed, are decided).
  *
  *   npx tsx test/bench/audiences.bench.ts [people=1000000] [--postgres[=URL]] [--analyze] [--keep-schema]
+ *   npx tsx test/bench/audiences.bench.ts [people] [--postgres] --again=<kept folder or schema> --round=N
  *
  * The specs are written to a temp folder and loaded with `loadSpecs`, so the bench evaluates real,
  * validated specs. The snapshots are filled through the store's ack session (the sync engine's own path)
@@ -46,6 +47,13 @@ const pgUrl = pgArg
  * audiences.ts); this forces it after every step, to tell a planning problem from the rest.
  */
 const analyze = !!pgUrl && args.includes('--analyze');
+/**
+ * `--again=<folder or schema> --round=N` (N ≥ 2): on a store an earlier run kept (`--keep-schema`), only
+ * another re-sync (the same 1% of people changed again, version N) and the diffed evaluation: a quick way
+ * to measure a change to the update path without filling a million people again.
+ */
+const again = args.find((a) => a.startsWith('--again='))?.slice('--again='.length);
+const round = Number(args.find((a) => a.startsWith('--round='))?.slice('--round='.length) ?? 2);
 /** Changed between the published evaluation and the next one. */
 const CHANGED_EVERY = 100;
 const PUBLISH_CHANGES = 10_000;
@@ -236,7 +244,7 @@ function* personRows(version: number): Generator<AckedRow> {
 function* eventRows(name: string, salt: number, days: number, version: number): Generator<AckedRow> {
   for (let i = 0; i < people; i++) {
     const changed = version > 0 && i % CHANGED_EVERY === 0;
-    const count = (h(i, salt) + (changed ? 1 : 0)) % 3;
+    const count = (h(i, salt) + (changed ? version : 0)) % 3;
     for (let k = 0; k < count; k++) {
       const id = `${name}_${i}_${k}`;
       const timestamp = NOW_S - (h(i, salt + 1 + k) % (days * DAY_S));
@@ -358,6 +366,12 @@ async function run(model: SpecModel, store: StateStore, environment: string, sql
     process.stderr.write(`    per segment (members, s): ${ev.segments.map((s) => `${s.segment} ${s.members} ${((phases.candidates.get(s.segment) ?? 0) / 1000).toFixed(2)}`).join(', ')}\n`);
     return ev;
   };
+  if (again) {
+    const version = Math.max(2, round);
+    await timed(`re-sync: 1% of people changed (round ${version})`, () => fillAll(store, version), (n) => `${n.toLocaleString('en-US')} rows acknowledged`);
+    await evaluate('evaluateAudiences, diffed against published');
+    return;
+  }
   await timed('fill snapshots (1 person source, 2 event sources)', () => fillAll(store, 0), (n) => `${n.toLocaleString('en-US')} rows`);
   const first = await evaluate('evaluateAudiences, first (nothing published)');
 
@@ -411,8 +425,8 @@ async function publishBench(store: StateStore): Promise<void> {
   }
 }
 
-const dir = mkdtempSync(path.join(os.tmpdir(), 'tidemark-audience-bench-'));
-const schema = `tm_audbench_${process.pid}`;
+const dir = again && !pgUrl ? again : mkdtempSync(path.join(os.tmpdir(), 'tidemark-audience-bench-'));
+const schema = again && pgUrl ? again : `tm_audbench_${process.pid}`;
 try {
   const model = await loadModel(dir);
   const where = pgUrl ? `postgres schema ${schema}` : `sqlite in ${dir}`;
@@ -425,15 +439,15 @@ try {
   }
   await run(model, store, 'bench', sql);
   await sql?.end();
-  await publishBench(store);
+  if (!again) await publishBench(store);
   await store.close();
   console.log(`audiences, ${people.toLocaleString('en-US')} people, ${pgUrl ? `Postgres${analyze ? ' (ANALYZE after bulk writes)' : ''}` : 'embedded (SQLite)'}; peak RSS ${mb(peakRss())}\n`);
   console.log('| step | seconds | note |\n|---|---:|---|');
   for (const r of results) console.log(`| ${r.step} | ${Number.isNaN(r.seconds) ? '' : r.seconds.toFixed(2)} | ${r.note} |`);
 } finally {
-  if (!pgUrl && args.includes('--keep-schema')) process.stderr.write(`kept ${dir}\n`);
+  if (!pgUrl && (args.includes('--keep-schema') || again)) process.stderr.write(`kept ${dir}\n`);
   else rmSync(dir, { recursive: true, force: true });
-  if (pgUrl && args.includes('--keep-schema')) process.stderr.write(`kept schema ${schema}\n`);
+  if (pgUrl && (args.includes('--keep-schema') || again)) process.stderr.write(`kept schema ${schema}\n`);
   else if (pgUrl) {
     const c = new pg.Client({ connectionString: pgUrl });
     await c.connect();
