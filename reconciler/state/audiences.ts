@@ -114,11 +114,12 @@ async function sourceId(ctx: AudienceContext, source: string): Promise<number | 
 }
 
 /**
- * `INSERT … SELECT` of person attributes from the payloads `from` names (it must bind `p`, the payload row,
- * and may use $1 = env, $2 = sid, $3 = the timestamp fields as a JSON array). Two sources never own one
+ * `INSERT … SELECT` of person attributes from the payloads `from` names (it must bind `p`, the payload row:
+ * `row_key`, `payload`, and `sid` unless `bySid` is false; $1 = env, $2 = sid, $3 = the timestamp fields as a
+ * JSON array). Two sources never own one
  * field (rule OWN001); if they did, the later source would win here, as in a whole rebuild.
  */
-function attributeInsert(pg: boolean, from: string, into = 'mirror_attributes', ordered = false): string {
+function attributeInsert(pg: boolean, from: string, into = 'mirror_attributes', ordered = false, bySid = true): string {
   // Postgres keeps rows in the order they were written: written field by field, a condition's field is a
   // contiguous run of pages instead of a row on every page of the table.
   const order = ordered ? ' ORDER BY 3, 2' : '';
@@ -130,7 +131,7 @@ function attributeInsert(pg: boolean, from: string, into = 'mirror_attributes', 
          CASE WHEN jsonb_typeof(j.value) = 'number' AND j.key IN (SELECT jsonb_array_elements_text($3::jsonb))
               THEN round((j.value::text)::numeric * 1000)::bigint END
        FROM ${from}, jsonb_each(p.payload::jsonb -> 'attributes') j
-       WHERE p.sid = $2 AND jsonb_typeof(j.value) <> 'null'${order}
+       WHERE ${bySid ? 'p.sid = $2 AND ' : ''}jsonb_typeof(j.value) <> 'null'${order}
        ON CONFLICT (env, person_id, field) DO UPDATE SET value = excluded.value, num = excluded.num, ts_ms = excluded.ts_ms`
     : `INSERT INTO ${into} (env, person_id, field, value, num, ts_ms)
        SELECT $1, p.row_key, j.key,
@@ -139,7 +140,7 @@ function attributeInsert(pg: boolean, from: string, into = 'mirror_attributes', 
          CASE WHEN j.type IN ('integer', 'real') AND j.key IN (SELECT value FROM json_each($3))
               THEN CAST(round(j.value * 1000) AS INTEGER) END
        FROM ${from}, json_each(p.payload, '$.attributes') j
-       WHERE p.sid = $2 AND j.type <> 'null'${order}
+       WHERE ${bySid ? 'p.sid = $2 AND ' : ''}j.type <> 'null'${order}
        ON CONFLICT (env, person_id, field) DO UPDATE SET value = excluded.value, num = excluded.num, ts_ms = excluded.ts_ms`;
 }
 
@@ -324,12 +325,10 @@ async function updateMirror(ctx: AudienceContext, config: BuildConfig, before: B
     );
   }
   // The attributes of people whose person rows changed are rebuilt from every person source, in the
-  // model's order, as a whole rebuild would, into mirror_attr_work; every field the mirror knows that such
-  // a person no longer has gets a row there too (value NULL). Both tables are keyed field first, so one
-  // pass over the work in its key order compares every row with the mirror's at the same place (state 0
-  // the same, 1 different or to delete, 2 new), and then only what differs is written: one person's rows
-  // lie on as many pages as they have fields, and a pass in person order, or rewriting every row of every
-  // such person, touches most pages of a large mirror.
+  // model's order, as a whole rebuild would, into mirror_attr_work; then only the rows that differ from the
+  // mirror's are written. The mirror is keyed field first, so one person's rows lie on as many pages as they
+  // have fields: reading them back, or rewriting every row of every such person, touches most pages of a
+  // large mirror. So what they were is found without reading the mirror when the change log can tell.
   await db.run('DELETE FROM mirror_attr_work WHERE env = $1', [env]);
   const stamps = JSON.stringify(config.stamps);
   for (const s of config.sources) {
@@ -340,6 +339,89 @@ async function updateMirror(ctx: AudienceContext, config: BuildConfig, before: B
       [env, sid, stamps],
     );
   }
+  const persons = config.sources.filter((s) => s.records === 'person').map((s) => s.source);
+  const personsBefore = new Set(before.sources.filter((s) => s.records === 'person').map((s) => s.source));
+  if (persons.length === personsBefore.size && persons.every((p) => personsBefore.has(p))) {
+    counts.attributes += await attributesFromLog(ctx, config, sids, stamps);
+  } else {
+    counts.attributes += await attributesByProbe(ctx);
+  }
+  await db.run('DELETE FROM mirror_attr_work WHERE env = $1', [env]);
+  counts.people -= await db.run(`DELETE FROM mirror_people WHERE env = $1 AND person_id IN ${touched}`, [env]);
+  const marks = persons.map((_, i) => `$${i + 2}`).join(', ');
+  counts.people += await db.run(
+    `INSERT INTO mirror_people (env, person_id) SELECT t.env, t.person_id FROM mirror_touched t
+     WHERE t.env = $1 AND (${persons.length ? `EXISTS (SELECT 1 FROM mirror_rows r WHERE r.env = $1 AND r.source IN (${marks}) AND r.row_key = t.person_id) OR ` : ''}
+       EXISTS (SELECT 1 FROM mirror_events ev WHERE ev.env = $1 AND ev.person_id = t.person_id))`,
+    [env, ...persons],
+  );
+  await db.run('DELETE FROM mirror_work WHERE env = $1', [env]);
+  await forget();
+  // Kept for the next evaluation (attrs = 2: changed, not yet evaluated), which starts from these people.
+  await db.run('UPDATE mirror_touched SET attrs = 2 WHERE env = $1', [env]);
+  return { counts, moved };
+}
+
+/**
+ * The changed people's attributes as the mirror holds them are those their person sources' payloads gave
+ * at the last update: for a key logged since, the payload its log row kept; otherwise the payload as it is
+ * (unchanged since). Valid when the same person sources fed that update (the caller checks). Found into
+ * `mirror_attr_before` and compared with `mirror_attr_work`, two small tables keyed alike; only the rows
+ * that differ touch the mirror. Resolves to how the attribute count moved.
+ */
+async function attributesFromLog(ctx: AudienceContext, config: BuildConfig, sids: ReadonlyMap<string, number>, stamps: string): Promise<number> {
+  const { db, env } = ctx;
+  const pg = db.dialect === 'postgres';
+  await db.run('DELETE FROM mirror_attr_before WHERE env = $1', [env]);
+  for (const s of config.sources) {
+    const sid = sids.get(s.source);
+    if (s.records !== 'person' || sid === undefined) continue;
+    const was = `(SELECT t.person_id AS row_key, CASE WHEN c.row_key IS NULL THEN cur.payload ELSE c.old_payload END AS payload
+      FROM mirror_touched t
+      LEFT JOIN snapshot_changes c ON c.sid = $2 AND c.row_key = t.person_id
+      LEFT JOIN snapshot_payloads cur ON cur.sid = $2 AND cur.row_key = t.person_id
+      WHERE t.env = $1 AND t.attrs = 1) p`;
+    await db.run(attributeInsert(pg, was, 'mirror_attr_before', false, false), [env, sid, stamps]);
+  }
+  const same = pg ? 'IS NOT DISTINCT FROM' : 'IS';
+  const at = (a: string, b: string) => `${a}.env = ${b}.env AND ${a}.field = ${b}.field AND ${a}.person_id = ${b}.person_id`;
+  const added = Number(
+    (await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM mirror_attr_work n WHERE n.env = $1 AND NOT EXISTS (SELECT 1 FROM mirror_attr_before o WHERE ${at('o', 'n')})`, [env]))?.n ?? 0,
+  );
+  let removed = 0;
+  const fields = (await db.all<{ field: string }>('SELECT DISTINCT field FROM mirror_attr_before WHERE env = $1', [env])).map((r) => r.field);
+  // Per field, so each delete is a range of the mirror's key probed by the few ids (never a scan).
+  for (const field of fields) {
+    removed += await db.run(
+      `DELETE FROM mirror_attributes WHERE env = $1 AND field = $2 AND person_id IN (
+         SELECT o.person_id FROM mirror_attr_before o WHERE o.env = $1 AND o.field = $2
+         AND NOT EXISTS (SELECT 1 FROM mirror_attr_work n WHERE ${at('n', 'o')}))`,
+      [env, field],
+    );
+  }
+  await db.run(
+    `INSERT INTO mirror_attributes (env, person_id, field, value, num, ts_ms)
+     SELECT n.env, n.person_id, n.field, n.value, n.num, n.ts_ms FROM mirror_attr_work n
+     WHERE n.env = $1 AND NOT EXISTS (SELECT 1 FROM mirror_attr_before o WHERE ${at('o', 'n')}
+       AND o.value = n.value AND o.num ${same} n.num AND o.ts_ms ${same} n.ts_ms)
+     ORDER BY n.field, n.person_id
+     ON CONFLICT (env, field, person_id) DO UPDATE SET value = excluded.value, num = excluded.num, ts_ms = excluded.ts_ms`,
+    [env],
+  );
+  await db.run('DELETE FROM mirror_attr_before WHERE env = $1', [env]);
+  return added - removed;
+}
+
+/**
+ * When the log cannot tell what the changed people's attributes were (a person source joined or left the
+ * model): every field the mirror knows that such a person no longer has gets a row in `mirror_attr_work`
+ * too (value NULL), and one pass over the work in its key order (field first, as the mirror's) compares
+ * each row with the mirror's at the same place: state 0 the same, 1 different or to delete, 2 new.
+ * Resolves to how the attribute count moved.
+ */
+async function attributesByProbe(ctx: AudienceContext): Promise<number> {
+  const { db, env } = ctx;
+  const pg = db.dialect === 'postgres';
   const fields = await mirrorFields(ctx);
   for (const field of fields) {
     await db.run(
@@ -358,9 +440,9 @@ async function updateMirror(ctx: AudienceContext, config: BuildConfig, before: B
      WHERE env = $1`,
     [env],
   );
-  // Per field, so each delete is a range of the mirror's key probed by the few ids (never a scan).
+  let moved = 0;
   for (const field of fields) {
-    counts.attributes -= await db.run(
+    moved -= await db.run(
       `DELETE FROM mirror_attributes WHERE env = $1 AND field = $2
        AND person_id IN (SELECT person_id FROM ${w} WHERE env = $1 AND field = $2 AND state = 1 AND value IS NULL)`,
       [env, field],
@@ -372,22 +454,8 @@ async function updateMirror(ctx: AudienceContext, config: BuildConfig, before: B
      ON CONFLICT (env, field, person_id) DO UPDATE SET value = excluded.value, num = excluded.num, ts_ms = excluded.ts_ms`,
     [env],
   );
-  counts.attributes += Number((await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM ${w} WHERE env = $1 AND state = 2`, [env]))?.n ?? 0);
-  await db.run('DELETE FROM mirror_attr_work WHERE env = $1', [env]);
-  counts.people -= await db.run(`DELETE FROM mirror_people WHERE env = $1 AND person_id IN ${touched}`, [env]);
-  const persons = config.sources.filter((s) => s.records === 'person').map((s) => s.source);
-  const marks = persons.map((_, i) => `$${i + 2}`).join(', ');
-  counts.people += await db.run(
-    `INSERT INTO mirror_people (env, person_id) SELECT t.env, t.person_id FROM mirror_touched t
-     WHERE t.env = $1 AND (${persons.length ? `EXISTS (SELECT 1 FROM mirror_rows r WHERE r.env = $1 AND r.source IN (${marks}) AND r.row_key = t.person_id) OR ` : ''}
-       EXISTS (SELECT 1 FROM mirror_events ev WHERE ev.env = $1 AND ev.person_id = t.person_id))`,
-    [env, ...persons],
-  );
-  await db.run('DELETE FROM mirror_work WHERE env = $1', [env]);
-  await forget();
-  // Kept for the next evaluation (attrs = 2: changed, not yet evaluated), which starts from these people.
-  await db.run('UPDATE mirror_touched SET attrs = 2 WHERE env = $1', [env]);
-  return { counts, moved };
+  moved += Number((await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM ${w} WHERE env = $1 AND state = 2`, [env]))?.n ?? 0);
+  return moved;
 }
 
 /** Where a segment's evaluation mark is kept (`cursors`, name prefix + segment). */

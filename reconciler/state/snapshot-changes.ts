@@ -27,12 +27,16 @@ export async function lockSourcesForMirror(db: SqlDriver, env: string): Promise<
 
 /**
  * Logs the keys `keys` selects (a query returning `row_key`, with its own `$n` parameters `params`; `$sid`
- * and `$env` are appended) as changed in source `sid`, when the environment has a mirror.
+ * and `$env` are appended) as changed in source `sid`, when the environment has a mirror, with each key's
+ * payload as it is now. Called before the payloads change. A key already logged keeps its first payload:
+ * the one the mirror was last built from, which the update compares the new one with.
  */
 export async function logChangedKeys(db: SqlDriver, env: string, sid: number, keys: string, params: readonly SqlValue[] = []): Promise<void> {
   const [s, e] = [`$${params.length + 1}`, `$${params.length + 2}`];
   await db.run(
-    `INSERT INTO snapshot_changes (sid, row_key) SELECT CAST(${s} AS INTEGER), k.row_key FROM (${keys}) k
+    `INSERT INTO snapshot_changes (sid, row_key, old_payload)
+     SELECT CAST(${s} AS INTEGER), k.row_key, p.payload FROM (${keys}) k
+     LEFT JOIN snapshot_payloads p ON p.sid = CAST(${s} AS INTEGER) AND p.row_key = k.row_key
      WHERE EXISTS (SELECT 1 FROM mirror_builds b WHERE b.env = CAST(${e} AS TEXT)) ON CONFLICT (sid, row_key) DO NOTHING`,
     [...params, sid, env],
   );

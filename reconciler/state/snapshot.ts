@@ -134,6 +134,8 @@ async function mergeAcks(ctx: SnapshotContext, source: string, sid: number, t: S
          ROW_NUMBER() OVER (PARTITION BY row_key ORDER BY COALESCE(seq, 0) DESC, sent_at DESC) AS rn FROM ${t.ack}) l
      WHERE rn = 1`,
   );
+  // Logged before the payloads are replaced: the log keeps the payload the mirror was built from.
+  await logChangedKeys(db, ctx.env, sid, `SELECT row_key FROM ${latest}`);
   await db.run(
     `INSERT INTO snapshot_entries (sid, row_key, hash, ordering, sent_at)
      SELECT CAST($1 AS INTEGER), row_key, hash, ordering, sent_at FROM ${latest}
@@ -154,7 +156,6 @@ async function mergeAcks(ctx: SnapshotContext, source: string, sid: number, t: S
     [sid],
   );
   await db.run(`DELETE FROM snapshot_entries WHERE sid = $1 AND row_key IN (SELECT row_key FROM ${latest} WHERE removed = 1)`, [sid]);
-  await logChangedKeys(db, ctx.env, sid, `SELECT row_key FROM ${latest}`);
   const merged = (await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM ${latest}`))?.n ?? 0;
   await db.exec(`DROP TABLE ${latest}`);
   if (Number(merged) > 0) await setGeneration(ctx, source);

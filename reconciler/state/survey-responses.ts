@@ -146,13 +146,13 @@ async function upsertMirrorRow(ctx: AudienceContext, sid: number, key: string, p
     const existing = await db.get<{ ordering: number | null }>('SELECT ordering FROM snapshot_entries WHERE sid = $1 AND row_key = $2', [sid, key]);
     if (existing?.ordering !== undefined && existing.ordering !== null && Number(existing.ordering) > ordering) return;
   }
+  await logChangedKeys(db, ctx.env, sid, 'SELECT CAST($1 AS TEXT) AS row_key', [key]);
   await db.run(
     `INSERT INTO snapshot_entries (sid, row_key, hash, ordering, sent_at) VALUES ($1, $2, $3, $4, $5)
      ON CONFLICT (sid, row_key) DO UPDATE SET hash = excluded.hash, ordering = excluded.ordering, sent_at = excluded.sent_at`,
     [sid, key, hashOf(payload), ordering, at],
   );
   await db.run(`INSERT INTO snapshot_payloads (sid, row_key, payload) VALUES ($1, $2, $3) ON CONFLICT (sid, row_key) DO UPDATE SET payload = excluded.payload`, [sid, key, payload]);
-  await logChangedKeys(db, ctx.env, sid, 'SELECT CAST($1 AS TEXT) AS row_key', [key]);
 }
 
 /**

@@ -10,7 +10,10 @@ import type { Migration } from './migration.ts';
  *   first sync of a million rows pays nothing for it. The mirror update reads these keys instead of
  *   comparing every snapshot entry with `mirror_rows` (three million rows joined to find ten thousand), and
  *   empties them in its own transaction. A set, not a journal: a key written twice between two updates is
- *   one row, and the update reads the entry as it is now.
+ *   one row, and the update reads the entry as it is now. `old_payload` is the key's payload when it was
+ *   first logged (NULL: it had none), so the payload the mirror was built from: the update finds a changed
+ *   person's attributes as they were from it, and compares old with new without reading the mirror.
+ * - `mirror_attr_before`: scratch space of one update, those attributes as they were.
  * - `audience_affected`: scratch space of one incremental segment evaluation, the people whose membership may
  *   have moved (state/audiences.ts `storeCandidates`). Found once into here, where the store used to run
  *   that query four times (to count, delete, select and count again); emptied before the transaction ends.
@@ -30,7 +33,17 @@ export const snapshotChanges: Migration = {
 CREATE TABLE snapshot_changes (
   sid INTEGER NOT NULL,
   row_key TEXT NOT NULL,
+  old_payload TEXT,
   PRIMARY KEY (sid, row_key)
+){{WITHOUT_ROWID}};
+CREATE TABLE mirror_attr_before (
+  env TEXT NOT NULL,
+  field TEXT NOT NULL,
+  person_id TEXT NOT NULL,
+  value TEXT NOT NULL,
+  num DOUBLE PRECISION,
+  ts_ms BIGINT,
+  PRIMARY KEY (env, field, person_id)
 ){{WITHOUT_ROWID}};
 CREATE TABLE audience_affected (
   env TEXT NOT NULL,
