@@ -97,13 +97,16 @@ export function compileSegment(cond: Condition, ctx: CompileContext): CompiledSe
   // once, into `audience_affected`, and this reads them from there.
   const restrict = `SELECT f.person_id FROM audience_affected f WHERE f.env = ${c.bind(ctx.env)}`;
   const standalone = new Compiler(ctx);
-  const affected = { sql: affectedQuery(standalone, c.crossings), params: standalone.params };
+  const affected = { sql: affectedQuery(standalone, c.crossings, c.readsEvents), params: standalone.params };
   return { sql: `SELECT DISTINCT p.person_id FROM mirror_people p WHERE p.env = ${env} AND ${pred} AND p.person_id IN (${restrict})`, params: c.params, affected, ...out };
 }
 
-/** The people whose mirror changed, and those in any crossed range (each an index range). */
-function affectedQuery(c: Compiler, crossings: readonly Crossing[]): string {
-  const parts = [`SELECT t.person_id FROM mirror_touched t WHERE t.env = ${c.bind(c.env)}`];
+/**
+ * The people whose mirror changed (for a query that reads no event, not those whose events alone did:
+ * `attrs` 3), and those in any crossed range (each an index range).
+ */
+function affectedQuery(c: Compiler, crossings: readonly Crossing[], readsEvents: boolean): string {
+  const parts = [`SELECT t.person_id FROM mirror_touched t WHERE t.env = ${c.bind(c.env)}${readsEvents ? '' : ' AND t.attrs <> 3'}`];
   for (const x of crossings) {
     parts.push(
       x.kind === 'attribute'
@@ -119,6 +122,8 @@ class Compiler {
   readonly crossings: Crossing[] = [];
   readonly reads = new Set<string>();
   readonly uiSegments = new Set<string>();
+  /** Whether the query reads events (of referenced segments too): who is affected depends on it. */
+  readsEvents = false;
 
   constructor(private readonly ctx: CompileContext) {}
 
@@ -187,6 +192,7 @@ class Compiler {
       const thrown = new Compiler(this.ctx);
       thrown.condition(inner, [...stack, name]);
       this.crossings.push(...thrown.crossings);
+      if (thrown.readsEvents) this.readsEvents = true;
       for (const u of thrown.uiSegments) this.uiSegments.add(u);
       this.reads.add(name);
       return this.member('audience_candidates', 'c', `c.env = ${this.bind(this.ctx.env)} AND c.segment = ${this.bind(name)}`);
@@ -328,6 +334,7 @@ class Compiler {
   }
 
   private event(e: EventCondition, stack: string[]): string {
+    this.readsEvents = true;
     const from = e.from === undefined ? 0 : parseDuration(e.from);
     const to = e.to === undefined ? undefined : parseDuration(e.to);
     if (from === undefined || (e.to !== undefined && to === undefined)) this.fail(stack, `event ${e.name}: the window is not a duration`);

@@ -357,8 +357,17 @@ async function updateMirror(ctx: AudienceContext, config: BuildConfig, before: B
   );
   await db.run('DELETE FROM mirror_work WHERE env = $1', [env]);
   await forget();
-  // Kept for the next evaluation (attrs = 2: changed, not yet evaluated), which starts from these people.
-  await db.run('UPDATE mirror_touched SET attrs = 2 WHERE env = $1', [env]);
+  // Kept for the next evaluation, which starts from these people: attrs = 2, anything about them may have
+  // changed; 3, only their events did (a person row that did not change keeps them in mirror_people), so a
+  // segment that reads no event leaves them be. Marks of earlier updates stay (a row this one rebuilt was
+  // set to 1 above).
+  await db.run(
+    `UPDATE mirror_touched SET attrs = CASE
+       WHEN attrs = 0 AND ${persons.length ? `EXISTS (SELECT 1 FROM mirror_rows r WHERE r.env = $1 AND r.source IN (${marks}) AND r.row_key = mirror_touched.person_id)` : 'false'} THEN 3
+       ELSE 2 END
+     WHERE env = $1 AND attrs IN (0, 1)`,
+    [env, ...persons],
+  );
   return { counts, moved };
 }
 

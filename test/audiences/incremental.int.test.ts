@@ -165,7 +165,9 @@ const person = fc.record(
   },
   { requiredKeys: [] },
 );
-const eventRow = fc.record({ who: fc.constantFrom(...PEOPLE), name: fc.constantFrom('ev', 'ev2', 'ev3'), days: fc.constantFrom(-6, -3, -2, -1, -0.5, 0, 0.5, 1) });
+/** People no person source knows: only their events make them people (mirror_people), and segments see them. */
+const EVENT_ONLY = ['x0', 'x1'];
+const eventRow = fc.record({ who: fc.constantFrom(...PEOPLE, ...EVENT_ONLY), name: fc.constantFrom('ev', 'ev2', 'ev3'), days: fc.constantFrom(-6, -3, -2, -1, -0.5, 0, 0.5, 1) });
 
 type Step =
   | { kind: 'people'; changes: Array<[number, Record<string, unknown>]> }
