@@ -33,6 +33,7 @@ import type { SourceSpec } from '../spec/schema/index.ts';
 import { ROW_CODE_KEY, ROW_ERROR_KEY } from './connectors/rows.ts';
 import { addNote, columnInstant, converterFor, type ColumnInstant, type Converter, type NoteSink } from './converters.ts';
 import { canonicalIdText, idOf, identityReader } from './identity.ts';
+import { completeRowHasher, type Payload } from './prepare.ts';
 import { failure, isBlank, readColumn } from './raw-values.ts';
 import type { NormalizeContext, NormalizeResult, NormalizedRow, RejectedRow, SourceRow, SyncValue } from './types.ts';
 
@@ -217,6 +218,108 @@ export function createNormalizer(ctx: NormalizeContext): (row: SourceRow) => Nor
     if (state.object) result.object = state.object;
     if (state.notes !== undefined) result.notes = state.notes;
     return result;
+  };
+}
+
+/** What `createRecordHasher` gives for a row it handles: what `prepareRow` would give, minus the empty lists. */
+export interface HashedRecord {
+  key: string;
+  hash: string;
+  ordering: number | null;
+  /** The row's notes (as NormalizedRow.notes), or undefined. */
+  notes: string[] | undefined;
+  /** Set only when asked for. */
+  payload: Payload | undefined;
+}
+
+/**
+ * The per-row fast lane of the parallel read (issue 15): a person row read as a record of strings by
+ * column position (a CSV record, the header's order), normalised and hashed without the objects the
+ * general path makes per row (the row's value record, the normalised row, the prepared row, its lists,
+ * the payload unless asked for). It takes only rows whose every mapped field has a value and whose key,
+ * values and ordering are all accepted: for those, `prepareRow(normalize(row))` is a pure function of
+ * the values, written out here with the same identity reader, converters and timestamp readers. Any
+ * other row (a blank, a reject) answers false and takes the general path, which decides it as always.
+ *
+ * Undefined when the source or header is one it does not handle (records other than person, a mapped
+ * column missing from the header, a header with `__error` or `__proto__`, a field missing from the
+ * registry): then every row takes the general path.
+ */
+export function createRecordHasher(
+  ctx: NormalizeContext,
+  header: readonly string[],
+): ((fields: readonly string[], out: HashedRecord, payload: boolean) => boolean) | undefined {
+  const { source } = ctx;
+  if (source.records !== 'person' || header.includes(ROW_ERROR_KEY) || header.includes('__proto__')) return undefined;
+  const idColumn = source.identity.column;
+  const idIndex = header.indexOf(idColumn);
+  if (idIndex < 0) return undefined;
+  const identity = identityReader(idColumn, source.identity.as, ctx.normalization);
+  // The identity reader reads a value record: one, reused, holding only the identity column.
+  const idValues: Record<string, unknown> = {};
+  const names: string[] = [];
+  const indexes: number[] = [];
+  const converters: Converter[] = [];
+  const instants = new Map<string, ColumnInstant>();
+  const instantOf = (column: string): ColumnInstant => {
+    let r = instants.get(column);
+    if (!r) instants.set(column, (r = columnInstant(column, source.timezone)));
+    return r;
+  };
+  for (const [field, column] of Object.entries(source.fields)) {
+    const def = ctx.fields.get(field);
+    const index = header.indexOf(column);
+    if (!def || index < 0 || field === '__proto__') return undefined;
+    names.push(field);
+    indexes.push(index);
+    converters.push(converterFor(def, ctx.normalization, () => instantOf(column)));
+  }
+  const hashOf = completeRowHasher(source.records, names);
+  if (!hashOf) return undefined;
+  const orderingColumn = source.ordering;
+  const orderingIndex = orderingColumn === undefined ? -1 : header.indexOf(orderingColumn);
+  if (orderingColumn !== undefined && orderingIndex < 0) return undefined;
+  const ordering = orderingColumn === undefined ? undefined : instantOf(orderingColumn);
+  const n = names.length;
+  const values: SyncValue[] = new Array<SyncValue>(n);
+  const state: NoteSink = { notes: undefined };
+
+  return (fields, out, payload) => {
+    state.notes = undefined;
+    idValues[idColumn] = fields[idIndex];
+    const key = identity(idValues);
+    if (typeof key !== 'string') return false;
+    for (let i = 0; i < n; i++) {
+      const raw = fields[indexes[i]!];
+      if (isBlank(raw)) return false;
+      const v = converters[i]!(raw, state);
+      if (typeof v === 'object') return false;
+      values[i] = v;
+    }
+    let at: number | null = null;
+    if (ordering !== undefined) {
+      const raw = fields[orderingIndex];
+      if (!isBlank(raw)) {
+        const r = ordering(raw);
+        if (typeof r === 'number') at = r;
+        else if (!r.ok) return false;
+        else {
+          if (r.note) addNote(state, r.note);
+          at = r.ms;
+        }
+      }
+    }
+    out.key = key;
+    out.hash = hashOf(values);
+    out.ordering = at;
+    out.notes = state.notes;
+    if (payload) {
+      // In the fields' order, as the general path builds a row's values.
+      const attributes: Record<string, SyncValue> = {};
+      for (let i = 0; i < n; i++) attributes[names[i]!] = values[i]!;
+      out.payload = { records: source.records, attributes };
+    } else out.payload = undefined;
+    return true;
   };
 }
 

@@ -259,6 +259,44 @@ function payloadCanonicalJson(payload: Payload): string {
   return `${out},\n  "r": ${lastRecordsJson}\n}`;
 }
 
+/**
+ * The hash `prepareRow` gives a row of a `records` source whose every field in `fields` has a value (no
+ * blanks, nothing absent, no event or object part) and is a string, number or boolean: its canonical
+ * text written straight from the values, in `fields`' order, without a payload, a key list or a shape
+ * lookup per row. Undefined when no field is mapped (prepareRow writes that row as it always has). The
+ * text is the one `payloadCanonicalJson` writes for the same attributes, byte for byte
+ * (row-hash-stability.test.ts pins both).
+ */
+export function completeRowHasher(records: SourceSpec['records'], fields: readonly string[]): ((values: readonly SyncValue[]) => string) | undefined {
+  const n = fields.length;
+  if (n === 0 || new Set(fields).size !== n) return undefined;
+  const order = fields.map((_, i) => i).sort((a, b) => compareKeys(fields[a]!, fields[b]!));
+  const heads = order.map((f, i) => `${i === 0 ? '\n    ' : ',\n    '}${JSON.stringify(fields[f]!)}: `);
+  const quoted = heads.map((h) => `${h}"`);
+  const tail = `\n  },\n  "r": ${JSON.stringify(records)}\n}`;
+  return (values) => {
+    let out = '{\n  "a": {';
+    for (let i = 0; i < n; i++) {
+      const v = values[order[i]!];
+      switch (typeof v) {
+        case 'string':
+          if (NEEDS_ESCAPE.test(v)) out += heads[i]! + JSON.stringify(v);
+          else out += `${quoted[i]!}${v}"`;
+          break;
+        case 'number':
+          out += heads[i]! + (Number.isFinite(v) ? String(v) : 'null');
+          break;
+        case 'boolean':
+          out += heads[i]! + (v ? 'true' : 'false');
+          break;
+        default:
+          out += `${heads[i]!}null`;
+      }
+    }
+    return hash('sha256', out + tail).slice(0, 32);
+  };
+}
+
 /** canonicalJson({ e: event }). */
 function eventCanonicalJson(event: NormalizedRow['event']): string {
   if (event === undefined) return '{}';

@@ -26,7 +26,7 @@
  *   that was read unambiguously; and a window like "within the last 7 days" errs towards excluding.
  *
  * Zone offsets come from the platform's tz database through one cached Intl.DateTimeFormat per zone,
- * with offsets cached per hour (in a fixed-size table per zone): a run converts every row, and building luxon DateTimes per value cost
+ * with offsets cached per UTC day (in a fixed-size table per zone): a run converts every row, and building luxon DateTimes per value cost
  * about 50 times more. The tests check the results against luxon's readings of the same wall times.
  *
  * The per-row path avoids the general machinery where it can: `instantReader` resolves the zone once per
@@ -304,19 +304,26 @@ function wallClockMs(y: number, mo: number, d: number, h: number, mi: number, s:
 }
 
 /**
- * A zone Intl knows: its formatter, plus its per-hour offset cache. The cache holds, for hours whose
- * offset is the same at both ends (no transition inside; zones never change twice within an hour), that
- * offset. It is a fixed table indexed by a hash of the hour, each slot remembering its hour: rows of one
- * run cluster in time, so most conversions hit it instead of formatting dates, and a lookup costs no
- * more than reading two array slots (a Map lookup per offset was most of a naive conversion's time).
+ * A zone Intl knows: its formatter, plus its per-day offset cache. The cache holds, for UTC days whose
+ * offset is the same at both ends, that offset: no transition inside, since zones never change offset
+ * twice within two days (what `fromLocal` relies on too, so the cache adds no assumption of its own).
+ * It is a fixed table indexed by a hash of the day, each slot remembering its day: rows of one run
+ * cluster in time, so most conversions hit it instead of formatting dates, and a lookup costs no more
+ * than reading two array slots (a Map lookup per offset was most of a naive conversion's time). Days,
+ * not hours: each miss formats two dates (about 10 µs), and a run over a year of hourly timestamps
+ * missed on every one of its 8,760 hours in each worker, and again in the next run's fresh workers.
  */
 interface Zone {
   format: Intl.DateTimeFormat;
-  hours: Float64Array;
+  days: Float64Array;
   offsets: Float64Array;
+  /** The same per hour, for the days with a transition (both ends of such an hour agree). */
+  hours: Float64Array;
+  hourOffsets: Float64Array;
 }
 
-const CACHE_BITS = 16;
+const CACHE_BITS = 14;
+const HOUR_CACHE_BITS = 10;
 
 // One zone per name: creating an Intl.DateTimeFormat costs far more than using one, and a run converts
 // every row with the same zone. `null` remembers a zone Intl does not know.
@@ -337,7 +344,13 @@ function zoneOf(name: string): Zone | null {
         minute: 'numeric',
         second: 'numeric',
       });
-      z = { format, hours: new Float64Array(1 << CACHE_BITS).fill(Number.NaN), offsets: new Float64Array(1 << CACHE_BITS) };
+      z = {
+        format,
+        days: new Float64Array(1 << CACHE_BITS).fill(Number.NaN),
+        offsets: new Float64Array(1 << CACHE_BITS),
+        hours: new Float64Array(1 << HOUR_CACHE_BITS).fill(Number.NaN),
+        hourOffsets: new Float64Array(1 << HOUR_CACHE_BITS),
+      };
     } catch {
       z = null;
     }
@@ -348,15 +361,31 @@ function zoneOf(name: string): Zone | null {
 
 /** The zone's UTC offset at instant `t`, in milliseconds (east positive). */
 function offsetAt(zone: Zone, t: number): number {
-  const bucket = Math.floor(t / HOUR_MS);
-  // Fibonacci hashing spreads hours that are a day apart (midnights) over the whole table.
+  const bucket = Math.floor(t / DAY_MS);
+  // Fibonacci hashing spreads neighbouring days over the whole table.
   const slot = Math.imul(bucket, 0x9e3779b1) >>> (32 - CACHE_BITS);
-  if (zone.hours[slot] === bucket) return zone.offsets[slot]!;
+  if (zone.days[slot] === bucket) {
+    const known = zone.offsets[slot]!;
+    // NaN: a day with a transition.
+    return known === known ? known : hourOffsetAt(zone, t);
+  }
+  const start = rawOffsetAt(zone.format, bucket * DAY_MS);
+  const end = rawOffsetAt(zone.format, (bucket + 1) * DAY_MS - 1000);
+  zone.days[slot] = bucket;
+  zone.offsets[slot] = start === end ? start : Number.NaN;
+  return start === end ? start : hourOffsetAt(zone, t);
+}
+
+/** `offsetAt` on a day with a transition: cached per hour whose ends agree (zones never change twice within an hour). */
+function hourOffsetAt(zone: Zone, t: number): number {
+  const bucket = Math.floor(t / HOUR_MS);
+  const slot = Math.imul(bucket, 0x9e3779b1) >>> (32 - HOUR_CACHE_BITS);
+  if (zone.hours[slot] === bucket) return zone.hourOffsets[slot]!;
   const start = rawOffsetAt(zone.format, bucket * HOUR_MS);
   const end = rawOffsetAt(zone.format, (bucket + 1) * HOUR_MS - 1000);
   if (start !== end) return rawOffsetAt(zone.format, t);
   zone.hours[slot] = bucket;
-  zone.offsets[slot] = start;
+  zone.hourOffsets[slot] = start;
   return start;
 }
 

@@ -175,7 +175,7 @@ export function normalizerOutcomes(): Outcome[] {
     name: 'stores',
     records: 'object',
     ordering: undefined,
-    object: { type_id: '3', id_column: 'store_id' },
+    object: { type: 'store', type_id: '3', id_column: 'store_id' },
     fields: { tier: 'tier', phone: 'phone', note: 'note' },
   } as SourceSpec;
   run({ ...person, source: object }, [

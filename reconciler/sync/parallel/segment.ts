@@ -7,10 +7,11 @@
  * prepared again on the engine's thread with that payload (diff-rows.ts), as the sequential read does.
  */
 import type { FieldDef, SourceSpec, WorkspaceSpec } from '../../spec/schema/index.ts';
+import { hasInvalidBytes } from '../connectors/chunk-text.ts';
 import { CsvParser, CsvRows, type CsvSegment, type CsvSegmentSpec } from '../connectors/csv.ts';
-import { createNormalizer } from '../normalize.ts';
+import { createNormalizer, createRecordHasher, type HashedRecord } from '../normalize.ts';
 import { prepareRow, type Payload } from '../prepare.ts';
-import type { NormalizeResult, SourceRow } from '../types.ts';
+import type { SourceRow } from '../types.ts';
 
 /** What every worker is started with: the source and what normalising its rows needs. */
 export interface SegmentContext {
@@ -67,60 +68,94 @@ export function segmentRows(csv: CsvSegmentSpec, segment: CsvSegment, each: (row
   return rows;
 }
 
-/** A segment worker's state: the normaliser, compiled once per source. */
+/** A segment worker's state: the normaliser, compiled once per source (the fast lane once per header). */
 export function createSegmentWorker(context: SegmentContext): (request: SegmentRequest) => SegmentResult {
   const fields = new Map(context.fields);
-  const normalize = createNormalizer({ source: context.source, fields, normalization: context.normalization, primary: context.primary });
+  const ctx = { source: context.source, fields, normalization: context.normalization, primary: context.primary };
+  const normalize = createNormalizer(ctx);
   const source = context.source;
+  let fastHeader: readonly string[] | undefined;
+  let fast: ReturnType<typeof createRecordHasher>;
+  const hashed: HashedRecord = { key: '', hash: '', ordering: null, notes: undefined, payload: undefined };
   return (request) => {
-    const results: NormalizeResult[] = [];
+    const { csv, segment } = request;
+    if (fastHeader === undefined || fastHeader.join('\n') !== csv.header.join('\n')) {
+      fastHeader = csv.header;
+      fast = createRecordHasher(ctx, csv.header);
+    }
+    const width = csv.header.length;
+    const rows = new CsvRows(csv.header, csv.path);
+    const kinds: number[] = [];
+    const keys: string[] = [];
+    const hashes: string[] = [];
+    const orderings: number[] = [];
     const lines: number[] = [];
     const starts: number[] = [];
     const ends: number[] = [];
-    const rows = segmentRows(request.csv, request.segment, (row, start, end, line) => {
-      results.push(normalize(row));
+    const rejects: SegmentResult['rejects'] = [];
+    const lists: SegmentResult['lists'] = [];
+    const notes = new Set<string>();
+    const payloads = request.payloads ? ([] as (Payload | undefined)[]) : undefined;
+    // Each row is finished before the next is parsed, so what it made dies young (no whole segment of
+    // normalised rows kept alive across collections).
+    const parser = new CsvParser(csv.delimiter, csv.maxRecord, (values, line, bad, start, end) => {
+      const i = keys.length;
+      lines.push(line);
       starts.push(start);
       ends.push(end);
-      lines.push(line);
-    });
-    const count = results.length;
-    const out: SegmentResult = {
-      seq: request.seq,
-      count,
-      kinds: new Uint8Array(count),
-      keys: new Array<string>(count),
-      hashes: new Array<string>(count),
-      orderings: new Float64Array(count),
-      lines: Int32Array.from(lines),
-      starts: Int32Array.from(starts),
-      ends: Int32Array.from(ends),
-      rejects: [],
-      lists: [],
-      notes: [],
-      decoded: rows.decoded,
-      undecodable: rows.undecodable,
-    };
-    const payloads = request.payloads ? new Array<Payload | undefined>(count) : undefined;
-    const notes = new Set<string>();
-    for (let i = 0; i < count; i++) {
-      const n = results[i]!;
+      if (
+        fast !== undefined &&
+        !bad &&
+        values.length === width &&
+        !(segment.mayHoldInvalid && values.some(hasInvalidBytes)) &&
+        fast(values, hashed, payloads !== undefined)
+      ) {
+        // The fast lane took it: a valid record (counted as CsvRows.row counts it), accepted, no blanks.
+        rows.decoded++;
+        kinds.push(ACCEPTED);
+        keys.push(hashed.key);
+        hashes.push(hashed.hash);
+        orderings.push(hashed.ordering ?? Number.NaN);
+        if (hashed.notes) for (const note of hashed.notes) notes.add(note);
+        if (payloads) payloads.push(hashed.payload);
+        return;
+      }
+      const n = normalize(rows.row(values, line, bad, segment.mayHoldInvalid));
       if (!n.ok) {
-        out.kinds[i] = REJECTED;
-        out.keys[i] = '';
-        out.hashes[i] = '';
-        out.rejects.push({ index: i, location: n.location, code: n.code, reason: n.reason, ...(n.column ? { column: n.column } : {}), ...(n.field ? { field: n.field } : {}) });
-        continue;
+        kinds.push(REJECTED);
+        keys.push('');
+        hashes.push('');
+        orderings.push(Number.NaN);
+        rejects.push({ index: i, location: n.location, code: n.code, reason: n.reason, ...(n.column ? { column: n.column } : {}), ...(n.field ? { field: n.field } : {}) });
+        if (payloads) payloads.push(undefined);
+        return;
       }
       if (n.notes) for (const note of n.notes) notes.add(note);
       const p = prepareRow(n, source, fields, undefined);
-      out.kinds[i] = n.blanks.length > 0 || n.absent !== undefined ? ACCEPTED_WITH_BLANKS : ACCEPTED;
-      out.keys[i] = p.key;
-      out.hashes[i] = p.hash;
-      out.orderings[i] = p.ordering ?? Number.NaN;
-      if (p.nullBlocked.length > 0 || p.heldBack.length > 0 || p.erased.length > 0) out.lists.push({ index: i, nullBlocked: p.nullBlocked, heldBack: p.heldBack, erased: p.erased });
-      if (payloads) payloads[i] = p.payload;
-    }
-    out.notes = [...notes];
+      kinds.push(n.blanks.length > 0 || n.absent !== undefined ? ACCEPTED_WITH_BLANKS : ACCEPTED);
+      keys.push(p.key);
+      hashes.push(p.hash);
+      orderings.push(p.ordering ?? Number.NaN);
+      if (p.nullBlocked.length > 0 || p.heldBack.length > 0 || p.erased.length > 0) lists.push({ index: i, nullBlocked: p.nullBlocked, heldBack: p.heldBack, erased: p.erased });
+      if (payloads) payloads.push(p.payload);
+    });
+    parser.parseSegment(segment.text, segment.line);
+    const out: SegmentResult = {
+      seq: request.seq,
+      count: keys.length,
+      kinds: Uint8Array.from(kinds),
+      keys,
+      hashes,
+      orderings: Float64Array.from(orderings),
+      lines: Int32Array.from(lines),
+      starts: Int32Array.from(starts),
+      ends: Int32Array.from(ends),
+      rejects,
+      lists,
+      notes: [...notes],
+      decoded: rows.decoded,
+      undecodable: rows.undecodable,
+    };
     if (payloads) out.payloads = payloads;
     return out;
   };
