@@ -31,7 +31,7 @@ const HEAD_BYTES = 64 * 1024;
 
 /** Reads `target.length` bytes from `position`; false when the file ends first. */
 async function readFully(handle: FileHandle, target: Uint8Array, position: number): Promise<boolean> {
-  // One read is at most 2 GB; a short read is not the end of the file.
+  // In pieces of 1 GB (one read is limited to 2 GB); a short read is not the end of the file.
   for (let done = 0; done < target.length; ) {
     const { bytesRead } = await handle.read(target, done, Math.min(target.length - done, 1 << 30), position + done);
     if (bytesRead === 0) return false;
