@@ -33,7 +33,7 @@ import type { SourceSpec } from '../spec/schema/index.ts';
 import { ROW_CODE_KEY, ROW_ERROR_KEY } from './connectors/rows.ts';
 import { addNote, columnInstant, converterFor, type ColumnInstant, type Converter, type NoteSink } from './converters.ts';
 import { canonicalIdText, idOf, identityReader } from './identity.ts';
-import { completeRowHasher, type Payload } from './prepare.ts';
+import { attributesHasher, type Payload } from './prepare.ts';
 import { failure, isBlank, readColumn } from './raw-values.ts';
 import type { NormalizeContext, NormalizeResult, NormalizedRow, RejectedRow, SourceRow, SyncValue } from './types.ts';
 
@@ -221,25 +221,33 @@ export function createNormalizer(ctx: NormalizeContext): (row: SourceRow) => Nor
   };
 }
 
-/** What `createRecordHasher` gives for a row it handles: what `prepareRow` would give, minus the empty lists. */
+/** What `createRecordHasher` gives for a row it handles: what `prepareRow` would give (without a previous payload). */
 export interface HashedRecord {
   key: string;
   hash: string;
   ordering: number | null;
+  /** Whether the row has blank fields (its lists below are then set, and its outcome may depend on what was sent before). */
+  blanks: boolean;
+  nullBlocked: string[];
+  heldBack: string[];
+  erased: string[];
   /** The row's notes (as NormalizedRow.notes), or undefined. */
   notes: string[] | undefined;
   /** Set only when asked for. */
   payload: Payload | undefined;
 }
 
+const NO_FIELDS: string[] = [];
+
 /**
  * The per-row fast lane of the parallel read (issue 15): a person row read as a record of strings by
- * column position (a CSV record, the header's order), normalised and hashed without the objects the
- * general path makes per row (the row's value record, the normalised row, the prepared row, its lists,
- * the payload unless asked for). It takes only rows whose every mapped field has a value and whose key,
- * values and ordering are all accepted: for those, `prepareRow(normalize(row))` is a pure function of
- * the values, written out here with the same identity reader, converters and timestamp readers. Any
- * other row (a blank, a reject) answers false and takes the general path, which decides it as always.
+ * column position (a CSV record, the header's order), normalised, prepared without a previous payload
+ * and hashed without the objects the general path makes per row (the row's value record, the normalised
+ * row, the prepared row, the payload unless asked for). For a row whose key, values and ordering are all
+ * accepted, `prepareRow(normalize(row))` is a pure function of the values, written out here with the same
+ * identity reader, converters and timestamp readers, and the same null policy (a blank erases a clearable
+ * field, is blocked otherwise and holds back its updated_at companion). A row that is rejected, or has
+ * no attribute left, answers false and takes the general path, which decides it as always.
  *
  * Undefined when the source or header is one it does not handle (records other than person, a mapped
  * column missing from the header, a header with `__error` or `__proto__`, a field missing from the
@@ -260,6 +268,7 @@ export function createRecordHasher(
   const names: string[] = [];
   const indexes: number[] = [];
   const converters: Converter[] = [];
+  const clearable: boolean[] = [];
   const instants = new Map<string, ColumnInstant>();
   const instantOf = (column: string): ColumnInstant => {
     let r = instants.get(column);
@@ -273,15 +282,23 @@ export function createRecordHasher(
     names.push(field);
     indexes.push(index);
     converters.push(converterFor(def, ctx.normalization, () => instantOf(column)));
+    clearable.push(source.null_policy === 'overwrite' || def.clearable === true);
   }
-  const hashOf = completeRowHasher(source.records, names);
+  // Per field: the position of its updated_at companion among the fields, or -1.
+  const companions = names.map((f) => {
+    const companion = ctx.fields.get(f)?.updated_at;
+    return companion === undefined ? -1 : names.indexOf(companion);
+  });
+  const hashOf = attributesHasher(source.records, names);
   if (!hashOf) return undefined;
   const orderingColumn = source.ordering;
   const orderingIndex = orderingColumn === undefined ? -1 : header.indexOf(orderingColumn);
   if (orderingColumn !== undefined && orderingIndex < 0) return undefined;
   const ordering = orderingColumn === undefined ? undefined : instantOf(orderingColumn);
   const n = names.length;
-  const values: SyncValue[] = new Array<SyncValue>(n);
+  // Per field, the row's value: undefined when blank (or held back), null when a blank erases it.
+  const values: (SyncValue | undefined)[] = new Array<SyncValue | undefined>(n);
+  const blank: boolean[] = new Array<boolean>(n).fill(false);
   const state: NoteSink = { notes: undefined };
 
   return (fields, out, payload) => {
@@ -289,9 +306,16 @@ export function createRecordHasher(
     idValues[idColumn] = fields[idIndex];
     const key = identity(idValues);
     if (typeof key !== 'string') return false;
+    let blanks = 0;
     for (let i = 0; i < n; i++) {
       const raw = fields[indexes[i]!];
-      if (isBlank(raw)) return false;
+      if (isBlank(raw)) {
+        blank[i] = true;
+        values[i] = undefined;
+        blanks++;
+        continue;
+      }
+      blank[i] = false;
       const v = converters[i]!(raw, state);
       if (typeof v === 'object') return false;
       values[i] = v;
@@ -309,14 +333,46 @@ export function createRecordHasher(
         }
       }
     }
+    out.blanks = blanks > 0;
+    if (blanks === 0) {
+      out.nullBlocked = NO_FIELDS;
+      out.heldBack = NO_FIELDS;
+      out.erased = NO_FIELDS;
+    } else {
+      // prepareRow's null policy without a previous payload: nothing is kept, so a blocked blank and a
+      // held-back companion are simply left out.
+      const nullBlocked: string[] = [];
+      const heldBack: string[] = [];
+      const erased: string[] = [];
+      for (let i = 0; i < n; i++) {
+        if (!blank[i]) continue;
+        if (clearable[i]) {
+          values[i] = null;
+          erased.push(names[i]!);
+        } else nullBlocked.push(names[i]!);
+      }
+      for (let i = 0; i < n; i++) {
+        if (!blank[i] || clearable[i]) continue;
+        const c = companions[i]!;
+        if (c < 0 || blank[c] || heldBack.includes(names[c]!)) continue;
+        heldBack.push(names[c]!);
+        values[c] = undefined;
+      }
+      out.nullBlocked = nullBlocked;
+      out.heldBack = heldBack;
+      out.erased = erased;
+    }
+    const hash = hashOf(values);
+    if (hash === undefined) return false;
     out.key = key;
-    out.hash = hashOf(values);
+    out.hash = hash;
     out.ordering = at;
     out.notes = state.notes;
     if (payload) {
-      // In the fields' order, as the general path builds a row's values.
+      // In prepareRow's order: the row's values in the fields' order, then the erased blanks.
       const attributes: Record<string, SyncValue> = {};
-      for (let i = 0; i < n; i++) attributes[names[i]!] = values[i]!;
+      for (let i = 0; i < n; i++) if (!blank[i] && values[i] !== undefined) attributes[names[i]!] = values[i]!;
+      for (let i = 0; i < n; i++) if (blank[i] && clearable[i]) attributes[names[i]!] = null;
       out.payload = { records: source.records, attributes };
     } else out.payload = undefined;
     return true;

@@ -260,39 +260,48 @@ function payloadCanonicalJson(payload: Payload): string {
 }
 
 /**
- * The hash `prepareRow` gives a row of a `records` source whose every field in `fields` has a value (no
- * blanks, nothing absent, no event or object part) and is a string, number or boolean: its canonical
- * text written straight from the values, in `fields`' order, without a payload, a key list or a shape
- * lookup per row. Undefined when no field is mapped (prepareRow writes that row as it always has). The
- * text is the one `payloadCanonicalJson` writes for the same attributes, byte for byte
- * (row-hash-stability.test.ts pins both).
+ * The hash `prepareRow` gives a person or object row without an event or object part whose attributes
+ * are among `fields`, each a string, number, boolean or null (undefined: not in the attributes): its
+ * canonical text written straight from the values, in `fields`' order, without a payload, a key list or
+ * a shape lookup per row. Undefined when no field is mapped; the hasher answers undefined for a row with
+ * no attribute at all (prepareRow writes those as it always has). The text is the one
+ * `payloadCanonicalJson` writes for the same attributes, byte for byte (row-hash-stability.test.ts pins
+ * both).
  */
-export function completeRowHasher(records: SourceSpec['records'], fields: readonly string[]): ((values: readonly SyncValue[]) => string) | undefined {
+export function attributesHasher(records: SourceSpec['records'], fields: readonly string[]): ((values: readonly (SyncValue | undefined)[]) => string | undefined) | undefined {
   const n = fields.length;
   if (n === 0 || new Set(fields).size !== n) return undefined;
   const order = fields.map((_, i) => i).sort((a, b) => compareKeys(fields[a]!, fields[b]!));
-  const heads = order.map((f, i) => `${i === 0 ? '\n    ' : ',\n    '}${JSON.stringify(fields[f]!)}: `);
+  // The text before a member's value, first member or not, and the same with a string's opening quote.
+  const firstHeads = order.map((f) => `\n    ${JSON.stringify(fields[f]!)}: `);
+  const heads = firstHeads.map((h) => `,${h}`);
+  const firstQuoted = firstHeads.map((h) => `${h}"`);
   const quoted = heads.map((h) => `${h}"`);
   const tail = `\n  },\n  "r": ${JSON.stringify(records)}\n}`;
   return (values) => {
     let out = '{\n  "a": {';
+    let first = true;
     for (let i = 0; i < n; i++) {
       const v = values[order[i]!];
+      if (v === undefined) continue;
+      const head = first ? firstHeads[i]! : heads[i]!;
       switch (typeof v) {
         case 'string':
-          if (NEEDS_ESCAPE.test(v)) out += heads[i]! + JSON.stringify(v);
-          else out += `${quoted[i]!}${v}"`;
+          if (NEEDS_ESCAPE.test(v)) out += head + JSON.stringify(v);
+          else out += `${first ? firstQuoted[i]! : quoted[i]!}${v}"`;
           break;
         case 'number':
-          out += heads[i]! + (Number.isFinite(v) ? String(v) : 'null');
+          out += head + (Number.isFinite(v) ? String(v) : 'null');
           break;
         case 'boolean':
-          out += heads[i]! + (v ? 'true' : 'false');
+          out += head + (v ? 'true' : 'false');
           break;
         default:
-          out += `${heads[i]!}null`;
+          out += `${head}null`;
       }
+      first = false;
     }
+    if (first) return undefined;
     return hash('sha256', out + tail).slice(0, 32);
   };
 }

@@ -8,7 +8,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { FieldDef, SourceSpec } from '../../reconciler/spec/schema/index.ts';
-import { createNormalizer, createRecordHasher } from '../../reconciler/sync/normalize.ts';
+import { createNormalizer, createRecordHasher, type HashedRecord } from '../../reconciler/sync/normalize.ts';
 import { ACCEPTED, ACCEPTED_WITH_BLANKS, createSegmentWorker, REJECTED, segmentRows, type SegmentResult } from '../../reconciler/sync/parallel/segment.ts';
 import { prepareRow, type Payload } from '../../reconciler/sync/prepare.ts';
 import type { NormalizeContext } from '../../reconciler/sync/types.ts';
@@ -107,24 +107,28 @@ function worker(ctx: NormalizeContext, text: string): unknown {
 const ctxOf = (src: SourceSpec): NormalizeContext => ({ source: src, fields: FIELDS, normalization: { email: { trim: true, lowercase: true } }, primary: 'id' });
 
 describe('the segment worker fast lane', () => {
-  it('gives what the general path gives, row for row, on random records', () => {
-    const ctx = ctxOf(source());
+  it('gives what the general path gives, row for row, on random records (null policy protect and overwrite)', () => {
+    const contexts = [ctxOf(source()), ctxOf(source({ null_policy: 'overwrite' }))];
     fc.assert(
-      fc.property(segmentText, (text) => {
-        expect(worker(ctx, text)).toEqual(general(ctx, text));
+      fc.property(segmentText, fc.constantFrom(0, 1), (text, c) => {
+        expect(worker(contexts[c]!, text)).toEqual(general(contexts[c]!, text));
       }),
-      { numRuns: 300 },
+      { numRuns: 400 },
     );
   });
 
-  it('takes rows with every field set, and leaves the general path the rest', () => {
+  it('takes accepted rows, blanks included, and leaves the general path rejects and rows without attributes', () => {
     const ctx = ctxOf(source());
     const hasher = createRecordHasher(ctx, HEADER)!;
-    const out = { key: '', hash: '', ordering: null, notes: undefined, payload: undefined };
+    const out: HashedRecord = { key: '', hash: '', ordering: null, blanks: false, nullBlocked: [], heldBack: [], erased: [], notes: undefined, payload: undefined };
     expect(hasher(['1', 'a@b.io', 'pro', '2025-06-01', '2', 'yes', 'n', '2025-06-01', 'u'], out, false)).toBe(true);
-    expect(out.payload).toBeUndefined();
-    expect(hasher(['1', 'a@b.io', 'pro', '2025-06-01', '2', 'yes', '', '2025-06-01', 'u'], out, false)).toBe(false);
+    expect(out).toMatchObject({ key: '1', blanks: false, payload: undefined });
+    // A blocked plan holds back its companion; a clearable note is erased.
+    expect(hasher(['1', 'a@b.io', '', '2025-06-01', '2', 'yes', '', '2025-06-01', 'u'], out, true)).toBe(true);
+    expect(out).toMatchObject({ blanks: true, nullBlocked: ['plan'], heldBack: ['plan_at'], erased: ['note'] });
+    expect(out.payload).toEqual({ records: 'person', attributes: { '10': 'u', email: 'a@b.io', orders: 2, vip: true, note: null } });
     expect(hasher(['1', 'a@b.io', 'gold', '2025-06-01', '2', 'yes', 'n', '2025-06-01', 'u'], out, false)).toBe(false);
+    expect(createRecordHasher(ctxOf(source({ fields: { email: 'email' } })), HEADER)!(['1', ' ', '', '', '', '', '', '', ''], out, false)).toBe(false);
   });
 
   it('is not used for sources and headers it does not handle', () => {

@@ -76,7 +76,7 @@ export function createSegmentWorker(context: SegmentContext): (request: SegmentR
   const source = context.source;
   let fastHeader: readonly string[] | undefined;
   let fast: ReturnType<typeof createRecordHasher>;
-  const hashed: HashedRecord = { key: '', hash: '', ordering: null, notes: undefined, payload: undefined };
+  const hashed: HashedRecord = { key: '', hash: '', ordering: null, blanks: false, nullBlocked: [], heldBack: [], erased: [], notes: undefined, payload: undefined };
   return (request) => {
     const { csv, segment } = request;
     if (fastHeader === undefined || fastHeader.join('\n') !== csv.header.join('\n')) {
@@ -110,12 +110,13 @@ export function createSegmentWorker(context: SegmentContext): (request: SegmentR
         !(segment.mayHoldInvalid && values.some(hasInvalidBytes)) &&
         fast(values, hashed, payloads !== undefined)
       ) {
-        // The fast lane took it: a valid record (counted as CsvRows.row counts it), accepted, no blanks.
+        // The fast lane took it: a valid record (counted as CsvRows.row counts it), accepted.
         rows.decoded++;
-        kinds.push(ACCEPTED);
+        kinds.push(hashed.blanks ? ACCEPTED_WITH_BLANKS : ACCEPTED);
         keys.push(hashed.key);
         hashes.push(hashed.hash);
         orderings.push(hashed.ordering ?? Number.NaN);
+        if (hashed.blanks) lists.push({ index: i, nullBlocked: hashed.nullBlocked, heldBack: hashed.heldBack, erased: hashed.erased });
         if (hashed.notes) for (const note of hashed.notes) notes.add(note);
         if (payloads) payloads.push(hashed.payload);
         return;
