@@ -18,12 +18,19 @@
  * the repository) and times it in the same run, alternating with the current code; every row's
  * normalised row, payload and hash must then be the same in both, or the script exits 1.
  * A measurement, not a test: nothing is timed against a threshold.
+ *
+ * `--segments` times instead what a worker of the parallel read does (issue 15): the same rows written as
+ * the sync benchmark's CSV text, cut into 256 KiB segments, each parsed, normalised, prepared and hashed
+ * by `createSegmentWorker`, in this thread. Pass 1 is a fresh worker's (its caches cold, as in every
+ * run); the best pass is the warm figure.
  */
 import path from 'node:path';
 import type { FieldDef, SourceSpec } from '../../reconciler/spec/schema/index.ts';
 import * as current from '../../reconciler/sync/normalize.ts';
 import * as currentPrepare from '../../reconciler/sync/prepare.ts';
 import type { NormalizeContext, NormalizeResult, NormalizedRow, SourceRow } from '../../reconciler/sync/types.ts';
+
+import { createSegmentWorker } from '../../reconciler/sync/parallel/segment.ts';
 
 const args = process.argv.slice(2);
 const rows = Number(args.find((a) => /^\d+$/.test(a)) ?? 1_000_000);
@@ -99,6 +106,48 @@ interface Impl {
   label: string;
   normalize: (row: SourceRow, ctx: NormalizeContext) => NormalizeResult;
   prepareRow: typeof currentPrepare.prepareRow;
+}
+
+if (args.includes('--segments')) {
+  await timeSegments();
+  process.exit(process.exitCode ?? 0);
+}
+
+/** The worker's per-row path over CSV text (see the module comment). */
+async function timeSegments(): Promise<void> {
+  const header = 'customer_id,email,plan,plan_changed_at,orders,lifetime_value,country,accepts_marketing,updated_at';
+  const segments: { text: string; line: number; mayHoldInvalid: boolean }[] = [];
+  let text = '';
+  let start = 2;
+  for (let i = 0; i < rows; i++) {
+    const v = csvRow(i).values as Record<string, string>;
+    text += `${v.customer_id},${v.email},${v.plan},${v.plan_changed_at},${v.orders},${v.lifetime_value},${v.country},${v.accepts_marketing},${v.updated_at}\n`;
+    if (text.length >= 256 * 1024 || i === rows - 1) {
+      segments.push({ text, line: start, mayHoldInvalid: false });
+      text = '';
+      start = i + 3;
+    }
+  }
+  const work = createSegmentWorker({ source, fields: [...fields], normalization: ctx.normalization, primary: ctx.primary });
+  const csv = { path: 'data/people.csv', delimiter: ',', maxRecord: 8 * 1024 * 1024, header: header.split(',') };
+  const times: number[] = [];
+  for (let pass = 1; pass <= Math.max(passes, 2); pass++) {
+    let count = 0;
+    let rejected = 0;
+    const t0 = performance.now();
+    for (let s = 0; s < segments.length; s++) {
+      const r = work({ seq: s, csv, segment: segments[s]!, payloads: false });
+      count += r.count;
+      rejected += r.rejects.length;
+    }
+    times.push(performance.now() - t0);
+    if (count !== rows || rejected > 0) {
+      process.stderr.write(`pass ${pass}: ${count} rows, ${rejected} rejected\n`);
+      process.exitCode = 1;
+    }
+  }
+  const us = times.map((t) => ((t * 1000) / rows).toFixed(2));
+  process.stdout.write(`segment worker, ${rows.toLocaleString('en-US')} rows in ${segments.length} segments, Node ${process.version}: µs per row by pass ${us.join(', ')} (first: cold caches)\n`);
 }
 
 // What the engine runs: one normaliser compiled for the source, then called per row.
