@@ -330,6 +330,8 @@ async function updateMirror(ctx: AudienceContext, config: BuildConfig, before: B
   // have fields: reading them back, or rewriting every row of every such person, touches most pages of a
   // large mirror. So what they were is found without reading the mirror when the change log can tell.
   await db.run('DELETE FROM mirror_attr_work WHERE env = $1', [env]);
+  // Who changed was written just now: without fresh sizes Postgres joins the payloads by scanning them.
+  if (pg) await db.exec('ANALYZE mirror_touched; ANALYZE snapshot_changes;');
   const stamps = JSON.stringify(config.stamps);
   for (const s of config.sources) {
     const sid = sids.get(s.source);
@@ -392,6 +394,8 @@ async function attributesFromLog(ctx: AudienceContext, config: BuildConfig, sids
       WHERE t.env = $1 AND t.attrs = 1) p`;
     await db.run(attributeInsert(pg, was, 'mirror_attr_before', false, false), [env, sid, stamps]);
   }
+  // Scratch tables filled just now: without their sizes Postgres plans the probes below as scans.
+  if (pg) await db.exec('ANALYZE mirror_attr_work; ANALYZE mirror_attr_before;');
   const same = pg ? 'IS NOT DISTINCT FROM' : 'IS';
   const at = (a: string, b: string) => `${a}.env = ${b}.env AND ${a}.field = ${b}.field AND ${a}.person_id = ${b}.person_id`;
   const added = Number(
@@ -574,6 +578,7 @@ export async function storeCandidates(ctx: AudienceContext, segment: string, sel
         `INSERT INTO audience_affected (env, person_id) SELECT $${a.params.length + 1}, x.person_id FROM (${a.sql}) x WHERE true ON CONFLICT (env, person_id) DO NOTHING`,
         [...a.params, env],
       );
+      if (db.dialect === 'postgres') await db.exec('ANALYZE audience_affected');
       const among = `env = $1 AND segment = $2 AND person_id IN (SELECT f.person_id FROM audience_affected f WHERE f.env = $1)`;
       const inMembers = `EXISTS (SELECT 1 FROM audience_members m WHERE m.env = audience_candidates.env AND m.segment = audience_candidates.segment AND m.person_id = audience_candidates.person_id)`;
       const count = async (where: string) => Number((await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM audience_candidates WHERE ${where}`, [env, segment]))?.n ?? 0);

@@ -6,10 +6,13 @@ import type { Dialect } from '../sql/executor.ts';
  * transaction, and recorded with a checksum of their SQL: editing a migration after release is refused
  * (write a new one instead).
  *
- * The SQL is the common subset of SQLite and Postgres. The single dialect token is `{{WITHOUT_ROWID}}`,
+ * The SQL is the common subset of SQLite and Postgres. The first dialect token is `{{WITHOUT_ROWID}}`,
  * a storage option: SQLite stores such a table clustered on its primary key (one B-tree instead of
  * table plus index, which halves the work of probing a million-row snapshot); Postgres has no such
- * option and gets nothing. The logical schema is identical on both.
+ * option and gets nothing. `{{UNLOGGED}}` (written before TABLE) is the other, for scratch tables that are
+ * emptied before the transaction that fills them ends: Postgres then writes no WAL for them (it empties
+ * them after a crash, which is what they hold anyway); SQLite gets nothing. The logical schema is
+ * identical on both.
  */
 export interface Migration {
   version: number;
@@ -18,7 +21,7 @@ export interface Migration {
 }
 
 export function renderMigrationSql(sql: string, dialect: Dialect): string {
-  return sql.replaceAll('{{WITHOUT_ROWID}}', dialect === 'sqlite' ? ' WITHOUT ROWID' : '');
+  return sql.replaceAll('{{WITHOUT_ROWID}}', dialect === 'sqlite' ? ' WITHOUT ROWID' : '').replaceAll('{{UNLOGGED}}', dialect === 'postgres' ? 'UNLOGGED ' : '');
 }
 
 /** Checksum of the dialect-neutral text, so both backends record the same value. */
