@@ -572,28 +572,40 @@ export async function storeCandidates(ctx: AudienceContext, segment: string, sel
     if (opts.affected) {
       if (db.dialect === 'postgres') await db.exec(`SET LOCAL work_mem = '256MB'`);
       const a = opts.affected;
-      // Found once: the count, the delete, the select (compiled to read this table) and the count after.
-      await db.run('DELETE FROM audience_affected WHERE env = $1', [env]);
-      await db.run(
-        `INSERT INTO audience_affected (env, person_id) SELECT $${a.params.length + 1}, x.person_id FROM (${a.sql}) x WHERE true ON CONFLICT (env, person_id) DO NOTHING`,
-        [...a.params, env],
-      );
-      if (db.dialect === 'postgres') await db.exec('ANALYZE audience_affected');
-      const among = `env = $1 AND segment = $2 AND person_id IN (SELECT f.person_id FROM audience_affected f WHERE f.env = $1)`;
+      // SQLite finds the affected people once, into audience_affected (the select was compiled to read it),
+      // where it ran the query four times. Postgres keeps the query inline: measured at 1,000,000 people,
+      // with the people in a table it planned each count and delete as a hash join over the segment's
+      // whole candidates (20 segment queries 94 s, against 9.8 s inline).
+      const viaTable = db.dialect === 'sqlite';
+      let among: string;
+      let amongParams: SqlValue[];
+      if (viaTable) {
+        await db.run('DELETE FROM audience_affected WHERE env = $1', [env]);
+        await db.run(
+          `INSERT INTO audience_affected (env, person_id) SELECT $${a.params.length + 1}, x.person_id FROM (${a.sql}) x WHERE true ON CONFLICT (env, person_id) DO NOTHING`,
+          [...a.params, env],
+        );
+        among = `env = $1 AND segment = $2 AND person_id IN (SELECT f.person_id FROM audience_affected f WHERE f.env = $1)`;
+        amongParams = [env, segment];
+      } else {
+        const k = a.params.length;
+        among = `env = $${k + 1} AND segment = $${k + 2} AND person_id IN (${a.sql})`;
+        amongParams = [...a.params, env, segment];
+      }
       const inMembers = `EXISTS (SELECT 1 FROM audience_members m WHERE m.env = audience_candidates.env AND m.segment = audience_candidates.segment AND m.person_id = audience_candidates.person_id)`;
-      const count = async (where: string) => Number((await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM audience_candidates WHERE ${where}`, [env, segment]))?.n ?? 0);
+      const count = async (where: string) => Number((await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM audience_candidates WHERE ${where}`, amongParams))?.n ?? 0);
       const prev = (await evaluationMark(ctx, segment))?.counts;
       // The delta moves only among the affected: what they held before and hold after.
       const bothBefore = prev ? await count(`${among} AND ${inMembers}`) : 0;
-      const removed = await db.run(`DELETE FROM audience_candidates WHERE ${among}`, [env, segment]);
+      const removed = await db.run(`DELETE FROM audience_candidates WHERE ${among}`, amongParams);
       const added = await db.run(insert, [...params, env, segment]);
       if (!prev) {
-        await db.run('DELETE FROM audience_affected WHERE env = $1', [env]);
+        if (viaTable) await db.run('DELETE FROM audience_affected WHERE env = $1', [env]);
         await mark(await countSets(ctx, segment));
         return Number((await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM audience_candidates WHERE env = $1 AND segment = $2`, [env, segment]))?.n ?? 0);
       }
       const bothAfter = added === 0 ? 0 : await count(`${among} AND ${inMembers}`);
-      await db.run('DELETE FROM audience_affected WHERE env = $1', [env]);
+      if (viaTable) await db.run('DELETE FROM audience_affected WHERE env = $1', [env]);
       const counts = { members: prev.members - removed + added, published: prev.published, both: prev.both - bothBefore + bothAfter };
       await mark(counts);
       return counts.members;
