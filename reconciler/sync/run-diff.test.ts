@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { KeyTable, PendingBook, RunDiff, type RowClass } from './run-diff.ts';
+import { PendingBook, RunDiff, type RowClass } from './run-diff.ts';
 
 describe('RunDiff', () => {
   const snapshot = (): RunDiff => {
@@ -100,25 +100,6 @@ describe('RunDiff hash storage', () => {
     expect(d.offer('k7', 'not-hex', null).verdict).toBe('unchanged');
     expect(d.offer('k2999', h.toUpperCase(), null).verdict).toBe('changed');
     expect(d.snapshotSize).toBe(3000);
-  });
-});
-
-describe('KeyTable', () => {
-  it('gives dense slots in first-seen order and finds every key after growing (property)', () => {
-    fc.assert(
-      fc.property(fc.array(fc.string({ maxLength: 12 }), { maxLength: 3000 }), (keys) => {
-        const t = new KeyTable();
-        const expected = new Map<string, number>();
-        for (const k of keys) {
-          if (!expected.has(k)) expected.set(k, expected.size);
-          expect(t.intern(k)).toBe(expected.get(k));
-        }
-        expect(t.size).toBe(expected.size);
-        for (const [k, slot] of expected) expect(t.find(k)).toBe(slot);
-        expect(t.find('\u0000absent')).toBe(keys.includes('\u0000absent') ? expected.get('\u0000absent') : -1);
-      }),
-      { numRuns: 60 },
-    );
   });
 });
 

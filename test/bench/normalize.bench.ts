@@ -5,9 +5,9 @@
  *
  *   npx tsx test/bench/normalize.bench.ts [rows=1000000] [--passes=2] [--old=DIR]
  *
- * The source is the sync benchmark's person source (sync.bench.ts): numeric customer id, email, a plan enum
- * with its plan_updated_at companion, order count, lifetime value, country (blank in 10% of rows), a
- * boolean, and naive updated_at/plan timestamps read in America/New_York. Rows are generated in memory the
+ * The source is the sync benchmark's person source (test/support/bench-people.ts): numeric customer id,
+ * email, a plan enum with its plan_updated_at companion, order count, lifetime value, country (blank in 10%
+ * of rows), a boolean, and naive updated_at/plan timestamps read in America/New_York. Rows are generated in memory the
  * way the CSV connector yields them (every value a fresh string, blanks as ''), before anything is timed.
  *
  * Each pass times, over all rows: normalising alone (the current code through `createNormalizer`, as the
@@ -25,57 +25,21 @@
  * run); the best pass is the warm figure.
  */
 import path from 'node:path';
-import type { FieldDef, SourceSpec } from '../../reconciler/spec/schema/index.ts';
+import type { FieldDef } from '../../reconciler/spec/schema/index.ts';
 import * as current from '../../reconciler/sync/normalize.ts';
 import * as currentPrepare from '../../reconciler/sync/prepare.ts';
 import type { NormalizeContext, NormalizeResult, NormalizedRow, SourceRow } from '../../reconciler/sync/types.ts';
 
 import { createSegmentWorker } from '../../reconciler/sync/parallel/segment.ts';
+import { BASE_SECONDS, COUNTRIES, customerId, naiveStamp, PEOPLE_CSV_HEADER, PLANS, peopleFields, peopleSource } from '../support/bench-people.ts';
 
 const args = process.argv.slice(2);
 const rows = Number(args.find((a) => /^\d+$/.test(a)) ?? 1_000_000);
 const passes = Number(args.find((a) => a.startsWith('--passes='))?.slice('--passes='.length) ?? 2);
 const oldDir = args.find((a) => a.startsWith('--old='))?.slice('--old='.length);
 
-const PLANS = ['free', 'starter', 'pro', 'enterprise'] as const;
-const COUNTRIES = ['US', 'GB', 'DE', 'FR', 'CA', 'AU', 'NL', 'SE'] as const;
-const BASE_SECONDS = Date.UTC(2025, 0, 1) / 1000;
-const customerId = (i: number): string => String((Math.imul(i, 2654435761) >>> 0) + 100_000_000);
-const stamp = (seconds: number): string => new Date(seconds * 1000).toISOString().slice(0, 19).replace('T', ' ');
-
-const source: SourceSpec = {
-  kind: 'Source',
-  name: 'people',
-  system: 'shop',
-  connector: { type: 'csv', path: 'data/people.csv' },
-  schedule: '0 3 * * *',
-  records: 'person',
-  identity: { column: 'customer_id', as: 'id' },
-  ordering: 'updated_at',
-  timezone: 'America/New_York',
-  null_policy: 'protect',
-  fields: {
-    email: 'email',
-    plan: 'plan',
-    plan_updated_at: 'plan_changed_at',
-    order_count: 'orders',
-    lifetime_value: 'lifetime_value',
-    country: 'country',
-    accepts_marketing: 'accepts_marketing',
-  },
-};
-
-const fields = new Map<string, FieldDef>(
-  Object.entries({
-    email: { type: 'string', format: 'email', nature: 'identifier', owner: 'shop', pii: true },
-    plan: { type: 'enum', values: [...PLANS], nature: 'state', owner: 'shop', updated_at: 'plan_updated_at' },
-    plan_updated_at: { type: 'timestamp', owner: 'shop' },
-    order_count: { type: 'number', nature: 'measure', owner: 'shop' },
-    lifetime_value: { type: 'number', nature: 'measure', owner: 'shop' },
-    country: { type: 'string', owner: 'shop' },
-    accepts_marketing: { type: 'boolean', nature: 'state', owner: 'shop' },
-  } satisfies Record<string, FieldDef>),
-);
+const source = peopleSource;
+const fields = new Map<string, FieldDef>(Object.entries(peopleFields));
 
 const ctx: NormalizeContext = { source, fields, normalization: { email: { trim: true, lowercase: true } }, primary: 'id' };
 
@@ -92,12 +56,12 @@ function csvRow(i: number): SourceRow {
       customer_id: customerId(i),
       email: `Person.${i}@Example.com`,
       plan: fresh(PLANS[i % PLANS.length]!),
-      plan_changed_at: stamp(planChangedAt),
+      plan_changed_at: naiveStamp(planChangedAt),
       orders: String(i % 23),
       lifetime_value: String(Math.round((i % 9973) * 1.37 * 100) / 100),
       country: i % 10 === 3 ? '' : fresh(COUNTRIES[i % COUNTRIES.length]!),
       accepts_marketing: fresh(i % 3 !== 0 ? 'yes' : 'no'),
-      updated_at: stamp(planChangedAt + 3_600),
+      updated_at: naiveStamp(planChangedAt + 3_600),
     },
   };
 }
@@ -115,7 +79,6 @@ if (args.includes('--segments')) {
 
 /** The worker's per-row path over CSV text (see the module comment). */
 async function timeSegments(): Promise<void> {
-  const header = 'customer_id,email,plan,plan_changed_at,orders,lifetime_value,country,accepts_marketing,updated_at';
   const segments: { text: string; line: number; mayHoldInvalid: boolean }[] = [];
   let text = '';
   let start = 2;
@@ -129,7 +92,7 @@ async function timeSegments(): Promise<void> {
     }
   }
   const work = createSegmentWorker({ source, fields: [...fields], normalization: ctx.normalization, primary: ctx.primary });
-  const csv = { path: 'data/people.csv', delimiter: ',', maxRecord: 8 * 1024 * 1024, header: header.split(',') };
+  const csv = { path: 'data/people.csv', delimiter: ',', maxRecord: 8 * 1024 * 1024, header: PEOPLE_CSV_HEADER.split(',') };
   const times: number[] = [];
   for (let pass = 1; pass <= Math.max(passes, 2); pass++) {
     let count = 0;

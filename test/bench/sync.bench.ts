@@ -8,8 +8,9 @@
  * `--skip-first-plan` leaves out step 1 (at 10,000,000 rows it costs minutes and measures nothing the
  * first run does not); the first run is still a real `sync run`.
  *
- * Steps, on a generated CSV person source (id, email, an enum with its updated_at companion, numbers, a
- * boolean, an ordering timestamp; naive timestamps in America/New_York; one attribute blank in 10% of rows):
+ * Steps, on a generated CSV person source (test/support/bench-people.ts: id, email, an enum with its
+ * updated_at companion, numbers, a boolean, an ordering timestamp; naive timestamps in America/New_York; one
+ * attribute blank in 10% of rows):
  * 1. `sync plan` on the full file with an empty snapshot: local processing rate (read, normalise, prepare,
  *    stage, diff; nothing sent).
  * 2. `sync run`: the full first run at a configured Track limit of 100 requests/s.
@@ -35,7 +36,9 @@ import { once } from 'node:events';
 import os from 'node:os';
 import path from 'node:path';
 import { TrackClient } from 'customerio-node';
+import { stringify } from 'yaml';
 import { createSandbox, type RunningSandbox } from '../../reconciler/sandbox/index.ts';
+import { BASE_SECONDS, COUNTRIES, customerId, naiveStamp, PEOPLE_CSV_HEADER, PLANS, peopleFields, peopleSource } from '../support/bench-people.ts';
 
 const args = process.argv.slice(2);
 const rows = Number(args.find((a) => /^\d+$/.test(a)) ?? 1_000_000);
@@ -59,12 +62,6 @@ const repo = path.resolve(import.meta.dirname, '../..');
 const dir = mkdtempSync(path.join(os.tmpdir(), 'tidemark-bench-sync-'));
 const csvPath = path.join(dir, 'data/people.csv');
 
-const PLANS = ['free', 'starter', 'pro', 'enterprise'] as const;
-const COUNTRIES = ['US', 'GB', 'DE', 'FR', 'CA', 'AU', 'NL', 'SE'] as const;
-const BASE_SECONDS = Date.UTC(2025, 0, 1) / 1000;
-
-/** Distinct, unordered numeric customer ids (a bijection of i over 32 bits), like a real shop's ids. */
-const customerId = (i: number): string => String((Math.imul(i, 2654435761) >>> 0) + 100_000_000);
 const isChanged = (i: number): boolean => i % CHANGE_EVERY === CHANGE_OFFSET;
 
 interface Person {
@@ -100,15 +97,12 @@ function person(i: number, version: number): Person {
  * Timestamps as the CSV writes them: naive wall-clock text read in the source's declared timezone (default,
  * as warehouse exports usually write them; DST rules apply), or ISO-8601 with `Z` (`--timestamps=iso`).
  */
-const stamp =
-  timestamps === 'naive'
-    ? (seconds: number): string => new Date(seconds * 1000).toISOString().slice(0, 19).replace('T', ' ')
-    : (seconds: number): string => `${new Date(seconds * 1000).toISOString().slice(0, 19)}Z`;
+const stamp = timestamps === 'naive' ? naiveStamp : (seconds: number): string => `${new Date(seconds * 1000).toISOString().slice(0, 19)}Z`;
 
 async function writeCsv(version: number): Promise<void> {
   mkdirSync(path.dirname(csvPath), { recursive: true });
   const out = createWriteStream(csvPath);
-  out.write('customer_id,email,plan,plan_changed_at,orders,lifetime_value,country,accepts_marketing,updated_at\n');
+  out.write(`${PEOPLE_CSV_HEADER}\n`);
   let buf = '';
   for (let i = 0; i < rows; i++) {
     const p = person(i, version);
@@ -136,41 +130,9 @@ environments:
     customerio: { region: us }
 state: { backend: embedded, path: .tidemark }
 ---
-kind: Fields
-name: people
-fields:
-  email: { type: string, format: email, nature: identifier, owner: shop, pii: true }
-  plan: { type: enum, values: [${PLANS.join(', ')}], nature: state, owner: shop, updated_at: plan_updated_at }
-  plan_updated_at: { type: timestamp, owner: shop }
-  order_count: { type: number, nature: measure, owner: shop }
-  lifetime_value: { type: number, nature: measure, owner: shop }
-  country: { type: string, owner: shop }
-  accepts_marketing: { type: boolean, nature: state, owner: shop }
-`,
+${stringify({ kind: 'Fields', name: 'people', fields: peopleFields })}`,
   );
-  writeFileSync(
-    path.join(dir, 'specs/people.yaml'),
-    `kind: Source
-name: people
-system: shop
-connector: { type: csv, path: data/people.csv }
-schedule: "0 3 * * *"
-records: person
-identity: { column: customer_id, as: id }
-ordering: updated_at
-timezone: America/New_York
-fields:
-  email: email
-  plan: plan
-  plan_updated_at: plan_changed_at
-  order_count: orders
-  lifetime_value: lifetime_value
-  country: country
-  accepts_marketing: accepts_marketing
-freshness: { max_age: 26h }
-latency_needed: daily
-`,
-  );
+  writeFileSync(path.join(dir, 'specs/people.yaml'), stringify({ ...peopleSource, freshness: { max_age: '26h' }, latency_needed: 'daily' }));
 }
 
 interface StepResult {

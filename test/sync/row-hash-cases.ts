@@ -12,40 +12,15 @@ import { createNormalizer } from '../../reconciler/sync/normalize.ts';
 import { createSegmentWorker } from '../../reconciler/sync/parallel/segment.ts';
 import { prepareRow, type Payload } from '../../reconciler/sync/prepare.ts';
 import type { NormalizeContext, SourceRow } from '../../reconciler/sync/types.ts';
+import { PEOPLE_CSV_HEADER, peopleFields, peopleSource } from '../support/bench-people.ts';
 
-/** The sync benchmark's person source (test/bench/sync.bench.ts), plus a clearable field. */
-export const benchSource: SourceSpec = {
-  kind: 'Source',
-  name: 'people',
-  system: 'shop',
-  connector: { type: 'csv', path: 'data/people.csv' },
-  schedule: '0 3 * * *',
-  records: 'person',
-  identity: { column: 'customer_id', as: 'id' },
-  ordering: 'updated_at',
-  timezone: 'America/New_York',
-  null_policy: 'protect',
-  fields: {
-    email: 'email',
-    plan: 'plan',
-    plan_updated_at: 'plan_changed_at',
-    order_count: 'orders',
-    lifetime_value: 'lifetime_value',
-    country: 'country',
-    accepts_marketing: 'accepts_marketing',
-    note: 'note',
-  },
-};
+/** The sync benchmark's person source (test/support/bench-people.ts), plus a clearable field. */
+export const benchSource: SourceSpec = { ...peopleSource, fields: { ...peopleSource.fields, note: 'note' } };
 
+/** Its fields, plus the clearable `note` and the fields the object source below maps. */
 export const benchFields = new Map<string, FieldDef>(
   Object.entries({
-    email: { type: 'string', format: 'email', nature: 'identifier', owner: 'shop', pii: true },
-    plan: { type: 'enum', values: ['free', 'starter', 'pro', 'enterprise'], nature: 'state', owner: 'shop', updated_at: 'plan_updated_at' },
-    plan_updated_at: { type: 'timestamp', owner: 'shop' },
-    order_count: { type: 'number', nature: 'measure', owner: 'shop' },
-    lifetime_value: { type: 'number', nature: 'measure', owner: 'shop' },
-    country: { type: 'string', owner: 'shop' },
-    accepts_marketing: { type: 'boolean', nature: 'state', owner: 'shop' },
+    ...peopleFields,
     note: { type: 'string', owner: 'shop', clearable: true },
     tier: { type: 'enum', owner: 'shop' },
     phone: { type: 'string', format: 'phone', owner: 'shop' },
@@ -54,7 +29,7 @@ export const benchFields = new Map<string, FieldDef>(
 
 const normalization: NormalizeContext['normalization'] = { email: { trim: true, lowercase: true }, phone: { format: 'e164', default_country: 'US' } };
 
-export const HEADER = 'customer_id,email,plan,plan_changed_at,orders,lifetime_value,country,accepts_marketing,updated_at,note';
+export const HEADER = `${PEOPLE_CSV_HEADER},note`;
 
 /** CSV records (after the header) covering what the hashed text and the payload depend on. */
 export const CSV_LINES = [

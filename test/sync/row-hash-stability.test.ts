@@ -61,12 +61,11 @@ const NORMALIZER_PINS = [
 ];
 
 describe('row hashes and payloads stay byte for byte what snapshots hold', () => {
-  it('through the segment worker of the parallel read (CSV text in)', () => {
-    expect(segmentOutcomes()).toEqual(SEGMENT_PINS);
-  });
-
-  it('through the normaliser and prepareRow, with and without a previous payload', () => {
-    expect(normalizerOutcomes()).toEqual(NORMALIZER_PINS);
+  it.each([
+    ['the segment worker of the parallel read (CSV text in)', segmentOutcomes, SEGMENT_PINS],
+    ['the normaliser and prepareRow, with and without a previous payload', normalizerOutcomes, NORMALIZER_PINS],
+  ])('through %s', (_path, outcomes, pins) => {
+    expect(outcomes()).toEqual(pins);
   });
 
   it('each twice in one process (remembered shapes, offsets and instants give what a first read gives)', () => {
