@@ -204,6 +204,25 @@ async function updateMirror(ctx: AudienceContext, config: BuildConfig, before: B
   const { db, env } = ctx;
   const pg = db.dialect === 'postgres';
   if (pg) await db.exec(`SET LOCAL work_mem = '256MB'`);
+  // SQLite: the changed values lie each on its own page of the field-first mirror (~100,000 pages after 1%
+  // of 1,000,000 people changed). Spilled to the WAL one by one as the 64 MB cache fills, they cost 3.3–5.3 s
+  // of the write; with up to 256 MB of them held until the commit, 2.1 s (512 MB: 1.7 s at 930 MB peak RSS).
+  // A number sets the threshold but also reads as a boolean from its low byte (65,536 turns spilling off), so
+  // ON follows. 1 is the default: spill once the cache is full.
+  if (!pg) await db.exec(`PRAGMA cache_spill = ${MIRROR_UPDATE_SPILL_PAGES}; PRAGMA cache_spill = ON`);
+  try {
+    return await updateMirrorRows(ctx, config, before, counts);
+  } finally {
+    if (!pg) await db.exec('PRAGMA cache_spill = 1');
+  }
+}
+
+/** How many pages the SQLite mirror update may hold before spilling dirty ones (4 KiB pages: 256 MB). */
+const MIRROR_UPDATE_SPILL_PAGES = 65_536;
+
+async function updateMirrorRows(ctx: AudienceContext, config: BuildConfig, before: BuildConfig, counts: MirrorCounts): Promise<{ counts: MirrorCounts; moved: number }> {
+  const { db, env } = ctx;
+  const pg = db.dialect === 'postgres';
   // mirror_touched is not emptied: it keeps the people of earlier updates that no evaluation has seen yet.
   await db.run('DELETE FROM mirror_work WHERE env = $1', [env]);
   const current = new Set(config.sources.map((s) => s.source));

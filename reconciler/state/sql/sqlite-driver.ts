@@ -7,10 +7,12 @@
  * context (tracked with AsyncLocalStorage) bypass it and join the transaction.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import path from 'node:path';
 import Database from 'better-sqlite3';
 import { InternalError } from '../../core/diagnostics.ts';
 import type { SqlDriver, SqlValue } from './executor.ts';
 import { translatePlaceholders } from './placeholders.ts';
+import { checkpointThread, type CheckpointThread } from './sqlite-checkpointer.ts';
 
 interface Prepared {
   stmt: Database.Statement;
@@ -45,6 +47,8 @@ export class SqliteDriver implements SqlDriver {
   private readonly statements = new Map<string, Prepared>();
   private readonly mutex = new Mutex();
   private readonly ambient = new AsyncLocalStorage<TxContext>();
+  /** Where this connection's WAL is checkpointed, when not in its own commits (sqlite-checkpointer.ts). */
+  private readonly checkpoints: { thread: CheckpointThread; file: string; takeBack: () => void } | undefined;
 
   constructor(file: string) {
     this.db = new Database(file);
@@ -57,6 +61,19 @@ export class SqliteDriver implements SqlDriver {
     this.db.pragma('foreign_keys = ON');
     // 64 MB page cache: the snapshot diff probes a 1M-row index; beyond this the OS page cache serves it.
     this.db.pragma('cache_size = -65536');
+    const thread = checkpointThread();
+    if (file !== ':memory:' && file !== '' && thread.available()) {
+      this.db.pragma('wal_autocheckpoint = 0');
+      const takeBack = () => {
+        if (this.db.open) this.db.pragma('wal_autocheckpoint = 1000');
+      };
+      thread.onFailure.add(takeBack);
+      this.checkpoints = { thread, file: path.resolve(file), takeBack };
+    }
+  }
+
+  private wrote(): void {
+    if (this.checkpoints) this.checkpoints.thread.poke(this.checkpoints.file);
   }
 
   private prepare(sql: string): Prepared {
@@ -95,7 +112,9 @@ export class SqliteDriver implements SqlDriver {
     return this.schedule(() => {
       const p = this.prepare(sql);
       if (p.stmt.reader) return p.stmt.all(...this.args(p, params)).length;
-      return p.stmt.run(...this.args(p, params)).changes;
+      const changes = p.stmt.run(...this.args(p, params)).changes;
+      if (!this.db.inTransaction) this.wrote();
+      return changes;
     });
   }
 
@@ -116,6 +135,7 @@ export class SqliteDriver implements SqlDriver {
   exec(script: string): Promise<void> {
     return this.schedule(() => {
       this.db.exec(script);
+      if (!this.db.inTransaction) this.wrote();
     });
   }
 
@@ -134,6 +154,7 @@ export class SqliteDriver implements SqlDriver {
         const result = await this.ambient.run(ctx, fn);
         ctx.open = false;
         this.db.exec('COMMIT');
+        this.wrote();
         return result;
       } catch (e) {
         ctx.open = false;
@@ -167,8 +188,14 @@ export class SqliteDriver implements SqlDriver {
   }
 
   close(): Promise<void> {
-    return this.mutex.run(() => {
+    return this.mutex.run(async () => {
       this.statements.clear();
+      // The thread's connection goes first, so this one is the file's last: its close checkpoints what is
+      // left and removes the WAL.
+      if (this.checkpoints) {
+        this.checkpoints.thread.onFailure.delete(this.checkpoints.takeBack);
+        await this.checkpoints.thread.forget(this.checkpoints.file);
+      }
       if (this.db.open) this.db.close();
     });
   }
