@@ -43,6 +43,20 @@ describe('background WAL checkpoints of the embedded store', () => {
     await db.close();
   });
 
+  it('checkpoints while the writer never returns to the event loop (statements of the synchronous driver only)', async () => {
+    const file = path.join(dir, 'sync.sqlite');
+    const db = new SqliteDriver(file);
+    const before = statSync(file).size;
+    // Each await below resolves at once: no timer, message or I/O callback of this thread runs until the end.
+    await writeMegabytes(db, 't');
+    await writeMegabytes(db, 'u');
+    const sleeper = new Int32Array(new SharedArrayBuffer(4));
+    const end = Date.now() + 15_000;
+    while (statSync(file).size < before + 15_000_000 && Date.now() < end) Atomics.wait(sleeper, 0, 0, 20);
+    expect(statSync(file).size).toBeGreaterThan(before + 15_000_000);
+    await db.close();
+  });
+
   it('close leaves every committed row in the database file and no WAL behind', async () => {
     const file = path.join(dir, 'b.sqlite');
     const db = new SqliteDriver(file);

@@ -17,51 +17,52 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 
-type Request = { id: number; op: 'checkpoint' | 'forget'; file: string };
-type Reply = { id: number; error?: string };
+type Request = { op: 'checkpoint' } | { op: 'open' | 'forget'; file: string; id: number };
+type Reply = { id: number };
 
-// Plain CommonJS so the thread needs no TypeScript loader. A failed checkpoint is reported, never thrown:
-// the next poke tries again, and the writer's own connection checkpoints if the thread is gone.
+// Plain CommonJS so the thread needs no TypeScript loader. A failed checkpoint is left for the next poke;
+// the writer's own connection checkpoints if the thread is gone.
 const THREAD = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.sqlite);
+const pending = new Int32Array(workerData.pending);
 const open = new Map();
-parentPort.on('message', ({ id, op, file }) => {
-  try {
-    let db = open.get(file);
-    if (op === 'forget') {
-      if (db) { open.delete(file); db.close(); }
-    } else {
-      if (!db) {
-        db = new Database(file, { fileMustExist: true });
-        db.pragma('busy_timeout = 0');
-        db.pragma('cache_size = -2048');
-        open.set(file, db);
-      }
-      db.pragma('wal_checkpoint(PASSIVE)');
+parentPort.on('message', (m) => {
+  if (m.op === 'checkpoint') {
+    // Cleared first: a write committed from here on pokes again.
+    Atomics.store(pending, 0, 0);
+    for (const db of open.values()) {
+      try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {}
     }
-    parentPort.postMessage({ id });
-  } catch (e) {
-    parentPort.postMessage({ id, error: String(e && e.message || e) });
+    return;
   }
+  try {
+    if (m.op === 'open' && !open.has(m.file)) {
+      const db = new Database(m.file, { fileMustExist: true });
+      db.pragma('busy_timeout = 0');
+      db.pragma('cache_size = -2048');
+      open.set(m.file, db);
+    } else if (m.op === 'forget' && open.has(m.file)) {
+      open.get(m.file).close();
+      open.delete(m.file);
+    }
+  } catch {}
+  parentPort.postMessage({ id: m.id });
 });
 `;
-
-interface FileState {
-  /** A checkpoint is queued or running. */
-  busy: boolean;
-  /** Poked while busy: one more checkpoint when the current one ends. */
-  again: boolean;
-}
 
 class CheckpointThread {
   private worker: Worker | undefined;
   private failed: Error | undefined;
+  /**
+   * 1 while a checkpoint request is queued and not yet started: later pokes add nothing. Shared memory, not a
+   * reply: a writer awaiting only statements of the synchronous SQLite driver never returns to the event loop,
+   * so a reply would wait for the end of its work.
+   */
+  private readonly pending = new Int32Array(new SharedArrayBuffer(4));
   private nextId = 1;
-  private readonly waiting = new Map<number, (reply: Reply) => void>();
-  private readonly files = new Map<string, FileState>();
-  /** Replies expected before the thread may be unref'd again (a forget awaited on close must arrive). */
-  private pending = 0;
+  private readonly waiting = new Map<number, () => void>();
+  private readonly files = new Map<string, number>();
 
   /** Whether checkpoints can be left to the thread; false once it could not start or died. */
   available(): boolean {
@@ -69,7 +70,7 @@ class CheckpointThread {
     if (this.worker) return true;
     try {
       const sqlite = createRequire(import.meta.url).resolve('better-sqlite3');
-      const worker = new Worker(THREAD, { eval: true, workerData: { sqlite } });
+      const worker = new Worker(THREAD, { eval: true, workerData: { sqlite, pending: this.pending.buffer } });
       worker.unref();
       worker.on('message', (reply: Reply) => this.reply(reply));
       worker.on('error', (e) => this.fail(e));
@@ -82,43 +83,39 @@ class CheckpointThread {
     }
   }
 
-  /** After a write to `file`: checkpoint it soon (coalesced: at most one queued per file). */
-  poke(file: string): void {
-    if (!this.worker || this.failed) return;
-    let state = this.files.get(file);
-    if (!state) this.files.set(file, (state = { busy: false, again: false }));
-    if (state.busy) {
-      state.again = true;
-      return;
-    }
-    state.busy = true;
-    void this.send('checkpoint', file).then(() => {
-      state.busy = false;
-      // Not after a forget: the checkpoint would reopen the file behind it, and the driver's close would no
-      // longer be the file's last.
-      if (state.again && this.files.get(file) === state) {
-        state.again = false;
-        this.poke(file);
-      }
-    });
+  /** A driver writes to `file`: the thread opens its own connection to it (counted: two drivers, one connection). */
+  open(file: string): void {
+    const users = this.files.get(file) ?? 0;
+    this.files.set(file, users + 1);
+    if (users === 0) void this.send('open', file);
   }
 
-  /** Closes the thread's connection to `file` once any checkpoint of it has finished. */
-  async forget(file: string): Promise<void> {
-    this.files.delete(file);
+  /** After a write: checkpoint soon (coalesced: at most one request queued). */
+  poke(): void {
     if (!this.worker || this.failed) return;
+    if (Atomics.compareExchange(this.pending, 0, 0, 1) === 0) this.worker.postMessage({ op: 'checkpoint' } satisfies Request);
+  }
+
+  /** A driver is closing: once its last user is gone, the thread closes its connection to `file` (after any checkpoint of it). */
+  async forget(file: string): Promise<void> {
+    const users = (this.files.get(file) ?? 1) - 1;
+    if (users > 0) {
+      this.files.set(file, users);
+      return;
+    }
+    this.files.delete(file);
     await this.send('forget', file);
   }
 
-  private send(op: Request['op'], file: string): Promise<Reply> {
+  private send(op: 'open' | 'forget', file: string): Promise<void> {
     const worker = this.worker;
-    if (!worker || this.failed) return Promise.resolve({ id: 0 });
+    if (!worker || this.failed) return Promise.resolve();
     const id = this.nextId++;
-    // Referenced while an answer is awaited, so an awaited forget completes before the process may exit.
-    if (this.pending++ === 0) worker.ref();
+    // Referenced while an answer is awaited: an awaited forget must complete before the process may exit.
+    if (this.waiting.size === 0) worker.ref();
     return new Promise((resolve) => {
       this.waiting.set(id, resolve);
-      worker.postMessage({ id, op, file } satisfies Request);
+      worker.postMessage({ op, file, id } satisfies Request);
     });
   }
 
@@ -126,17 +123,16 @@ class CheckpointThread {
     const resolve = this.waiting.get(reply.id);
     if (!resolve) return;
     this.waiting.delete(reply.id);
-    if (--this.pending === 0) this.worker?.unref();
-    resolve(reply);
+    if (this.waiting.size === 0) this.worker?.unref();
+    resolve();
   }
 
   private fail(e: Error): void {
     if (this.failed) return;
     this.failed = e;
     this.worker = undefined;
-    for (const resolve of this.waiting.values()) resolve({ id: 0, error: e.message });
+    for (const resolve of this.waiting.values()) resolve();
     this.waiting.clear();
-    this.pending = 0;
     for (const listener of this.onFailure) listener();
   }
 

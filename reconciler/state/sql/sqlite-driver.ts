@@ -69,11 +69,12 @@ export class SqliteDriver implements SqlDriver {
       };
       thread.onFailure.add(takeBack);
       this.checkpoints = { thread, file: path.resolve(file), takeBack };
+      thread.open(this.checkpoints.file);
     }
   }
 
   private wrote(): void {
-    if (this.checkpoints) this.checkpoints.thread.poke(this.checkpoints.file);
+    this.checkpoints?.thread.poke();
   }
 
   private prepare(sql: string): Prepared {
