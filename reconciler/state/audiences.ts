@@ -599,7 +599,9 @@ export async function storeCandidates(ctx: AudienceContext, segment: string, sel
       // with the people in a table it planned each count and delete as a hash join over the segment's
       // whole candidates (20 segment queries 94 s, against 9.8 s inline).
       const viaTable = db.dialect === 'sqlite';
-      let among: string;
+      const inMembers = `EXISTS (SELECT 1 FROM audience_members m WHERE m.env = audience_candidates.env AND m.segment = audience_candidates.segment AND m.person_id = audience_candidates.person_id)`;
+      let bothAmong: string;
+      let deleteAmong: string;
       let amongParams: SqlValue[];
       if (viaTable) {
         await db.run('DELETE FROM audience_affected WHERE env = $1', [env]);
@@ -607,26 +609,35 @@ export async function storeCandidates(ctx: AudienceContext, segment: string, sel
           `INSERT INTO audience_affected (env, person_id) SELECT $${a.params.length + 1}, x.person_id FROM (${a.sql}) x WHERE true ON CONFLICT (env, person_id) DO NOTHING`,
           [...a.params, env],
         );
-        among = `env = $1 AND segment = $2 AND person_id IN (SELECT f.person_id FROM audience_affected f WHERE f.env = $1)`;
+        const among = `env = $1 AND segment = $2 AND person_id IN (SELECT f.person_id FROM audience_affected f WHERE f.env = $1)`;
+        bothAmong = `SELECT COUNT(*) AS n FROM audience_candidates WHERE ${among} AND ${inMembers}`;
+        deleteAmong = `DELETE FROM audience_candidates WHERE ${among}`;
         amongParams = [env, segment];
       } else {
+        // Written from the affected people outwards: as `person_id IN (affected)`, Postgres read the segment's
+        // whole candidates and probed the affected for each (1,000,000 people, 23,229 affected: the two counts
+        // of the segment with 799,982 members took 5.8 and 5.0 s, all 20 segments' statements 62 s).
         const k = a.params.length;
-        among = `env = $${k + 1} AND segment = $${k + 2} AND person_id IN (${a.sql})`;
+        const [e, sg] = [`$${k + 1}`, `$${k + 2}`];
+        const people = `(SELECT DISTINCT x.person_id FROM (${a.sql}) x) t`;
+        bothAmong = `SELECT COUNT(*) AS n FROM ${people}
+          JOIN audience_candidates c ON c.env = ${e} AND c.segment = ${sg} AND c.person_id = t.person_id
+          JOIN audience_members m ON m.env = ${e} AND m.segment = ${sg} AND m.person_id = t.person_id`;
+        deleteAmong = `DELETE FROM audience_candidates c USING ${people} WHERE c.env = ${e} AND c.segment = ${sg} AND c.person_id = t.person_id`;
         amongParams = [...a.params, env, segment];
       }
-      const inMembers = `EXISTS (SELECT 1 FROM audience_members m WHERE m.env = audience_candidates.env AND m.segment = audience_candidates.segment AND m.person_id = audience_candidates.person_id)`;
-      const count = async (where: string) => Number((await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM audience_candidates WHERE ${where}`, amongParams))?.n ?? 0);
+      const countBoth = async () => Number((await db.get<{ n: number }>(bothAmong, amongParams))?.n ?? 0);
       const prev = (await evaluationMark(ctx, segment))?.counts;
       // The delta moves only among the affected: what they held before and hold after.
-      const bothBefore = prev ? await count(`${among} AND ${inMembers}`) : 0;
-      const removed = await db.run(`DELETE FROM audience_candidates WHERE ${among}`, amongParams);
+      const bothBefore = prev ? await countBoth() : 0;
+      const removed = await db.run(deleteAmong, amongParams);
       const added = await db.run(insert, [...params, env, segment]);
       if (!prev) {
         if (viaTable) await db.run('DELETE FROM audience_affected WHERE env = $1', [env]);
         await mark(await countSets(ctx, segment));
         return Number((await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM audience_candidates WHERE env = $1 AND segment = $2`, [env, segment]))?.n ?? 0);
       }
-      const bothAfter = added === 0 ? 0 : await count(`${among} AND ${inMembers}`);
+      const bothAfter = added === 0 ? 0 : await countBoth();
       if (viaTable) await db.run('DELETE FROM audience_affected WHERE env = $1', [env]);
       const counts = { members: prev.members - removed + added, published: prev.published, both: prev.both - bothBefore + bothAfter };
       await mark(counts);
