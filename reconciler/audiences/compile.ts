@@ -60,8 +60,8 @@ export interface CompileContext {
 
 export interface CompiledSegment {
   /**
-   * Selects DISTINCT person_id of the members. With `sinceMs`: of the members among `affected` (on
-   * SQLite: among the people in `audience_affected`, which the caller fills with `affected` first).
+   * Selects DISTINCT person_id of the members. With `sinceMs`: of the members among `affected`, read from
+   * `audience_affected`, which the caller fills with `affected` first.
    */
   sql: string;
   params: SqlParam[];
@@ -93,11 +93,9 @@ export function compileSegment(cond: Condition, ctx: CompileContext): CompiledSe
   const out = { reads: [...c.reads].sort(), uiSegments: [...c.uiSegments].sort() };
   if (ctx.sinceMs === undefined) return { sql: `SELECT DISTINCT p.person_id FROM mirror_people p WHERE p.env = ${env} AND ${pred}`, params: c.params, ...out };
   // The restriction comes last in the text so its binds follow the predicate's; the planner drives the
-  // query from it all the same (an IN list on mirror_people's key). On SQLite the store finds the affected
-  // people once, into `audience_affected`, and this reads them from there; Postgres plans the inline query
-  // better (state/audiences.ts storeCandidates).
-  const restrict =
-    ctx.dialect === 'sqlite' ? `SELECT f.person_id FROM audience_affected f WHERE f.env = ${c.bind(ctx.env)}` : affectedQuery(c, c.crossings, c.readsEvents);
+  // query from it all the same (an IN list on mirror_people's key). The store finds the affected people
+  // once, into `audience_affected`, and this reads them from there (state/audiences.ts storeCandidates).
+  const restrict = `SELECT f.person_id FROM audience_affected f WHERE f.env = ${c.bind(ctx.env)}`;
   const standalone = new Compiler(ctx);
   const affected = { sql: affectedQuery(standalone, c.crossings, c.readsEvents), params: standalone.params };
   return { sql: `SELECT DISTINCT p.person_id FROM mirror_people p WHERE p.env = ${env} AND ${pred} AND p.person_id IN (${restrict})`, params: c.params, affected, ...out };
