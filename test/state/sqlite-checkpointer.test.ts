@@ -79,6 +79,13 @@ describe('background WAL checkpoints of the embedded store', () => {
     for (const f of files) expect(existsSync(`${f}-wal`)).toBe(false);
   });
 
+  it('a file the thread cannot open is handed back to its writer', async () => {
+    let refused = false;
+    checkpointThread().open(path.join(dir, 'missing', 'x.sqlite'), () => (refused = true));
+    expect(await until(() => refused)).toBe(true);
+    await checkpointThread().forget(path.join(dir, 'missing', 'x.sqlite'));
+  });
+
   // Last: the thread is process-wide and does not come back.
   it('when the thread dies, the writer takes its checkpoints back and keeps writing', async () => {
     const file = path.join(dir, 'd.sqlite');

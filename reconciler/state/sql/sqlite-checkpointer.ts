@@ -18,7 +18,7 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 
 type Request = { op: 'checkpoint' } | { op: 'open' | 'forget'; file: string; id: number };
-type Reply = { id: number };
+type Reply = { id: number; error?: string };
 
 // Plain CommonJS so the thread needs no TypeScript loader. A failed checkpoint is left for the next poke;
 // the writer's own connection checkpoints if the thread is gone.
@@ -36,6 +36,7 @@ parentPort.on('message', (m) => {
     }
     return;
   }
+  let error;
   try {
     if (m.op === 'open' && !open.has(m.file)) {
       const db = new Database(m.file, { fileMustExist: true });
@@ -46,8 +47,10 @@ parentPort.on('message', (m) => {
       open.get(m.file).close();
       open.delete(m.file);
     }
-  } catch {}
-  parentPort.postMessage({ id: m.id });
+  } catch (e) {
+    error = String((e && e.message) || e);
+  }
+  parentPort.postMessage({ id: m.id, error });
 });
 `;
 
@@ -61,8 +64,10 @@ class CheckpointThread {
    */
   private readonly pending = new Int32Array(new SharedArrayBuffer(4));
   private nextId = 1;
-  private readonly waiting = new Map<number, () => void>();
+  private readonly waiting = new Map<number, (error: string | undefined) => void>();
   private readonly files = new Map<string, number>();
+  /** Each file's open request, whose answer every driver of the file waits on. */
+  private readonly opening = new Map<string, Promise<string | undefined>>();
 
   /** Whether checkpoints can be left to the thread; false once it could not start or died. */
   available(): boolean {
@@ -83,11 +88,18 @@ class CheckpointThread {
     }
   }
 
-  /** A driver writes to `file`: the thread opens its own connection to it (counted: two drivers, one connection). */
-  open(file: string): void {
+  /**
+   * A driver writes to `file`: the thread opens its own connection to it (counted: two drivers, one
+   * connection). `refused` runs if it cannot, so the driver checkpoints in its own commits again.
+   */
+  open(file: string, refused: () => void): void {
     const users = this.files.get(file) ?? 0;
     this.files.set(file, users + 1);
-    if (users === 0) void this.send('open', file);
+    const opened = this.opening.get(file) ?? this.send('open', file);
+    this.opening.set(file, opened);
+    void opened.then((error) => {
+      if (error !== undefined) refused();
+    });
   }
 
   /** After a write: checkpoint soon (coalesced: at most one request queued). */
@@ -104,12 +116,14 @@ class CheckpointThread {
       return;
     }
     this.files.delete(file);
+    this.opening.delete(file);
     await this.send('forget', file);
   }
 
-  private send(op: 'open' | 'forget', file: string): Promise<void> {
+  /** Resolves to the thread's error, if it failed. */
+  private send(op: 'open' | 'forget', file: string): Promise<string | undefined> {
     const worker = this.worker;
-    if (!worker || this.failed) return Promise.resolve();
+    if (!worker || this.failed) return Promise.resolve(this.failed?.message);
     const id = this.nextId++;
     // Referenced while an answer is awaited: an awaited forget must complete before the process may exit.
     if (this.waiting.size === 0) worker.ref();
@@ -124,14 +138,14 @@ class CheckpointThread {
     if (!resolve) return;
     this.waiting.delete(reply.id);
     if (this.waiting.size === 0) this.worker?.unref();
-    resolve();
+    resolve(reply.error);
   }
 
   private fail(e: Error): void {
     if (this.failed) return;
     this.failed = e;
     this.worker = undefined;
-    for (const resolve of this.waiting.values()) resolve();
+    for (const resolve of this.waiting.values()) resolve(e.message);
     this.waiting.clear();
     for (const listener of this.onFailure) listener();
   }

@@ -69,7 +69,7 @@ export class SqliteDriver implements SqlDriver {
       };
       thread.onFailure.add(takeBack);
       this.checkpoints = { thread, file: path.resolve(file), takeBack };
-      thread.open(this.checkpoints.file);
+      thread.open(this.checkpoints.file, takeBack);
     }
   }
 
