@@ -89,6 +89,16 @@ export async function rebuildMirror(ctx: AudienceContext, sources: readonly Mirr
     if (db.dialect === 'postgres' && moved > 0.05 * Math.max(counts.people, 1)) {
       await db.exec('ANALYZE mirror_people; ANALYZE mirror_attributes; ANALYZE mirror_events; ANALYZE mirror_rows;');
     }
+    // A first publish fills audience_members with millions of rows that autovacuum has not looked at yet.
+    // Planned as if it were empty, each incremental count started from the segment's published members
+    // (1,000,000 people, the evaluation after the first publish: 20 segments 57.5 s, the largest 10.8 s).
+    if (db.dialect === 'postgres') {
+      const stale = await db.get<{ stale: boolean }>(
+        `SELECT s.n_mod_since_analyze > 0.1 * GREATEST(c.reltuples, 1000) AS stale
+         FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid WHERE s.relid = to_regclass('audience_members')`,
+      );
+      if (stale?.stale) await db.exec('ANALYZE audience_members');
+    }
     return counts;
   });
 }
