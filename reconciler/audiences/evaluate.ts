@@ -9,6 +9,7 @@
 import { createHash } from 'node:crypto';
 import { parseDuration } from '../core/duration.ts';
 import { appliesTo } from '../plan/desired.ts';
+import { mirroredFields } from '../spec/mirrored-fields.ts';
 import type { SpecModel } from '../spec/model.ts';
 import { walkConditions } from '../spec/resolve.ts';
 import { responseMirrorSources, sourcesFeeding } from '../spec/rules/writers.ts';
@@ -90,7 +91,11 @@ export async function evaluateAudiences(req: EvaluateRequest): Promise<AudienceE
   for (const [name, f] of model.fields) fieldTypes[name] = f.def.type as FieldType;
   const stamps = Object.entries(fieldTypes).filter(([, t]) => t === 'timestamp').map(([n]) => n);
   // The response loop's acknowledged reason codes are delivered data too (issue 13): segments may use them.
-  const mirror = await audiences.rebuildMirror([...sources.map((s) => ({ source: s.name, records: s.spec.records })), ...responseMirrorSources(model, environment)], stamps);
+  const mirror = await audiences.rebuildMirror(
+    [...sources.map((s) => ({ source: s.name, records: s.spec.records })), ...responseMirrorSources(model, environment)],
+    stamps,
+    mirroredFields(model),
+  );
 
   const feeding = sourcesFeeding(model);
   const notes: string[] = [];

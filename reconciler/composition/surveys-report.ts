@@ -10,8 +10,10 @@ import { formatLocation } from '../core/diagnostics.ts';
 import { parseDuration } from '../core/duration.ts';
 import { UserError } from '../core/user-error.ts';
 import { appliesTo } from '../plan/desired.ts';
+import { mirroredFields } from '../spec/mirrored-fields.ts';
 import type { Located, SpecModel } from '../spec/model.ts';
 import { locate } from '../spec/parse.ts';
+import { responseMirrorSources } from '../spec/rules/writers.ts';
 import type { SurveyTargetSpec } from '../spec/schema/index.ts';
 import { didYouMean } from '../spec/suggest.ts';
 import type { StateStore } from '../state/index.ts';
@@ -95,12 +97,15 @@ export async function reportSurveyLift(ws: OpenEnvironment, name: string): Promi
   const now = ws.clock.now();
   const env = ws.conn.environment;
   const store = ws.conn.store;
-  const sources = [...ws.model.sources.values()].filter((s) => appliesTo(s.spec, env)).map((s) => ({ source: s.name, records: s.spec.records }));
+  const sources = [
+    ...[...ws.model.sources.values()].filter((s) => appliesTo(s.spec, env)).map((s) => ({ source: s.name, records: s.spec.records })),
+    ...responseMirrorSources(ws.model, env),
+  ];
   const stamps = [...ws.model.fields].filter(([, f]) => f.def.type === 'timestamp').map(([n]) => n);
   return rolledBack(store, async () => {
-    // The same sources and timestamp fields an audience evaluation builds the mirror from, so the
-    // rebuild here is incremental and the mirror matches what the audiences read.
-    await store.audiences.rebuildMirror(sources, stamps);
+    // The same sources, timestamp fields and kept fields an audience evaluation builds the mirror from
+    // (audiences/evaluate.ts), so the rebuild here is incremental and the mirror matches what the audiences read.
+    await store.audiences.rebuildMirror(sources, stamps, mirroredFields(ws.model));
     return liftFromStore(store, name, outcome, now);
   });
 }

@@ -525,7 +525,7 @@ export class SqlStateStore implements StateStore {
     return {
       dialect: this.db.dialect,
       env: this.env,
-      rebuildMirror: (sources, stamps) => audiences.rebuildMirror(ctx, sources, stamps),
+      rebuildMirror: (sources, stamps, fields) => audiences.rebuildMirror(ctx, sources, stamps, fields),
       storeCandidates: (segment, select, params, opts) => audiences.storeCandidates(ctx, segment, select, params, opts),
       evaluationMark: (segment) => audiences.evaluationMark(ctx, segment),
       finishEvaluation: (segments) => audiences.finishEvaluation(ctx, segments),

@@ -425,7 +425,7 @@ export interface AudienceStore {
   readonly dialect: 'sqlite' | 'postgres';
   /** The environment key the audience tables are scoped by (bind it as the compiled SQL's `env`). */
   readonly env: string;
-  rebuildMirror(sources: readonly MirrorSource[], timestampFields: readonly string[]): Promise<MirrorCounts>;
+  rebuildMirror(sources: readonly MirrorSource[], timestampFields: readonly string[], fields?: readonly string[]): Promise<MirrorCounts>;
   /**
    * Stores what a compiled query (`$n` placeholders) selects as the segment's candidates; resolves to how
    * many. With `opts.affected`, only those people are re-decided; `opts.mark` records the evaluation

@@ -53,14 +53,8 @@ export function payloadFields(model: SpecModel, payload: readonly string[]): Pay
   });
 }
 
-/**
- * The attribute that holds a person's email address: the field declared with `format: email`, preferring
- * one named `email` when several are.
- */
-export function emailField(model: SpecModel): string | undefined {
-  const emails = [...model.fields.values()].filter((f) => f.def.format === 'email').map((f) => f.name);
-  return emails.includes('email') ? 'email' : emails.sort()[0];
-}
+/** The attribute that holds a person's email address (spec/mirrored-fields.ts; the mirror keeps it). */
+export { emailField } from '../spec/mirrored-fields.ts';
 
 /** Good enough to hand to Qualtrics: one @, a dot in the domain, no spaces. Qualtrics rejects the rest per row. */
 export function sendableEmail(v: string | undefined): v is string {

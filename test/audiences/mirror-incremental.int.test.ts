@@ -53,32 +53,40 @@ async function ack(store: StateStore, source: string, rows: AckedRow[], close = 
   if (close) await s.close();
 }
 
+/**
+ * Two stores that receive the same acknowledgements: one keeps its mirror up to date, the other rebuilds
+ * whole every time. `check` builds both and expects the same content and counts.
+ */
+async function twoStores(backend: (typeof backends)[number]) {
+  const clock = testClock();
+  const stores = [await backend.open(await backend.newLocation(), { env: 'prod', clock }), await backend.open(await backend.newLocation(), { env: 'prod', clock })];
+  const [updated, whole] = stores as [StateStore, StateStore];
+  let force = 0;
+  const check = async (sources: MirrorSource[], stamps: string[], fields?: string[]) => {
+    clock.advance(1000);
+    const counts = await updated.audiences.rebuildMirror(sources, stamps, fields);
+    // A timestamp list the mirror was not built with makes it rebuild whole; the extra name is no field.
+    await whole.audiences.rebuildMirror(sources, [...stamps, `no_such_field_${++force}`]);
+    const wholeCounts = await whole.audiences.rebuildMirror(sources, stamps, fields);
+    const [got, want] = [await dump(updated), await dump(whole)];
+    expect(got).toEqual(want);
+    expect(counts).toEqual(wholeCounts);
+    expect(counts).toEqual({
+      people: want.filter((r) => r.startsWith('p|')).length,
+      attributes: want.filter((r) => r.startsWith('a|')).length,
+      events: want.filter((r) => r.startsWith('e|')).length,
+    });
+    return want;
+  };
+  const both = async (fn: (s: StateStore) => Promise<void>) => {
+    for (const s of stores) await fn(s);
+  };
+  return { stores, check, both };
+}
+
 describe.each(backends)('the mirror after each change, on $name', (backend) => {
   it.skipIf(!backend.available)('holds what a whole rebuild from the same snapshots holds', async () => {
-    const clock = testClock();
-    // Two stores receive the same acknowledgements: one keeps its mirror up to date, the other rebuilds whole every time.
-    const stores = [await backend.open(await backend.newLocation(), { env: 'prod', clock }), await backend.open(await backend.newLocation(), { env: 'prod', clock })];
-    const [updated, whole] = stores as [StateStore, StateStore];
-    let force = 0;
-    const check = async (sources: MirrorSource[], stamps: string[]) => {
-      clock.advance(1000);
-      const counts = await updated.audiences.rebuildMirror(sources, stamps);
-      // A timestamp list the mirror was not built with makes it rebuild whole; the extra name is no field.
-      await whole.audiences.rebuildMirror(sources, [...stamps, `no_such_field_${++force}`]);
-      const wholeCounts = await whole.audiences.rebuildMirror(sources, stamps);
-      const [got, want] = [await dump(updated), await dump(whole)];
-      expect(got).toEqual(want);
-      expect(counts).toEqual(wholeCounts);
-      expect(counts).toEqual({
-        people: want.filter((r) => r.startsWith('p|')).length,
-        attributes: want.filter((r) => r.startsWith('a|')).length,
-        events: want.filter((r) => r.startsWith('e|')).length,
-      });
-      return want;
-    };
-    const both = async (fn: (s: StateStore) => Promise<void>) => {
-      for (const s of stores) await fn(s);
-    };
+    const { stores, check, both } = await twoStores(backend);
     const sources: MirrorSource[] = [
       { source: 'crm', records: 'person' },
       { source: 'loyalty', records: 'person' },
@@ -158,6 +166,48 @@ describe.each(backends)('the mirror after each change, on $name', (backend) => {
     // The timestamp fields change: ts_ms follows.
     const restamped = await check(sources, ['n']);
     expect(restamped).toContain('a|c3|n|3|3' + (backend.name === 'sqlite' ? '.0' : '') + '|3000');
+
+    for (const s of stores) await s.close();
+  });
+
+  it.skipIf(!backend.available)('keeps only the fields it is given, and a new list fills it whole', async () => {
+    const { stores, check, both } = await twoStores(backend);
+    const sources: MirrorSource[] = [
+      { source: 'crm', records: 'person' },
+      { source: 'loyalty', records: 'person' },
+      { source: 'orders', records: 'event' },
+    ];
+    const stamps = ['seen_at', 'n'];
+    const fieldsOf = (rows: string[]) => [...new Set(rows.filter((r) => r.startsWith('a|')).map((r) => r.split('|')[2]))].sort();
+    await both((s) => ack(s, 'crm', Array.from({ length: 20 }, (_, i) => person(`c${i}`, { plan: i % 3 ? 'pro' : 'free', n: i, seen_at: NOW_S - i * DAY_S, note: `x${i}` }))));
+    await both((s) => ack(s, 'loyalty', Array.from({ length: 8 }, (_, i) => person(`c${i * 2}`, { tier: i % 2 ? 'gold' : 'silver', points: i }))));
+    await both((s) => ack(s, 'orders', [event('o1', 'order_placed', 'c1', NOW_S - 60), event('o2', 'order_placed', 'c99', NOW_S - 60)]));
+
+    const kept = ['plan', 'seen_at', 'tier'];
+    const first = await check(sources, stamps, kept);
+    expect(fieldsOf(first)).toEqual(kept);
+    // People are every person and event row's person, whatever fields they have.
+    expect(first).toContain('p|c99');
+    expect(first).toContain(`a|c1|seen_at|${NOW_S - DAY_S}|${NOW_S - DAY_S}${backend.name === 'sqlite' ? '.0' : ''}|${(NOW_S - DAY_S) * 1000}`);
+
+    // Changes to kept and to dropped fields; a dropped field's change moves nothing in the mirror.
+    await both((s) => ack(s, 'crm', [person('c1', { plan: 'enterprise', n: 100, seen_at: NOW_S, note: 'y' }, 1), person('c3', { plan: 'free', n: 3, seen_at: NOW_S - 3 * DAY_S, note: 'changed' }, 1)]));
+    await both((s) => ack(s, 'loyalty', [person('c2', { tier: null, points: 7 }, 1), person('c30', { points: 1 })]));
+    const changed = await check(sources, stamps, kept);
+    expect(changed).toContain('a|c1|plan|enterprise|-|-');
+    expect(changed).toContain('p|c30');
+    expect(changed.filter((r) => r.startsWith('a|c2|'))).not.toContain('a|c2|tier|silver|-|-');
+
+    // A person source leaves the model (its fields go, found by probing the mirror), and comes back.
+    await check(sources.filter((s) => s.source !== 'loyalty'), stamps, kept);
+    await check(sources, stamps, kept);
+
+    // Another list: the mirror is filled whole with it, and `n` is an instant now that it is kept.
+    const other = await check(sources, stamps, ['n', 'points']);
+    expect(fieldsOf(other)).toEqual(['n', 'points']);
+    expect(other).toContain('a|c1|n|100|100' + (backend.name === 'sqlite' ? '.0' : '') + '|100000');
+    // No list: every field again.
+    expect(fieldsOf(await check(sources, stamps))).toEqual(['n', 'note', 'plan', 'points', 'seen_at', 'tier']);
 
     for (const s of stores) await s.close();
   });

@@ -240,14 +240,22 @@ function* personRows(version: number): Generator<AckedRow> {
   }
 }
 
-/** 0–2 events per person per source (about one on average), within the last year. */
+/**
+ * 0–2 events per person per source (about one on average), within the last year. In version 1 a changed
+ * person's count moves, which gives two in three of them a new event per source. Later versions (`--again`
+ * rounds) keep the count and give the same share one new event of their own id each: rows are never removed
+ * from a snapshot here, so moving the count again would add nothing once every count was reached, and a
+ * round would then change people only, lighter than the full run's diffed step.
+ */
 function* eventRows(name: string, salt: number, days: number, version: number): Generator<AckedRow> {
   for (let i = 0; i < people; i++) {
     const changed = version > 0 && i % CHANGED_EVERY === 0;
-    const count = (h(i, salt) + (changed ? version : 0)) % 3;
-    for (let k = 0; k < count; k++) {
-      const id = `${name}_${i}_${k}`;
-      const timestamp = NOW_S - (h(i, salt + 1 + k) % (days * DAY_S));
+    const count = (h(i, salt) + (changed && version === 1 ? version : 0)) % 3;
+    const ids: Array<[string, number]> = [];
+    for (let k = 0; k < count; k++) ids.push([`${name}_${i}_${k}`, h(i, salt + 1 + k)]);
+    if (changed && version > 1 && (h(i, salt) + version) % 3 !== 0) ids.push([`${name}_${i}_v${version}`, h(i, salt + 1 + version)]);
+    for (const [id, hv] of ids) {
+      const timestamp = NOW_S - (hv % (days * DAY_S));
       const payload: Payload = { records: 'event', attributes: {}, event: { name, id, timestamp, person: keyOf(i) } };
       yield { key: id, hash: `e_${id}`, ordering: null, payload: JSON.stringify(payload) };
     }
