@@ -135,11 +135,7 @@ async function sourceId(ctx: AudienceContext, source: string): Promise<number | 
   return (await ctx.db.get<{ sid: number }>('SELECT sid FROM snapshot_sources WHERE env = $1 AND source = $2', [ctx.env, source]))?.sid;
 }
 
-/**
- * `INSERT … SELECT` of person attributes from the payloads `from` names (it must bind `p`, the payload row:
- * `row_key`, `payload`, and `sid` unless `bySid` is false; $1 = env, $2 = sid, $3 = the timestamp fields as a
- * JSON array).
- */
+/** How `attributeInsert` writes. */
 interface AttributeInsert {
   /** The table written: `mirror_attributes` or a scratch table keyed alike. */
   into: string;
@@ -158,6 +154,11 @@ interface AttributeInsert {
   kept?: boolean;
 }
 
+/**
+ * `INSERT … SELECT` of person attributes from the payloads `from` names (it must bind `p`, the payload row:
+ * `row_key`, `payload`, and `sid` unless `bySid` is false; $1 = env, $2 = sid, $3 = the timestamp fields as a
+ * JSON array; $4 the kept fields with `kept`: `attributeParams` builds them).
+ */
 function attributeInsert(pg: boolean, from: string, opts: AttributeInsert): string {
   const { into, ordered = false, bySid = true, upsert, kept = false } = opts;
   // Postgres keeps rows in the order they were written: written field by field, a condition's field is a
