@@ -83,19 +83,29 @@ export function evaluatedSegments(model: SpecModel, environment: string): Array<
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-export async function evaluateAudiences(req: EvaluateRequest): Promise<AudienceEvaluation> {
-  const { model, environment, store, now } = req;
-  const audiences = store.audiences;
+/**
+ * Brings the environment's mirror up to what Customer.io acknowledged, built from the model's sources, its
+ * timestamp fields and the fields tidemark reads back. Every reader of the mirror calls this first: the
+ * same arguments each time keep the update incremental, and on Postgres an unlogged mirror emptied by a
+ * crash is filled again here before anything reads it (migration 0011).
+ */
+export async function refreshMirror(model: SpecModel, environment: string, store: StateStore): Promise<AudienceEvaluation['mirror']> {
   const sources = [...model.sources.values()].filter((s) => appliesTo(s.spec, environment));
-  const fieldTypes: Record<string, FieldType> = {};
-  for (const [name, f] of model.fields) fieldTypes[name] = f.def.type as FieldType;
-  const stamps = Object.entries(fieldTypes).filter(([, t]) => t === 'timestamp').map(([n]) => n);
+  const stamps = [...model.fields].filter(([, f]) => f.def.type === 'timestamp').map(([n]) => n);
   // The response loop's acknowledged reason codes are delivered data too (issue 13): segments may use them.
-  const mirror = await audiences.rebuildMirror(
+  return store.audiences.rebuildMirror(
     [...sources.map((s) => ({ source: s.name, records: s.spec.records })), ...responseMirrorSources(model, environment)],
     stamps,
     mirroredFields(model),
   );
+}
+
+export async function evaluateAudiences(req: EvaluateRequest): Promise<AudienceEvaluation> {
+  const { model, environment, store, now } = req;
+  const audiences = store.audiences;
+  const fieldTypes: Record<string, FieldType> = {};
+  for (const [name, f] of model.fields) fieldTypes[name] = f.def.type as FieldType;
+  const mirror = await refreshMirror(model, environment, store);
 
   const feeding = sourcesFeeding(model);
   const notes: string[] = [];

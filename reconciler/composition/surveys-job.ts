@@ -5,7 +5,7 @@
  * bulk into the target's mailing list, one distribution per send, invitations recorded once Qualtrics
  * acknowledged them. Planning does the same evaluation inside a transaction that is rolled back.
  */
-import { evaluateAudiences } from '../audiences/evaluate.ts';
+import { evaluateAudiences, refreshMirror } from '../audiences/evaluate.ts';
 import { UserError } from '../core/user-error.ts';
 import { parseDuration } from '../core/duration.ts';
 import type { QualtricsClient } from '../providers/qualtrics/client.ts';
@@ -360,7 +360,11 @@ export async function runSurveys(ws: OpenEnvironment, who: string, opts: SurveyR
   try {
     const journal = ws.conn.store.surveys.sends;
     const resumed: SendOutcome[] = [];
-    for (const open of await journal.open()) {
+    const opened = await journal.open();
+    // A resumed send reads its contacts' addresses from the mirror: brought up to date first, as an
+    // evaluation would (on Postgres a crash of the server empties the unlogged mirror; migration 0011).
+    if (opened.length) await refreshMirror(ws.model, ws.conn.environment, ws.conn.store);
+    for (const open of opened) {
       const spec = ws.model.surveyTargets.get(open.target)?.spec;
       if (!spec?.distribution) {
         await journal.setPhase(open.send_id, 'abandoned', { note: 'its survey target or distribution is no longer declared' });

@@ -6,14 +6,12 @@
  * interval). Read-only: the mirror is brought up to the snapshots inside a transaction that is rolled
  * back, so the report sees every acknowledged event without writing anything.
  */
+import { refreshMirror } from '../audiences/evaluate.ts';
 import { formatLocation } from '../core/diagnostics.ts';
 import { parseDuration } from '../core/duration.ts';
 import { UserError } from '../core/user-error.ts';
-import { appliesTo } from '../plan/desired.ts';
-import { mirroredFields } from '../spec/mirrored-fields.ts';
 import type { Located, SpecModel } from '../spec/model.ts';
 import { locate } from '../spec/parse.ts';
-import { responseMirrorSources } from '../spec/rules/writers.ts';
 import type { SurveyTargetSpec } from '../spec/schema/index.ts';
 import { didYouMean } from '../spec/suggest.ts';
 import type { StateStore } from '../state/index.ts';
@@ -95,17 +93,10 @@ export async function liftFromStore(store: StateStore, target: string, outcome: 
 export async function reportSurveyLift(ws: OpenEnvironment, name: string): Promise<SurveyLiftReport> {
   const { outcome } = reportTarget(ws.model, name);
   const now = ws.clock.now();
-  const env = ws.conn.environment;
   const store = ws.conn.store;
-  const sources = [
-    ...[...ws.model.sources.values()].filter((s) => appliesTo(s.spec, env)).map((s) => ({ source: s.name, records: s.spec.records })),
-    ...responseMirrorSources(ws.model, env),
-  ];
-  const stamps = [...ws.model.fields].filter(([, f]) => f.def.type === 'timestamp').map(([n]) => n);
   return rolledBack(store, async () => {
-    // The same sources, timestamp fields and kept fields an audience evaluation builds the mirror from
-    // (audiences/evaluate.ts), so the rebuild here is incremental and the mirror matches what the audiences read.
-    await store.audiences.rebuildMirror(sources, stamps, mirroredFields(ws.model));
+    // As an audience evaluation builds it, so the rebuild here is incremental and the mirror matches what the audiences read.
+    await refreshMirror(ws.model, ws.conn.environment, store);
     return liftFromStore(store, name, outcome, now);
   });
 }

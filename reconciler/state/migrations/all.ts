@@ -8,7 +8,8 @@ import { surveyResponses } from './0007-survey-responses.ts';
 import { reviewedPlans } from './0008-reviewed-plans.ts';
 import { snapshotChanges } from './0009-snapshot-changes.ts';
 import { audienceSelected } from './0010-audience-selected.ts';
+import { audienceMirrorUnlogged } from './0011-audience-mirror-unlogged.ts';
 import type { Migration } from './migration.ts';
 
 /** Every migration this tidemark knows, in version order. Append only. */
-export const MIGRATIONS: readonly Migration[] = [initial, syncPending, audiences, surveyInvitations, surveySends, audienceMirrorRows, surveyResponses, reviewedPlans, snapshotChanges, audienceSelected];
+export const MIGRATIONS: readonly Migration[] = [initial, syncPending, audiences, surveyInvitations, surveySends, audienceMirrorRows, surveyResponses, reviewedPlans, snapshotChanges, audienceSelected, audienceMirrorUnlogged];

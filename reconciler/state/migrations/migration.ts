@@ -11,8 +11,9 @@ import type { Dialect } from '../sql/executor.ts';
  * table plus index, which halves the work of probing a million-row snapshot); Postgres has no such
  * option and gets nothing. `{{UNLOGGED}}` (written before TABLE) is the other, for scratch tables that are
  * emptied before the transaction that fills them ends: Postgres then writes no WAL for them (it empties
- * them after a crash, which is what they hold anyway); SQLite gets nothing. The logical schema is
- * identical on both.
+ * them after a crash, which is what they hold anyway); SQLite gets nothing. `{{SET_UNLOGGED:table}}` turns
+ * an existing table unlogged on Postgres (a rewrite of the table, once) and is nothing on SQLite. The
+ * logical schema is identical on both.
  */
 export interface Migration {
   version: number;
@@ -21,7 +22,10 @@ export interface Migration {
 }
 
 export function renderMigrationSql(sql: string, dialect: Dialect): string {
-  return sql.replaceAll('{{WITHOUT_ROWID}}', dialect === 'sqlite' ? ' WITHOUT ROWID' : '').replaceAll('{{UNLOGGED}}', dialect === 'postgres' ? 'UNLOGGED ' : '');
+  return sql
+    .replaceAll('{{WITHOUT_ROWID}}', dialect === 'sqlite' ? ' WITHOUT ROWID' : '')
+    .replaceAll('{{UNLOGGED}}', dialect === 'postgres' ? 'UNLOGGED ' : '')
+    .replaceAll(/\{\{SET_UNLOGGED:([a-z_]+)\}\}/g, (_, table: string) => (dialect === 'postgres' ? `ALTER TABLE ${table} SET UNLOGGED;` : ''));
 }
 
 /** Checksum of the dialect-neutral text, so both backends record the same value. */
