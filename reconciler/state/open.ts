@@ -13,6 +13,7 @@ import type { Migration } from './migrations/migration.ts';
 import type { SqlDriver } from './sql/executor.ts';
 import { PostgresDriver } from './sql/postgres-driver.ts';
 import { SqliteDriver } from './sql/sqlite-driver.ts';
+import { traceStatements, traceThreshold } from './sql/trace.ts';
 import { SqlStateStore } from './store.ts';
 import type { StateStore, StateStoreOptions } from './types.ts';
 
@@ -75,7 +76,7 @@ export async function openStateStoreWith(opts: StateStoreOptions, migrations: re
     if (opts.schema !== undefined && !SCHEMA_NAME.test(opts.schema)) {
       throw new StateError('STATE008', `"${opts.schema}" is not a usable schema name: lowercase letters, digits and "_", not starting with a digit.`);
     }
-    const driver = new PostgresDriver({ connectionString: url, ...(opts.schema ? { schema: opts.schema } : {}) });
+    const driver = traced(new PostgresDriver({ connectionString: url, ...(opts.schema ? { schema: opts.schema } : {}) }));
     let location = describeDatabaseUrl(url);
     try {
       await driver.init(opts.schema);
@@ -101,7 +102,7 @@ export async function openStateStoreWith(opts: StateStoreOptions, migrations: re
   const created = !existsSync(file);
   let driver: SqlDriver;
   try {
-    driver = new SqliteDriver(file);
+    driver = traced(new SqliteDriver(file));
   } catch (e) {
     throw localStateError(e, dir) ?? wrapOpenError(e, file);
   }
@@ -168,4 +169,10 @@ export function localStateError(e: unknown, dir: string): StateError | undefined
 function wrapOpenError(e: unknown, location: string): unknown {
   if (e instanceof StateError || e instanceof InternalError) return e;
   return new StateError('STATE008', `Cannot open the state at ${location}: ${redact(e instanceof Error ? e.message : String(e))}`, { cause: e });
+}
+
+/** The driver as is, or traced when `TIDEMARK_SQL_TRACE` asks for it (sql/trace.ts). */
+function traced<D extends SqlDriver>(driver: D): D {
+  const ms = traceThreshold();
+  return ms === undefined ? driver : traceStatements(driver, ms);
 }
