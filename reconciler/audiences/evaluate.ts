@@ -117,43 +117,52 @@ export async function evaluateAudiences(req: EvaluateRequest): Promise<AudienceE
   }
   // Referenced segments first, so a reference reads the members just stored instead of evaluating the
   // referenced conditions again (`reachable: any of three segments` would otherwise run all three twice).
+  // The segments of one level read none of each other, so they are stored side by side where the store
+  // allows it (Postgres: each on a connection of its own, both cores of the server at work).
   const stored = new Set<string>();
   const digests = new Map<string, string>();
   const whole = new Set<string>();
   const segments = evaluatedSegments(model, environment);
-  for (const seg of dependencyOrder(segments, model)) {
-    const ctx = {
-      dialect: audiences.dialect,
-      env: audiences.env,
-      nowMs: now.getTime(),
-      fieldTypes,
-      name: seg.name,
-      uiSegmentMembers: !!req.loadUiSegment,
-      storedSegments: stored,
-      segmentConditions: (n: string) => {
-        const other = model.segments.get(n);
-        if (!other) return undefined;
-        return other.spec.conditions ?? null;
-      },
-    };
-    const compiled = compileSegment(seg.spec.conditions!, ctx);
-    const digest = segmentDigest(compileSegment(seg.spec.conditions!, { ...ctx, nowMs: 0 }), digests);
-    digests.set(seg.name, digest);
-    // Only the people whose membership can have moved are decided again, when the stored members are
-    // exactly this query's at a known instant; a segment it reads that was decided whole moved anyone.
-    const mark = req.incremental === false ? undefined : await audiences.evaluationMark(seg.name);
-    const incremental = mark !== undefined && mark.digest === digest && compiled.uiSegments.length === 0 && !compiled.reads.some((r) => whole.has(r));
-    if (incremental) {
-      const inc = compileSegment(seg.spec.conditions!, { ...ctx, sinceMs: mark.nowMs });
-      await audiences.storeCandidates(seg.name, dollarPlaceholders(inc.sql, audiences.dialect), inc.params, {
-        mark: { digest, nowMs: now.getTime() },
-        affected: { sql: dollarPlaceholders(inc.affected!.sql, audiences.dialect), params: inc.affected!.params },
-      });
-    } else {
-      whole.add(seg.name);
-      await audiences.storeCandidates(seg.name, dollarPlaceholders(compiled.sql, audiences.dialect), compiled.params, { mark: { digest, nowMs: now.getTime() } });
+  const width = audiences.concurrency();
+  for (const level of dependencyLevels(segments, model)) {
+    const jobs: Array<() => Promise<unknown>> = [];
+    for (const seg of level) {
+      const ctx = {
+        dialect: audiences.dialect,
+        env: audiences.env,
+        nowMs: now.getTime(),
+        fieldTypes,
+        name: seg.name,
+        uiSegmentMembers: !!req.loadUiSegment,
+        storedSegments: stored,
+        segmentConditions: (n: string) => {
+          const other = model.segments.get(n);
+          if (!other) return undefined;
+          return other.spec.conditions ?? null;
+        },
+      };
+      const compiled = compileSegment(seg.spec.conditions!, ctx);
+      const digest = segmentDigest(compileSegment(seg.spec.conditions!, { ...ctx, nowMs: 0 }), digests);
+      digests.set(seg.name, digest);
+      // Only the people whose membership can have moved are decided again, when the stored members are
+      // exactly this query's at a known instant; a segment it reads that was decided whole moved anyone.
+      const mark = req.incremental === false ? undefined : await audiences.evaluationMark(seg.name);
+      const incremental = mark !== undefined && mark.digest === digest && compiled.uiSegments.length === 0 && !compiled.reads.some((r) => whole.has(r));
+      if (incremental) {
+        const inc = compileSegment(seg.spec.conditions!, { ...ctx, sinceMs: mark.nowMs });
+        jobs.push(() =>
+          audiences.storeCandidates(seg.name, dollarPlaceholders(inc.sql, audiences.dialect), inc.params, {
+            mark: { digest, nowMs: now.getTime() },
+            affected: { sql: dollarPlaceholders(inc.affected!.sql, audiences.dialect), params: inc.affected!.params },
+          }),
+        );
+      } else {
+        whole.add(seg.name);
+        jobs.push(() => audiences.storeCandidates(seg.name, dollarPlaceholders(compiled.sql, audiences.dialect), compiled.params, { mark: { digest, nowMs: now.getTime() } }));
+      }
     }
-    stored.add(seg.name);
+    await atMost(width, jobs);
+    for (const seg of level) stored.add(seg.name);
   }
   await audiences.finishEvaluation(segments.map((s) => s.name));
   const out: SegmentEvaluation[] = [];
@@ -182,35 +191,62 @@ export async function evaluateAudiences(req: EvaluateRequest): Promise<AudienceE
 }
 
 /**
- * The segments in an order where each comes after the evaluated segments it references (directly, or
- * through segments that are not evaluated here and so are inlined); otherwise by name. A cycle is left to
- * the compiler to report.
+ * The segments in levels: each comes in a level after those of the evaluated segments it references
+ * (directly, or through segments that are not evaluated here and so are inlined), so the segments of one
+ * level read none of each other; within a level, by name. A cycle is left to the compiler to report.
  */
-function dependencyOrder<T extends { name: string; spec: Guarded }>(segments: readonly T[], model: SpecModel): T[] {
+function dependencyLevels<T extends { name: string; spec: Guarded }>(segments: readonly T[], model: SpecModel): T[][] {
   const byName = new Map(segments.map((s) => [s.name, s]));
-  const out: T[] = [];
-  const state = new Map<string, 'visiting' | 'done'>();
-  const visit = (seg: T) => {
-    if (state.has(seg.name)) return;
-    state.set(seg.name, 'visiting');
+  const levelOf = new Map<string, number>();
+  const visiting = new Set<string>();
+  const visit = (seg: T): number => {
+    const known = levelOf.get(seg.name);
+    if (known !== undefined) return known;
+    if (visiting.has(seg.name)) return 0;
+    visiting.add(seg.name);
+    let level = 0;
     const seen = new Set<string>();
     const refs = (cond: Condition) =>
       walkConditions(cond, [], (c) => {
         if (c.segment === undefined || seen.has(c.segment)) return;
         seen.add(c.segment);
         const evaluated = byName.get(c.segment);
-        if (evaluated) visit(evaluated);
+        if (evaluated) level = Math.max(level, visit(evaluated) + 1);
         else {
           const inner = model.segments.get(c.segment)?.spec.conditions;
           if (inner) refs(inner);
         }
       });
     refs(seg.spec.conditions!);
-    state.set(seg.name, 'done');
-    out.push(seg);
+    visiting.delete(seg.name);
+    levelOf.set(seg.name, level);
+    return level;
   };
-  for (const seg of segments) visit(seg);
-  return out;
+  const levels: T[][] = [];
+  for (const seg of segments) (levels[visit(seg)] ??= []).push(seg);
+  return levels.filter((l) => l.length > 0);
+}
+
+/**
+ * Runs the jobs at most `width` at a time, each starting as another ends. Every job is awaited before
+ * an error is passed on, so none is still writing when the caller sees it.
+ */
+async function atMost(width: number, jobs: ReadonlyArray<() => Promise<unknown>>): Promise<void> {
+  let next = 0;
+  const errors: unknown[] = [];
+  const lane = async () => {
+    while (next < jobs.length) {
+      const job = jobs[next++]!;
+      try {
+        await job();
+      } catch (e) {
+        errors.push(e);
+        next = jobs.length;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(width, jobs.length)) }, lane));
+  if (errors.length) throw errors[0];
 }
 
 /** UI segments (`customerio_segment: { id }`) that the evaluated segments' conditions reference, directly or through others. */

@@ -628,6 +628,32 @@ async function countPublished(ctx: AudienceContext, segment: string, ids: readon
   return n;
 }
 
+/**
+ * How many segments' candidates may be stored at once. SQLite has one writer. Postgres gives each
+ * transaction a connection of its own, and the scratch tables of an incremental store are each
+ * connection's own there (`scratchTables`), so two segments proceed side by side; within a caller's
+ * transaction there is one connection, so one at a time. Two: the server's cores are not known, and two
+ * is what a small server has.
+ */
+export function concurrency(ctx: AudienceContext): number {
+  return ctx.db.dialect === 'postgres' && !ctx.db.inTransaction() ? 2 : 1;
+}
+
+/**
+ * Postgres: `audience_affected` and `audience_selected` as temporary tables of this connection, emptied at
+ * each commit. A temporary table is found before a table of the schema with the same name (Postgres
+ * searches the session's temporary schema first), so the same statements, and the compiled segment SQL
+ * that reads `audience_affected`, use them unchanged. Shared, two segments stored at once would wait for each
+ * other on every key they both hold and on each other's ANALYZE (held to the end of the transaction); a
+ * temporary table is not written to the WAL and leaves no dead rows for vacuum behind either.
+ */
+async function scratchTables(db: SqlDriver): Promise<void> {
+  if (db.dialect !== 'postgres') return;
+  await db.exec(`SET LOCAL client_min_messages = warning;
+    CREATE TEMP TABLE IF NOT EXISTS audience_affected (env TEXT NOT NULL, person_id TEXT NOT NULL, PRIMARY KEY (env, person_id)) ON COMMIT DELETE ROWS;
+    CREATE TEMP TABLE IF NOT EXISTS audience_selected (env TEXT NOT NULL, person_id TEXT NOT NULL, PRIMARY KEY (env, person_id)) ON COMMIT DELETE ROWS`);
+}
+
 /** How to store: `mark` records the evaluation; with `affected`, only those people are re-decided. */
 export interface StoreCandidatesOptions {
   mark?: EvaluationMark;
@@ -662,6 +688,7 @@ export async function storeCandidates(ctx: AudienceContext, segment: string, sel
       // analysed, prefers a hash join over the segment's whole candidates for each count and delete
       // (1,000,000 people: 20 segment queries 80 s); nested loops are what these statements are.
       if (db.dialect === 'postgres') await db.exec(`SET LOCAL work_mem = '256MB'; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off`);
+      await scratchTables(db);
       const a = opts.affected;
       // The affected people are found once, into audience_affected (the select was compiled to read it; inline,
       // the query ran four times), and every statement goes from them outwards: as `person_id IN (affected)` Postgres read each segment's

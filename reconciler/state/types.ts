@@ -427,6 +427,11 @@ export interface AudienceStore {
   readonly env: string;
   rebuildMirror(sources: readonly MirrorSource[], timestampFields: readonly string[], fields?: readonly string[]): Promise<MirrorCounts>;
   /**
+   * How many `storeCandidates` of different segments may run at once: 1 on SQLite (one writer) and within
+   * a transaction (one connection), 2 on Postgres otherwise.
+   */
+  concurrency(): number;
+  /**
    * Stores what a compiled query (`$n` placeholders) selects as the segment's candidates; resolves to how
    * many. With `opts.affected`, only those people are re-decided; `opts.mark` records the evaluation
    * (without one, the segment's mark is removed).

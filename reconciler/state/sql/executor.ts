@@ -23,6 +23,8 @@ export interface SqlExecutor {
    * A nested call becomes a savepoint.
    */
   transaction<T>(fn: () => Promise<T>): Promise<T>;
+  /** True within `fn` of a `transaction` (its async context). */
+  inTransaction(): boolean;
 }
 
 export interface SqlDriver extends SqlExecutor {

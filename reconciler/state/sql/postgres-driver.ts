@@ -149,6 +149,10 @@ export class PostgresDriver implements SqlDriver {
     }
   }
 
+  inTransaction(): boolean {
+    return this.ambient.getStore()?.open === true;
+  }
+
   isUniqueViolation(err: unknown): boolean {
     return (err as { code?: unknown } | null)?.code === '23505';
   }

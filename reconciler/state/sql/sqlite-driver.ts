@@ -140,6 +140,10 @@ export class SqliteDriver implements SqlDriver {
     });
   }
 
+  inTransaction(): boolean {
+    return this.ambient.getStore()?.open === true;
+  }
+
   transaction<T>(fn: () => Promise<T>): Promise<T> {
     const outer = this.ambient.getStore();
     if (outer) {
