@@ -165,6 +165,21 @@ function attributeInsert(pg: boolean, from: string, opts: AttributeInsert): stri
   // contiguous run of pages instead of a row on every page of the table.
   const order = ordered ? ' ORDER BY 3, 2' : '';
   const conflict = upsert ? '\n       ON CONFLICT (env, person_id, field) DO UPDATE SET value = excluded.value, num = excluded.num, ts_ms = excluded.ts_ms' : '';
+  if (pg && kept) {
+    // Only the kept fields, each looked up in the parsed payload (an object's keys are sorted in jsonb, so
+    // a lookup is a binary search), where jsonb_each made a row of every attribute and the filter dropped
+    // most: 10,000 changed people's 31 attributes, 12 kept, 572 ms → 284 ms. OFFSET 0 keeps the subquery
+    // whole, so each payload is parsed once and not once per kept field.
+    return `INSERT INTO ${into} (env, person_id, field, value, num, ts_ms)
+       SELECT $1, p.row_key, j.key,
+         CASE jsonb_typeof(j.value) WHEN 'string' THEN j.value #>> '{}' ELSE j.value::text END,
+         CASE WHEN jsonb_typeof(j.value) = 'number' THEN (j.value::text)::double precision END,
+         CASE WHEN jsonb_typeof(j.value) = 'number' AND j.key IN (SELECT jsonb_array_elements_text($3::jsonb))
+              THEN round((j.value::text)::numeric * 1000)::bigint END
+       FROM (SELECT p.row_key, p.payload::jsonb -> 'attributes' AS attributes FROM ${from}${bySid ? ' WHERE p.sid = $2' : ''} OFFSET 0) p,
+         LATERAL (SELECT k.key, p.attributes -> k.key AS value FROM jsonb_array_elements_text($4::jsonb) k (key)) j
+       WHERE jsonb_typeof(j.value) <> 'null'${order}${conflict}`;
+  }
   return pg
     ? `INSERT INTO ${into} (env, person_id, field, value, num, ts_ms)
        SELECT $1, p.row_key, j.key,
