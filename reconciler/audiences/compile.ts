@@ -97,16 +97,26 @@ export function compileSegment(cond: Condition, ctx: CompileContext): CompiledSe
   // once, into `audience_affected`, and this reads them from there (state/audiences.ts storeCandidates).
   const restrict = `SELECT f.person_id FROM audience_affected f WHERE f.env = ${c.bind(ctx.env)}`;
   const standalone = new Compiler(ctx);
-  const affected = { sql: affectedQuery(standalone, c.crossings, c.readsEvents), params: standalone.params };
+  const affected = { sql: affectedQuery(standalone, c.crossings, c.readsEvents, [...c.fields].sort()), params: standalone.params };
   return { sql: `SELECT DISTINCT p.person_id FROM mirror_people p WHERE p.env = ${env} AND ${pred} AND p.person_id IN (${restrict})`, params: c.params, affected, ...out };
 }
 
 /**
- * The people whose mirror changed (for a query that reads no event, not those whose events alone did:
- * `attrs` 3), and those in any crossed range (each an index range).
+ * The people whose mirror changed, and those in any crossed range (each an index range). For a query that
+ * reads no event, of the changed people only those about whom anything may have changed (`attrs` 2), and
+ * those whose changed attributes (`attrs` 4, the fields in `mirror_touched_fields`) include one it reads:
+ * not those whose events alone changed (`attrs` 3), nor those whose other fields did.
  */
-function affectedQuery(c: Compiler, crossings: readonly Crossing[], readsEvents: boolean): string {
-  const parts = [`SELECT t.person_id FROM mirror_touched t WHERE t.env = ${c.bind(c.env)}${readsEvents ? '' : ' AND t.attrs <> 3'}`];
+function affectedQuery(c: Compiler, crossings: readonly Crossing[], readsEvents: boolean, fields: readonly string[]): string {
+  const env = c.bind(c.env);
+  let changed = '';
+  if (!readsEvents) {
+    const listed = fields.length
+      ? ` OR (t.attrs = 4 AND EXISTS (SELECT 1 FROM mirror_touched_fields f WHERE f.env = t.env AND f.person_id = t.person_id AND f.field IN (${fields.map((f) => c.bind(f)).join(', ')})))`
+      : '';
+    changed = ` AND (t.attrs = 2${listed})`;
+  }
+  const parts = [`SELECT t.person_id FROM mirror_touched t WHERE t.env = ${env}${changed}`];
   for (const x of crossings) {
     parts.push(
       x.kind === 'attribute'
@@ -124,6 +134,8 @@ class Compiler {
   readonly uiSegments = new Set<string>();
   /** Whether the query reads events (of referenced segments too): who is affected depends on it. */
   readsEvents = false;
+  /** The attributes the query reads (of referenced segments too): whose changed fields affect it. */
+  readonly fields = new Set<string>();
 
   constructor(private readonly ctx: CompileContext) {}
 
@@ -193,6 +205,7 @@ class Compiler {
       thrown.condition(inner, [...stack, name]);
       this.crossings.push(...thrown.crossings);
       if (thrown.readsEvents) this.readsEvents = true;
+      for (const f of thrown.fields) this.fields.add(f);
       for (const u of thrown.uiSegments) this.uiSegments.add(u);
       this.reads.add(name);
       return this.member('audience_candidates', 'c', `c.env = ${this.bind(this.ctx.env)} AND c.segment = ${this.bind(name)}`);
@@ -218,6 +231,7 @@ class Compiler {
   }
 
   private attribute(a: AttributeCondition, stack: string[]): string {
+    this.fields.add(a.field);
     const type = this.ctx.fieldTypes[a.field];
     if (type === undefined) this.fail(stack, `attribute ${a.field} is not declared in Fields`);
     const where = `attribute ${a.field} (${a.op})`;

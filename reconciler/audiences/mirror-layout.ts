@@ -17,6 +17,8 @@ export function mirrorDdl(dialect: Dialect): string[] {
     `CREATE TABLE IF NOT EXISTS mirror_events (env TEXT NOT NULL, person_id TEXT NOT NULL, name TEXT NOT NULL, occurred_ms ${int} NOT NULL)`,
     // The people whose mirror changed since the last evaluation: where an incremental one starts.
     `CREATE TABLE IF NOT EXISTS mirror_touched (env TEXT NOT NULL, person_id TEXT NOT NULL, attrs INTEGER NOT NULL, PRIMARY KEY (env, person_id))`,
+    // Of a person touched with attrs 4, the attributes that changed (only those segments reading one decide them again).
+    `CREATE TABLE IF NOT EXISTS mirror_touched_fields (env TEXT NOT NULL, person_id TEXT NOT NULL, field TEXT NOT NULL, PRIMARY KEY (env, person_id, field))`,
     `CREATE TABLE IF NOT EXISTS ui_segment_members (env TEXT NOT NULL, segment TEXT NOT NULL, person_id TEXT NOT NULL, PRIMARY KEY (env, segment, person_id))`,
     // Attributes are keyed field first (a condition reads one field of everyone); events both by person
     // (one person's probes) and by name and time (everyone's events in a window): see compile.ts.

@@ -227,7 +227,7 @@ async function fillMirror(ctx: AudienceContext, config: BuildConfig): Promise<Mi
   const persons = config.sources.filter((s) => s.records === 'person').length;
   // Sorting thirty million rows, and the hash joins of an update, in memory; SET LOCAL ends with the transaction.
   if (pg) await db.exec(`SET LOCAL work_mem = '256MB'`);
-  for (const t of ['mirror_attributes', 'mirror_events', 'mirror_people', 'mirror_rows', 'mirror_touched']) await db.run(`DELETE FROM ${t} WHERE env = $1`, [env]);
+  for (const t of ['mirror_attributes', 'mirror_events', 'mirror_people', 'mirror_rows', 'mirror_touched', 'mirror_touched_fields']) await db.run(`DELETE FROM ${t} WHERE env = $1`, [env]);
   // Read whole below: what was logged before is in it.
   await db.run('DELETE FROM snapshot_changes WHERE sid IN (SELECT sid FROM snapshot_sources WHERE env = $1)', [env]);
   // Nobody's stored membership can be carried over a whole fill: every segment is evaluated whole next.
@@ -279,6 +279,12 @@ async function updateMirror(ctx: AudienceContext, config: BuildConfig, before: B
     if (!pg) await db.exec('PRAGMA cache_spill = 1');
   }
 }
+
+/**
+ * `mirror_touched.attrs` during an update, for a person rebuilt now who was already marked 2 (anything may
+ * have changed) by an earlier update no evaluation has read: rebuilt as 1 is, then 2 again.
+ */
+const REBUILT_ANYTHING = 6;
 
 /** How many pages the SQLite mirror update may hold before spilling dirty ones (4 KiB pages: 256 MB). */
 const MIRROR_UPDATE_SPILL_PAGES = 65_536;
@@ -373,7 +379,7 @@ async function updateMirrorRows(ctx: AudienceContext, config: BuildConfig, befor
     if (s.records === 'person') {
       await db.run(
         `INSERT INTO mirror_touched (env, person_id, attrs) SELECT env, row_key, 1 FROM mirror_work WHERE env = $1 AND source = $2
-         ON CONFLICT (env, person_id) DO UPDATE SET attrs = 1`,
+         ON CONFLICT (env, person_id) DO UPDATE SET attrs = CASE WHEN mirror_touched.attrs = 2 THEN ${REBUILT_ANYTHING} ELSE 1 END`,
         [env, s.source],
       );
     } else {
@@ -424,12 +430,13 @@ async function updateMirrorRows(ctx: AudienceContext, config: BuildConfig, befor
     if (s.records !== 'person' || sid === undefined) continue;
     const { params, kept } = attributeParams(env, sid, config);
     await db.run(
-      attributeInsert(pg, `(SELECT person_id FROM mirror_touched WHERE env = $1 AND attrs = 1) t JOIN snapshot_payloads p ON p.row_key = t.person_id`, { into: 'mirror_attr_work', upsert: persons.length > 1, kept }),
+      attributeInsert(pg, `(SELECT person_id FROM mirror_touched WHERE env = $1 AND attrs IN (1, ${REBUILT_ANYTHING})) t JOIN snapshot_payloads p ON p.row_key = t.person_id`, { into: 'mirror_attr_work', upsert: persons.length > 1, kept }),
       params,
     );
   }
   const personsBefore = new Set(before.sources.filter((s) => s.records === 'person').map((s) => s.source));
-  if (persons.length === personsBefore.size && persons.every((p) => personsBefore.has(p))) {
+  const precise = persons.length === personsBefore.size && persons.every((p) => personsBefore.has(p));
+  if (precise) {
     counts.attributes += await attributesFromLog(ctx, config, sids);
   } else {
     counts.attributes += await attributesByProbe(ctx);
@@ -445,19 +452,25 @@ async function updateMirrorRows(ctx: AudienceContext, config: BuildConfig, befor
        (SELECT 1 FROM mirror_events ev WHERE ev.env = $1 AND ev.person_id = t.person_id LIMIT 1) IS NOT NULL)`,
     [env, ...persons],
   );
-  await db.run('DELETE FROM mirror_work WHERE env = $1', [env]);
-  await forget();
   // Kept for the next evaluation, which starts from these people: attrs = 2, anything about them may have
   // changed; 3, only their events did (a person row that did not change keeps them in mirror_people), so a
-  // segment that reads no event leaves them be. Marks of earlier updates stay (a row this one rebuilt was
-  // set to 1 above).
+  // segment that reads no event leaves them be; 4, only the attributes listed in mirror_touched_fields (and
+  // perhaps their events): their person rows were there before and still are, and both versions of their
+  // attributes were compared. Marks of earlier updates stay: a person rebuilt now who was 2 stays 2
+  // (REBUILT_ANYTHING), one who was 4 keeps the fields listed then.
+  const appearedOrGone = persons.length
+    ? `EXISTS (SELECT 1 FROM mirror_work w WHERE w.env = $1 AND w.source IN (${marks}) AND w.row_key = mirror_touched.person_id AND (w.known = 0 OR w.hash IS NULL))`
+    : 'true';
   await db.run(
     `UPDATE mirror_touched SET attrs = CASE
        WHEN attrs = 0 AND ${persons.length ? `EXISTS (SELECT 1 FROM mirror_rows r WHERE r.env = $1 AND r.source IN (${marks}) AND r.row_key = mirror_touched.person_id)` : 'false'} THEN 3
+       WHEN attrs = 1 AND ${precise ? 'true' : 'false'} AND NOT ${appearedOrGone} THEN 4
        ELSE 2 END
-     WHERE env = $1 AND attrs IN (0, 1)`,
+     WHERE env = $1 AND attrs IN (0, 1, ${REBUILT_ANYTHING})`,
     [env, ...persons],
   );
+  await db.run('DELETE FROM mirror_work WHERE env = $1', [env]);
+  await forget();
   return { counts, moved };
 }
 
@@ -480,7 +493,7 @@ async function attributesFromLog(ctx: AudienceContext, config: BuildConfig, sids
       FROM mirror_touched t
       LEFT JOIN snapshot_changes c ON c.sid = $2 AND c.row_key = t.person_id
       LEFT JOIN snapshot_payloads cur ON cur.sid = $2 AND cur.row_key = t.person_id
-      WHERE t.env = $1 AND t.attrs = 1) p`;
+      WHERE t.env = $1 AND t.attrs IN (1, ${REBUILT_ANYTHING})) p`;
     const { params, kept } = attributeParams(env, sid, config);
     await db.run(attributeInsert(pg, was, { into: 'mirror_attr_before', bySid: false, upsert: persons > 1, kept }), params);
   }
@@ -492,6 +505,20 @@ async function attributesFromLog(ctx: AudienceContext, config: BuildConfig, sids
     (await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM mirror_attr_work n WHERE n.env = $1 AND NOT EXISTS (SELECT 1 FROM mirror_attr_before o WHERE ${at('o', 'n')})`, [env]))?.n ?? 0,
   );
   let removed = 0;
+  // Which fields of whom moved, for the segments that read them (migration 12): values new, different or gone.
+  await db.run(
+    `INSERT INTO mirror_touched_fields (env, person_id, field)
+     SELECT x.env, x.person_id, x.field FROM (
+       SELECT n.env, n.person_id, n.field FROM mirror_attr_work n
+       WHERE n.env = $1 AND NOT EXISTS (SELECT 1 FROM mirror_attr_before o WHERE ${at('o', 'n')}
+         AND o.value = n.value AND o.num ${same} n.num AND o.ts_ms ${same} n.ts_ms)
+       UNION
+       SELECT o.env, o.person_id, o.field FROM mirror_attr_before o
+       WHERE o.env = $1 AND NOT EXISTS (SELECT 1 FROM mirror_attr_work n WHERE ${at('n', 'o')})
+     ) x WHERE true
+     ON CONFLICT (env, person_id, field) DO NOTHING`,
+    [env],
+  );
   const fields = (await db.all<{ field: string }>('SELECT DISTINCT field FROM mirror_attr_before WHERE env = $1', [env])).map((r) => r.field);
   // Per field, so each delete is a range of the mirror's key probed by the few ids (never a scan).
   for (const field of fields) {
@@ -528,7 +555,7 @@ async function attributesByProbe(ctx: AudienceContext): Promise<number> {
   const fields = await mirrorFields(ctx);
   for (const field of fields) {
     await db.run(
-      `INSERT INTO mirror_attr_work (env, field, person_id) SELECT $1, $2, t.person_id FROM mirror_touched t WHERE t.env = $1 AND t.attrs = 1
+      `INSERT INTO mirror_attr_work (env, field, person_id) SELECT $1, $2, t.person_id FROM mirror_touched t WHERE t.env = $1 AND t.attrs IN (1, ${REBUILT_ANYTHING})
        ON CONFLICT (env, field, person_id) DO NOTHING`,
       [env, field],
     );
@@ -627,6 +654,7 @@ export async function finishEvaluation(ctx: AudienceContext, evaluated: readonly
     const keep = new Set(evaluated.map((s) => EVALUATION_MARK + s));
     for (const m of marks) if (!keep.has(m.name)) await db.run('DELETE FROM cursors WHERE env = $1 AND name = $2', [env, m.name]);
     await db.run('DELETE FROM mirror_touched WHERE env = $1', [env]);
+    await db.run('DELETE FROM mirror_touched_fields WHERE env = $1', [env]);
   });
 }
 
