@@ -41,6 +41,10 @@ describe('TIDEMARK_SQL_TRACE', () => {
       expect(lines.filter((l) => /INSERT INTO t \(id\) VALUES \(\$1\)$/.test(l))).toHaveLength(2);
       expect(lines.every((l) => /^tidemark sql \d+\.\d ms /.test(l))).toBe(true);
       expect(lines.join('\n')).not.toContain('cust_secret');
+      // Side by side (SQLite queues the second behind the first): each is outermost, each reported.
+      lines.length = 0;
+      await Promise.all(['side_1', 'side_2'].map((id) => db.transaction(async () => db.run('INSERT INTO t (id) VALUES ($1)', [id]))));
+      expect(lines.filter((l) => /transaction/.test(l))).toHaveLength(2);
       lines.length = 0;
       const quiet = traceStatements(inner, 60_000, (l) => lines.push(l));
       await quiet.run('INSERT INTO t (id) VALUES ($1)', ['x']);

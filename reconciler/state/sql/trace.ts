@@ -19,7 +19,6 @@ export function traceThreshold(env: NodeJS.ProcessEnv = process.env): number | u
 
 /** `driver`, with statements and transactions at or over `thresholdMs` reported through `write`. */
 export function traceStatements<D extends SqlDriver>(driver: D, thresholdMs: number, write: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): D {
-  let depth = 0;
   const report = (started: number, what: string) => {
     const ms = performance.now() - started;
     if (ms >= thresholdMs) write(`tidemark sql ${ms.toFixed(1)} ms ${what}`);
@@ -40,13 +39,15 @@ export function traceStatements<D extends SqlDriver>(driver: D, thresholdMs: num
       }
       if (prop === 'transaction') {
         return async <T>(fn: () => Promise<T>) => {
+          // Outermost when called outside any transaction's async context: asked of the driver, not
+          // counted here, since transactions run side by side (two segments at once on Postgres; SQLite
+          // queues one behind another) and a shared count would hide all but the last to end.
+          const outermost = !target.inTransaction();
           const started = performance.now();
-          depth++;
           try {
             return await target.transaction(fn);
           } finally {
-            depth--;
-            if (depth === 0) report(started, 'transaction (all its statements and the COMMIT)');
+            if (outermost) report(started, 'transaction (all its statements and the COMMIT)');
           }
         };
       }
