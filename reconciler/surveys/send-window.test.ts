@@ -173,25 +173,25 @@ describe('send windows: properties', () => {
           throw e;
         }
         function check() {
-        const q = quietSpanBefore(t, w, zone);
-        // Open all day every day (00:00-24:00 on all seven days) never closes: no quiet span, so t itself.
-        if (compileWindow(w, zone, t).always) {
-          expect(q).toBe(t);
-          return;
+          const q = quietSpanBefore(t, w, zone);
+          // Open all day every day (00:00-24:00 on all seven days) never closes: no quiet span, so t itself.
+          if (compileWindow(w, zone, t).always) {
+            expect(q).toBe(t);
+            return;
+          }
+          expect(q).toBeLessThanOrEqual(t);
+          expect(isOpen(q - 1, w, zone)).toBe(true);
+          expect(isOpen(q, w, zone)).toBe(false);
+          // The quiet span ends where t's own period opens (t open) or at t's next opening (t closed).
+          const opening = nextOpening(q, w, zone);
+          if (isOpen(t, w, zone)) {
+            expect(opening).toBeLessThanOrEqual(t);
+            for (const s of samples) expect(isOpen(opening + Math.floor(s * (t - opening)), w, zone)).toBe(true);
+          } else {
+            expect(opening).toBe(nextOpening(t, w, zone));
+          }
+          for (const s of samples) expect(isOpen(q + Math.floor(s * (opening - q)), w, zone)).toBe(false);
         }
-        expect(q).toBeLessThanOrEqual(t);
-        expect(isOpen(q - 1, w, zone)).toBe(true);
-        expect(isOpen(q, w, zone)).toBe(false);
-        // The quiet span ends where t's own period opens (t open) or at t's next opening (t closed).
-        const opening = nextOpening(q, w, zone);
-        if (isOpen(t, w, zone)) {
-          expect(opening).toBeLessThanOrEqual(t);
-          for (const s of samples) expect(isOpen(opening + Math.floor(s * (t - opening)), w, zone)).toBe(true);
-        } else {
-          expect(opening).toBe(nextOpening(t, w, zone));
-        }
-        for (const s of samples) expect(isOpen(q + Math.floor(s * (opening - q)), w, zone)).toBe(false);
-}
       }),
       { numRuns: 300 },
     );
