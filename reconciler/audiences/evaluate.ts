@@ -101,6 +101,10 @@ export async function refreshMirror(model: SpecModel, environment: string, store
 }
 
 export async function evaluateAudiences(req: EvaluateRequest): Promise<AudienceEvaluation> {
+  return req.store.audiences.evaluating(() => evaluate(req));
+}
+
+async function evaluate(req: EvaluateRequest): Promise<AudienceEvaluation> {
   const { model, environment, store, now } = req;
   const audiences = store.audiences;
   const fieldTypes: Record<string, FieldType> = {};

@@ -527,6 +527,7 @@ export class SqlStateStore implements StateStore {
       env: this.env,
       rebuildMirror: (sources, stamps, fields) => audiences.rebuildMirror(ctx, sources, stamps, fields),
       concurrency: () => audiences.concurrency(ctx),
+      evaluating: (fn) => audiences.withEvaluationCache(ctx, fn),
       storeCandidates: (segment, select, params, opts) => audiences.storeCandidates(ctx, segment, select, params, opts),
       evaluationMark: (segment) => audiences.evaluationMark(ctx, segment),
       finishEvaluation: (segments) => audiences.finishEvaluation(ctx, segments),

@@ -432,6 +432,11 @@ export interface AudienceStore {
    */
   concurrency(): number;
   /**
+   * Runs `fn` (an evaluation: the mirror's refresh and every segment) with the store's working memory
+   * widened for it: the embedded store's page cache (state/audiences.ts `withEvaluationCache`).
+   */
+  evaluating<T>(fn: () => Promise<T>): Promise<T>;
+  /**
    * Stores what a compiled query (`$n` placeholders) selects as the segment's candidates; resolves to how
    * many. With `opts.affected`, only those people are re-decided; `opts.mark` records the evaluation
    * (without one, the segment's mark is removed).
