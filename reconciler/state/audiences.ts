@@ -593,7 +593,12 @@ async function attributesByDiff(ctx: AudienceContext, config: BuildConfig, sid: 
     [env],
   );
   let removed = 0;
-  const gone = (await db.all<{ field: string }>('SELECT DISTINCT field FROM mirror_attr_work WHERE env = $1 AND state = 3', [env])).map((r) => r.field);
+  // One pass over the work for both numbers; values gone are rare, their fields looked up only then.
+  const tally = await db.get<{ added: number; gone: number }>(
+    'SELECT COUNT(*) FILTER (WHERE state = 2) AS added, COUNT(*) FILTER (WHERE state = 3) AS gone FROM mirror_attr_work WHERE env = $1',
+    [env],
+  );
+  const gone = Number(tally?.gone ?? 0) > 0 ? (await db.all<{ field: string }>('SELECT DISTINCT field FROM mirror_attr_work WHERE env = $1 AND state = 3', [env])).map((r) => r.field) : [];
   // Per field, so each delete is a range of the mirror's key probed by the few ids (never a scan).
   for (const field of gone) {
     removed += await db.run(
@@ -610,8 +615,7 @@ async function attributesByDiff(ctx: AudienceContext, config: BuildConfig, sid: 
      ON CONFLICT (env, field, person_id) DO UPDATE SET value = excluded.value, num = excluded.num, ts_ms = excluded.ts_ms`,
     [env],
   );
-  const added = Number((await db.get<{ n: number }>('SELECT COUNT(*) AS n FROM mirror_attr_work WHERE env = $1 AND state = 2', [env]))?.n ?? 0);
-  return added - removed;
+  return Number(tally?.added ?? 0) - removed;
 }
 
 /**
