@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { parseDuration } from '../core/duration.ts';
+import { atMost } from '../core/lanes.ts';
 import { appliesTo } from '../plan/desired.ts';
 import { mirroredFields } from '../spec/mirrored-fields.ts';
 import type { SpecModel } from '../spec/model.ts';
@@ -229,28 +230,6 @@ function dependencyLevels<T extends { name: string; spec: Guarded }>(segments: r
   const levels: T[][] = [];
   for (const seg of segments) (levels[visit(seg)] ??= []).push(seg);
   return levels.filter((l) => l.length > 0);
-}
-
-/**
- * Runs the jobs at most `width` at a time, each starting as another ends. Every job is awaited before
- * an error is passed on, so none is still writing when the caller sees it.
- */
-async function atMost(width: number, jobs: ReadonlyArray<() => Promise<unknown>>): Promise<void> {
-  let next = 0;
-  const errors: unknown[] = [];
-  const lane = async () => {
-    while (next < jobs.length) {
-      const job = jobs[next++]!;
-      try {
-        await job();
-      } catch (e) {
-        errors.push(e);
-        next = jobs.length;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(width, jobs.length)) }, lane));
-  if (errors.length) throw errors[0];
 }
 
 /** UI segments (`customerio_segment: { id }`) that the evaluated segments' conditions reference, directly or through others. */

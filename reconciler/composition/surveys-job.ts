@@ -8,6 +8,7 @@
 import { evaluateAudiences, refreshMirror } from '../audiences/evaluate.ts';
 import { UserError } from '../core/user-error.ts';
 import { parseDuration } from '../core/duration.ts';
+import { atMost } from '../core/lanes.ts';
 import type { QualtricsClient } from '../providers/qualtrics/client.ts';
 import type { SurveySend } from '../state/survey-sends.ts';
 import type { ContactSearchFilter } from '../providers/qualtrics/types.ts';
@@ -275,7 +276,7 @@ export function qualtricsInvitesLoader(ws: OpenEnvironment, client: QualtricsCli
       const contacts = await lookup(batch);
       // Every history this batch needs, a few at a time, before the next search.
       const ids = [...new Set([...contacts.values()].flatMap((set) => [...set]))];
-      await inBatches(ids.map((id) => () => history(id)), HISTORY_CONCURRENCY);
+      await atMost(HISTORY_CONCURRENCY, ids.map((id) => () => history(id)));
       for (const p of batch) byPerson.set(p.id, Promise.all([...contacts.get(p.id)!].map(history)).then((lists) => lists.flat()));
     }
     for (const p of people) {
@@ -284,11 +285,6 @@ export function qualtricsInvitesLoader(ws: OpenEnvironment, client: QualtricsCli
     }
     return out;
   };
-}
-
-/** Runs the thunks `width` at a time. */
-async function inBatches(thunks: ReadonlyArray<() => Promise<unknown>>, width: number): Promise<void> {
-  for (let i = 0; i < thunks.length; i += width) await Promise.all(thunks.slice(i, i + width).map((t) => t()));
 }
 
 /** The eligibility hooks that read what Qualtrics reports: opted out, bounced, invitations sent outside tidemark. */
