@@ -390,16 +390,32 @@ async function updateMirrorRows(ctx: AudienceContext, config: BuildConfig, befor
       );
     }
   }
-  // The keys' records first, then their content (see fillMirror for why this order).
+  // The keys' records first, then their content (see fillMirror for why this order). A key recorded before
+  // and still there with a payload is rewritten in place, where deleting and inserting it again cost two
+  // index writes (and on Postgres a new row version elsewhere: migration 13 leaves room for it on its page);
+  // one gone or left without a payload loses its record; a new one gets one.
   for (const s of all) {
-    await db.run(`DELETE FROM mirror_rows WHERE env = $1 AND source = $2 AND row_key IN ${work}`, [env, s.source]);
     const sid = sids.get(s.source);
-    if (sid === undefined) continue;
+    if (sid === undefined) {
+      await db.run(`DELETE FROM mirror_rows WHERE env = $1 AND source = $2 AND row_key IN ${work}`, [env, s.source]);
+      continue;
+    }
+    const payload = 'EXISTS (SELECT 1 FROM snapshot_payloads p WHERE p.sid = $3 AND p.row_key = w.row_key)';
+    await db.run(
+      `DELETE FROM mirror_rows WHERE env = $1 AND source = $2 AND row_key IN (
+         SELECT w.row_key FROM mirror_work w WHERE w.env = $1 AND w.source = $2 AND w.known = 1 AND (w.hash IS NULL OR NOT ${payload}))`,
+      [env, s.source, sid],
+    );
+    await db.run(
+      `UPDATE mirror_rows SET hash = w.hash, sent_at = w.sent_at FROM mirror_work w
+       WHERE mirror_rows.env = $1 AND mirror_rows.source = $2 AND mirror_rows.row_key = w.row_key
+         AND w.env = $1 AND w.source = $2 AND w.known = 1 AND w.hash IS NOT NULL AND ${payload}`,
+      [env, s.source, sid],
+    );
     await db.run(
       `INSERT INTO mirror_rows (env, source, row_key, hash, sent_at)
        SELECT w.env, w.source, w.row_key, w.hash, w.sent_at FROM mirror_work w
-       WHERE w.env = $1 AND w.source = $2 AND w.hash IS NOT NULL
-         AND EXISTS (SELECT 1 FROM snapshot_payloads p WHERE p.sid = $3 AND p.row_key = w.row_key)`,
+       WHERE w.env = $1 AND w.source = $2 AND w.known = 0 AND w.hash IS NOT NULL AND ${payload}`,
       [env, s.source, sid],
     );
   }

@@ -40,6 +40,8 @@ async function dump(store: StateStore): Promise<string[]> {
     `SELECT 'a|' || person_id || '|' || field || '|' || value || '|' || ${text('num')} || '|' || ${text('ts_ms')} FROM mirror_attributes WHERE env = $1`,
     // Events may repeat (same person, name and instant from two rows): keep each row apart.
     `SELECT 'e|' || person_id || '|' || name || '|' || ${text('occurred_ms')} || '|' || ${text('source')} || '|' || ${text('row_key')} FROM mirror_events WHERE env = $1`,
+    // What each key's content was built from: a record left stale makes every later update redo the key.
+    `SELECT 'r|' || source || '|' || row_key || '|' || hash || '|' || sent_at FROM mirror_rows WHERE env = $1`,
   ].join(' UNION ALL ');
   await a.storeCandidates('__dump', select, [a.env]);
   const out: string[] = [];

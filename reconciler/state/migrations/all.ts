@@ -10,8 +10,8 @@ import { snapshotChanges } from './0009-snapshot-changes.ts';
 import { audienceSelected } from './0010-audience-selected.ts';
 import { audienceMirrorUnlogged } from './0011-audience-mirror-unlogged.ts';
 import { mirrorTouchedFields } from './0012-mirror-touched-fields.ts';
-import { mirrorAttributesFillfactor } from './0013-mirror-attributes-fillfactor.ts';
+import { mirrorFillfactor } from './0013-mirror-fillfactor.ts';
 import type { Migration } from './migration.ts';
 
 /** Every migration this tidemark knows, in version order. Append only. */
-export const MIGRATIONS: readonly Migration[] = [initial, syncPending, audiences, surveyInvitations, surveySends, audienceMirrorRows, surveyResponses, reviewedPlans, snapshotChanges, audienceSelected, audienceMirrorUnlogged, mirrorTouchedFields, mirrorAttributesFillfactor];
+export const MIGRATIONS: readonly Migration[] = [initial, syncPending, audiences, surveyInvitations, surveySends, audienceMirrorRows, surveyResponses, reviewedPlans, snapshotChanges, audienceSelected, audienceMirrorUnlogged, mirrorTouchedFields, mirrorFillfactor];
