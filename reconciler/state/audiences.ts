@@ -155,6 +155,18 @@ interface AttributeInsert {
 }
 
 /**
+ * Postgres: the mirror's `value`, `num` and `ts_ms` columns of the jsonb value `v` of attribute `key`
+ * ($3 = the timestamp fields as a JSON array). A string is its text, anything else its JSON text; a number
+ * is also `num`, and an instant in milliseconds when its field is a timestamp field.
+ */
+function pgValueColumns(v: string, key: string): string {
+  return `CASE jsonb_typeof(${v}) WHEN 'string' THEN ${v} #>> '{}' ELSE ${v}::text END,
+         CASE WHEN jsonb_typeof(${v}) = 'number' THEN (${v}::text)::double precision END,
+         CASE WHEN jsonb_typeof(${v}) = 'number' AND ${key} IN (SELECT jsonb_array_elements_text($3::jsonb))
+              THEN round((${v}::text)::numeric * 1000)::bigint END`;
+}
+
+/**
  * `INSERT … SELECT` of person attributes from the payloads `from` names (it must bind `p`, the payload row:
  * `row_key`, `payload`, and `sid` unless `bySid` is false; $1 = env, $2 = sid, $3 = the timestamp fields as a
  * JSON array; $4 the kept fields with `kept`: `attributeParams` builds them).
@@ -172,10 +184,7 @@ function attributeInsert(pg: boolean, from: string, opts: AttributeInsert): stri
     // whole, so each payload is parsed once and not once per kept field.
     return `INSERT INTO ${into} (env, person_id, field, value, num, ts_ms)
        SELECT $1, p.row_key, j.key,
-         CASE jsonb_typeof(j.value) WHEN 'string' THEN j.value #>> '{}' ELSE j.value::text END,
-         CASE WHEN jsonb_typeof(j.value) = 'number' THEN (j.value::text)::double precision END,
-         CASE WHEN jsonb_typeof(j.value) = 'number' AND j.key IN (SELECT jsonb_array_elements_text($3::jsonb))
-              THEN round((j.value::text)::numeric * 1000)::bigint END
+         ${pgValueColumns('j.value', 'j.key')}
        FROM (SELECT p.row_key, p.payload::jsonb -> 'attributes' AS attributes FROM ${from}${bySid ? ' WHERE p.sid = $2' : ''} OFFSET 0) p,
          LATERAL (SELECT k.key, p.attributes -> k.key AS value FROM jsonb_array_elements_text($4::jsonb) k (key)) j
        WHERE jsonb_typeof(j.value) <> 'null'${order}${conflict}`;
@@ -183,10 +192,7 @@ function attributeInsert(pg: boolean, from: string, opts: AttributeInsert): stri
   return pg
     ? `INSERT INTO ${into} (env, person_id, field, value, num, ts_ms)
        SELECT $1, p.row_key, j.key,
-         CASE jsonb_typeof(j.value) WHEN 'string' THEN j.value #>> '{}' ELSE j.value::text END,
-         CASE WHEN jsonb_typeof(j.value) = 'number' THEN (j.value::text)::double precision END,
-         CASE WHEN jsonb_typeof(j.value) = 'number' AND j.key IN (SELECT jsonb_array_elements_text($3::jsonb))
-              THEN round((j.value::text)::numeric * 1000)::bigint END
+         ${pgValueColumns('j.value', 'j.key')}
        FROM ${from}, jsonb_each(p.payload::jsonb -> 'attributes') j
        WHERE ${bySid ? 'p.sid = $2 AND ' : ''}jsonb_typeof(j.value) <> 'null'${kept ? ' AND j.key IN (SELECT jsonb_array_elements_text($4::jsonb))' : ''}${order}${conflict}`
     : `INSERT INTO ${into} (env, person_id, field, value, num, ts_ms)
@@ -585,10 +591,7 @@ async function attributesByDiff(ctx: AudienceContext, config: BuildConfig, sid: 
   await db.run(
     `INSERT INTO mirror_attr_work (env, person_id, field, value, num, ts_ms, state)
      SELECT $1, p.person_id, d.key,
-       CASE jsonb_typeof(d.nv) WHEN 'string' THEN d.nv #>> '{}' ELSE d.nv::text END,
-       CASE WHEN jsonb_typeof(d.nv) = 'number' THEN (d.nv::text)::double precision END,
-       CASE WHEN jsonb_typeof(d.nv) = 'number' AND d.key IN (SELECT jsonb_array_elements_text($3::jsonb))
-            THEN round((d.nv::text)::numeric * 1000)::bigint END,
+       ${pgValueColumns('d.nv', 'd.key')},
        CASE WHEN d.ov IS NULL THEN 2 WHEN d.nv IS NULL THEN 3 ELSE 1 END
      FROM (SELECT t.person_id, cur.payload::jsonb -> 'attributes' AS n,
              (CASE WHEN c.row_key IS NULL THEN cur.payload ELSE c.old_payload END)::jsonb -> 'attributes' AS o

@@ -119,7 +119,7 @@ describe.skipIf(!postgres.available)('audiences with the state in PostgreSQL', (
       const persistence = async (t: string) => (await db.query<{ p: string }>(`SELECT relpersistence AS p FROM pg_class WHERE oid = to_regclass($1)`, [t])).rows[0]?.p;
       for (const t of ['mirror_builds', 'mirror_rows', 'mirror_people', 'mirror_attributes', 'mirror_events', 'mirror_touched', 'mirror_work']) expect(`${t}: ${await persistence(t)}`).toBe(`${t}: u`);
       for (const t of ['snapshot_entries', 'snapshot_payloads', 'snapshot_changes', 'audience_candidates', 'audience_members', 'cursors']) expect(`${t}: ${await persistence(t)}`).toBe(`${t}: p`);
-      // Room on each page of the attribute table, for updates that stay on their row's page (migration 13).
+      // Room on each page of the attribute values and key records, for updates that stay on their row's page (migration 13).
       for (const t of ['mirror_attributes', 'mirror_rows']) expect((await db.query<{ o: string[] | null }>(`SELECT reloptions AS o FROM pg_class WHERE oid = to_regclass($1)`, [t])).rows[0]?.o).toEqual(['fillfactor=90']);
       // What crash recovery does to the schema: every unlogged table emptied.
       const unlogged = (await db.query<{ t: string }>(`SELECT relname AS t FROM pg_class WHERE relnamespace = to_regnamespace($1) AND relkind = 'r' AND relpersistence = 'u'`, [location.schema!])).rows.map((r) => r.t);
