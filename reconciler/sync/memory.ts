@@ -40,7 +40,10 @@ export class HeapGovernor {
    */
   constructor(
     private readonly slackBytes = 64 * 1024 * 1024,
-    private readonly heapUsed: () => number = () => process.memoryUsage().heapUsed,
+    // Not process.memoryUsage(): it also reads the resident set from the kernel, which in a sync's
+    // process (a large heap, worker threads) took ~1 ms a call: 367 ms of a 1,000,000-row plan's main
+    // thread for 387 checks, against 3 ms for the heap's own count.
+    private readonly heapUsed: () => number = () => v8.getHeapStatistics().used_heap_size,
     private readonly gc: (() => void) | undefined = collector(),
   ) {
     this.floor = this.heapUsed();

@@ -80,15 +80,25 @@ export class ChunkText {
   /** `encoding`: a TextDecoder label, validated by the spec schema; default UTF-8. */
   constructor(private readonly declared?: string) {}
 
+  /**
+   * Whether the text so far ended cleanly in plain UTF-8: the start was seen (no byte-order mark left to
+   * tell), no other decoder is in use, and nothing is held over (no split character, no CR waiting for
+   * its LF). Then bytes up to a line end decode alone exactly as here (`decodeUtf8Strict`), which is what
+   * lets the parallel read cut a file's bytes without decoding them (csv.ts `SegmentCutter`).
+   */
+  get clean(): boolean {
+    return this.sniffed && !this.atStart && this.decoder === undefined && this.pending === undefined && !this.endedOnCr;
+  }
+
   /** The next chunk as text ready to split. */
   next(chunk: Uint8Array | string): string {
-    if (typeof chunk === 'string') return this.clean(chunk);
-    return this.clean(this.decode(chunk, false));
+    if (typeof chunk === 'string') return this.tidy(chunk);
+    return this.tidy(this.decode(chunk, false));
   }
 
   /** Whatever is still held at the end of the input. */
   end(): string {
-    return this.clean(this.decode(new Uint8Array(0), true));
+    return this.tidy(this.decode(new Uint8Array(0), true));
   }
 
   private decode(chunk: Uint8Array, final: boolean): string {
@@ -147,7 +157,7 @@ export class ChunkText {
     return escapeInvalid(body);
   }
 
-  private clean(chunk: string): string {
+  private tidy(chunk: string): string {
     let text = chunk;
     if (text.length === 0) return text;
     if (this.atStart) {
@@ -161,6 +171,16 @@ export class ChunkText {
     }
     return text;
   }
+}
+
+/**
+ * Complete UTF-8 text (bytes that end at a line end) decoded as `ChunkText` decodes it: valid text as is,
+ * each invalid byte escaped; `invalid` says whether one was.
+ */
+export function decodeUtf8Strict(bytes: Uint8Array): { text: string; invalid: boolean } {
+  const body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (isUtf8(body)) return { text: body.toString('utf8'), invalid: false };
+  return { text: escapeInvalid(body), invalid: true };
 }
 
 /** Bytes a UTF-8 sequence starting with `lead` takes (1 for anything that cannot start one). */

@@ -5,7 +5,8 @@ import { parse as csvParseOracle } from 'csv-parse/sync';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SourceRow } from '../types.ts';
-import { CsvParser, createCsvConnector, type CsvStop } from './csv.ts';
+import { decodeUtf8Strict } from './chunk-text.ts';
+import { CsvParser, createCsvConnector, SegmentCutter, type CsvSegment, type CsvStop } from './csv.ts';
 import { ConnectorError } from './errors.ts';
 import { createConnector } from './index.ts';
 import { collect, collectBatches, context, forceGc, makeFifo, openDescriptorsFor, tempDir, openWhileReadingClosedAfterStop } from '../../../test/support/connector-files.ts';
@@ -523,6 +524,71 @@ describe('CsvParser', () => {
       ),
       { numRuns: 1500 },
     );
+  });
+
+  it('cut by SegmentCutter (bytes where a read holds no quote or CR, the parser elsewhere), gives the records, lines and stop of the sequential parse (property)', () => {
+    // Mostly plain lines, so many reads take the byte path; now and then a line with a quote (balanced
+    // or not), a CR, a BOM, an invalid byte or a line over the limit in bytes (but maybe not in
+    // characters), which sends its read back to the parser; characters split between reads.
+    const plain = fc.string({ unit: fc.constantFrom('a', 'b', ',', 'é', '😀', ' '), maxLength: 12 });
+    const odd = fc.string({ unit: fc.constantFrom('a', ',', '"', '""', '\r\n', '\r', '\n', '\uFEFF', '\u0080', 'é'), maxLength: 8 });
+    const line = fc.oneof({ weight: 8, arbitrary: plain }, { weight: 1, arbitrary: odd });
+    let viaBytes = 0;
+    fc.assert(
+      fc.property(
+        fc.tuple(fc.array(line, { maxLength: 40 }), fc.boolean(), fc.boolean()).chain(([lines, invalid, lastEnd]) => {
+          const text = lines.join('\n') + (lastEnd ? '\n' : '');
+          const encoded = new TextEncoder().encode(text);
+          // Sometimes a byte that is not UTF-8 at all (latin1's é), which the worker must escape.
+          const bytes = invalid && encoded.length > 4 ? Uint8Array.from(encoded, (b, i) => (i === encoded.length >> 1 ? 0xe9 : b)) : encoded;
+          return fc.record({ cuts: cutsIn(bytes.length), max: fc.integer({ min: 1, max: 60 }) }).map((r) => ({ bytes, ...r }));
+        }),
+        ({ bytes, cuts, max }) => {
+          const whole = parseChunks(bytes, [], ',', max);
+          const records: Parsed['records'] = [];
+          const segments: CsvSegment[] = [];
+          const parser = new CsvParser(',', max, (fields, line, bad) => records.push({ fields, line, bad }));
+          parser.segments(1, (text, line) => segments.push({ text, line, mayHoldInvalid: parser.invalidSeen }));
+          const cutter = new SegmentCutter(parser, max, (segment) => segments.push(segment));
+          let from = 0;
+          for (const cut of [...new Set(cuts)].sort((a, b) => a - b)) {
+            // A reused read buffer, as the file read hands over: the cutter must copy what it keeps.
+            const read = Buffer.from(bytes.subarray(from, cut));
+            cutter.write(read);
+            read.fill(0x78);
+            from = cut;
+          }
+          cutter.write(bytes.subarray(from));
+          const stop = cutter.end();
+          for (const segment of segments) {
+            const alone = new CsvParser(',', max, (fields, line, bad) => records.push({ fields, line, bad }));
+            if (segment.bytes) viaBytes++;
+            alone.parseSegment(segment.text ?? decodeUtf8Strict(segment.bytes!).text, segment.line);
+            expect(alone.stopped).toBeUndefined();
+          }
+          expect({ records, stop }).toEqual(whole);
+        },
+      ),
+      { numRuns: 3000 },
+    );
+    // The byte path was taken, not only the parser's (it is what the property is about).
+    expect(viaBytes).toBeGreaterThan(1000);
+  });
+
+  it('SegmentCutter hands a plain file to the workers as bytes, not text', () => {
+    const lines = ['id,name', ...Array.from({ length: 200 }, (_, i) => `${i},person ${i}`)];
+    const bytes = new TextEncoder().encode(`${lines.join('\n')}\n`);
+    const segments: CsvSegment[] = [];
+    const parser = new CsvParser(',', 1000, () => undefined);
+    parser.segments(1, (text, line) => segments.push({ text, line, mayHoldInvalid: false }));
+    const cutter = new SegmentCutter(parser, 1000, (segment) => segments.push(segment));
+    for (let i = 0; i < bytes.length; i += 256) cutter.write(bytes.subarray(i, i + 256));
+    expect(cutter.end()).toBeUndefined();
+    // The first read (the header, and the record it ends in) and each record a read ends in are the
+    // parser's; everything else went out as bytes.
+    const byteCount = segments.filter((s) => s.bytes).reduce((n, s) => n + s.bytes!.length, 0);
+    expect(byteCount).toBeGreaterThan(bytes.length * 0.8);
+    expect(segments.map((s) => s.line)).toEqual([...segments.map((s) => s.line)].sort((a, b) => a - b));
   });
 
   it('gives up on an unfinished record as soon as it grows past the limit, without waiting for the end', () => {

@@ -153,9 +153,9 @@ class Reprepare {
     this.normalize = createNormalizer(input.ctx);
   }
 
-  prepare(csv: CsvSegmentSpec, segment: CsvSegment, start: number, end: number, line: number, previous: Payload | undefined): PreparedRow {
+  prepare(csv: CsvSegmentSpec, record: CsvSegment, line: number, previous: Payload | undefined): PreparedRow {
     let row: SourceRow | undefined;
-    segmentRows(csv, { text: segment.text.slice(start, end), line, mayHoldInvalid: segment.mayHoldInvalid }, (r) => (row ??= r));
+    segmentRows(csv, record, (r) => (row ??= r));
     const n = row ? this.normalize(row) : undefined;
     if (!n?.ok) throw new InternalError(`the record at ${csv.path}:${line} did not read again as the worker read it`);
     return prepareRow(n, this.input.source, this.input.fields, previous);
@@ -227,7 +227,18 @@ class ParallelRows implements DiffRows {
       return { ...this.light(i), payload: given } as PreparedRow;
     }
     this.prepared++;
-    return this.again.prepare(this.csv, this.segment, this.r.starts[i]!, this.r.ends[i]!, this.r.lines[i]!, previous);
+    return this.again.prepare(this.csv, this.record(i), this.r.lines[i]!, previous);
+  }
+
+  /** Row i's record alone, as a segment of its own (its bytes are decoded by `segmentRows`). */
+  private record(i: number): CsvSegment {
+    const [start, end, line] = [this.r.starts[i]!, this.r.ends[i]!, this.r.lines[i]!];
+    const { text, bytes } = this.segment;
+    if (text !== undefined) return { text: text.slice(start, end), line, mayHoldInvalid: this.segment.mayHoldInvalid };
+    // Bytes: the worker's text when a character took more than one byte (its offsets count characters),
+    // else the bytes' own offsets are the characters'.
+    if (this.r.text !== undefined) return { text: this.r.text.slice(start, end), line, mayHoldInvalid: this.r.invalid === true };
+    return { bytes: bytes!.subarray(start, end), line, mayHoldInvalid: false };
   }
 
   location(i: number): string {

@@ -7,7 +7,7 @@
  * prepared again on the engine's thread with that payload (diff-rows.ts), as the sequential read does.
  */
 import type { FieldDef, SourceSpec, WorkspaceSpec } from '../../spec/schema/index.ts';
-import { hasInvalidBytes } from '../connectors/chunk-text.ts';
+import { decodeUtf8Strict, hasInvalidBytes } from '../connectors/chunk-text.ts';
 import { CsvParser, CsvRows, type CsvSegment, type CsvSegmentSpec } from '../connectors/csv.ts';
 import { createNormalizer, createRecordHasher, type HashedRecord } from '../normalize.ts';
 import { prepareRow, type Payload } from '../prepare.ts';
@@ -56,6 +56,20 @@ export interface SegmentResult {
   payloads?: (Payload | undefined)[];
   decoded: number;
   undecodable: number;
+  /**
+   * A segment given as bytes: whether they held invalid UTF-8, and their text when some character took
+   * more than one byte. `starts`/`ends` count characters, so this thread needs that text to prepare a row
+   * again; otherwise every byte is one character and the offsets are the bytes' own.
+   */
+  invalid?: boolean;
+  text?: string;
+}
+
+/** A segment's text and whether it may hold escaped invalid bytes: bytes are decoded here, on the worker. */
+export function segmentText(segment: CsvSegment): { text: string; mayHoldInvalid: boolean } {
+  if (segment.text !== undefined) return { text: segment.text, mayHoldInvalid: segment.mayHoldInvalid };
+  const { text, invalid } = decodeUtf8Strict(segment.bytes!);
+  return { text, mayHoldInvalid: invalid };
 }
 
 /** Parses a segment into rows, calling `each` with every row and its record's span. */
@@ -64,7 +78,7 @@ export function segmentRows(csv: CsvSegmentSpec, segment: CsvSegment, each: (row
   const parser = new CsvParser(csv.delimiter, csv.maxRecord, (fields, line, bad, start, end) => {
     each(rows.row(fields, line, bad, segment.mayHoldInvalid), start, end, line);
   });
-  parser.parseSegment(segment.text, segment.line);
+  parser.parseSegment(segmentText(segment).text, segment.line);
   return rows;
 }
 
@@ -78,7 +92,9 @@ export function createSegmentWorker(context: SegmentContext): (request: SegmentR
   let fast: ReturnType<typeof createRecordHasher>;
   const hashed: HashedRecord = { key: '', hash: '', ordering: null, blanks: false, nullBlocked: [], heldBack: [], erased: [], notes: undefined, payload: undefined };
   return (request) => {
-    const { csv, segment } = request;
+    const { csv } = request;
+    const { text, mayHoldInvalid } = segmentText(request.segment);
+    const segment = { line: request.segment.line, mayHoldInvalid };
     if (fastHeader === undefined || fastHeader.join('\n') !== csv.header.join('\n')) {
       fastHeader = csv.header;
       fast = createRecordHasher(ctx, csv.header);
@@ -140,7 +156,7 @@ export function createSegmentWorker(context: SegmentContext): (request: SegmentR
       if (p.nullBlocked.length > 0 || p.heldBack.length > 0 || p.erased.length > 0) lists.push({ index: i, nullBlocked: p.nullBlocked, heldBack: p.heldBack, erased: p.erased });
       if (payloads) payloads.push(p.payload);
     });
-    parser.parseSegment(segment.text, segment.line);
+    parser.parseSegment(text, segment.line);
     const out: SegmentResult = {
       seq: request.seq,
       count: keys.length,
@@ -158,6 +174,10 @@ export function createSegmentWorker(context: SegmentContext): (request: SegmentR
       undecodable: rows.undecodable,
     };
     if (payloads) out.payloads = payloads;
+    if (request.segment.bytes) {
+      out.invalid = mayHoldInvalid;
+      if (text.length !== request.segment.bytes.length) out.text = text;
+    }
     return out;
   };
 }
