@@ -48,6 +48,19 @@ describe('checkStateTarget', () => {
     expect(checkStateTarget(undefined, a, false, ctx)).toMatchObject({ ok: false, message: expect.stringContaining('did not record which services') });
   });
 
+  it('says what differs when the two targets read the same (an override only the identity holds)', () => {
+    const track = 'http://127.0.0.1:4010';
+    const before = liveTarget(envCfg(), { ...all, CUSTOMERIO_TRACK_URL: track, CUSTOMERIO_APP_URL: 'http://127.0.0.1:4011' });
+    const now = liveTarget(envCfg(), { ...all, CUSTOMERIO_TRACK_URL: track, CUSTOMERIO_APP_URL: 'http://127.0.0.1:5011' });
+    expect(now.label).toBe(before.label);
+    const check = checkStateTarget({ id: before.id, label: before.label, recorded_at: 'x' }, now, false, ctx);
+    expect(check).toMatchObject({ ok: false, message: expect.stringContaining(`(recorded as ${before.id}, now ${now.id})`) });
+    expect(before.id).toContain('@http://127.0.0.1:4011');
+    expect(now.id).toContain('@http://127.0.0.1:5011');
+    // Labels that differ already say it: no identities then.
+    expect(checkStateTarget({ id: a.id, label: a.label, recorded_at: 'x' }, b, false, ctx)).toMatchObject({ ok: false, message: expect.not.stringContaining('recorded as') });
+  });
+
   it('identifies a target by site, region, datacenter, directory and override host, never by secrets or URL paths', () => {
     expect(a.id).toBe('customerio:us:site=site1|qualtrics:iad1:directory=POOL_1');
     const via = liveTarget(envCfg(), { ...all, CUSTOMERIO_TRACK_URL: 'http://127.0.0.1:4010/api?token=abc' });

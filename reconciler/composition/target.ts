@@ -176,11 +176,14 @@ export function checkStateTarget(
   const fresh = startFresh(ctx.environment, ctx.stateLocation);
   if (recorded) {
     if (recorded.id === target.id) return { ok: true };
+    // A label leaves out part of the identity (the App API's URL, say): the same label twice would read as
+    // no difference at all, so then the identities themselves are shown (sites, regions and origins only).
+    const targets = recorded.label === target.label ? `${target.label} (recorded as ${recorded.id}, now ${target.id})` : target.label;
     return {
       ok: false,
       message:
         `the state of environment "${ctx.environment}" (${ctx.stateLocation}) belongs to ${recorded.label}, recorded ${recorded.recorded_at}, ` +
-        `but this run targets ${target.label}. tidemark refuses to read one workspace's state as the truth about another: it would take that workspace's objects for its own. ${fresh}`,
+        `but this run targets ${targets}. tidemark refuses to read one workspace's state as the truth about another: it would take that workspace's objects for its own. ${fresh}`,
     };
   }
   if (!stateIsEmpty) {
