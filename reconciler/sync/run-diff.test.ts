@@ -165,6 +165,8 @@ describe('RunDiff index files (encodeSnapshot, decodeSnapshot)', () => {
           d.acknowledge(e.key, e.hash, e.ordering);
           merged.set(e.key, e);
         }
+        // What the store's merge is told: whether some key was acknowledged twice (then it must pick).
+        expect(d.ackedTwice).toBe(new Set(acked.map((e) => e.key)).size !== acked.length);
         const bytes = Buffer.concat(d.encodeSnapshot('gen-1'));
         const fromFile = new RunDiff();
         expect(fromFile.decodeSnapshot(bytes, 'gen-1')).toBe(true);

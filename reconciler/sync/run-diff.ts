@@ -64,6 +64,10 @@ export class RunDiff {
    * snapshot's values, which classify every row of the run, and laid over them only by `encodeSnapshot`.
    */
   private acks = { count: 0, slots: new Int32Array(1024), words: new Uint32Array(4 * 1024), orderings: new Float64Array(1024), odd: new Map<number, string>() };
+  /** Per slot, 1 once a key was acknowledged in this run. */
+  private acked: Uint8Array = new Uint8Array(1024);
+  /** Whether some key was acknowledged more than once in this run (the store's merge must then pick). */
+  ackedTwice = false;
 
   /** Records what the snapshot holds for a key. Later calls for the same key win (unmerged acks come last). */
   load(key: string, hash: string, ordering: number | null): void {
@@ -118,6 +122,8 @@ export class RunDiff {
    */
   acknowledge(key: string, hash: string, ordering: number | null): void {
     const slot = this.slotOf(key);
+    if (this.acked[slot] === 1) this.ackedTwice = true;
+    this.acked[slot] = 1;
     const a = this.acks;
     if (a.count === a.slots.length) {
       const n = Math.max(1024, a.slots.length * 2);
@@ -302,6 +308,7 @@ export class RunDiff {
     this.hashStorage = sections.storage;
     this.runOrderings = new Float64Array(capacity).fill(Number.NaN, 0, count);
     this.runClass = new Uint8Array(capacity);
+    this.acked = new Uint8Array(capacity);
     for (const [slot, text] of odd) this.odd.set(slot, text);
     return true;
   }
@@ -368,6 +375,7 @@ export class RunDiff {
     this.orderings = grownTo(this.orderings, new Float64Array(n));
     this.runOrderings = grownTo(this.runOrderings, new Float64Array(n));
     this.runClass = grownTo(this.runClass, new Uint8Array(n));
+    this.acked = grownTo(this.acked, new Uint8Array(n));
     this.hashStorage = grownTo(this.hashStorage, new Uint8Array(n));
     this.words = grownTo(this.words, new Uint32Array(4 * n));
   }

@@ -161,6 +161,8 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
     deps.openRejectsStream,
   );
   let acks: SnapshotAckSession | undefined;
+  /** `acks` as the sender writes to it (index.track): closing this one lets the store trust what it saw. */
+  let tracked: SnapshotAckSession | undefined;
   // The snapshot's index from its file beside the state when it is current (snapshot-index-file.ts).
   const index = new SnapshotIndexCache(deps.store, deps.stateDir, name);
   let sender: Sender | undefined;
@@ -191,7 +193,7 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
       const onProgress = opts.onProgress;
       sender = new Sender({
         client: deps.client,
-        acks: index.track(acks!),
+        acks: (tracked = index.track(acks!)),
         counts,
         rejects,
         book,
@@ -240,7 +242,7 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
       }
     }
     if (acks) counts.pending = await deps.store.countPending(name).catch(() => counts.retry_later + counts.unsent);
-    await acks?.close().catch(() => undefined);
+    await (tracked ?? acks)?.close().catch(() => undefined);
     await index.keep().catch(() => undefined);
     await rejects.close();
     if (where?.path === 'warehouse') await where.session.close();

@@ -156,8 +156,9 @@ export class TrackedAckSession implements SnapshotAckSession {
     this.note(outcome.acknowledged);
   }
 
+  /** Every acknowledgement of the session passed through here (unless a commit failed): no key twice is known. */
   close(): Promise<void> {
-    return this.inner.close();
+    return this.inner.close({ eachKeyOnce: !this.uncertain && !this.diff.ackedTwice });
   }
 
   private async tracked<T>(commit: () => Promise<T>): Promise<T> {

@@ -37,6 +37,27 @@ for (const b of backends) {
         expect(await store.getSnapshotPayloads('ack-latest', ['a', 'b', 'zz', 'a'])).toEqual(new Map([['a', '{"v":2}']]));
       });
 
+      it('merges a log whose writer vouches for one acknowledgement per key as it is (eachKeyOnce): new keys, new payloads, a payload gone', async () => {
+        const first = await store.openAckSession('ack-once');
+        await first.append([
+          { key: 'a', hash: 'h1', ordering: 1, payload: '{"v":1}' },
+          { key: 'b', hash: 'h1', ordering: null, payload: '{"v":1}' },
+        ]);
+        await first.close({ eachKeyOnce: true });
+        const second = await store.openAckSession('ack-once');
+        await second.record({ acknowledged: [{ key: 'a', hash: 'h2', ordering: 2, payload: '{"v":2}' }] });
+        await second.append([
+          { key: 'b', hash: 'h3', ordering: 3, payload: null },
+          { key: 'c', hash: 'h1', ordering: null, payload: '{"v":1}' },
+        ]);
+        await second.close({ eachKeyOnce: true });
+        expect(Object.fromEntries(await index('ack-once'))).toEqual({ a: { hash: 'h2', ordering: 2 }, b: { hash: 'h3', ordering: 3 }, c: { hash: 'h1', ordering: null } });
+        // b was acknowledged without a payload: the one before is not kept as what Customer.io holds.
+        expect(await store.getSnapshotPayloads('ack-once', ['a', 'b', 'c'])).toEqual(new Map([['a', '{"v":2}'], ['c', '{"v":1}']]));
+        expect(second.generation).toBeDefined();
+        expect(second.generation).not.toBe(first.generation);
+      });
+
       it('shows acknowledgements of a session that died in the index, and applies them when the next session opens', async () => {
         const acks = await store.openAckSession('crashy');
         await acks.append([{ key: 'k1', hash: 'h1', ordering: 5, payload: '{}' }]);
