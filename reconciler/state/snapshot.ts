@@ -121,12 +121,8 @@ export async function snapshotGeneration(ctx: SnapshotContext, source: string): 
  * Applies a session's ack log to the snapshot, in key order so each snapshot page is written once.
  * Per key the latest acknowledgement wins (highest `seq`; the log of an earlier version's staging session
  * carries none, and removals, and only ever acknowledges a key's one staged value). Idempotent: merging
- * the same log twice leaves the same snapshot.
- */
-/**
- * Applies an ack log to the snapshot: each key's latest acknowledgement (by the session's sequence, then
- * time). `eachKeyOnce` (the session's writer vouches that no key is in the log twice): the log is
- * already that, and is read as it is.
+ * the same log twice leaves the same snapshot. `eachKeyOnce` (the session's writer vouches that no key is
+ * in the log twice): the log already is each key's latest, and is read as it is.
  */
 async function mergeAcks(ctx: SnapshotContext, source: string, sid: number, t: SessionTables, eachKeyOnce = false): Promise<void> {
   const db = ctx.db;
@@ -174,9 +170,8 @@ async function mergeAcks(ctx: SnapshotContext, source: string, sid: number, t: S
   if (Number(found?.removed ?? 0) > 0) {
     await db.run(`DELETE FROM snapshot_entries WHERE sid = $1 AND row_key IN (SELECT row_key FROM ${latest} WHERE removed = 1)`, [sid]);
   }
-  const merged = Number(found?.n ?? 0);
   if (!eachKeyOnce) await db.exec(`DROP TABLE ${picked}`);
-  if (Number(merged) > 0) await setGeneration(ctx, source);
+  if (Number(found?.n ?? 0) > 0) await setGeneration(ctx, source);
 }
 
 /** The ack log: every acknowledgement with the values it acknowledged, so the log alone can rebuild entries. */

@@ -152,9 +152,9 @@ export class ChunkText {
     const cut = final ? bytes.length : completeLength(bytes);
     if (cut < bytes.length) this.pending = Buffer.from(bytes.subarray(cut));
     const body = cut < bytes.length ? bytes.subarray(0, cut) : bytes;
-    if (isUtf8(body)) return body.toString('utf8');
-    this.invalidSeen = true;
-    return escapeInvalid(body);
+    const { text, invalid } = decodeUtf8Strict(body);
+    if (invalid) this.invalidSeen = true;
+    return text;
   }
 
   private tidy(chunk: string): string {
@@ -174,8 +174,9 @@ export class ChunkText {
 }
 
 /**
- * Complete UTF-8 text (bytes that end at a line end) decoded as `ChunkText` decodes it: valid text as is,
- * each invalid byte escaped; `invalid` says whether one was.
+ * Complete UTF-8 text (no character split at either end) decoded strictly: valid text as is, each invalid
+ * byte escaped; `invalid` says whether one was. `ChunkText` decodes each read's complete part with it, and
+ * a worker of the parallel read its segment's bytes, cut at a line end.
  */
 export function decodeUtf8Strict(bytes: Uint8Array): { text: string; invalid: boolean } {
   const body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -230,7 +230,7 @@ class ParallelRows implements DiffRows {
     return this.again.prepare(this.csv, this.record(i), this.r.lines[i]!, previous);
   }
 
-  /** Row i's record alone, as a segment of its own (its bytes are decoded by `segmentRows`). */
+  /** Row i's record alone, as a segment of its own (bytes are decoded, and checked, by `segmentRows`). */
   private record(i: number): CsvSegment {
     const [start, end, line] = [this.r.starts[i]!, this.r.ends[i]!, this.r.lines[i]!];
     const { text, bytes } = this.segment;

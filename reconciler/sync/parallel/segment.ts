@@ -75,10 +75,11 @@ export function segmentText(segment: CsvSegment): { text: string; mayHoldInvalid
 /** Parses a segment into rows, calling `each` with every row and its record's span. */
 export function segmentRows(csv: CsvSegmentSpec, segment: CsvSegment, each: (row: SourceRow, start: number, end: number, line: number) => void): CsvRows {
   const rows = new CsvRows(csv.header, csv.path);
+  const { text, mayHoldInvalid } = segmentText(segment);
   const parser = new CsvParser(csv.delimiter, csv.maxRecord, (fields, line, bad, start, end) => {
-    each(rows.row(fields, line, bad, segment.mayHoldInvalid), start, end, line);
+    each(rows.row(fields, line, bad, mayHoldInvalid), start, end, line);
   });
-  parser.parseSegment(segmentText(segment).text, segment.line);
+  parser.parseSegment(text, segment.line);
   return rows;
 }
 
