@@ -12,7 +12,7 @@ import { RequestCounter } from '../providers/http/http-client.ts';
 import type { RetryPolicy } from '../providers/http/retry.ts';
 import type { ResourceKind } from '../kinds/kind.ts';
 import { QualtricsClient, qualtricsConfigFromEnv } from '../providers/qualtrics/client.ts';
-import { createSandbox, type RunningSandbox } from '../sandbox/index.ts';
+import type { RunningSandbox } from '../sandbox/index.ts';
 import type { SpecModel } from '../spec/model.ts';
 import { locate } from '../spec/parse.ts';
 import { openStateStore, type StateStore } from '../state/index.ts';
@@ -105,6 +105,9 @@ export async function connect(model: SpecModel, opts: ConnectOptions): Promise<C
   if (choice.outcome === 'sandbox') {
     const dataFile = path.join(stateDir, 'sandbox', `${environment}.json`);
     if (!sandbox) {
+      // Loaded only when chosen: the emulators are a third of what a command against a live workspace would
+      // load for nothing (~0.3 s; docs/BENCHMARKS.md, issue 15).
+      const { createSandbox } = await import('../sandbox/index.ts');
       sandbox = await createSandbox({ port: 0, dataFile, retryAfterSeconds: 0 });
       // The real workspace has the segments built in its UI; stand in for those the sandbox lacks.
       sandbox.customerio.seedReferencedSegments(referencedUiSegments(model, environment));

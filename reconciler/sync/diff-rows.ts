@@ -12,6 +12,7 @@
 import type { FieldDef, SourceSpec } from '../spec/schema/index.ts';
 import type { StateStore } from '../state/index.ts';
 import { prepareRow, readPayload, type Payload, type PreparedRow } from './prepare.ts';
+import { isPrint } from './record-prints.ts';
 import type { PendingBook, RunDiff } from './run-diff.ts';
 import type { Sender } from './sender.ts';
 import type { NormalizedRow, NormalizeResult, RejectedRow } from './types.ts';
@@ -34,6 +35,13 @@ export interface DiffRows {
   location(i: number): string;
   /** Notes of the chunk's accepted rows (a set: their order does not matter). */
   notes(): Iterable<string>;
+  /**
+   * The snapshot slot row `i` is known to be exactly the entry of (its record's print matched), or -1.
+   * Such a row has no key, hash or ordering of its own here: the snapshot's are its.
+   */
+  hit?(i: number): number;
+  /** Per row, four words: the print a row may teach when it reads unchanged (zero: none). */
+  readonly prints?: Uint32Array | undefined;
 }
 
 /** Per-field change counts of a plan (run.ts's FieldChangeSample). */
@@ -102,7 +110,13 @@ export async function diffRows(rows: DiffRows, input: DiffRowsInput): Promise<vo
   }
   for (const note of rows.notes()) notes.add(note);
   const previous = lookups.length > 0 ? await store.getSnapshotPayloads(source.name, lookups) : undefined;
+  const prints = rows.prints;
   for (const i of ok) {
+    const matched = rows.hit?.(i) ?? -1;
+    if (matched >= 0) {
+      await diffMatched(rows, i, matched, input);
+      continue;
+    }
     const before = previous?.get(rows.key(i));
     const full = before === undefined ? undefined : rows.prepare(i, readPayload(before));
     const p = full ?? (asSent.has(i) ? { ...rows.light(i), erased: NONE } : rows.light(i));
@@ -115,19 +129,50 @@ export async function diffRows(rows: DiffRows, input: DiffRowsInput): Promise<vo
     for (const f of p.erased) bump(counts.erased, f);
     const offer = diff.offer(p.key, p.hash, p.ordering);
     if (offer.verdict === 'duplicate') continue;
+    // Only a row whose own hash (without what was sent before) is the snapshot's may teach its print: then
+    // reading it again always ends here, whatever was sent before.
+    if (prints && offer.verdict === 'unchanged' && full === undefined) diff.learn(offer.slot, prints, i * 4, p.ordering, p.nullBlocked, p.heldBack);
     // Events are immutable and sent once: a "changed" event row is the same event id again. A row that
     // superseded a waiting entry goes out even when the snapshot already holds it: its acknowledgement
     // settles that entry in the same transaction, so a kill can never leave the older entry to go later.
     const wanted = offer.verdict === 'new' || (offer.verdict === 'changed' && !events) || (offer.verdict === 'unchanged' && book.superseded.has(p.key));
     if (sender) {
       if (offer.displaced) sender.withdraw(offer.slot);
-      if (wanted) await sender.add(offer.slot, full ?? rows.prepare(i, undefined), rows.location(i));
+      // A row sent as read (not over what was sent before) carries its print: acknowledged, it stands for the entry.
+      const print = prints && full === undefined && isPrint(prints, i * 4) ? { words: prints, at: i * 4, nullBlocked: p.nullBlocked, heldBack: p.heldBack } : undefined;
+      if (wanted) await sender.add(offer.slot, full ?? rows.prepare(i, undefined), rows.location(i), print);
     } else if (sample) {
       if (offer.displaced) sample.withdraw(offer.slot);
       if ((offer.verdict === 'new' || offer.verdict === 'changed') && sample.wants(offer.slot)) {
         sample.add(offer.slot, p.key, offer.verdict, (full ?? rows.prepare(i, undefined)).payload);
       }
     }
+  }
+}
+
+/**
+ * A row known to be exactly the snapshot's entry of `slot` (diffRows, as for any row): its key is looked up
+ * only when a pending entry may care, and it is prepared only when it goes out (superseding a pending entry).
+ */
+async function diffMatched(rows: DiffRows, i: number, slot: number, input: DiffRowsInput): Promise<void> {
+  const { diff, counts, book, sender, sample } = input;
+  const key = book.waiting.size > 0 || book.superseded.size > 0 ? diff.keyAt(slot) : undefined;
+  if (key !== undefined && !book.admit(key, diff.snapshotOrderingAt(slot))) {
+    counts.behind_pending++;
+    return;
+  }
+  // As a row read unchanged with blanks counts them (its erased fields are already erased there).
+  const [nullBlocked, heldBack] = diff.effectsAt(slot);
+  for (const f of nullBlocked) bump(counts.null_blocked, f);
+  for (const f of heldBack) bump(counts.held_back, f);
+  const offer = diff.offerAsSnapshot(slot);
+  if (offer.verdict === 'duplicate') return;
+  const wanted = key !== undefined && book.superseded.has(key);
+  if (sender) {
+    if (offer.displaced) sender.withdraw(offer.slot);
+    if (wanted) await sender.add(offer.slot, rows.prepare(i, undefined), rows.location(i));
+  } else if (sample) {
+    if (offer.displaced) sample.withdraw(offer.slot);
   }
 }
 

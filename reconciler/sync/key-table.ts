@@ -208,7 +208,7 @@ export function grow(length: number): number {
   return Math.max(1024, Math.ceil(length * 1.5));
 }
 
-export function grownTo<T extends Uint8Array | Int32Array | Uint32Array | Float64Array>(from: T, to: T): T {
+export function grownTo<T extends Uint8Array | Uint16Array | Int32Array | Uint32Array | Float64Array>(from: T, to: T): T {
   to.set(from.subarray(0, Math.min(from.length, to.length)) as never);
   return to;
 }

@@ -15,6 +15,7 @@
 
 import type { PendingEntry } from '../state/index.ts';
 import { grow, grownTo, KeyTable } from './key-table.ts';
+import { buildPrintShare, isPrint, type PrintShare, type RowPrint } from './record-prints.ts';
 
 export { KeyTable } from './key-table.ts';
 
@@ -63,15 +64,37 @@ export class RunDiff {
    * What Customer.io acknowledged during the run, in the order it was recorded: kept apart from the
    * snapshot's values, which classify every row of the run, and laid over them only by `encodeSnapshot`.
    */
-  private acks = { count: 0, slots: new Int32Array(1024), words: new Uint32Array(4 * 1024), orderings: new Float64Array(1024), odd: new Map<number, string>() };
+  private acks = emptyAcks(1024);
   /** Per slot, 1 once a key was acknowledged in this run. */
   private acked: Uint8Array = new Uint8Array(1024);
   /** Whether some key was acknowledged more than once in this run (the store's merge must then pick). */
   ackedTwice = false;
+  /**
+   * Per slot, a record print (four words; zero: none) of bytes known to read as exactly this slot's key,
+   * snapshot hash and ordering (record-prints.ts). Any change to the slot's hash or ordering clears it.
+   */
+  private prints: Uint32Array = new Uint32Array(4 * 1024);
+  /** The context digest the prints were made under; undefined: no prints. */
+  printContext: string | undefined;
+  /**
+   * Per slot with a print, the fields a row read as its entry counts as null-blocked and held back (an
+   * index into `effects`; 0: none), which a matched row must count as reading it would.
+   */
+  private effectIds: Uint16Array = new Uint16Array(1024);
+  /** Distinct `[nullBlocked, heldBack]` lists; entry 0 is the empty one. */
+  private effects: [string[], string[]][] = [[[], []]];
+  private readonly effectIndex = new Map<string, number>([[JSON.stringify([[], []]), 0]]);
+  /** Prints learned in this run (then a plan writes its index file again). */
+  learnedPrints = 0;
+  /** Rows of this run answered from their record's print. */
+  matchedPrints = 0;
+  /** Whether this run's read made prints (`usePrintsUnder` was called). */
+  printsRead = false;
 
   /** Records what the snapshot holds for a key. Later calls for the same key win (unmerged acks come last). */
   load(key: string, hash: string, ordering: number | null): void {
     const slot = this.slotOf(key);
+    this.prints.fill(0, slot * 4, slot * 4 + 4);
     if (pack(hash, this.scratch)) {
       this.words.set(this.scratch, slot * 4);
       this.hashStorage[slot] = 1;
@@ -92,7 +115,33 @@ export class RunDiff {
 
   /** Classifies one row of the run. */
   offer(key: string, hash: string, ordering: number | null): Offer {
-    const slot = this.slotOf(key);
+    return this.offerAt(this.slotOf(key), hash, ordering);
+  }
+
+  /**
+   * Classifies a row known to be exactly the snapshot's entry of a slot (a record whose print matched):
+   * `offer(key, snapshot hash, snapshot ordering)` without the key or the hash.
+   */
+  offerAsSnapshot(slot: number): Offer {
+    if (slot < 0 || slot >= this.size || this.hashStorage[slot] === 0) throw new Error(`slot ${slot} holds no snapshot entry`);
+    const o = this.orderings[slot]!;
+    this.matchedPrints++;
+    return this.offerAt(slot, undefined, Number.isNaN(o) ? null : o);
+  }
+
+  /** The key of a slot. */
+  keyAt(slot: number): string {
+    return this.slots.keyAt(slot);
+  }
+
+  /** The snapshot's ordering of a slot that holds an entry (null: none). */
+  snapshotOrderingAt(slot: number): number | null {
+    const o = this.orderings[slot]!;
+    return Number.isNaN(o) ? null : o;
+  }
+
+  /** `hash` undefined: the snapshot's own. */
+  private offerAt(slot: number, hash: string | undefined, ordering: number | null): Offer {
     const seen = this.runClass[slot]!;
     let displaced: RowClass | undefined;
     if (seen !== 0) {
@@ -105,7 +154,7 @@ export class RunDiff {
     } else {
       this.tally.staged++;
     }
-    const verdict = this.classify(slot, hash, ordering);
+    const verdict = hash === undefined ? 'unchanged' : this.classify(slot, hash, ordering);
     this.runClass[slot] = CLASS_CODES.indexOf(verdict) + 1;
     this.runOrderings[slot] = ordering ?? Number.NaN;
     this.count(verdict, 1);
@@ -117,10 +166,62 @@ export class RunDiff {
   }
 
   /**
+   * Keeps `print[at .. at + 4)` for a slot, after its row was offered and found `unchanged`: the row read
+   * as the snapshot's hash; it is kept only when its ordering is the snapshot's too (see record-prints.ts).
+   */
+  learn(slot: number, print: Uint32Array, at: number, ordering: number | null, nullBlocked: readonly string[], heldBack: readonly string[]): void {
+    if (!isPrint(print, at) || this.hashStorage[slot] === 0) return;
+    const o = this.orderings[slot]!;
+    if (ordering === null ? !Number.isNaN(o) : ordering !== o) return;
+    const effect = this.effectOf(nullBlocked, heldBack);
+    if (effect < 0) return;
+    const p = this.prints;
+    const b = slot * 4;
+    if (p[b] === print[at] && p[b + 1] === print[at + 1] && p[b + 2] === print[at + 2] && p[b + 3] === print[at + 3] && this.effectIds[slot] === effect) return;
+    p.set(print.subarray(at, at + 4), b);
+    this.effectIds[slot] = effect;
+    this.learnedPrints++;
+  }
+
+  /** The id of a `[nullBlocked, heldBack]` pair (added when new); -1 when the table is full. */
+  private effectOf(nullBlocked: readonly string[], heldBack: readonly string[]): number {
+    if (nullBlocked.length === 0 && heldBack.length === 0) return 0;
+    const text = JSON.stringify([nullBlocked, heldBack]);
+    const known = this.effectIndex.get(text);
+    if (known !== undefined) return known;
+    if (this.effects.length > 0xffff) return -1;
+    this.effects.push([[...nullBlocked], [...heldBack]]);
+    this.effectIndex.set(text, this.effects.length - 1);
+    return this.effects.length - 1;
+  }
+
+  /** The null-blocked and held-back fields of the row a slot's print stands for. */
+  effectsAt(slot: number): readonly [readonly string[], readonly string[]] {
+    return this.effects[this.effectIds[slot]!]!;
+  }
+
+  /**
+   * Sets the context this run's reads make prints under: when it is not the one the loaded prints were
+   * made under, they are all dropped. Returns whether the loaded prints may be used.
+   */
+  usePrintsUnder(context: string): boolean {
+    this.printsRead = true;
+    if (this.printContext === context) return true;
+    this.prints.fill(0);
+    this.printContext = context;
+    return false;
+  }
+
+  /** The snapshot's prints in shared memory with a table over them, for the workers; undefined when there are none. */
+  printShare(): PrintShare | undefined {
+    return this.printContext === undefined ? undefined : buildPrintShare(this.prints, this.size);
+  }
+
+  /**
    * Records an acknowledgement the state store committed (last one of a key wins, as the store's merge
    * does). It changes no classification in this run; `encodeSnapshot` lays it over the snapshot.
    */
-  acknowledge(key: string, hash: string, ordering: number | null): void {
+  acknowledge(key: string, hash: string, ordering: number | null, print?: RowPrint): void {
     const slot = this.slotOf(key);
     if (this.acked[slot] === 1) this.ackedTwice = true;
     this.acked[slot] = 1;
@@ -130,9 +231,20 @@ export class RunDiff {
       a.slots = grownTo(a.slots, new Int32Array(n));
       a.words = grownTo(a.words, new Uint32Array(4 * n));
       a.orderings = grownTo(a.orderings, new Float64Array(n));
+      a.prints = grownTo(a.prints, new Uint32Array(4 * n));
+      a.effects = grownTo(a.effects, new Uint16Array(n));
     }
     const i = a.count++;
     a.slots[i] = slot;
+    // The entry this acknowledgement leaves is exactly what the row's print stands for (record-prints.ts).
+    const effect = print ? this.effectOf(print.nullBlocked, print.heldBack) : -1;
+    if (print && effect >= 0 && isPrint(print.words, print.at)) {
+      a.prints.set(print.words.subarray(print.at, print.at + 4), i * 4);
+      a.effects[i] = effect;
+      this.learnedPrints++;
+    } else {
+      a.prints.fill(0, i * 4, i * 4 + 4);
+    }
     a.orderings[i] = ordering ?? Number.NaN;
     if (pack(hash, this.scratch)) a.words.set(this.scratch, i * 4);
     else a.odd.set(i, hash);
@@ -162,9 +274,11 @@ export class RunDiff {
     const storage = this.hashStorage;
     const a = this.acks;
     // Laid over now: a diff encoded after its load (from the store) goes on recording the run's.
-    this.acks = { count: 0, slots: new Int32Array(0), words: new Uint32Array(0), orderings: new Float64Array(0), odd: new Map() };
+    this.acks = emptyAcks(0);
     for (let i = 0; i < a.count; i++) {
       const slot = a.slots[i]!;
+      this.prints.set(a.prints.subarray(i * 4, i * 4 + 4), slot * 4);
+      this.effectIds[slot] = a.effects[i]!;
       this.orderings[slot] = a.orderings[i]!;
       const text = a.odd.get(i);
       if (text === undefined) {
@@ -209,7 +323,11 @@ export class RunDiff {
   private *chunksOf(generation: string, plan: ReturnType<RunDiff['survey']>): Generator<Buffer> {
     const { count, keyBytes, full, droppedBefore } = plan;
     const oddJson = Buffer.from(JSON.stringify(plan.odd), 'utf8');
-    const header = Buffer.from(JSON.stringify({ format: INDEX_FORMAT, generation, count, keyBytes, oddBytes: oddJson.length }), 'utf8');
+    const effectsJson = Buffer.from(JSON.stringify(this.effects), 'utf8');
+    const header = Buffer.from(
+      JSON.stringify({ format: INDEX_FORMAT, generation, count, keyBytes, oddBytes: oddJson.length, context: this.printContext ?? null, effectsBytes: effectsJson.length }),
+      'utf8',
+    );
     // The header is padded so the Float64Array that follows starts 8-aligned.
     const prefix = Buffer.alloc(align8(INDEX_MAGIC.length + 4 + header.length));
     prefix.write(INDEX_MAGIC, 0, 'latin1');
@@ -220,7 +338,7 @@ export class RunDiff {
     const keys = this.slots;
     const blocks = full.length;
     /** Each section, block by block: a view when every slot of the block stays, else the staying slots copied. */
-    const section = function* <T extends Float64Array | Uint32Array | Uint8Array>(values: T, per: number, make: (n: number) => T): Generator<Buffer> {
+    const section = function* <T extends Float64Array | Uint32Array | Uint16Array | Uint8Array>(values: T, per: number, make: (n: number) => T): Generator<Buffer> {
       for (let block = 0; block < blocks; block++) {
         const from = block * BLOCK;
         const end = Math.min(keys.size, from + BLOCK);
@@ -241,6 +359,7 @@ export class RunDiff {
     };
     yield* section(this.orderings, 1, (n) => new Float64Array(n));
     yield* section(this.words, 4, (n) => new Uint32Array(n));
+    yield* section(this.prints, 4, (n) => new Uint32Array(n));
     for (let block = 0; block < blocks; block++) {
       const from = block * BLOCK;
       const end = Math.min(keys.size, from + BLOCK);
@@ -258,6 +377,7 @@ export class RunDiff {
       if (j > 0) yield bytesOf(out.subarray(0, j));
     }
     yield* section(storage, 1, (n) => new Uint8Array(n));
+    yield* section(this.effectIds, 1, (n) => new Uint16Array(n));
     for (let block = 0; block < blocks; block++) {
       const from = block * BLOCK;
       const end = Math.min(keys.size, from + BLOCK);
@@ -268,6 +388,7 @@ export class RunDiff {
       for (let s = from; s < end; s++) if (storage[s] !== 0 && keys.keyEnd(s) > keys.keyStart(s)) yield Buffer.from(keys.bytes(keys.keyStart(s), keys.keyEnd(s)));
     }
     yield oddJson;
+    yield effectsJson;
   }
 
   /**
@@ -300,11 +421,26 @@ export class RunDiff {
     } catch {
       return false;
     }
+    let effects: [string[], string[]][];
+    try {
+      effects = sections.effects.length === 0 ? [[[], []]] : (JSON.parse(Buffer.from(sections.effects.buffer, sections.effects.byteOffset, sections.effects.byteLength).toString('utf8')) as [string[], string[]][]);
+      const lists = (l: unknown) => Array.isArray(l) && l.every((f) => typeof f === 'string');
+      if (!Array.isArray(effects) || effects.length === 0 || !effects.every((e) => Array.isArray(e) && e.length === 2 && lists(e[0]) && lists(e[1]))) return false;
+      for (let s = 0; s < count; s++) if (sections.effectIds[s]! >= effects.length) return false;
+    } catch {
+      return false;
+    }
     const capacity = sections.orderings.length;
     this.slots = keys;
     this.size = count;
     this.orderings = sections.orderings;
     this.words = sections.words;
+    this.prints = sections.prints;
+    this.effectIds = sections.effectIds;
+    this.effects = effects;
+    this.effectIndex.clear();
+    effects.forEach((e, i) => this.effectIndex.set(JSON.stringify(e), i));
+    this.printContext = sections.header.context ?? undefined;
     this.hashStorage = sections.storage;
     this.runOrderings = new Float64Array(capacity).fill(Number.NaN, 0, count);
     this.runClass = new Uint8Array(capacity);
@@ -378,7 +514,23 @@ export class RunDiff {
     this.acked = grownTo(this.acked, new Uint8Array(n));
     this.hashStorage = grownTo(this.hashStorage, new Uint8Array(n));
     this.words = grownTo(this.words, new Uint32Array(4 * n));
+    this.prints = grownTo(this.prints, new Uint32Array(4 * n));
+    this.effectIds = grownTo(this.effectIds, new Uint16Array(n));
   }
+}
+
+/** The log of a run's acknowledgements, with room for `n`. */
+function emptyAcks(n: number) {
+  return {
+    count: 0,
+    slots: new Int32Array(n),
+    words: new Uint32Array(4 * n),
+    orderings: new Float64Array(n),
+    /** Per acknowledgement, the print of the row it acknowledged (zero: none) and its effects' id. */
+    prints: new Uint32Array(4 * n),
+    effects: new Uint16Array(n),
+    odd: new Map<number, string>(),
+  };
 }
 
 /** Slots per block of `RunDiff.snapshotChunks`. */
@@ -392,10 +544,14 @@ const BLOCK = 65536;
 export class SnapshotSections {
   readonly orderings: Float64Array;
   readonly words: Uint32Array;
+  /** In shared memory: the workers read the prints where the diff keeps them. */
+  readonly prints: Uint32Array;
   readonly ends: Uint32Array;
   readonly storage: Uint8Array;
+  readonly effectIds: Uint16Array;
   readonly arena: Buffer;
   readonly odd: Uint8Array;
+  readonly effects: Uint8Array;
   /** Where each section is in the file; read `target.length` bytes from `position` into `target`. */
   readonly parts: readonly { position: number; target: Uint8Array }[];
 
@@ -404,22 +560,29 @@ export class SnapshotSections {
     bodyStart: number,
   ) {
     const { count, keyBytes, oddBytes } = header;
+    const effectsBytes = header.effectsBytes ?? 0;
     const capacity = count + Math.max(1024, Math.ceil(count / 16));
     this.orderings = new Float64Array(capacity);
     this.words = new Uint32Array(4 * capacity);
+    this.prints = new Uint32Array(new SharedArrayBuffer(16 * capacity));
     this.ends = new Uint32Array(capacity);
     this.storage = new Uint8Array(capacity);
+    this.effectIds = new Uint16Array(capacity);
     this.arena = Buffer.allocUnsafe(keyBytes + Math.max(16 * 1024, Math.ceil(keyBytes / 16)));
     this.odd = new Uint8Array(oddBytes);
+    this.effects = new Uint8Array(effectsBytes);
     const parts: { position: number; target: Uint8Array }[] = [];
     let at = bodyStart;
     for (const [target, length] of [
       [bytesOf(this.orderings), 8 * count],
       [bytesOf(this.words), 16 * count],
+      [bytesOf(this.prints), 16 * count],
       [bytesOf(this.ends), 4 * count],
       [this.storage, count],
+      [bytesOf(this.effectIds), 2 * count],
       [this.arena, keyBytes],
       [this.odd, oddBytes],
+      [this.effects, effectsBytes],
     ] as const) {
       parts.push({ position: at, target: target.subarray(0, length) });
       at += length;
@@ -430,7 +593,7 @@ export class SnapshotSections {
   /** The sections of a file of `fileLength` bytes with this header; undefined when the length does not match it. */
   static plan(header: IndexHeader, bodyStart: number, fileLength: number): SnapshotSections | undefined {
     const { count, keyBytes, oddBytes } = header;
-    if (fileLength !== bodyStart + 29 * count + keyBytes + oddBytes || keyBytes > 0xffff_ffff) return undefined;
+    if (fileLength !== bodyStart + 47 * count + keyBytes + oddBytes + (header.effectsBytes ?? 0) || keyBytes > 0xffff_ffff) return undefined;
     return new SnapshotSections(header, bodyStart);
   }
 }
@@ -491,8 +654,9 @@ export class PendingBook {
 }
 
 /** The first bytes of an index file (`RunDiff.encodeSnapshot`); the digit is the format's version. */
-const INDEX_MAGIC = 'TMSIDX01';
-const INDEX_FORMAT = 1;
+const INDEX_MAGIC = 'TMSIDX02';
+/** 2: record prints (a section of 16 bytes per key, and the header's `context`). A file of format 1 is not read. */
+const INDEX_FORMAT = 2;
 
 export interface IndexHeader {
   format: number;
@@ -500,6 +664,10 @@ export interface IndexHeader {
   count: number;
   keyBytes: number;
   oddBytes: number;
+  /** The digest the prints were made under (record-prints.ts); null: none. */
+  context?: string | null;
+  /** Length of the JSON list of distinct `[nullBlocked, heldBack]` the prints' rows count. */
+  effectsBytes?: number;
 }
 
 /** The header of an index file, or undefined when the bytes are not one. */
@@ -511,7 +679,8 @@ export function parseIndexHeader(bytes: Buffer): { header: IndexHeader; bodyStar
   try {
     const header = JSON.parse(bytes.toString('utf8', start, start + length)) as IndexHeader;
     if (header.format !== INDEX_FORMAT || typeof header.generation !== 'string') return undefined;
-    for (const n of [header.count, header.keyBytes, header.oddBytes]) if (!Number.isSafeInteger(n) || n < 0) return undefined;
+    for (const n of [header.count, header.keyBytes, header.oddBytes, header.effectsBytes ?? 0]) if (!Number.isSafeInteger(n) || n < 0) return undefined;
+    if (header.context !== undefined && header.context !== null && typeof header.context !== 'string') return undefined;
     return { header, bodyStart: align8(start + length) };
   } catch {
     return undefined;
@@ -520,7 +689,7 @@ export function parseIndexHeader(bytes: Buffer): { header: IndexHeader; bodyStar
 
 const align8 = (n: number): number => Math.ceil(n / 8) * 8;
 
-function bytesOf(a: Float64Array | Uint32Array | Uint8Array): Buffer {
+function bytesOf(a: Float64Array | Uint32Array | Uint16Array | Uint8Array): Buffer {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 }
 

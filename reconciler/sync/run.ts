@@ -43,7 +43,8 @@ import { chooseDiffPath, describeDiff, type DiffChoice, type DiffPathReport } fr
 import { Sender, type SendCounts } from './sender.ts';
 import { SnapshotIndexCache } from './snapshot-index-file.ts';
 import { diffRows, SerialRows, type DiffRows } from './diff-rows.ts';
-import { parallelOptionsFromEnv, parallelRows, type ParallelOptions } from './parallel/read.ts';
+import type { SegmentPool } from './parallel/pool.ts';
+import { parallelOptionsFromEnv, parallelRows, startWorkers, type ParallelOptions } from './parallel/read.ts';
 import type { Connector, ConnectorContext, NormalizeContext } from './types.ts';
 
 export interface SyncCounts extends SendCounts {
@@ -89,6 +90,11 @@ export interface SyncReport {
   rejects_file?: string;
   /** Postgres sources: whether the diff ran in the warehouse, and the rows that crossed the wire (warehouse-diff.ts). */
   diff?: DiffPathReport;
+  /**
+   * A CSV file read in parallel: rows answered "unchanged" from their record's print without being
+   * parsed (record-prints.ts), and prints learned for the next read.
+   */
+  prints?: { matched: number; learned: number };
   /** Every reason the run did not do everything, joined (also what the run's record keeps). */
   error?: string;
   /** The same reasons, one plain sentence each. */
@@ -169,6 +175,8 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
   let book: PendingBook | undefined;
   let error: string | undefined;
   let readComplete = false;
+  let workers: SegmentPool | undefined;
+  let prints: SyncReport['prints'];
   let where: DiffChoice | undefined;
   try {
     // A run's session first: opening it applies what a killed earlier run acknowledged, so the index
@@ -184,6 +192,8 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
     const diff = warehouse?.diff ?? new RunDiff();
     const heap = new HeapGovernor();
     const pending = await deps.store.readPending(name);
+    // A large CSV file's workers start now, while the index loads (parallel/read.ts).
+    if (!warehouse && !deps.connector) workers = await startWorkers(source, ctx, deps.cwd, { ...parallelOptionsFromEnv(deps.env), ...opts.parallel });
     // In the warehouse the index stays there: the diff looks up the keys of the rows that cross the wire.
     if (warehouse) await warehouse.start(pending.map((e) => e.key));
     else await index.load(diff, () => heap.check());
@@ -209,7 +219,7 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
       });
     }
     const sample = opts.mode === 'plan' ? new FieldChangeSample() : undefined;
-    const input = { deps, source, ctx, fields, diff, heap, counts, rejects, notes, lastSyncAt, opts, sender, sample, book };
+    const input = { deps, source, ctx, fields, diff, heap, counts, rejects, notes, lastSyncAt, opts, sender, sample, book, workers };
     readComplete = warehouse ? await warehouse.read(input) : await readAndDiff(input);
     const c = diff.counts();
     counts.new = c.new;
@@ -225,6 +235,8 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
     } else {
       counts.retried = book.waiting.size;
     }
+    // After the sender finished: a row acknowledged with its print counts as learned.
+    if (!warehouse && diff.printsRead) prints = { matched: diff.matchedPrints, learned: diff.learnedPrints };
     rejects.check();
   } catch (err) {
     error = redact(err instanceof Error ? err.message : String(err));
@@ -246,6 +258,7 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
     await index.keep().catch(() => undefined);
     await rejects.close();
     if (where?.path === 'warehouse') await where.session.close();
+    await workers?.close();
   }
   const diffPath = describeDiff(where, counts);
   if (diffPath.note) notes.add(diffPath.note);
@@ -313,6 +326,7 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
     counts,
     ...(rejects.count ? { rejects_file: path.relative(deps.cwd, rejects.file) } : {}),
     ...(diffPath.report ? { diff: diffPath.report } : {}),
+    ...(prints ? { prints } : {}),
     ...(reportError ? { error: redact(reportError), problems: problems.map((p) => redact(p)) } : {}),
     notes: [...notes].sort(),
   };
@@ -364,6 +378,8 @@ interface ReadAndDiffInput {
   /** Set on a plan: the per-field change counts. */
   sample: FieldChangeSample | undefined;
   book: PendingBook;
+  /** The parallel read's workers, started before the index loaded; undefined: the source is read on this thread. */
+  workers: SegmentPool | undefined;
 }
 
 /**
@@ -372,7 +388,7 @@ interface ReadAndDiffInput {
  * (parallel/read.ts), anything else on this thread; the diff is the same either way.
  */
 async function readAndDiff(input: ReadAndDiffInput): Promise<boolean> {
-  const { deps, source, ctx, fields, diff, heap, counts, rejects, notes, lastSyncAt, opts, sender, sample, book } = input;
+  const { deps, source, ctx, fields, diff, heap, counts, rejects, notes, lastSyncAt, opts, sender, sample, book, workers } = input;
   let fraction: number | undefined;
   const cctx = {
     lastSyncAt,
@@ -382,9 +398,10 @@ async function readAndDiff(input: ReadAndDiffInput): Promise<boolean> {
     ...(opts.signal ? { signal: opts.signal } : {}),
     ...(opts.onProgress ? { onPosition: (done: number, total: number) => void (fraction = total > 0 ? Math.min(1, done / total) : undefined) } : {}),
   };
-  const parallel = deps.connector
-    ? undefined
-    : await parallelRows({ source, ctx, fields, cctx, mostSent: opts.mode === 'run' && diff.snapshotSize === 0, options: { ...parallelOptionsFromEnv(deps.env), ...opts.parallel } });
+  const parallel = parallelRows(
+    { source, ctx, fields, cctx, mostSent: opts.mode === 'run' && diff.snapshotSize === 0, prints: diff, options: { ...parallelOptionsFromEnv(deps.env), ...opts.parallel } },
+    workers,
+  );
   const chunks = parallel ?? serialRows(deps.connector, source, ctx, fields, cctx);
   const engine = { store: deps.store, source, diff, counts, rejects, notes, book, sender, sample };
   for await (const rows of chunks) {

@@ -12,6 +12,7 @@ import { redact } from '../core/redact.ts';
 import type { CustomerioClient } from '../providers/customerio/client.ts';
 import type { V2Entry } from '../providers/customerio/types.ts';
 import type { PendingEntry, SnapshotAckSession, AckedRow } from '../state/index.ts';
+import type { RowPrint } from './record-prints.ts';
 import { toTrackEntry, type EntryOptions } from './entries.ts';
 import { readPayload, type PreparedRow } from './prepare.ts';
 import type { PendingBook } from './run-diff.ts';
@@ -55,9 +56,14 @@ export interface SenderOptions {
   onSent?: ((acknowledged: number) => void) | undefined;
 }
 
+/** An acknowledged row as the sender hands it to the ack session: with its record print, never stored. */
+export interface SentRow extends AckedRow {
+  print?: RowPrint;
+}
+
 interface Outgoing {
   slot: number;
-  row: AckedRow;
+  row: SentRow;
   location: string;
   entry: V2Entry;
 }
@@ -109,14 +115,11 @@ export class Sender {
     this.maxInFlight = opts.maxInFlight ?? 4;
   }
 
-  async add(slot: number, p: PreparedRow, location: string): Promise<void> {
+  async add(slot: number, p: PreparedRow, location: string, print?: RowPrint): Promise<void> {
     this.meantToSend++;
-    const out: Outgoing = {
-      slot,
-      location,
-      row: { key: p.key, hash: p.hash, ordering: p.ordering, payload: JSON.stringify(p.payload) },
-      entry: toTrackEntry(p.key, p.payload, this.entryOpts),
-    };
+    const row: SentRow = { key: p.key, hash: p.hash, ordering: p.ordering, payload: JSON.stringify(p.payload) };
+    if (print) row.print = print;
+    const out: Outgoing = { slot, location, row, entry: toTrackEntry(p.key, p.payload, this.entryOpts) };
     this.book.onTheWay(p.key);
     if (slot < this.dispatched.length && this.dispatched[slot] === 1) {
       this.late.push(out);

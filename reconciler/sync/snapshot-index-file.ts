@@ -23,6 +23,7 @@ import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promi
 import path from 'node:path';
 import type { AckedRow, PendingEntry, SnapshotAckSession, StateStore } from '../state/index.ts';
 import { parseIndexHeader, SnapshotSections, type RunDiff } from './run-diff.ts';
+import type { SentRow } from './sender.ts';
 
 const FOLDER = 'snapshot-index';
 const SUFFIX = '.idx';
@@ -171,7 +172,7 @@ export class TrackedAckSession implements SnapshotAckSession {
   }
 
   private note(rows: readonly AckedRow[]): void {
-    for (const r of rows) this.diff.acknowledge(r.key, r.hash, r.ordering ?? null);
+    for (const r of rows) this.diff.acknowledge(r.key, r.hash, r.ordering ?? null, (r as SentRow).print);
   }
 }
 
@@ -190,6 +191,8 @@ export class SnapshotIndexCache {
   private tracked: TrackedAckSession | undefined;
   /** Where the loaded entries came from (for the report's notes and the benchmark). */
   loadedFrom: 'file' | 'store' | undefined;
+  /** Unmerged acknowledgements laid over the loaded entries: the diff is then not the generation's file. */
+  private unmerged = 0;
 
   constructor(
     private readonly store: IndexStore,
@@ -219,6 +222,7 @@ export class SnapshotIndexCache {
     // Acknowledgements a session has not merged yet (a run in progress, or killed) come after, latest last.
     for await (const page of this.store.readSnapshotIndex(this.source, { part: 'unmerged' })) {
       for (const e of page) diff.load(e.key, e.hash, e.ordering);
+      this.unmerged += page.length;
     }
   }
 
@@ -229,12 +233,30 @@ export class SnapshotIndexCache {
     return this.tracked;
   }
 
-  /** After the ack session closed: writes the index of the generation it produced, when the run knows it exactly. */
+  /**
+   * After the ack session closed: writes the index of the generation it produced, when the run knows it
+   * exactly. After a plan (no session): writes the loaded generation's file again when the read learned
+   * record prints, the loaded entries are the generation's own and it held still.
+   */
   async keep(): Promise<void> {
+    const diff = this.diff;
+    if (!diff) return;
     const tracked = this.tracked;
-    const generation = tracked?.generation;
-    if (!tracked || !this.diff || generation === undefined || tracked.uncertain) return;
-    if (generation === this.loadedGeneration && (await this.files.has(generation))) return;
-    await this.files.save(generation, this.diff.snapshotChunks(generation));
+    if (!tracked) {
+      const generation = this.loadedGeneration;
+      if (diff.learnedPrints === 0 || this.unmerged > 0 || generation === undefined) return;
+      if ((await this.store.snapshotGeneration(this.source)) !== generation) return;
+      await this.files.save(generation, diff.snapshotChunks(generation));
+      return;
+    }
+    const generation = tracked.generation;
+    if (generation === undefined || tracked.uncertain) return;
+    if (generation === this.loadedGeneration) {
+      // Nothing merged: the file of the generation stands, unless this run learned prints to add to it
+      // (and only when nothing unmerged lies over the loaded entries, which the file must not hold).
+      if (this.unmerged > 0) return;
+      if (diff.learnedPrints === 0 && (await this.files.has(generation))) return;
+    }
+    await this.files.save(generation, diff.snapshotChunks(generation));
   }
 }

@@ -8,6 +8,7 @@
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import type { PrintShare } from '../record-prints.ts';
 import type { SegmentContext, SegmentRequest, SegmentResult } from './segment.ts';
 
 type Answer = { ok: true; result: SegmentResult } | { ok: false; seq: number; message: string } | { ready: true };
@@ -66,6 +67,15 @@ export class SegmentPool {
     return this.waiting.size;
   }
 
+  /**
+   * Hands every worker the snapshot's record prints (shared memory, not copied). The workers start before
+   * the index is loaded, so their start overlaps it; messages to a worker keep their order, so each has
+   * the prints before its first segment.
+   */
+  sharePrints(share: PrintShare): void {
+    for (const s of this.slots) s.worker.postMessage({ share });
+  }
+
   run(request: SegmentRequest): Promise<SegmentResult> {
     if (this.failure) return Promise.reject(this.failure);
     let slot = this.slots[0]!;
@@ -78,6 +88,7 @@ export class SegmentPool {
   }
 
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
     this.fail(new Error('the sync workers were stopped'));

@@ -21,6 +21,8 @@ import { InternalError } from '../../core/diagnostics.ts';
 import type { FieldDef, SourceSpec } from '../../spec/schema/index.ts';
 import { checkDecoded, readCsvSegments, type CsvSegment, type CsvSegmentSpec } from '../connectors/csv.ts';
 import type { DiffRows } from '../diff-rows.ts';
+import { printContext } from '../record-prints.ts';
+import type { RunDiff } from '../run-diff.ts';
 import { createNormalizer } from '../normalize.ts';
 import { prepareRow, type Payload, type PreparedRow } from '../prepare.ts';
 import type { ConnectorContext, NormalizeContext, RejectedRow, SourceRow } from '../types.ts';
@@ -68,33 +70,54 @@ export interface ParallelReadInput {
   /** Whether most rows are expected to be sent (a run against an empty snapshot): payloads come back from the start. */
   mostSent: boolean;
   options: ParallelOptions;
+  /** The run's diff, for its record prints: the loaded ones to match, and the context to make them under. */
+  prints?: Pick<RunDiff, 'printShare' | 'usePrintsUnder'>;
 }
 
-/** The parallel read's chunks, or undefined when the source is read sequentially. */
-export async function parallelRows(input: ParallelReadInput): Promise<AsyncGenerator<DiffRows> | undefined> {
-  const { source, options } = input;
+/**
+ * Starts the workers of a source that will be read in parallel, before the snapshot's index is loaded, so
+ * their start (tsx and the normaliser's modules in each thread, ~0.5 s) overlaps that load. Undefined when
+ * the source is read sequentially. The caller closes it (closing twice is harmless).
+ */
+export async function startWorkers(source: SourceSpec, ctx: NormalizeContext, cwd: string, options: ParallelOptions): Promise<SegmentPool | undefined> {
   if (source.connector.type !== 'csv') return undefined;
   const workers = options.workers ?? availableParallelism();
   if (workers < 2) return undefined;
   let size: number;
   try {
-    size = (await stat(path.resolve(input.cctx.cwd, source.connector.path))).size;
+    size = (await stat(path.resolve(cwd, source.connector.path))).size;
   } catch {
     // The sequential read reports a missing file the way it always has.
     return undefined;
   }
   if (size < (options.minBytes ?? DEFAULT_MIN_BYTES)) return undefined;
-  return readParallel(input, workers, source.connector);
+  return new SegmentPool(workers, { source: ctx.source, fields: [...ctx.fields], normalization: ctx.normalization, primary: ctx.primary });
 }
 
-async function* readParallel(input: ParallelReadInput, workers: number, spec: Extract<SourceSpec['connector'], { type: 'csv' }>): AsyncGenerator<DiffRows> {
+/** The parallel read's chunks on started workers (`startWorkers`), or undefined when there are none. */
+export function parallelRows(input: ParallelReadInput, pool: SegmentPool | undefined): AsyncGenerator<DiffRows> | undefined {
+  const { source } = input;
+  if (pool === undefined || source.connector.type !== 'csv') return undefined;
+  return readParallel(input, pool, source.connector);
+}
+
+async function* readParallel(input: ParallelReadInput, pool: SegmentPool, spec: Extract<SourceSpec['connector'], { type: 'csv' }>): AsyncGenerator<DiffRows> {
   const { ctx } = input;
-  const pool = new SegmentPool(workers, {
-    source: ctx.source,
-    fields: [...ctx.fields],
-    normalization: ctx.normalization,
-    primary: ctx.primary,
-  });
+  const workers = pool.size;
+  const share = input.prints?.printShare();
+  if (share) pool.sharePrints(share);
+  /** Whether the loaded prints were made under this read's context (known once the header is). */
+  let matching: boolean | undefined;
+  const printMode = (spec: CsvSegmentSpec): 'match' | 'learn' | 'off' => {
+    if (!input.prints) return 'off';
+    matching ??= input.prints.usePrintsUnder(
+      printContext({ source: ctx.source, fields: [...ctx.fields], normalization: ctx.normalization, primary: ctx.primary, header: spec.header, delimiter: spec.delimiter, maxRecord: spec.maxRecord }, process.versions),
+    );
+    // A first run sends nearly every row, whose payloads come from the workers: nothing to match, but
+    // each row sent carries its print, kept once acknowledged.
+    if (wantPayloads) return 'learn';
+    return matching && share ? 'match' : 'learn';
+  };
   const again = new Reprepare(input);
   let wantPayloads = input.mostSent;
   const queue: { rows: Promise<SegmentResult>; segment: CsvSegment; csv: CsvSegmentSpec }[] = [];
@@ -118,7 +141,7 @@ async function* readParallel(input: ParallelReadInput, workers: number, spec: Ex
       for await (const read of readCsvSegments(spec, input.options.readBytes ? { readBytes: input.options.readBytes } : {}, input.cctx)) {
         csv = read.spec;
         for (const segment of read.segments) {
-          queue.push({ rows: pool.run({ seq: seq++, csv, segment, payloads: wantPayloads }), segment, csv });
+          queue.push({ rows: pool.run({ seq: seq++, csv, segment, payloads: wantPayloads, prints: printMode(csv) }), segment, csv });
           // Handled only after the diff is done with it, so a rejected promise is never left unobserved.
           queue.at(-1)!.rows.catch(() => undefined);
         }
@@ -201,6 +224,14 @@ class ParallelRows implements DiffRows {
 
   key(i: number): string {
     return this.r.keys[i]!;
+  }
+
+  hit(i: number): number {
+    return this.r.slots ? this.r.slots[i]! : -1;
+  }
+
+  get prints(): Uint32Array | undefined {
+    return this.r.prints;
   }
 
   hasBlanks(i: number): boolean {

@@ -5,12 +5,17 @@
  *
  * The rows are prepared without a previous payload. A row with blanks whose key the snapshot holds is
  * prepared again on the engine's thread with that payload (diff-rows.ts), as the sequential read does.
+ *
+ * A segment given as bytes is read line by line with each record's print (record-prints.ts): a record
+ * whose print the snapshot holds is answered as that slot's entry (`MATCHED`) without being decoded or
+ * parsed; the others are parsed as before, and those that may teach a print hand theirs back.
  */
 import type { FieldDef, SourceSpec, WorkspaceSpec } from '../../spec/schema/index.ts';
 import { decodeUtf8Strict, hasInvalidBytes } from '../connectors/chunk-text.ts';
 import { CsvParser, CsvRows, type CsvSegment, type CsvSegmentSpec } from '../connectors/csv.ts';
 import { createNormalizer, createRecordHasher, type HashedRecord } from '../normalize.ts';
 import { prepareRow, type Payload } from '../prepare.ts';
+import { findPrint, isPrint, printOf, type PrintShare } from '../record-prints.ts';
 import type { SourceRow } from '../types.ts';
 
 /** What every worker is started with: the source and what normalising its rows needs. */
@@ -19,6 +24,8 @@ export interface SegmentContext {
   fields: [string, FieldDef][];
   normalization: WorkspaceSpec['normalization'];
   primary: 'id' | 'email';
+  /** The snapshot's record prints, shared (not copied) with every worker. */
+  prints?: PrintShare;
 }
 
 export interface SegmentRequest {
@@ -27,6 +34,12 @@ export interface SegmentRequest {
   segment: CsvSegment;
   /** Hand back each accepted row's payload (when most rows will be sent: a first run). */
   payloads: boolean;
+  /**
+   * For a segment given as bytes: `match` answers records from the snapshot's prints and hands back the
+   * prints of the others; `learn` only hands them back (the loaded prints were made under another
+   * context); `off` reads as before.
+   */
+  prints?: 'match' | 'learn' | 'off';
 }
 
 /** Row kinds in `SegmentResult.kinds`. */
@@ -34,6 +47,8 @@ export const ACCEPTED = 0;
 /** Accepted, with blank or absent fields: its payload depends on what was sent before. */
 export const ACCEPTED_WITH_BLANKS = 1;
 export const REJECTED = 2;
+/** Accepted as exactly the snapshot's entry of `SegmentResult.slots[i]` (its record's print matched). */
+export const MATCHED = 3;
 
 export interface SegmentResult {
   seq: number;
@@ -63,6 +78,12 @@ export interface SegmentResult {
    */
   invalid?: boolean;
   text?: string;
+  /**
+   * Read by line with prints: per row the matched slot (-1: none), and per row four words, the print of a
+   * record that may teach it (zero: none). Offsets are then always the bytes'.
+   */
+  slots?: Int32Array;
+  prints?: Uint32Array;
 }
 
 /** A segment's text and whether it may hold escaped invalid bytes: bytes are decoded here, on the worker. */
@@ -89,13 +110,12 @@ export function createSegmentWorker(context: SegmentContext): (request: SegmentR
   const ctx = { source: context.source, fields, normalization: context.normalization, primary: context.primary };
   const normalize = createNormalizer(ctx);
   const source = context.source;
+  const share = context.prints;
   let fastHeader: readonly string[] | undefined;
   let fast: ReturnType<typeof createRecordHasher>;
   const hashed: HashedRecord = { key: '', hash: '', ordering: null, blanks: false, nullBlocked: [], heldBack: [], erased: [], notes: undefined, payload: undefined };
   return (request) => {
     const { csv } = request;
-    const { text, mayHoldInvalid } = segmentText(request.segment);
-    const segment = { line: request.segment.line, mayHoldInvalid };
     if (fastHeader === undefined || fastHeader.join('\n') !== csv.header.join('\n')) {
       fastHeader = csv.header;
       fast = createRecordHasher(ctx, csv.header);
@@ -113,18 +133,31 @@ export function createSegmentWorker(context: SegmentContext): (request: SegmentR
     const lists: SegmentResult['lists'] = [];
     const notes = new Set<string>();
     const payloads = request.payloads ? ([] as (Payload | undefined)[]) : undefined;
+    /** Per row: the matched slot (-1: none), and the record's print when the row may teach it (see below). */
+    const slots: number[] = [];
+    const rowPrints: number[] = [];
+    /** The print of the record being taken (`printed` lines' prints, at `printAt`), or none (-1). */
+    let printed: Uint32Array | undefined;
+    let printAt = -1;
+    let mayHoldInvalid = false;
+    let textOfBytes: string | undefined;
+    let invalidBytes = false;
     // Each row is finished before the next is parsed, so what it made dies young (no whole segment of
     // normalised rows kept alive across collections).
-    const parser = new CsvParser(csv.delimiter, csv.maxRecord, (values, line, bad, start, end) => {
+    const take = (values: string[], line: number, bad: boolean, start: number, end: number): void => {
       const i = keys.length;
       lines.push(line);
       starts.push(start);
       ends.push(end);
+      slots.push(-1);
+      // A row with a note may not teach its print: a matched print stands for all of the row, and the note
+      // would be lost (record-prints.ts). Blanks and lists may: the engine keeps a row's lists with its print.
+      let clean = false;
       if (
         fast !== undefined &&
         !bad &&
         values.length === width &&
-        !(segment.mayHoldInvalid && values.some(hasInvalidBytes)) &&
+        !(mayHoldInvalid && values.some(hasInvalidBytes)) &&
         fast(values, hashed, payloads !== undefined)
       ) {
         // The fast lane took it: a valid record (counted as CsvRows.row counts it), accepted.
@@ -136,28 +169,72 @@ export function createSegmentWorker(context: SegmentContext): (request: SegmentR
         if (hashed.blanks) lists.push({ index: i, nullBlocked: hashed.nullBlocked, heldBack: hashed.heldBack, erased: hashed.erased });
         if (hashed.notes) for (const note of hashed.notes) notes.add(note);
         if (payloads) payloads.push(hashed.payload);
-        return;
+        clean = !hashed.notes;
+      } else {
+        const n = normalize(rows.row(values, line, bad, mayHoldInvalid));
+        if (!n.ok) {
+          kinds.push(REJECTED);
+          keys.push('');
+          hashes.push('');
+          orderings.push(Number.NaN);
+          rejects.push({ index: i, location: n.location, code: n.code, reason: n.reason, ...(n.column ? { column: n.column } : {}), ...(n.field ? { field: n.field } : {}) });
+          if (payloads) payloads.push(undefined);
+        } else {
+          if (n.notes) for (const note of n.notes) notes.add(note);
+          const p = prepareRow(n, source, fields, undefined);
+          const blanks = n.blanks.length > 0 || n.absent !== undefined;
+          const listed = p.nullBlocked.length > 0 || p.heldBack.length > 0 || p.erased.length > 0;
+          kinds.push(blanks ? ACCEPTED_WITH_BLANKS : ACCEPTED);
+          keys.push(p.key);
+          hashes.push(p.hash);
+          orderings.push(p.ordering ?? Number.NaN);
+          if (listed) lists.push({ index: i, nullBlocked: p.nullBlocked, heldBack: p.heldBack, erased: p.erased });
+          if (payloads) payloads.push(p.payload);
+          clean = !n.notes;
+        }
       }
-      const n = normalize(rows.row(values, line, bad, segment.mayHoldInvalid));
-      if (!n.ok) {
-        kinds.push(REJECTED);
-        keys.push('');
-        hashes.push('');
-        orderings.push(Number.NaN);
-        rejects.push({ index: i, location: n.location, code: n.code, reason: n.reason, ...(n.column ? { column: n.column } : {}), ...(n.field ? { field: n.field } : {}) });
-        if (payloads) payloads.push(undefined);
-        return;
-      }
-      if (n.notes) for (const note of n.notes) notes.add(note);
-      const p = prepareRow(n, source, fields, undefined);
-      kinds.push(n.blanks.length > 0 || n.absent !== undefined ? ACCEPTED_WITH_BLANKS : ACCEPTED);
-      keys.push(p.key);
-      hashes.push(p.hash);
-      orderings.push(p.ordering ?? Number.NaN);
-      if (p.nullBlocked.length > 0 || p.heldBack.length > 0 || p.erased.length > 0) lists.push({ index: i, nullBlocked: p.nullBlocked, heldBack: p.heldBack, erased: p.erased });
-      if (payloads) payloads.push(p.payload);
-    });
-    parser.parseSegment(text, segment.line);
+      if (printed && clean && printAt >= 0 && !mayHoldInvalid) rowPrints.push(printed[printAt]!, printed[printAt + 1]!, printed[printAt + 2]!, printed[printAt + 3]!);
+      else if (printed) rowPrints.push(0, 0, 0, 0);
+    };
+    const bytes = request.segment.bytes;
+    if (bytes !== undefined && request.prints !== undefined && request.prints !== 'off') {
+      const records = new LineRecords(bytes, request.segment.line);
+      printed = records.prints;
+      records.walk(request.prints === 'match' ? share : undefined, {
+        hit(slot, line, start, end) {
+          // A matched record: valid UTF-8 (only such rows teach a print), accepted as the slot's entry.
+          rows.decoded++;
+          lines.push(line);
+          starts.push(start);
+          ends.push(end);
+          slots.push(slot);
+          kinds.push(MATCHED);
+          keys.push('');
+          hashes.push('');
+          orderings.push(Number.NaN);
+          if (payloads) payloads.push(undefined);
+          rowPrints.push(0, 0, 0, 0);
+        },
+        misses(text, invalid, firstLine) {
+          mayHoldInvalid = invalid;
+          // Records here are lines (a byte segment holds no quote or CR), so a record's bytes are its
+          // line's, found by the line number the parser reports; offsets are bytes, as `record` expects.
+          const parser = new CsvParser(csv.delimiter, csv.maxRecord, (values, line, bad) => {
+            const k = line - records.firstLine;
+            printAt = k * 4;
+            take(values, line, bad, records.bounds[2 * k]!, records.bounds[2 * k + 1]!);
+          });
+          parser.parseSegment(text, firstLine);
+        },
+      });
+    } else {
+      const decoded = segmentText(request.segment);
+      mayHoldInvalid = decoded.mayHoldInvalid;
+      const parser = new CsvParser(csv.delimiter, csv.maxRecord, take);
+      parser.parseSegment(decoded.text, request.segment.line);
+      if (bytes !== undefined && decoded.text.length !== bytes.length) textOfBytes = decoded.text;
+      invalidBytes = decoded.mayHoldInvalid;
+    }
     const out: SegmentResult = {
       seq: request.seq,
       count: keys.length,
@@ -175,10 +252,78 @@ export function createSegmentWorker(context: SegmentContext): (request: SegmentR
       undecodable: rows.undecodable,
     };
     if (payloads) out.payloads = payloads;
-    if (request.segment.bytes) {
-      out.invalid = mayHoldInvalid;
-      if (text.length !== request.segment.bytes.length) out.text = text;
+    if (printed) {
+      out.slots = Int32Array.from(slots);
+      out.prints = Uint32Array.from(rowPrints);
+    }
+    if (bytes !== undefined && !printed) {
+      out.invalid = invalidBytes;
+      if (textOfBytes !== undefined) out.text = textOfBytes;
     }
     return out;
   };
+}
+
+/** What `LineRecords.walk` hands on: matched records one by one, the others as runs of text to parse. */
+interface LineSink {
+  hit(slot: number, line: number, start: number, end: number): void;
+  misses(text: string, invalid: boolean, firstLine: number): void;
+}
+
+/**
+ * A byte segment's lines (each one record: the cutter hands on bytes only when they hold no quote and no
+ * CR), each with its print. `walk` answers each line from the prints when it can and hands the runs of
+ * lines it cannot on as decoded text, in order.
+ */
+export class LineRecords {
+  /** Per line, its start and end (the LF excluded). */
+  readonly bounds: Int32Array;
+  /** Per line, its record's print (four words; zero for an empty line). */
+  readonly prints: Uint32Array;
+  readonly count: number;
+
+  constructor(
+    private readonly bytes: Uint8Array,
+    readonly firstLine: number,
+  ) {
+    let n = 0;
+    for (let at = 0; at < bytes.length; n++) {
+      const lf = bytes.indexOf(10, at);
+      at = lf < 0 ? bytes.length : lf + 1;
+    }
+    this.count = n;
+    this.bounds = new Int32Array(2 * n);
+    this.prints = new Uint32Array(4 * n);
+    let at = 0;
+    for (let k = 0; k < n; k++) {
+      const lf = bytes.indexOf(10, at);
+      const end = lf < 0 ? bytes.length : lf;
+      this.bounds[2 * k] = at;
+      this.bounds[2 * k + 1] = end;
+      if (end > at) printOf(bytes, at, end, this.prints, 4 * k);
+      at = end + 1;
+    }
+  }
+
+  walk(share: PrintShare | undefined, sink: LineSink): void {
+    let from = -1;
+    for (let k = 0; k < this.count; k++) {
+      const slot = share !== undefined && isPrint(this.prints, 4 * k) ? findPrint(share, this.prints, 4 * k) : -1;
+      if (slot < 0) {
+        if (from < 0) from = k;
+        continue;
+      }
+      if (from >= 0) this.misses(from, k, sink);
+      from = -1;
+      sink.hit(slot, this.firstLine + k, this.bounds[2 * k]!, this.bounds[2 * k + 1]!);
+    }
+    if (from >= 0) this.misses(from, this.count, sink);
+  }
+
+  /** Lines [from, to) decoded as one text (with their line ends), for the parser. */
+  private misses(from: number, to: number, sink: LineSink): void {
+    const end = to < this.count ? this.bounds[2 * to]! : this.bytes.length;
+    const { text, invalid } = decodeUtf8Strict(this.bytes.subarray(this.bounds[2 * from]!, end));
+    sink.misses(text, invalid, this.firstLine + from);
+  }
 }

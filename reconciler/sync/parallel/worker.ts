@@ -4,16 +4,25 @@
  * run with it.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+import type { PrintShare } from '../record-prints.ts';
 import { createSegmentWorker, type SegmentContext, type SegmentRequest } from './segment.ts';
 
 const port = parentPort;
 if (!port) throw new Error('worker.ts runs only as a worker thread');
-const work = createSegmentWorker(workerData as SegmentContext);
+let work = createSegmentWorker(workerData as SegmentContext);
 
-port.on('message', (request: SegmentRequest) => {
+port.on('message', (message: SegmentRequest | { share: PrintShare }) => {
+  // The snapshot's prints come once, before the first segment (SegmentPool.sharePrints).
+  if ('share' in message) {
+    work = createSegmentWorker({ ...(workerData as SegmentContext), prints: message.share });
+    return;
+  }
+  const request = message;
   try {
     const result = work(request);
-    const arrays = [result.kinds, result.orderings, result.lines, result.starts, result.ends];
+    const arrays: ArrayBufferView[] = [result.kinds, result.orderings, result.lines, result.starts, result.ends];
+    if (result.slots) arrays.push(result.slots);
+    if (result.prints) arrays.push(result.prints);
     port.postMessage({ ok: true, result }, arrays.map((a) => a.buffer as ArrayBuffer));
   } catch (e) {
     port.postMessage({ ok: false, seq: request.seq, message: e instanceof Error ? e.message : String(e) });
