@@ -4,7 +4,7 @@ import { explainServiceError } from '../composition/service-errors.ts';
 import type { TargetIdentity } from '../composition/target.ts';
 import { redact } from '../core/redact.ts';
 import { fixedClock, type Clock } from '../core/clock.ts';
-import { openEnvironment, SpecsInvalidError, type OpenEnvironment } from '../composition/use-cases.ts';
+import { openEnvironment, SpecsInvalidError, type OpenEnvironment } from '../composition/environment.ts';
 import { styleFor } from '../core/style.ts';
 import { LockHeldError, StateError } from '../state/index.ts';
 import type { CommandContext } from './command.ts';

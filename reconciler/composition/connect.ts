@@ -108,7 +108,9 @@ export async function connect(model: SpecModel, opts: ConnectOptions): Promise<C
       // Loaded only when chosen: the emulators are a third of what a command against a live workspace would
       // load for nothing (~0.3 s; docs/BENCHMARKS.md, issue 15).
       const { createSandbox } = await import('../sandbox/index.ts');
-      sandbox = await createSandbox({ port: 0, dataFile, retryAfterSeconds: 0 });
+      // The sandbox lives at the run's time (an injected `--now`), moving on from it as real time does.
+      const offset = opts.clock ? opts.clock.now().getTime() - Date.now() : 0;
+      sandbox = await createSandbox({ port: 0, dataFile, retryAfterSeconds: 0, ...(offset !== 0 ? { now: () => new Date(Date.now() + offset) } : {}) });
       // The real workspace has the segments built in its UI; stand in for those the sandbox lacks.
       sandbox.customerio.seedReferencedSegments(referencedUiSegments(model, environment));
       notes.push(

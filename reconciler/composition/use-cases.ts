@@ -29,43 +29,8 @@ import { planDigest, whatMoved } from '../apply/safety.ts';
 import { toManagedInput, toStateEntry } from '../apply/state-entries.ts';
 
 
-export interface EnvironmentRequest extends Omit<ConnectOptions, 'clock'> {
-  specs: string;
-  clock?: Clock;
-}
-
-export interface OpenEnvironment {
-  load: LoadResult;
-  model: SpecModel;
-  conn: Connection;
-  desired: DesiredResource[];
-  recovery: RecoveryReport;
-  clock: Clock;
-  cwd: string;
-}
-
-export class SpecsInvalidError extends UserError {
-  override name = 'SpecsInvalidError';
-  constructor(readonly diagnostics: Diagnostic[]) {
-    super('the specs have errors; fix them before planning (run `tidemark validate`)');
-  }
-}
-
-/** Load and validate the specs, connect to the environment, and settle any interrupted apply. */
-export async function openEnvironment(req: EnvironmentRequest): Promise<OpenEnvironment> {
-  const load = await loadSpecs(req.specs, req.cwd);
-  if (!load.model) throw new SpecsInvalidError(load.diagnostics);
-  const clock = req.clock ?? systemClock;
-  const conn = await connect(load.model, { ...req, clock });
-  try {
-    const desired = desiredResources(load.model, conn.environment);
-    const recovery = await recoverInterruptedApplies(conn.store, conn.kinds, desired, { who: whoAmI(req.env) });
-    return { load, model: load.model, conn, desired, recovery, clock, cwd: req.cwd };
-  } catch (err) {
-    await conn.close();
-    throw err;
-  }
-}
+export { openEnvironment, SpecsInvalidError, whoAmI, type EnvironmentRequest, type OpenEnvironment } from './environment.ts';
+import { whoAmI, type OpenEnvironment } from './environment.ts';
 
 /**
  * A plan scope: the addresses to plan (the planner adds what they depend on) and what the plan says about
@@ -120,10 +85,6 @@ export function isProtected(ws: OpenEnvironment): boolean {
   return ws.model.workspace?.spec.environments[ws.conn.environment]?.protected === true;
 }
 
-export function whoAmI(env: NodeJS.ProcessEnv): string {
-  const user = env.GITHUB_ACTOR ?? env.USER ?? env.USERNAME ?? 'unknown';
-  return `${user}@${os.hostname()} pid ${process.pid}`;
-}
 
 export interface ApplyRequest {
   /** A saved plan to apply exactly; without it a fresh plan is made and applied. */

@@ -51,6 +51,12 @@ export interface SandboxOptions {
    * when missing: on start, after a restore, and after a reset, so clients never meet a 404 for them.
    */
   qualtricsDirectories?: Array<{ directoryId: string; name?: string }>;
+  /**
+   * The emulated services' clock (default: the system's). A run at an injected time (`tidemark start
+   * --now`) gives the sandbox the same time, moving on from it, so a survey link that expires after that
+   * time is not refused as already expired.
+   */
+  now?: () => Date;
 }
 
 export interface RunningSandbox {
@@ -114,6 +120,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Runni
     rateLimitPerMinute: options.qualtricsRateLimitPerMinute ?? 3000,
     ...(options.retryAfterSeconds !== undefined ? { retryAfterSeconds: options.retryAfterSeconds } : {}),
     ...(options.seed !== undefined ? { seed: deriveSeed(options.seed, 0x0a17) } : {}),
+    ...(options.now ? { now: options.now } : {}),
   });
 
   let restored = false;

@@ -99,8 +99,9 @@ export function buildPrintShare(words: Uint32Array, count: number): PrintShare |
   let n = 0;
   for (let s = 0; s < count; s++) if (isPrint(words, s * 4)) n++;
   if (n === 0) return undefined;
+  // At most 3/4 full (linear probing stays short), in a power of two: 64 MB for ten million prints.
   let capacity = 1024;
-  while (capacity < n * 2) capacity *= 2;
+  while (capacity * 3 < n * 4) capacity *= 2;
   const shared = words.buffer instanceof SharedArrayBuffer ? words : copyShared(words, count);
   const table = new Int32Array(new SharedArrayBuffer(4 * capacity));
   const mask = capacity - 1;

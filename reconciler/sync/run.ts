@@ -218,7 +218,7 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
         ...(onProgress ? { onSent: (done: number) => onProgress({ phase: 'sending', done }) } : {}),
       });
     }
-    const sample = opts.mode === 'plan' ? new FieldChangeSample() : undefined;
+    const sample = opts.mode === 'plan' ? new FieldChangeSample(deps.store, name) : undefined;
     const input = { deps, source, ctx, fields, diff, heap, counts, rejects, notes, lastSyncAt, opts, sender, sample, book, workers };
     readComplete = warehouse ? await warehouse.read(input) : await readAndDiff(input);
     const c = diff.counts();
@@ -227,7 +227,7 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
     counts.unchanged = c.unchanged;
     counts.out_of_order = c.outOfOrder;
     counts.duplicates = c.duplicates;
-    if (sample) counts.changed_fields = await sample.count(deps.store, name);
+    if (sample) counts.changed_fields = await sample.count();
     if (sender) {
       await sender.finish();
       if (sender.failure) throw sender.failure;
@@ -433,23 +433,48 @@ async function* serialRows(override: Connector | undefined, source: SourceSpec, 
  */
 class FieldChangeSample {
   private readonly rows = new Map<number, { key: string; cls: 'new' | 'changed'; payload: Payload }>();
-  constructor(private readonly limit = 50_000) {}
+  /**
+   * The payloads sent before of sampled changed rows, fetched a batch at a time while the read goes on
+   * (the engine's thread waits on the workers for much of a parallel read), not all at the end.
+   */
+  private readonly fetched: Promise<Map<string, string>>[] = [];
+  private batch: string[] = [];
+
+  constructor(
+    private readonly store: StateStore,
+    private readonly source: string,
+    private readonly limit = 50_000,
+  ) {}
 
   wants(slot: number): boolean {
     return this.rows.size < this.limit || this.rows.has(slot);
   }
 
   add(slot: number, key: string, cls: 'new' | 'changed', payload: Payload): void {
-    if (this.wants(slot)) this.rows.set(slot, { key, cls, payload });
+    if (!this.wants(slot)) return;
+    this.rows.set(slot, { key, cls, payload });
+    if (cls !== 'changed') return;
+    this.batch.push(key);
+    if (this.batch.length >= FETCH_BATCH) this.fetch();
   }
 
   withdraw(slot: number): void {
     this.rows.delete(slot);
   }
 
-  async count(store: StateStore, source: string): Promise<Record<string, number>> {
-    const changed = [...this.rows.values()].filter((r) => r.cls === 'changed').map((r) => r.key);
-    const previous = await store.getSnapshotPayloads(source, changed);
+  private fetch(): void {
+    const keys = this.batch;
+    this.batch = [];
+    const pending = this.store.getSnapshotPayloads(this.source, keys);
+    // Awaited in `count`; a failure surfaces there, not as an unhandled rejection now.
+    pending.catch(() => undefined);
+    this.fetched.push(pending);
+  }
+
+  async count(): Promise<Record<string, number>> {
+    if (this.batch.length > 0) this.fetch();
+    const previous = new Map<string, string>();
+    for (const page of await Promise.all(this.fetched)) for (const [k, v] of page) previous.set(k, v);
     const out: Record<string, number> = {};
     for (const r of this.rows.values()) {
       const before = r.cls === 'changed' ? previous.get(r.key) : undefined;
@@ -458,6 +483,9 @@ class FieldChangeSample {
     return out;
   }
 }
+
+/** Changed keys per early fetch of their previous payloads (FieldChangeSample). */
+const FETCH_BATCH = 2_000;
 
 function flatCounts(c: SyncCounts): Record<string, number> {
   return {
