@@ -5,6 +5,15 @@ import { instantReader, toInstant } from './timezones.ts';
 
 const ZONES = ['America/New_York', 'Europe/London', 'Australia/Sydney', 'Australia/Lord_Howe', 'America/Santiago', 'Asia/Kolkata', 'Pacific/Apia', 'UTC'];
 
+const walls = new Map<string, Intl.DateTimeFormat>();
+/** The wall-clock reading of an instant in a zone, as the runtime's own time-zone data gives it. */
+function wallOf(ms: number, zone: string): string {
+  let f = walls.get(zone);
+  if (!f) walls.set(zone, (f = new Intl.DateTimeFormat('en-US', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' })));
+  const p = Object.fromEntries(f.formatToParts(new Date(ms)).map((x) => [x.type, x.value]));
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
+}
+
 describe('toInstant against luxon as an oracle', () => {
   it('picks the earliest real reading of any local time, or luxon\'s forward shift in a gap', () => {
     fc.assert(
@@ -24,6 +33,10 @@ describe('toInstant against luxon as an oracle', () => {
           expect(r.ok).toBe(true);
           if (!r.ok) return;
           const inGap = local.hour !== wall.hour || local.minute !== wall.minute || local.day !== wall.day;
+          // Luxon's offset guess misses some real readings next to an old transition (Pacific/Apia,
+          // 1950-01-02 00:29:59 is a plain -11:00 reading a day after the -11:30 → -11:00 change; luxon
+          // calls it a gap). The oracle there is the runtime's data: our instant must read back as the wall time.
+          if (inGap && r.note === undefined && wallOf(r.ms, zone) === text) return;
           if (inGap) {
             expect(r.ms).toBe(local.toMillis());
             expect(r.note).toMatch(/gap/);
@@ -33,8 +46,17 @@ describe('toInstant against luxon as an oracle', () => {
           }
         },
       ),
-      { numRuns: 3000 },
+      { numRuns: 3000, examples: [['Pacific/Apia', new Date('1950-01-02T00:29:59.999Z')]] },
     );
+  });
+
+  it('reads a wall time luxon wrongly calls a gap as the runtime does (Pacific/Apia, 1950)', () => {
+    const r = toInstant('1950-01-02 00:29:59', 'Pacific/Apia');
+    expect(r).toEqual({ ok: true, ms: Date.parse('1950-01-02T11:29:59Z') });
+    expect(wallOf(Date.parse('1950-01-02T11:29:59Z'), 'Pacific/Apia')).toBe('1950-01-02 00:29:59');
+    // The real gap of that change, the day before: 00:00–00:29:59 never happened.
+    const gap = toInstant('1950-01-01 00:10:00', 'Pacific/Apia');
+    expect(gap.ok && gap.note).toMatch(/gap/);
   });
 
   it('reads instants near every transition of a year correctly', () => {
