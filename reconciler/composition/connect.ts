@@ -16,7 +16,7 @@ import type { RunningSandbox } from '../sandbox/index.ts';
 import type { SpecModel } from '../spec/model.ts';
 import { locate } from '../spec/parse.ts';
 import { openStateStore, type StateStore } from '../state/index.ts';
-import type { Clock } from '../core/clock.ts';
+import { systemClock, type Clock } from '../core/clock.ts';
 import { configKinds } from '../kinds/index.ts';
 import { resolveWebhookSecret } from '../responses/webhook-secret.ts';
 import { explainServiceError, type ServiceErrorContext } from './service-errors.ts';
@@ -109,8 +109,8 @@ export async function connect(model: SpecModel, opts: ConnectOptions): Promise<C
       // load for nothing (~0.3 s; docs/BENCHMARKS.md, issue 15).
       const { createSandbox } = await import('../sandbox/index.ts');
       // The sandbox lives at the run's time (an injected `--now`), moving on from it as real time does.
-      const offset = opts.clock ? opts.clock.now().getTime() - Date.now() : 0;
-      sandbox = await createSandbox({ port: 0, dataFile, retryAfterSeconds: 0, ...(offset !== 0 ? { now: () => new Date(Date.now() + offset) } : {}) });
+      const offset = opts.clock && opts.clock !== systemClock ? opts.clock.now().getTime() - Date.now() : undefined;
+      sandbox = await createSandbox({ port: 0, dataFile, retryAfterSeconds: 0, ...(offset !== undefined ? { now: () => new Date(Date.now() + offset) } : {}) });
       // The real workspace has the segments built in its UI; stand in for those the sandbox lacks.
       sandbox.customerio.seedReferencedSegments(referencedUiSegments(model, environment));
       notes.push(

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { findPrint } from './record-prints.ts';
 import { PendingBook, RunDiff, type RowClass } from './run-diff.ts';
 
 describe('RunDiff', () => {
@@ -184,6 +185,40 @@ describe('RunDiff index files (encodeSnapshot, decodeSnapshot)', () => {
       }),
       { numRuns: 200 },
     );
+  });
+
+  it('keeps record prints and their effects through the file: an acknowledgement lays its own print over, or none', () => {
+    const d = new RunDiff();
+    d.load('a', 'a'.repeat(32), 1);
+    d.load('b', 'b'.repeat(32), 2);
+    d.load('c', 'c'.repeat(32), null);
+    d.usePrintsUnder('context-1');
+    const p = Uint32Array.of(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
+    d.learn(0, p, 0, 1, ['country'], []);
+    d.learn(1, p, 4, 2, [], []);
+    // Another ordering than the snapshot's: the print would claim the wrong one.
+    d.learn(2, p, 12, 7, [], []);
+    d.acknowledge('b', 'e'.repeat(32), 3);
+    d.acknowledge('c', 'f'.repeat(32), null, { words: p, at: 8, nullBlocked: [], heldBack: ['plan_updated_at'] });
+    const bytes = Buffer.concat(d.encodeSnapshot('gen-1'));
+    const fromFile = new RunDiff();
+    expect(fromFile.decodeSnapshot(bytes, 'gen-1')).toBe(true);
+    expect(fromFile.printContext).toBe('context-1');
+    const share = fromFile.printShare()!;
+    expect(findPrint(share, p, 0)).toBe(0);
+    expect(fromFile.effectsAt(0)).toEqual([['country'], []]);
+    expect(findPrint(share, p, 4)).toBe(-1);
+    expect(findPrint(share, p, 8)).toBe(2);
+    expect(fromFile.effectsAt(2)).toEqual([[], ['plan_updated_at']]);
+    expect(findPrint(share, p, 12)).toBe(-1);
+    // Another context drops every print.
+    expect(fromFile.usePrintsUnder('context-2')).toBe(false);
+    expect(fromFile.printShare()).toBeUndefined();
+    // Effect id 0 means "none": a file whose first entry lists fields (same length, entries swapped) is refused.
+    const text = bytes.toString('latin1');
+    const swapped = text.replace('[[[],[]],[["country"],[]]', '[[["country"],[]],[[],[]]');
+    expect(swapped).not.toBe(text);
+    expect(new RunDiff().decodeSnapshot(Buffer.from(swapped, 'latin1'), 'gen-1')).toBe(false);
   });
 
   it('refuses a file of another generation, a truncated one, and bytes that are not an index file', () => {

@@ -208,6 +208,10 @@ export class RunDiff {
     this.printsRead = true;
     if (this.printContext === context) return true;
     this.prints.fill(0);
+    this.effectIds.fill(0);
+    this.effects = [[[], []]];
+    this.effectIndex.clear();
+    this.effectIndex.set(JSON.stringify([[], []]), 0);
     this.printContext = context;
     return false;
   }
@@ -426,6 +430,8 @@ export class RunDiff {
       effects = sections.effects.length === 0 ? [[[], []]] : (JSON.parse(Buffer.from(sections.effects.buffer, sections.effects.byteOffset, sections.effects.byteLength).toString('utf8')) as [string[], string[]][]);
       const lists = (l: unknown) => Array.isArray(l) && l.every((f) => typeof f === 'string');
       if (!Array.isArray(effects) || effects.length === 0 || !effects.every((e) => Array.isArray(e) && e.length === 2 && lists(e[0]) && lists(e[1]))) return false;
+      // Id 0 is "none" for every print: a file whose first entry lists fields is not one this wrote.
+      if (effects[0]![0].length > 0 || effects[0]![1].length > 0) return false;
       for (let s = 0; s < count; s++) if (sections.effectIds[s]! >= effects.length) return false;
     } catch {
       return false;
