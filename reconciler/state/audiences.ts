@@ -11,6 +11,7 @@
  * (the people no evaluation has seen change yet), and each segment's evaluation mark is a `cursors` row
  * (`audience-eval:<segment>`), written in the transaction that stores its candidates.
  */
+import { atMost } from '../core/lanes.ts';
 import { lockSourcesForMirror } from './snapshot-changes.ts';
 import type { SqlDriver, SqlValue } from './sql/executor.ts';
 
@@ -57,8 +58,10 @@ interface BuildRow {
  * the mirror was built from (`mirror_rows`), the keys that appeared, and those gone. A person's attributes
  * are rebuilt from all person sources together (so the result is what a whole rebuild gives), an event
  * row's event on its own. The first run, a new timestamp field list, or a source that changed its kind
- * fills the mirror whole. Everything happens in one transaction and reads only the merged snapshot
- * (acknowledged rows): a run killed anywhere leaves the mirror as it was.
+ * fills the mirror whole. It reads only the merged snapshot (acknowledged rows). A whole fill, and any
+ * update on SQLite or inside a caller's transaction, is one transaction: a run killed anywhere leaves the
+ * mirror as it was. On Postgres an update commits in steps, its person and event parts side by side
+ * (`UpdatePart` says why a run killed between them loses nothing: the next update completes it).
  *
  * `fields`: the attributes to keep (spec/mirrored-fields.ts: those tidemark reads back); absent, all.
  * A different list fills the mirror whole, as a new timestamp field does (only the kept ones count).
@@ -72,7 +75,11 @@ export async function rebuildMirror(ctx: AudienceContext, sources: readonly Mirr
     sources: sources.filter((s): s is MirrorSource & { records: 'person' | 'event' } => s.records === 'person' || s.records === 'event').map((s) => ({ source: s.source, records: s.records })),
     ...(kept ? { fields: kept } : {}),
   };
-  return db.transaction(async () => {
+  const pg = db.dialect === 'postgres';
+  // Postgres, outside a caller's transaction: the update's parts each commit on a connection of their own,
+  // side by side (see updateInParts). Otherwise one transaction does it all, as SQLite must.
+  const inParts = pg && !db.inTransaction();
+  const started = await db.transaction(async (): Promise<{ counts: MirrorCounts } | { before: BuildConfig; parts: UpdatePart[]; recovered: number }> => {
     await lockSourcesForMirror(db, env);
     const built = await db.get<BuildRow>('SELECT config, people, attributes, events FROM mirror_builds WHERE env = $1', [env]);
     const before = built ? (JSON.parse(built.config) as BuildConfig) : undefined;
@@ -82,37 +89,71 @@ export async function rebuildMirror(ctx: AudienceContext, sources: readonly Mirr
       JSON.stringify(before!.stamps) !== JSON.stringify(config.stamps) ||
       JSON.stringify(before!.fields ?? null) !== JSON.stringify(config.fields ?? null) ||
       config.sources.some((s) => kindOf.has(s.source) && kindOf.get(s.source) !== s.records);
-    let counts: MirrorCounts;
-    let moved: number;
     if (whole) {
-      counts = await fillMirror(ctx, config);
-      moved = Infinity;
-    } else {
-      ({ counts, moved } = await updateMirror(ctx, config, before!, { people: Number(built!.people), attributes: Number(built!.attributes), events: Number(built!.events) }));
-    }
-    await db.run(
-      `INSERT INTO mirror_builds (env, config, people, attributes, events) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (env) DO UPDATE SET config = excluded.config, people = excluded.people, attributes = excluded.attributes, events = excluded.events`,
-      [env, JSON.stringify(config), counts.people, counts.attributes, counts.events],
-    );
-    // Filled in bulk and queried at once, before autovacuum has looked: without statistics Postgres plans the
-    // probes and anti joins for one row, and a delta over 100,000 people becomes quadratic. A small update
-    // leaves the statistics true enough.
-    if (db.dialect === 'postgres' && moved > 0.05 * Math.max(counts.people, 1)) {
-      await db.exec('ANALYZE mirror_people; ANALYZE mirror_attributes; ANALYZE mirror_events; ANALYZE mirror_rows;');
-    }
-    // A first publish fills audience_members with millions of rows that autovacuum has not looked at yet.
-    // Planned as if it were empty, each incremental count started from the segment's published members
-    // (1,000,000 people, the evaluation after the first publish: 20 segments 57.5 s, the largest 10.8 s).
-    if (db.dialect === 'postgres') {
-      const stale = await db.get<{ stale: boolean }>(
-        `SELECT s.n_mod_since_analyze > 0.1 * GREATEST(c.reltuples, 1000) AS stale
-         FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid WHERE s.relid = to_regclass('audience_members')`,
+      const counts = await fillMirror(ctx, config);
+      await db.run(
+        `INSERT INTO mirror_builds (env, config, people, attributes, events) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (env) DO UPDATE SET config = excluded.config, people = excluded.people, attributes = excluded.attributes, events = excluded.events`,
+        [env, JSON.stringify(config), counts.people, counts.attributes, counts.events],
       );
-      if (stale?.stale) await db.exec('ANALYZE audience_members');
+      await analyzeAfterBuild(ctx, Infinity, counts.people);
+      return { counts };
     }
-    return counts;
+    const { parts, recovered } = await startUpdate(ctx, config, before!);
+    if (inParts) return { before: before!, parts, recovered };
+    // SQLite: the changed values lie each on its own page of the field-first mirror (~100,000 pages after 1%
+    // of 1,000,000 people changed). Spilled to the WAL one by one as the 64 MB cache fills, they cost 3.3–5.3 s
+    // of the write; with up to 256 MB of them held until the commit, 2.1 s (512 MB: 1.7 s at 930 MB peak RSS).
+    // A number sets the threshold but also reads as a boolean from its low byte (65,536 turns spilling off), so
+    // ON follows. 1 is the default: spill once the cache is full.
+    if (!pg) await db.exec(`PRAGMA cache_spill = ${MIRROR_UPDATE_SPILL_PAGES}; PRAGMA cache_spill = ON`);
+    try {
+      let moved = 0;
+      for (const part of parts) moved += await updatePart(ctx, config, before!, part);
+      return { counts: await finishUpdate(ctx, config, moved + recovered) };
+    } finally {
+      if (!pg) await db.exec('PRAGMA cache_spill = 1');
+    }
   });
+  if ('counts' in started) return started.counts;
+  let moved = 0;
+  await atMost(
+    2,
+    started.parts.map((part) => async () => {
+      // Read after the await: `moved += await …` would read moved before it, and the part that ends last
+      // would overwrite the other's count.
+      const n = await db.transaction(async () => {
+        await lockSourcesForMirror(db, env);
+        return updatePart(ctx, config, started.before, part);
+      });
+      moved += n;
+    }),
+  );
+  return db.transaction(async () => {
+    await lockSourcesForMirror(db, env);
+    return finishUpdate(ctx, config, moved + started.recovered);
+  });
+}
+
+/**
+ * Statistics after the mirror moved: filled in bulk and queried at once, before autovacuum has looked,
+ * without statistics Postgres plans the probes and anti joins for one row, and a delta over 100,000 people
+ * becomes quadratic. A small update leaves the statistics true enough.
+ */
+async function analyzeAfterBuild(ctx: AudienceContext, moved: number, people: number): Promise<void> {
+  const { db } = ctx;
+  if (db.dialect !== 'postgres') return;
+  if (moved > 0.05 * Math.max(people, 1)) {
+    await db.exec('ANALYZE mirror_people; ANALYZE mirror_attributes; ANALYZE mirror_events; ANALYZE mirror_rows;');
+  }
+  // A first publish fills audience_members with millions of rows that autovacuum has not looked at yet.
+  // Planned as if it were empty, each incremental count started from the segment's published members
+  // (1,000,000 people, the evaluation after the first publish: 20 segments 57.5 s, the largest 10.8 s).
+  const stale = await db.get<{ stale: boolean }>(
+    `SELECT s.n_mod_since_analyze > 0.1 * GREATEST(c.reltuples, 1000) AS stale
+     FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid WHERE s.relid = to_regclass('audience_members')`,
+  );
+  if (stale?.stale) await db.exec('ANALYZE audience_members');
 }
 
 /**
@@ -264,29 +305,6 @@ async function fillMirror(ctx: AudienceContext, config: BuildConfig): Promise<Mi
 }
 
 /**
- * Rebuilds what changed since the mirror was last built. For each source of now or of the last build:
- * the keys to redo go to `mirror_work` (entry differs from `mirror_rows`, or is new: `known = 0`; or is
- * gone: `hash` NULL), the people they concern to `mirror_touched`; then those people's attributes and
- * mirror_people rows, and those keys' events, are rebuilt. Resolves to the new counts and how many keys moved.
- */
-async function updateMirror(ctx: AudienceContext, config: BuildConfig, before: BuildConfig, counts: MirrorCounts): Promise<{ counts: MirrorCounts; moved: number }> {
-  const { db, env } = ctx;
-  const pg = db.dialect === 'postgres';
-  if (pg) await db.exec(`SET LOCAL work_mem = '256MB'`);
-  // SQLite: the changed values lie each on its own page of the field-first mirror (~100,000 pages after 1%
-  // of 1,000,000 people changed). Spilled to the WAL one by one as the 64 MB cache fills, they cost 3.3–5.3 s
-  // of the write; with up to 256 MB of them held until the commit, 2.1 s (512 MB: 1.7 s at 930 MB peak RSS).
-  // A number sets the threshold but also reads as a boolean from its low byte (65,536 turns spilling off), so
-  // ON follows. 1 is the default: spill once the cache is full.
-  if (!pg) await db.exec(`PRAGMA cache_spill = ${MIRROR_UPDATE_SPILL_PAGES}; PRAGMA cache_spill = ON`);
-  try {
-    return await updateMirrorRows(ctx, config, before, counts);
-  } finally {
-    if (!pg) await db.exec('PRAGMA cache_spill = 1');
-  }
-}
-
-/**
  * `mirror_touched.attrs` during an update, for a person rebuilt now who was already marked 2 (anything may
  * have changed) by an earlier update no evaluation has read: rebuilt as 1 is, then 2 again.
  */
@@ -295,21 +313,79 @@ const REBUILT_ANYTHING = 6;
 /** How many pages the SQLite mirror update may hold before spilling dirty ones (4 KiB pages: 256 MB). */
 const MIRROR_UPDATE_SPILL_PAGES = 65_536;
 
-async function updateMirrorRows(ctx: AudienceContext, config: BuildConfig, before: BuildConfig, counts: MirrorCounts): Promise<{ counts: MirrorCounts; moved: number }> {
+/**
+ * One part of an update: the person sources together (a person's attributes come from all of them), or
+ * the event sources (each event row on its own). On Postgres outside a caller's transaction the parts
+ * are committed each in its own transaction, side by side on two connections (1,000,000 people, 1%
+ * changed: the person part ~2.8 s and the event part ~2.5 s, one core each), then `finishUpdate` decides
+ * who is one of the mirror's people. What keeps a kill between commits harmless:
+ * - each part empties the change logs of its own sources in its own commit, so what it did is never redone
+ *   and what it did not is still logged;
+ * - each part moves its own count in `mirror_builds` (attributes, events) in the same commit;
+ * - the event part lists the people its rows concern in `mirror_touched_events`, never in `mirror_touched`,
+ *   which the person part writes: two transactions inserting the same people in different orders could
+ *   wait for each other. `finishUpdate` moves them over; one that did not run leaves them for the next;
+ * - the person part leaves every person it touched marked 2 or 4 when it commits (1 and 6 exist only
+ *   inside it), and `startUpdate` moves whoever an interrupted update left in `mirror_touched_events` to
+ *   `mirror_touched` marked 2 (anything may have changed);
+ * - `finishUpdate` recomputes who is a person for everyone in `mirror_touched`, whoever listed them.
+ */
+interface UpdatePart {
+  records: 'person' | 'event';
+  /** The sources of this kind, of the model now and of the last build (those dropped since). */
+  sources: Array<{ source: string; records: 'person' | 'event' }>;
+}
+
+/**
+ * The first step of an update (its own transaction, or the start of the single one): puts right what an
+ * interrupted update left, empties the work table and says which parts there are.
+ */
+async function startUpdate(ctx: AudienceContext, config: BuildConfig, before: BuildConfig): Promise<{ parts: UpdatePart[]; recovered: number }> {
   const { db, env } = ctx;
-  const pg = db.dialect === 'postgres';
+  // People the event part of an interrupted update listed: the last step that would have moved them over
+  // did not run. (Marks 0, 1 and 6 never outlive the transaction that sets them.)
+  const recovered = await db.run(
+    `INSERT INTO mirror_touched (env, person_id, attrs) SELECT env, person_id, 2 FROM mirror_touched_events WHERE env = $1
+     ON CONFLICT (env, person_id) DO UPDATE SET attrs = 2`,
+    [env],
+  );
+  await db.run('DELETE FROM mirror_touched_events WHERE env = $1', [env]);
   // mirror_touched is not emptied: it keeps the people of earlier updates that no evaluation has seen yet.
   await db.run('DELETE FROM mirror_work WHERE env = $1', [env]);
   // The change logs were written since the last update: with the sizes of the last (emptied) ones,
   // Postgres hashed each source's whole snapshot to join them (1,000,000 people, 10,000 logged: 0.8 s a
   // source, against a probe per logged key).
-  if (pg) await db.exec('ANALYZE snapshot_changes');
+  if (db.dialect === 'postgres') await db.exec('ANALYZE snapshot_changes');
   const current = new Set(config.sources.map((s) => s.source));
-  const known = new Set(before.sources.map((s) => s.source));
   // A source dropped from the model keeps no mirror: all its keys are gone.
   const all = [...config.sources, ...before.sources.filter((s) => !current.has(s.source))];
+  const parts = (['person', 'event'] as const).map((records) => ({ records, sources: all.filter((s) => s.records === records) })).filter((p) => p.sources.length > 0);
+  // What an interrupted update left counts as moved: finishUpdate decides those people again.
+  return { parts, recovered };
+}
+
+/**
+ * Rebuilds what changed in one part's sources since the mirror was last built: the keys to redo go to
+ * `mirror_work` (entry differs from `mirror_rows`, or is new: `known = 0`; or is gone: `hash` NULL), the
+ * people they concern to `mirror_touched` (person part) or `mirror_touched_events` (event part); then the
+ * keys' records, and those people's attributes or those keys' events. Resolves to how many keys moved.
+ */
+async function updatePart(ctx: AudienceContext, config: BuildConfig, before: BuildConfig, part: UpdatePart): Promise<number> {
+  const { db, env } = ctx;
+  const pg = db.dialect === 'postgres';
+  if (pg) {
+    // Two evaluations of one environment at once: the second's part waits here for the first's, then
+    // finds the logs it emptied empty.
+    await db.run(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`tidemark mirror ${part.records} ${env}`]);
+    // Probes of a few thousand keys each: JIT compiling them (where a stale estimate passed the server's
+    // threshold) costs more than it saves.
+    await db.exec(`SET LOCAL work_mem = '256MB'; SET LOCAL jit = off`);
+  }
+  const current = new Set(config.sources.map((s) => s.source));
+  const known = new Set(before.sources.map((s) => s.source));
+  const all = part.sources;
   const sids = new Map<string, number>();
-  /** Every snapshot the update accounts for: their change logs are read, and emptied at its end. */
+  /** Every snapshot the part accounts for: their change logs are read, and emptied at its end. */
   const logged: number[] = [];
   let moved = 0;
   for (const s of all) {
@@ -373,12 +449,11 @@ async function updateMirrorRows(ctx: AudienceContext, config: BuildConfig, befor
   };
   if (moved === 0) {
     await forget();
-    return { counts, moved };
+    return 0;
   }
 
   const work = `(SELECT row_key FROM mirror_work WHERE env = $1 AND source = $2)`;
-  const touched = `(SELECT person_id FROM mirror_touched WHERE env = $1)`;
-  // No DISTINCT in the inserts into mirror_touched (the conflict clause drops repeats): with it SQLite
+  // No DISTINCT in the inserts into the touched tables (the conflict clause drops repeats): with it SQLite
   // walks mirror_events by person instead of probing it by row key.
   // Who is concerned: the keys of person sources are people; an event row concerns its old and new person.
   for (const s of all) {
@@ -390,7 +465,7 @@ async function updateMirrorRows(ctx: AudienceContext, config: BuildConfig, befor
       );
     } else {
       await db.run(
-        `INSERT INTO mirror_touched (env, person_id, attrs) SELECT env, person_id, 0 FROM mirror_events
+        `INSERT INTO mirror_touched_events (env, person_id) SELECT env, person_id FROM mirror_events
          WHERE env = $1 AND source = $2 AND row_key IN ${work} ON CONFLICT (env, person_id) DO NOTHING`,
         [env, s.source],
       );
@@ -425,24 +500,42 @@ async function updateMirrorRows(ctx: AudienceContext, config: BuildConfig, befor
       [env, s.source, sid],
     );
   }
-  for (const s of all) {
-    if (s.records !== 'event') continue;
-    counts.events -= await db.run(`DELETE FROM mirror_events WHERE env = $1 AND source = $2 AND row_key IN ${work}`, [env, s.source]);
-    const sid = sids.get(s.source);
-    if (sid === undefined) continue;
-    const from = `(SELECT row_key FROM mirror_work WHERE env = $1 AND source = $3 AND hash IS NOT NULL) w JOIN snapshot_payloads p ON p.row_key = w.row_key`;
-    counts.events += await db.run(eventInsert(pg, from), [env, sid, s.source]);
-    await db.run(
-      `INSERT INTO mirror_touched (env, person_id, attrs) SELECT env, person_id, 0 FROM mirror_events
-       WHERE env = $1 AND source = $2 AND row_key IN ${work} ON CONFLICT (env, person_id) DO NOTHING`,
-      [env, s.source],
-    );
+  let events = 0;
+  let attributes = 0;
+  if (part.records === 'event') {
+    for (const s of all) {
+      events -= await db.run(`DELETE FROM mirror_events WHERE env = $1 AND source = $2 AND row_key IN ${work}`, [env, s.source]);
+      const sid = sids.get(s.source);
+      if (sid === undefined) continue;
+      const from = `(SELECT row_key FROM mirror_work WHERE env = $1 AND source = $3 AND hash IS NOT NULL) w JOIN snapshot_payloads p ON p.row_key = w.row_key`;
+      events += await db.run(eventInsert(pg, from), [env, sid, s.source]);
+      await db.run(
+        `INSERT INTO mirror_touched_events (env, person_id) SELECT env, person_id FROM mirror_events
+         WHERE env = $1 AND source = $2 AND row_key IN ${work} ON CONFLICT (env, person_id) DO NOTHING`,
+        [env, s.source],
+      );
+    }
+  } else {
+    attributes = await updateAttributes(ctx, config, before, sids);
   }
-  // The attributes of people whose person rows changed are rebuilt from every person source, in the
-  // model's order, as a whole rebuild would, into mirror_attr_work; then only the rows that differ from the
-  // mirror's are written. The mirror is keyed field first, so one person's rows lie on as many pages as they
-  // have fields: reading them back, or rewriting every row of every such person, touches most pages of a
-  // large mirror. So what they were is found without reading the mirror when the change log can tell.
+  await db.run('UPDATE mirror_builds SET attributes = attributes + $2, events = events + $3 WHERE env = $1', [env, attributes, events]);
+  await db.run(`DELETE FROM mirror_work WHERE env = $1 AND source IN (${all.map((_, i) => `$${i + 2}`).join(', ')})`, [env, ...all.map((s) => s.source)]);
+  await forget();
+  return moved;
+}
+
+/**
+ * The person part's attributes: those of people whose person rows changed are rebuilt from every person
+ * source, in the model's order, as a whole rebuild would, into mirror_attr_work; then only the rows that
+ * differ from the mirror's are written. Then each person the part touched is marked for the evaluation.
+ * Resolves to how the attribute count moved.
+ */
+async function updateAttributes(ctx: AudienceContext, config: BuildConfig, before: BuildConfig, sids: ReadonlyMap<string, number>): Promise<number> {
+  const { db, env } = ctx;
+  const pg = db.dialect === 'postgres';
+  // The mirror is keyed field first, so one person's rows lie on as many pages as they have fields: reading
+  // them back, or rewriting every row of every such person, touches most pages of a large mirror. So what
+  // they were is found without reading the mirror when the change log can tell.
   await db.run('DELETE FROM mirror_attr_work WHERE env = $1', [env]);
   // Who changed was written just now: without fresh sizes Postgres joins the payloads by scanning them.
   if (pg) await db.exec('ANALYZE mirror_touched');
@@ -450,8 +543,9 @@ async function updateMirrorRows(ctx: AudienceContext, config: BuildConfig, befor
   const personsBefore = new Set(before.sources.filter((s) => s.records === 'person').map((s) => s.source));
   const precise = persons.length === personsBefore.size && persons.every((p) => personsBefore.has(p));
   const only = persons.length === 1 ? sids.get(persons[0]!) : undefined;
+  let moved: number;
   if (pg && precise && only !== undefined) {
-    counts.attributes += await attributesByDiff(ctx, config, only);
+    moved = await attributesByDiff(ctx, config, only);
   } else {
     for (const s of config.sources) {
       const sid = sids.get(s.source);
@@ -462,39 +556,72 @@ async function updateMirrorRows(ctx: AudienceContext, config: BuildConfig, befor
         params,
       );
     }
-    counts.attributes += precise ? await attributesFromLog(ctx, config, sids) : await attributesByProbe(ctx);
+    moved = precise ? await attributesFromLog(ctx, config, sids) : await attributesByProbe(ctx);
   }
   await db.run('DELETE FROM mirror_attr_work WHERE env = $1', [env]);
-  counts.people -= await db.run(`DELETE FROM mirror_people WHERE env = $1 AND person_id IN ${touched}`, [env]);
-  const marks = persons.map((_, i) => `$${i + 2}`).join(', ');
-  // Each test a probe per touched person, written as a scalar subquery: as EXISTS under OR, Postgres
-  // hashed every person source's recorded key to test 10,000 people (1,000,000 people: 1.3 s).
-  counts.people += await db.run(
-    `INSERT INTO mirror_people (env, person_id) SELECT t.env, t.person_id FROM mirror_touched t
-     WHERE t.env = $1 AND (${persons.length ? `(SELECT 1 FROM mirror_rows r WHERE r.env = $1 AND r.source IN (${marks}) AND r.row_key = t.person_id LIMIT 1) IS NOT NULL OR ` : ''}
-       (SELECT 1 FROM mirror_events ev WHERE ev.env = $1 AND ev.person_id = t.person_id LIMIT 1) IS NOT NULL)`,
-    [env, ...persons],
-  );
   // Kept for the next evaluation, which starts from these people: attrs = 2, anything about them may have
-  // changed; 3, only their events did (a person row that did not change keeps them in mirror_people), so a
-  // segment that reads no event leaves them be; 4, only the attributes listed in mirror_touched_fields (and
-  // perhaps their events): their person rows were there before and still are, and both versions of their
-  // attributes were compared. Marks of earlier updates stay: a person rebuilt now who was 2 stays 2
-  // (REBUILT_ANYTHING), one who was 4 keeps the fields listed then.
+  // changed; 4, only the attributes listed in mirror_touched_fields (and perhaps their events): their
+  // person rows were there before and still are, and both versions of their attributes were compared.
+  // Marks of earlier updates stay: a person rebuilt now who was 2 stays 2 (REBUILT_ANYTHING), one who was
+  // 4 keeps the fields listed then. (3, only their events moved, is finishUpdate's.)
+  const marks = persons.map((_, i) => `$${i + 2}`).join(', ');
   const appearedOrGone = persons.length
     ? `EXISTS (SELECT 1 FROM mirror_work w WHERE w.env = $1 AND w.source IN (${marks}) AND w.row_key = mirror_touched.person_id AND (w.known = 0 OR w.hash IS NULL))`
     : 'true';
   await db.run(
-    `UPDATE mirror_touched SET attrs = CASE
-       WHEN attrs = 0 AND ${persons.length ? `EXISTS (SELECT 1 FROM mirror_rows r WHERE r.env = $1 AND r.source IN (${marks}) AND r.row_key = mirror_touched.person_id)` : 'false'} THEN 3
-       WHEN attrs = 1 AND ${precise ? 'true' : 'false'} AND NOT ${appearedOrGone} THEN 4
-       ELSE 2 END
-     WHERE env = $1 AND attrs IN (0, 1, ${REBUILT_ANYTHING})`,
+    `UPDATE mirror_touched SET attrs = CASE WHEN attrs = 1 AND ${precise ? 'true' : 'false'} AND NOT ${appearedOrGone} THEN 4 ELSE 2 END
+     WHERE env = $1 AND attrs IN (1, ${REBUILT_ANYTHING})`,
     [env, ...persons],
   );
-  await db.run('DELETE FROM mirror_work WHERE env = $1', [env]);
-  await forget();
-  return { counts, moved };
+  return moved;
+}
+
+/**
+ * The last step of an update: the event part's people join `mirror_touched`, and who is one of the mirror's
+ * people is decided again for everyone there; the build's config is recorded. `moved`: keys the parts
+ * moved, plus people an interrupted update left. Resolves to the counts.
+ */
+async function finishUpdate(ctx: AudienceContext, config: BuildConfig, moved: number): Promise<MirrorCounts> {
+  const { db, env } = ctx;
+  const persons = config.sources.filter((s) => s.records === 'person').map((s) => s.source);
+  const marks = persons.map((_, i) => `$${i + 2}`).join(', ');
+  let people = 0;
+  if (moved > 0) {
+    await db.run(
+      `INSERT INTO mirror_touched (env, person_id, attrs) SELECT env, person_id, 0 FROM mirror_touched_events WHERE env = $1
+       ON CONFLICT (env, person_id) DO NOTHING`,
+      [env],
+    );
+    await db.run('DELETE FROM mirror_touched_events WHERE env = $1', [env]);
+    const touched = `(SELECT person_id FROM mirror_touched WHERE env = $1)`;
+    // A touched person is one of the mirror's people while a person row or an event of theirs is recorded.
+    // Only those who stopped or started being one move: deleting and inserting every touched person again
+    // left each of their rows a new version the visibility map does not yet call visible, so every segment's
+    // probe of mirror_people fetched its heap page too (Postgres: 10,001 heap fetches a segment, 1% changed).
+    // Each test a probe per person, written as a scalar subquery: as EXISTS under OR, Postgres hashed every
+    // person source's recorded key to test 10,000 people (1,000,000 people: 1.3 s).
+    const recorded = (id: string) =>
+      `(${persons.length ? `(SELECT 1 FROM mirror_rows r WHERE r.env = $1 AND r.source IN (${marks}) AND r.row_key = ${id} LIMIT 1) IS NOT NULL OR ` : ''}
+         (SELECT 1 FROM mirror_events ev WHERE ev.env = $1 AND ev.person_id = ${id} LIMIT 1) IS NOT NULL)`;
+    people -= await db.run(`DELETE FROM mirror_people WHERE env = $1 AND person_id IN ${touched} AND NOT ${recorded('mirror_people.person_id')}`, [env, ...persons]);
+    people += await db.run(
+      `INSERT INTO mirror_people (env, person_id) SELECT t.env, t.person_id FROM mirror_touched t
+       WHERE t.env = $1 AND NOT EXISTS (SELECT 1 FROM mirror_people mp WHERE mp.env = $1 AND mp.person_id = t.person_id) AND ${recorded('t.person_id')}`,
+      [env, ...persons],
+    );
+    // 3: only their events moved (a person row that did not change keeps them in mirror_people), so a
+    // segment that reads no event leaves them be; without a person row, 2.
+    await db.run(
+      `UPDATE mirror_touched SET attrs = CASE WHEN ${persons.length ? `EXISTS (SELECT 1 FROM mirror_rows r WHERE r.env = $1 AND r.source IN (${marks}) AND r.row_key = mirror_touched.person_id)` : 'false'} THEN 3 ELSE 2 END
+       WHERE env = $1 AND attrs = 0`,
+      [env, ...persons],
+    );
+  }
+  await db.run('UPDATE mirror_builds SET config = $2, people = people + $3 WHERE env = $1', [env, JSON.stringify(config), people]);
+  const row = await db.get<BuildRow>('SELECT config, people, attributes, events FROM mirror_builds WHERE env = $1', [env]);
+  const counts = { people: Number(row?.people ?? 0), attributes: Number(row?.attributes ?? 0), events: Number(row?.events ?? 0) };
+  await analyzeAfterBuild(ctx, moved, counts.people);
+  return counts;
 }
 
 /**
@@ -855,9 +982,12 @@ export async function storeCandidates(ctx: AudienceContext, segment: string, sel
       // Every statement here probes the affected people one by one. Postgres, once mirror_touched is
       // analysed, prefers a hash join over the segment's whole candidates for each count and delete
       // (1,000,000 people: 20 segment queries 80 s); nested loops are what these statements are.
-      if (db.dialect === 'postgres') await db.exec(`SET LOCAL work_mem = '256MB'; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off`);
-      await scratchTables(db);
+      // JIT compilation off too: these statements probe a few thousand people each; where the estimated cost
+      // passed the server's threshold (a scan of a mirror_touched full of dead rows), a statement compiled
+      // 16–80 functions (up to 33 ms) to run for a few hundred milliseconds.
+      if (db.dialect === 'postgres') await db.exec(`SET LOCAL work_mem = '256MB'; SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; SET LOCAL jit = off`);
       const a = opts.affected;
+      await scratchTables(db);
       // The affected people are found once, into audience_affected (the select was compiled to read it; inline,
       // the query ran four times), and every statement goes from them outwards: as `person_id IN (affected)` Postgres read each segment's
       // whole candidates and probed the affected for each (1,000,000 people, 23,229 affected: the two counts of

@@ -11,7 +11,8 @@ import { audienceSelected } from './0010-audience-selected.ts';
 import { audienceMirrorUnlogged } from './0011-audience-mirror-unlogged.ts';
 import { mirrorTouchedFields } from './0012-mirror-touched-fields.ts';
 import { mirrorFillfactor } from './0013-mirror-fillfactor.ts';
+import { mirrorTouchedEvents } from './0014-mirror-touched-events.ts';
 import type { Migration } from './migration.ts';
 
 /** Every migration this tidemark knows, in version order. Append only. */
-export const MIGRATIONS: readonly Migration[] = [initial, syncPending, audiences, surveyInvitations, surveySends, audienceMirrorRows, surveyResponses, reviewedPlans, snapshotChanges, audienceSelected, audienceMirrorUnlogged, mirrorTouchedFields, mirrorFillfactor];
+export const MIGRATIONS: readonly Migration[] = [initial, syncPending, audiences, surveyInvitations, surveySends, audienceMirrorRows, surveyResponses, reviewedPlans, snapshotChanges, audienceSelected, audienceMirrorUnlogged, mirrorTouchedFields, mirrorFillfactor, mirrorTouchedEvents];
