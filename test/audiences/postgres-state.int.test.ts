@@ -114,11 +114,12 @@ describe.skipIf(!postgres.available)('audiences with the state in PostgreSQL', (
     const db = new pg.Client({ connectionString: TEST_DATABASE_URL, options: `-c search_path=${location.schema!}` });
     await db.connect();
     try {
-      // The derived mirror is unlogged; what cannot be derived again (snapshots, candidates, the published
-      // membership) is not.
+      // The derived mirror and the candidates found over it are unlogged; what cannot be derived again
+      // (snapshots, the published membership, the marks) is not.
       const persistence = async (t: string) => (await db.query<{ p: string }>(`SELECT relpersistence AS p FROM pg_class WHERE oid = to_regclass($1)`, [t])).rows[0]?.p;
-      for (const t of ['mirror_builds', 'mirror_rows', 'mirror_people', 'mirror_attributes', 'mirror_events', 'mirror_touched', 'mirror_work']) expect(`${t}: ${await persistence(t)}`).toBe(`${t}: u`);
-      for (const t of ['snapshot_entries', 'snapshot_payloads', 'snapshot_changes', 'audience_candidates', 'audience_members', 'cursors']) expect(`${t}: ${await persistence(t)}`).toBe(`${t}: p`);
+      for (const t of ['mirror_builds', 'mirror_rows', 'mirror_people', 'mirror_attributes', 'mirror_events', 'mirror_touched', 'mirror_touched_events', 'mirror_work', 'audience_candidates'])
+        expect(`${t}: ${await persistence(t)}`).toBe(`${t}: u`);
+      for (const t of ['snapshot_entries', 'snapshot_payloads', 'snapshot_changes', 'audience_members', 'cursors']) expect(`${t}: ${await persistence(t)}`).toBe(`${t}: p`);
       // Room on each page of the attribute values and key records, for updates that stay on their row's page (migration 13).
       for (const t of ['mirror_attributes', 'mirror_rows']) expect((await db.query<{ o: string[] | null }>(`SELECT reloptions AS o FROM pg_class WHERE oid = to_regclass($1)`, [t])).rows[0]?.o).toEqual(['fillfactor=90']);
       // What crash recovery does to the schema: every unlogged table emptied.

@@ -12,7 +12,8 @@ import { audienceMirrorUnlogged } from './0011-audience-mirror-unlogged.ts';
 import { mirrorTouchedFields } from './0012-mirror-touched-fields.ts';
 import { mirrorFillfactor } from './0013-mirror-fillfactor.ts';
 import { mirrorTouchedEvents } from './0014-mirror-touched-events.ts';
+import { audienceCandidatesUnlogged } from './0015-audience-candidates-unlogged.ts';
 import type { Migration } from './migration.ts';
 
 /** Every migration this tidemark knows, in version order. Append only. */
-export const MIGRATIONS: readonly Migration[] = [initial, syncPending, audiences, surveyInvitations, surveySends, audienceMirrorRows, surveyResponses, reviewedPlans, snapshotChanges, audienceSelected, audienceMirrorUnlogged, mirrorTouchedFields, mirrorFillfactor, mirrorTouchedEvents];
+export const MIGRATIONS: readonly Migration[] = [initial, syncPending, audiences, surveyInvitations, surveySends, audienceMirrorRows, surveyResponses, reviewedPlans, snapshotChanges, audienceSelected, audienceMirrorUnlogged, mirrorTouchedFields, mirrorFillfactor, mirrorTouchedEvents, audienceCandidatesUnlogged];
