@@ -77,7 +77,7 @@ export async function rebuildMirror(ctx: AudienceContext, sources: readonly Mirr
   };
   const pg = db.dialect === 'postgres';
   // Postgres, outside a caller's transaction: the update's parts each commit on a connection of their own,
-  // side by side (see updateInParts). Otherwise one transaction does it all, as SQLite must.
+  // side by side (see `UpdatePart`). Otherwise one transaction does it all, as SQLite must.
   const inParts = pg && !db.inTransaction();
   const started = await db.transaction(async (): Promise<{ counts: MirrorCounts } | { before: BuildConfig; parts: UpdatePart[]; recovered: number }> => {
     await lockSourcesForMirror(db, env);
