@@ -274,7 +274,7 @@ async function fillMirror(ctx: AudienceContext, config: BuildConfig): Promise<Mi
   const persons = config.sources.filter((s) => s.records === 'person').length;
   // Sorting thirty million rows, and the hash joins of an update, in memory; SET LOCAL ends with the transaction.
   if (pg) await db.exec(`SET LOCAL work_mem = '256MB'`);
-  for (const t of ['mirror_attributes', 'mirror_events', 'mirror_people', 'mirror_rows', 'mirror_touched', 'mirror_touched_fields']) await db.run(`DELETE FROM ${t} WHERE env = $1`, [env]);
+  for (const t of ['mirror_attributes', 'mirror_events', 'mirror_people', 'mirror_rows', 'mirror_touched', 'mirror_touched_fields', 'mirror_touched_events']) await db.run(`DELETE FROM ${t} WHERE env = $1`, [env]);
   // Read whole below: what was logged before is in it.
   await db.run('DELETE FROM snapshot_changes WHERE sid IN (SELECT sid FROM snapshot_sources WHERE env = $1)', [env]);
   // Nobody's stored membership can be carried over a whole fill: every segment is evaluated whole next.
