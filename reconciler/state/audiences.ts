@@ -14,6 +14,7 @@
 import { atMost } from '../core/lanes.ts';
 import { lockSourcesForMirror } from './snapshot-changes.ts';
 import type { SqlDriver, SqlValue } from './sql/executor.ts';
+import { ADVISORY_CLASS, type PostgresDriver } from './sql/postgres-driver.ts';
 
 export interface AudienceContext {
   db: SqlDriver;
@@ -75,12 +76,30 @@ export async function rebuildMirror(ctx: AudienceContext, sources: readonly Mirr
     sources: sources.filter((s): s is MirrorSource & { records: 'person' | 'event' } => s.records === 'person' || s.records === 'event').map((s) => ({ source: s.source, records: s.records })),
     ...(kept ? { fields: kept } : {}),
   };
+  // Where transactions can run side by side (Postgres, outside a caller's transaction: `concurrency`), the
+  // update's parts each commit on a connection of their own (see `UpdatePart`). Otherwise one transaction
+  // does it all, as SQLite must.
+  const width = concurrency(ctx);
+  // Two evaluations of one environment at once (two processes, one state): the second waits for the
+  // first's whole update, then finds the change logs it emptied empty. An update in parts spans several
+  // transactions, so its lock is a session's, on a connection of its own (freed with the session if the
+  // process dies); within one transaction, the transaction's.
+  const unlock = width > 1 ? await lockMirror(db, env) : undefined;
+  try {
+    return await fillOrUpdate(ctx, config, width);
+  } finally {
+    await unlock?.();
+  }
+}
+
+/** `rebuildMirror`'s work, under the environment's mirror lock: `width` > 1 updates in parts. */
+async function fillOrUpdate(ctx: AudienceContext, config: BuildConfig, width: number): Promise<MirrorCounts> {
+  const { db, env } = ctx;
   const pg = db.dialect === 'postgres';
-  // Postgres, outside a caller's transaction: the update's parts each commit on a connection of their own,
-  // side by side (see `UpdatePart`). Otherwise one transaction does it all, as SQLite must.
-  const inParts = pg && !db.inTransaction();
+  const inParts = width > 1;
   const started = await db.transaction(async (): Promise<{ counts: MirrorCounts } | { before: BuildConfig; parts: UpdatePart[]; recovered: number }> => {
     await lockSourcesForMirror(db, env);
+    if (pg && !inParts) await db.run('SELECT pg_advisory_xact_lock($1, hashtext(current_schema() || $2))', [ADVISORY_CLASS, mirrorLockName(env)]);
     const built = await db.get<BuildRow>('SELECT config, people, attributes, events FROM mirror_builds WHERE env = $1', [env]);
     const before = built ? (JSON.parse(built.config) as BuildConfig) : undefined;
     const kindOf = new Map(before?.sources.map((s) => [s.source, s.records]));
@@ -118,7 +137,7 @@ export async function rebuildMirror(ctx: AudienceContext, sources: readonly Mirr
   if ('counts' in started) return started.counts;
   let moved = 0;
   await atMost(
-    2,
+    width,
     started.parts.map((part) => async () => {
       // Read after the await: `moved += await …` would read moved before it, and the part that ends last
       // would overwrite the other's count.
@@ -133,6 +152,26 @@ export async function rebuildMirror(ctx: AudienceContext, sources: readonly Mirr
     await lockSourcesForMirror(db, env);
     return finishUpdate(ctx, config, moved + started.recovered);
   });
+}
+
+/** The advisory lock an environment's mirror update holds: in tidemark's class, keyed by schema too. */
+const mirrorLockName = (env: string) => ` mirror ${env}`;
+
+/**
+ * Postgres: takes the environment's mirror lock for a session, on a dedicated connection, and resolves to
+ * what releases it (ending the connection frees it too).
+ */
+async function lockMirror(db: SqlDriver, env: string): Promise<() => Promise<void>> {
+  const client = await (db as unknown as PostgresDriver).connectDedicated();
+  // A connection the server drops ends the session and frees the lock; the update's own connections report it.
+  client.on('error', () => {});
+  try {
+    await client.query('SELECT pg_advisory_lock($1, hashtext(current_schema() || $2))', [ADVISORY_CLASS, mirrorLockName(env)]);
+  } catch (err) {
+    await client.end().catch(() => {});
+    throw err;
+  }
+  return () => client.end();
 }
 
 /**
@@ -374,9 +413,6 @@ async function updatePart(ctx: AudienceContext, config: BuildConfig, before: Bui
   const { db, env } = ctx;
   const pg = db.dialect === 'postgres';
   if (pg) {
-    // Two evaluations of one environment at once: the second's part waits here for the first's, then
-    // finds the logs it emptied empty.
-    await db.run(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`tidemark mirror ${part.records} ${env}`]);
     // Probes of a few thousand keys each: JIT compiling them (where a stale estimate passed the server's
     // threshold) costs more than it saves.
     await db.exec(`SET LOCAL work_mem = '256MB'; SET LOCAL jit = off`);

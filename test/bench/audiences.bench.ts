@@ -379,18 +379,19 @@ async function run(model: SpecModel, store: StateStore, environment: string, sql
   const evaluate = async (label: string) => {
     reset();
     // Postgres: the WAL the evaluation wrote (logged tables only; the mirror is unlogged), full-page images
-    // included, read from the server's insert position before and after.
-    const lsn = async () => {
+    // included: the server's insert position before, and how far it moved after.
+    const wal = async (from?: string): Promise<string | undefined> => {
       if (!pgUrl) return undefined;
       const c = new pg.Client({ connectionString: pgUrl });
       await c.connect();
       try {
-        return String((await c.query('SELECT pg_current_wal_insert_lsn() AS l')).rows[0].l);
+        const sql = from === undefined ? 'SELECT pg_current_wal_insert_lsn()::text AS v' : 'SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), $1)::text AS v';
+        return String((await c.query(sql, from === undefined ? [] : [from])).rows[0].v);
       } finally {
         await c.end();
       }
     };
-    const walFrom = await lsn();
+    const walFrom = await wal();
     const ev = await timed(label, () => evaluateAudiences({ model, environment, store: measured, now: NOW }), (e) =>
       `${e.mirror.people.toLocaleString('en-US')} people, ${e.mirror.attributes.toLocaleString('en-US')} attribute rows, ${e.mirror.events.toLocaleString('en-US')} events; ${sumOf(e.segments, 'members').toLocaleString('en-US')} memberships, +${sumOf(e.segments, 'entering').toLocaleString('en-US')} entering, -${sumOf(e.segments, 'leaving').toLocaleString('en-US')} leaving`,
     );
@@ -399,12 +400,8 @@ async function run(model: SpecModel, store: StateStore, environment: string, sql
     results.push({ step: '  of which mirror rebuild', seconds: phases.rebuild / 1000, note: '' });
     results.push({ step: '  of which 20 segment queries (storeCandidates, wall)', seconds: segMs / 1000, note: `their own times add up to ${(sumMs / 1000).toFixed(2)} s; slowest: ${[...phases.candidates].sort((x, y) => y[1] - x[1]).slice(0, 3).map(([n, ms]) => `${n} ${(ms / 1000).toFixed(2)} s`).join(', ')}` });
     results.push({ step: '  of which deltas + published counts', seconds: phases.delta / 1000, note: '' });
-    const walTo = await lsn();
-    if (walFrom && walTo) {
-      const c = new pg.Client({ connectionString: pgUrl });
-      await c.connect();
-      const mb = Number((await c.query('SELECT pg_wal_lsn_diff($1, $2) AS d', [walTo, walFrom])).rows[0].d) / 1e6;
-      await c.end();
+    if (walFrom !== undefined) {
+      const mb = Number(await wal(walFrom)) / 1e6;
       process.stderr.write(`    WAL written during it: ${mb.toFixed(1)} MB\n`);
       results.push({ step: '  WAL written (Postgres, logged tables)', seconds: NaN, note: `${mb.toFixed(1)} MB` });
     }
