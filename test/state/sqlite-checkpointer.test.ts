@@ -3,7 +3,7 @@
  * not inside the writer's COMMIT. What a user would notice if that went wrong: a WAL that only grows, a
  * database file missing committed data after close, a process that does not exit, or writes that stop.
  */
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -84,6 +84,44 @@ describe('background WAL checkpoints of the embedded store', () => {
     checkpointThread().open(path.join(dir, 'missing', 'x.sqlite'), () => (refused = true));
     expect(await until(() => refused)).toBe(true);
     await checkpointThread().forget(path.join(dir, 'missing', 'x.sqlite'));
+  });
+
+  it('a file locked while the thread opens it is waited for, not handed back to its writer', async () => {
+    const file = path.join(dir, 'locked.sqlite');
+    const setup = new Database(file);
+    setup.pragma('journal_mode = WAL');
+    setup.exec('CREATE TABLE t (v TEXT)');
+    setup.close();
+    // Another connection holds the file exclusively for a moment, as a writer setting up its WAL does.
+    const holder = new Database(file);
+    holder.pragma('locking_mode = EXCLUSIVE');
+    holder.exec('BEGIN EXCLUSIVE; INSERT INTO t VALUES (1); COMMIT');
+    let refused = false;
+    checkpointThread().open(file, () => (refused = true));
+    await new Promise((r) => setTimeout(r, 300));
+    holder.close();
+    await checkpointThread().forget(file);
+    expect(refused).toBe(false);
+  });
+
+  it('a connection the thread failed to set up is closed, so the writer can still remove its WAL', async () => {
+    const file = path.join(dir, 'garbage.sqlite');
+    writeFileSync(file, 'x'.repeat(8192));
+    let refused = false;
+    checkpointThread().open(file, () => (refused = true));
+    expect(await until(() => refused)).toBe(true);
+    await checkpointThread().forget(file);
+    // Linux shows a process' open files; an fd left on the file is the connection that leaked.
+    if (process.platform === 'linux') {
+      const fds = readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return readlinkSync(`/proc/self/fd/${fd}`) === file;
+        } catch {
+          return false;
+        }
+      });
+      expect(fds).toEqual([]);
+    }
   });
 
   // Last: the thread is process-wide and does not come back.

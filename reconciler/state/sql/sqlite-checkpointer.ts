@@ -17,6 +17,9 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 
+/** How long the thread waits for a file locked while it opens it (the writer's own wait is 10 s). */
+const OPEN_WAIT_MS = 5_000;
+
 type Request = { op: 'checkpoint' } | { op: 'open' | 'forget'; file: string; id: number };
 type Reply = { id: number; error?: string };
 
@@ -40,8 +43,18 @@ parentPort.on('message', (m) => {
   try {
     if (m.op === 'open' && !open.has(m.file)) {
       const db = new Database(m.file, { fileMustExist: true });
-      db.pragma('busy_timeout = 0');
-      db.pragma('cache_size = -2048');
+      try {
+        // Reading the schema (cache_size needs it) is refused while the writer's first transactions set up
+        // the WAL; without a wait the open failed now and then and the writer checkpointed on its own.
+        // PASSIVE checkpoints never call the busy handler, so the wait applies to the open only.
+        db.pragma('busy_timeout = ' + workerData.openWaitMs);
+        db.pragma('cache_size = -2048');
+      } catch (e) {
+        // An open connection holds a shared lock: left behind, the writer's close could never take the
+        // exclusive lock it needs to copy the WAL into the file and remove it.
+        db.close();
+        throw e;
+      }
       open.set(m.file, db);
     } else if (m.op === 'forget' && open.has(m.file)) {
       open.get(m.file).close();
@@ -75,7 +88,7 @@ class CheckpointThread {
     if (this.worker) return true;
     try {
       const sqlite = createRequire(import.meta.url).resolve('better-sqlite3');
-      const worker = new Worker(THREAD, { eval: true, workerData: { sqlite, pending: this.pending.buffer } });
+      const worker = new Worker(THREAD, { eval: true, workerData: { sqlite, pending: this.pending.buffer, openWaitMs: OPEN_WAIT_MS } });
       worker.unref();
       worker.on('message', (reply: Reply) => this.reply(reply));
       worker.on('error', (e) => this.fail(e));
