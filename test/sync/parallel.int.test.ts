@@ -91,6 +91,18 @@ describe('the parallel read', () => {
     );
   }, 240_000);
 
+  it('gives the same outcome when the workers cannot be compiled and register tsx instead', async () => {
+    const rows = Array.from({ length: 400 }, (_, i) => `c${i % 150},${i},"store, ${i % 9}",${i % 4 === 0 ? '' : 'gold'},2026-01-01T00:00:00Z,2026-01-0${1 + (i % 3)}T00:00:00Z`);
+    const first = `${HEADER}\n${rows.join('\n')}\n`;
+    const second = `${HEADER}\n${rows.map((r, i) => (i % 7 === 0 ? r.replace('gold', 'silver') : r)).join('\n')}\n`;
+    const serial = await rounds(first, second, { workers: 0 });
+    const compile = () => {
+      throw new Error('cannot compile here');
+    };
+    const fallback = await rounds(first, second, { workers: 2, minBytes: 0, readBytes: 512, compile });
+    expect(fallback).toEqual(serial);
+  }, 60_000);
+
   it('fails a truncated file after diffing the rows before it, as the sequential read does', async () => {
     const rows = Array.from({ length: 3000 }, (_, i) => `c${i},${i},"store, ${i % 9}",gold,2026-01-01T00:00:00Z,2026-01-0${1 + (i % 3)}T00:00:00Z`);
     const broken = `${HEADER}\n${rows.join('\n')}\nc9999,1,"never closed\n`;

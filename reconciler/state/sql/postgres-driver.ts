@@ -3,11 +3,11 @@
  * dedicated connections for locks (advisory locks belong to a session, so a lock needs a connection that
  * lives exactly as long as the lock).
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { InternalError } from '../../core/diagnostics.ts';
 import type { SqlDriver, SqlValue } from './executor.ts';
+import { TransactionContext } from './transaction-context.ts';
 
 interface TxContext {
   client: pg.PoolClient;
@@ -51,7 +51,7 @@ export interface PostgresDriverOptions {
 export class PostgresDriver implements SqlDriver {
   readonly dialect = 'postgres' as const;
   private readonly pool: pg.Pool;
-  private readonly ambient = new AsyncLocalStorage<TxContext>();
+  private readonly ambient = new TransactionContext<TxContext>();
   private readonly config: pg.ClientConfig;
   /** The schema the tables live in, known after `init`. */
   schema = '';
@@ -86,7 +86,7 @@ export class PostgresDriver implements SqlDriver {
   }
 
   private async query(sql: string, params: readonly SqlValue[]): Promise<pg.QueryResult> {
-    const tx = this.ambient.getStore();
+    const tx = this.ambient.current();
     if (tx) {
       if (!tx.open) throw new InternalError('statement issued after its transaction finished');
       return tx.client.query(sql, params as SqlValue[]);
@@ -111,7 +111,7 @@ export class PostgresDriver implements SqlDriver {
   }
 
   async transaction<T>(fn: () => Promise<T>): Promise<T> {
-    const outer = this.ambient.getStore();
+    const outer = this.ambient.current();
     if (outer) {
       if (!outer.open) throw new InternalError('transaction started after its parent finished');
       const name = `sp_${++outer.savepoints}`;
@@ -150,7 +150,7 @@ export class PostgresDriver implements SqlDriver {
   }
 
   inTransaction(): boolean {
-    return this.ambient.getStore()?.open === true;
+    return this.ambient.current()?.open === true;
   }
 
   isUniqueViolation(err: unknown): boolean {

@@ -4,15 +4,15 @@
  * better-sqlite3 is synchronous and one connection serves the whole process, so an async transaction
  * (one that awaits between statements) would otherwise swallow statements issued meanwhile by unrelated
  * code. A promise mutex serialises top-level work; statements issued from inside a transaction's async
- * context (tracked with AsyncLocalStorage) bypass it and join the transaction.
+ * context (transaction-context.ts) bypass it and join the transaction.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { InternalError } from '../../core/diagnostics.ts';
 import type { SqlDriver, SqlValue } from './executor.ts';
 import { translatePlaceholders } from './placeholders.ts';
 import { checkpointThread, type CheckpointThread } from './sqlite-checkpointer.ts';
+import { TransactionContext } from './transaction-context.ts';
 
 interface Prepared {
   stmt: Database.Statement;
@@ -46,7 +46,7 @@ export class SqliteDriver implements SqlDriver {
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Prepared>();
   private readonly mutex = new Mutex();
-  private readonly ambient = new AsyncLocalStorage<TxContext>();
+  private readonly ambient = new TransactionContext<TxContext>();
   /** Where this connection's WAL is checkpointed, when not in its own commits (sqlite-checkpointer.ts). */
   private readonly checkpoints: { thread: CheckpointThread; file: string; takeBack: () => void } | undefined;
 
@@ -97,7 +97,7 @@ export class SqliteDriver implements SqlDriver {
 
   /** Runs now if inside this driver's transaction context, else after any transaction in progress. */
   private schedule<T>(fn: () => T): Promise<T> {
-    const tx = this.ambient.getStore();
+    const tx = this.ambient.current();
     if (tx) {
       if (!tx.open) return Promise.reject(new InternalError('statement issued after its transaction finished'));
       try {
@@ -141,11 +141,11 @@ export class SqliteDriver implements SqlDriver {
   }
 
   inTransaction(): boolean {
-    return this.ambient.getStore()?.open === true;
+    return this.ambient.current()?.open === true;
   }
 
   transaction<T>(fn: () => Promise<T>): Promise<T> {
-    const outer = this.ambient.getStore();
+    const outer = this.ambient.current();
     if (outer) {
       if (!outer.open) return Promise.reject(new InternalError('transaction started after its parent finished'));
       return this.savepoint(outer, fn);

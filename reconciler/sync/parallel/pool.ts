@@ -2,14 +2,14 @@
  * The segment workers of one read: started with the source's context, each given segments to work on,
  * least busy first. Results come back in any order; read.ts puts them back in source order.
  *
- * The workers run TypeScript like the rest of tidemark: each thread registers tsx (resolved from this
- * module, so it works from `bin/tidemark.js` in any folder and under vitest) before importing worker.ts.
+ * The workers evaluate worker.ts compiled into one script (worker-code.ts), or register tsx and import it
+ * when that cannot be compiled here; either way it works from `bin/tidemark.js` in any folder and under
+ * vitest.
  */
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { PrintShare } from '../record-prints.ts';
 import type { SegmentContext, SegmentRequest, SegmentResult } from './segment.ts';
+import { workerCode, type WorkerCode } from './worker-code.ts';
 
 type Answer = { ok: true; result: SegmentResult } | { ok: false; seq: number; message: string } | { ready: true };
 
@@ -18,36 +18,19 @@ interface Slot {
   busy: number;
 }
 
-let bootCode: string | undefined;
-
-/** The worker's entry: registers tsx, then imports worker.ts. */
-function boot(): string {
-  if (bootCode) return bootCode;
-  const tsx = tsxApiUrl();
-  const entry = new URL('./worker.ts', import.meta.url).href;
-  bootCode = `const { register } = await import(${JSON.stringify(tsx)}); register(); await import(${JSON.stringify(entry)});`;
-  return bootCode;
-}
-
-/** tsx's ESM API (its `import` entry; the `require` one cannot load its own ESM half from an eval'd worker). */
-function tsxApiUrl(): string {
-  try {
-    return import.meta.resolve('tsx/esm/api');
-  } catch {
-    // Where import.meta.resolve is missing: the CommonJS entry's path, pointed at its ESM twin.
-    return pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href;
-  }
-}
-
 export class SegmentPool {
   private readonly slots: Slot[] = [];
   private readonly waiting = new Map<number, { resolve: (r: SegmentResult) => void; reject: (e: Error) => void; slot: Slot }>();
   private failure: Error | undefined;
   private closed = false;
 
-  constructor(size: number, context: SegmentContext) {
+  /** How the workers loaded their code. */
+  readonly loader: WorkerCode['loader'];
+
+  constructor(size: number, context: SegmentContext, code: WorkerCode = workerCode()) {
+    this.loader = code.loader;
     for (let i = 0; i < size; i++) {
-      const worker = new Worker(boot(), { eval: true, workerData: context });
+      const worker = new Worker(code.code, { eval: true, workerData: context });
       const slot: Slot = { worker, busy: 0 };
       worker.on('message', (answer: Answer) => this.answer(slot, answer));
       worker.on('error', (e) => this.fail(new Error(`a sync worker failed: ${e.message}`, { cause: e })));
