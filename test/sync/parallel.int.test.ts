@@ -103,6 +103,22 @@ describe('the parallel read', () => {
     expect(fallback).toEqual(serial);
   }, 60_000);
 
+  it('reads phone numbers in the workers as on this thread (the phone library is loaded on first use, from the source folder)', async () => {
+    const phoneSource = personSource({ connector: '{ type: csv, path: data/customers.csv }', fields: { phone: 'phone', order_count: 'orders' } });
+    const numbers = ['(415) 555-0132', '+44 20 7946 0958', '415.555.0199', 'not a number', ''];
+    const csv = `customer_id,phone,orders\n${Array.from({ length: 300 }, (_, i) => `c${i},${numbers[i % numbers.length]},${i}`).join('\n')}\n`;
+    const people = async (parallel: ParallelOptions) => {
+      resetSandbox(sandbox);
+      const dir = await makeProject({ sources: [phoneSource], data: { 'customers.csv': csv } });
+      const report = await sync(dir, sandbox, 'customers', { parallel });
+      const held = sandbox.customerio.listPeople().map((p) => [p.id, p.attributes.phone ?? null] as const);
+      return { report: outcome(report), rejects: await rejectsOf(dir), held: held.sort(([a], [b]) => ((a ?? '') < (b ?? '') ? -1 : 1)) };
+    };
+    const serial = await people({ workers: 0 });
+    expect(serial.held).toContainEqual(['c0', '+14155550132']);
+    expect(await people({ workers: 2, minBytes: 0, readBytes: 256 })).toEqual(serial);
+  }, 60_000);
+
   it('fails a truncated file after diffing the rows before it, as the sequential read does', async () => {
     const rows = Array.from({ length: 3000 }, (_, i) => `c${i},${i},"store, ${i % 9}",gold,2026-01-01T00:00:00Z,2026-01-0${1 + (i % 3)}T00:00:00Z`);
     const broken = `${HEADER}\n${rows.join('\n')}\nc9999,1,"never closed\n`;

@@ -1,7 +1,7 @@
 /**
  * The code each segment worker starts with. worker.ts and the 19 modules it imports are compiled by
- * esbuild, in memory, into one CommonJS script with its packages inside, once per process; the workers
- * evaluate that script. The way tidemark's own modules load (tsx, registered in the thread) stays the
+ * esbuild, in memory, into one CommonJS script with its packages inside (those a module loads on first use
+ * are found from the source's folder), once per process; the workers evaluate that script. The way tidemark's own modules load (tsx, registered in the thread) stays the
  * fallback: if esbuild cannot run here, each worker registers tsx and imports worker.ts as before.
  *
  * Why: a worker that registers tsx starts its own module-hooks thread and sends every import through it.
@@ -35,6 +35,9 @@ const esbuildCompiler: WorkerCompiler = (entry) => {
     target: 'node20',
     write: false,
     logLevel: 'silent',
+    // A package loaded on first use (createRequire(import.meta.url)) is found from the source's own folder,
+    // wherever the worker runs.
+    define: { 'import.meta.url': JSON.stringify(pathToFileURL(entry).href) },
   });
   const out = result.outputFiles?.[0];
   if (!out) throw new Error('esbuild produced no output');
