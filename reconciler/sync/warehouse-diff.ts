@@ -37,7 +37,7 @@
  * fingerprints for the current context (only a run records them), a plan runs while another sync of the
  * source holds unmerged acknowledgements, or TIDEMARK_WAREHOUSE_DIFF=off.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { canonicalJson, sha256 } from '../core/digest.ts';
 import { registerSecret } from '../core/redact.ts';
 import { TIDEMARK_VERSION } from '../core/version.ts';
@@ -53,6 +53,7 @@ import { RunDiff, type PendingBook, type RunDiffCounts } from './run-diff.ts';
 import type { SyncCounts, SyncDeps, SyncOptions } from './run.ts';
 import type { Sender } from './sender.ts';
 import type { NormalizeContext, NormalizedRow, SourceRow } from './types.ts';
+import { pgLibrary } from '../core/pg-library.ts';
 
 /** Set to `off` to keep every sync on the engine's own diff. */
 export const WAREHOUSE_DIFF_VARIABLE = 'TIDEMARK_WAREHOUSE_DIFF';
@@ -176,7 +177,7 @@ async function connect(url: string, variable: string): Promise<pg.Client> {
   } catch {
     // Not a URL (a libpq key=value string): the whole value is registered already.
   }
-  const conn = new pg.Client({ connectionString: url, application_name: 'tidemark', connectionTimeoutMillis: 30_000 });
+  const conn = new (pgLibrary().Client)({ connectionString: url, application_name: 'tidemark', connectionTimeoutMillis: 30_000 });
   conn.on('error', () => {});
   try {
     await conn.connect();

@@ -4,10 +4,11 @@
  * lives exactly as long as the lock).
  */
 import { createHash } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
 import { InternalError } from '../../core/diagnostics.ts';
 import type { SqlDriver, SqlValue } from './executor.ts';
 import { TransactionContext } from './transaction-context.ts';
+import { pgLibrary } from '../../core/pg-library.ts';
 
 interface TxContext {
   client: pg.PoolClient;
@@ -29,7 +30,7 @@ const types = {
         return n;
       };
     }
-    return pg.types.getTypeParser(oid, format);
+    return pgLibrary().types.getTypeParser(oid, format);
   },
 } as unknown as pg.CustomTypesConfig;
 
@@ -64,7 +65,7 @@ export class PostgresDriver implements SqlDriver {
       connectionTimeoutMillis: 15_000,
       ...(opts.schema ? { options: `-c search_path=${opts.schema}` } : {}),
     };
-    this.pool = new pg.Pool({ ...this.config, max: 4, idleTimeoutMillis: 10_000 });
+    this.pool = new (pgLibrary().Pool)({ ...this.config, max: 4, idleTimeoutMillis: 10_000 });
     // An idle client that dies (server restart, admin termination) is dropped by the pool; the next
     // statement reports the real problem. Without a listener the error would crash the process.
     this.pool.on('error', () => {});
@@ -163,7 +164,7 @@ export class PostgresDriver implements SqlDriver {
 
   /** A fresh connection outside the pool, for a session-scoped advisory lock. The caller ends it. */
   async connectDedicated(): Promise<pg.Client> {
-    const client = new pg.Client(this.config);
+    const client = new (pgLibrary().Client)(this.config);
     await client.connect();
     return client;
   }

@@ -36,13 +36,14 @@
  * - `int8` and `numeric`: decimal strings, exactly as stored (JS numbers would round them); `int2`,
  *   `int4`, `float4`, `float8`: numbers. Everything else: pg's defaults.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { redact, registerSecret } from '../../core/redact.ts';
 import type { SourceSpec } from '../../spec/schema/index.ts';
 import type { Connector, ConnectorContext, SourceRow } from '../types.ts';
 import { checkColumns } from './columns.ts';
 import { ConnectorError } from './errors.ts';
 import { rowsOf } from './files.ts';
+import { pgLibrary } from '../../core/pg-library.ts';
 
 type PostgresSpec = Extract<SourceSpec['connector'], { type: 'postgres' }>;
 
@@ -83,7 +84,7 @@ export const typeParsers: pg.CustomTypesConfig = {
       if (oid === OID.timestamptz) return timestamptzToIso;
       if (oid === OID.int8 || oid === OID.numeric) return identity;
     }
-    return pg.types.getTypeParser(oid, format as 'text');
+    return pgLibrary().types.getTypeParser(oid, format as 'text');
   }) as pg.CustomTypesConfig['getTypeParser'],
 };
 
@@ -206,7 +207,7 @@ async function lease(spec: PostgresSpec, options: PostgresOptions, ctx: Connecto
   } catch {
     // Not a URL (a libpq key=value string): the whole value is registered already.
   }
-  const client = new pg.Client({
+  const client = new (pgLibrary().Client)({
     connectionString: url,
     application_name: options.applicationName ?? 'tidemark',
     connectionTimeoutMillis: options.connectTimeoutMs ?? 30_000,
