@@ -46,10 +46,12 @@ export class KeyTable {
   /**
    * A table over keys already laid out as an index file holds them: `arena` holds `count` keys back to
    * back, `ends[i]` where key i ends. Both are taken as they are (they may have spare room past `count`
-   * for keys added later). Undefined when the sections are not a valid key list (offsets out of order or
-   * past the arena, or a key held twice).
+   * for keys added later). `buckets`, when given, are the buckets a table over the same keys wrote
+   * (`bucketSection`): taken as they are when they place every slot exactly once, else built again.
+   * Undefined when the sections are not a valid key list (offsets out of order or past the arena, or a
+   * key held twice).
    */
-  static fromSections(arena: Buffer, ends: Uint32Array, count: number): KeyTable | undefined {
+  static fromSections(arena: Buffer, ends: Uint32Array, count: number, buckets?: Int32Array): KeyTable | undefined {
     if (count > ends.length) return undefined;
     let start = 0;
     for (let i = 0; i < count; i++) {
@@ -61,8 +63,15 @@ export class KeyTable {
     t.arena = arena;
     t.ends = ends;
     t.used = start;
+    t.count = count;
+    if (buckets && placesEachSlotOnce(buckets, count)) {
+      // Building them is a hash and a random probe per key: 160-220 ms per million keys, on every load.
+      t.buckets = buckets;
+      t.mask = buckets.length / 2 - 1;
+      return t;
+    }
     const capacity = bucketsFor(count);
-    const buckets = new Int32Array(2 * capacity);
+    const built = new Int32Array(2 * capacity);
     const mask = capacity - 1;
     start = 0;
     for (let s = 0; s < count; s++) {
@@ -70,18 +79,25 @@ export class KeyTable {
       const h = hashBytes(arena, start, end) | 0;
       let b = h & mask;
       for (; ; b = (b + 1) & mask) {
-        const other = buckets[2 * b + 1]! - 1;
+        const other = built[2 * b + 1]! - 1;
         if (other < 0) break;
-        if (buckets[2 * b] === h && t.sameBytes(other, arena, start, end)) return undefined;
+        if (built[2 * b] === h && t.sameBytes(other, arena, start, end)) return undefined;
       }
-      buckets[2 * b] = h;
-      buckets[2 * b + 1] = s + 1;
+      built[2 * b] = h;
+      built[2 * b + 1] = s + 1;
       start = end;
     }
-    t.buckets = buckets;
+    t.buckets = built;
     t.mask = mask;
-    t.count = count;
     return t;
+  }
+
+  /**
+   * The buckets, for an index file that holds exactly this table's keys in slot order (`fromSections`
+   * takes them back). They hold each key's `hashBytes`, so a file keeps them only under `KEY_HASH`.
+   */
+  bucketSection(): Int32Array {
+    return this.buckets;
   }
 
   get size(): number {
@@ -194,6 +210,29 @@ export class KeyTable {
     this.buckets = buckets;
     this.mask = mask;
   }
+}
+
+/** Names `hashBytes` and the bucket layout in index files: change it with either. */
+export const KEY_HASH = 1;
+
+/**
+ * Whether `buckets` can be a table's over `count` slots: a power of two of them (2,048 at least) within
+ * the load limit, and every slot placed exactly once. What it cannot tell is whether each key sits where
+ * its hash leads; a key that does not is only not found (read as new), never taken for another.
+ */
+function placesEachSlotOnce(buckets: Int32Array, count: number): boolean {
+  const capacity = buckets.length / 2;
+  if (!Number.isInteger(capacity) || capacity < 2048 || (capacity & (capacity - 1)) !== 0 || count > MAX_LOAD * capacity) return false;
+  const seen = new Uint8Array(count);
+  let placed = 0;
+  for (let i = 1; i < buckets.length; i += 2) {
+    const slot1 = buckets[i]!;
+    if (slot1 === 0) continue;
+    if (slot1 < 0 || slot1 > count || seen[slot1 - 1] === 1) return false;
+    seen[slot1 - 1] = 1;
+    placed++;
+  }
+  return placed === count;
 }
 
 /** The smallest power of two of buckets that holds `keys` within the load limit. */

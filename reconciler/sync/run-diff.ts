@@ -14,7 +14,7 @@
  */
 
 import type { PendingEntry } from '../state/index.ts';
-import { grow, grownTo, KeyTable } from './key-table.ts';
+import { grow, grownTo, KEY_HASH, KeyTable } from './key-table.ts';
 import { buildPrintShare, isPrint, type PrintShare, type RowPrint } from './record-prints.ts';
 
 export { KeyTable } from './key-table.ts';
@@ -328,8 +328,19 @@ export class RunDiff {
     const { count, keyBytes, full, droppedBefore } = plan;
     const oddJson = Buffer.from(JSON.stringify(plan.odd), 'utf8');
     const effectsJson = Buffer.from(JSON.stringify(this.effects), 'utf8');
+    // The buckets are kept only when the file holds every slot of this table in its order (nothing dropped).
+    const buckets = count === this.size ? this.slots.bucketSection() : undefined;
     const header = Buffer.from(
-      JSON.stringify({ format: INDEX_FORMAT, generation, count, keyBytes, oddBytes: oddJson.length, context: this.printContext ?? null, effectsBytes: effectsJson.length }),
+      JSON.stringify({
+        format: INDEX_FORMAT,
+        generation,
+        count,
+        keyBytes,
+        oddBytes: oddJson.length,
+        context: this.printContext ?? null,
+        effectsBytes: effectsJson.length,
+        ...(buckets ? { bucketCount: buckets.length / 2, keyHash: KEY_HASH } : {}),
+      }),
       'utf8',
     );
     // The header is padded so the Float64Array that follows starts 8-aligned.
@@ -393,6 +404,7 @@ export class RunDiff {
     }
     yield oddJson;
     yield effectsJson;
+    if (buckets) yield Buffer.from(buckets.buffer, buckets.byteOffset, buckets.byteLength);
   }
 
   /**
@@ -416,7 +428,7 @@ export class RunDiff {
   adopt(sections: SnapshotSections): boolean {
     if (this.size !== 0) throw new Error('an index file is loaded only into an empty diff');
     const { count } = sections.header;
-    const keys = KeyTable.fromSections(sections.arena, sections.ends, count);
+    const keys = KeyTable.fromSections(sections.arena, sections.ends, count, sections.buckets);
     if (!keys) return false;
     let odd: [number, string][];
     try {
@@ -558,6 +570,8 @@ export class SnapshotSections {
   readonly arena: Buffer;
   readonly odd: Uint8Array;
   readonly effects: Uint8Array;
+  /** The key table's buckets, when the file keeps them under this code's `KEY_HASH`. */
+  readonly buckets: Int32Array | undefined;
   /** Where each section is in the file; read `target.length` bytes from `position` into `target`. */
   readonly parts: readonly { position: number; target: Uint8Array }[];
 
@@ -577,6 +591,8 @@ export class SnapshotSections {
     this.arena = Buffer.allocUnsafe(keyBytes + Math.max(16 * 1024, Math.ceil(keyBytes / 16)));
     this.odd = new Uint8Array(oddBytes);
     this.effects = new Uint8Array(effectsBytes);
+    const bucketCount = header.bucketCount ?? 0;
+    this.buckets = bucketCount > 0 && header.keyHash === KEY_HASH ? new Int32Array(2 * bucketCount) : undefined;
     const parts: { position: number; target: Uint8Array }[] = [];
     let at = bodyStart;
     for (const [target, length] of [
@@ -593,13 +609,14 @@ export class SnapshotSections {
       parts.push({ position: at, target: target.subarray(0, length) });
       at += length;
     }
+    if (this.buckets) parts.push({ position: at, target: new Uint8Array(this.buckets.buffer) });
     this.parts = parts;
   }
 
   /** The sections of a file of `fileLength` bytes with this header; undefined when the length does not match it. */
   static plan(header: IndexHeader, bodyStart: number, fileLength: number): SnapshotSections | undefined {
     const { count, keyBytes, oddBytes } = header;
-    if (fileLength !== bodyStart + 47 * count + keyBytes + oddBytes + (header.effectsBytes ?? 0) || keyBytes > 0xffff_ffff) return undefined;
+    if (fileLength !== bodyStart + 47 * count + keyBytes + oddBytes + (header.effectsBytes ?? 0) + 8 * (header.bucketCount ?? 0) || keyBytes > 0xffff_ffff) return undefined;
     return new SnapshotSections(header, bodyStart);
   }
 }
@@ -674,6 +691,12 @@ export interface IndexHeader {
   context?: string | null;
   /** Length of the JSON list of distinct `[nullBlocked, heldBack]` the prints' rows count. */
   effectsBytes?: number;
+  /**
+   * Buckets of the key table, when the file keeps them (a section of 8 bytes per bucket after the
+   * effects); 0 or absent: none, they are built on load. `keyHash` is the `KEY_HASH` they were made under.
+   */
+  bucketCount?: number;
+  keyHash?: number;
 }
 
 /** The header of an index file, or undefined when the bytes are not one. */
@@ -685,7 +708,7 @@ export function parseIndexHeader(bytes: Buffer): { header: IndexHeader; bodyStar
   try {
     const header = JSON.parse(bytes.toString('utf8', start, start + length)) as IndexHeader;
     if (header.format !== INDEX_FORMAT || typeof header.generation !== 'string') return undefined;
-    for (const n of [header.count, header.keyBytes, header.oddBytes, header.effectsBytes ?? 0]) if (!Number.isSafeInteger(n) || n < 0) return undefined;
+    for (const n of [header.count, header.keyBytes, header.oddBytes, header.effectsBytes ?? 0, header.bucketCount ?? 0]) if (!Number.isSafeInteger(n) || n < 0) return undefined;
     if (header.context !== undefined && header.context !== null && typeof header.context !== 'string') return undefined;
     return { header, bodyStart: align8(start + length) };
   } catch {

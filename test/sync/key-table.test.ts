@@ -8,8 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { encodeKey, hashBytes, KeyTable } from '../../reconciler/sync/key-table.ts';
-import { RunDiff } from '../../reconciler/sync/run-diff.ts';
+import { encodeKey, hashBytes, KEY_HASH, KeyTable } from '../../reconciler/sync/key-table.ts';
+import { parseIndexHeader, RunDiff } from '../../reconciler/sync/run-diff.ts';
 import { SnapshotIndexFiles } from '../../reconciler/sync/snapshot-index-file.ts';
 
 const bytesOf = (key: string): Buffer => {
@@ -115,6 +115,43 @@ describe('KeyTable over bytes', () => {
     expect(KeyTable.fromSections(Buffer.from('abc'), new Uint32Array([2, 1]), 2)).toBeUndefined();
     expect(KeyTable.fromSections(Buffer.from('abc'), new Uint32Array([2, 9]), 2)).toBeUndefined();
   });
+
+  it('takes the buckets an index file kept, and builds them again when they cannot be a table over its keys', () => {
+    const source = new KeyTable();
+    const keys = Array.from({ length: 5000 }, (_, i) => (i % 7 === 0 ? `é-${i}` : `c${i}`));
+    for (const k of keys) source.intern(k);
+    const arena = Buffer.concat(keys.map(bytesOf));
+    const ends = new Uint32Array(keys.length);
+    for (let i = 0, end = 0; i < keys.length; i++) ends[i] = end += bytesOf(keys[i]!).length;
+    const kept = source.bucketSection();
+    const every = (t: KeyTable) => keys.every((k, i) => t.find(k) === i);
+
+    const taken = KeyTable.fromSections(arena, ends, keys.length, kept.slice())!;
+    expect(every(taken)).toBe(true);
+    expect(taken.bucketSection()).toEqual(kept);
+    // Taken as they are: with every hash word wiped the slots are still placed once, and keys are not found.
+    const wiped = kept.slice();
+    for (let i = 0; i < wiped.length; i += 2) wiped[i] = 0;
+    const blind = KeyTable.fromSections(arena, ends, keys.length, wiped)!;
+    expect(keys.filter((k) => blind.find(k) >= 0).length).toBeLessThan(keys.length / 10);
+
+    /** The bucket holding slot + 1 = `slot1`, set to `to`. */
+    const moved = (b: Int32Array, slot1: number, to: number) => {
+      for (let i = 1; i < b.length; i += 2) if (b[i] === slot1) b[i] = to;
+      return b;
+    };
+    const broken: [string, (b: Int32Array) => Int32Array][] = [
+      ['a slot placed twice', (b) => moved(b, 2, 1)],
+      ['a slot missing', (b) => moved(b, 3, 0)],
+      ['a slot past the keys', (b) => moved(b, 4, keys.length + 1)],
+      ['not a power of two of buckets', (b) => Int32Array.from([...b, 0, 0])],
+      ['too full', () => new Int32Array(2 * 2048)],
+    ];
+    for (const [why, breakIt] of broken) {
+      const t = KeyTable.fromSections(arena, ends, keys.length, breakIt(kept.slice()));
+      expect(t && every(t), why).toBe(true);
+    }
+  });
 });
 
 describe('index files of many blocks of slots', () => {
@@ -183,6 +220,8 @@ describe('index files of many blocks of slots', () => {
     const n = 2 * 65536 + 5;
     const { d, want } = build(n, () => false);
     const bytes = Buffer.concat(d.encodeSnapshot('g'));
+    // Every slot stays, so the file keeps the key table's buckets (loading builds none).
+    expect(parseIndexHeader(bytes)?.header).toMatchObject({ bucketCount: expect.any(Number), keyHash: KEY_HASH });
     const loaded = new RunDiff();
     expect(loaded.decodeSnapshot(bytes, 'g')).toBe(true);
     check(loaded, want, n);

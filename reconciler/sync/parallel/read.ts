@@ -43,9 +43,11 @@ export interface ParallelOptions {
 }
 
 /**
- * Files below this many bytes are read sequentially: starting two workers (tsx and the normaliser's
- * modules in each) costs about 0.3 s on this project's machine, which a read of ~15 MB (150,000 rows of
- * the benchmark's shape) wins back. See docs/BENCHMARKS.md, "Sync".
+ * Files below this many bytes are read sequentially. Chosen when starting two workers took about 0.3 s
+ * (each registered tsx), which a read of ~15 MB (150,000 rows of the benchmark's shape) won back. With the
+ * workers' code compiled (worker-code.ts) a 5 MB file (50,000 rows) reads about as fast either way
+ * (plan 1.5 s parallel against 1.8 s sequential, a plan of an empty snapshot 1.9 against 1.7 s), so the
+ * threshold stays. See docs/BENCHMARKS.md, "Sync".
  */
 export const DEFAULT_MIN_BYTES = 16 * 1024 * 1024;
 
