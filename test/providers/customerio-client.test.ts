@@ -3,6 +3,8 @@
  * shapes, pagination, 429/5xx handling, 207 partial failures, and fault injection showing that nothing
  * is lost or duplicated. State is checked through the emulator's in-process API, not through the client.
  */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { deterministicUlid } from '../../reconciler/core/ulid.ts';
 import { CustomerioClient, customerioConfigFromEnv, type CustomerioConfig, type V2Entry } from '../../reconciler/providers/customerio/client.ts';
@@ -147,6 +149,35 @@ describe('Track v2', () => {
     expect(out.batches).toBe(3);
     expect(counter.count('track.v2.batch')).toBe(3);
     expect(sb.customerio.listPeople().filter((p) => p.id?.startsWith('pack-'))).toHaveLength(60);
+  });
+
+  it('sends each batch as exactly the JSON of its entries, packed by their UTF-8 size (multi-byte text near the limit)', async () => {
+    const bodies: Buffer[] = [];
+    const server = http.createServer((req, res) => {
+      const parts: Buffer[] = [];
+      req.on('data', (d: Buffer) => parts.push(d));
+      req.on('end', () => {
+        bodies.push(Buffer.concat(parts));
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      // 3 bytes of UTF-8 per character: a batch packed by characters would pass 500 kb.
+      const entries = Array.from({ length: 40 }, (_, i) => identifyEntry(`utf-${i}`, { note: '€'.repeat(9000), quote: 'a "b" \\ c' }));
+      const out = await client({}, { CUSTOMERIO_TRACK_URL: `http://127.0.0.1:${port}` }).sendBatches(entries);
+      expect(out.accepted).toBe(40);
+      const sent = bodies.map((b) => JSON.parse(b.toString('utf8')) as { batch: V2Entry[] });
+      expect(sent.flatMap((b) => b.batch)).toEqual(entries);
+      for (const [i, b] of bodies.entries()) {
+        expect(b.toString('utf8')).toBe(JSON.stringify(sent[i]));
+        expect(b.length).toBeLessThanOrEqual(500 * 1024);
+      }
+      expect(bodies.length).toBeGreaterThan(2);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it('reports 207 partial failures per entry and applies the rest', async () => {

@@ -245,7 +245,8 @@ export class CustomerioClient extends CustomerioAppApi {
     const op = 'track.v2.batch';
     const results: EntryResult[] = new Array(entries.length);
     const sendable: number[] = [];
-    const sizes = entries.map((e) => byteLength(e));
+    const texts = entries.map((e) => JSON.stringify(e));
+    const sizes = texts.map((t) => Buffer.byteLength(t, 'utf8'));
     entries.forEach((_, index) => {
       if (sizes[index]! > V2_ENTRY_LIMIT_BYTES) results[index] = oversizeResult(index, sizes[index]!);
       else sendable.push(index);
@@ -256,7 +257,7 @@ export class CustomerioClient extends CustomerioAppApi {
     }
     let batches = 0;
     if (sendable.length > 0) {
-      const mapped = await this.sendOneBatch(entries, sendable, options);
+      const mapped = await this.sendOneBatch(entries, texts, sendable, options);
       for (const r of mapped) results[r.index] = r;
       batches = 1;
     }
@@ -275,24 +276,27 @@ export class CustomerioClient extends CustomerioAppApi {
    */
   async sendBatches(entries: readonly V2Entry[], options: SendBatchesOptions = {}): Promise<BatchSummary> {
     const limit = Math.min(options.maxBatchBytes ?? V2_BATCH_LIMIT_BYTES, V2_BATCH_LIMIT_BYTES);
-    const sizes = entries.map((e) => byteLength(e));
+    // Each entry is serialised once: its size packs the batches, and the text goes into the body as it is
+    // (serialising a million entries twice more, for the size and for the body, was 3 s of a first run).
+    const texts = entries.map((e) => JSON.stringify(e));
+    const sizes = texts.map((t) => Buffer.byteLength(t, 'utf8'));
     const { groups, oversize } = packBatches(sizes, limit, options.maxEntriesPerBatch ?? Number.POSITIVE_INFINITY);
     const results: EntryResult[] = new Array(entries.length);
     for (const index of oversize) results[index] = oversizeResult(index, sizes[index]!);
-    const batches = await sendGroups(entries, groups, results, (indexes) => this.sendOneBatch(entries, indexes, options));
+    const batches = await sendGroups(entries, groups, results, (indexes) => this.sendOneBatch(entries, texts, indexes, options));
     return summarize(results, batches);
   }
 
   /** One `POST /api/v2/batch` carrying `entries[i]` for each i in `indexes`; maps 207 errors back. */
-  private async sendOneBatch(entries: readonly V2Entry[], indexes: readonly number[], options: CallOptions): Promise<EntryResult[]> {
+  private async sendOneBatch(entries: readonly V2Entry[], texts: readonly string[], indexes: readonly number[], options: CallOptions): Promise<EntryResult[]> {
     const op = 'track.v2.batch';
-    const batch = indexes.map((i) => entries[i]!);
     const res = await this.track.request({
       operation: op,
       method: 'POST',
       path: '/api/v2/batch',
-      body: { batch },
-      idempotent: batch.every(isIdempotentEntry),
+      // Exactly JSON.stringify({ batch }) of these entries.
+      bodyJson: `{"batch":[${indexes.map((i) => texts[i]!).join(',')}]}`,
+      idempotent: indexes.every((i) => isIdempotentEntry(entries[i]!)),
       ...withSignal(options),
     });
     return readBatchResults(op, entries, indexes, res.status, res.data);

@@ -114,6 +114,8 @@ export interface HttpRequest {
   query?: Record<string, QueryValue>;
   /** Serialised as JSON once, so every retry sends the same bytes. */
   body?: unknown;
+  /** The body already serialised as JSON (instead of `body`): a caller that had to serialise its parts anyway. */
+  bodyJson?: string;
   /** Defaults by method: GET/PUT/DELETE true, POST/PATCH false. See the module doc. */
   idempotent?: boolean;
   /** Default `json`. */
@@ -219,7 +221,7 @@ export class HttpClient {
   async request<T = unknown>(req: HttpRequest): Promise<HttpResponse<T>> {
     const idempotent = req.idempotent ?? DEFAULT_IDEMPOTENT[req.method];
     const url = this.resolveUrl(req);
-    const bodyText = req.body === undefined ? undefined : JSON.stringify(req.body);
+    const bodyText = req.bodyJson ?? (req.body === undefined ? undefined : JSON.stringify(req.body));
     const accept = new Set(req.acceptStatuses ?? []);
     let waited = 0;
     for (let attempt = 1; ; attempt++) {
