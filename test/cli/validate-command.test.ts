@@ -1,15 +1,19 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, mkdir, writeFile, cp } from 'node:fs/promises';
+import { mkdtemp, mkdir, writeFile, cp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli-run.ts';
 
 const repo = path.resolve(import.meta.dirname, '../..');
+/** The temp projects made, removed when the file is done. */
+const made: string[] = [];
+afterAll(() => Promise.all(made.map((d) => rm(d, { recursive: true, force: true }))));
 
 async function brokenWorkspace(): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'tidemark-validate-'));
+  made.push(dir);
   await cp(path.join(repo, 'specs'), path.join(dir, 'specs'), { recursive: true });
   // A typo'd key and a product survey timed from order placement.
   await writeFile(
@@ -78,6 +82,7 @@ describe('tidemark validate', () => {
 
   it('reports a missing specs folder as a located error, not a crash', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'tidemark-empty-'));
+    made.push(dir);
     const r = await runCli(['validate', '--specs', 'nowhere'], { cwd: dir });
     expect(r.code).toBe(1);
     expect(r.stdout).toContain('nowhere:1:1: error SPEC000 No specs found: "nowhere" does not exist.');
@@ -97,6 +102,7 @@ describe('tidemark validate', () => {
   it('schema --check passes on the committed schemas and fails on stale ones', async () => {
     expect((await runCli(['schema', '--check'], { cwd: repo })).code).toBe(0);
     const dir = await mkdtemp(path.join(os.tmpdir(), 'tidemark-schema-'));
+    made.push(dir);
     await mkdir(path.join(dir, 'specs/schema'), { recursive: true });
     await writeFile(path.join(dir, 'specs/schema/segment.json'), '{}');
     const r = await runCli(['schema', '--check'], { cwd: dir });

@@ -3,15 +3,18 @@
  * errors with a stable code, `tidemark validate` exits 1, and no stack trace is printed.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, symlink, writeFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli-run.ts';
 
 const repo = path.resolve(import.meta.dirname, '../..');
+/** The temp projects made, removed when the file is done. */
+const made: string[] = [];
+afterAll(() => Promise.all(made.map((d) => rm(d, { recursive: true, force: true }))));
 const STACK = /\bat .*\.(ts|js):\d+|RangeError|ENOENT|ELOOP|EISDIR/;
 
 const valid = `kind: Workspace
@@ -24,6 +27,7 @@ environments:
 /** A temp project with one valid spec plus whatever `extra` adds inside specs/. */
 async function project(extra: (specs: string, dir: string) => Promise<void>): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'tidemark-loading-'));
+  made.push(dir);
   const specs = path.join(dir, 'specs');
   await mkdir(specs);
   await writeFile(path.join(specs, 'workspace.yaml'), valid);
