@@ -48,8 +48,8 @@ export class KeyTable {
    * back, `ends[i]` where key i ends. Both are taken as they are (they may have spare room past `count`
    * for keys added later). `buckets`, when given, are the buckets a table over the same keys wrote
    * (`bucketSection`): taken as they are when they place every slot exactly once, else built again.
-   * Undefined when the sections are not a valid key list (offsets out of order or past the arena, or a
-   * key held twice).
+   * Undefined when the sections are not a valid key list: offsets out of order or past the arena, or (found
+   * only when the buckets are built) a key held twice.
    */
   static fromSections(arena: Buffer, ends: Uint32Array, count: number, buckets?: Int32Array): KeyTable | undefined {
     if (count > ends.length) return undefined;

@@ -41,12 +41,14 @@ import type {
 } from './types.ts';
 import {
   batchBodyBytes,
+  batchBodyJson,
   byteLength,
   isIdempotentEntry,
   oversizeResult,
   packBatches,
   readBatchResults,
   sendGroups,
+  serialiseEntries,
   summarize,
   V2_BATCH_LIMIT_BYTES,
   V2_ENTRY_LIMIT_BYTES,
@@ -245,8 +247,7 @@ export class CustomerioClient extends CustomerioAppApi {
     const op = 'track.v2.batch';
     const results: EntryResult[] = new Array(entries.length);
     const sendable: number[] = [];
-    const texts = entries.map((e) => JSON.stringify(e));
-    const sizes = texts.map((t) => Buffer.byteLength(t, 'utf8'));
+    const { texts, sizes } = serialiseEntries(entries);
     entries.forEach((_, index) => {
       if (sizes[index]! > V2_ENTRY_LIMIT_BYTES) results[index] = oversizeResult(index, sizes[index]!);
       else sendable.push(index);
@@ -276,10 +277,7 @@ export class CustomerioClient extends CustomerioAppApi {
    */
   async sendBatches(entries: readonly V2Entry[], options: SendBatchesOptions = {}): Promise<BatchSummary> {
     const limit = Math.min(options.maxBatchBytes ?? V2_BATCH_LIMIT_BYTES, V2_BATCH_LIMIT_BYTES);
-    // Each entry is serialised once: its size packs the batches, and the text goes into the body as it is
-    // (serialising a million entries twice more, for the size and for the body, was 3 s of a first run).
-    const texts = entries.map((e) => JSON.stringify(e));
-    const sizes = texts.map((t) => Buffer.byteLength(t, 'utf8'));
+    const { texts, sizes } = serialiseEntries(entries);
     const { groups, oversize } = packBatches(sizes, limit, options.maxEntriesPerBatch ?? Number.POSITIVE_INFINITY);
     const results: EntryResult[] = new Array(entries.length);
     for (const index of oversize) results[index] = oversizeResult(index, sizes[index]!);
@@ -294,8 +292,7 @@ export class CustomerioClient extends CustomerioAppApi {
       operation: op,
       method: 'POST',
       path: '/api/v2/batch',
-      // Exactly JSON.stringify({ batch }) of these entries.
-      bodyJson: `{"batch":[${indexes.map((i) => texts[i]!).join(',')}]}`,
+      bodyJson: batchBodyJson(texts, indexes),
       idempotent: indexes.every((i) => isIdempotentEntry(entries[i]!)),
       ...withSignal(options),
     });

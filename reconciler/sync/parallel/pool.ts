@@ -24,11 +24,7 @@ export class SegmentPool {
   private failure: Error | undefined;
   private closed = false;
 
-  /** How the workers loaded their code. */
-  readonly loader: WorkerCode['loader'];
-
   constructor(size: number, context: SegmentContext, code: WorkerCode = workerCode()) {
-    this.loader = code.loader;
     for (let i = 0; i < size; i++) {
       const worker = new Worker(code.code, { eval: true, workerData: context });
       const slot: Slot = { worker, busy: 0 };

@@ -1,11 +1,13 @@
 /**
  * The code each segment worker starts with. worker.ts and the 19 modules it imports are compiled by
- * esbuild, in memory, into one CommonJS script with its packages inside (those a module loads on first use
- * are found from the source's folder), once per process; the workers evaluate that script. The way tidemark's own modules load (tsx, registered in the thread) stays the
- * fallback: if esbuild cannot run here, each worker registers tsx and imports worker.ts as before.
+ * esbuild, in memory, into one CommonJS script with its packages inside (those a module loads on first
+ * use are found from the source's folder), once per process; the workers evaluate that script. The way
+ * tidemark's own modules load (tsx, registered in the thread) stays the fallback: if esbuild cannot run
+ * here, each worker registers tsx and imports worker.ts as before.
  *
  * Why: a worker that registers tsx starts its own module-hooks thread and sends every import through it.
- * Measured for a 1,000,000-row `sync plan` on two cores (docs/BENCHMARKS.md, "Workers without a loader"):
+ * Measured for a 1,000,000-row `sync plan` on two cores (docs/BENCHMARKS.md, "Issue 15, continued: what a
+ * command loads"):
  * two workers took 465–580 ms to import worker.ts that way, keeping four threads busy while the main thread
  * loaded the snapshot index; compiling the script takes 80–100 ms (one call to esbuild, already installed
  * as tsx's compiler) and the workers are then ready in 40–50 ms. Nothing is written to disk, so the script
