@@ -1,10 +1,14 @@
 #!/usr/bin/env node
-// The CLI is TypeScript run through tsx, so a fresh clone works after `npm ci` with no build step
-// and no compiled copy that could drift from the source.
-import { register } from 'tsx/esm/api';
+// The CLI is TypeScript. It runs from its sources compiled once and cached (bin/compiled.js: used only
+// while every source file is unchanged), or through tsx when that cannot be; either way a fresh clone works
+// after `npm ci` with no build step, and nothing compiled can drift from the source.
+import { compiledCli } from './compiled.js';
 
-register();
-const { main, describeFailure } = await import('../reconciler/cli/main.ts');
+const compiled = await compiledCli();
+if (compiled.main === undefined && process.env.TIDEMARK_DEBUG === '1') {
+  process.stderr.write(`tidemark: running the sources through tsx (${compiled.reason})\n`);
+}
+const { main, describeFailure } = compiled.main ?? (await sourceCli());
 // Last resort for an error thrown outside any command's await chain (an 'error' event nobody listened
 // to, a rejected promise nobody awaited): the same short paragraph as any other failure, not a crash dump.
 const lastResort = (err) => {
@@ -17,4 +21,10 @@ process.exitCode = await main(process.argv.slice(2));
 if (process.env.TIDEMARK_REPORT_RSS === '1') {
   // For benchmarks: the peak resident set size of this process (maxRSS is in kilobytes).
   process.stderr.write(`peak-rss-bytes=${process.resourceUsage().maxRSS * 1024}\n`);
+}
+
+async function sourceCli() {
+  const { register } = await import('tsx/esm/api');
+  register();
+  return import('../reconciler/cli/main.ts');
 }

@@ -143,8 +143,12 @@ describe('the parallel read', () => {
     };
     const parallelPlan = await runChild(dir, ['sync', 'plan', 'customers', '--format', 'json'], { env: env('2') });
     const serialPlan = await runChild(dir, ['sync', 'plan', 'customers', '--format', 'json'], { env: env('0') });
+    // The workers load worker.ts compiled with the CLI (bin/compiled.js); through tsx, they compile it here.
+    const sourcesPlan = await runChild(dir, ['sync', 'plan', 'customers', '--format', 'json'], { env: { ...env('2'), TIDEMARK_COMPILE: '0' } });
     expect(parallelPlan.code, parallelPlan.output).toBe(0);
+    expect(sourcesPlan.code, sourcesPlan.output).toBe(0);
     expect(report(parallelPlan.output).counts).toEqual(report(serialPlan.output).counts);
+    expect(report(sourcesPlan.output).counts).toEqual(report(serialPlan.output).counts);
     const run = await runChild(dir, ['sync', 'run', 'customers', '--format', 'json'], { env: env('2') });
     expect(run.code, run.output).toBe(0);
     expect(report(run.output).counts).toMatchObject({ read: 2000, new: 2000, acknowledged: 2000 });

@@ -2,9 +2,9 @@
  * The segment workers of one read: started with the source's context, each given segments to work on,
  * least busy first. Results come back in any order; read.ts puts them back in source order.
  *
- * The workers evaluate worker.ts compiled into one script (worker-code.ts), or register tsx and import it
- * when that cannot be compiled here; either way it works from `bin/tidemark.js` in any folder and under
- * vitest.
+ * The workers load worker.ts as compiled with the CLI, evaluate it compiled into one script (worker-code.ts),
+ * or register tsx and import it when that cannot be compiled here; either way it works from
+ * `bin/tidemark.js` in any folder and under vitest.
  */
 import { Worker } from 'node:worker_threads';
 import type { PrintShare } from '../record-prints.ts';
@@ -26,7 +26,7 @@ export class SegmentPool {
 
   constructor(size: number, context: SegmentContext, code: WorkerCode = workerCode()) {
     for (let i = 0; i < size; i++) {
-      const worker = new Worker(code.code, { eval: true, workerData: context });
+      const worker = code.loader === 'compiled' ? new Worker(code.code, { workerData: context }) : new Worker(code.code, { eval: true, workerData: context });
       const slot: Slot = { worker, busy: 0 };
       worker.on('message', (answer: Answer) => this.answer(slot, answer));
       worker.on('error', (e) => this.fail(new Error(`a sync worker failed: ${e.message}`, { cause: e })));

@@ -1,5 +1,7 @@
 /**
- * The code each segment worker starts with. worker.ts and the 19 modules it imports are compiled by
+ * The code each segment worker starts with. When the CLI runs compiled (bin/compiled.js), worker.ts was
+ * compiled with it, and each worker loads that module from the cache (`loader: 'compiled'`). Otherwise (under
+ * vitest, or when the CLI runs through tsx) worker.ts and the 19 modules it imports are compiled by
  * esbuild, in memory, into one CommonJS script with its packages inside (those a module loads on first
  * use are found from the source's folder), once per process; the workers evaluate that script. The way
  * tidemark's own modules load (tsx, registered in the thread) stays the fallback: if esbuild cannot run
@@ -20,9 +22,13 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 export type WorkerCompiler = (entry: string) => string;
 
 export interface WorkerCode {
+  /** What the worker evaluates; for `compiled`, the module it loads instead. */
   code: string;
-  /** `bundle`: compiled by esbuild; `tsx`: the worker registers tsx and imports worker.ts. */
-  loader: 'bundle' | 'tsx';
+  /**
+   * `compiled`: the module bin/compiled.js compiled with the CLI (`code` is its path); `bundle`: compiled
+   * here by esbuild; `tsx`: the worker registers tsx and imports worker.ts.
+   */
+  loader: 'compiled' | 'bundle' | 'tsx';
   /** Why the bundle was not used, when it was not. */
   fallbackReason?: string;
 }
@@ -48,9 +54,16 @@ const esbuildCompiler: WorkerCompiler = (entry) => {
 
 let cached: WorkerCode | undefined;
 
+/** What bin/compiled.js leaves for the compiled CLI (the same symbol). */
+const COMPILED = Symbol.for('tidemark.compiled');
+
 /** The workers' code for this process (compiled on first use). */
 export function workerCode(compile: WorkerCompiler = esbuildCompiler): WorkerCode {
-  if (compile === esbuildCompiler && cached) return cached;
+  if (compile === esbuildCompiler) {
+    if (cached) return cached;
+    const compiled = (globalThis as { [COMPILED]?: { syncWorker?: string } })[COMPILED]?.syncWorker;
+    if (compiled !== undefined) return (cached = { code: compiled, loader: 'compiled' });
+  }
   const entry = fileURLToPath(new URL('./worker.ts', import.meta.url));
   let code: WorkerCode;
   try {
