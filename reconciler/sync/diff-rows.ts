@@ -111,10 +111,14 @@ export async function diffRows(rows: DiffRows, input: DiffRowsInput): Promise<vo
   for (const note of rows.notes()) notes.add(note);
   const previous = lookups.length > 0 ? await store.getSnapshotPayloads(source.name, lookups) : undefined;
   const prints = rows.prints;
+  // With no entry waiting, a matched row read first for its key needs nothing but the diff's own
+  // bookkeeping (most rows of a re-sync): taken without an offer per row, its effects tallied per chunk.
+  const quick = book.waiting.size === 0 && book.superseded.size === 0;
+  const effects: number[] = [];
   for (const i of ok) {
     const matched = rows.hit?.(i) ?? -1;
     if (matched >= 0) {
-      await diffMatched(rows, i, matched, input);
+      if (!(quick && diff.takeMatched(matched, effects))) await diffMatched(rows, i, matched, input);
       continue;
     }
     const before = previous?.get(rows.key(i));
@@ -148,6 +152,11 @@ export async function diffRows(rows: DiffRows, input: DiffRowsInput): Promise<vo
       }
     }
   }
+  effects.forEach((n, id) => {
+    const [nullBlocked, heldBack] = diff.effectsOf(id);
+    for (const f of nullBlocked) counts.null_blocked[f] = (counts.null_blocked[f] ?? 0) + n;
+    for (const f of heldBack) counts.held_back[f] = (counts.held_back[f] ?? 0) + n;
+  });
 }
 
 /**

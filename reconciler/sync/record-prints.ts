@@ -92,6 +92,8 @@ export function printContext(input: PrintContextInput, versions: { node: string;
 export interface PrintShare {
   words: Uint32Array;
   table: Int32Array;
+  /** Slots [0, count) are the table's. */
+  count: number;
 }
 
 /** The table over `words` for slots [0, count) that hold a print; undefined when none does. */
@@ -111,7 +113,7 @@ export function buildPrintShare(words: Uint32Array, count: number): PrintShare |
     while (table[i] !== 0) i = (i + 1) & mask;
     table[i] = s + 1;
   }
-  return { words: shared, table };
+  return { words: shared, table, count };
 }
 
 function copyShared(words: Uint32Array, count: number): Uint32Array {
@@ -131,6 +133,21 @@ export function findPrint(share: PrintShare, print: Uint32Array, at: number): nu
     const b = (e - 1) * 4;
     if (words[b] === w0 && words[b + 1] === print[at + 1] && words[b + 2] === print[at + 2] && words[b + 3] === print[at + 3]) return e - 1;
   }
+}
+
+/**
+ * `findPrint`, trying `slot` first: the slot after the last one matched, which a file read in the order its
+ * rows were first sent holds (most re-syncs), so most lookups touch memory next to the last one instead of
+ * two random places. The same answer as `findPrint`: no two slots hold one print (a print is only learned
+ * from a row of its slot's key, and the key is read from the record).
+ */
+export function findPrintNear(share: PrintShare, slot: number, print: Uint32Array, at: number): number {
+  if (slot >= 0 && slot < share.count) {
+    const w = share.words;
+    const b = slot * 4;
+    if (w[b] === print[at] && w[b + 1] === print[at + 1] && w[b + 2] === print[at + 2] && w[b + 3] === print[at + 3]) return slot;
+  }
+  return findPrint(share, print, at);
 }
 
 /** The print's first word is already uniform (a sha256's bytes); mixed anyway so a table never depends on that. */

@@ -43,6 +43,7 @@ export interface RunDiffCounts {
 }
 
 const CLASS_CODES: readonly RowClass[] = ['new', 'changed', 'unchanged', 'out_of_order'];
+const UNCHANGED_CODE = CLASS_CODES.indexOf('unchanged') + 1;
 
 export class RunDiff {
   private slots = new KeyTable();
@@ -127,6 +128,30 @@ export class RunDiff {
     const o = this.orderings[slot]!;
     this.matchedPrints++;
     return this.offerAt(slot, undefined, Number.isNaN(o) ? null : o);
+  }
+
+  /**
+   * `offerAsSnapshot` for the common case, without an offer or a list per row: a row whose print matched
+   * `slot`, when it is the first row of its key this run, is taken as the snapshot's entry (true). Its
+   * effects are tallied by id in `effects` (`effectsOf` names them), none for id 0. False, and nothing
+   * done: the key was read before this run (a duplicate), so the caller offers the row the general way.
+   */
+  takeMatched(slot: number, effects: number[]): boolean {
+    if (this.runClass[slot] !== 0) return false;
+    if (slot < 0 || slot >= this.size || this.hashStorage[slot] === 0) throw new Error(`slot ${slot} holds no snapshot entry`);
+    this.matchedPrints++;
+    this.tally.staged++;
+    this.tally.unchanged++;
+    this.runClass[slot] = UNCHANGED_CODE;
+    this.runOrderings[slot] = this.orderings[slot]!;
+    const effect = this.effectIds[slot]!;
+    if (effect !== 0) effects[effect] = (effects[effect] ?? 0) + 1;
+    return true;
+  }
+
+  /** The null-blocked and held-back fields of an effect id (`takeMatched`). */
+  effectsOf(id: number): readonly [readonly string[], readonly string[]] {
+    return this.effects[id]!;
   }
 
   /** The key of a slot. */

@@ -62,7 +62,11 @@ export class SegmentPool {
     slot.busy++;
     return new Promise((resolve, reject) => {
       this.waiting.set(request.seq, { resolve, reject, slot });
-      slot.worker.postMessage(request);
+      // A segment's bytes are moved to the worker, not copied, when they are a buffer of their own (the
+      // cutter's are); the worker hands them back with its answer (`SegmentResult.bytes`).
+      const bytes = request.segment.bytes;
+      const move = bytes !== undefined && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && !(bytes.buffer instanceof SharedArrayBuffer);
+      slot.worker.postMessage(request, move ? [bytes.buffer as ArrayBuffer] : []);
     });
   }
 

@@ -228,7 +228,7 @@ class ParallelRows implements DiffRows {
   }
 
   key(i: number): string {
-    return this.r.keys[i]!;
+    return this.r.keys[this.r.refs[i]!]!;
   }
 
   hit(i: number): number {
@@ -246,9 +246,10 @@ class ParallelRows implements DiffRows {
   light(i: number): Pick<PreparedRow, 'key' | 'hash' | 'ordering' | 'nullBlocked' | 'heldBack' | 'erased'> {
     const o = this.r.orderings[i]!;
     const l = this.lists.get(i);
+    const ref = this.r.refs[i]!;
     return {
-      key: this.r.keys[i]!,
-      hash: this.r.hashes[i]!,
+      key: this.r.keys[ref]!,
+      hash: this.r.hashes[ref]!,
       ordering: Number.isNaN(o) ? null : o,
       nullBlocked: (l?.nullBlocked ?? NONE) as string[],
       heldBack: (l?.heldBack ?? NONE) as string[],
@@ -269,7 +270,9 @@ class ParallelRows implements DiffRows {
   /** Row i's record alone, as a segment of its own (bytes are decoded, and checked, by `segmentRows`). */
   private record(i: number): CsvSegment {
     const [start, end, line] = [this.r.starts[i]!, this.r.ends[i]!, this.r.lines[i]!];
-    const { text, bytes } = this.segment;
+    const { text } = this.segment;
+    // Moved to the worker and back (SegmentPool.run), or copied there and still here.
+    const bytes = this.r.bytes ?? this.segment.bytes;
     if (text !== undefined) return { text: text.slice(start, end), line, mayHoldInvalid: this.segment.mayHoldInvalid };
     // Bytes: the worker's text when a character took more than one byte (its offsets count characters),
     // else the bytes' own offsets are the characters'.

@@ -20,12 +20,23 @@ port.on('message', (message: SegmentRequest | { share: PrintShare }) => {
   const request = message;
   try {
     const result = work(request);
-    const arrays: ArrayBufferView[] = [result.kinds, result.orderings, result.lines, result.starts, result.ends];
+    const arrays: ArrayBufferView[] = [result.kinds, result.refs, result.orderings, result.lines, result.starts, result.ends];
     if (result.slots) arrays.push(result.slots);
     if (result.prints) arrays.push(result.prints);
+    // The segment's bytes were moved here (SegmentPool.run): they go back for the rows prepared again there.
+    const bytes = request.segment.bytes;
+    if (bytes !== undefined && movable(bytes)) {
+      result.bytes = bytes;
+      arrays.push(bytes);
+    }
     port.postMessage({ ok: true, result }, arrays.map((a) => a.buffer as ArrayBuffer));
   } catch (e) {
     port.postMessage({ ok: false, seq: request.seq, message: e instanceof Error ? e.message : String(e) });
   }
 });
 port.postMessage({ ready: true });
+
+/** Whether a view is all of its buffer, so moving the buffer moves nothing else. */
+function movable(view: Uint8Array): boolean {
+  return view.byteOffset === 0 && view.byteLength === view.buffer.byteLength && !(view.buffer instanceof SharedArrayBuffer);
+}

@@ -1,0 +1,52 @@
+/**
+ * SegmentPool (reconciler/sync/parallel/pool.ts): a segment's bytes are moved to the worker, not copied,
+ * and come back with its answer, so the engine's thread can still prepare a row again from them.
+ */
+import { describe, expect, it } from 'vitest';
+import { SegmentPool } from '../../reconciler/sync/parallel/pool.ts';
+import { MATCHED } from '../../reconciler/sync/parallel/segment.ts';
+import type { SegmentContext } from '../../reconciler/sync/parallel/segment.ts';
+
+const header = ['id', 'orders'];
+const context: SegmentContext = {
+  source: {
+    kind: 'Source',
+    name: 'people',
+    system: 'shop',
+    connector: { type: 'csv', path: 'p.csv' },
+    schedule: '0 3 * * *',
+    records: 'person',
+    identity: { column: 'id', as: 'id' },
+    null_policy: 'protect',
+    fields: { orders: 'orders' },
+  },
+  fields: [['orders', { type: 'number', owner: 'shop' }]],
+  normalization: undefined,
+  primary: 'id',
+};
+
+describe('SegmentPool', () => {
+  it('moves a segment that is a buffer of its own to the worker and gets it back with the answer', async () => {
+    const pool = new SegmentPool(1, context);
+    try {
+      const text = 'c1,3\nc2,4\n';
+      const bytes = new Uint8Array(Buffer.from(text));
+      const result = await pool.run({ seq: 0, csv: { path: 'p.csv', delimiter: ',', maxRecord: 1 << 20, header }, segment: { bytes, line: 2, mayHoldInvalid: false }, payloads: false, prints: 'learn' });
+      expect(bytes.byteLength).toBe(0);
+      expect(Buffer.from(result.bytes!).toString()).toBe(text);
+      expect(result.count).toBe(2);
+      expect([...result.kinds]).not.toContain(MATCHED);
+      expect(result.keys).toEqual(['c1', 'c2']);
+      expect([...result.refs]).toEqual([0, 1]);
+      // A view of a larger buffer is copied: moving it would take the rest of that buffer away.
+      const big = new Uint8Array(Buffer.from(`${text}tail`));
+      const part = big.subarray(0, text.length);
+      const copied = await pool.run({ seq: 1, csv: { path: 'p.csv', delimiter: ',', maxRecord: 1 << 20, header }, segment: { bytes: part, line: 2, mayHoldInvalid: false }, payloads: false, prints: 'learn' });
+      expect(big.byteLength).toBe(text.length + 4);
+      expect(copied.bytes).toBeUndefined();
+      expect(copied.count).toBe(2);
+    } finally {
+      await pool.close();
+    }
+  }, 30_000);
+});
