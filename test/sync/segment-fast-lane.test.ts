@@ -98,7 +98,7 @@ function worker(ctx: NormalizeContext, text: string): unknown {
       continue;
     }
     const o = r.orderings[i]!;
-    const payload: Payload | undefined = r.payloads?.[i];
+    const payload: Payload | undefined = r.payloads?.[r.refs[i]!];
     out.push({ ...at, key: r.keys[r.refs[i]!], hash: r.hashes[r.refs[i]!], ordering: Number.isNaN(o) ? null : o, lists: lists.get(i) ?? [[], [], []], payload: JSON.stringify(payload) });
   }
   return { rows: out, notes: r.notes, decoded: r.decoded, undecodable: r.undecodable };

@@ -258,7 +258,7 @@ class ParallelRows implements DiffRows {
   }
 
   prepare(i: number, previous: Payload | undefined): PreparedRow {
-    const given = previous === undefined ? this.r.payloads?.[i] : undefined;
+    const given = previous === undefined ? this.r.payloads?.[this.r.refs[i]!] : undefined;
     if (given !== undefined) {
       this.fromWorker++;
       return { ...this.light(i), payload: given } as PreparedRow;

@@ -32,7 +32,11 @@ export interface SegmentRequest {
   seq: number;
   csv: CsvSegmentSpec;
   segment: CsvSegment;
-  /** Hand back each accepted row's payload (when most rows will be sent: a first run). */
+  /**
+   * Hand back each accepted row's payload (when most rows will be sent: a first run). With `prints:
+   * 'match'`, the rows whose print did not match hand theirs back anyway: they are the few a re-sync
+   * sends or a plan samples, and preparing them here spares the engine's thread.
+   */
   payloads: boolean;
   /**
    * For a segment given as bytes: `match` answers records from the snapshot's prints and hands back the
@@ -71,8 +75,8 @@ export interface SegmentResult {
   /** Only rows with something in one of the lists. */
   lists: { index: number; nullBlocked: string[]; heldBack: string[]; erased: string[] }[];
   notes: string[];
-  /** When asked for: per row, the payload of an accepted row. */
-  payloads?: (Payload | undefined)[];
+  /** When asked for (`SegmentRequest.payloads`): the payloads of the rows with their own key, by `refs`. */
+  payloads?: Payload[];
   decoded: number;
   undecodable: number;
   /**
@@ -141,7 +145,7 @@ export function createSegmentWorker(context: SegmentContext): (request: SegmentR
     const rejects: SegmentResult['rejects'] = [];
     const lists: SegmentResult['lists'] = [];
     const notes = new Set<string>();
-    const payloads = request.payloads ? ([] as (Payload | undefined)[]) : undefined;
+    const payloads = request.payloads || request.prints === 'match' ? ([] as Payload[]) : undefined;
     /** Per row: the matched slot (-1: none), and the record's print when the row may teach it (see below). */
     const slots = new Column(Int32Array);
     const rowPrints = new Column(Uint32Array);
@@ -178,7 +182,7 @@ export function createSegmentWorker(context: SegmentContext): (request: SegmentR
         orderings.push(hashed.ordering ?? Number.NaN);
         if (hashed.blanks) lists.push({ index: i, nullBlocked: hashed.nullBlocked, heldBack: hashed.heldBack, erased: hashed.erased });
         if (hashed.notes) for (const note of hashed.notes) notes.add(note);
-        if (payloads) payloads.push(hashed.payload);
+        if (payloads) payloads.push(hashed.payload!);
         clean = !hashed.notes;
       } else {
         const n = normalize(rows.row(values, line, bad, mayHoldInvalid));
@@ -187,7 +191,6 @@ export function createSegmentWorker(context: SegmentContext): (request: SegmentR
           refs.push(-1);
           orderings.push(Number.NaN);
           rejects.push({ index: i, location: n.location, code: n.code, reason: n.reason, ...(n.column ? { column: n.column } : {}), ...(n.field ? { field: n.field } : {}) });
-          if (payloads) payloads.push(undefined);
         } else {
           if (n.notes) for (const note of n.notes) notes.add(note);
           const p = prepareRow(n, source, fields, undefined);
@@ -221,7 +224,6 @@ export function createSegmentWorker(context: SegmentContext): (request: SegmentR
           kinds.push(MATCHED);
           refs.push(-1);
           orderings.push(Number.NaN);
-          if (payloads) payloads.push(undefined);
           rowPrints.push4(0, 0, 0, 0);
         },
         misses(text, invalid, firstLine) {
