@@ -187,6 +187,42 @@ describe('RunDiff index files (encodeSnapshot, decodeSnapshot)', () => {
     );
   });
 
+  it('writes the same file with its header reserved before the generation is known (snapshotFile, property)', () => {
+    fc.assert(
+      fc.property(fc.array(entry, { maxLength: 30 }), fc.array(entry, { maxLength: 30 }), fc.stringMatching(/^[0-9a-z]{1,40}$/), (loaded, acked, generation) => {
+        const build = () => {
+          const d = new RunDiff();
+          for (const e of loaded) d.load(e.key, e.hash, e.ordering);
+          for (const e of acked) d.acknowledge(e.key, e.hash, e.ordering);
+          return d;
+        };
+        const plain = Buffer.concat(build().encodeSnapshot(generation));
+        const { prefix, prefixLength, body } = build().snapshotFile(true);
+        const head = prefix(generation);
+        expect(head.length).toBe(prefixLength);
+        const ahead = Buffer.concat([head, ...body]);
+        // The same sections after a longer header: the header is the only difference.
+        expect(ahead.subarray(prefixLength!)).toEqual(plain.subarray(plain.length - (ahead.length - prefixLength!)));
+        const a = new RunDiff();
+        const b = new RunDiff();
+        expect(a.decodeSnapshot(ahead, generation)).toBe(true);
+        expect(b.decodeSnapshot(plain, generation)).toBe(true);
+        expect(a.snapshotSize).toBe(b.snapshotSize);
+        for (const e of [...loaded, ...acked]) expect(a.offer(e.key, e.hash, e.ordering)).toEqual(b.offer(e.key, e.hash, e.ordering));
+        expect(a.decodeSnapshot(ahead, `${generation}x`)).toBe(false);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('refuses a generation longer than the header it reserved', () => {
+    const d = new RunDiff();
+    d.load('a', 'a'.repeat(32), 1);
+    const { prefix, prefixLength } = d.snapshotFile(true);
+    expect(prefix('g'.repeat(160)).length).toBe(prefixLength);
+    expect(() => prefix('g'.repeat(170))).toThrow(/does not fit/);
+  });
+
   it('keeps record prints and their effects through the file: an acknowledgement lays its own print over, or none', () => {
     const d = new RunDiff();
     d.load('a', 'a'.repeat(32), 1);

@@ -250,6 +250,11 @@ export class RunDiff {
    * Records an acknowledgement the state store committed (last one of a key wins, as the store's merge
    * does). It changes no classification in this run; `encodeSnapshot` lays it over the snapshot.
    */
+  /** Acknowledgements recorded and not yet laid over the loaded entries (`snapshotFile` lays them over). */
+  get acknowledgements(): number {
+    return this.acks.count;
+  }
+
   acknowledge(key: string, hash: string, ordering: number | null, print?: RowPrint): void {
     const slot = this.slotOf(key);
     if (this.acked[slot] === 1) this.ackedTwice = true;
@@ -295,8 +300,56 @@ export class RunDiff {
    * no second copy of the index.
    */
   snapshotChunks(generation: string): Iterable<Buffer> {
+    const { prefix, body } = this.snapshotFile();
+    return (function* () {
+      yield prefix(generation);
+      yield* body;
+    })();
+  }
+
+  /**
+   * `snapshotChunks` in two parts: the file's body, which does not depend on the generation, and its
+   * prefix (magic, header) for a generation. `reserve` pads the header with spaces to a length fixed now,
+   * so the body can be written before the generation is known (SnapshotIndexCache.writeAhead); `prefix`
+   * then returns undefined for a generation too long for it.
+   */
+  snapshotFile(reserve = false): { prefix: (generation: string) => Buffer; prefixLength: number | undefined; body: Iterable<Buffer> } {
     this.layOverAcks();
-    return this.chunksOf(generation, this.survey());
+    const plan = this.survey();
+    const oddJson = Buffer.from(JSON.stringify(plan.odd), 'utf8');
+    const effectsJson = Buffer.from(JSON.stringify(this.effects), 'utf8');
+    // The buckets are kept only when the file holds every slot of this table in its order (nothing dropped).
+    const buckets = plan.count === this.size ? this.slots.bucketSection() : undefined;
+    const headerOf = (generation: string) =>
+      Buffer.from(
+        JSON.stringify({
+          format: INDEX_FORMAT,
+          generation,
+          count: plan.count,
+          keyBytes: plan.keyBytes,
+          oddBytes: oddJson.length,
+          context: this.printContext ?? null,
+          effectsBytes: effectsJson.length,
+          ...(buckets ? { bucketCount: buckets.length / 2, keyHash: KEY_HASH } : {}),
+        }),
+        'utf8',
+      );
+    // Room for a generation token of up to RESERVED_GENERATION characters (the store's are about 25).
+    const prefixLength = reserve ? align8(INDEX_MAGIC.length + 4 + headerOf('').length + RESERVED_GENERATION) : undefined;
+    const prefix = (generation: string): Buffer => {
+      const header = headerOf(generation);
+      // The header is padded so the Float64Array that follows starts 8-aligned; a reserved one with spaces
+      // to its full length (JSON allows them after the value).
+      const length = prefixLength ?? align8(INDEX_MAGIC.length + 4 + header.length);
+      const headerLength = prefixLength === undefined ? header.length : length - INDEX_MAGIC.length - 4;
+      if (header.length > headerLength) throw new Error(`the generation ${JSON.stringify(generation)} does not fit the reserved header`);
+      const out = Buffer.alloc(length, prefixLength === undefined ? 0 : 0x20);
+      out.write(INDEX_MAGIC, 0, 'latin1');
+      out.writeUInt32LE(headerLength, INDEX_MAGIC.length);
+      header.copy(out, INDEX_MAGIC.length + 4);
+      return out;
+    };
+    return { prefix, prefixLength, body: this.bodyOf(plan, oddJson, effectsJson, buckets) };
   }
 
   private layOverAcks(): void {
@@ -349,31 +402,8 @@ export class RunDiff {
     return { count, keyBytes: this.slots.byteLength - dropped, full, droppedBefore, odd };
   }
 
-  private *chunksOf(generation: string, plan: ReturnType<RunDiff['survey']>): Generator<Buffer> {
-    const { count, keyBytes, full, droppedBefore } = plan;
-    const oddJson = Buffer.from(JSON.stringify(plan.odd), 'utf8');
-    const effectsJson = Buffer.from(JSON.stringify(this.effects), 'utf8');
-    // The buckets are kept only when the file holds every slot of this table in its order (nothing dropped).
-    const buckets = count === this.size ? this.slots.bucketSection() : undefined;
-    const header = Buffer.from(
-      JSON.stringify({
-        format: INDEX_FORMAT,
-        generation,
-        count,
-        keyBytes,
-        oddBytes: oddJson.length,
-        context: this.printContext ?? null,
-        effectsBytes: effectsJson.length,
-        ...(buckets ? { bucketCount: buckets.length / 2, keyHash: KEY_HASH } : {}),
-      }),
-      'utf8',
-    );
-    // The header is padded so the Float64Array that follows starts 8-aligned.
-    const prefix = Buffer.alloc(align8(INDEX_MAGIC.length + 4 + header.length));
-    prefix.write(INDEX_MAGIC, 0, 'latin1');
-    prefix.writeUInt32LE(header.length, INDEX_MAGIC.length);
-    header.copy(prefix, INDEX_MAGIC.length + 4);
-    yield prefix;
+  private *bodyOf(plan: ReturnType<RunDiff['survey']>, oddJson: Buffer, effectsJson: Buffer, buckets: Int32Array | undefined): Generator<Buffer> {
+    const { full, droppedBefore } = plan;
     const storage = this.hashStorage;
     const keys = this.slots;
     const blocks = full.length;
@@ -575,6 +605,9 @@ function emptyAcks(n: number) {
     odd: new Map<number, string>(),
   };
 }
+
+/** Characters of a generation token a reserved header has room for (`RunDiff.snapshotFile`). */
+const RESERVED_GENERATION = 160;
 
 /** Slots per block of `RunDiff.snapshotChunks`. */
 const BLOCK = 65536;

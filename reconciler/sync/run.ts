@@ -254,6 +254,8 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
       }
     }
     if (acks) counts.pending = await deps.store.countPending(name).catch(() => counts.retry_later + counts.unsent);
+    // The index file is written beside the close's merge, named once the merge says which generation it is.
+    index.writeAhead();
     await (tracked ?? acks)?.close().catch(() => undefined);
     await index.keep().catch(() => undefined);
     await rejects.close();

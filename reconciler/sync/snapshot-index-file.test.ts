@@ -1,7 +1,10 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { AckedRow, SnapshotAckSession } from '../state/index.ts';
 import { RunDiff } from './run-diff.ts';
-import { TrackedAckSession } from './snapshot-index-file.ts';
+import { SnapshotIndexFiles, TrackedAckSession } from './snapshot-index-file.ts';
 
 /** An ack session that only remembers how it was closed, and fails a commit when told to. */
 function fakeSession(failNext = { value: false }): SnapshotAckSession & { closedWith: unknown[] } {
@@ -50,5 +53,65 @@ describe('TrackedAckSession', () => {
     await doubt.append([row('b')]);
     await doubt.close();
     expect(uncertain.closedWith).toEqual([{ eachKeyOnce: false }]);
+  });
+});
+
+describe('SnapshotIndexFiles.writeAhead', () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+  const stateDir = () => {
+    const d = mkdtempSync(path.join(os.tmpdir(), 'tidemark-ahead-'));
+    dirs.push(d);
+    return d;
+  };
+  const diffWith = (n: number) => {
+    const d = new RunDiff();
+    for (let i = 0; i < n; i++) d.load(`k${i}`, i.toString(16).padStart(32, '0'), i);
+    d.acknowledge('k0', 'f'.repeat(32), 99);
+    return d;
+  };
+
+  it('writes the body while the caller is busy, then names the file for the generation: the next load reads it', async () => {
+    const dir = stateDir();
+    const files = new SnapshotIndexFiles(dir, 'people');
+    const { prefix, prefixLength, body } = diffWith(200_000).snapshotFile(true);
+    const ahead = files.writeAhead(body, prefixLength!);
+    // Busy without turning the event loop, as the store's merge is: the writes were handed on already, so
+    // the file grows meanwhile.
+    const folder = path.join(dir, 'snapshot-index');
+    const size = () => readdirSync(folder).reduce((n, f) => n + statSync(path.join(folder, f)).size, 0);
+    const until = Date.now() + 5_000;
+    while (size() === 0 && Date.now() < until);
+    expect(size()).toBeGreaterThan(0);
+    expect(await ahead.finish('gen-2', prefix('gen-2'))).toBe(true);
+    expect(readdirSync(path.join(dir, 'snapshot-index'))).toEqual(['people.gen-2.idx']);
+    const loaded = new RunDiff();
+    expect(await files.load('gen-2', loaded)).toBe(true);
+    expect(loaded.snapshotSize).toBe(200_000);
+    expect(loaded.snapshotOrdering('k0')).toBe(99);
+    expect(loaded.snapshotOrdering('k199999')).toBe(199_999);
+  });
+
+  it('leaves nothing behind when discarded, and replaces the other generations when finished', async () => {
+    const dir = stateDir();
+    const files = new SnapshotIndexFiles(dir, 'people');
+    expect(await files.save('gen-1', diffWith(10).snapshotChunks('gen-1'))).toBe(true);
+    const first = diffWith(10).snapshotFile(true);
+    await files.writeAhead(first.body, first.prefixLength!).discard();
+    expect(readdirSync(path.join(dir, 'snapshot-index'))).toEqual(['people.gen-1.idx']);
+    const second = diffWith(10).snapshotFile(true);
+    expect(await files.writeAhead(second.body, second.prefixLength!).finish('gen-3', second.prefix('gen-3'))).toBe(true);
+    expect(readdirSync(path.join(dir, 'snapshot-index'))).toEqual(['people.gen-3.idx']);
+  });
+
+  it('reports a failed write and leaves nothing: the caller writes the file the ordinary way', async () => {
+    const dir = stateDir();
+    // The folder is a file: nothing can be written under it.
+    writeFileSync(path.join(dir, 'snapshot-index'), 'not a folder');
+    const files = new SnapshotIndexFiles(dir, 'people');
+    const { prefix, prefixLength, body } = diffWith(10).snapshotFile(true);
+    expect(await files.writeAhead(body, prefixLength!).finish('gen-2', prefix('gen-2'))).toBe(false);
   });
 });

@@ -19,6 +19,7 @@
  * private to its owner, and is written with mode 0600. Files of older generations of the same source are
  * deleted when a new one is written.
  */
+import { close as closeFd, mkdirSync, openSync, write as writeFd } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { AckedRow, PendingEntry, SnapshotAckSession, StateStore } from '../state/index.ts';
@@ -117,12 +118,102 @@ export class SnapshotIndexFiles {
       await rm(temporary, { force: true }).catch(() => undefined);
       return false;
     }
+    await this.dropOthers(target);
+    return true;
+  }
+
+  /**
+   * Starts writing a file whose generation is not known yet: every part of the body at once, at its
+   * place after a prefix of `prefixLength` bytes, to a temporary name. The writes run on libuv's threads,
+   * so they go on while this thread is busy (merging the run's acknowledgements in the store); `finish`
+   * writes the prefix and gives the file its generation's name.
+   */
+  writeAhead(body: Iterable<Uint8Array>, prefixLength: number): AheadFile {
+    const temporary = path.join(this.dir, `${this.prefix}ahead.${process.pid}.tmp`);
+    // Opened and every write handed to libuv now, synchronously: the merge that follows keeps this
+    // thread busy without turning the event loop, so anything awaited here would wait for its end.
+    let fd: number | undefined;
+    let written: Promise<boolean>;
+    try {
+      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      fd = openSync(temporary, 'w', 0o600);
+      const writes: Promise<void>[] = [];
+      let position = prefixLength;
+      for (const part of body) {
+        if (part.length > 0) writes.push(writeAt(fd, part, position));
+        position += part.length;
+      }
+      written = Promise.all(writes).then(
+        () => true,
+        () => false,
+      );
+    } catch {
+      written = Promise.resolve(false);
+    }
+    const close = async () => {
+      if (fd === undefined) return;
+      const f = fd;
+      fd = undefined;
+      await new Promise<void>((resolve) => closeFd(f, () => resolve()));
+    };
+    const remove = async () => {
+      await close();
+      await rm(temporary, { force: true }).catch(() => undefined);
+    };
+    return {
+      finish: async (generation, prefix) => {
+        if (!(await written) || fd === undefined) {
+          await remove();
+          return false;
+        }
+        const target = this.file(generation);
+        try {
+          await writeAt(fd, prefix, 0);
+          await close();
+          await rename(temporary, target);
+        } catch {
+          await remove();
+          return false;
+        }
+        await this.dropOthers(target);
+        return true;
+      },
+      discard: async () => {
+        await written;
+        await remove();
+      },
+    };
+  }
+
+  private async dropOthers(target: string): Promise<void> {
     for (const name of await readdir(this.dir).catch(() => [] as string[])) {
       const other = path.join(this.dir, name);
       if (name.startsWith(this.prefix) && name.endsWith(SUFFIX) && other !== target) await rm(other, { force: true }).catch(() => undefined);
     }
-    return true;
   }
+}
+
+/** A file being written before its generation is known (`SnapshotIndexFiles.writeAhead`). */
+export interface AheadFile {
+  /** Writes the prefix, names the file for `generation`; false when any write failed (nothing is left). */
+  finish(generation: string, prefix: Buffer): Promise<boolean>;
+  /** Removes what was written. */
+  discard(): Promise<void>;
+}
+
+/** Writes all of `bytes` at `position` (a write may take less than it was given); the first write is handed to libuv before this returns. */
+function writeAt(fd: number, bytes: Uint8Array, position: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const step = (done: number) => {
+      if (done >= bytes.length) return resolve();
+      writeFd(fd, bytes, done, bytes.length - done, position + done, (error, n) => {
+        if (error) return reject(error);
+        if (n === 0) return reject(new Error('the index file took no bytes'));
+        step(done + n);
+      });
+    };
+    step(0);
+  });
 }
 
 /**
@@ -193,6 +284,8 @@ export class SnapshotIndexCache {
   loadedFrom: 'file' | 'store' | undefined;
   /** Unmerged acknowledgements laid over the loaded entries: the diff is then not the generation's file. */
   private unmerged = 0;
+  /** The file begun before the session closed (`writeAhead`), with the maker of its prefix. */
+  private ahead: { file: AheadFile; prefix: (generation: string) => Buffer } | undefined;
 
   constructor(
     private readonly store: IndexStore,
@@ -234,29 +327,66 @@ export class SnapshotIndexCache {
   }
 
   /**
+   * Before the ack session closes: begins writing the file `keep` will most likely want (the loaded index
+   * with this run's acknowledgements laid over it), body first, so the write goes on beside the store's
+   * merge instead of after it (a million keys: about 0.2 s of writing beside a 0.3 s merge). Nothing when
+   * the run has no acknowledgement to lay over or one of its commits failed. `keep` names the file, or
+   * removes it.
+   */
+  writeAhead(): void {
+    const diff = this.diff;
+    const tracked = this.tracked;
+    if (!diff || !tracked || tracked.uncertain || diff.acknowledgements === 0) return;
+    const { prefix, prefixLength, body } = diff.snapshotFile(true);
+    this.ahead = { file: this.files.writeAhead(body, prefixLength!), prefix };
+  }
+
+  /**
    * After the ack session closed: writes the index of the generation it produced, when the run knows it
-   * exactly. After a plan (no session): writes the loaded generation's file again when the read learned
+   * exactly (finishing the file `writeAhead` began, when there is one). After a plan (no session): writes the loaded generation's file again when the read learned
    * record prints, the loaded entries are the generation's own and it held still.
    */
   async keep(): Promise<void> {
+    const ahead = this.ahead;
+    this.ahead = undefined;
+    let finished = false;
+    try {
+      finished = await this.keepWith(ahead);
+    } finally {
+      if (ahead && !finished) await ahead.file.discard();
+    }
+  }
+
+  /** True when `ahead` became the file. */
+  private async keepWith(ahead: { file: AheadFile; prefix: (generation: string) => Buffer } | undefined): Promise<boolean> {
     const diff = this.diff;
-    if (!diff) return;
+    if (!diff) return false;
     const tracked = this.tracked;
     if (!tracked) {
       const generation = this.loadedGeneration;
-      if (diff.learnedPrints === 0 || this.unmerged > 0 || generation === undefined) return;
-      if ((await this.store.snapshotGeneration(this.source)) !== generation) return;
+      if (diff.learnedPrints === 0 || this.unmerged > 0 || generation === undefined) return false;
+      if ((await this.store.snapshotGeneration(this.source)) !== generation) return false;
       await this.files.save(generation, diff.snapshotChunks(generation));
-      return;
+      return false;
     }
     const generation = tracked.generation;
-    if (generation === undefined || tracked.uncertain) return;
+    if (generation === undefined || tracked.uncertain) return false;
     if (generation === this.loadedGeneration) {
       // Nothing merged: the file of the generation stands, unless this run learned prints to add to it
       // (and only when nothing unmerged lies over the loaded entries, which the file must not hold).
-      if (this.unmerged > 0) return;
-      if (diff.learnedPrints === 0 && (await this.files.has(generation))) return;
+      if (this.unmerged > 0) return false;
+      if (diff.learnedPrints === 0 && (await this.files.has(generation))) return false;
+    }
+    if (ahead) {
+      let prefix: Buffer | undefined;
+      try {
+        prefix = ahead.prefix(generation);
+      } catch {
+        // A generation token too long for the room reserved: written again below.
+      }
+      if (prefix && (await ahead.file.finish(generation, prefix))) return true;
     }
     await this.files.save(generation, diff.snapshotChunks(generation));
+    return false;
   }
 }
