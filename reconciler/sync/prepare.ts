@@ -22,6 +22,7 @@ import { hash } from 'node:crypto';
 import { canonicalJson } from '../core/digest.ts';
 import type { FieldDef, SourceSpec } from '../spec/schema/index.ts';
 import type { NormalizedRow, SyncValue } from './types.ts';
+import type { SerialisedEntry } from '../providers/customerio/v2-batch.ts';
 
 /**
  * What is kept per key in the snapshot (as JSON: the mirror of what was sent, and the pending entries),
@@ -80,6 +81,10 @@ export interface PreparedRow {
   heldBack: string[];
   /** Blank fields that will erase a value (clearable, or null_policy overwrite), unless it is already erased. */
   erased: string[];
+  /** `JSON.stringify(payload)`, when it was made already (by a worker thread). */
+  payloadJson?: string;
+  /** The row's Track entry serialised, when it was made already (by a worker thread, with the run's entry options). */
+  entry?: SerialisedEntry;
 }
 
 /**

@@ -40,6 +40,7 @@ import { HeapGovernor } from './memory.ts';
 import { rejectThreshold } from './monitor.ts';
 import { PendingBook, RunDiff } from './run-diff.ts';
 import { chooseDiffPath, describeDiff, type DiffChoice, type DiffPathReport } from './warehouse-diff.ts';
+import type { EntryOptions } from './entries.ts';
 import { Sender, type SendCounts } from './sender.ts';
 import { SnapshotIndexCache } from './snapshot-index-file.ts';
 import { diffRows, SerialRows, type DiffRows } from './diff-rows.ts';
@@ -192,8 +193,15 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
     const diff = warehouse?.diff ?? new RunDiff();
     const heap = new HeapGovernor();
     const pending = await deps.store.readPending(name);
+    // The sender's and the workers' (which serialise the entries of the rows they read): one run time in both.
+    const entryOptions: EntryOptions = {
+      identifier: source.identity.as,
+      ...(source.stamp_last_sent ? { stamp: { field: source.stamp_last_sent, at: Math.floor(startedAt.getTime() / 1000) } } : {}),
+    };
     // A large CSV file's workers start now, while the index loads (parallel/read.ts).
-    if (!warehouse && !deps.connector) workers = await startWorkers(source, ctx, deps.cwd, { ...parallelOptionsFromEnv(deps.env), ...opts.parallel });
+    if (!warehouse && !deps.connector) {
+      workers = await startWorkers(source, ctx, deps.cwd, { ...parallelOptionsFromEnv(deps.env), ...opts.parallel }, opts.mode === 'run' ? entryOptions : undefined);
+    }
     // In the warehouse the index stays there: the diff looks up the keys of the rows that cross the wire.
     if (warehouse) await warehouse.start(pending.map((e) => e.key));
     else await index.load(diff, () => heap.check());
@@ -207,10 +215,7 @@ export async function syncSource(deps: SyncDeps, name: string, opts: SyncOptions
         counts,
         rejects,
         book,
-        entryOptions: {
-          identifier: source.identity.as,
-          ...(source.stamp_last_sent ? { stamp: { field: source.stamp_last_sent, at: Math.floor(startedAt.getTime() / 1000) } } : {}),
-        },
+        entryOptions,
         signal: opts.signal,
         sendChunk: opts.sendChunk,
         maxInFlight: opts.maxInFlight,

@@ -10,7 +10,7 @@
  */
 import { redact } from '../core/redact.ts';
 import type { CustomerioClient } from '../providers/customerio/client.ts';
-import type { V2Entry } from '../providers/customerio/types.ts';
+import { serialiseEntry, type SerialisedEntry } from '../providers/customerio/v2-batch.ts';
 import type { PendingEntry, SnapshotAckSession, AckedRow } from '../state/index.ts';
 import type { RowPrint } from './record-prints.ts';
 import { toTrackEntry, type EntryOptions } from './entries.ts';
@@ -38,7 +38,7 @@ export interface RejectSink {
 }
 
 export interface SenderOptions {
-  client: Pick<CustomerioClient, 'sendBatches'>;
+  client: Pick<CustomerioClient, 'sendSerialised'>;
   acks: SnapshotAckSession;
   /** Updated as outcomes are recorded. */
   counts: SendCounts;
@@ -65,7 +65,7 @@ interface Outgoing {
   slot: number;
   row: SentRow;
   location: string;
-  entry: V2Entry;
+  entry: SerialisedEntry;
 }
 
 /**
@@ -117,9 +117,10 @@ export class Sender {
 
   async add(slot: number, p: PreparedRow, location: string, print?: RowPrint): Promise<void> {
     this.meantToSend++;
-    const row: SentRow = { key: p.key, hash: p.hash, ordering: p.ordering, payload: JSON.stringify(p.payload) };
+    // Texts a worker thread made are taken as they are (the same serialisations, made off this thread).
+    const row: SentRow = { key: p.key, hash: p.hash, ordering: p.ordering, payload: p.payloadJson ?? JSON.stringify(p.payload) };
     if (print) row.print = print;
-    const out: Outgoing = { slot, location, row, entry: toTrackEntry(p.key, p.payload, this.entryOpts) };
+    const out: Outgoing = { slot, location, row, entry: p.entry ?? serialiseEntry(toTrackEntry(p.key, p.payload, this.entryOpts)) };
     this.book.onTheWay(p.key);
     if (slot < this.dispatched.length && this.dispatched[slot] === 1) {
       this.late.push(out);
@@ -185,7 +186,7 @@ export class Sender {
       location: e.location,
       row: { key: e.key, hash: e.hash, ordering: e.ordering, payload: e.payload },
       // Rebuilt from the mirrored payload, so a stamp carries this run's time.
-      entry: toTrackEntry(e.key, readPayload(e.payload), this.entryOpts),
+      entry: serialiseEntry(toTrackEntry(e.key, readPayload(e.payload), this.entryOpts)),
     };
   }
 
@@ -247,7 +248,7 @@ export class Sender {
   }
 
   private async sendChunk(chunk: Outgoing[]): Promise<void> {
-    const summary = await this.client.sendBatches(
+    const summary = await this.client.sendSerialised(
       chunk.map((o) => o.entry),
       this.opts.signal ? { signal: this.opts.signal } : {},
     );

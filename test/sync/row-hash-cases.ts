@@ -90,10 +90,10 @@ export function segmentOutcomes(): Outcome[] {
     out.push(
       `${r.kinds[i]} ${r.lines[i]} ` +
         outcomeOf({
-          key: r.keys[i]!,
-          hash: r.hashes[i]!,
+          key: r.keys[r.refs[i]!]!,
+          hash: r.hashes[r.refs[i]!]!,
           ordering: Number.isNaN(o) ? null : o,
-          payload: r.payloads![i],
+          payload: JSON.parse(r.payloads![r.refs[i]!]!) as Payload,
           nullBlocked: l?.nullBlocked ?? [],
           heldBack: l?.heldBack ?? [],
           erased: l?.erased ?? [],

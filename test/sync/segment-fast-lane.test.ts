@@ -98,8 +98,9 @@ function worker(ctx: NormalizeContext, text: string): unknown {
       continue;
     }
     const o = r.orderings[i]!;
-    const payload: Payload | undefined = r.payloads?.[r.refs[i]!];
-    out.push({ ...at, key: r.keys[r.refs[i]!], hash: r.hashes[r.refs[i]!], ordering: Number.isNaN(o) ? null : o, lists: lists.get(i) ?? [[], [], []], payload: JSON.stringify(payload) });
+    // The worker hands back the payload's text: what the general path's payload serialises to.
+    const payload = r.payloads?.[r.refs[i]!];
+    out.push({ ...at, key: r.keys[r.refs[i]!], hash: r.hashes[r.refs[i]!], ordering: Number.isNaN(o) ? null : o, lists: lists.get(i) ?? [[], [], []], payload });
   }
   return { rows: out, notes: r.notes, decoded: r.decoded, undecodable: r.undecodable };
 }

@@ -23,6 +23,8 @@ import { checkDecoded, readCsvSegments, type CsvSegment, type CsvSegmentSpec } f
 import type { DiffRows } from '../diff-rows.ts';
 import { printContext } from '../record-prints.ts';
 import type { RunDiff } from '../run-diff.ts';
+import type { SerialisedEntry } from '../../providers/customerio/v2-batch.ts';
+import type { EntryOptions } from '../entries.ts';
 import { createNormalizer } from '../normalize.ts';
 import { prepareRow, type Payload, type PreparedRow } from '../prepare.ts';
 import type { ConnectorContext, NormalizeContext, RejectedRow, SourceRow } from '../types.ts';
@@ -84,7 +86,7 @@ export interface ParallelReadInput {
  * their start (compiling their code once, ~0.1 s, then evaluating it in each thread) overlaps that load. Undefined when
  * the source is read sequentially. The caller closes it (closing twice is harmless).
  */
-export async function startWorkers(source: SourceSpec, ctx: NormalizeContext, cwd: string, options: ParallelOptions): Promise<SegmentPool | undefined> {
+export async function startWorkers(source: SourceSpec, ctx: NormalizeContext, cwd: string, options: ParallelOptions, entryOptions?: EntryOptions): Promise<SegmentPool | undefined> {
   if (source.connector.type !== 'csv') return undefined;
   const workers = options.workers ?? availableParallelism();
   if (workers < 2) return undefined;
@@ -96,7 +98,11 @@ export async function startWorkers(source: SourceSpec, ctx: NormalizeContext, cw
     return undefined;
   }
   if (size < (options.minBytes ?? DEFAULT_MIN_BYTES)) return undefined;
-  return new SegmentPool(workers, { source: ctx.source, fields: [...ctx.fields], normalization: ctx.normalization, primary: ctx.primary }, workerCode(options.compile));
+  return new SegmentPool(
+    workers,
+    { source: ctx.source, fields: [...ctx.fields], normalization: ctx.normalization, primary: ctx.primary, ...(entryOptions ? { entryOptions } : {}) },
+    workerCode(options.compile),
+  );
 }
 
 /** The parallel read's chunks on started workers (`startWorkers`), or undefined when there are none. */
@@ -192,6 +198,29 @@ class Reprepare {
 
 const NONE: readonly string[] = [];
 
+/**
+ * A row a worker prepared, as the texts it made: the payload object only when something asks for it (a
+ * plan's sample); a run sends the texts as they are. A class, so a million of them share one shape.
+ */
+class GivenRow implements PreparedRow {
+  private parsed: Payload | undefined;
+
+  constructor(
+    readonly key: string,
+    readonly hash: string,
+    readonly ordering: number | null,
+    readonly nullBlocked: string[],
+    readonly heldBack: string[],
+    readonly erased: string[],
+    readonly payloadJson: string,
+    readonly entry: SerialisedEntry | undefined,
+  ) {}
+
+  get payload(): Payload {
+    return (this.parsed ??= JSON.parse(this.payloadJson) as Payload);
+  }
+}
+
 /** One segment's rows as the workers prepared them. */
 class ParallelRows implements DiffRows {
   /** Rows whose payload was prepared again on this thread, and rows whose payload the worker gave. */
@@ -258,10 +287,22 @@ class ParallelRows implements DiffRows {
   }
 
   prepare(i: number, previous: Payload | undefined): PreparedRow {
-    const given = previous === undefined ? this.r.payloads?.[this.r.refs[i]!] : undefined;
+    const ref = this.r.refs[i]!;
+    const given = previous === undefined ? this.r.payloads?.[ref] : undefined;
     if (given !== undefined) {
       this.fromWorker++;
-      return { ...this.light(i), payload: given } as PreparedRow;
+      const o = this.r.orderings[i]!;
+      const l = this.lists.get(i);
+      return new GivenRow(
+        this.r.keys[ref]!,
+        this.r.hashes[ref]!,
+        Number.isNaN(o) ? null : o,
+        (l?.nullBlocked ?? NONE) as string[],
+        (l?.heldBack ?? NONE) as string[],
+        (l?.erased ?? NONE) as string[],
+        given,
+        this.r.entries?.[ref],
+      );
     }
     this.prepared++;
     return this.again.prepare(this.csv, this.record(i), this.r.lines[i]!, previous);

@@ -14,6 +14,8 @@ import type { FieldDef, SourceSpec, WorkspaceSpec } from '../../spec/schema/inde
 import { decodeUtf8Strict, hasInvalidBytes } from '../connectors/chunk-text.ts';
 import { CsvParser, CsvRows, type CsvSegment, type CsvSegmentSpec } from '../connectors/csv.ts';
 import { createNormalizer, createRecordHasher, type HashedRecord } from '../normalize.ts';
+import { serialiseEntry, type SerialisedEntry } from '../../providers/customerio/v2-batch.ts';
+import { toTrackEntry, type EntryOptions } from '../entries.ts';
 import { prepareRow, type Payload } from '../prepare.ts';
 import { findPrintNear, isPrint, printOf, type PrintShare } from '../record-prints.ts';
 import type { SourceRow } from '../types.ts';
@@ -26,6 +28,8 @@ export interface SegmentContext {
   primary: 'id' | 'email';
   /** The snapshot's record prints, shared (not copied) with every worker. */
   prints?: PrintShare;
+  /** On a run (rows are sent): how a row becomes a Track entry, so the worker hands back each one serialised. */
+  entryOptions?: EntryOptions;
 }
 
 export interface SegmentRequest {
@@ -75,8 +79,13 @@ export interface SegmentResult {
   /** Only rows with something in one of the lists. */
   lists: { index: number; nullBlocked: string[]; heldBack: string[]; erased: string[] }[];
   notes: string[];
-  /** When asked for (`SegmentRequest.payloads`): the payloads of the rows with their own key, by `refs`. */
-  payloads?: Payload[];
+  /**
+   * When asked for (`SegmentRequest.payloads`), for the rows with their own key, by `refs`: each payload as
+   * the text the snapshot stores (`JSON.stringify`), and on a run its Track entry serialised. Text, not
+   * objects: a string crosses to the engine's thread as one copy, and that thread never serialises them.
+   */
+  payloads?: string[];
+  entries?: SerialisedEntry[];
   decoded: number;
   undecodable: number;
   /**
@@ -121,6 +130,7 @@ export function createSegmentWorker(context: SegmentContext): (request: SegmentR
   const normalize = createNormalizer(ctx);
   const source = context.source;
   const share = context.prints;
+  const entryOptions = context.entryOptions;
   let fastHeader: readonly string[] | undefined;
   let fast: ReturnType<typeof createRecordHasher>;
   const hashed: HashedRecord = { key: '', hash: '', ordering: null, blanks: false, nullBlocked: [], heldBack: [], erased: [], notes: undefined, payload: undefined };
@@ -145,7 +155,12 @@ export function createSegmentWorker(context: SegmentContext): (request: SegmentR
     const rejects: SegmentResult['rejects'] = [];
     const lists: SegmentResult['lists'] = [];
     const notes = new Set<string>();
-    const payloads = request.payloads || request.prints === 'match' ? ([] as Payload[]) : undefined;
+    const payloads = request.payloads || request.prints === 'match' ? ([] as string[]) : undefined;
+    const entries = payloads && entryOptions ? ([] as SerialisedEntry[]) : undefined;
+    const give = (key: string, payload: Payload): void => {
+      payloads!.push(JSON.stringify(payload));
+      if (entries) entries.push(serialiseEntry(toTrackEntry(key, payload, entryOptions!)));
+    };
     /** Per row: the matched slot (-1: none), and the record's print when the row may teach it (see below). */
     const slots = new Column(Int32Array);
     const rowPrints = new Column(Uint32Array);
@@ -182,7 +197,7 @@ export function createSegmentWorker(context: SegmentContext): (request: SegmentR
         orderings.push(hashed.ordering ?? Number.NaN);
         if (hashed.blanks) lists.push({ index: i, nullBlocked: hashed.nullBlocked, heldBack: hashed.heldBack, erased: hashed.erased });
         if (hashed.notes) for (const note of hashed.notes) notes.add(note);
-        if (payloads) payloads.push(hashed.payload!);
+        if (payloads) give(hashed.key, hashed.payload!);
         clean = !hashed.notes;
       } else {
         const n = normalize(rows.row(values, line, bad, mayHoldInvalid));
@@ -202,7 +217,7 @@ export function createSegmentWorker(context: SegmentContext): (request: SegmentR
           hashes.push(p.hash);
           orderings.push(p.ordering ?? Number.NaN);
           if (listed) lists.push({ index: i, nullBlocked: p.nullBlocked, heldBack: p.heldBack, erased: p.erased });
-          if (payloads) payloads.push(p.payload);
+          if (payloads) give(p.key, p.payload);
           clean = !n.notes;
         }
       }
@@ -264,6 +279,7 @@ export function createSegmentWorker(context: SegmentContext): (request: SegmentR
       undecodable: rows.undecodable,
     };
     if (payloads) out.payloads = payloads;
+    if (entries) out.entries = entries;
     if (printed) {
       out.slots = slots.view();
       out.prints = rowPrints.view();
