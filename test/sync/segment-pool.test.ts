@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { SegmentPool } from '../../reconciler/sync/parallel/pool.ts';
-import { MATCHED } from '../../reconciler/sync/parallel/segment.ts';
+import { createSegmentWorker, MATCHED } from '../../reconciler/sync/parallel/segment.ts';
+import { toTrackEntry } from '../../reconciler/sync/entries.ts';
 import type { SegmentContext } from '../../reconciler/sync/parallel/segment.ts';
 
 const header = ['id', 'orders'];
@@ -49,4 +50,22 @@ describe('SegmentPool', () => {
       await pool.close();
     }
   }, 30_000);
+
+  it('hands back, on a run, each row\'s payload text and its Track entry serialised with the run\'s options', () => {
+    const entryOptions = { identifier: 'id' as const, stamp: { field: 'last_synced', at: 1_767_225_600 } };
+    const work = createSegmentWorker({ ...context, entryOptions });
+    const text = 'c1,3\nc2,\nc3,x\n';
+    const r = work({ seq: 0, csv: { path: 'p.csv', delimiter: ',', maxRecord: 1 << 20, header }, segment: { text, line: 2, mayHoldInvalid: false }, payloads: true });
+    expect(r.keys).toEqual(['c1', 'c2']);
+    for (let k = 0; k < r.keys.length; k++) {
+      const payload = JSON.parse(r.payloads![k]!);
+      expect(r.entries![k]!.text).toBe(JSON.stringify(toTrackEntry(r.keys[k]!, payload, entryOptions)));
+      expect(r.entries![k]!.action).toBe('identify');
+    }
+    expect(JSON.parse(r.entries![0]!.text)).toMatchObject({ identifiers: { id: 'c1' }, attributes: { orders: 3, last_synced: 1_767_225_600 } });
+    // Without entry options (a plan), payload texts only.
+    const plan = createSegmentWorker(context)({ seq: 1, csv: { path: 'p.csv', delimiter: ',', maxRecord: 1 << 20, header }, segment: { text, line: 2, mayHoldInvalid: false }, payloads: true });
+    expect(plan.payloads).toEqual(r.payloads);
+    expect(plan.entries).toBeUndefined();
+  });
 });

@@ -7,7 +7,7 @@ import { ManualTimer } from '../http/timer.ts';
 import { checkAudienceFilter } from './app-api.ts';
 import { CustomerioClient, customerioConfigFromEnv, type V2Entry } from './client.ts';
 import { describeCustomerioError } from './errors.ts';
-import { isIdempotentEntry, V2_BATCH_LIMIT_BYTES } from './v2-batch.ts';
+import { isIdempotentEntry, serialiseEntry, V2_BATCH_LIMIT_BYTES } from './v2-batch.ts';
 
 interface Seen {
   method: string;
@@ -189,6 +189,35 @@ describe('Track v2 batches', () => {
     expect(out.results.slice(0, 10).every((r) => r.ok)).toBe(true);
     expect(out.results.slice(10, 20).every((r) => r.reason === 'unknown_outcome' && r.retryable === true)).toBe(true);
     expect(out.results[20]).toMatchObject({ ok: false, reason: 'not_sent', retryable: true });
+  });
+
+  it('sends entries serialised beforehand (sendSerialised) exactly as sendBatches sends the entries: same requests, same results', async () => {
+    let n = 0;
+    // A batch refused as a whole and one answered 207: bisection and the mapping of results back use the serialised entries.
+    handler = (_req, body, res) => {
+      n++;
+      const batch = (body as { batch: V2Entry[] }).batch;
+      if (batch.some((e) => (e.identifiers as { id?: string }).id === 'poison')) return reply(res, 400, { errors: [{ reason: 'malformed', message: 'bad' }] });
+      if (batch.some((e) => (e.identifiers as { id?: string }).id === 'q7')) return reply(res, 207, { errors: [{ batch_index: 0, reason: 'internal', message: 'try later' }] });
+      reply(res, 200, {});
+    };
+    const entries: V2Entry[] = [
+      ...['a', 'poison', 'b', 'é🙂'].map((id) => person(id, { note: 'z'.repeat(20_000), quote: '"\\\u2028' })),
+      { type: 'person', identifiers: { id: 'q7' }, action: 'event', name: 'ordered', id: 'evt-1' },
+      ...Array.from({ length: 6 }, (_, i) => person(`p${i}`, { blob: 'y'.repeat(30_000) })),
+      { type: 'person', identifiers: { id: 'q' }, action: 'event', name: 'no_id_event' },
+    ];
+    const viaEntries = await client().sendBatches(entries, { maxEntriesPerBatch: 3 });
+    const requestsA = seen.map((s) => s.body);
+    seen = [];
+    n = 0;
+    const viaTexts = await client().sendSerialised(entries.map(serialiseEntry), { maxEntriesPerBatch: 3 });
+    expect(seen.map((s) => s.body)).toEqual(requestsA);
+    expect(viaTexts).toEqual(viaEntries);
+    expect(viaTexts.results.filter((r) => !r.ok).map((r) => [r.index, r.reason, r.retryable])).toEqual([
+      [1, 'batch_rejected', false],
+      [3, 'internal', true],
+    ]);
   });
 
   it('classifies entry idempotency', () => {
