@@ -462,8 +462,8 @@ class FieldChangeSample {
 
   async count(): Promise<Record<string, number>> {
     // One pass in key order, after the read: the lookups walk the payloads' B-tree forwards instead of
-    // jumping about it (10,000 changed rows of a million: 90 ms fetched while reading, measured against
-    // BENCHMARKS.md "Issue 15: the engine's thread").
+    // jumping about it. Fetching batches while the read went on (in the thread's idle moments) was measured
+    // no faster (docs/BENCHMARKS.md, "Issue 15, the engine's thread").
     const changed: string[] = [];
     for (const r of this.rows.values()) if (r.cls === 'changed') changed.push(r.key);
     changed.sort();
@@ -476,7 +476,6 @@ class FieldChangeSample {
     return out;
   }
 }
-
 
 function flatCounts(c: SyncCounts): Record<string, number> {
   return {
