@@ -24,6 +24,12 @@ const ENTRIES = { main: 'reconciler/cli/main.ts', 'sync-worker': 'reconciler/syn
 const FORMAT = 1;
 /** Builds of other checkouts or older sources are removed once they have not been used for this long. */
 const PRUNE_AFTER_MS = 24 * 60 * 60 * 1000;
+/**
+ * Past this many builds (a day of editing the sources makes dozens, ~5 MB each), those unused for an hour
+ * go too: a process loads its build's modules as it starts its command and its sync workers, within that.
+ */
+const KEEP_BUILDS = 8;
+const PRUNE_EXTRA_AFTER_MS = 60 * 60 * 1000;
 /** What the compiled modules find on globalThis (reconciler/sync/parallel/worker-code.ts reads it). */
 export const COMPILED = Symbol.for('tidemark.compiled');
 
@@ -154,16 +160,20 @@ async function build() {
   }
 }
 
-/** Removes builds no process started from for a day (current() marks each start). */
+/** Removes builds no process started from for a day, or for an hour beyond the newest few (current() marks each start). */
 function prune(keep) {
   const now = Date.now();
+  const builds = [];
   for (const name of readdirSync(CACHE)) {
-    if (name === keep || name.startsWith('current-')) continue;
-    const file = path.join(CACHE, name);
+    if (name === keep || (name.startsWith('current-') && name.endsWith('.json'))) continue;
     try {
-      if (now - statSync(file).mtimeMs > PRUNE_AFTER_MS) rmSync(file, { recursive: true, force: true });
+      builds.push({ file: path.join(CACHE, name), age: now - statSync(path.join(CACHE, name)).mtimeMs });
     } catch {
       // Removed by another process meanwhile.
     }
   }
+  builds.sort((a, b) => a.age - b.age);
+  builds.forEach((b, i) => {
+    if (b.age > PRUNE_AFTER_MS || (i >= KEEP_BUILDS - 1 && b.age > PRUNE_EXTRA_AFTER_MS)) rmSync(b.file, { recursive: true, force: true });
+  });
 }

@@ -6,7 +6,7 @@
  * the cache; processes that start together on an empty cache all run.
  */
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -119,6 +119,26 @@ describe('the compiled CLI cache (bin/compiled.js)', () => {
     expect(new Set(all.map((p) => p.dir)).size).toBe(1);
     expect(cacheEntries(dir).filter((e) => e.startsWith('.build-'))).toEqual([]);
     expect(await probe(dir)).toMatchObject({ built: false });
+  }, 60_000);
+
+  it('keeps the builds in use: those unused for a day go, and past the newest eight those unused for an hour', async () => {
+    const dir = project();
+    const cache = path.join(dir, 'node_modules/.cache/tidemark');
+    mkdirSync(cache, { recursive: true });
+    const at = (name: string, hoursAgo: number) => {
+      mkdirSync(path.join(cache, name));
+      const t = new Date(Date.now() - hoursAgo * 3_600_000);
+      utimesSync(path.join(cache, name), t, t);
+    };
+    at('recent-1', 0.1);
+    at('recent-2', 0.5);
+    for (let i = 0; i < 10; i++) at(`hours-${i}`, 2 + i);
+    at('days-old', 30);
+    at('.build-123-dead', 3.5);
+    const built = await probe(dir);
+    const left = cacheEntries(dir).filter((e) => !e.startsWith('current-'));
+    // The new build and the seven most recently used others (a stale partial build counts as one).
+    expect(left.sort()).toEqual([path.basename(built.dir!), '.build-123-dead', 'hours-0', 'hours-1', 'hours-2', 'hours-3', 'recent-1', 'recent-2'].sort());
   }, 60_000);
 
   it('TIDEMARK_COMPILE=0 runs the sources (bin/tidemark.js then registers tsx)', async () => {
