@@ -116,7 +116,13 @@ export function seconds(ms: number): string {
   return `${(Math.max(0, ms) / 1000).toFixed(1)} s`;
 }
 
-/** 400000 → "400,000", as the counts read in every line. */
+const GROUPED = new Intl.NumberFormat('en-US');
+
+/**
+ * 400000 → "400,000", as the counts read in every line. One formatter for the process: `toLocaleString`
+ * with a locale builds one per call, and a sync formats its counts after every chunk it reads (25 ms of a
+ * million-row plan's engine thread).
+ */
 export function count(n: number): string {
-  return n.toLocaleString('en-US');
+  return GROUPED.format(n);
 }
