@@ -49,6 +49,8 @@ import {
   readBatchResults,
   sendGroups,
   serialiseEntries,
+  serialiseEntry,
+  type RetryFacts,
   type SerialisedEntry,
   summarize,
   V2_BATCH_LIMIT_BYTES,
@@ -277,17 +279,13 @@ export class CustomerioClient extends CustomerioAppApi {
    *   `not_sent`, each with `retryable` telling whether resending is safe.
    */
   async sendBatches(entries: readonly V2Entry[], options: SendBatchesOptions = {}): Promise<BatchSummary> {
-    const { texts, sizes } = serialiseEntries(entries);
-    return this.sendPacked(entries, texts, sizes, options);
+    return this.sendSerialised(entries.map(serialiseEntry), options);
   }
 
   /** `sendBatches` for entries serialised already (`serialiseEntry`): the same batches, the same results. */
   async sendSerialised(entries: readonly SerialisedEntry[], options: SendBatchesOptions = {}): Promise<BatchSummary> {
     const texts = entries.map((e) => e.text);
-    return this.sendPacked(entries, texts, texts.map((t) => Buffer.byteLength(t, 'utf8')), options);
-  }
-
-  private async sendPacked(entries: readonly Pick<V2Entry, 'action' | 'id'>[], texts: readonly string[], sizes: readonly number[], options: SendBatchesOptions): Promise<BatchSummary> {
+    const sizes = texts.map((t) => Buffer.byteLength(t, 'utf8'));
     const limit = Math.min(options.maxBatchBytes ?? V2_BATCH_LIMIT_BYTES, V2_BATCH_LIMIT_BYTES);
     const { groups, oversize } = packBatches(sizes, limit, options.maxEntriesPerBatch ?? Number.POSITIVE_INFINITY);
     const results: EntryResult[] = new Array(entries.length);
@@ -297,7 +295,7 @@ export class CustomerioClient extends CustomerioAppApi {
   }
 
   /** One `POST /api/v2/batch` carrying `entries[i]` for each i in `indexes`; maps 207 errors back. */
-  private async sendOneBatch(entries: readonly Pick<V2Entry, 'action' | 'id'>[], texts: readonly string[], indexes: readonly number[], options: CallOptions): Promise<EntryResult[]> {
+  private async sendOneBatch(entries: readonly RetryFacts[], texts: readonly string[], indexes: readonly number[], options: CallOptions): Promise<EntryResult[]> {
     const op = 'track.v2.batch';
     const res = await this.track.request({
       operation: op,

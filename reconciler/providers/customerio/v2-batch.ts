@@ -40,7 +40,7 @@ const EVENT_V2_ACTIONS = new Set(['event', 'screen', 'page']);
  * Whether sending the entry twice has the effect of sending it once: state-setting actions are, events
  * are only with a dedupe `id`, and `merge` is not (its second run would act on a changed profile).
  */
-export function isIdempotentEntry<E extends Pick<V2Entry, 'action' | 'id'>>(entry: E): boolean {
+export function isIdempotentEntry<E extends RetryFacts>(entry: E): boolean {
   const action = String(entry.action);
   if (IDEMPOTENT_V2_ACTIONS.has(action)) return true;
   if (EVENT_V2_ACTIONS.has(action)) return typeof entry.id === 'string' && entry.id !== '';
@@ -51,10 +51,9 @@ export function byteLength(value: unknown): number {
   return Buffer.byteLength(JSON.stringify(value), 'utf8');
 }
 
-/**
- * Each entry serialised once: its UTF-8 size packs the batches and its text goes into the body as it is
- * (serialising a million entries twice more, for the size and for the body, was 3 s of a first run).
- */
+/** What deciding whether an entry may be resent needs of it (`isIdempotentEntry`). */
+export type RetryFacts = Pick<V2Entry, 'action' | 'id'>;
+
 /**
  * An entry as it goes on the wire: `text` is exactly `JSON.stringify` of the entry; `action` and `id` are
  * what deciding a retry needs of it (`isIdempotentEntry`). Made where the entry is made (the sync's worker
@@ -72,6 +71,10 @@ export function serialiseEntry(entry: V2Entry): SerialisedEntry {
   return out;
 }
 
+/**
+ * Each entry serialised once: its UTF-8 size packs the batches and its text goes into the body as it is
+ * (serialising a million entries twice more, for the size and for the body, was 3 s of a first run).
+ */
 export function serialiseEntries(entries: readonly unknown[]): { texts: string[]; sizes: number[] } {
   const texts = entries.map((e) => JSON.stringify(e));
   return { texts, sizes: texts.map((t) => Buffer.byteLength(t, 'utf8')) };
@@ -143,7 +146,7 @@ export type SendBatch = (indexes: readonly number[]) => Promise<EntryResult[]>;
  *   `unknown_outcome` (or `not_sent` when it is certain nothing was applied) and later ones as
  *   `not_sent`, each with `retryable` telling whether resending is safe.
  */
-export async function sendGroups(entries: readonly Pick<V2Entry, 'action' | 'id'>[], groups: readonly number[][], results: EntryResult[], send: SendBatch): Promise<number> {
+export async function sendGroups(entries: readonly RetryFacts[], groups: readonly number[][], results: EntryResult[], send: SendBatch): Promise<number> {
   let batches = 0;
   const countBatch = () => batches++;
   for (let g = 0; g < groups.length; g++) {
@@ -157,7 +160,7 @@ export async function sendGroups(entries: readonly Pick<V2Entry, 'action' | 'id'
 }
 
 /** Sends one group, bisecting on whole-request rejections. Returns true when the run must stop. */
-async function sendGroup(entries: readonly Pick<V2Entry, 'action' | 'id'>[], group: number[], results: EntryResult[], send: SendBatch, countBatch: () => void): Promise<boolean> {
+async function sendGroup(entries: readonly RetryFacts[], group: number[], results: EntryResult[], send: SendBatch, countBatch: () => void): Promise<boolean> {
   try {
     countBatch();
     for (const r of await send(group)) results[r.index] = r;
@@ -200,7 +203,7 @@ function notSent(index: number): EntryResult {
  * The result of each entry of one accepted batch request (`entries[i]` for each i in `indexes`): all
  * accepted on 200, and on 207 the failed ones mapped back from their `batch_index`.
  */
-export function readBatchResults(op: string, entries: readonly Pick<V2Entry, 'action' | 'id'>[], indexes: readonly number[], status: number, data: unknown): EntryResult[] {
+export function readBatchResults(op: string, entries: readonly RetryFacts[], indexes: readonly number[], status: number, data: unknown): EntryResult[] {
   const results: EntryResult[] = indexes.map((index) => ({ index, ok: true }));
   if (status !== 207) return results;
   const errors = isRecord(data) && Array.isArray(data.errors) ? data.errors : undefined;
