@@ -8,7 +8,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { PrintShare } from '../record-prints.ts';
-import type { SegmentContext, SegmentRequest, SegmentResult } from './segment.ts';
+import { movable, type SegmentContext, type SegmentRequest, type SegmentResult } from './segment.ts';
 import { workerCode, type WorkerCode } from './worker-code.ts';
 
 type Answer = { ok: true; result: SegmentResult } | { ok: false; seq: number; message: string } | { ready: true };
@@ -62,11 +62,8 @@ export class SegmentPool {
     slot.busy++;
     return new Promise((resolve, reject) => {
       this.waiting.set(request.seq, { resolve, reject, slot });
-      // A segment's bytes are moved to the worker, not copied, when they are a buffer of their own (the
-      // cutter's are); the worker hands them back with its answer (`SegmentResult.bytes`).
       const bytes = request.segment.bytes;
-      const move = bytes !== undefined && bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && !(bytes.buffer instanceof SharedArrayBuffer);
-      slot.worker.postMessage(request, move ? [bytes.buffer as ArrayBuffer] : []);
+      slot.worker.postMessage(request, bytes !== undefined && movable(bytes) ? [bytes.buffer as ArrayBuffer] : []);
     });
   }
 

@@ -203,18 +203,26 @@ const NONE: readonly string[] = [];
  * plan's sample); a run sends the texts as they are. A class, so a million of them share one shape.
  */
 class GivenRow implements PreparedRow {
+  readonly key: string;
+  readonly hash: string;
+  readonly ordering: number | null;
+  readonly nullBlocked: string[];
+  readonly heldBack: string[];
+  readonly erased: string[];
   private parsed: Payload | undefined;
 
   constructor(
-    readonly key: string,
-    readonly hash: string,
-    readonly ordering: number | null,
-    readonly nullBlocked: string[],
-    readonly heldBack: string[],
-    readonly erased: string[],
+    light: Pick<PreparedRow, 'key' | 'hash' | 'ordering' | 'nullBlocked' | 'heldBack' | 'erased'>,
     readonly payloadJson: string,
     readonly entry: SerialisedEntry | undefined,
-  ) {}
+  ) {
+    this.key = light.key;
+    this.hash = light.hash;
+    this.ordering = light.ordering;
+    this.nullBlocked = light.nullBlocked;
+    this.heldBack = light.heldBack;
+    this.erased = light.erased;
+  }
 
   get payload(): Payload {
     return (this.parsed ??= JSON.parse(this.payloadJson) as Payload);
@@ -291,18 +299,7 @@ class ParallelRows implements DiffRows {
     const given = previous === undefined ? this.r.payloads?.[ref] : undefined;
     if (given !== undefined) {
       this.fromWorker++;
-      const o = this.r.orderings[i]!;
-      const l = this.lists.get(i);
-      return new GivenRow(
-        this.r.keys[ref]!,
-        this.r.hashes[ref]!,
-        Number.isNaN(o) ? null : o,
-        (l?.nullBlocked ?? NONE) as string[],
-        (l?.heldBack ?? NONE) as string[],
-        (l?.erased ?? NONE) as string[],
-        given,
-        this.r.entries?.[ref],
-      );
+      return new GivenRow(this.light(i), given, this.r.entries?.[ref]);
     }
     this.prepared++;
     return this.again.prepare(this.csv, this.record(i), this.r.lines[i]!, previous);

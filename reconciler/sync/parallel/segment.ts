@@ -105,6 +105,15 @@ export interface SegmentResult {
   bytes?: Uint8Array;
 }
 
+/**
+ * Whether a segment's bytes are all of their buffer (the cutter's are), so moving that buffer between
+ * threads instead of copying it takes nothing else with it: SegmentPool.run moves them to the worker, and
+ * the worker moves them back with its answer (`SegmentResult.bytes`).
+ */
+export function movable(view: Uint8Array): boolean {
+  return view.byteOffset === 0 && view.byteLength === view.buffer.byteLength && !(view.buffer instanceof SharedArrayBuffer);
+}
+
 /** A segment's text and whether it may hold escaped invalid bytes: bytes are decoded here, on the worker. */
 export function segmentText(segment: CsvSegment): { text: string; mayHoldInvalid: boolean } {
   if (segment.text !== undefined) return { text: segment.text, mayHoldInvalid: segment.mayHoldInvalid };

@@ -5,7 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { PrintShare } from '../record-prints.ts';
-import { createSegmentWorker, type SegmentContext, type SegmentRequest } from './segment.ts';
+import { createSegmentWorker, movable, type SegmentContext, type SegmentRequest } from './segment.ts';
 
 const port = parentPort;
 if (!port) throw new Error('worker.ts runs only as a worker thread');
@@ -35,8 +35,3 @@ port.on('message', (message: SegmentRequest | { share: PrintShare }) => {
   }
 });
 port.postMessage({ ready: true });
-
-/** Whether a view is all of its buffer, so moving the buffer moves nothing else. */
-function movable(view: Uint8Array): boolean {
-  return view.byteOffset === 0 && view.byteLength === view.buffer.byteLength && !(view.buffer instanceof SharedArrayBuffer);
-}
