@@ -215,6 +215,16 @@ describe('RunDiff index files (encodeSnapshot, decodeSnapshot)', () => {
     );
   });
 
+  it('says when its body is views of its arrays only: not when a key read was left out (never acknowledged)', () => {
+    const d = new RunDiff();
+    d.load('a', 'a'.repeat(32), 1);
+    d.offer('b', 'b'.repeat(32), 2);
+    d.acknowledge('a', 'c'.repeat(32), 3);
+    expect(d.snapshotFile().viewsOnly).toBe(false);
+    d.acknowledge('b', 'b'.repeat(32), 2);
+    expect(d.snapshotFile().viewsOnly).toBe(true);
+  });
+
   it('refuses a generation longer than the header it reserved', () => {
     const d = new RunDiff();
     d.load('a', 'a'.repeat(32), 1);

@@ -154,6 +154,11 @@ export class RunDiff {
     return this.effects[id]!;
   }
 
+  /** Acknowledgements recorded and not yet laid over the loaded entries (`snapshotFile` lays them over). */
+  get acknowledgements(): number {
+    return this.acks.count;
+  }
+
   /** The key of a slot. */
   keyAt(slot: number): string {
     return this.slots.keyAt(slot);
@@ -250,11 +255,6 @@ export class RunDiff {
    * Records an acknowledgement the state store committed (last one of a key wins, as the store's merge
    * does). It changes no classification in this run; `encodeSnapshot` lays it over the snapshot.
    */
-  /** Acknowledgements recorded and not yet laid over the loaded entries (`snapshotFile` lays them over). */
-  get acknowledgements(): number {
-    return this.acks.count;
-  }
-
   acknowledge(key: string, hash: string, ordering: number | null, print?: RowPrint): void {
     const slot = this.slotOf(key);
     if (this.acked[slot] === 1) this.ackedTwice = true;
@@ -311,9 +311,11 @@ export class RunDiff {
    * `snapshotChunks` in two parts: the file's body, which does not depend on the generation, and its
    * prefix (magic, header) for a generation. `reserve` pads the header with spaces to a length fixed now,
    * so the body can be written before the generation is known (SnapshotIndexCache.writeAhead); `prefix`
-   * then returns undefined for a generation too long for it.
+   * then throws for a generation too long for it. `viewsOnly`: every slot stays, so the body is views of
+   * the diff's arrays, no part of it a copy (consumed all at once, a body with copies would hold a second
+   * copy of the index).
    */
-  snapshotFile(reserve = false): { prefix: (generation: string) => Buffer; prefixLength: number | undefined; body: Iterable<Buffer> } {
+  snapshotFile(reserve = false): { prefix: (generation: string) => Buffer; prefixLength: number | undefined; body: Iterable<Buffer>; viewsOnly: boolean } {
     this.layOverAcks();
     const plan = this.survey();
     const oddJson = Buffer.from(JSON.stringify(plan.odd), 'utf8');
@@ -349,7 +351,7 @@ export class RunDiff {
       header.copy(out, INDEX_MAGIC.length + 4);
       return out;
     };
-    return { prefix, prefixLength, body: this.bodyOf(plan, oddJson, effectsJson, buckets) };
+    return { prefix, prefixLength, body: this.bodyOf(plan, oddJson, effectsJson, buckets), viewsOnly: plan.count === this.size };
   }
 
   private layOverAcks(): void {

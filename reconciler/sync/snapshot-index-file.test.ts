@@ -1,4 +1,5 @@
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -104,6 +105,20 @@ describe('SnapshotIndexFiles.writeAhead', () => {
     const second = diffWith(10).snapshotFile(true);
     expect(await files.writeAhead(second.body, second.prefixLength!).finish('gen-3', second.prefix('gen-3'))).toBe(true);
     expect(readdirSync(path.join(dir, 'snapshot-index'))).toEqual(['people.gen-3.idx']);
+  });
+
+  it('removes the temporary files of writers that are gone (a run killed mid-write), never a live one\'s', async () => {
+    const dir = stateDir();
+    const folder = path.join(dir, 'snapshot-index');
+    mkdirSync(folder, { recursive: true });
+    const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString();
+    writeFileSync(path.join(folder, `people.ahead.${gone}.tmp`), 'left by a killed run');
+    writeFileSync(path.join(folder, `people.gen-0.idx.${gone}.tmp`), 'left by a killed run');
+    writeFileSync(path.join(folder, `people.ahead.${process.ppid}.tmp`), 'being written by a live process');
+    writeFileSync(path.join(folder, `other.ahead.${gone}.tmp`), 'another source\'s');
+    const files = new SnapshotIndexFiles(dir, 'people');
+    expect(await files.save('gen-1', diffWith(10).snapshotChunks('gen-1'))).toBe(true);
+    expect(readdirSync(folder).sort()).toEqual([`other.ahead.${gone}.tmp`, `people.ahead.${process.ppid}.tmp`, 'people.gen-1.idx'].sort());
   });
 
   it('reports a failed write and leaves nothing: the caller writes the file the ordinary way', async () => {

@@ -185,11 +185,30 @@ export class SnapshotIndexFiles {
     };
   }
 
+  /**
+   * Removes the source's files of other generations, and the temporary files of processes that are gone
+   * (a run killed while writing leaves one as large as the index).
+   */
   private async dropOthers(target: string): Promise<void> {
     for (const name of await readdir(this.dir).catch(() => [] as string[])) {
+      if (!name.startsWith(this.prefix)) continue;
       const other = path.join(this.dir, name);
-      if (name.startsWith(this.prefix) && name.endsWith(SUFFIX) && other !== target) await rm(other, { force: true }).catch(() => undefined);
+      const writer = /\.(\d+)\.tmp$/.exec(name)?.[1];
+      const stale = writer !== undefined ? !alive(Number(writer)) : name.endsWith(SUFFIX) && other !== target;
+      if (stale) await rm(other, { force: true }).catch(() => undefined);
     }
+  }
+}
+
+/** Whether process `pid` exists (a signal 0 checks without sending anything). */
+function alive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: it exists, under another user.
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
@@ -330,14 +349,16 @@ export class SnapshotIndexCache {
    * Before the ack session closes: begins writing the file `keep` will most likely want (the loaded index
    * with this run's acknowledgements laid over it), body first, so the write goes on beside the store's
    * merge instead of after it (a million keys: about 0.2 s of writing beside a 0.3 s merge). Nothing when
-   * the run has no acknowledgement to lay over or one of its commits failed. `keep` names the file, or
-   * removes it.
+   * the run has no acknowledgement to lay over or one of its commits failed, nor when some keys read are
+   * left out of the file (sending stopped before they went): that body is partly copies, which `keep`
+   * writes one block at a time rather than all at once. `keep` names the file, or removes it.
    */
   writeAhead(): void {
     const diff = this.diff;
     const tracked = this.tracked;
     if (!diff || !tracked || tracked.uncertain || diff.acknowledgements === 0) return;
-    const { prefix, prefixLength, body } = diff.snapshotFile(true);
+    const { prefix, prefixLength, body, viewsOnly } = diff.snapshotFile(true);
+    if (!viewsOnly) return;
     this.ahead = { file: this.files.writeAhead(body, prefixLength!), prefix };
   }
 
