@@ -21,7 +21,7 @@ const CACHE = path.join(ROOT, 'node_modules', '.cache', 'tidemark');
 /** The entry points, by output name. `sync-worker` is the parallel read's thread (reconciler/sync/parallel/). */
 const ENTRIES = { main: 'reconciler/cli/main.ts', 'sync-worker': 'reconciler/sync/parallel/worker.ts' };
 /** Bumped whenever the build below changes, so a cache made by an older launcher is not taken for this one's. */
-const FORMAT = 1;
+const FORMAT = 2;
 /** Builds of other checkouts or older sources are removed once they have not been used for this long. */
 const PRUNE_AFTER_MS = 24 * 60 * 60 * 1000;
 /**
@@ -55,9 +55,15 @@ export async function compiledCli(env = process.env) {
   } catch (e) {
     return { reason: e instanceof Error ? e.message : String(e) };
   }
-  globalThis[COMPILED] = { syncWorker: path.join(dir, 'sync-worker.js') };
   if (env.TIDEMARK_DEBUG === '1') process.setSourceMapsEnabled(true);
-  return { dir, built, main: await import(pathToFileURL(path.join(dir, 'main.js')).href) };
+  let main;
+  try {
+    main = await import(pathToFileURL(path.join(dir, 'main.js')).href);
+  } catch (e) {
+    return { reason: `the compiled CLI in ${dir} could not be loaded: ${e instanceof Error ? e.message : String(e)}` };
+  }
+  globalThis[COMPILED] = { syncWorker: path.join(dir, 'sync-worker.js') };
+  return { dir, built, main };
 }
 
 /** The current build's folder when every source it was compiled from is unchanged; undefined otherwise. */
@@ -79,7 +85,12 @@ function current() {
     if (sha1(bytes) !== hash) return undefined;
   }
   const dir = path.join(CACHE, pointer.key);
-  if (!existsSync(path.join(dir, 'main.js'))) return undefined;
+  // Every module of the build, the commands' loaded later included: a build missing one (removed by hand,
+  // a disk cleaner) is removed and made again, never half used.
+  if (!Array.isArray(pointer.outputs) || !pointer.outputs.every((f) => existsSync(path.join(dir, f)))) {
+    rmSync(dir, { recursive: true, force: true });
+    return undefined;
+  }
   try {
     // Marks the build as in use, so prune() leaves it.
     const now = new Date();
@@ -125,7 +136,7 @@ async function build() {
     },
   };
   try {
-    await esbuild.build({
+    const { metafile } = await esbuild.build({
       absWorkingDir: ROOT,
       entryPoints: Object.fromEntries(Object.entries(ENTRIES).map(([name, file]) => [name, path.join(ROOT, file)])),
       outdir: tmp,
@@ -138,6 +149,7 @@ async function build() {
       chunkNames: 'chunks/[name]-[hash]',
       sourcemap: 'linked',
       logLevel: 'silent',
+      metafile: true,
       plugins: [sourcePaths],
     });
     const esbuildAt = esbuildVersion();
@@ -151,7 +163,8 @@ async function build() {
     }
     const pointer = pointerFile();
     const pointerTmp = `${pointer}.${process.pid}-${randomBytes(4).toString('hex')}`;
-    writeFileSync(pointerTmp, JSON.stringify({ format: FORMAT, root: ROOT, esbuild: esbuildAt, key, inputs }));
+    const outputs = Object.keys(metafile.outputs).map((f) => path.relative(tmp, path.resolve(ROOT, f)).split(path.sep).join('/'));
+    writeFileSync(pointerTmp, JSON.stringify({ format: FORMAT, root: ROOT, esbuild: esbuildAt, key, inputs, outputs }));
     renameSync(pointerTmp, pointer);
     prune(key);
     return dir;

@@ -101,6 +101,17 @@ describe('the compiled CLI cache (bin/compiled.js)', () => {
     expect(cacheEntries(dir).filter((e) => e.startsWith('.build-'))).toEqual([]);
   }, 60_000);
 
+  it('a build missing a module (even one loaded later) is made again, never half used', async () => {
+    const dir = project();
+    const first = await probe(dir);
+    const chunks = path.join(first.dir!, 'chunks');
+    const lazy = readdirSync(chunks).filter((f) => f.startsWith('later-') && f.endsWith('.js'));
+    expect(lazy).toHaveLength(1);
+    rmSync(path.join(chunks, lazy[0]!));
+    expect(await probe(dir)).toMatchObject({ built: true, dir: first.dir, value: 'one+lazy' });
+    expect(await probe(dir)).toMatchObject({ built: false, value: 'one+lazy' });
+  }, 60_000);
+
   it('a checkout moved elsewhere with its node_modules is compiled again for its new place', async () => {
     const dir = project();
     await probe(dir);
