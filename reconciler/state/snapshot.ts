@@ -10,7 +10,10 @@
  *   once, and cheap because it is an append. Applying acks one batch at a time to the snapshot would
  *   rewrite random pages of a million-row B-tree on every batch (measured: ~170 s for a first sync of 1M
  *   rows acknowledged 1,000 at a time); the ack log is merged into the snapshot in one sorted pass when
- *   the session closes, or, after a crash, when the source's next session opens.
+ *   the session closes, or, after a crash, when the source's next session opens. A writer with few
+ *   acknowledgements against a large snapshot may ask `record` to merge each batch in its own transaction
+ *   instead (`apply`): the batches share few pages, so that writes no more, and it happens while the run
+ *   still reads rather than after.
  *
  * The ack log is a per-source table (`tm_stage_<sid>_ack`), created by the session and dropped by its
  * `close` or by the next session of the same source; it is never part of the migrated schema. It is
@@ -282,6 +285,8 @@ function placeholders(from: number, count: number): string {
 export class AckSession implements SnapshotAckSession {
   private closed = false;
   private seq = 0;
+  /** Acknowledgements this session may have left in its log (not applied by `record`): an upper bound. */
+  private logged = 0;
   private readonly t: SessionTables;
 
   private constructor(
@@ -308,6 +313,7 @@ export class AckSession implements SnapshotAckSession {
     if (this.closed) throw new StateError('STATE007', `Cannot append to the ack session of ${this.source}: it is closed.`);
     for (const r of rows) checkRow(r);
     if (rows.length === 0) return 0;
+    this.logged += rows.length;
     const sentAt = this.ctx.clock.now().toISOString();
     await this.ctx.db.transaction(async () => {
       await this.assertCurrent();
@@ -316,9 +322,14 @@ export class AckSession implements SnapshotAckSession {
     return rows.length;
   }
 
-  async record(outcome: { acknowledged: readonly AckedRow[]; pending?: readonly PendingEntry[]; settled?: readonly string[] }): Promise<void> {
+  async record(outcome: { acknowledged: readonly AckedRow[]; pending?: readonly PendingEntry[]; settled?: readonly string[] }, opts: { apply?: boolean } = {}): Promise<void> {
     if (this.closed) throw new StateError('STATE007', `Cannot record outcomes in the ack session of ${this.source}: it is closed.`);
     const acked = outcome.acknowledged;
+    const apply = opts.apply === true && acked.length > 0;
+    // Each key once in the log about to be merged: nothing logged before by this session (what a failed
+    // commit may have left counts), and no key twice in the batch.
+    const once = apply && this.logged === 0 && new Set(acked.map((r) => r.key)).size === acked.length;
+    this.logged += acked.length;
     for (const r of acked) checkRow(r);
     // One row per key and statement (Postgres refuses an upsert that touches a row twice): the last wins.
     const pending = [...new Map((outcome.pending ?? []).map((p) => [p.key, p])).values()];
@@ -345,7 +356,12 @@ export class AckSession implements SnapshotAckSession {
           params,
         );
       }
+      if (apply) {
+        await mergeAcks(this.ctx, this.source, this.sid, this.t, once);
+        await db.run(`DELETE FROM ${this.t.ack}`);
+      }
     });
+    if (apply) this.logged = 0;
   }
 
   generation: string | undefined;

@@ -230,10 +230,10 @@ export interface AckedRow {
 /**
  * A sending session, for engines that diff in memory against `readSnapshotIndex`: acknowledged rows are
  * appended with their values to the session's ack log, durable at once, and applied to the snapshot in
- * one sorted pass by `close` (or by the source's next session after a crash). Until then, snapshot reads
- * other than `readSnapshotIndex` do not show them. When a key is appended more than once, the last
- * append wins. Opening supersedes any earlier session of the source, and is superseded the same way
- * (its later calls fail with `STATE007`).
+ * one sorted pass by `close` (or by the source's next session after a crash), unless `record` was asked
+ * to apply them at once. Until applied, snapshot reads other than `readSnapshotIndex` do not show them.
+ * When a key is appended more than once, the last append wins. Opening supersedes any earlier session of
+ * the source, and is superseded the same way (its later calls fail with `STATE007`).
  */
 export interface SnapshotAckSession {
   readonly source: string;
@@ -243,8 +243,14 @@ export interface SnapshotAckSession {
    * `append`), the entries to send again are kept as pending (replacing the key's earlier pending entry),
    * and the pending entries of `settled` keys are deleted (acknowledged, refused for good, or superseded).
    * A kill at any moment leaves either all of it or none.
+   *
+   * `apply`: the same transaction also applies the log to the snapshot (this batch, and anything logged
+   * before it) and empties it, giving the snapshot a new generation, so `close` has less or nothing left to
+   * merge. Worth it for a few acknowledgements against a large snapshot: they touch the same pages whether
+   * applied now or at the close, and now is while the run still reads. Not for many: batches applied one
+   * by one rewrite pages the one sorted pass at the close would write once.
    */
-  record(outcome: { acknowledged: readonly AckedRow[]; pending?: readonly PendingEntry[]; settled?: readonly string[] }): Promise<void>;
+  record(outcome: { acknowledged: readonly AckedRow[]; pending?: readonly PendingEntry[]; settled?: readonly string[] }, opts?: { apply?: boolean }): Promise<void>;
   /**
    * Applies the session's acknowledgements to the snapshot (unless a newer session took over: it applies
    * them). `eachKeyOnce`: the caller saw every acknowledgement this session committed and no key twice, so

@@ -8,18 +8,21 @@ import { RunDiff } from './run-diff.ts';
 import { SnapshotIndexFiles, TrackedAckSession } from './snapshot-index-file.ts';
 
 /** An ack session that only remembers how it was closed, and fails a commit when told to. */
-function fakeSession(failNext = { value: false }): SnapshotAckSession & { closedWith: unknown[] } {
+function fakeSession(failNext = { value: false }): SnapshotAckSession & { closedWith: unknown[]; applied: boolean[] } {
   const closedWith: unknown[] = [];
+  const applied: boolean[] = [];
   return {
     source: 'people',
     generation: undefined,
     closedWith,
+    applied,
     async append(rows: readonly AckedRow[]) {
       if (failNext.value) throw new Error('disk full');
       return rows.length;
     },
-    async record() {
+    async record(_outcome, opts?: { apply?: boolean }) {
       if (failNext.value) throw new Error('disk full');
+      applied.push(opts?.apply === true);
     },
     async close(opts?: { eachKeyOnce?: boolean }) {
       closedWith.push(opts);
@@ -54,6 +57,35 @@ describe('TrackedAckSession', () => {
     await doubt.append([row('b')]);
     await doubt.close();
     expect(uncertain.closedWith).toEqual([{ eachKeyOnce: false }]);
+  });
+});
+
+describe('TrackedAckSession: batches applied as they are recorded', () => {
+  /** A diff holding `n` snapshot keys. */
+  const snapshotOf = (n: number) => {
+    const diff = new RunDiff();
+    for (let i = 0; i < n; i++) diff.load(`k${i}`, 'a'.repeat(32), null);
+    return diff;
+  };
+  const batch = (n: number, from = 0) => ({ acknowledged: Array.from({ length: n }, (_, i) => row(`n${from + i}`)) });
+
+  it('while the run acknowledged at most a 64th of the snapshot, and never again after the first batch beyond', async () => {
+    const inner = fakeSession();
+    const tracked = new TrackedAckSession(inner, snapshotOf(6400));
+    await tracked.record(batch(60));
+    await tracked.record(batch(40, 60));
+    await tracked.record(batch(1, 100));
+    // Back under the share would be possible only if acknowledgements were forgotten: they are not.
+    await tracked.record({ acknowledged: [] });
+    expect(inner.applied).toEqual([true, true, false, false]);
+  });
+
+  it('never on a first run (an empty snapshot), where the close merges everything in one sorted pass', async () => {
+    const inner = fakeSession();
+    const tracked = new TrackedAckSession(inner, new RunDiff());
+    await tracked.record(batch(1));
+    await tracked.record(batch(1, 1));
+    expect(inner.applied).toEqual([false, false]);
   });
 });
 

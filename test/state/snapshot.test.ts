@@ -73,6 +73,61 @@ for (const b of backends) {
         expect([...(await index('crashy')).keys()].sort()).toEqual(['k1', 'k2']);
       });
 
+      it('applies a recorded batch at once when asked: in the snapshot and its generation before the close, the latest of a key winning', async () => {
+        const before = await store.openAckSession('ack-apply');
+        await before.append([{ key: 'a', hash: 'h0', ordering: 0, payload: '{"v":0}' }, { key: 'b', hash: 'h0', ordering: 0, payload: '{"v":0}' }]);
+        await before.close();
+        const g0 = await store.snapshotGeneration('ack-apply');
+        const acks = await store.openAckSession('ack-apply');
+        await acks.record({ acknowledged: [{ key: 'a', hash: 'h1', ordering: 1, payload: '{"v":1}' }, { key: 'c', hash: 'h1', ordering: 1, payload: '{"v":1}' }] }, { apply: true });
+        // Applied in the record's own transaction: other readers of the snapshot see it now.
+        expect(await store.getSnapshotEntry('ack-apply', 'a')).toMatchObject({ hash: 'h1', ordering: 1, payload: '{"v":1}' });
+        expect(await store.countSnapshot('ack-apply')).toBe(3);
+        const g1 = await store.snapshotGeneration('ack-apply');
+        expect(g1).not.toBe(g0);
+        // A batch logged, then one applied with a key twice in it: the whole log goes, in order.
+        await acks.record({ acknowledged: [{ key: 'b', hash: 'h2', ordering: 2, payload: '{"v":2}' }] });
+        expect(await store.getSnapshotEntry('ack-apply', 'b')).toMatchObject({ hash: 'h0' });
+        await acks.record(
+          {
+            acknowledged: [
+              { key: 'c', hash: 'h3', ordering: 3, payload: '{"v":3}' },
+              { key: 'c', hash: 'h4', ordering: 4, payload: null },
+            ],
+          },
+          { apply: true },
+        );
+        expect(await store.getSnapshotEntry('ack-apply', 'b')).toMatchObject({ hash: 'h2', payload: '{"v":2}' });
+        expect(await store.getSnapshotEntry('ack-apply', 'c')).toMatchObject({ hash: 'h4', ordering: 4, payload: null });
+        // A batch of distinct keys applied after one logged with a key of it: that key is in the log twice.
+        await acks.record({ acknowledged: [{ key: 'b', hash: 'h5', ordering: 5, payload: '{"v":5}' }] });
+        await acks.record({ acknowledged: [{ key: 'b', hash: 'h6', ordering: 6, payload: '{"v":6}' }, { key: 'd', hash: 'h6', ordering: 6, payload: '{}' }] }, { apply: true });
+        expect(await store.getSnapshotEntry('ack-apply', 'b')).toMatchObject({ hash: 'h6', payload: '{"v":6}' });
+        const g2 = await store.snapshotGeneration('ack-apply');
+        expect(g2).not.toBe(g1);
+        // Nothing left to merge: the close keeps the generation the last batch made, and says so.
+        await acks.close({ eachKeyOnce: true });
+        expect(acks.generation).toBe(g2);
+        expect(await store.snapshotGeneration('ack-apply')).toBe(g2);
+        expect(Object.fromEntries(await index('ack-apply'))).toEqual({ a: { hash: 'h1', ordering: 1 }, b: { hash: 'h6', ordering: 6 }, c: { hash: 'h4', ordering: 4 }, d: { hash: 'h6', ordering: 6 } });
+      });
+
+      it('keeps what an applied batch wrote, and merges what was only logged, when the session dies', async () => {
+        const acks = await store.openAckSession('apply-crash');
+        await acks.record({ acknowledged: [{ key: 'k1', hash: 'h1', ordering: 1, payload: '{}' }] }, { apply: true });
+        await acks.record({ acknowledged: [{ key: 'k1', hash: 'h2', ordering: 2, payload: '{}' }, { key: 'k2', hash: 'h1', ordering: 1, payload: '{}' }] });
+        // No close: the process died here. The applied batch is in the snapshot, the logged one in the index.
+        expect(await store.getSnapshotEntry('apply-crash', 'k1')).toMatchObject({ hash: 'h1' });
+        expect(Object.fromEntries(await index('apply-crash'))).toEqual({ k1: { hash: 'h2', ordering: 2 }, k2: { hash: 'h1', ordering: 1 } });
+        const next = await store.openAckSession('apply-crash');
+        expect(await store.getSnapshotEntry('apply-crash', 'k1')).toMatchObject({ hash: 'h2', ordering: 2 });
+        expect(await store.countSnapshot('apply-crash')).toBe(2);
+        // A batch of a superseded session applies nothing.
+        await expect(acks.record({ acknowledged: [{ key: 'k3', hash: 'h', ordering: null }] }, { apply: true })).rejects.toMatchObject({ code: 'STATE007' });
+        await next.close();
+        expect(await store.countSnapshot('apply-crash')).toBe(2);
+      });
+
       it('refuses rows without a key or hash, writing nothing', async () => {
         const acks = await store.openAckSession('bad');
         await expect(acks.append([{ key: 'ok', hash: 'h' }, { key: '', hash: 'h' }])).rejects.toThrow(/without a key/);
