@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { SegmentPool } from '../../reconciler/sync/parallel/pool.ts';
-import { createSegmentWorker, MATCHED } from '../../reconciler/sync/parallel/segment.ts';
+import { createSegmentWorker, MATCHED, packedEntry } from '../../reconciler/sync/parallel/segment.ts';
 import { toTrackEntry } from '../../reconciler/sync/entries.ts';
 import type { SegmentContext } from '../../reconciler/sync/parallel/segment.ts';
 
@@ -57,12 +57,16 @@ describe('SegmentPool', () => {
     const text = 'c1,3\nc2,\nc3,x\n';
     const r = work({ seq: 0, csv: { path: 'p.csv', delimiter: ',', maxRecord: 1 << 20, header }, segment: { text, line: 2, mayHoldInvalid: false }, payloads: true });
     expect(r.keys).toEqual(['c1', 'c2']);
+    const entry = (k: number) => packedEntry(r.entries!, k);
+    const wire = (k: number) => Buffer.from(entry(k).text as Uint8Array).toString('utf8');
     for (let k = 0; k < r.keys.length; k++) {
       const payload = JSON.parse(r.payloads![k]!);
-      expect(r.entries![k]!.text).toBe(JSON.stringify(toTrackEntry(r.keys[k]!, payload, entryOptions)));
-      expect(r.entries![k]!.action).toBe('identify');
+      expect(wire(k)).toBe(JSON.stringify(toTrackEntry(r.keys[k]!, payload, entryOptions)));
+      expect(entry(k).action).toBe('identify');
     }
-    expect(JSON.parse(r.entries![0]!.text)).toMatchObject({ identifiers: { id: 'c1' }, attributes: { orders: 3, last_synced: 1_767_225_600 } });
+    expect(JSON.parse(wire(0))).toMatchObject({ identifiers: { id: 'c1' }, attributes: { orders: 3, last_synced: 1_767_225_600 } });
+    // The packed bytes are all of their buffer, so the worker can move them.
+    expect(r.entries!.bytes.byteLength).toBe(r.entries!.bytes.buffer.byteLength);
     // Without entry options (a plan), payload texts only.
     const plan = createSegmentWorker(context)({ seq: 1, csv: { path: 'p.csv', delimiter: ',', maxRecord: 1 << 20, header }, segment: { text, line: 2, mayHoldInvalid: false }, payloads: true });
     expect(plan.payloads).toEqual(r.payloads);

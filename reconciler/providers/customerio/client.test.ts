@@ -21,6 +21,8 @@ type Handler = (req: IncomingMessage, body: unknown, res: ServerResponse) => voi
 let server: Server;
 let base: string;
 let seen: Seen[] = [];
+/** Each request's body as it came, for comparing bodies byte for byte. */
+let rawBodies: string[] = [];
 let handler: Handler = (_req, _body, res) => reply(res, 200, {});
 
 function reply(res: ServerResponse, status: number, body?: unknown): void {
@@ -36,6 +38,7 @@ beforeAll(async () => {
       const text = Buffer.concat(chunks).toString('utf8');
       const body: unknown = text ? JSON.parse(text) : undefined;
       seen.push({ method: req.method!, url: req.url!, body, authorization: req.headers.authorization });
+      rawBodies.push(text);
       handler(req, body, res);
     });
   });
@@ -207,17 +210,27 @@ describe('Track v2 batches', () => {
       ...Array.from({ length: 6 }, (_, i) => person(`p${i}`, { blob: 'y'.repeat(30_000) })),
       { type: 'person', identifiers: { id: 'q' }, action: 'event', name: 'no_id_event' },
     ];
+    rawBodies = [];
     const viaEntries = await client().sendBatches(entries, { maxEntriesPerBatch: 3 });
-    const requestsA = seen.map((s) => s.body);
-    seen = [];
-    n = 0;
-    const viaTexts = await client().sendSerialised(entries.map(serialiseEntry), { maxEntriesPerBatch: 3 });
-    expect(seen.map((s) => s.body)).toEqual(requestsA);
-    expect(viaTexts).toEqual(viaEntries);
-    expect(viaTexts.results.filter((r) => !r.ok).map((r) => [r.index, r.reason, r.retryable])).toEqual([
-      [1, 'batch_rejected', false],
-      [3, 'internal', true],
-    ]);
+    const requestsA = rawBodies;
+    // As text, as UTF-8 bytes (what the sync's workers hand over), and mixed: byte for byte the same bodies.
+    const bytes = (e: ReturnType<typeof serialiseEntry>) => ({ ...e, text: new Uint8Array(Buffer.from(e.text as string, 'utf8')) });
+    const forms = {
+      texts: entries.map(serialiseEntry),
+      bytes: entries.map(serialiseEntry).map(bytes),
+      mixed: entries.map(serialiseEntry).map((e, i) => (i % 2 === 0 ? bytes(e) : e)),
+    };
+    for (const [form, serialised] of Object.entries(forms)) {
+      rawBodies = [];
+      n = 0;
+      const via = await client().sendSerialised(serialised, { maxEntriesPerBatch: 3 });
+      expect(rawBodies, form).toEqual(requestsA);
+      expect(via, form).toEqual(viaEntries);
+      expect(via.results.filter((r) => !r.ok).map((r) => [r.index, r.reason, r.retryable])).toEqual([
+        [1, 'batch_rejected', false],
+        [3, 'internal', true],
+      ]);
+    }
   });
 
   it('classifies entry idempotency', () => {

@@ -41,7 +41,7 @@ import type {
 } from './types.ts';
 import {
   batchBodyBytes,
-  batchBodyJson,
+  batchBody,
   byteLength,
   isIdempotentEntry,
   oversizeResult,
@@ -261,7 +261,7 @@ export class CustomerioClient extends CustomerioAppApi {
     }
     let batches = 0;
     if (sendable.length > 0) {
-      const mapped = await this.sendOneBatch(entries, texts, sendable, options);
+      const mapped = await this.sendOneBatch(entries, texts, sizes, sendable, options);
       for (const r of mapped) results[r.index] = r;
       batches = 1;
     }
@@ -285,23 +285,23 @@ export class CustomerioClient extends CustomerioAppApi {
   /** `sendBatches` for entries serialised already (`serialiseEntry`): the same batches, the same results. */
   async sendSerialised(entries: readonly SerialisedEntry[], options: SendBatchesOptions = {}): Promise<BatchSummary> {
     const texts = entries.map((e) => e.text);
-    const sizes = texts.map((t) => Buffer.byteLength(t, 'utf8'));
+    const sizes = texts.map((t) => (typeof t === 'string' ? Buffer.byteLength(t, 'utf8') : t.length));
     const limit = Math.min(options.maxBatchBytes ?? V2_BATCH_LIMIT_BYTES, V2_BATCH_LIMIT_BYTES);
     const { groups, oversize } = packBatches(sizes, limit, options.maxEntriesPerBatch ?? Number.POSITIVE_INFINITY);
     const results: EntryResult[] = new Array(entries.length);
     for (const index of oversize) results[index] = oversizeResult(index, sizes[index]!);
-    const batches = await sendGroups(entries, groups, results, (indexes) => this.sendOneBatch(entries, texts, indexes, options));
+    const batches = await sendGroups(entries, groups, results, (indexes) => this.sendOneBatch(entries, texts, sizes, indexes, options));
     return summarize(results, batches);
   }
 
   /** One `POST /api/v2/batch` carrying `entries[i]` for each i in `indexes`; maps 207 errors back. */
-  private async sendOneBatch(entries: readonly RetryFacts[], texts: readonly string[], indexes: readonly number[], options: CallOptions): Promise<EntryResult[]> {
+  private async sendOneBatch(entries: readonly RetryFacts[], texts: readonly (string | Uint8Array)[], sizes: readonly number[], indexes: readonly number[], options: CallOptions): Promise<EntryResult[]> {
     const op = 'track.v2.batch';
     const res = await this.track.request({
       operation: op,
       method: 'POST',
       path: '/api/v2/batch',
-      bodyJson: batchBodyJson(texts, indexes),
+      bodyJson: batchBody(texts, sizes, indexes),
       idempotent: indexes.every((i) => isIdempotentEntry(entries[i]!)),
       ...withSignal(options),
     });

@@ -55,12 +55,13 @@ export function byteLength(value: unknown): number {
 export type RetryFacts = Pick<V2Entry, 'action' | 'id'>;
 
 /**
- * An entry as it goes on the wire: `text` is exactly `JSON.stringify` of the entry; `action` and `id` are
- * what deciding a retry needs of it (`isIdempotentEntry`). Made where the entry is made (the sync's worker
- * threads make them for the rows they read), so the sending thread never serialises it.
+ * An entry as it goes on the wire: `text` is exactly `JSON.stringify` of the entry, or those characters'
+ * UTF-8 bytes; `action` and `id` are what deciding a retry needs of it (`isIdempotentEntry`). Made where
+ * the entry is made (the sync's worker threads make them for the rows they read, as bytes), so the sending
+ * thread never serialises it.
  */
 export interface SerialisedEntry {
-  text: string;
+  text: string | Uint8Array;
   action: V2Entry['action'];
   id?: V2Entry['id'];
 }
@@ -83,6 +84,30 @@ export function serialiseEntries(entries: readonly unknown[]): { texts: string[]
 /** `{"batch":[…]}` of the serialised entries at `indexes`: exactly JSON.stringify({ batch }) of those entries. */
 export function batchBodyJson(texts: readonly string[], indexes: readonly number[]): string {
   return `{"batch":[${indexes.map((i) => texts[i]!).join(',')}]}`;
+}
+
+const OPEN = Buffer.from('{"batch":[');
+const CLOSE = Buffer.from(']}');
+const COMMA = 0x2c;
+
+/**
+ * `batchBodyJson` for entries given as text or as UTF-8 bytes (`SerialisedEntry.text`), in UTF-8: text when
+ * every entry is text, else bytes, the text ones encoded. `sizes` are the entries' UTF-8 lengths.
+ */
+export function batchBody(texts: readonly (string | Uint8Array)[], sizes: readonly number[], indexes: readonly number[]): string | Uint8Array {
+  if (indexes.every((i) => typeof texts[i] === 'string')) return batchBodyJson(texts as string[], indexes);
+  let total = OPEN.length + CLOSE.length + Math.max(0, indexes.length - 1);
+  for (const i of indexes) total += sizes[i]!;
+  const body = Buffer.allocUnsafe(total);
+  let at = OPEN.copy(body, 0);
+  indexes.forEach((i, k) => {
+    if (k > 0) body[at++] = COMMA;
+    const t = texts[i]!;
+    at += typeof t === 'string' ? body.write(t, at, 'utf8') : (body.set(t, at), t.length);
+  });
+  at += CLOSE.copy(body, at);
+  if (at !== total) throw new Error(`a batch body took ${at} bytes where its entries' sizes add up to ${total}`);
+  return body;
 }
 
 /** Size of `{"batch":[e1,e2,…]}` given the entries' serialised sizes. */

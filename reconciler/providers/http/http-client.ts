@@ -114,8 +114,8 @@ export interface HttpRequest {
   query?: Record<string, QueryValue>;
   /** Serialised as JSON once, so every retry sends the same bytes. */
   body?: unknown;
-  /** The body already serialised as JSON (instead of `body`): a caller that had to serialise its parts anyway. */
-  bodyJson?: string;
+  /** The body already serialised as JSON, as text or UTF-8 (instead of `body`): a caller that had to serialise its parts anyway. */
+  bodyJson?: string | Uint8Array;
   /** Defaults by method: GET/PUT/DELETE true, POST/PATCH false. See the module doc. */
   idempotent?: boolean;
   /** Default `json`. */
@@ -335,7 +335,7 @@ export class HttpClient {
   private async attempt(
     req: HttpRequest,
     url: URL,
-    bodyText: string | undefined,
+    bodyText: string | Uint8Array | undefined,
     attempt: number,
     idempotent: boolean,
   ): Promise<AttemptResult> {

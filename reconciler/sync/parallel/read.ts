@@ -30,7 +30,7 @@ import { prepareRow, type Payload, type PreparedRow } from '../prepare.ts';
 import type { ConnectorContext, NormalizeContext, RejectedRow, SourceRow } from '../types.ts';
 import { SegmentPool } from './pool.ts';
 import { workerCode, type WorkerCompiler } from './worker-code.ts';
-import { ACCEPTED_WITH_BLANKS, REJECTED, segmentRows, type SegmentResult } from './segment.ts';
+import { ACCEPTED_WITH_BLANKS, packedEntry, REJECTED, segmentRows, type SegmentResult } from './segment.ts';
 
 /** How the parallel read is chosen. */
 export interface ParallelOptions {
@@ -299,7 +299,7 @@ class ParallelRows implements DiffRows {
     const given = previous === undefined ? this.r.payloads?.[ref] : undefined;
     if (given !== undefined) {
       this.fromWorker++;
-      return new GivenRow(this.light(i), given, this.r.entries?.[ref]);
+      return new GivenRow(this.light(i), given, this.r.entries ? packedEntry(this.r.entries, ref) : undefined);
     }
     this.prepared++;
     return this.again.prepare(this.csv, this.record(i), this.r.lines[i]!, previous);

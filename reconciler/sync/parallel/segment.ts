@@ -14,7 +14,8 @@ import type { FieldDef, SourceSpec, WorkspaceSpec } from '../../spec/schema/inde
 import { decodeUtf8Strict, hasInvalidBytes } from '../connectors/chunk-text.ts';
 import { CsvParser, CsvRows, type CsvSegment, type CsvSegmentSpec } from '../connectors/csv.ts';
 import { createNormalizer, createRecordHasher, type HashedRecord } from '../normalize.ts';
-import { serialiseEntry, type SerialisedEntry } from '../../providers/customerio/v2-batch.ts';
+import type { RetryFacts, SerialisedEntry } from '../../providers/customerio/v2-batch.ts';
+import type { V2Entry } from '../../providers/customerio/types.ts';
 import { toTrackEntry, type EntryOptions } from '../entries.ts';
 import { prepareRow, type Payload } from '../prepare.ts';
 import { findPrintNear, isPrint, printOf, type PrintShare } from '../record-prints.ts';
@@ -85,7 +86,14 @@ export interface SegmentResult {
    * objects: a string crosses to the engine's thread as one copy, and that thread never serialises them.
    */
   payloads?: string[];
-  entries?: SerialisedEntry[];
+  /**
+   * On a run, by the same index: the Track entries as they go on the wire, in UTF-8, back to back in one
+   * buffer that is moved, not copied (`entryEnds[ref]` ends one, the end before it starts it), and what a
+   * retry needs of each (one shared object for every entry whose facts are the same, so the message carries
+   * it once). Bytes, not text: the sending thread copies them into a request body as they are, where text
+   * cost it a measure of each entry's UTF-8 length, a join and an encoding of every body.
+   */
+  entries?: PackedEntries;
   decoded: number;
   undecodable: number;
   /**
@@ -112,6 +120,56 @@ export interface SegmentResult {
  */
 export function movable(view: Uint8Array): boolean {
   return view.byteOffset === 0 && view.byteLength === view.buffer.byteLength && !(view.buffer instanceof SharedArrayBuffer);
+}
+
+/** A segment's Track entries, packed (`SegmentResult.entries`). */
+export interface PackedEntries {
+  bytes: Uint8Array;
+  ends: Uint32Array;
+  facts: RetryFacts[];
+}
+
+/** The i-th of packed entries as the client sends it: its bytes are a view of the packed buffer. */
+export function packedEntry(packed: PackedEntries, i: number): SerialisedEntry {
+  const facts = packed.facts[i]!;
+  const entry: SerialisedEntry = { text: packed.bytes.subarray(i === 0 ? 0 : packed.ends[i - 1]!, packed.ends[i]!), action: facts.action };
+  if (facts.id !== undefined) entry.id = facts.id;
+  return entry;
+}
+
+/** Builds `PackedEntries` on a worker. */
+class EntryPacker {
+  private bytes = new Uint8Array(64 * 1024);
+  private used = 0;
+  private readonly ends = new Column(Uint32Array);
+  private readonly facts: RetryFacts[] = [];
+  /** Facts objects by action, for entries without an id: shared, so each crosses once. */
+  private readonly shared = new Map<string, RetryFacts>();
+  private static readonly encoder = new TextEncoder();
+
+  add(entry: V2Entry): void {
+    const text = JSON.stringify(entry);
+    // A UTF-16 code unit takes at most three bytes in UTF-8.
+    if (this.used + 3 * text.length > this.bytes.length) {
+      const next = new Uint8Array(Math.max(2 * this.bytes.length, this.used + 3 * text.length));
+      next.set(this.bytes.subarray(0, this.used));
+      this.bytes = next;
+    }
+    this.used += EntryPacker.encoder.encodeInto(text, this.bytes.subarray(this.used)).written;
+    this.ends.push(this.used);
+    if (entry.id !== undefined) {
+      this.facts.push({ action: entry.action, id: entry.id });
+      return;
+    }
+    let facts = this.shared.get(entry.action);
+    if (facts === undefined) this.shared.set(entry.action, (facts = { action: entry.action }));
+    this.facts.push(facts);
+  }
+
+  /** The entries so far; the bytes are all of their buffer (copied to their size), so they can be moved. */
+  done(): PackedEntries {
+    return { bytes: this.bytes.slice(0, this.used), ends: this.ends.view(), facts: this.facts };
+  }
 }
 
 /** A segment's text and whether it may hold escaped invalid bytes: bytes are decoded here, on the worker. */
@@ -165,10 +223,10 @@ export function createSegmentWorker(context: SegmentContext): (request: SegmentR
     const lists: SegmentResult['lists'] = [];
     const notes = new Set<string>();
     const payloads = request.payloads || request.prints === 'match' ? ([] as string[]) : undefined;
-    const entries = payloads && entryOptions ? ([] as SerialisedEntry[]) : undefined;
+    const entries = payloads && entryOptions ? new EntryPacker() : undefined;
     const give = (key: string, payload: Payload): void => {
       payloads!.push(JSON.stringify(payload));
-      if (entries) entries.push(serialiseEntry(toTrackEntry(key, payload, entryOptions!)));
+      if (entries) entries.add(toTrackEntry(key, payload, entryOptions!));
     };
     /** Per row: the matched slot (-1: none), and the record's print when the row may teach it (see below). */
     const slots = new Column(Int32Array);
@@ -288,7 +346,7 @@ export function createSegmentWorker(context: SegmentContext): (request: SegmentR
       undecodable: rows.undecodable,
     };
     if (payloads) out.payloads = payloads;
-    if (entries) out.entries = entries;
+    if (entries) out.entries = entries.done();
     if (printed) {
       out.slots = slots.view();
       out.prints = rowPrints.view();

@@ -23,6 +23,7 @@ port.on('message', (message: SegmentRequest | { share: PrintShare }) => {
     const arrays: ArrayBufferView[] = [result.kinds, result.refs, result.orderings, result.lines, result.starts, result.ends];
     if (result.slots) arrays.push(result.slots);
     if (result.prints) arrays.push(result.prints);
+    if (result.entries) arrays.push(result.entries.bytes, result.entries.ends);
     // The segment's bytes were moved here (SegmentPool.run): they go back for the rows prepared again there.
     const bytes = request.segment.bytes;
     if (bytes !== undefined && movable(bytes)) {
