@@ -19,8 +19,10 @@ process.on('uncaughtException', lastResort);
 process.on('unhandledRejection', lastResort);
 process.exitCode = await main(process.argv.slice(2));
 if (process.env.TIDEMARK_REPORT_RSS === '1') {
-  // For benchmarks: the peak resident set size of this process (maxRSS is in kilobytes).
-  process.stderr.write(`peak-rss-bytes=${process.resourceUsage().maxRSS * 1024}\n`);
+  // For benchmarks: the peak resident set size of this process (maxRSS is in kilobytes), and the CPU time
+  // of all its threads (microseconds), user and system.
+  const usage = process.resourceUsage();
+  process.stderr.write(`peak-rss-bytes=${usage.maxRSS * 1024}\ncpu-microseconds=${usage.userCPUTime},${usage.systemCPUTime}\n`);
 }
 
 async function sourceCli() {

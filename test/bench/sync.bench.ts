@@ -26,8 +26,9 @@
  * shared, so its load average is printed beside them).
  *
  * Requests are counted by the sandbox; 429 answers are counted separately (they are requests too). Peak RSS
- * of the tidemark process comes from `TIDEMARK_REPORT_RSS=1`; the sandbox's memory is this process's and is
- * reported apart from tidemark's. A measurement, not a test: nothing is asserted, but a step that exits
+ * and CPU time of the tidemark process come from `TIDEMARK_REPORT_RSS=1`; the sandbox's memory and CPU time
+ * are this process's and are reported apart from tidemark's (on two cores, a first run's emulator uses
+ * about as much CPU as tidemark, so a step's wall time is theirs together). A measurement, not a test: nothing is asserted, but a step that exits
  * non-zero or delivers the wrong count is flagged in the table and makes this script exit 1.
  */
 import { spawn } from 'node:child_process';
@@ -138,6 +139,8 @@ ${stringify({ kind: 'Fields', name: 'people', fields: peopleFields })}`,
 interface StepResult {
   ms: number;
   rssBytes: number | undefined;
+  /** CPU seconds of the tidemark process (all its threads), and of this process (the emulator) meanwhile. */
+  cpu: { tidemark: number | undefined; emulator: number };
   status: number | null;
   report: { counts?: Record<string, unknown>; runs?: { counts: Record<string, unknown> }[] } | undefined;
   requests: number;
@@ -222,6 +225,7 @@ async function runTidemark(sandbox: RunningSandbox, limited: ReturnType<typeof c
   delete env.TIDEMARK_DATABASE_URL;
   sandbox.resetRequestCounts();
   limited.reset();
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   const r = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
     const child = spawn(process.execPath, [path.join(repo, 'bin/tidemark.js'), ...cliArgs], { cwd: dir, env });
@@ -232,7 +236,9 @@ async function runTidemark(sandbox: RunningSandbox, limited: ReturnType<typeof c
     child.on('close', (status) => resolve({ status, stdout, stderr }));
   });
   const ms = performance.now() - t0;
+  const emulator = process.cpuUsage(cpu0);
   const rss = /peak-rss-bytes=(\d+)/.exec(r.stderr)?.[1];
+  const cpu = /cpu-microseconds=(\d+),(\d+)/.exec(r.stderr);
   let report: StepResult['report'];
   try {
     report = JSON.parse(r.stdout) as StepResult['report'];
@@ -242,6 +248,7 @@ async function runTidemark(sandbox: RunningSandbox, limited: ReturnType<typeof c
   return {
     ms,
     rssBytes: rss ? Number(rss) : undefined,
+    cpu: { tidemark: cpu ? (Number(cpu[1]) + Number(cpu[2])) / 1e6 : undefined, emulator: (emulator.user + emulator.system) / 1e6 },
     status: r.status,
     report,
     requests: totalRequests(sandbox.requestCounts()),
@@ -323,6 +330,7 @@ async function main(): Promise<number> {
   const limited = countRateLimited(sandbox);
   const changedRows = Math.floor((rows - CHANGE_OFFSET - 1) / CHANGE_EVERY) + 1;
   const table: string[] = [];
+  const cpuTable: string[] = [];
   const ratios: string[] = [];
   let problems = 0;
   const step = async (label: string, cliArgs: string[], expect: { sent?: number; changed?: number; isNew?: number }) => {
@@ -338,6 +346,8 @@ async function main(): Promise<number> {
       process.stderr.write(`${label}: unexpected result (exit ${r.status}, counts ${JSON.stringify(c)})\n${r.output.slice(-3000)}\n`);
     }
     process.stderr.write(`${label}: ${sec(r.ms)}, peak RSS ${mb(r.rssBytes)}, ${r.requests} requests\n`);
+    const cpuOf = (v: number | undefined) => (v === undefined ? 'n/a' : `${v.toFixed(1)} s`);
+    cpuTable.push(`| ${label} | ${sec(r.ms)} | ${cpuOf(r.cpu.tidemark)} | ${cpuOf(r.cpu.emulator)} | ${r.cpu.tidemark === undefined ? 'n/a' : `${((r.cpu.tidemark + r.cpu.emulator) / (r.ms / 1000) / os.cpus().length * 100).toFixed(0)}%`} |`);
     return { ...r, counts: c, wrong };
   };
 
@@ -405,6 +415,9 @@ async function main(): Promise<number> {
   process.stdout.write(`| step | wall time | × floor | rate | peak RSS (tidemark) | API requests | result |\n|---|---|---|---|---|---|---|\n${table.join('\n')}\n`);
   process.stdout.write(
     `\nThe floor: a bare Node script reading the same file (256 KiB reads) and taking a sha256 of every line, one core, its own process (median of three; ${os.cpus().length} CPUs, ${os.cpus()[0]?.model ?? 'unknown CPU'}):\n\n| file | floor | runs | lines | load average (1 min) |\n|---|---|---|---|---|\n${floors.join('\n')}\n`,
+  );
+  process.stdout.write(
+    `\nCPU time of each step (the machine's ${os.cpus().length} cores are shared: the emulator answering tidemark's requests runs in this process, on the same cores):\n\n| step | wall time | CPU, tidemark (all threads) | CPU, the emulator | the cores' time used by both |\n|---|---|---|---|---|\n${cpuTable.join('\n')}\n`,
   );
   if (ratios.length) {
     process.stdout.write(`\n| 1% change delivered | customerio-node, identify per row | tidemark sync run | ratio (customerio-node ÷ tidemark) |\n|---|---|---|---|\n${ratios.join('\n')}\n`);
