@@ -300,10 +300,11 @@ export class TrackedAckSession implements SnapshotAckSession {
 
 /**
  * Acknowledgements are applied batch by batch while they number at most the snapshot's keys over this.
- * Measured on a re-sync of 1,000,000 keys: 10,000 acknowledgements in two batches of 5,000 cost the same
- * page writes applied one batch at a time as in one pass (the batches share few pages), and the first
- * batch's were done while the read went on; beyond a few percent the batches share pages and the one
- * pass writes less (docs/BENCHMARKS.md, "Issue 15: the re-sync's merge while the read goes on").
+ * Measured on a re-sync of 1,000,000 keys: 10,000 acknowledgements in two batches of 5,000 took about as
+ * long to merge one batch at a time (0.36–0.46 s and 0.19–0.25 s) as in one pass (0.56–0.84 s), since
+ * the batches share few pages, and the first batch's merge was done while the read went on. With more,
+ * the batches share pages and the one pass writes each of them once (docs/BENCHMARKS.md, "Issue 15: the
+ * re-sync's merge while the read goes on").
  */
 const APPLY_SHARE = 64;
 
