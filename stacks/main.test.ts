@@ -1,7 +1,7 @@
-import { mkdtemp, readFile, readdir } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { loadSpecs } from '../reconciler/spec/load.ts';
 import { buildApp } from './main.ts';
 
@@ -10,6 +10,7 @@ describe('Terraform export (cdktf)', () => {
     const repo = path.resolve(import.meta.dirname, '..');
     const { model } = await loadSpecs('specs', repo);
     const outdir = await mkdtemp(path.join(os.tmpdir(), 'tidemark-cdktf-'));
+    onTestFinished(() => rm(outdir, { recursive: true, force: true }));
     buildApp(model!, outdir).synth();
     const stacks = (await readdir(path.join(outdir, 'stacks'))).sort();
     expect(stacks).toEqual(['tidemark-production', 'tidemark-staging']);

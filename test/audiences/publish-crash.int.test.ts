@@ -10,11 +10,11 @@
  */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { createPrng } from '../../reconciler/core/prng.ts';
 import { createSandbox, type RunningSandbox } from '../../reconciler/sandbox/index.ts';
 import { runChild as runChildIn } from '../support/child-cli.ts';
-import { makeProject, ndjson, personSource, sandboxEnv, writeData } from '../support/sync-fixture.ts';
+import { makeProject, ndjson, personSource, removeProject, sandboxEnv, writeData } from '../support/sync-fixture.ts';
 
 const SLOW = process.env.TIDEMARK_SLOW_TESTS === '1';
 const ITERATIONS = SLOW ? 12 : 3;
@@ -52,6 +52,7 @@ describe('audience publishing under SIGKILL', () => {
   it(`keeps Customer.io's segment and attribute exactly right across ${ITERATIONS} killed runs`, async () => {
     const rnd = createPrng(2026);
     const dir = await makeProject({ sources: [personSource({ system: 'warehouse', fields: { vip_tier: 'vip_tier' } })], data: {} });
+    onTestFinished(() => removeProject(dir));
     await writeFile(path.join(dir, 'specs', 'segments.yaml'), SEGMENTS);
     let gold = Array.from({ length: PEOPLE }, () => rnd.chance(0.5));
     const write = () => writeData(dir, 'customers.ndjson', ndjson(gold.map((g, i) => ({ customer_id: `p${i}`, vip_tier: g ? 'gold' : 'silver' }))));
