@@ -82,13 +82,13 @@ export interface SegmentResult {
   notes: string[];
   /**
    * When asked for (`SegmentRequest.payloads`), for the rows with their own key, by `refs`: each payload as
-   * the text the snapshot stores (`JSON.stringify`), and on a run its Track entry serialised. Text, not
-   * objects: a string crosses to the engine's thread as one copy, and that thread never serialises them.
+   * the text the snapshot stores (`JSON.stringify`). Text, not objects: a string crosses to the engine's
+   * thread as one copy, and that thread never serialises them.
    */
   payloads?: string[];
   /**
    * On a run, by the same index: the Track entries as they go on the wire, in UTF-8, back to back in one
-   * buffer that is moved, not copied (`entryEnds[ref]` ends one, the end before it starts it), and what a
+   * buffer that is moved, not copied (`ends[ref]` ends one, the end before it starts it), and what a
    * retry needs of each (one shared object for every entry whose facts are the same, so the message carries
    * it once). Bytes, not text: the sending thread copies them into a request body as they are, where text
    * cost it a measure of each entry's UTF-8 length, a join and an encoding of every body.
