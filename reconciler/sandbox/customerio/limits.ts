@@ -39,3 +39,19 @@ export function byteLength(s: string): number {
 export function valueBytes(v: unknown): number {
   return byteLength(typeof v === 'string' ? v : JSON.stringify(v) ?? '');
 }
+
+/**
+ * `byteLength(s) <= limit`, without counting when the answer is plain: a UTF-16 code unit is at most three
+ * UTF-8 bytes. A batch of a million identifies checks every name and value; counting each took a native
+ * call, and a number's or boolean's size a JSON text.
+ */
+export function withinBytes(s: string, limit: number): boolean {
+  return s.length * 3 <= limit || byteLength(s) <= limit;
+}
+
+/** `valueBytes(v) <= limit`; a number's or boolean's JSON text is at most 24 bytes. */
+export function valueWithinBytes(v: unknown, limit: number): boolean {
+  if (typeof v === 'string') return withinBytes(v, limit);
+  if ((typeof v === 'number' || typeof v === 'boolean') && limit >= 24) return true;
+  return valueBytes(v) <= limit;
+}

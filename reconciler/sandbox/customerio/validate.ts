@@ -2,7 +2,7 @@
  * Payload checks shared by Track v1 and v2: the documented size limits (§2) and value types. Each check
  * returns issues in a neutral form; v1 renders them as `meta.errors` strings, v2 as `{reason, field, message}`.
  */
-import { LIMITS, byteLength, valueBytes } from './limits.ts';
+import { LIMITS, byteLength, valueBytes, valueWithinBytes, withinBytes } from './limits.ts';
 import { isUlid } from './ulid.ts';
 
 export interface Issue {
@@ -17,10 +17,15 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** `key` under `base` as issues name fields (a function, not a closure per call: see `Workspace.refuse`). */
+function fieldPath(base: string, key: string): string {
+  return base === '' ? key : `${base}.${key}`;
+}
+
 /** Person identifiers (`id` values, path identifiers): at most 150 bytes, not empty. */
 export function checkPersonId(value: string, field: string): Issue[] {
   if (value === '') return [{ reason: 'required', field, message: `${field} must not be empty` }];
-  if (byteLength(value) > LIMITS.personIdBytes) {
+  if (!withinBytes(value, LIMITS.personIdBytes)) {
     return [{ reason: 'too_long', field, message: `${field} is ${byteLength(value)} bytes; the limit is ${LIMITS.personIdBytes} bytes` }];
   }
   return [];
@@ -53,21 +58,21 @@ export function checkAttributes(
       message: `${keys.length} attributes in one call; the limit is ${LIMITS.attributesPerPerson}`,
     });
   }
+  // The field's name is only spelled out for an issue: most calls have none, and a sandbox answering a
+  // million identifies built one per attribute.
   for (const key of keys) {
-    const field = base === '' ? key : `${base}.${key}`;
     if (key === '') issues.push({ reason: 'invalid', field: base, message: 'attribute names must not be empty' });
-    if (byteLength(key) > LIMITS.attributeNameBytes) {
-      issues.push({ reason: 'too_long', field, message: `attribute name is ${byteLength(key)} bytes; the limit is ${LIMITS.attributeNameBytes} bytes` });
+    if (!withinBytes(key, LIMITS.attributeNameBytes)) {
+      issues.push({ reason: 'too_long', field: fieldPath(base, key), message: `attribute name is ${byteLength(key)} bytes; the limit is ${LIMITS.attributeNameBytes} bytes` });
     }
     const v = attrs[key];
     if (v === null || v === undefined) continue;
     if (typeof v === 'number' && !Number.isFinite(v)) {
-      issues.push({ reason: 'invalid', field, message: `attribute value must be a finite number` });
+      issues.push({ reason: 'invalid', field: fieldPath(base, key), message: `attribute value must be a finite number` });
       continue;
     }
-    const size = valueBytes(v);
-    if (size > LIMITS.attributeValueBytes) {
-      issues.push({ reason: 'too_long', field, message: `attribute value is ${size} bytes; the limit is ${LIMITS.attributeValueBytes} bytes` });
+    if (!valueWithinBytes(v, LIMITS.attributeValueBytes)) {
+      issues.push({ reason: 'too_long', field: fieldPath(base, key), message: `attribute value is ${valueBytes(v)} bytes; the limit is ${LIMITS.attributeValueBytes} bytes` });
     }
   }
   return issues;
@@ -154,37 +159,36 @@ export const IDENTIFY_RESERVED_KEYS: ReadonlySet<string> = new Set([
 
 /** An identify payload's attributes (v1 body, v2 `attributes`), reserved keys included. */
 export function checkIdentifyAttributes(attrs: Record<string, unknown>, base: string): Issue[] {
-  const f = (k: string): string => (base === '' ? k : `${base}.${k}`);
   const issues = checkAttributes(attrs, base, IDENTIFY_RESERVED_KEYS);
   const id = attrs.id;
   if (id !== undefined && id !== null && id !== '') {
-    if (typeof id === 'string') issues.push(...checkPersonId(id, f('id')));
-    else if (typeof id === 'number' && Number.isInteger(id)) issues.push(...checkPersonId(String(id), f('id')));
-    else issues.push({ reason: 'invalid', field: f('id'), message: `${f('id')} must be a string` });
+    if (typeof id === 'string') issues.push(...checkPersonId(id, fieldPath(base, 'id')));
+    else if (typeof id === 'number' && Number.isInteger(id)) issues.push(...checkPersonId(String(id), fieldPath(base, 'id')));
+    else issues.push({ reason: 'invalid', field: fieldPath(base, 'id'), message: `${fieldPath(base, 'id')} must be a string` });
   }
-  if (attrs.email !== undefined && attrs.email !== null) issues.push(...checkEmail(attrs.email, f('email')));
+  if (attrs.email !== undefined && attrs.email !== null) issues.push(...checkEmail(attrs.email, fieldPath(base, 'email')));
   const createdAt = attrs.created_at;
   if (createdAt !== undefined && createdAt !== null && createdAt !== '') {
     if (typeof createdAt !== 'number' || !Number.isInteger(createdAt) || createdAt < 0) {
-      issues.push({ reason: 'invalid', field: f('created_at'), message: `${f('created_at')} must be a Unix timestamp in seconds (an integer)` });
+      issues.push({ reason: 'invalid', field: fieldPath(base, 'created_at'), message: `${fieldPath(base, 'created_at')} must be a Unix timestamp in seconds (an integer)` });
     }
   }
-  issues.push(...checkTimestamp(attrs._timestamp, f('_timestamp')));
+  if (attrs._timestamp !== undefined) issues.push(...checkTimestamp(attrs._timestamp, fieldPath(base, '_timestamp')));
   if (attrs._update !== undefined && typeof attrs._update !== 'boolean') {
-    issues.push({ reason: 'invalid', field: f('_update'), message: `${f('_update')} must be a boolean` });
+    issues.push({ reason: 'invalid', field: fieldPath(base, '_update'), message: `${fieldPath(base, '_update')} must be a boolean` });
   }
   if (attrs.anonymous_id !== undefined && attrs.anonymous_id !== null && typeof attrs.anonymous_id !== 'string') {
-    issues.push({ reason: 'invalid', field: f('anonymous_id'), message: `${f('anonymous_id')} must be a string` });
+    issues.push({ reason: 'invalid', field: fieldPath(base, 'anonymous_id'), message: `${fieldPath(base, 'anonymous_id')} must be a string` });
   }
   const prefs = attrs.cio_subscription_preferences;
   if (prefs !== undefined && prefs !== null) {
     const topics = isPlainObject(prefs) ? prefs.topics : undefined;
     if (!isPlainObject(prefs) || (topics !== undefined && !isPlainObject(topics))) {
-      issues.push({ reason: 'invalid', field: f('cio_subscription_preferences'), message: 'cio_subscription_preferences must be {"topics": {"topic_<id>": boolean}}' });
+      issues.push({ reason: 'invalid', field: fieldPath(base, 'cio_subscription_preferences'), message: 'cio_subscription_preferences must be {"topics": {"topic_<id>": boolean}}' });
     } else if (isPlainObject(topics)) {
       for (const [k, v] of Object.entries(topics)) {
         if (!/^topic_\d+$/.test(k) || (typeof v !== 'boolean' && v !== null && v !== '')) {
-          issues.push({ reason: 'invalid', field: f(`cio_subscription_preferences.topics.${k}`), message: 'topics are named topic_<id> and take booleans' });
+          issues.push({ reason: 'invalid', field: fieldPath(base, `cio_subscription_preferences.topics.${k}`), message: 'topics are named topic_<id> and take booleans' });
         }
       }
     }

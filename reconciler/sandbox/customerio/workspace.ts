@@ -140,6 +140,9 @@ export interface WorkspaceOptions {
 export type WriteOutcome = { applied: true; person: Person } | { applied: false; reason: string };
 
 const TOPIC_KEY = /^cio_subscription_preferences\.topics\.(topic_[0-9]+)$/;
+const TOPIC_PREFIX = 'cio_subscription_preferences.topics.';
+/** `TOPIC_KEY.test(key)`, with the common answer (no) found without the regular expression. */
+const isTopicKey = (key: string): boolean => key.startsWith(TOPIC_PREFIX) && TOPIC_KEY.test(key);
 const ACTIVITY_CAP = 1000;
 const ANONYMOUS_MERGE_WINDOW_S = 30 * 24 * 3600;
 
@@ -166,8 +169,12 @@ export function isRemoval(v: unknown): boolean {
 
 export class Workspace {
   people = new Map<string, Person>();
-  private byId = new Map<string, string>();
-  private byEmail = new Map<string, string>();
+  /**
+   * People by id and by lower-cased email. They hold the person, not its cio_id: with a million people,
+   * each lookup in a map this size is a cache miss or two, and a second lookup by cio_id doubled them.
+   */
+  private byId = new Map<string, Person>();
+  private byEmail = new Map<string, Person>();
   private personSeq = 0;
   events = new Map<string, StoredEvent[]>();
   anonymousEvents: StoredEvent[] = [];
@@ -194,11 +201,9 @@ export class Workspace {
   // ---------------------------------------------------------------- people lookup
 
   findPerson(ref: PersonRef): Person | undefined {
-    let cioId: string | undefined;
-    if (ref.type === 'cio_id') cioId = ref.value;
-    else if (ref.type === 'id') cioId = this.byId.get(ref.value);
-    else cioId = this.byEmail.get(ref.value.toLowerCase());
-    return cioId === undefined ? undefined : this.people.get(cioId);
+    if (ref.type === 'cio_id') return this.people.get(ref.value);
+    if (ref.type === 'id') return this.byId.get(ref.value);
+    return this.byEmail.get(ref.value.toLowerCase());
   }
 
   /** People in cio_id order (creation order), the order every list and cursor uses. */
@@ -247,7 +252,7 @@ export class Workspace {
     if (p.id !== null) this.byId.delete(p.id);
     p.id = id;
     p.timestamps.id = ts;
-    this.byId.set(id, p.cioId);
+    this.byId.set(id, p);
   }
 
   private setEmail(p: Person, email: string | null, ts: number): void {
@@ -258,7 +263,7 @@ export class Workspace {
       return;
     }
     p.timestamps.email = ts;
-    this.byEmail.set(email.toLowerCase(), p.cioId);
+    this.byEmail.set(email.toLowerCase(), p);
   }
 
   // ---------------------------------------------------------------- identify
@@ -290,11 +295,6 @@ export class Workspace {
     const bodyEmail = typeof attrs.email === 'string' && attrs.email !== '' ? attrs.email : undefined;
     const clearEmail = attrs.email === null || attrs.email === '';
 
-    const fail = (type: ActivityEntry['type'], reason: string): WriteOutcome => {
-      this.record(type, label, reason);
-      return { applied: false, reason };
-    };
-    const owner = (r: PersonRef): Person | undefined => this.findPerson(r);
 
     let person: Person | undefined;
     let newId: string | undefined;
@@ -302,40 +302,40 @@ export class Workspace {
 
     if (ref.type === 'cio_id') {
       person = this.people.get(ref.value);
-      if (!person) return fail('dropped_request', `cio_id ${ref.value} does not exist; request dropped`);
+      if (!person) return this.refuse(label, 'dropped_request', `cio_id ${ref.value} does not exist; request dropped`);
       if (bodyId !== undefined && bodyId !== person.id) newId = bodyId;
       if (bodyEmail !== undefined && bodyEmail.toLowerCase() !== person.email?.toLowerCase()) newEmail = bodyEmail;
     } else if (ref.type === 'id') {
-      person = owner(ref);
+      person = this.findPerson(ref);
       if (bodyId !== undefined && bodyId !== ref.value) {
-        return fail('attribute_update_failure', `body id "${bodyId}" differs from the path id; change ids via cio_id`);
+        return this.refuse(label, 'attribute_update_failure', `body id "${bodyId}" differs from the path id; change ids via cio_id`);
       }
       if (person) {
         if (bodyEmail !== undefined && bodyEmail.toLowerCase() !== person.email?.toLowerCase()) {
           if (person.email !== null && !this.opts.allowEmailUpdateById) {
-            return fail('attribute_update_failure', 'email can only be changed via cio_id in this workspace');
+            return this.refuse(label, 'attribute_update_failure', 'email can only be changed via cio_id in this workspace');
           }
           newEmail = bodyEmail;
         }
       } else {
-        const byEmail = bodyEmail !== undefined ? owner({ type: 'email', value: bodyEmail }) : undefined;
+        const byEmail = bodyEmail !== undefined ? this.findPerson({ type: 'email', value: bodyEmail }) : undefined;
         if (byEmail) {
           person = byEmail;
           newId = ref.value;
         }
       }
     } else {
-      person = owner(ref);
+      person = this.findPerson(ref);
       if (bodyEmail !== undefined && bodyEmail.toLowerCase() !== ref.value.toLowerCase()) {
-        return fail('attribute_update_failure', `body email differs from the path email; change emails via cio_id`);
+        return this.refuse(label, 'attribute_update_failure', `body email differs from the path email; change emails via cio_id`);
       }
       if (person) {
         if (bodyId !== undefined && bodyId !== person.id) {
-          if (person.id !== null) return fail('attribute_update_failure', 'id can only be changed via cio_id');
+          if (person.id !== null) return this.refuse(label, 'attribute_update_failure', 'id can only be changed via cio_id');
           newId = bodyId;
         }
       } else {
-        const byId = bodyId !== undefined ? owner({ type: 'id', value: bodyId }) : undefined;
+        const byId = bodyId !== undefined ? this.findPerson({ type: 'id', value: bodyId }) : undefined;
         if (byId) {
           person = byId;
           newEmail = ref.value;
@@ -345,28 +345,24 @@ export class Workspace {
 
     // A new identifier must not belong to someone else.
     if (person && newId !== undefined) {
-      const other = owner({ type: 'id', value: newId });
-      if (other && other !== person) return fail('attribute_update_failure', `id "${newId}" already belongs to another person`);
+      const other = this.findPerson({ type: 'id', value: newId });
+      if (other && other !== person) return this.refuse(label, 'attribute_update_failure', `id "${newId}" already belongs to another person`);
     }
     if (person && newEmail !== undefined) {
-      const other = owner({ type: 'email', value: newEmail });
-      if (other && other !== person) return fail('attribute_update_failure', `email already belongs to another person`);
+      const other = this.findPerson({ type: 'email', value: newEmail });
+      if (other && other !== person) return this.refuse(label, 'attribute_update_failure', `email already belongs to another person`);
     }
 
     if (!person) {
-      if (opts.updateOnly) return fail('failed_attribute_change', `_update is true and no person matches ${label}`);
+      if (opts.updateOnly) return this.refuse(label, 'failed_attribute_change', `_update is true and no person matches ${label}`);
+      // Both identifiers are free: the branches above looked each one up (the path's, and the body's other
+      // one when given) and found no one, or `person` would be set.
       const id = ref.type === 'id' ? ref.value : (bodyId ?? null);
       const email = ref.type === 'email' ? ref.value : (bodyEmail ?? null);
-      if (email !== null && owner({ type: 'email', value: email })) {
-        return fail('attribute_update_failure', 'email already belongs to another person');
-      }
-      if (id !== null && owner({ type: 'id', value: id })) {
-        return fail('attribute_update_failure', `id "${id}" already belongs to another person`);
-      }
-      if (this.isSuppressed({ id, email })) return fail('dropped_request', `${label} is suppressed`);
+      if (this.isSuppressed({ id, email })) return this.refuse(label, 'dropped_request', `${label} is suppressed`);
       person = this.createPerson(id, email, ts);
     } else {
-      if (this.isSuppressed({ id: newId, email: newEmail })) return fail('dropped_request', `${label} is suppressed`);
+      if (this.isSuppressed({ id: newId, email: newEmail })) return this.refuse(label, 'dropped_request', `${label} is suppressed`);
       if (newId !== undefined) this.setId(person, newId, ts);
       if (newEmail !== undefined) this.setEmail(person, newEmail, ts);
       else if (clearEmail && person.email !== null && person.id !== null && ref.type !== 'email') {
@@ -390,11 +386,22 @@ export class Workspace {
     return { applied: true, person };
   }
 
+  /**
+   * An identify that applies nothing: recorded in the activity log under the call's identifier. A method,
+   * not a closure per call: under tsx (the bench's in-process sandbox) every named closure is also given
+   * its name by a defineProperty, and an identify made two of them.
+   */
+  private refuse(label: string, type: ActivityEntry['type'], reason: string): WriteOutcome {
+    this.record(type, label, reason);
+    return { applied: false, reason };
+  }
+
   /** Merges attribute values into a person, obeying per-attribute timestamps and blank-means-remove. */
   private applyAttributes(person: Person, attrs: Record<string, unknown>, ts: number): void {
-    for (const [key, value] of Object.entries(attrs)) {
+    for (const key in attrs) {
       if (IDENTIFY_RESERVED_KEYS.has(key)) continue;
-      const topic = TOPIC_KEY.exec(key);
+      const value = attrs[key];
+      const topic = isTopicKey(key) ? TOPIC_KEY.exec(key) : null;
       if (topic) {
         if (typeof value === 'boolean') person.subscriptionTopics[topic[1]!] = value;
         else if (isRemoval(value)) delete person.subscriptionTopics[topic[1]!];
@@ -419,9 +426,15 @@ export class Workspace {
   /** Attribute names a person would have after applying `attrs` (for the 300-attribute limit). */
   projectedAttributeCount(ref: PersonRef | undefined, attrs: Record<string, unknown>): number {
     const existing = ref ? this.findPerson(ref) : undefined;
-    const names = new Set(existing ? Object.keys(existing.attributes) : []);
+    if (!existing) {
+      // A new person has what the call gives: a count, not a set of a million people's names.
+      let n = 0;
+      for (const k in attrs) if (!IDENTIFY_RESERVED_KEYS.has(k) && !isTopicKey(k) && !isRemoval(attrs[k])) n++;
+      return n;
+    }
+    const names = new Set(Object.keys(existing.attributes));
     for (const [k, v] of Object.entries(attrs)) {
-      if (IDENTIFY_RESERVED_KEYS.has(k) || TOPIC_KEY.test(k)) continue;
+      if (IDENTIFY_RESERVED_KEYS.has(k) || isTopicKey(k)) continue;
       if (isRemoval(v)) names.delete(k);
       else names.add(k);
     }
@@ -871,8 +884,8 @@ export class Workspace {
     this.exportSeq = copy.exportSeq;
     for (const p of copy.people) {
       this.people.set(p.cioId, p);
-      if (p.id !== null) this.byId.set(p.id, p.cioId);
-      if (p.email !== null) this.byEmail.set(p.email.toLowerCase(), p.cioId);
+      if (p.id !== null) this.byId.set(p.id, p);
+      if (p.email !== null) this.byEmail.set(p.email.toLowerCase(), p);
     }
     this.events = new Map(copy.events);
     this.anonymousEvents = copy.anonymousEvents;
