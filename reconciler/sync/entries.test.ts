@@ -1,5 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { toTrackEntry } from './entries.ts';
+import { identifyEntryText, toTrackEntry, type EntryOptions } from './entries.ts';
 import type { Payload } from './prepare.ts';
 
 describe('toTrackEntry', () => {
@@ -54,5 +55,41 @@ describe('toTrackEntry', () => {
       cio_relationships: [{ identifiers: { email: 'ana@example.com' } }],
     });
     expect(toTrackEntry('lyon-1', { records: 'object', attributes: {}, object: { type: '1', id: 'lyon-1' } }, { identifier: 'id' })).not.toHaveProperty('cio_relationships');
+  });
+});
+
+describe('identifyEntryText', () => {
+  const attributes = fc.dictionary(fc.string({ unit: 'binary', maxLength: 12 }), fc.oneof(fc.string({ unit: 'binary', maxLength: 20 }), fc.double(), fc.integer(), fc.boolean(), fc.constant(null)), { maxKeys: 8 });
+  const payload: fc.Arbitrary<Payload> = fc.oneof(
+    attributes.map((a) => ({ records: 'person' as const, attributes: a })),
+    fc.record({ records: fc.constant('person' as const), attributes, kept: fc.array(fc.string({ maxLength: 3 }), { maxLength: 2 }) }),
+    attributes.map((a) => ({ records: 'person' as const, attributes: a, kept: undefined })),
+    attributes.map((a) => ({ attributes: a, records: 'person' as const })),
+    attributes.map((a) => ({ records: 'object' as const, attributes: a, object: { type: '1', id: 'o1' } })),
+    attributes.map((a) => ({ records: 'event' as const, attributes: a, event: { name: 'n', id: 'e', timestamp: 1, person: 'p' } })),
+  );
+  const options: fc.Arbitrary<EntryOptions> = fc.record(
+    { identifier: fc.constantFrom('id' as const, 'email' as const, 'phone' as const), stamp: fc.record({ field: fc.string({ maxLength: 5 }), at: fc.integer() }) },
+    { requiredKeys: ['identifier'] },
+  );
+
+  it('writes exactly the text of the serialised entry, or leaves the payload to be serialised whole', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 16 }), payload, options, (key, p, opts) => {
+        const text = identifyEntryText(key, p, JSON.stringify(p), opts);
+        if (text !== undefined) expect(text).toBe(JSON.stringify(toTrackEntry(key, p, opts)));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('splices every plain person identify, and nothing carrying more than its attributes', () => {
+    const plain: Payload = { records: 'person', attributes: { 'naïve "q"': 'ü\n', n: 1.5, b: false, z: null } };
+    expect(identifyEntryText('k"1', plain, JSON.stringify(plain), { identifier: 'email' })).toBe(JSON.stringify(toTrackEntry('k"1', plain, { identifier: 'email' })));
+    const kept: Payload = { ...plain, kept: ['n'] };
+    expect(identifyEntryText('k', kept, JSON.stringify(kept), { identifier: 'id' })).toBeUndefined();
+    expect(identifyEntryText('k', plain, JSON.stringify(plain), { identifier: 'id', stamp: { field: 's', at: 1 } })).toBeUndefined();
+    const reordered: Payload = { attributes: plain.attributes, records: 'person' };
+    expect(identifyEntryText('k', reordered, JSON.stringify(reordered), { identifier: 'id' })).toBeUndefined();
   });
 });

@@ -16,7 +16,7 @@ import { CsvParser, CsvRows, type CsvSegment, type CsvSegmentSpec } from '../con
 import { createNormalizer, createRecordHasher, type HashedRecord } from '../normalize.ts';
 import type { RetryFacts, SerialisedEntry } from '../../providers/customerio/v2-batch.ts';
 import type { V2Entry } from '../../providers/customerio/types.ts';
-import { toTrackEntry, type EntryOptions } from '../entries.ts';
+import { identifyEntryText, toTrackEntry, type EntryOptions } from '../entries.ts';
 import { prepareRow, type Payload } from '../prepare.ts';
 import { findPrintNear, isPrint, printOf, type PrintShare } from '../record-prints.ts';
 import type { SourceRow } from '../types.ts';
@@ -148,7 +148,11 @@ class EntryPacker {
   private static readonly encoder = new TextEncoder();
 
   add(entry: V2Entry): void {
-    const text = JSON.stringify(entry);
+    this.addText(JSON.stringify(entry), entry.action, entry.id);
+  }
+
+  /** An entry already written as JSON text (`identifyEntryText`), with its action and id. */
+  addText(text: string, action: V2Entry['action'], id?: V2Entry['id']): void {
     // A UTF-16 code unit takes at most three bytes in UTF-8.
     if (this.used + 3 * text.length > this.bytes.length) {
       const next = new Uint8Array(Math.max(2 * this.bytes.length, this.used + 3 * text.length));
@@ -157,12 +161,12 @@ class EntryPacker {
     }
     this.used += EntryPacker.encoder.encodeInto(text, this.bytes.subarray(this.used)).written;
     this.ends.push(this.used);
-    if (entry.id !== undefined) {
-      this.facts.push({ action: entry.action, id: entry.id });
+    if (id !== undefined) {
+      this.facts.push({ action, id });
       return;
     }
-    let facts = this.shared.get(entry.action);
-    if (facts === undefined) this.shared.set(entry.action, (facts = { action: entry.action }));
+    let facts = this.shared.get(action);
+    if (facts === undefined) this.shared.set(action, (facts = { action }));
     this.facts.push(facts);
   }
 
@@ -225,8 +229,12 @@ export function createSegmentWorker(context: SegmentContext): (request: SegmentR
     const payloads = request.payloads || request.prints === 'match' ? ([] as string[]) : undefined;
     const entries = payloads && entryOptions ? new EntryPacker() : undefined;
     const give = (key: string, payload: Payload): void => {
-      payloads!.push(JSON.stringify(payload));
-      if (entries) entries.add(toTrackEntry(key, payload, entryOptions!));
+      const text = JSON.stringify(payload);
+      payloads!.push(text);
+      if (!entries) return;
+      const identify = identifyEntryText(key, payload, text, entryOptions!);
+      if (identify !== undefined) entries.addText(identify, 'identify');
+      else entries.add(toTrackEntry(key, payload, entryOptions!));
     };
     /** Per row: the matched slot (-1: none), and the record's print when the row may teach it (see below). */
     const slots = new Column(Int32Array);
