@@ -436,6 +436,44 @@ describe('POST /api/v2/batch', () => {
     expect(sb.customerio.listPeople().map((p) => p.id)).toEqual(['ok-1', 'ok-2']);
   });
 
+  it('counts a person\'s 300 attributes against what the batch gave them before, one entry at a time', async () => {
+    const attrs = (from: number, n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`a${from + i}`, i]));
+    const r = await call('POST', '/api/v2/batch', {
+      batch: [
+        { type: 'person', identifiers: { id: 'full' }, action: 'identify', attributes: attrs(0, 299) },
+        { type: 'person', identifiers: { id: 'full' }, action: 'identify', attributes: attrs(299, 1) },
+        { type: 'person', identifiers: { id: 'full' }, action: 'identify', attributes: attrs(300, 1) },
+        { type: 'person', identifiers: { id: 'full' }, action: 'identify', attributes: { a0: null, a300: 1 } },
+        { type: 'person', identifiers: { id: 'new' }, action: 'identify', attributes: { ...attrs(0, 300), email: 'new@x.com' } },
+      ],
+    });
+    expect(r.status).toBe(207);
+    expect(V2Partial.parse(r.body).errors).toEqual([expect.objectContaining({ batch_index: 2, reason: 'too_many', field: 'attributes' })]);
+    const full = sb.customerio.getPerson('full')!;
+    expect(Object.keys(full.attributes)).toHaveLength(300);
+    expect(full.attributes.a0).toBeUndefined();
+    expect(full.attributes.a300).toBe(1);
+    expect(Object.keys(sb.customerio.getPerson('new')!.attributes)).toHaveLength(300);
+  });
+
+  it('gives a person found by the body\'s email the path\'s id, entry after entry of one batch', async () => {
+    const r = await call('POST', '/api/v2/batch', {
+      batch: [
+        { type: 'person', identifiers: { email: 'ann@x.com' }, action: 'identify', attributes: { plan: 'a' } },
+        { type: 'person', identifiers: { id: 'ann-1' }, action: 'identify', attributes: { email: 'ANN@x.com', plan: 'b' } },
+        { type: 'person', identifiers: { id: 'ann-1' }, action: 'identify', attributes: { plan: 'c' } },
+        { type: 'person', identifiers: { id: 'bob' }, action: 'identify', attributes: { email: 'bob@x.com' } },
+        { type: 'person', identifiers: { email: 'BOB@x.com' }, action: 'identify', attributes: { id: 'bob', plan: 'd' } },
+      ],
+    });
+    expect(r.status).toBe(200);
+    const ann = sb.customerio.getPerson('ann-1')!;
+    expect([ann.email, ann.attributes.plan]).toEqual(['ann@x.com', 'c']);
+    expect(sb.customerio.getPerson('ann@x.com')!.cioId).toBe(ann.cioId);
+    expect(sb.customerio.getPerson('bob')!.attributes.plan).toBe('d');
+    expect(sb.customerio.listPeople().map((p) => p.id).sort()).toEqual(['ann-1', 'bob']);
+  });
+
   it('fails an entry over 32 000 bytes per entry while the batch goes through', async () => {
     const r = await call('POST', '/api/v2/batch', {
       batch: [

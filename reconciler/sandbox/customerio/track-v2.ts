@@ -48,16 +48,20 @@ function checkPersonOp(ctx: TrackV2Context, op: Record<string, unknown>): Checke
       const issues = [...checkIdentifyAttributes(attrs, 'attributes'), ...checkTimestamp(op.timestamp, 'timestamp')];
       const rels = op.cio_relationships === undefined ? undefined : parseObjectRelationships(op.cio_relationships, 'cio_relationships');
       if (rels && !rels.ok) issues.push(...rels.issues);
-      if (issues.length === 0 && ws.projectedAttributeCount(ref, attrs) > LIMITS.attributesPerPerson) {
-        issues.push({ reason: 'too_many', field: 'attributes', message: `a person can have at most ${LIMITS.attributesPerPerson} attributes` });
-      }
       if (issues.length > 0) return { ok: false, issues };
+      // Looked up once for the check and the identify: both handlers apply an operation right after its
+      // check (a million-entry map costs a cache miss or two per probe).
+      const found = ws.findPerson(ref) ?? null;
+      if (ws.projectedAttributeCountOf(found, attrs) > LIMITS.attributesPerPerson) {
+        return { ok: false, issues: [{ reason: 'too_many', field: 'attributes', message: `a person can have at most ${LIMITS.attributesPerPerson} attributes` }] };
+      }
       return {
         ok: true,
         apply: () => {
           const out = ws.identify(ref, attrs, {
             ...(typeof op.timestamp === 'number' ? { timestamp: op.timestamp } : {}),
             updateOnly: attrs._update === true,
+            found,
           });
           if (out.applied && rels?.ok) ws.relatePerson({ type: 'cio_id', value: out.person.cioId }, rels.value, 'add');
         },

@@ -287,9 +287,18 @@ export class Workspace {
   identify(
     ref: PersonRef,
     attrs: Record<string, unknown>,
-    opts: { timestamp?: number; updateOnly?: boolean } = {},
+    opts: {
+      timestamp?: number;
+      updateOnly?: boolean;
+      /**
+       * What `findPerson(ref)` returned (null: no one), looked up with nothing applied since: a Track
+       * handler checks each operation right before applying it, and the check looks the person up.
+       */
+      found?: Person | null;
+    } = {},
   ): WriteOutcome {
     const ts = opts.timestamp ?? this.nowSeconds();
+    const target = opts.found !== undefined ? (opts.found ?? undefined) : this.findPerson(ref);
     const label = `${ref.type}:${ref.value}`;
     const bodyId = typeof attrs.id === 'string' && attrs.id !== '' ? attrs.id : typeof attrs.id === 'number' ? String(attrs.id) : undefined;
     const bodyEmail = typeof attrs.email === 'string' && attrs.email !== '' ? attrs.email : undefined;
@@ -301,12 +310,12 @@ export class Workspace {
     let newEmail: string | undefined;
 
     if (ref.type === 'cio_id') {
-      person = this.people.get(ref.value);
+      person = target;
       if (!person) return this.refuse(label, 'dropped_request', `cio_id ${ref.value} does not exist; request dropped`);
       if (bodyId !== undefined && bodyId !== person.id) newId = bodyId;
       if (bodyEmail !== undefined && bodyEmail.toLowerCase() !== person.email?.toLowerCase()) newEmail = bodyEmail;
     } else if (ref.type === 'id') {
-      person = this.findPerson(ref);
+      person = target;
       if (bodyId !== undefined && bodyId !== ref.value) {
         return this.refuse(label, 'attribute_update_failure', `body id "${bodyId}" differs from the path id; change ids via cio_id`);
       }
@@ -325,7 +334,7 @@ export class Workspace {
         }
       }
     } else {
-      person = this.findPerson(ref);
+      person = target;
       if (bodyEmail !== undefined && bodyEmail.toLowerCase() !== ref.value.toLowerCase()) {
         return this.refuse(label, 'attribute_update_failure', `body email differs from the path email; change emails via cio_id`);
       }
@@ -425,7 +434,11 @@ export class Workspace {
 
   /** Attribute names a person would have after applying `attrs` (for the 300-attribute limit). */
   projectedAttributeCount(ref: PersonRef | undefined, attrs: Record<string, unknown>): number {
-    const existing = ref ? this.findPerson(ref) : undefined;
+    return this.projectedAttributeCountOf(ref ? this.findPerson(ref) : undefined, attrs);
+  }
+
+  /** `projectedAttributeCount` for the person already looked up (undefined or null: no one). */
+  projectedAttributeCountOf(existing: Person | null | undefined, attrs: Record<string, unknown>): number {
     if (!existing) {
       // A new person has what the call gives: a count, not a set of a million people's names.
       let n = 0;
