@@ -469,7 +469,7 @@ describe('POST /api/v2/batch', () => {
     expect(r.status).toBe(200);
     const ann = sb.customerio.getPerson('ann-1')!;
     expect([ann.email, ann.attributes.plan]).toEqual(['ann@x.com', 'c']);
-    expect(sb.customerio.getPerson('ann@x.com')!.cioId).toBe(ann.cioId);
+    expect(sb.customerio.getPerson('ann@x.com')!.cio_id).toBe(ann.cio_id);
     expect(sb.customerio.getPerson('bob')!.attributes.plan).toBe('d');
     expect(sb.customerio.listPeople().map((p) => p.id).sort()).toEqual(['ann-1', 'bob']);
   });
