@@ -304,7 +304,6 @@ export class Workspace {
     const bodyEmail = typeof attrs.email === 'string' && attrs.email !== '' ? attrs.email : undefined;
     const clearEmail = attrs.email === null || attrs.email === '';
 
-
     let person: Person | undefined;
     let newId: string | undefined;
     let newEmail: string | undefined;
